@@ -1,0 +1,8 @@
+# Project-wide warnings; errors unless CDN_WERROR is OFF.
+add_compile_options(-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
+                    -Wcast-align -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough)
+if(CDN_WERROR)
+  add_compile_options(-Werror)
+endif()
+# Asio/Beast want these; keep deprecated Asio names out of our code.
+add_compile_definitions(BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW)

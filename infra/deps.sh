@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs (or, when not root, prints the apt-get line for) the Debian 12 packages the project needs.
+# Usage: infra/deps.sh [build|test|all]   (default: test = build + the clients the tests drive)
+set -euo pipefail
+
+build_pkgs=(
+  g++ cmake make pkg-config git ca-certificates
+  libboost1.81-dev libboost-json1.81-dev
+  libtomlplusplus-dev libcli11-dev libfmt-dev libxxhash-dev
+  libssl-dev libnghttp2-dev libmaxminddb-dev
+  catch2
+)
+test_pkgs=(curl)
+
+want=("${build_pkgs[@]}")
+case "${1:-test}" in
+  build) ;;
+  test | all) want+=("${test_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "Missing packages. Install them with:" >&2
+  echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi
+echo "deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
