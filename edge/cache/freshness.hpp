@@ -1,0 +1,79 @@
+#pragma once
+// Freshness and storability per RFC 9111 for a shared cache. Pure functions of the response
+// facts, the request facts and `now`; no I/O, no clock.
+#include "common/clock.hpp"
+#include "edge/cache/cache_control.hpp"
+#include "edge/storage/cached_object.hpp"
+
+#include <optional>
+#include <string_view>
+
+namespace cdn::edge::cache {
+
+struct FreshnessPolicy {
+    double heuristic_fraction = 0.1;              // of (Date - Last-Modified), section 4.2.2
+    Seconds heuristic_max{std::chrono::hours(24)};  // cap on a heuristic lifetime
+};
+
+// What caching needs to know about an origin response, read once from its fields.
+struct ResponseFacts {
+    unsigned status = 0;
+    CacheControl cc;
+    std::optional<TimePoint> date;
+    bool has_expires = false;
+    std::optional<TimePoint> expires;  // empty with has_expires: invalid, i.e. already expired
+    std::optional<TimePoint> last_modified;
+    std::optional<std::int64_t> age;
+    bool has_etag = false;
+    bool has_set_cookie = false;
+    std::string_view vary;  // raw Vary value; empty when absent
+};
+
+struct RequestFacts {
+    bool method_cacheable = false;  // GET or HEAD
+    bool has_authorization = false;
+    CacheControl cc;
+};
+
+// Why a response may or may not be stored; `store` is the only positive verdict.
+enum class StoreVerdict {
+    store,
+    method,         // request method is not cacheable
+    status,         // status code not final / not understood (1xx, 206, 304)
+    no_store,       // no-store in the request or the response
+    private_,       // private is for the browser's cache only
+    authorization,  // request had Authorization and the response did not allow sharing
+    set_cookie,     // Set-Cookie without public
+    vary,           // Vary on request fields (variants come with the Vary support)
+    no_lifetime,    // neither explicit freshness, nor a heuristic one, nor a validator
+};
+const char* to_string(StoreVerdict v) noexcept;
+
+bool heuristically_cacheable(unsigned status) noexcept;
+
+struct Lifetime {
+    Seconds value{0};
+    bool heuristic = false;
+};
+// Section 4.2.1 (explicit) and 4.2.2 (heuristic). response_time stands in for a missing Date.
+Lifetime freshness_lifetime(const ResponseFacts& r, TimePoint response_time,
+                            const FreshnessPolicy& policy) noexcept;
+
+// Section 4.2.3.
+Seconds corrected_initial_age(const ResponseFacts& r, TimePoint request_time,
+                              TimePoint response_time) noexcept;
+
+StoreVerdict storability(const RequestFacts& req, const ResponseFacts& res,
+                         TimePoint response_time, const FreshnessPolicy& policy) noexcept;
+
+// Everything the store keeps for later freshness decisions.
+storage::ObjectMeta make_meta(const ResponseFacts& r, TimePoint request_time,
+                              TimePoint response_time, const FreshnessPolicy& policy);
+
+Seconds current_age(const storage::ObjectMeta& m, TimePoint now) noexcept;
+// Seconds of freshness left (negative once stale).
+std::int64_t ttl_left(const storage::ObjectMeta& m, TimePoint now) noexcept;
+// True when the stored response may be served without contacting the origin.
+bool usable_without_validation(const storage::ObjectMeta& m, TimePoint now) noexcept;
+
+}  // namespace cdn::edge::cache

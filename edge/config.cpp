@@ -1,0 +1,135 @@
+#include "edge/config.hpp"
+
+#include "common/units.hpp"
+#include "edge/cache/cache_key.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <fmt/format.h>
+
+namespace cdn::edge {
+
+const OriginGroup* EdgeConfig::origin_for(std::string_view host) const {
+    const OriginGroup* fallback = nullptr;
+    for (const OriginGroup& g : origins) {
+        for (const std::string& h : g.hosts) {
+            if (h == host) return &g;
+            if (h == "*" && !fallback) fallback = &g;
+        }
+    }
+    return fallback;
+}
+
+origin::OriginServer make_origin_server(const std::string& url, const std::string& where) {
+    auto u = parse_url(url);
+    if (!u) throw ConfigError(fmt::format("{}: \"{}\" is not an origin URL like http://host:port", where, url));
+    if (u->scheme != "http")
+        throw ConfigError(fmt::format("{}: {}: only http:// origins are supported so far", where, url));
+    boost::asio::io_context io;
+    tcp::resolver resolver(io);
+    boost::system::error_code ec;
+    auto results = resolver.resolve(u->host, std::to_string(u->port), ec);
+    if (ec || results.empty())
+        throw ConfigError(fmt::format("{}: cannot resolve origin host \"{}\": {}", where, u->host, ec.message()));
+    return origin::OriginServer{*u, results.begin()->endpoint()};
+}
+
+EdgeConfig load_edge_config(const ConfigSection& root) {
+    EdgeConfig c;
+    root.allow_only({"server", "cache", "limits", "timeouts", "origin"});
+    if (auto s = root.section("server")) {
+        s->allow_only({"name", "listen", "admin", "threads", "access_log"});
+        if (auto v = s->string("name")) c.name = *v;
+        if (auto v = s->strings("listen")) {
+            for (const auto& l : *v) {
+                auto ep = parse_endpoint(l);
+                if (!ep) s->fail("listen", fmt::format("\"{}\" is not an address like 127.0.0.1:8080", l));
+                c.listen.push_back(*ep);
+            }
+        }
+        if (auto v = s->string("admin")) {
+            auto ep = parse_endpoint(*v);
+            if (!ep) s->fail("admin", fmt::format("\"{}\" is not an address like 127.0.0.1:8081", *v));
+            c.admin = *ep;
+        }
+        if (auto v = s->integer("threads")) {
+            if (*v < 0 || *v > 256) s->fail("threads", "expected 0 (one per core) to 256");
+            c.threads = static_cast<std::size_t>(*v);
+        }
+        if (auto v = s->boolean("access_log")) c.access_log = *v;
+    }
+    if (auto s = root.section("cache")) {
+        s->allow_only({"memory", "max_object_size", "shards", "sort_query", "drop_query_params",
+                       "heuristic_fraction", "heuristic_max"});
+        if (auto v = s->size("memory")) c.memory_bytes = *v;
+        if (auto v = s->size("max_object_size")) c.origin_pool.max_body_bytes = *v;
+        if (auto v = s->integer("shards")) {
+            if (*v < 1 || *v > 4096) s->fail("shards", "expected 1 to 4096");
+            c.shards = static_cast<std::size_t>(*v);
+        }
+        if (auto v = s->boolean("sort_query")) c.key.sort_query = *v;
+        if (auto v = s->strings("drop_query_params")) c.key.drop_query_params = *v;
+        if (auto v = s->number("heuristic_fraction")) {
+            if (*v < 0 || *v > 1) s->fail("heuristic_fraction", "expected a fraction from 0 to 1");
+            c.freshness.heuristic_fraction = *v;
+        }
+        if (auto v = s->duration("heuristic_max"))
+            c.freshness.heuristic_max = std::chrono::duration_cast<Seconds>(*v);
+    }
+    if (auto s = root.section("limits")) {
+        s->allow_only({"max_header_size", "max_body_size", "max_origin_header_size"});
+        if (auto v = s->size("max_header_size")) {
+            if (*v < 1024 || *v > (1u << 20)) s->fail("max_header_size", "expected 1KiB to 1MiB");
+            c.session.max_header_bytes = static_cast<std::uint32_t>(*v);
+        }
+        if (auto v = s->size("max_body_size")) c.session.max_body_bytes = *v;
+        if (auto v = s->size("max_origin_header_size")) {
+            if (*v < 1024 || *v > (1u << 20)) s->fail("max_origin_header_size", "expected 1KiB to 1MiB");
+            c.origin_pool.max_header_bytes = static_cast<std::uint32_t>(*v);
+        }
+    }
+    if (auto s = root.section("timeouts")) {
+        s->allow_only({"client_idle", "client_request", "client_send", "origin_connect",
+                       "origin_response"});
+        auto positive = [&](std::string_view key, std::chrono::milliseconds& out) {
+            if (auto v = s->duration(key)) {
+                if (v->count() <= 0) s->fail(key, "must be greater than zero");
+                out = *v;
+            }
+        };
+        positive("client_idle", c.session.idle_timeout);
+        positive("client_request", c.session.request_timeout);
+        positive("client_send", c.session.send_timeout);
+        positive("origin_connect", c.origin_pool.connect_timeout);
+        positive("origin_response", c.origin_pool.response_timeout);
+    }
+    for (const ConfigSection& o : root.sections("origin")) {
+        o.allow_only({"hosts", "url", "urls", "host_header"});
+        OriginGroup g;
+        g.hosts = o.strings("hosts").value_or(std::vector<std::string>{"*"});
+        for (auto& h : g.hosts) h = h == "*" ? h : cache::normalize_host("http", h);
+        std::vector<std::string> urls;
+        if (auto u = o.strings("url")) urls = *u;
+        if (auto u = o.strings("urls")) urls.insert(urls.end(), u->begin(), u->end());
+        if (urls.empty()) o.fail("url", "each [[origin]] needs url = \"http://host:port\"");
+        for (const auto& u : urls) {
+            try {
+                g.servers.push_back(make_origin_server(u, o.file()));
+            } catch (const ConfigError&) {
+                o.fail(o.strings("url") ? "url" : "urls",
+                       fmt::format("\"{}\" is not a reachable origin URL like http://host:port", u));
+            }
+        }
+        if (auto v = o.string("host_header")) g.host_header = *v;
+        c.origins.push_back(std::move(g));
+    }
+    return c;
+}
+
+void validate(const EdgeConfig& c) {
+    if (c.listen.empty()) throw ConfigError("no listen address: set server.listen or --listen");
+    if (c.origins.empty()) throw ConfigError("no origin: add an [[origin]] table or --origin URL");
+    if (c.memory_bytes < (1u << 20)) throw ConfigError("cache.memory must be at least 1MiB");
+}
+
+}  // namespace cdn::edge

@@ -1,0 +1,48 @@
+#pragma once
+// The edge's configuration: parsed from TOML (see infra/configs/edge.example.toml) and flags,
+// validated once at start-up, then read-only. Errors throw cdn::ConfigError naming file:line.
+#include "common/config.hpp"
+#include "edge/cache/cache_key.hpp"
+#include "edge/cache/freshness.hpp"
+#include "edge/http/http1_session.hpp"
+#include "edge/origin/origin_pool.hpp"
+
+#include <string>
+#include <vector>
+
+namespace cdn::edge {
+
+struct OriginGroup {
+    std::vector<std::string> hosts;  // Host values served by this group; "*" = any other
+    std::vector<origin::OriginServer> servers;
+    std::string host_header;  // sent to the origin instead of the client's Host, if set
+};
+
+struct EdgeConfig {
+    std::string name = "edge";  // in Cache-Status and Via
+    std::vector<tcp::endpoint> listen;
+    std::optional<tcp::endpoint> admin;
+    std::size_t threads = 0;  // 0 = one per core
+    bool access_log = true;
+
+    std::uint64_t memory_bytes = 256ull << 20;
+    std::size_t shards = 16;
+    cache::KeyPolicy key;
+    cache::FreshnessPolicy freshness;
+
+    http::SessionLimits session;
+    origin::PoolSettings origin_pool;
+    std::vector<OriginGroup> origins;
+
+    // The group for a Host value (already normalised), or nullptr.
+    const OriginGroup* origin_for(std::string_view host) const;
+};
+
+// Reads a TOML config; unspecified values keep their defaults.
+EdgeConfig load_edge_config(const ConfigSection& root);
+// Resolves an origin URL ("http://127.0.0.1:9000") into a server; throws ConfigError.
+origin::OriginServer make_origin_server(const std::string& url, const std::string& where);
+// Checks what a config needs before the edge can start; throws ConfigError.
+void validate(const EdgeConfig& config);
+
+}  // namespace cdn::edge

@@ -1,0 +1,121 @@
+#include "edge/http/http1_session.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+
+#include <array>
+
+namespace cdn::edge::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+// Maps a read failure to the reply a client should get, or nullopt when the connection should
+// just close (peer went away, nothing was sent).
+std::optional<Reply> reply_for_read_error(const boost::system::error_code& ec, bool got_some) {
+    if (ec == beast_http::error::header_limit)
+        return make_reply(431, "Request header fields too large\n", cache::Outcome::error);
+    if (ec == beast_http::error::body_limit)
+        return make_reply(413, "Request body too large\n", cache::Outcome::error);
+    if (ec == beast::error::timeout)
+        return got_some ? std::optional(make_reply(408, "Request timeout\n", cache::Outcome::error))
+                        : std::nullopt;
+    if (ec == beast_http::error::end_of_stream || ec == asio::error::eof ||
+        ec == asio::error::connection_reset || ec == asio::error::operation_aborted)
+        return got_some ? std::optional(make_reply(400, "Incomplete request\n",
+                                                   cache::Outcome::error))
+                        : std::nullopt;
+    if (ec.category() == beast_http::make_error_code(beast_http::error::bad_target).category())
+        return make_reply(400, "Bad request\n", cache::Outcome::error);
+    return std::nullopt;
+}
+
+}  // namespace
+
+asio::awaitable<void> serve_http1(tcp::socket socket, RequestHandler& handler,
+                                  const SessionLimits& limits, ExchangeObserver* observer) {
+    beast::tcp_stream stream(std::move(socket));
+    tcp::endpoint client;
+    {
+        boost::system::error_code ec;
+        client = stream.socket().remote_endpoint(ec);
+    }
+    if (observer) observer->on_connection(+1);
+    beast::flat_buffer buffer;
+    for (;;) {
+        // Wait for the first byte of the next request under the idle timeout...
+        if (buffer.size() == 0) {
+            stream.expires_after(limits.idle_timeout);
+            auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), nothrow);
+            if (ec) break;
+            buffer.commit(n);
+        }
+        // ...then the whole request under the (shorter) request timeout.
+        const auto started = std::chrono::steady_clock::now();
+        beast_http::request_parser<beast_http::string_body> parser;
+        parser.header_limit(limits.max_header_bytes);
+        parser.body_limit(limits.max_body_bytes);
+        stream.expires_after(limits.request_timeout);
+        auto [ec, n] = co_await beast_http::async_read_header(stream, buffer, parser, nothrow);
+        if (!ec && !parser.is_done()) {
+            if (beast::iequals(parser.get()[beast_http::field::expect], "100-continue")) {
+                static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+                auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(kContinue), nothrow);
+                ec = wec;
+            }
+            if (!ec) std::tie(ec, n) = co_await beast_http::async_read(stream, buffer, parser, nothrow);
+        }
+        Request req;
+        req.scheme = limits.scheme;
+        req.client = client;
+        Reply reply;
+        if (ec) {
+            auto r = reply_for_read_error(ec, true);
+            if (!r) break;
+            reply = std::move(*r);
+            reply.close = true;
+            reply.detail = ec.message();
+            if (parser.is_header_done()) req.msg = parser.release();
+        } else {
+            req.msg = parser.release();
+            reply = co_await handler.handle(req);
+        }
+        const bool keep_alive = !reply.close && req.msg.keep_alive();
+        std::string tail = std::move(reply.extra);
+        if (!keep_alive) tail.append("Connection: close\r\n");
+        else if (req.msg.version() == 10) tail.append("Connection: keep-alive\r\n");
+        tail.append("\r\n");
+        const std::string& head = reply.object->head;
+        const bool send_body = !reply.head_only && reply.object->body;
+        const std::array<asio::const_buffer, 3> buffers = {
+            asio::buffer(head), asio::buffer(tail),
+            send_body ? asio::buffer(*reply.object->body) : asio::const_buffer()};
+        stream.expires_after(limits.send_timeout);
+        auto [wec, written] = co_await asio::async_write(stream, buffers, nothrow);
+        if (observer)
+            observer->on_exchange(req, reply, wec ? 0 : written,
+                                  std::chrono::steady_clock::now() - started);
+        if (wec || !keep_alive) break;
+    }
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    // Lingering close: read what the client still sends for a moment, so closing with unread
+    // input does not reset the connection before the client has read our reply.
+    stream.expires_after(std::chrono::seconds(1));
+    for (int i = 0; i < 16; ++i) {
+        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), nothrow);
+        if (ec) break;
+    }
+    if (observer) observer->on_connection(-1);
+}
+
+}  // namespace cdn::edge::http

@@ -1,0 +1,28 @@
+#pragma once
+// The HTTP/1.1 server session: read a request (with limits and timeouts on every step), hand it
+// to the pipeline, write the reply, repeat while keep-alive holds. Malformed input gets 400,
+// oversized headers 431, an oversized body 413, a stalled request 408; then the connection
+// closes. Runs on one worker; the socket never leaves it.
+#include "edge/http/exchange.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+
+namespace cdn::edge::http {
+
+struct SessionLimits {
+    std::uint32_t max_header_bytes = 16 * 1024;
+    std::uint64_t max_body_bytes = 16 * 1024 * 1024;
+    std::chrono::milliseconds idle_timeout{60'000};     // waiting for the next request
+    std::chrono::milliseconds request_timeout{10'000};  // receiving a request once it started
+    std::chrono::milliseconds send_timeout{60'000};     // writing a reply
+    std::string_view scheme = "http";
+};
+
+boost::asio::awaitable<void> serve_http1(tcp::socket socket, RequestHandler& handler,
+                                         const SessionLimits& limits,
+                                         ExchangeObserver* observer);
+
+}  // namespace cdn::edge::http

@@ -1,0 +1,165 @@
+// edge: the caching reverse proxy. Parses flags and config, wires the objects, runs.
+#include "common/log.hpp"
+#include "common/runtime.hpp"
+#include "common/units.hpp"
+#include "edge/config.hpp"
+#include "edge/http/http1_session.hpp"
+#include "edge/proxy/admin_handler.hpp"
+#include "edge/proxy/edge_handler.hpp"
+#include "edge/proxy/edge_metrics.hpp"
+#include "edge/storage/memory_store.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <memory>
+#include <optional>
+
+using namespace cdn;
+using namespace cdn::edge;
+
+namespace {
+
+struct Flags {
+    std::string config_file;
+    std::vector<std::string> listen;
+    std::vector<std::string> origins;
+    std::string admin;
+    std::string name;
+    std::string memory;
+    int threads = -1;
+    bool no_access_log = false;
+    std::string log_level = "info";
+};
+
+EdgeConfig build_config(const Flags& f) {
+    EdgeConfig c = f.config_file.empty()
+                       ? EdgeConfig{}
+                       : load_edge_config(ConfigSection::load_file(f.config_file));
+    if (!f.listen.empty()) {
+        c.listen.clear();
+        for (const auto& l : f.listen) {
+            auto ep = parse_endpoint(l);
+            if (!ep) throw ConfigError("--listen: \"" + l + "\" is not an address like 127.0.0.1:8080");
+            c.listen.push_back(*ep);
+        }
+    }
+    if (!f.origins.empty()) {
+        OriginGroup g;
+        g.hosts = {"*"};
+        for (const auto& o : f.origins) g.servers.push_back(make_origin_server(o, "--origin"));
+        std::erase_if(c.origins, [](const OriginGroup& x) {
+            return std::find(x.hosts.begin(), x.hosts.end(), "*") != x.hosts.end();
+        });
+        c.origins.push_back(std::move(g));
+    }
+    if (!f.admin.empty()) {
+        auto ep = parse_endpoint(f.admin);
+        if (!ep) throw ConfigError("--admin: \"" + f.admin + "\" is not an address like 127.0.0.1:8081");
+        c.admin = *ep;
+    }
+    if (!f.name.empty()) c.name = f.name;
+    if (!f.memory.empty()) {
+        auto m = parse_size(f.memory);
+        if (!m) throw ConfigError("--memory: \"" + f.memory + "\" is not a size like 256MiB");
+        c.memory_bytes = *m;
+    }
+    if (f.threads >= 0) c.threads = static_cast<std::size_t>(f.threads);
+    if (f.no_access_log) c.access_log = false;
+    validate(c);
+    return c;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Flags f;
+    CLI::App app{
+        "edge: a caching HTTP reverse proxy.\n"
+        "Quick start: edge --listen 127.0.0.1:8080 --origin http://127.0.0.1:9000"};
+    app.add_option("--config", f.config_file, "TOML config file; flags below override it")
+        ->check(CLI::ExistingFile);
+    app.add_option("--listen", f.listen, "Address to serve HTTP on, e.g. 127.0.0.1:8080 (repeatable)");
+    app.add_option("--origin", f.origins,
+                   "Origin URL for every host, e.g. http://127.0.0.1:9000 (repeatable)");
+    app.add_option("--admin", f.admin, "Admin address for /healthz and /metrics, e.g. 127.0.0.1:8081");
+    app.add_option("--name", f.name, "Name of this edge in Cache-Status and Via (default: edge)");
+    app.add_option("--memory", f.memory, "Memory cache size, e.g. 256MiB");
+    app.add_option("--threads", f.threads, "Worker threads (0 = one per core)");
+    app.add_flag("--no-access-log", f.no_access_log, "Do not write access-log lines to stdout");
+    app.add_option("--log-level", f.log_level, "debug, info, warn or error")
+        ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : 2;
+    }
+    set_log_level(f.log_level == "debug"  ? LogLevel::debug
+                  : f.log_level == "warn" ? LogLevel::warn
+                  : f.log_level == "error" ? LogLevel::error
+                                           : LogLevel::info);
+
+    EdgeConfig config;
+    try {
+        config = build_config(f);
+    } catch (const ConfigError& e) {
+        std::fprintf(stderr, "edge: %s\n", e.what());
+        return 2;
+    }
+    std::setvbuf(stdout, nullptr, _IOLBF, 1 << 16);
+
+    MetricsRegistry registry;
+    storage::MemoryStore store(config.memory_bytes, config.shards);
+    proxy::EdgeMetrics metrics(registry, store);
+    proxy::EdgeObserver observer(metrics, config.access_log);
+    proxy::AdminHandler admin_handler(registry);
+    // Declared last: destroyed first, so no coroutine outlives what it refers to.
+    WorkerPool pool(config.threads);
+    std::vector<std::unique_ptr<proxy::EdgeHandler>> handlers;
+    for (std::size_t i = 0; i < pool.size(); ++i)
+        handlers.push_back(std::make_unique<proxy::EdgeHandler>(
+            proxy::EdgeShared{config, store, metrics, SystemClock::instance()},
+            pool.at(i).get_executor()));
+    auto worker_of = [&pool](tcp::socket& s) {
+        for (std::size_t i = 0; i < pool.size(); ++i)
+            if (&pool.at(i) == &s.get_executor().context()) return i;
+        return std::size_t{0};
+    };
+
+    std::vector<std::unique_ptr<Listener>> listeners;
+    try {
+        for (const auto& ep : config.listen) {
+            listeners.push_back(std::make_unique<Listener>(
+                pool, ep, [&](tcp::socket s) {
+                    auto& h = *handlers[worker_of(s)];
+                    return http::serve_http1(std::move(s), h, config.session, &observer);
+                }));
+            log_info("edge {}: http on {}", config.name, to_string(listeners.back()->local_endpoint()));
+        }
+        if (config.admin) {
+            listeners.push_back(std::make_unique<Listener>(
+                pool, *config.admin,
+                [&](tcp::socket s) {
+                    return http::serve_http1(std::move(s), admin_handler, config.session, nullptr);
+                },
+                1));
+            log_info("edge {}: admin on {}", config.name, to_string(listeners.back()->local_endpoint()));
+        }
+    } catch (const std::system_error& e) {
+        std::fprintf(stderr, "edge: %s\n", e.what());
+        return 1;
+    }
+    log_info("edge {}: {} worker(s), memory cache {}, {} origin group(s)", config.name, pool.size(),
+             format_size(config.memory_bytes), config.origins.size());
+
+    pool.on_termination([&](int sig) {
+        log_info("edge {}: signal {}, stopping", config.name, sig);
+        admin_handler.set_draining();
+        for (auto& l : listeners) l->close();
+        pool.stop();
+    });
+    pool.run();
+    std::fflush(stdout);
+    log_info("edge {}: stopped", config.name);
+    return 0;
+}

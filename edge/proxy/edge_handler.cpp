@@ -1,0 +1,260 @@
+#include "edge/proxy/edge_handler.hpp"
+
+#include "common/http_util.hpp"
+#include "edge/cache/cache_key.hpp"
+#include "edge/proxy/response_fields.hpp"
+
+#include <fmt/format.h>
+
+namespace cdn::edge::proxy {
+
+namespace asio = boost::asio;
+namespace beast_http = boost::beast::http;
+using cache::Outcome;
+using http::Reply;
+using http::Request;
+
+namespace {
+
+bool valid_host(std::string_view h) {
+    if (h.empty() || h.size() > 255) return false;
+    for (char c : h) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                        c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+bool is_conditional_or_range(std::string_view name) {
+    using http_util::iequals;
+    return iequals(name, "if-none-match") || iequals(name, "if-modified-since") ||
+           iequals(name, "if-match") || iequals(name, "if-unmodified-since") ||
+           iequals(name, "if-range") || iequals(name, "range");
+}
+
+}  // namespace
+
+EdgeHandler::EdgeHandler(EdgeShared shared, asio::any_io_executor executor)
+    : shared_(shared), pool_(std::move(executor), shared.config.origin_pool) {}
+
+// recv: which host and path the request is for; nullopt when it is malformed.
+std::optional<EdgeHandler::Target> EdgeHandler::recv(const Request& req) const {
+    std::string_view target = req.msg.target();
+    std::string_view host = req.msg[beast_http::field::host];
+    if (target.starts_with("http://") || target.starts_with("https://")) {
+        // absolute-form (RFC 9112 section 3.2.2): its authority wins over Host.
+        target.remove_prefix(target.find("//") + 2);
+        const auto slash = target.find('/');
+        host = target.substr(0, slash);
+        target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+    }
+    if (!valid_host(host)) return std::nullopt;
+    if (target.empty() || (target.front() != '/' && target != "*")) return std::nullopt;
+    if (req.msg.count(beast_http::field::host) > 1) return std::nullopt;
+    return Target{cache::normalize_host(req.scheme, host), std::string(target)};
+}
+
+asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
+    // recv
+    const auto target = recv(req);
+    if (!target) {
+        shared_.metrics.client_errors.inc();
+        Reply r = http::make_reply(400, "Bad request: missing or invalid Host or target\n",
+                                   Outcome::error);
+        r.close = true;
+        co_return r;
+    }
+    const OriginGroup* group = shared_.config.origin_for(target->host);
+    if (!group)
+        co_return http::make_reply(421, "This edge serves no site for host " + target->host + "\n",
+                                   Outcome::error);
+
+    const auto method = req.msg.method();
+    cache::RequestFacts facts;
+    facts.method_cacheable = method == beast_http::verb::get || method == beast_http::verb::head;
+    facts.has_authorization = req.msg.count(beast_http::field::authorization) > 0;
+    facts.cc = cache::parse_cache_control(join_values(req.msg, beast_http::field::cache_control));
+    if (!facts.method_cacheable) co_return co_await pass(req, *group, *target, "fwd=method");
+    if (facts.cc.no_store) co_return co_await pass(req, *group, *target, "fwd=request");
+
+    // key
+    std::string key = cache::make_cache_key(req.scheme, target->host, target->path,
+                                            shared_.config.key);
+    // lookup
+    const TimePoint now = shared_.clock.now();
+    storage::ObjectPtr cached = shared_.store.lookup(key);
+    if (cached && cache::usable_without_validation(cached->meta, now)) {
+        // hit
+        std::string params = fmt::format("hit; ttl={}", cache::ttl_left(cached->meta, now));
+        co_return deliver(std::move(cached), Outcome::hit, req, now, params);
+    }
+    // stale or miss
+    co_return co_await fetch_and_store(req, *group, *target, std::move(key), facts,
+                                       std::move(cached));
+}
+
+asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const OriginGroup& group,
+                                                    const Target& t, std::string key,
+                                                    const cache::RequestFacts& facts,
+                                                    storage::ObjectPtr stale) {
+    auto& metrics = shared_.metrics;
+    const auto& policy = shared_.config.freshness;
+    // fetch: always a full GET (HEAD is answered from it), conditional when we hold a copy.
+    origin::OriginRequest oreq = origin_request(req, group, t, true);
+    oreq.method(beast_http::verb::get);
+    if (stale && !stale->meta.etag.empty()) oreq.set(beast_http::field::if_none_match, stale->meta.etag);
+    if (stale && !stale->meta.last_modified.empty())
+        oreq.set(beast_http::field::if_modified_since, stale->meta.last_modified);
+    const TimePoint request_time = shared_.clock.now();
+    metrics.origin_fetches.inc();
+    auto res = co_await pool_.fetch(pick(group), oreq);
+    const TimePoint response_time = shared_.clock.now();
+    const Outcome outcome = stale ? Outcome::expired : Outcome::miss;
+    if (!res) {
+        metrics.origin_error(static_cast<Errc>(res.error().value()));
+        co_return origin_failure(static_cast<Errc>(res.error().value()), outcome);
+    }
+    const unsigned status = res->result_int();
+
+    if (stale && status == 304) {
+        // revalidated: refresh the stored fields and freshness, keep the stored body.
+        ParsedHead head = parse_head(stale->head);
+        merge_not_modified(head.fields, res->base());
+        const cache::ResponseFacts f = facts_of(head.status, head.fields);
+        const auto meta = cache::make_meta(f, request_time, response_time, policy);
+        auto fresh = build_object(std::move(key), head.status, head.reason, head.fields,
+                                  stale->body, meta, response_time, {});
+        shared_.store.insert(fresh);
+        metrics.stores.inc();
+        co_return deliver(std::move(fresh), Outcome::revalidated, req, response_time,
+                          fmt::format("fwd=stale; fwd-status=304; ttl={}", meta.lifetime.count()));
+    }
+
+    // store
+    const cache::ResponseFacts f = facts_of(status, res->base());
+    const cache::StoreVerdict verdict = cache::storability(facts, f, response_time, policy);
+    const auto meta = cache::make_meta(f, request_time, response_time, policy);
+    auto body = std::make_shared<const std::string>(std::move(res->body()));
+    bool stored = false;
+    storage::ObjectPtr client_copy;
+    if (verdict == cache::StoreVerdict::store) {
+        // The shared copy never carries a Set-Cookie: one user's cookie is not for the next.
+        auto shared_copy = build_object(key, status, res->reason(), res->base(), body, meta,
+                                        response_time, {.strip_set_cookie = true});
+        stored = shared_.store.insert(shared_copy);
+        if (stored) metrics.stores.inc();
+        else metrics.store_rejected.inc();
+        if (f.has_set_cookie)
+            client_copy = build_object(key, status, res->reason(), res->base(), body, meta,
+                                       response_time, {});
+        else
+            client_copy = std::move(shared_copy);
+    } else {
+        if (stale) shared_.store.remove(key);
+        client_copy = build_object(key, status, res->reason(), res->base(), body, meta,
+                                   response_time, {});
+    }
+    // deliver
+    const std::string_view fwd = stale ? "fwd=stale" : "fwd=uri-miss";
+    std::string params =
+        stored ? fmt::format("{}; fwd-status={}; stored; ttl={}", fwd, status, meta.lifetime.count())
+               : fmt::format("{}; fwd-status={}; detail=\"{}\"", fwd, status,
+                             verdict == cache::StoreVerdict::store ? "too-large"
+                                                                   : cache::to_string(verdict));
+    co_return deliver(std::move(client_copy), outcome, req, response_time, params);
+}
+
+asio::awaitable<Reply> EdgeHandler::pass(const Request& req, const OriginGroup& group,
+                                         const Target& t, std::string_view why) {
+    origin::OriginRequest oreq = origin_request(req, group, t, false);
+    const TimePoint request_time = shared_.clock.now();
+    shared_.metrics.origin_fetches.inc();
+    auto res = co_await pool_.fetch(pick(group), oreq);
+    const TimePoint response_time = shared_.clock.now();
+    if (!res) {
+        shared_.metrics.origin_error(static_cast<Errc>(res.error().value()));
+        co_return origin_failure(static_cast<Errc>(res.error().value()), Outcome::pass);
+    }
+    const cache::ResponseFacts f = facts_of(res->result_int(), res->base());
+    const auto meta = cache::make_meta(f, request_time, response_time, shared_.config.freshness);
+    const bool head = req.msg.method() == beast_http::verb::head;
+    auto obj = build_object({}, res->result_int(), res->reason(), res->base(),
+                            std::make_shared<const std::string>(std::move(res->body())), meta,
+                            response_time, {.head_response = head});
+    co_return deliver(std::move(obj), Outcome::pass, req, response_time, why);
+}
+
+Reply EdgeHandler::deliver(storage::ObjectPtr obj, Outcome outcome, const Request& req,
+                           TimePoint now, std::string_view status_params) const {
+    Reply r;
+    r.extra = fmt::format("Age: {}\r\nX-Cache: {}\r\nCache-Status: {}; {}\r\n",
+                          cache::current_age(obj->meta, now).count(), cache::x_cache(outcome),
+                          shared_.config.name, status_params);
+    r.object = std::move(obj);
+    r.outcome = outcome;
+    r.head_only = req.msg.method() == beast_http::verb::head;
+    return r;
+}
+
+Reply EdgeHandler::origin_failure(Errc e, Outcome outcome) const {
+    const bool timeout = e == Errc::origin_timeout;
+    Reply r = http::make_reply(timeout ? 504 : 502,
+                               fmt::format("{}: {}\n", timeout ? "Gateway timeout" : "Bad gateway",
+                                           make_error_code(e).message()),
+                               Outcome::error);
+    const char* detail = e == Errc::origin_timeout        ? "origin-timeout"
+                         : e == Errc::origin_unreachable  ? "origin-unreachable"
+                         : e == Errc::origin_bad_response ? "origin-bad-response"
+                                                          : "origin-closed";
+    r.extra = fmt::format("X-Cache: {}\r\nCache-Status: {}; fwd={}; detail=\"{}\"\r\n",
+                          cache::x_cache(Outcome::error), shared_.config.name,
+                          outcome == Outcome::pass ? "bypass" : "uri-miss", detail);
+    r.detail = detail;
+    return r;
+}
+
+origin::OriginRequest EdgeHandler::origin_request(const Request& req, const OriginGroup& group,
+                                                  const Target& t, bool for_cache) const {
+    origin::OriginRequest o;
+    if (req.msg.method() == beast_http::verb::unknown) o.method_string(req.msg.method_string());
+    else o.method(req.msg.method());
+    o.target(t.path);
+    o.version(11);
+    const std::string_view connection = req.msg[beast_http::field::connection];
+    std::string forwarded_for;
+    for (const auto& f : req.msg) {
+        const std::string_view name = f.name_string();
+        if (http_util::is_hop_by_hop(name) || http_util::list_has_token(connection, name)) continue;
+        if (http_util::iequals(name, "host") || http_util::iequals(name, "expect") ||
+            http_util::iequals(name, "content-length"))
+            continue;
+        if (http_util::iequals(name, "x-forwarded-for")) {
+            forwarded_for.append(f.value()).append(", ");
+            continue;
+        }
+        if (for_cache && is_conditional_or_range(name)) continue;
+        o.insert(name, f.value());
+    }
+    o.set(beast_http::field::host,
+          group.host_header.empty() ? std::string_view(req.msg[beast_http::field::host])
+                                    : std::string_view(group.host_header));
+    if (o[beast_http::field::host].empty()) o.set(beast_http::field::host, t.host);
+    forwarded_for.append(req.client.address().to_string());
+    o.set("X-Forwarded-For", forwarded_for);
+    std::string via(req.msg[beast_http::field::via]);
+    via.append(via.empty() ? "" : ", ").append("1.1 ").append(shared_.config.name);
+    o.set(beast_http::field::via, via);
+    if (!for_cache && (!req.msg.body().empty() || req.msg.has_content_length() ||
+                       req.msg.chunked())) {
+        o.body() = req.msg.body();
+        o.prepare_payload();
+    }
+    return o;
+}
+
+const origin::OriginServer& EdgeHandler::pick(const OriginGroup& group) {
+    return group.servers[next_server_++ % group.servers.size()];
+}
+
+}  // namespace cdn::edge::proxy

@@ -1,0 +1,53 @@
+#pragma once
+// The request pipeline, read top to bottom as phases: recv (where is it going?), key, lookup,
+// then hit / stale / miss, fetch, store, deliver. One handler per worker (it owns that worker's
+// origin connections); the store, config and metrics are shared.
+#include "common/clock.hpp"
+#include "edge/config.hpp"
+#include "edge/http/exchange.hpp"
+#include "edge/origin/origin_pool.hpp"
+#include "edge/proxy/edge_metrics.hpp"
+#include "edge/storage/memory_store.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+
+namespace cdn::edge::proxy {
+
+struct EdgeShared {
+    const EdgeConfig& config;
+    storage::MemoryStore& store;
+    EdgeMetrics& metrics;
+    const Clock& clock;
+};
+
+class EdgeHandler final : public http::RequestHandler {
+public:
+    EdgeHandler(EdgeShared shared, boost::asio::any_io_executor executor);
+    boost::asio::awaitable<http::Reply> handle(http::Request& req) override;
+
+private:
+    struct Target {
+        std::string host;  // normalised
+        std::string path;  // origin-form: path and query
+    };
+    std::optional<Target> recv(const http::Request& req) const;
+    boost::asio::awaitable<http::Reply> pass(const http::Request& req, const OriginGroup& group,
+                                             const Target& t, std::string_view why);
+    boost::asio::awaitable<http::Reply> fetch_and_store(const http::Request& req,
+                                                        const OriginGroup& group, const Target& t,
+                                                        std::string key,
+                                                        const cache::RequestFacts& facts,
+                                                        storage::ObjectPtr stale);
+    http::Reply deliver(storage::ObjectPtr obj, cache::Outcome outcome, const http::Request& req,
+                        TimePoint now, std::string_view status_params) const;
+    http::Reply origin_failure(Errc e, cache::Outcome outcome) const;
+    origin::OriginRequest origin_request(const http::Request& req, const OriginGroup& group,
+                                         const Target& t, bool for_cache) const;
+    const origin::OriginServer& pick(const OriginGroup& group);
+
+    EdgeShared shared_;
+    origin::OriginPool pool_;
+    std::size_t next_server_ = 0;
+};
+
+}  // namespace cdn::edge::proxy

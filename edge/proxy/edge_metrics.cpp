@@ -1,0 +1,84 @@
+#include "edge/proxy/edge_metrics.hpp"
+
+#include "common/log.hpp"
+
+#include <cstdio>
+
+namespace cdn::edge::proxy {
+
+EdgeMetrics::EdgeMetrics(MetricsRegistry& r, const storage::MemoryStore& store)
+    : bytes_sent(r.counter("cdn_edge_bytes_sent_total", "Bytes written to clients.")),
+      origin_fetches(r.counter("cdn_edge_origin_fetches_total", "Requests sent to origins.")),
+      origin_errors_unreachable(r.counter("cdn_edge_origin_errors_total",
+                                          "Origin fetches that failed, by reason.",
+                                          R"(reason="unreachable")")),
+      origin_errors_timeout(r.counter("cdn_edge_origin_errors_total", "", R"(reason="timeout")")),
+      origin_errors_bad_response(
+          r.counter("cdn_edge_origin_errors_total", "", R"(reason="bad_response")")),
+      origin_errors_closed(r.counter("cdn_edge_origin_errors_total", "", R"(reason="closed")")),
+      client_errors(r.counter("cdn_edge_client_errors_total",
+                              "Requests rejected as malformed, too large or too slow.")),
+      stores(r.counter("cdn_edge_cache_stores_total", "Responses written to the cache.")),
+      store_rejected(r.counter("cdn_edge_cache_store_rejected_total",
+                               "Storable responses the memory tier could not take (too large).")),
+      connections(r.gauge("cdn_edge_client_connections", "Open client connections.")),
+      duration(r.histogram("cdn_edge_request_duration_seconds",
+                           "Time from a request's first byte to the end of its reply.",
+                           latency_buckets_seconds())) {
+    for (cache::Outcome o : cache::kAllOutcomes)
+        requests[static_cast<std::size_t>(o)] =
+            &r.counter("cdn_edge_requests_total", "Requests by cache outcome.",
+                       "outcome=\"" + std::string(cache::label(o)) + "\"");
+    for (std::size_t c = 1; c <= 5; ++c)
+        responses[c] = &r.counter("cdn_edge_responses_total", "Responses by status class.",
+                                  "code=\"" + std::to_string(c) + "xx\"");
+    r.gauge_fn("cdn_edge_cache_bytes", "Bytes held by the memory cache.",
+               [&store] { return static_cast<double>(store.bytes()); }, R"(tier="memory")");
+    r.gauge_fn("cdn_edge_cache_objects", "Objects held by the memory cache.",
+               [&store] { return static_cast<double>(store.objects()); }, R"(tier="memory")");
+    r.gauge_fn("cdn_edge_cache_capacity_bytes", "Memory cache budget.",
+               [&store] { return static_cast<double>(store.capacity()); }, R"(tier="memory")");
+    r.gauge_fn("cdn_edge_cache_evictions", "Objects evicted from the memory cache so far.",
+               [&store] { return static_cast<double>(store.evictions()); }, R"(tier="memory")");
+}
+
+void EdgeMetrics::origin_error(Errc e) {
+    switch (e) {
+        case Errc::origin_unreachable: origin_errors_unreachable.inc(); break;
+        case Errc::origin_timeout: origin_errors_timeout.inc(); break;
+        case Errc::origin_bad_response: origin_errors_bad_response.inc(); break;
+        default: origin_errors_closed.inc(); break;
+    }
+}
+
+EdgeObserver::EdgeObserver(EdgeMetrics& metrics, bool access_log)
+    : metrics_(metrics), access_log_(access_log) {}
+
+void EdgeObserver::on_connection(int delta) { metrics_.connections.add(delta); }
+
+void EdgeObserver::on_exchange(const http::Request& req, const http::Reply& reply,
+                               std::uint64_t bytes_sent,
+                               std::chrono::steady_clock::duration elapsed) {
+    const double seconds = std::chrono::duration<double>(elapsed).count();
+    metrics_.requests_for(reply.outcome).inc();
+    const unsigned status = reply.status();
+    if (status >= 100 && status < 600) metrics_.responses[status / 100]->inc();
+    metrics_.bytes_sent.inc(bytes_sent);
+    metrics_.duration.observe(seconds);
+    if (!access_log_) return;
+    try {
+        std::string line = fmt::format(
+            "ts={} client={} method={} host=\"{}\" url=\"{}\" status={} bytes={} cache={} "
+            "dur_ms={:.3f}",
+            iso8601_now(), req.client.address().to_string(), req.msg.method_string(),
+            req.msg[boost::beast::http::field::host], req.msg.target(), status, bytes_sent,
+            cache::x_cache(reply.outcome), seconds * 1000);
+        if (!reply.detail.empty()) line += fmt::format(" detail=\"{}\"", reply.detail);
+        line.push_back('\n');
+        std::fwrite(line.data(), 1, line.size(), stdout);
+    } catch (...) {
+        // An access-log failure must not fail the request.
+    }
+}
+
+}  // namespace cdn::edge::proxy

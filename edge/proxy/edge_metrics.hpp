@@ -1,0 +1,46 @@
+#pragma once
+// The edge's metrics (listed in edge/README.md) and the observer that counts and logs every
+// exchange: one access-log line per request on stdout, in logfmt.
+#include "common/metrics.hpp"
+#include "edge/cache/outcome.hpp"
+#include "edge/http/exchange.hpp"
+#include "edge/storage/memory_store.hpp"
+
+#include <array>
+
+namespace cdn::edge::proxy {
+
+struct EdgeMetrics {
+    EdgeMetrics(MetricsRegistry& registry, const storage::MemoryStore& store);
+
+    std::array<Counter*, cache::kOutcomeCount> requests{};  // by outcome
+    std::array<Counter*, 6> responses{};                     // by status class (index = code/100)
+    Counter& bytes_sent;
+    Counter& origin_fetches;
+    Counter& origin_errors_unreachable;
+    Counter& origin_errors_timeout;
+    Counter& origin_errors_bad_response;
+    Counter& origin_errors_closed;
+    Counter& client_errors;
+    Counter& stores;
+    Counter& store_rejected;
+    Gauge& connections;
+    Histogram& duration;
+
+    Counter& requests_for(cache::Outcome o) { return *requests[static_cast<std::size_t>(o)]; }
+    void origin_error(Errc e);
+};
+
+class EdgeObserver final : public http::ExchangeObserver {
+public:
+    EdgeObserver(EdgeMetrics& metrics, bool access_log);
+    void on_exchange(const http::Request& req, const http::Reply& reply, std::uint64_t bytes_sent,
+                     std::chrono::steady_clock::duration elapsed) override;
+    void on_connection(int delta) override;
+
+private:
+    EdgeMetrics& metrics_;
+    bool access_log_;
+};
+
+}  // namespace cdn::edge::proxy

@@ -1,0 +1,117 @@
+#include "edge/proxy/response_fields.hpp"
+
+#include "common/http_date.hpp"
+#include "common/http_util.hpp"
+#include "edge/http/exchange.hpp"
+
+#include <charconv>
+#include <vector>
+
+namespace cdn::edge::proxy {
+
+namespace beast_http = boost::beast::http;
+using http_util::iequals;
+
+std::string join_values(const Fields& fields, beast_http::field name) {
+    std::string out;
+    auto [it, end] = fields.equal_range(name);
+    for (; it != end; ++it) {
+        if (!out.empty()) out.append(", ");
+        out.append(it->value());
+    }
+    return out;
+}
+
+cache::ResponseFacts facts_of(unsigned status, const Fields& fields) {
+    cache::ResponseFacts f;
+    f.status = status;
+    f.cc = cache::parse_cache_control(join_values(fields, beast_http::field::cache_control));
+    if (auto it = fields.find(beast_http::field::date); it != fields.end())
+        f.date = parse_http_date(it->value());
+    if (auto it = fields.find(beast_http::field::expires); it != fields.end()) {
+        f.has_expires = true;
+        f.expires = parse_http_date(it->value());
+    }
+    if (auto it = fields.find(beast_http::field::last_modified); it != fields.end())
+        f.last_modified = parse_http_date(it->value());
+    if (auto it = fields.find(beast_http::field::age); it != fields.end()) {
+        const std::string_view v = http_util::trim(it->value());
+        std::int64_t age = 0;
+        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), age);
+        if (ec == std::errc{} && p == v.data() + v.size() && age >= 0) f.age = age;
+        else if (ec == std::errc::result_out_of_range) f.age = 2147483648;
+    }
+    f.has_etag = fields.find(beast_http::field::etag) != fields.end();
+    f.has_set_cookie = fields.find(beast_http::field::set_cookie) != fields.end();
+    if (auto it = fields.find(beast_http::field::vary); it != fields.end()) f.vary = it->value();
+    return f;
+}
+
+storage::ObjectPtr build_object(std::string key, unsigned status, std::string_view reason,
+                                const Fields& fields, std::shared_ptr<const std::string> body,
+                                const storage::ObjectMeta& meta, TimePoint response_time,
+                                const BuildOptions& options) {
+    auto obj = std::make_shared<storage::CachedObject>();
+    obj->key = std::move(key);
+    obj->status = status;
+    obj->meta = meta;
+    const std::string_view connection = fields[beast_http::field::connection];
+    http::HeadBuilder hb(status, reason);
+    bool has_date = false;
+    for (const auto& f : fields) {
+        const std::string_view name = f.name_string();
+        if (http_util::is_hop_by_hop(name) || http_util::list_has_token(connection, name)) continue;
+        if (iequals(name, "age")) continue;
+        if (iequals(name, "content-length") && !options.head_response) continue;
+        if (options.strip_set_cookie && iequals(name, "set-cookie")) continue;
+        if (iequals(name, "date")) has_date = true;
+        if (iequals(name, "etag")) obj->meta.etag = std::string(f.value());
+        if (iequals(name, "last-modified")) obj->meta.last_modified = std::string(f.value());
+        hb.field(name, f.value());
+    }
+    if (!has_date) hb.field("Date", format_http_date(response_time));
+    const bool bodiless = status < 200 || status == 204 || status == 304;
+    const std::size_t size = body ? body->size() : 0;
+    obj->head = hb.finish(size, !bodiless && !options.head_response);
+    if (!bodiless && !options.head_response) obj->body = std::move(body);
+    return obj;
+}
+
+ParsedHead parse_head(std::string_view head) {
+    ParsedHead p;
+    auto eol = head.find("\r\n");
+    const std::string_view status_line = head.substr(0, eol);
+    // "HTTP/1.1 200 OK"
+    if (status_line.size() >= 12) {
+        std::from_chars(status_line.data() + 9, status_line.data() + 12, p.status);
+        if (status_line.size() > 13) p.reason = std::string(status_line.substr(13));
+    }
+    while (eol != std::string_view::npos) {
+        const std::size_t start = eol + 2;
+        eol = head.find("\r\n", start);
+        const std::string_view line = head.substr(start, eol == std::string_view::npos ? std::string_view::npos : eol - start);
+        const auto colon = line.find(':');
+        if (line.empty() || colon == std::string_view::npos) continue;
+        p.fields.insert(line.substr(0, colon), http_util::trim(line.substr(colon + 1)));
+    }
+    return p;
+}
+
+void merge_not_modified(Fields& stored, const Fields& not_modified) {
+    const std::string_view connection = not_modified[beast_http::field::connection];
+    std::vector<std::string> replaced;
+    for (const auto& f : not_modified) {
+        const std::string_view name = f.name_string();
+        if (http_util::is_hop_by_hop(name) || http_util::list_has_token(connection, name)) continue;
+        if (iequals(name, "content-length") || iequals(name, "age")) continue;
+        bool seen = false;
+        for (const auto& r : replaced) seen = seen || iequals(r, name);
+        if (!seen) {
+            stored.erase(name);
+            replaced.emplace_back(name);
+        }
+        stored.insert(name, f.value());
+    }
+}
+
+}  // namespace cdn::edge::proxy

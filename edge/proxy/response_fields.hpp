@@ -1,0 +1,46 @@
+#pragma once
+// Between origin responses (Beast field lists) and cache objects: reading the facts caching
+// needs, building the stored pre-serialised head, and merging a 304 into a stored response
+// (RFC 9111 section 3.2 / 4.3.4).
+#include "edge/cache/freshness.hpp"
+#include "edge/storage/cached_object.hpp"
+
+#include <boost/beast/http/fields.hpp>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace cdn::edge::proxy {
+
+using Fields = boost::beast::http::fields;
+
+// All values of a field joined with ", " (RFC 9110 section 5.3).
+std::string join_values(const Fields& fields, boost::beast::http::field name);
+
+cache::ResponseFacts facts_of(unsigned status, const Fields& fields);
+
+struct BuildOptions {
+    bool strip_set_cookie = false;  // the shared copy of a public response that sets a cookie
+    bool head_response = false;     // reply to HEAD: keep the origin's Content-Length, no body
+};
+
+// Builds an object whose head holds the end-to-end fields (hop-by-hop, Content-Length and Age
+// removed; Date added when missing) and a Content-Length matching body.
+storage::ObjectPtr build_object(std::string key, unsigned status, std::string_view reason,
+                                const Fields& fields, std::shared_ptr<const std::string> body,
+                                const storage::ObjectMeta& meta, TimePoint response_time,
+                                const BuildOptions& options);
+
+// Parses a stored head back into its status, reason and fields.
+struct ParsedHead {
+    unsigned status = 0;
+    std::string reason;
+    Fields fields;
+};
+ParsedHead parse_head(std::string_view head);
+
+// The stored fields updated with those of a 304 (hop-by-hop, Content-Length and Age excepted).
+void merge_not_modified(Fields& stored, const Fields& not_modified);
+
+}  // namespace cdn::edge::proxy

@@ -1,0 +1,43 @@
+#pragma once
+// What the edge keeps per cached response: the head pre-serialised for HTTP/1.1 (so a hit is
+// little more than a write), the body, and the metadata freshness decisions need. Immutable
+// once built; shared between the store and in-flight responses through shared_ptr<const>.
+#include "common/clock.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace cdn::edge::storage {
+
+struct ObjectMeta {
+    TimePoint response_time{};  // when the response was received (RFC 9111 section 4.2.3)
+    Seconds initial_age{0};     // corrected_initial_age
+    Seconds lifetime{0};        // freshness lifetime
+    bool heuristic = false;     // lifetime came from the Last-Modified heuristic
+    bool no_cache = false;      // must be revalidated before each use
+    bool must_revalidate = false;
+    std::string etag;           // validators for conditional requests
+    std::string last_modified;
+};
+
+struct CachedObject {
+    std::string key;
+    unsigned status = 0;
+    // "HTTP/1.1 200 OK\r\n" then the stored fields, each ending "\r\n", Content-Length included;
+    // without the blank line and without per-request fields (Age, Connection, X-Cache, ...).
+    std::string head;
+    std::shared_ptr<const std::string> body;
+    ObjectMeta meta;
+
+    std::size_t body_size() const { return body ? body->size() : 0; }
+    // Bytes this object costs the memory budget.
+    std::size_t charge() const {
+        return sizeof(CachedObject) + key.size() + head.size() + body_size() + meta.etag.size() +
+               meta.last_modified.size();
+    }
+};
+
+using ObjectPtr = std::shared_ptr<const CachedObject>;
+
+}  // namespace cdn::edge::storage
