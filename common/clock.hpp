@@ -10,13 +10,13 @@ using TimePoint = SysClock::time_point;
 using Seconds = std::chrono::seconds;
 
 class Clock {
-public:
+  public:
     virtual ~Clock() = default;
     virtual TimePoint now() const noexcept = 0;
 };
 
 class SystemClock final : public Clock {
-public:
+  public:
     TimePoint now() const noexcept override { return SysClock::now(); }
     static const SystemClock& instance() noexcept {
         static const SystemClock clock;

@@ -39,7 +39,9 @@ ConfigSection ConfigSection::load_file(const std::string& file) {
     return from_parse(file, [&] { return toml::parse_file(file); });
 }
 
-const toml::node* ConfigSection::get(std::string_view key) const { return table_->get(key); }
+const toml::node* ConfigSection::get(std::string_view key) const {
+    return table_->get(key);
+}
 
 std::string ConfigSection::where(const toml::node* node, std::string_view key) const {
     const std::string field = path_.empty() ? std::string(key) : fmt::format("{}.{}", path_, key);
@@ -69,8 +71,7 @@ std::vector<ConfigSection> ConfigSection::sections(std::string_view key) const {
     if (!a) fail(key, fmt::format("expected an array of tables ([[{}]])", key));
     for (std::size_t i = 0; i < a->size(); ++i) {
         const toml::table* t = (*a)[i].as_table();
-        const std::string p =
-            fmt::format("{}{}[{}]", path_.empty() ? "" : path_ + ".", key, i);
+        const std::string p = fmt::format("{}{}[{}]", path_.empty() ? "" : path_ + ".", key, i);
         if (!t) throw ConfigError(fmt::format("{}: expected a table", where(&(*a)[i], p)));
         out.emplace_back(doc_, t, p, file_);
     }
@@ -145,7 +146,8 @@ void ConfigSection::allow_only(std::initializer_list<std::string_view> keys) con
     for (const auto& [k, v] : *table_) {
         if (std::find(keys.begin(), keys.end(), k.str()) == keys.end()) {
             std::string known;
-            for (std::string_view s : keys) known += (known.empty() ? "" : ", ") + std::string(s);
+            for (std::string_view s : keys)
+                known += (known.empty() ? "" : ", ") + std::string(s);
             throw ConfigError(
                 fmt::format("{}: unknown key (known: {})", where(&v, k.str()), known));
         }

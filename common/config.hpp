@@ -17,13 +17,13 @@
 namespace cdn {
 
 class ConfigError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 // A view of one TOML table with its dotted path, for typed reads with good errors.
 class ConfigSection {
-public:
+  public:
     ConfigSection(std::shared_ptr<const toml::table> doc, const toml::table* table,
                   std::string path, std::shared_ptr<const std::string> file);
 
@@ -51,7 +51,7 @@ public:
     const std::string& file() const { return *file_; }
     const std::string& path() const { return path_; }
 
-private:
+  private:
     const toml::node* get(std::string_view key) const;
     std::string where(const toml::node* node, std::string_view key) const;
 

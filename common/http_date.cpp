@@ -60,7 +60,8 @@ std::optional<TimePoint> make_time(unsigned y, int mon, unsigned d, unsigned h, 
 }  // namespace
 
 void format_http_date(TimePoint t, char* out) noexcept {
-    const std::int64_t secs = std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
+    const std::int64_t secs =
+        std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
     std::int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
     const std::int64_t rem = secs - days * 86400;
     const auto wd = static_cast<std::size_t>(((days % 7) + 7) % 7);
@@ -99,8 +100,10 @@ std::string format_http_date(TimePoint t) {
 }
 
 std::optional<TimePoint> parse_http_date(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+        s.remove_suffix(1);
     unsigned d = 0, y = 0, h = 0, mi = 0, se = 0;
     // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
     if (s.size() == 29 && s[3] == ',' && s.substr(25) == " GMT") {

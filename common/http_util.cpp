@@ -16,8 +16,10 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
 }
 
 std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+        s.remove_suffix(1);
     return s;
 }
 
@@ -32,8 +34,8 @@ bool list_has_token(std::string_view list, std::string_view token) noexcept {
 
 bool is_hop_by_hop(std::string_view name) noexcept {
     static constexpr std::array<std::string_view, 9> kHop = {
-        "connection", "keep-alive",         "proxy-connection",    "te",     "trailer",
-        "upgrade",    "transfer-encoding", "proxy-authenticate", "proxy-authorization"};
+        "connection",        "keep-alive",         "proxy-connection",   "te", "trailer", "upgrade",
+        "transfer-encoding", "proxy-authenticate", "proxy-authorization"};
     for (std::string_view h : kHop)
         if (iequals(name, h)) return true;
     return false;

@@ -17,8 +17,10 @@ void for_each_element(std::string_view list, F&& f) {
     for (std::size_t i = 0; i <= list.size(); ++i) {
         if (i < list.size()) {
             const char c = list[i];
-            if (c == '"') quoted = !quoted;
-            else if (c == '\\' && quoted && i + 1 < list.size()) ++i;
+            if (c == '"')
+                quoted = !quoted;
+            else if (c == '\\' && quoted && i + 1 < list.size())
+                ++i;
             if (quoted || c != ',') continue;
         }
         const std::string_view e = trim(list.substr(start, i - start));

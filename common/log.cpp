@@ -10,17 +10,25 @@ namespace {
 std::atomic<int> g_level{static_cast<int>(LogLevel::info)};
 const char* name_of(LogLevel l) {
     switch (l) {
-        case LogLevel::debug: return "debug";
-        case LogLevel::info: return "info";
-        case LogLevel::warn: return "warn";
-        case LogLevel::error: return "error";
+        case LogLevel::debug:
+            return "debug";
+        case LogLevel::info:
+            return "info";
+        case LogLevel::warn:
+            return "warn";
+        case LogLevel::error:
+            return "error";
     }
     return "?";
 }
 }  // namespace
 
-void set_log_level(LogLevel level) noexcept { g_level.store(static_cast<int>(level)); }
-bool log_enabled(LogLevel level) noexcept { return static_cast<int>(level) >= g_level.load(); }
+void set_log_level(LogLevel level) noexcept {
+    g_level.store(static_cast<int>(level));
+}
+bool log_enabled(LogLevel level) noexcept {
+    return static_cast<int>(level) >= g_level.load();
+}
 
 std::string iso8601_now() {
     const auto now = std::chrono::system_clock::now();

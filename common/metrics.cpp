@@ -94,8 +94,8 @@ std::string MetricsRegistry::render() const {
                                    f->name, sep, h.bounds()[i], cumulative);
                 }
                 cumulative += h.bucket(h.bounds().size());
-                fmt::format_to(std::back_inserter(out), "{}_bucket{{{}le=\"+Inf\"}} {}\n",
-                               f->name, sep, cumulative);
+                fmt::format_to(std::back_inserter(out), "{}_bucket{{{}le=\"+Inf\"}} {}\n", f->name,
+                               sep, cumulative);
                 fmt::format_to(std::back_inserter(out), "{}_sum{} {}\n{}_count{} {}\n", f->name,
                                braces(e.labels), h.sum(), f->name, braces(e.labels), h.count());
             }
@@ -106,7 +106,7 @@ std::string MetricsRegistry::render() const {
 
 std::vector<double> latency_buckets_seconds() {
     return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-            0.05,   0.1,     0.25,   0.5,   1,      2.5,    5,     10};
+            0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 }
 
 }  // namespace cdn

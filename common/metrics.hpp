@@ -13,27 +13,27 @@
 namespace cdn {
 
 class Counter {
-public:
+  public:
     void inc(std::uint64_t n = 1) noexcept { v_.fetch_add(n, std::memory_order_relaxed); }
     std::uint64_t value() const noexcept { return v_.load(std::memory_order_relaxed); }
 
-private:
+  private:
     std::atomic<std::uint64_t> v_{0};
 };
 
 class Gauge {
-public:
+  public:
     void set(std::int64_t v) noexcept { v_.store(v, std::memory_order_relaxed); }
     void add(std::int64_t d) noexcept { v_.fetch_add(d, std::memory_order_relaxed); }
     std::int64_t value() const noexcept { return v_.load(std::memory_order_relaxed); }
 
-private:
+  private:
     std::atomic<std::int64_t> v_{0};
 };
 
 // Fixed upper bounds (in the metric's unit, e.g. seconds).
 class Histogram {
-public:
+  public:
     explicit Histogram(std::vector<double> bounds);
     void observe(double v) noexcept;
     const std::vector<double>& bounds() const { return bounds_; }
@@ -43,7 +43,7 @@ public:
     std::uint64_t count() const noexcept { return count_.load(std::memory_order_relaxed); }
     double sum() const noexcept;
 
-private:
+  private:
     std::vector<double> bounds_;
     std::unique_ptr<std::atomic<std::uint64_t>[]> counts_;  // one per bound (non-cumulative)
     std::atomic<std::uint64_t> count_{0};
@@ -51,7 +51,7 @@ private:
 };
 
 class MetricsRegistry {
-public:
+  public:
     // labels: Prometheus label pairs without braces, e.g. R"(outcome="hit")"; may be empty.
     Counter& counter(const std::string& name, const std::string& help,
                      const std::string& labels = "");
@@ -64,7 +64,7 @@ public:
 
     std::string render() const;
 
-private:
+  private:
     enum class Type { counter, gauge, histogram };
     struct Entry {
         std::string labels;

@@ -33,7 +33,9 @@ Side side_of(Errc e) noexcept;
 bool retryable(Errc e) noexcept;
 
 const boost::system::error_category& cdn_category() noexcept;
-inline ErrorCode make_error_code(Errc e) noexcept { return {static_cast<int>(e), cdn_category()}; }
+inline ErrorCode make_error_code(Errc e) noexcept {
+    return {static_cast<int>(e), cdn_category()};
+}
 
 }  // namespace cdn
 

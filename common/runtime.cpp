@@ -2,9 +2,9 @@
 
 #include "common/log.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -49,22 +49,24 @@ WorkerPool::~WorkerPool() {
 
 void WorkerPool::run() {
     std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
-    for (auto& c : contexts_) guards.push_back(asio::make_work_guard(*c));
+    for (auto& c : contexts_)
+        guards.push_back(asio::make_work_guard(*c));
     for (std::size_t i = 1; i < contexts_.size(); ++i)
         threads_.emplace_back([c = contexts_[i].get()] { c->run(); });
     contexts_[0]->run();
-    for (auto& t : threads_) t.join();
+    for (auto& t : threads_)
+        t.join();
     threads_.clear();
 }
 
 void WorkerPool::stop() {
-    for (auto& c : contexts_) c->stop();
+    for (auto& c : contexts_)
+        c->stop();
 }
 
 void WorkerPool::on_termination(std::function<void(int)> on_signal) {
     signals_ = std::make_unique<asio::signal_set>(*contexts_[0], SIGINT, SIGTERM);
-    signals_->async_wait([cb = std::move(on_signal)](const boost::system::error_code& ec,
-                                                     int sig) {
+    signals_->async_wait([cb = std::move(on_signal)](const boost::system::error_code& ec, int sig) {
         if (!ec) cb(sig);
     });
 }
@@ -75,8 +77,7 @@ Listener::Listener(WorkerPool& pool, const tcp::endpoint& ep, ConnectionHandler 
     tcp::endpoint bind_ep = ep;
     for (std::size_t i = 0; i < workers; ++i) {
         auto acc = make_acceptor(pool.at(i), bind_ep, workers > 1);
-        if (!acc)
-            throw std::system_error(acc.error(), "cannot listen on " + to_string(bind_ep));
+        if (!acc) throw std::system_error(acc.error(), "cannot listen on " + to_string(bind_ep));
         if (i == 0) {
             local_ = acc->local_endpoint();
             bind_ep = local_;  // the other workers share the port the first one got

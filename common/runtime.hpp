@@ -15,7 +15,7 @@
 namespace cdn {
 
 class WorkerPool {
-public:
+  public:
     // threads == 0 means one per core.
     explicit WorkerPool(std::size_t threads);
     ~WorkerPool();
@@ -31,7 +31,7 @@ public:
     // Calls on_signal once on SIGINT or SIGTERM (on worker 0).
     void on_termination(std::function<void(int)> on_signal);
 
-private:
+  private:
     std::vector<std::unique_ptr<asio::io_context>> contexts_;
     std::vector<std::thread> threads_;
     std::unique_ptr<asio::signal_set> signals_;
@@ -43,13 +43,13 @@ using ConnectionHandler = std::function<asio::awaitable<void>(tcp::socket)>;
 // Binds one acceptor per worker on ep (SO_REUSEPORT; port 0 picks one port for all of them),
 // starts accepting, and returns the bound endpoint. Throws std::system_error on failure.
 class Listener {
-public:
+  public:
     Listener(WorkerPool& pool, const tcp::endpoint& ep, ConnectionHandler handler,
              std::size_t workers = 0 /* 0 = all */);
     const tcp::endpoint& local_endpoint() const { return local_; }
     void close();
 
-private:
+  private:
     std::vector<std::shared_ptr<tcp::acceptor>> acceptors_;
     tcp::endpoint local_;
 };

@@ -7,8 +7,10 @@ namespace cdn {
 namespace {
 
 std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+        s.remove_suffix(1);
     return s;
 }
 
@@ -28,16 +30,23 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) noex
         if (ec != std::errc{} || p == s.data()) return std::nullopt;
         s.remove_prefix(static_cast<std::size_t>(p - s.data()));
         std::size_t ulen = 0;
-        while (ulen < s.size() && s[ulen] >= 'a' && s[ulen] <= 'z') ++ulen;
+        while (ulen < s.size() && s[ulen] >= 'a' && s[ulen] <= 'z')
+            ++ulen;
         const std::string_view unit = s.substr(0, ulen);
         s.remove_prefix(ulen);
         std::uint64_t scale = 0;
-        if (unit == "ms") scale = 1;
-        else if (unit == "s" || (unit.empty() && s.empty() && total_ms == 0)) scale = 1000;
-        else if (unit == "m") scale = 60'000;
-        else if (unit == "h") scale = 3'600'000;
-        else if (unit == "d") scale = 86'400'000;
-        else return std::nullopt;
+        if (unit == "ms")
+            scale = 1;
+        else if (unit == "s" || (unit.empty() && s.empty() && total_ms == 0))
+            scale = 1000;
+        else if (unit == "m")
+            scale = 60'000;
+        else if (unit == "h")
+            scale = 3'600'000;
+        else if (unit == "d")
+            scale = 86'400'000;
+        else
+            return std::nullopt;
         if (mul_overflows(n, scale)) return std::nullopt;
         total_ms += n * scale;
     }
@@ -53,16 +62,26 @@ std::optional<std::uint64_t> parse_size(std::string_view s) noexcept {
     if (ec != std::errc{} || p == s.data()) return std::nullopt;
     const std::string_view unit = trim(s.substr(static_cast<std::size_t>(p - s.data())));
     std::uint64_t scale = 0;
-    if (unit.empty() || unit == "B") scale = 1;
-    else if (unit == "KiB" || unit == "K" || unit == "k") scale = 1ull << 10;
-    else if (unit == "MiB" || unit == "M") scale = 1ull << 20;
-    else if (unit == "GiB" || unit == "G") scale = 1ull << 30;
-    else if (unit == "TiB" || unit == "T") scale = 1ull << 40;
-    else if (unit == "KB" || unit == "kB") scale = 1000;
-    else if (unit == "MB") scale = 1000'000;
-    else if (unit == "GB") scale = 1000'000'000;
-    else if (unit == "TB") scale = 1000'000'000'000;
-    else return std::nullopt;
+    if (unit.empty() || unit == "B")
+        scale = 1;
+    else if (unit == "KiB" || unit == "K" || unit == "k")
+        scale = 1ull << 10;
+    else if (unit == "MiB" || unit == "M")
+        scale = 1ull << 20;
+    else if (unit == "GiB" || unit == "G")
+        scale = 1ull << 30;
+    else if (unit == "TiB" || unit == "T")
+        scale = 1ull << 40;
+    else if (unit == "KB" || unit == "kB")
+        scale = 1000;
+    else if (unit == "MB")
+        scale = 1000'000;
+    else if (unit == "GB")
+        scale = 1000'000'000;
+    else if (unit == "TB")
+        scale = 1000'000'000'000;
+    else
+        return std::nullopt;
     if (mul_overflows(n, scale)) return std::nullopt;
     return n * scale;
 }

@@ -3,9 +3,9 @@
 #include "common/units.hpp"
 #include "edge/cache/cache_key.hpp"
 
+#include <fmt/format.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <fmt/format.h>
 
 namespace cdn::edge {
 
@@ -22,15 +22,19 @@ const OriginGroup* EdgeConfig::origin_for(std::string_view host) const {
 
 origin::OriginServer make_origin_server(const std::string& url, const std::string& where) {
     auto u = parse_url(url);
-    if (!u) throw ConfigError(fmt::format("{}: \"{}\" is not an origin URL like http://host:port", where, url));
+    if (!u)
+        throw ConfigError(
+            fmt::format("{}: \"{}\" is not an origin URL like http://host:port", where, url));
     if (u->scheme != "http")
-        throw ConfigError(fmt::format("{}: {}: only http:// origins are supported so far", where, url));
+        throw ConfigError(
+            fmt::format("{}: {}: only http:// origins are supported so far", where, url));
     boost::asio::io_context io;
     tcp::resolver resolver(io);
     boost::system::error_code ec;
     auto results = resolver.resolve(u->host, std::to_string(u->port), ec);
     if (ec || results.empty())
-        throw ConfigError(fmt::format("{}: cannot resolve origin host \"{}\": {}", where, u->host, ec.message()));
+        throw ConfigError(
+            fmt::format("{}: cannot resolve origin host \"{}\": {}", where, u->host, ec.message()));
     return origin::OriginServer{*u, results.begin()->endpoint()};
 }
 
@@ -43,13 +47,16 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
         if (auto v = s->strings("listen")) {
             for (const auto& l : *v) {
                 auto ep = parse_endpoint(l);
-                if (!ep) s->fail("listen", fmt::format("\"{}\" is not an address like 127.0.0.1:8080", l));
+                if (!ep)
+                    s->fail("listen",
+                            fmt::format("\"{}\" is not an address like 127.0.0.1:8080", l));
                 c.listen.push_back(*ep);
             }
         }
         if (auto v = s->string("admin")) {
             auto ep = parse_endpoint(*v);
-            if (!ep) s->fail("admin", fmt::format("\"{}\" is not an address like 127.0.0.1:8081", *v));
+            if (!ep)
+                s->fail("admin", fmt::format("\"{}\" is not an address like 127.0.0.1:8081", *v));
             c.admin = *ep;
         }
         if (auto v = s->integer("threads")) {
@@ -84,13 +91,14 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
         }
         if (auto v = s->size("max_body_size")) c.session.max_body_bytes = *v;
         if (auto v = s->size("max_origin_header_size")) {
-            if (*v < 1024 || *v > (1u << 20)) s->fail("max_origin_header_size", "expected 1KiB to 1MiB");
+            if (*v < 1024 || *v > (1u << 20))
+                s->fail("max_origin_header_size", "expected 1KiB to 1MiB");
             c.origin_pool.max_header_bytes = static_cast<std::uint32_t>(*v);
         }
     }
     if (auto s = root.section("timeouts")) {
-        s->allow_only({"client_idle", "client_request", "client_send", "origin_connect",
-                       "origin_response"});
+        s->allow_only(
+            {"client_idle", "client_request", "client_send", "origin_connect", "origin_response"});
         auto positive = [&](std::string_view key, std::chrono::milliseconds& out) {
             if (auto v = s->duration(key)) {
                 if (v->count() <= 0) s->fail(key, "must be greater than zero");
@@ -107,7 +115,8 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
         o.allow_only({"hosts", "url", "urls", "host_header"});
         OriginGroup g;
         g.hosts = o.strings("hosts").value_or(std::vector<std::string>{"*"});
-        for (auto& h : g.hosts) h = h == "*" ? h : cache::normalize_host("http", h);
+        for (auto& h : g.hosts)
+            h = h == "*" ? h : cache::normalize_host("http", h);
         std::vector<std::string> urls;
         if (auto u = o.strings("url")) urls = *u;
         if (auto u = o.strings("urls")) urls.insert(urls.end(), u->begin(), u->end());
@@ -116,8 +125,9 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
             try {
                 g.servers.push_back(make_origin_server(u, o.file()));
             } catch (const ConfigError&) {
-                o.fail(o.strings("url") ? "url" : "urls",
-                       fmt::format("\"{}\" is not a reachable origin URL like http://host:port", u));
+                o.fail(
+                    o.strings("url") ? "url" : "urls",
+                    fmt::format("\"{}\" is not a reachable origin URL like http://host:port", u));
             }
         }
         if (auto v = o.string("host_header")) g.host_header = *v;

@@ -40,14 +40,16 @@ EdgeConfig build_config(const Flags& f) {
         c.listen.clear();
         for (const auto& l : f.listen) {
             auto ep = parse_endpoint(l);
-            if (!ep) throw ConfigError("--listen: \"" + l + "\" is not an address like 127.0.0.1:8080");
+            if (!ep)
+                throw ConfigError("--listen: \"" + l + "\" is not an address like 127.0.0.1:8080");
             c.listen.push_back(*ep);
         }
     }
     if (!f.origins.empty()) {
         OriginGroup g;
         g.hosts = {"*"};
-        for (const auto& o : f.origins) g.servers.push_back(make_origin_server(o, "--origin"));
+        for (const auto& o : f.origins)
+            g.servers.push_back(make_origin_server(o, "--origin"));
         std::erase_if(c.origins, [](const OriginGroup& x) {
             return std::find(x.hosts.begin(), x.hosts.end(), "*") != x.hosts.end();
         });
@@ -55,7 +57,8 @@ EdgeConfig build_config(const Flags& f) {
     }
     if (!f.admin.empty()) {
         auto ep = parse_endpoint(f.admin);
-        if (!ep) throw ConfigError("--admin: \"" + f.admin + "\" is not an address like 127.0.0.1:8081");
+        if (!ep)
+            throw ConfigError("--admin: \"" + f.admin + "\" is not an address like 127.0.0.1:8081");
         c.admin = *ep;
     }
     if (!f.name.empty()) c.name = f.name;
@@ -79,10 +82,12 @@ int main(int argc, char** argv) {
         "Quick start: edge --listen 127.0.0.1:8080 --origin http://127.0.0.1:9000"};
     app.add_option("--config", f.config_file, "TOML config file; flags below override it")
         ->check(CLI::ExistingFile);
-    app.add_option("--listen", f.listen, "Address to serve HTTP on, e.g. 127.0.0.1:8080 (repeatable)");
+    app.add_option("--listen", f.listen,
+                   "Address to serve HTTP on, e.g. 127.0.0.1:8080 (repeatable)");
     app.add_option("--origin", f.origins,
                    "Origin URL for every host, e.g. http://127.0.0.1:9000 (repeatable)");
-    app.add_option("--admin", f.admin, "Admin address for /healthz and /metrics, e.g. 127.0.0.1:8081");
+    app.add_option("--admin", f.admin,
+                   "Admin address for /healthz and /metrics, e.g. 127.0.0.1:8081");
     app.add_option("--name", f.name, "Name of this edge in Cache-Status and Via (default: edge)");
     app.add_option("--memory", f.memory, "Memory cache size, e.g. 256MiB");
     app.add_option("--threads", f.threads, "Worker threads (0 = one per core)");
@@ -94,8 +99,8 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? 0 : 2;
     }
-    set_log_level(f.log_level == "debug"  ? LogLevel::debug
-                  : f.log_level == "warn" ? LogLevel::warn
+    set_log_level(f.log_level == "debug"   ? LogLevel::debug
+                  : f.log_level == "warn"  ? LogLevel::warn
                   : f.log_level == "error" ? LogLevel::error
                                            : LogLevel::info);
 
@@ -129,12 +134,12 @@ int main(int argc, char** argv) {
     std::vector<std::unique_ptr<Listener>> listeners;
     try {
         for (const auto& ep : config.listen) {
-            listeners.push_back(std::make_unique<Listener>(
-                pool, ep, [&](tcp::socket s) {
-                    auto& h = *handlers[worker_of(s)];
-                    return http::serve_http1(std::move(s), h, config.session, &observer);
-                }));
-            log_info("edge {}: http on {}", config.name, to_string(listeners.back()->local_endpoint()));
+            listeners.push_back(std::make_unique<Listener>(pool, ep, [&](tcp::socket s) {
+                auto& h = *handlers[worker_of(s)];
+                return http::serve_http1(std::move(s), h, config.session, &observer);
+            }));
+            log_info("edge {}: http on {}", config.name,
+                     to_string(listeners.back()->local_endpoint()));
         }
         if (config.admin) {
             listeners.push_back(std::make_unique<Listener>(
@@ -143,7 +148,8 @@ int main(int argc, char** argv) {
                     return http::serve_http1(std::move(s), admin_handler, config.session, nullptr);
                 },
                 1));
-            log_info("edge {}: admin on {}", config.name, to_string(listeners.back()->local_endpoint()));
+            log_info("edge {}: admin on {}", config.name,
+                     to_string(listeners.back()->local_endpoint()));
         }
     } catch (const std::system_error& e) {
         std::fprintf(stderr, "edge: %s\n", e.what());
@@ -155,7 +161,8 @@ int main(int argc, char** argv) {
     pool.on_termination([&](int sig) {
         log_info("edge {}: signal {}, stopping", config.name, sig);
         admin_handler.set_draining();
-        for (auto& l : listeners) l->close();
+        for (auto& l : listeners)
+            l->close();
         pool.stop();
     });
     pool.run();

@@ -37,27 +37,44 @@ CacheControl parse_cache_control(std::string_view value) noexcept {
         }
         auto delta = [&](std::optional<std::int64_t>& field, bool* invalid) {
             if (field) return;  // first occurrence wins
-            if (auto d = has_arg ? delta_seconds(arg) : std::nullopt) field = d;
-            else if (invalid) *invalid = true;
+            if (auto d = has_arg ? delta_seconds(arg) : std::nullopt)
+                field = d;
+            else if (invalid)
+                *invalid = true;
         };
-        if (iequals(name, "max-age")) delta(cc.max_age, &cc.invalid_max_age);
-        else if (iequals(name, "s-maxage")) delta(cc.s_maxage, &cc.invalid_max_age);
-        else if (iequals(name, "stale-while-revalidate")) delta(cc.stale_while_revalidate, nullptr);
-        else if (iequals(name, "stale-if-error")) delta(cc.stale_if_error, nullptr);
-        else if (iequals(name, "min-fresh")) delta(cc.min_fresh, nullptr);
+        if (iequals(name, "max-age"))
+            delta(cc.max_age, &cc.invalid_max_age);
+        else if (iequals(name, "s-maxage"))
+            delta(cc.s_maxage, &cc.invalid_max_age);
+        else if (iequals(name, "stale-while-revalidate"))
+            delta(cc.stale_while_revalidate, nullptr);
+        else if (iequals(name, "stale-if-error"))
+            delta(cc.stale_if_error, nullptr);
+        else if (iequals(name, "min-fresh"))
+            delta(cc.min_fresh, nullptr);
         else if (iequals(name, "max-stale")) {
-            if (!has_arg) cc.max_stale = std::numeric_limits<std::int64_t>::max();
-            else delta(cc.max_stale, nullptr);
-        }
-        else if (iequals(name, "no-store")) cc.no_store = true;
-        else if (iequals(name, "no-cache")) cc.no_cache = true;
-        else if (iequals(name, "private")) cc.private_ = true;
-        else if (iequals(name, "public")) cc.public_ = true;
-        else if (iequals(name, "must-revalidate")) cc.must_revalidate = true;
-        else if (iequals(name, "proxy-revalidate")) cc.proxy_revalidate = true;
-        else if (iequals(name, "immutable")) cc.immutable = true;
-        else if (iequals(name, "no-transform")) cc.no_transform = true;
-        else if (iequals(name, "only-if-cached")) cc.only_if_cached = true;
+            if (!has_arg)
+                cc.max_stale = std::numeric_limits<std::int64_t>::max();
+            else
+                delta(cc.max_stale, nullptr);
+        } else if (iequals(name, "no-store"))
+            cc.no_store = true;
+        else if (iequals(name, "no-cache"))
+            cc.no_cache = true;
+        else if (iequals(name, "private"))
+            cc.private_ = true;
+        else if (iequals(name, "public"))
+            cc.public_ = true;
+        else if (iequals(name, "must-revalidate"))
+            cc.must_revalidate = true;
+        else if (iequals(name, "proxy-revalidate"))
+            cc.proxy_revalidate = true;
+        else if (iequals(name, "immutable"))
+            cc.immutable = true;
+        else if (iequals(name, "no-transform"))
+            cc.no_transform = true;
+        else if (iequals(name, "only-if-cached"))
+            cc.only_if_cached = true;
         return true;  // unknown extensions are ignored (section 5.2.3)
     });
     return cc;

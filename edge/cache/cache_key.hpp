@@ -14,8 +14,8 @@ struct KeyPolicy {
     std::vector<std::string> drop_query_params;  // "fbclid", "utm_*"
 };
 
-std::string make_cache_key(std::string_view scheme, std::string_view host,
-                           std::string_view target, const KeyPolicy& policy);
+std::string make_cache_key(std::string_view scheme, std::string_view host, std::string_view target,
+                           const KeyPolicy& policy);
 
 // Lower-cases a Host value and strips the scheme's default port ("Example.com:80" ->
 // "example.com" for http).

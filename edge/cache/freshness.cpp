@@ -10,24 +10,45 @@ using std::chrono::duration_cast;
 
 const char* to_string(StoreVerdict v) noexcept {
     switch (v) {
-        case StoreVerdict::store: return "stored";
-        case StoreVerdict::method: return "method";
-        case StoreVerdict::status: return "status";
-        case StoreVerdict::no_store: return "no-store";
-        case StoreVerdict::private_: return "private";
-        case StoreVerdict::authorization: return "authorization";
-        case StoreVerdict::set_cookie: return "set-cookie";
-        case StoreVerdict::vary: return "vary";
-        case StoreVerdict::no_lifetime: return "no-lifetime";
+        case StoreVerdict::store:
+            return "stored";
+        case StoreVerdict::method:
+            return "method";
+        case StoreVerdict::status:
+            return "status";
+        case StoreVerdict::no_store:
+            return "no-store";
+        case StoreVerdict::private_:
+            return "private";
+        case StoreVerdict::authorization:
+            return "authorization";
+        case StoreVerdict::set_cookie:
+            return "set-cookie";
+        case StoreVerdict::vary:
+            return "vary";
+        case StoreVerdict::no_lifetime:
+            return "no-lifetime";
     }
     return "?";
 }
 
 bool heuristically_cacheable(unsigned status) noexcept {
     switch (status) {
-        case 200: case 203: case 204: case 206: case 300: case 301:
-        case 308: case 404: case 405: case 410: case 414: case 501: return true;
-        default: return false;
+        case 200:
+        case 203:
+        case 204:
+        case 206:
+        case 300:
+        case 301:
+        case 308:
+        case 404:
+        case 405:
+        case 410:
+        case 414:
+        case 501:
+            return true;
+        default:
+            return false;
     }
 }
 
@@ -44,8 +65,8 @@ Lifetime freshness_lifetime(const ResponseFacts& r, TimePoint response_time,
     if ((heuristically_cacheable(r.status) || r.cc.public_) && r.last_modified &&
         *r.last_modified < date) {
         const auto since = duration_cast<Seconds>(date - *r.last_modified);
-        const auto h = Seconds(static_cast<std::int64_t>(
-            static_cast<double>(since.count()) * policy.heuristic_fraction));
+        const auto h = Seconds(static_cast<std::int64_t>(static_cast<double>(since.count()) *
+                                                         policy.heuristic_fraction));
         return {std::min(h, policy.heuristic_max), true};
     }
     return {Seconds(0), false};
@@ -54,16 +75,15 @@ Lifetime freshness_lifetime(const ResponseFacts& r, TimePoint response_time,
 Seconds corrected_initial_age(const ResponseFacts& r, TimePoint request_time,
                               TimePoint response_time) noexcept {
     const Seconds apparent_age =
-        r.date ? std::max(Seconds(0), duration_cast<Seconds>(response_time - *r.date))
-               : Seconds(0);
+        r.date ? std::max(Seconds(0), duration_cast<Seconds>(response_time - *r.date)) : Seconds(0);
     const Seconds response_delay =
         std::max(Seconds(0), duration_cast<Seconds>(response_time - request_time));
     const Seconds corrected_age_value = Seconds(r.age.value_or(0)) + response_delay;
     return std::max(apparent_age, corrected_age_value);
 }
 
-StoreVerdict storability(const RequestFacts& req, const ResponseFacts& res,
-                         TimePoint response_time, const FreshnessPolicy& policy) noexcept {
+StoreVerdict storability(const RequestFacts& req, const ResponseFacts& res, TimePoint response_time,
+                         const FreshnessPolicy& policy) noexcept {
     if (!req.method_cacheable) return StoreVerdict::method;
     if (res.status < 200 || res.status == 206 || res.status == 304 || res.status > 599)
         return StoreVerdict::status;

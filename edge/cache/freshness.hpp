@@ -11,7 +11,7 @@
 namespace cdn::edge::cache {
 
 struct FreshnessPolicy {
-    double heuristic_fraction = 0.1;              // of (Date - Last-Modified), section 4.2.2
+    double heuristic_fraction = 0.1;                // of (Date - Last-Modified), section 4.2.2
     Seconds heuristic_max{std::chrono::hours(24)};  // cap on a heuristic lifetime
 };
 
@@ -63,8 +63,8 @@ Lifetime freshness_lifetime(const ResponseFacts& r, TimePoint response_time,
 Seconds corrected_initial_age(const ResponseFacts& r, TimePoint request_time,
                               TimePoint response_time) noexcept;
 
-StoreVerdict storability(const RequestFacts& req, const ResponseFacts& res,
-                         TimePoint response_time, const FreshnessPolicy& policy) noexcept;
+StoreVerdict storability(const RequestFacts& req, const ResponseFacts& res, TimePoint response_time,
+                         const FreshnessPolicy& policy) noexcept;
 
 // Everything the store keeps for later freshness decisions.
 storage::ObjectMeta make_meta(const ResponseFacts& r, TimePoint request_time,

@@ -20,13 +20,20 @@ inline constexpr std::size_t kOutcomeCount = 7;
 
 constexpr std::string_view x_cache(Outcome o) noexcept {
     switch (o) {
-        case Outcome::hit: return "HIT";
-        case Outcome::miss: return "MISS";
-        case Outcome::expired: return "EXPIRED";
-        case Outcome::revalidated: return "REVALIDATED";
-        case Outcome::pass: return "PASS";
-        case Outcome::error: return "ERROR";
-        case Outcome::synthetic: return "SYNTH";
+        case Outcome::hit:
+            return "HIT";
+        case Outcome::miss:
+            return "MISS";
+        case Outcome::expired:
+            return "EXPIRED";
+        case Outcome::revalidated:
+            return "REVALIDATED";
+        case Outcome::pass:
+            return "PASS";
+        case Outcome::error:
+            return "ERROR";
+        case Outcome::synthetic:
+            return "SYNTH";
     }
     return "UNKNOWN";
 }
@@ -34,13 +41,20 @@ constexpr std::string_view x_cache(Outcome o) noexcept {
 // Lower-case label for metrics and logs.
 constexpr std::string_view label(Outcome o) noexcept {
     switch (o) {
-        case Outcome::hit: return "hit";
-        case Outcome::miss: return "miss";
-        case Outcome::expired: return "expired";
-        case Outcome::revalidated: return "revalidated";
-        case Outcome::pass: return "pass";
-        case Outcome::error: return "error";
-        case Outcome::synthetic: return "synthetic";
+        case Outcome::hit:
+            return "hit";
+        case Outcome::miss:
+            return "miss";
+        case Outcome::expired:
+            return "expired";
+        case Outcome::revalidated:
+            return "revalidated";
+        case Outcome::pass:
+            return "pass";
+        case Outcome::error:
+            return "error";
+        case Outcome::synthetic:
+            return "synthetic";
     }
     return "unknown";
 }

@@ -39,13 +39,13 @@ struct Reply {
 
 // Builds an HTTP/1.1 head field by field.
 class HeadBuilder {
-public:
+  public:
     HeadBuilder(unsigned status, std::string_view reason);
     HeadBuilder& field(std::string_view name, std::string_view value);
     // Adds Content-Length (unless omitted) and returns the head.
     std::string finish(std::size_t content_length, bool with_length = true);
 
-private:
+  private:
     std::string head_;
 };
 
@@ -54,14 +54,14 @@ Reply make_reply(unsigned status, std::string body, cache::Outcome outcome,
                  std::string_view content_type = "text/plain; charset=utf-8");
 
 class RequestHandler {
-public:
+  public:
     virtual ~RequestHandler() = default;
     virtual boost::asio::awaitable<Reply> handle(Request& req) = 0;
 };
 
 // Told about every finished exchange (access log, metrics). Must not block.
 class ExchangeObserver {
-public:
+  public:
     virtual ~ExchangeObserver() = default;
     virtual void on_exchange(const Request& req, const Reply& reply, std::uint64_t bytes_sent,
                              std::chrono::steady_clock::duration elapsed) = 0;

@@ -31,9 +31,9 @@ std::optional<Reply> reply_for_read_error(const boost::system::error_code& ec, b
                         : std::nullopt;
     if (ec == beast_http::error::end_of_stream || ec == asio::error::eof ||
         ec == asio::error::connection_reset || ec == asio::error::operation_aborted)
-        return got_some ? std::optional(make_reply(400, "Incomplete request\n",
-                                                   cache::Outcome::error))
-                        : std::nullopt;
+        return got_some
+                   ? std::optional(make_reply(400, "Incomplete request\n", cache::Outcome::error))
+                   : std::nullopt;
     if (ec.category() == beast_http::make_error_code(beast_http::error::bad_target).category())
         return make_reply(400, "Bad request\n", cache::Outcome::error);
     return std::nullopt;
@@ -69,10 +69,12 @@ asio::awaitable<void> serve_http1(tcp::socket socket, RequestHandler& handler,
         if (!ec && !parser.is_done()) {
             if (beast::iequals(parser.get()[beast_http::field::expect], "100-continue")) {
                 static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-                auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(kContinue), nothrow);
+                auto [wec, wn] =
+                    co_await asio::async_write(stream, asio::buffer(kContinue), nothrow);
                 ec = wec;
             }
-            if (!ec) std::tie(ec, n) = co_await beast_http::async_read(stream, buffer, parser, nothrow);
+            if (!ec)
+                std::tie(ec, n) = co_await beast_http::async_read(stream, buffer, parser, nothrow);
         }
         Request req;
         req.scheme = limits.scheme;
@@ -91,8 +93,10 @@ asio::awaitable<void> serve_http1(tcp::socket socket, RequestHandler& handler,
         }
         const bool keep_alive = !reply.close && req.msg.keep_alive();
         std::string tail = std::move(reply.extra);
-        if (!keep_alive) tail.append("Connection: close\r\n");
-        else if (req.msg.version() == 10) tail.append("Connection: keep-alive\r\n");
+        if (!keep_alive)
+            tail.append("Connection: close\r\n");
+        else if (req.msg.version() == 10)
+            tail.append("Connection: keep-alive\r\n");
         tail.append("\r\n");
         const std::string& head = reply.object->head;
         const bool send_body = !reply.head_only && reply.object->body;

@@ -22,7 +22,6 @@ struct SessionLimits {
 };
 
 boost::asio::awaitable<void> serve_http1(tcp::socket socket, RequestHandler& handler,
-                                         const SessionLimits& limits,
-                                         ExchangeObserver* observer);
+                                         const SessionLimits& limits, ExchangeObserver* observer);
 
 }  // namespace cdn::edge::http

@@ -44,7 +44,8 @@ OriginPool::OriginPool(asio::any_io_executor executor, PoolSettings settings)
 
 std::size_t OriginPool::idle_connections() const {
     std::size_t n = 0;
-    for (const auto& [k, v] : idle_) n += v.size();
+    for (const auto& [k, v] : idle_)
+        n += v.size();
     return n;
 }
 
@@ -82,7 +83,9 @@ asio::awaitable<Result<OriginResponse>> OriginPool::fetch(const OriginServer& se
         if (req.method() == beast_http::verb::head) parser.skip(true);
         beast::flat_buffer buffer;
         boost::system::error_code ec = wec;
-        if (!ec) std::tie(ec, std::ignore) = co_await beast_http::async_read(*stream, buffer, parser, nothrow);
+        if (!ec)
+            std::tie(ec, std::ignore) =
+                co_await beast_http::async_read(*stream, buffer, parser, nothrow);
         if (ec) {
             if (reused && !parser.got_some() && connection_lost(ec) && idempotent(req.method()))
                 continue;  // the origin closed an idle connection; try a fresh one

@@ -37,7 +37,7 @@ struct PoolSettings {
 };
 
 class OriginPool {
-public:
+  public:
     OriginPool(boost::asio::any_io_executor executor, PoolSettings settings);
 
     // Sends req and reads the whole response. A request that fails on a reused keep-alive
@@ -48,7 +48,7 @@ public:
 
     std::size_t idle_connections() const;
 
-private:
+  private:
     using Stream = boost::beast::tcp_stream;
     boost::asio::awaitable<Result<std::unique_ptr<Stream>>> connect(const OriginServer& server);
 

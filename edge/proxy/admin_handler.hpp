@@ -9,13 +9,13 @@
 namespace cdn::edge::proxy {
 
 class AdminHandler final : public http::RequestHandler {
-public:
+  public:
     explicit AdminHandler(const MetricsRegistry& registry) : registry_(registry) {}
     boost::asio::awaitable<http::Reply> handle(http::Request& req) override;
     // While draining (SIGTERM received), /healthz answers 503 so balancers stop sending.
     void set_draining() { draining_.store(true); }
 
-private:
+  private:
     const MetricsRegistry& registry_;
     std::atomic<bool> draining_{false};
 };

@@ -19,8 +19,9 @@ namespace {
 bool valid_host(std::string_view h) {
     if (h.empty() || h.size() > 255) return false;
     for (char c : h) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                        c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_';
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ':' || c == '[' ||
+                        c == ']' || c == '_';
         if (!ok) return false;
     }
     return true;
@@ -79,8 +80,8 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
     if (facts.cc.no_store) co_return co_await pass(req, *group, *target, "fwd=request");
 
     // key
-    std::string key = cache::make_cache_key(req.scheme, target->host, target->path,
-                                            shared_.config.key);
+    std::string key =
+        cache::make_cache_key(req.scheme, target->host, target->path, shared_.config.key);
     // lookup
     const TimePoint now = shared_.clock.now();
     storage::ObjectPtr cached = shared_.store.lookup(key);
@@ -103,7 +104,8 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
     // fetch: always a full GET (HEAD is answered from it), conditional when we hold a copy.
     origin::OriginRequest oreq = origin_request(req, group, t, true);
     oreq.method(beast_http::verb::get);
-    if (stale && !stale->meta.etag.empty()) oreq.set(beast_http::field::if_none_match, stale->meta.etag);
+    if (stale && !stale->meta.etag.empty())
+        oreq.set(beast_http::field::if_none_match, stale->meta.etag);
     if (stale && !stale->meta.last_modified.empty())
         oreq.set(beast_http::field::if_modified_since, stale->meta.last_modified);
     const TimePoint request_time = shared_.clock.now();
@@ -143,8 +145,10 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
         auto shared_copy = build_object(key, status, res->reason(), res->base(), body, meta,
                                         response_time, {.strip_set_cookie = true});
         stored = shared_.store.insert(shared_copy);
-        if (stored) metrics.stores.inc();
-        else metrics.store_rejected.inc();
+        if (stored)
+            metrics.stores.inc();
+        else
+            metrics.store_rejected.inc();
         if (f.has_set_cookie)
             client_copy = build_object(key, status, res->reason(), res->base(), body, meta,
                                        response_time, {});
@@ -152,16 +156,17 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
             client_copy = std::move(shared_copy);
     } else {
         if (stale) shared_.store.remove(key);
-        client_copy = build_object(key, status, res->reason(), res->base(), body, meta,
-                                   response_time, {});
+        client_copy =
+            build_object(key, status, res->reason(), res->base(), body, meta, response_time, {});
     }
     // deliver
     const std::string_view fwd = stale ? "fwd=stale" : "fwd=uri-miss";
     std::string params =
-        stored ? fmt::format("{}; fwd-status={}; stored; ttl={}", fwd, status, meta.lifetime.count())
-               : fmt::format("{}; fwd-status={}; detail=\"{}\"", fwd, status,
-                             verdict == cache::StoreVerdict::store ? "too-large"
-                                                                   : cache::to_string(verdict));
+        stored
+            ? fmt::format("{}; fwd-status={}; stored; ttl={}", fwd, status, meta.lifetime.count())
+            : fmt::format(
+                  "{}; fwd-status={}; detail=\"{}\"", fwd, status,
+                  verdict == cache::StoreVerdict::store ? "too-large" : cache::to_string(verdict));
     co_return deliver(std::move(client_copy), outcome, req, response_time, params);
 }
 
@@ -217,8 +222,10 @@ Reply EdgeHandler::origin_failure(Errc e, Outcome outcome) const {
 origin::OriginRequest EdgeHandler::origin_request(const Request& req, const OriginGroup& group,
                                                   const Target& t, bool for_cache) const {
     origin::OriginRequest o;
-    if (req.msg.method() == beast_http::verb::unknown) o.method_string(req.msg.method_string());
-    else o.method(req.msg.method());
+    if (req.msg.method() == beast_http::verb::unknown)
+        o.method_string(req.msg.method_string());
+    else
+        o.method(req.msg.method());
     o.target(t.path);
     o.version(11);
     const std::string_view connection = req.msg[beast_http::field::connection];
@@ -236,17 +243,17 @@ origin::OriginRequest EdgeHandler::origin_request(const Request& req, const Orig
         if (for_cache && is_conditional_or_range(name)) continue;
         o.insert(name, f.value());
     }
-    o.set(beast_http::field::host,
-          group.host_header.empty() ? std::string_view(req.msg[beast_http::field::host])
-                                    : std::string_view(group.host_header));
+    o.set(beast_http::field::host, group.host_header.empty()
+                                       ? std::string_view(req.msg[beast_http::field::host])
+                                       : std::string_view(group.host_header));
     if (o[beast_http::field::host].empty()) o.set(beast_http::field::host, t.host);
     forwarded_for.append(req.client.address().to_string());
     o.set("X-Forwarded-For", forwarded_for);
     std::string via(req.msg[beast_http::field::via]);
     via.append(via.empty() ? "" : ", ").append("1.1 ").append(shared_.config.name);
     o.set(beast_http::field::via, via);
-    if (!for_cache && (!req.msg.body().empty() || req.msg.has_content_length() ||
-                       req.msg.chunked())) {
+    if (!for_cache &&
+        (!req.msg.body().empty() || req.msg.has_content_length() || req.msg.chunked())) {
         o.body() = req.msg.body();
         o.prepare_payload();
     }

@@ -21,11 +21,11 @@ struct EdgeShared {
 };
 
 class EdgeHandler final : public http::RequestHandler {
-public:
+  public:
     EdgeHandler(EdgeShared shared, boost::asio::any_io_executor executor);
     boost::asio::awaitable<http::Reply> handle(http::Request& req) override;
 
-private:
+  private:
     struct Target {
         std::string host;  // normalised
         std::string path;  // origin-form: path and query

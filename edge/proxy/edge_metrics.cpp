@@ -32,29 +32,43 @@ EdgeMetrics::EdgeMetrics(MetricsRegistry& r, const storage::MemoryStore& store)
     for (std::size_t c = 1; c <= 5; ++c)
         responses[c] = &r.counter("cdn_edge_responses_total", "Responses by status class.",
                                   "code=\"" + std::to_string(c) + "xx\"");
-    r.gauge_fn("cdn_edge_cache_bytes", "Bytes held by the memory cache.",
-               [&store] { return static_cast<double>(store.bytes()); }, R"(tier="memory")");
-    r.gauge_fn("cdn_edge_cache_objects", "Objects held by the memory cache.",
-               [&store] { return static_cast<double>(store.objects()); }, R"(tier="memory")");
-    r.gauge_fn("cdn_edge_cache_capacity_bytes", "Memory cache budget.",
-               [&store] { return static_cast<double>(store.capacity()); }, R"(tier="memory")");
-    r.gauge_fn("cdn_edge_cache_evictions", "Objects evicted from the memory cache so far.",
-               [&store] { return static_cast<double>(store.evictions()); }, R"(tier="memory")");
+    r.gauge_fn(
+        "cdn_edge_cache_bytes", "Bytes held by the memory cache.",
+        [&store] { return static_cast<double>(store.bytes()); }, R"(tier="memory")");
+    r.gauge_fn(
+        "cdn_edge_cache_objects", "Objects held by the memory cache.",
+        [&store] { return static_cast<double>(store.objects()); }, R"(tier="memory")");
+    r.gauge_fn(
+        "cdn_edge_cache_capacity_bytes", "Memory cache budget.",
+        [&store] { return static_cast<double>(store.capacity()); }, R"(tier="memory")");
+    r.gauge_fn(
+        "cdn_edge_cache_evictions", "Objects evicted from the memory cache so far.",
+        [&store] { return static_cast<double>(store.evictions()); }, R"(tier="memory")");
 }
 
 void EdgeMetrics::origin_error(Errc e) {
     switch (e) {
-        case Errc::origin_unreachable: origin_errors_unreachable.inc(); break;
-        case Errc::origin_timeout: origin_errors_timeout.inc(); break;
-        case Errc::origin_bad_response: origin_errors_bad_response.inc(); break;
-        default: origin_errors_closed.inc(); break;
+        case Errc::origin_unreachable:
+            origin_errors_unreachable.inc();
+            break;
+        case Errc::origin_timeout:
+            origin_errors_timeout.inc();
+            break;
+        case Errc::origin_bad_response:
+            origin_errors_bad_response.inc();
+            break;
+        default:
+            origin_errors_closed.inc();
+            break;
     }
 }
 
 EdgeObserver::EdgeObserver(EdgeMetrics& metrics, bool access_log)
     : metrics_(metrics), access_log_(access_log) {}
 
-void EdgeObserver::on_connection(int delta) { metrics_.connections.add(delta); }
+void EdgeObserver::on_connection(int delta) {
+    metrics_.connections.add(delta);
+}
 
 void EdgeObserver::on_exchange(const http::Request& req, const http::Reply& reply,
                                std::uint64_t bytes_sent,

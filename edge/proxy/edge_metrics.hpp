@@ -14,7 +14,7 @@ struct EdgeMetrics {
     EdgeMetrics(MetricsRegistry& registry, const storage::MemoryStore& store);
 
     std::array<Counter*, cache::kOutcomeCount> requests{};  // by outcome
-    std::array<Counter*, 6> responses{};                     // by status class (index = code/100)
+    std::array<Counter*, 6> responses{};                    // by status class (index = code/100)
     Counter& bytes_sent;
     Counter& origin_fetches;
     Counter& origin_errors_unreachable;
@@ -32,13 +32,13 @@ struct EdgeMetrics {
 };
 
 class EdgeObserver final : public http::ExchangeObserver {
-public:
+  public:
     EdgeObserver(EdgeMetrics& metrics, bool access_log);
     void on_exchange(const http::Request& req, const http::Reply& reply, std::uint64_t bytes_sent,
                      std::chrono::steady_clock::duration elapsed) override;
     void on_connection(int delta) override;
 
-private:
+  private:
     EdgeMetrics& metrics_;
     bool access_log_;
 };

@@ -38,8 +38,10 @@ cache::ResponseFacts facts_of(unsigned status, const Fields& fields) {
         const std::string_view v = http_util::trim(it->value());
         std::int64_t age = 0;
         auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), age);
-        if (ec == std::errc{} && p == v.data() + v.size() && age >= 0) f.age = age;
-        else if (ec == std::errc::result_out_of_range) f.age = 2147483648;
+        if (ec == std::errc{} && p == v.data() + v.size() && age >= 0)
+            f.age = age;
+        else if (ec == std::errc::result_out_of_range)
+            f.age = 2147483648;
     }
     f.has_etag = fields.find(beast_http::field::etag) != fields.end();
     f.has_set_cookie = fields.find(beast_http::field::set_cookie) != fields.end();
@@ -89,7 +91,8 @@ ParsedHead parse_head(std::string_view head) {
     while (eol != std::string_view::npos) {
         const std::size_t start = eol + 2;
         eol = head.find("\r\n", start);
-        const std::string_view line = head.substr(start, eol == std::string_view::npos ? std::string_view::npos : eol - start);
+        const std::string_view line = head.substr(
+            start, eol == std::string_view::npos ? std::string_view::npos : eol - start);
         const auto colon = line.find(':');
         if (line.empty() || colon == std::string_view::npos) continue;
         p.fields.insert(line.substr(0, colon), http_util::trim(line.substr(colon + 1)));
@@ -105,7 +108,8 @@ void merge_not_modified(Fields& stored, const Fields& not_modified) {
         if (http_util::is_hop_by_hop(name) || http_util::list_has_token(connection, name)) continue;
         if (iequals(name, "content-length") || iequals(name, "age")) continue;
         bool seen = false;
-        for (const auto& r : replaced) seen = seen || iequals(r, name);
+        for (const auto& r : replaced)
+            seen = seen || iequals(r, name);
         if (!seen) {
             stored.erase(name);
             replaced.emplace_back(name);

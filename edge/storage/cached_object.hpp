@@ -17,7 +17,7 @@ struct ObjectMeta {
     bool heuristic = false;     // lifetime came from the Last-Modified heuristic
     bool no_cache = false;      // must be revalidated before each use
     bool must_revalidate = false;
-    std::string etag;           // validators for conditional requests
+    std::string etag;  // validators for conditional requests
     std::string last_modified;
 };
 

@@ -7,7 +7,7 @@
 namespace cdn::edge::storage {
 
 class LruPolicy {
-public:
+  public:
     using Handle = std::list<std::string_view>::iterator;
 
     Handle add(std::string_view key) {
@@ -20,7 +20,7 @@ public:
     // The least recently used key; precondition: !empty().
     std::string_view victim() const { return order_.back(); }
 
-private:
+  private:
     std::list<std::string_view> order_;
 };
 

@@ -15,7 +15,7 @@
 namespace cdn::edge::storage {
 
 class MemoryStore {
-public:
+  public:
     explicit MemoryStore(std::uint64_t capacity_bytes, std::size_t shards = 16);
 
     ObjectPtr lookup(std::string_view key);
@@ -31,7 +31,7 @@ public:
     std::uint64_t objects() const { return objects_.load(std::memory_order_relaxed); }
     std::uint64_t evictions() const { return evictions_.load(std::memory_order_relaxed); }
 
-private:
+  private:
     struct Entry {
         ObjectPtr object;
         LruPolicy::Handle handle;

@@ -50,9 +50,13 @@ HttpClient::HttpClient(std::uint16_t port, std::string address) : impl_(new Impl
     impl_->ep = tcp::endpoint(asio::ip::make_address(address), port);
 }
 
-HttpClient::~HttpClient() { delete impl_; }
+HttpClient::~HttpClient() {
+    delete impl_;
+}
 
-bool HttpClient::connected() const { return impl_->open; }
+bool HttpClient::connected() const {
+    return impl_->open;
+}
 
 Response HttpClient::request(const std::string& method, const std::string& target,
                              const Headers& headers, const std::string& body) {
@@ -79,9 +83,9 @@ Response HttpClient::request(const std::string& method, const std::string& targe
         if (method == "HEAD") parser.skip(true);
         if (!ec) http::read(impl_->socket, impl_->buffer, parser, ec);
         // A reused connection the server closed meanwhile: retry once on a fresh one.
-        if (ec && attempt == 0 && (ec == http::error::end_of_stream || ec == asio::error::eof ||
-                                   ec == asio::error::connection_reset ||
-                                   ec == asio::error::broken_pipe)) {
+        if (ec && attempt == 0 &&
+            (ec == http::error::end_of_stream || ec == asio::error::eof ||
+             ec == asio::error::connection_reset || ec == asio::error::broken_pipe)) {
             impl_->open = false;
             continue;
         }

@@ -16,7 +16,7 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 // One keep-alive connection; reconnects if the server closed it.
 class HttpClient {
-public:
+  public:
     explicit HttpClient(std::uint16_t port, std::string address = "127.0.0.1");
     ~HttpClient();
     HttpClient(const HttpClient&) = delete;
@@ -30,7 +30,7 @@ public:
     // True if the last response left the connection open.
     bool connected() const;
 
-private:
+  private:
     struct Impl;
     Impl* impl_;
 };

@@ -51,7 +51,8 @@ pid_t spawn(const std::vector<std::string>& argv, int out_fd) {
     posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
     posix_spawn_file_actions_adddup2(&fa, out_fd, 2);
     std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    for (const auto& a : argv)
+        args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     pid_t pid = -1;
     const int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
@@ -132,7 +133,8 @@ std::string Process::wait_for_log(std::string_view needle, std::chrono::millisec
 
 std::uint16_t Process::wait_for_port(std::string_view marker) {
     std::string rest = wait_for_log(marker);
-    while (!rest.empty() && rest.front() == ' ') rest.erase(0, 1);
+    while (!rest.empty() && rest.front() == ' ')
+        rest.erase(0, 1);
     const auto space = rest.find(' ');
     const std::string addr = rest.substr(0, space);
     const auto colon = addr.rfind(':');
@@ -161,8 +163,7 @@ int Process::wait_exit(std::chrono::milliseconds timeout) {
     return reap(pid_, status_, timeout) ? status_ : -1;
 }
 
-CommandResult run_command(const std::vector<std::string>& argv,
-                          std::chrono::milliseconds timeout) {
+CommandResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
     TempDir dir;
     const std::string out_path = (dir.path() / "out").string();
     const int fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -172,7 +173,8 @@ CommandResult run_command(const std::vector<std::string>& argv,
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, fd, 1);
     std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    for (const auto& a : argv)
+        args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     pid_t pid = -1;
     const int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);

@@ -14,7 +14,7 @@ namespace cdn::test {
 
 // A fresh directory under $TMPDIR, removed with its contents on destruction.
 class TempDir {
-public:
+  public:
     TempDir();
     ~TempDir();
     TempDir(const TempDir&) = delete;
@@ -23,12 +23,12 @@ public:
     // Writes a file under the directory and returns its full path.
     std::string write(const std::string& name, std::string_view content) const;
 
-private:
+  private:
     std::filesystem::path path_;
 };
 
 class Process {
-public:
+  public:
     // Starts argv (argv[0] is a path); stdout and stderr both go to log_path.
     Process(std::vector<std::string> argv, std::string log_path);
     ~Process();  // SIGTERM, then SIGKILL after 5 s if it is still running
@@ -50,7 +50,7 @@ public:
     // Waits for the process to exit by itself; returns its exit status or -1 on timeout.
     int wait_exit(std::chrono::milliseconds timeout);
 
-private:
+  private:
     pid_t pid_ = -1;
     int status_ = -1;
     std::string log_path_;

@@ -35,8 +35,7 @@ TEST_CASE("errors name the file, the line and the field", "[config]") {
 }
 
 TEST_CASE("arrays of tables carry their index in errors", "[config]") {
-    const auto c =
-        ConfigSection::parse("[[origin]]\nurl = \"x\"\n[[origin]]\nurl = 5\n", "o.toml");
+    const auto c = ConfigSection::parse("[[origin]]\nurl = \"x\"\n[[origin]]\nurl = 5\n", "o.toml");
     const auto origins = c.sections("origin");
     REQUIRE(origins.size() == 2);
     CHECK(origins[0].string("url") == "x");

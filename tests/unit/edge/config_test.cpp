@@ -1,0 +1,75 @@
+#include "edge/config.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace cdn;
+using namespace cdn::edge;
+using Catch::Matchers::Contains;
+
+TEST_CASE("a full config parses", "[edge_config]") {
+    const auto c = load_edge_config(ConfigSection::parse(R"(
+[server]
+name = "edge-a"
+listen = ["127.0.0.1:0", "[::1]:0"]
+admin = "127.0.0.1:0"
+threads = 2
+access_log = false
+
+[cache]
+memory = "64MiB"
+max_object_size = "8MiB"
+sort_query = true
+drop_query_params = ["utm_*"]
+heuristic_max = "1h"
+
+[limits]
+max_header_size = "8KiB"
+max_body_size = "1MiB"
+
+[timeouts]
+client_idle = "5s"
+origin_connect = "500ms"
+origin_response = "2s"
+
+[[origin]]
+hosts = ["www.example.com"]
+url = "http://127.0.0.1:9000"
+
+[[origin]]
+hosts = ["*"]
+urls = ["http://127.0.0.1:9001", "http://127.0.0.1:9002"]
+)",
+                                                         "edge.toml"));
+    CHECK(c.name == "edge-a");
+    CHECK(c.listen.size() == 2);
+    CHECK(c.admin);
+    CHECK(c.threads == 2);
+    CHECK_FALSE(c.access_log);
+    CHECK(c.memory_bytes == 64u << 20);
+    CHECK(c.origin_pool.max_body_bytes == 8u << 20);
+    CHECK(c.key.sort_query);
+    CHECK(c.freshness.heuristic_max == std::chrono::hours(1));
+    CHECK(c.session.max_header_bytes == 8192);
+    CHECK(c.session.idle_timeout == std::chrono::seconds(5));
+    CHECK(c.origin_pool.connect_timeout == std::chrono::milliseconds(500));
+    REQUIRE(c.origins.size() == 2);
+    CHECK(c.origin_for("www.example.com") == &c.origins[0]);
+    CHECK(c.origin_for("other.example") == &c.origins[1]);
+    CHECK(c.origins[1].servers.size() == 2);
+    validate(c);
+}
+
+TEST_CASE("config errors name file, line and field", "[edge_config]") {
+    auto load = [](const char* text) {
+        return load_edge_config(ConfigSection::parse(text, "e.toml"));
+    };
+    REQUIRE_THROWS_WITH(load("[server]\nlisten = \"nowhere\"\n"),
+                        Contains("e.toml:2: server.listen") && Contains("nowhere"));
+    REQUIRE_THROWS_WITH(load("[cache]\nmemroy = \"1GiB\"\n"),
+                        Contains("e.toml:2: cache.memroy: unknown key"));
+    REQUIRE_THROWS_WITH(load("\n\n[[origin]]\nurl = \"ftp://x\"\n"),
+                        Contains("e.toml:4: origin[0].url"));
+    REQUIRE_THROWS_WITH(load("[timeouts]\norigin_connect = \"0s\"\n"),
+                        Contains("e.toml:2: timeouts.origin_connect: must be greater than zero"));
+    REQUIRE_THROWS_WITH(validate(EdgeConfig{}), Contains("no listen address"));
+}

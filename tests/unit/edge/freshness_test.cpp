@@ -1,0 +1,173 @@
+#include "edge/cache/freshness.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace cdn;
+using namespace cdn::edge::cache;
+using namespace std::chrono_literals;
+
+namespace {
+
+const TimePoint t0{std::chrono::seconds(1'700'000'000)};
+
+ResponseFacts ok(std::string_view cc = "") {
+    ResponseFacts r;
+    r.status = 200;
+    r.cc = parse_cache_control(cc);
+    r.date = t0;
+    return r;
+}
+
+RequestFacts get() {
+    RequestFacts q;
+    q.method_cacheable = true;
+    return q;
+}
+
+}  // namespace
+
+TEST_CASE("s-maxage beats max-age beats Expires", "[freshness]") {
+    const FreshnessPolicy p;
+    auto r = ok("max-age=60, s-maxage=30");
+    r.has_expires = true;
+    r.expires = t0 + 1000s;
+    CHECK(freshness_lifetime(r, t0, p).value == 30s);
+    r.cc = parse_cache_control("max-age=60");
+    CHECK(freshness_lifetime(r, t0, p).value == 60s);
+    r.cc = {};
+    CHECK(freshness_lifetime(r, t0, p).value == 1000s);
+}
+
+TEST_CASE("Expires is measured against Date, not the local clock", "[freshness]") {
+    auto r = ok();
+    r.date = t0 - 3600s;  // origin clock an hour behind
+    r.has_expires = true;
+    r.expires = t0 - 3600s + 120s;
+    CHECK(freshness_lifetime(r, t0, {}).value == 120s);
+}
+
+TEST_CASE("an invalid Expires means already expired", "[freshness]") {
+    auto r = ok();
+    r.has_expires = true;
+    r.expires = std::nullopt;
+    CHECK(freshness_lifetime(r, t0, {}).value == 0s);
+}
+
+TEST_CASE("an invalid max-age means stale, even with Expires", "[freshness]") {
+    auto r = ok("max-age=soon");
+    r.has_expires = true;
+    r.expires = t0 + 100s;
+    CHECK(freshness_lifetime(r, t0, {}).value == 0s);
+}
+
+TEST_CASE("heuristic freshness is 10% of the Last-Modified age, capped", "[freshness]") {
+    FreshnessPolicy p;
+    p.heuristic_max = 3600s;
+    auto r = ok();
+    r.last_modified = t0 - 1000s;
+    auto l = freshness_lifetime(r, t0, p);
+    CHECK(l.value == 100s);
+    CHECK(l.heuristic);
+    r.last_modified = t0 - 1'000'000s;
+    CHECK(freshness_lifetime(r, t0, p).value == 3600s);
+    // Not for a status that is not heuristically cacheable...
+    r.status = 500;
+    CHECK(freshness_lifetime(r, t0, p).value == 0s);
+    // ...unless public says so.
+    r.cc = parse_cache_control("public");
+    CHECK(freshness_lifetime(r, t0, p).value == 3600s);
+}
+
+TEST_CASE("age: the larger of apparent age and corrected Age", "[freshness]") {
+    auto r = ok();
+    r.date = t0 - 10s;  // apparent age 10 s
+    r.age = 3;
+    // request sent at t0-2, response at t0: response_delay 2, corrected age 5
+    CHECK(corrected_initial_age(r, t0 - 2s, t0) == 10s);
+    r.age = 50;
+    CHECK(corrected_initial_age(r, t0 - 2s, t0) == 52s);
+    r.date = t0 + 100s;  // origin clock ahead: apparent age clamps to 0
+    r.age.reset();
+    CHECK(corrected_initial_age(r, t0, t0) == 0s);
+}
+
+TEST_CASE("an entry ages with resident time and goes stale", "[freshness]") {
+    auto r = ok("max-age=60");
+    r.age = 10;
+    const auto m = make_meta(r, t0, t0, {});
+    CHECK(current_age(m, t0) == 10s);
+    CHECK(ttl_left(m, t0) == 50);
+    CHECK(usable_without_validation(m, t0 + 49s));
+    CHECK_FALSE(usable_without_validation(m, t0 + 50s));
+    CHECK(current_age(m, t0 + 50s) == 60s);
+}
+
+TEST_CASE("no-cache entries are stored but never used without validation", "[freshness]") {
+    auto r = ok("no-cache, max-age=600");
+    r.has_etag = true;
+    CHECK(storability(get(), r, t0, {}) == StoreVerdict::store);
+    const auto m = make_meta(r, t0, t0, {});
+    CHECK_FALSE(usable_without_validation(m, t0));
+}
+
+TEST_CASE("storability for a shared cache", "[freshness]") {
+    const FreshnessPolicy p;
+    CHECK(storability(get(), ok("max-age=60"), t0, p) == StoreVerdict::store);
+    CHECK(storability(get(), ok("no-store, max-age=60"), t0, p) == StoreVerdict::no_store);
+    CHECK(storability(get(), ok("private, max-age=60"), t0, p) == StoreVerdict::private_);
+
+    RequestFacts post;
+    CHECK(storability(post, ok("max-age=60"), t0, p) == StoreVerdict::method);
+
+    RequestFacts req_no_store = get();
+    req_no_store.cc = parse_cache_control("no-store");
+    CHECK(storability(req_no_store, ok("max-age=60"), t0, p) == StoreVerdict::no_store);
+
+    auto partial = ok("max-age=60");
+    partial.status = 206;
+    CHECK(storability(get(), partial, t0, p) == StoreVerdict::status);
+
+    // Nothing to go on: no lifetime and no validator.
+    CHECK(storability(get(), ok(), t0, p) == StoreVerdict::no_lifetime);
+    auto validated = ok();
+    validated.has_etag = true;
+    CHECK(storability(get(), validated, t0, p) == StoreVerdict::store);
+
+    // A 500 is not cacheable by default, but is with explicit freshness.
+    auto err = ok();
+    err.status = 500;
+    err.has_etag = true;
+    CHECK(storability(get(), err, t0, p) == StoreVerdict::status);
+    err.cc = parse_cache_control("max-age=5");
+    CHECK(storability(get(), err, t0, p) == StoreVerdict::store);
+}
+
+TEST_CASE("Authorization: shared only when the origin says so", "[freshness]") {
+    RequestFacts auth = get();
+    auth.has_authorization = true;
+    CHECK(storability(auth, ok("max-age=60"), t0, {}) == StoreVerdict::authorization);
+    CHECK(storability(auth, ok("public, max-age=60"), t0, {}) == StoreVerdict::store);
+    CHECK(storability(auth, ok("s-maxage=60"), t0, {}) == StoreVerdict::store);
+    CHECK(storability(auth, ok("must-revalidate, max-age=60"), t0, {}) == StoreVerdict::store);
+}
+
+TEST_CASE("Set-Cookie responses are shared only when public", "[freshness]") {
+    auto r = ok("max-age=60");
+    r.has_set_cookie = true;
+    CHECK(storability(get(), r, t0, {}) == StoreVerdict::set_cookie);
+    r.cc = parse_cache_control("public, max-age=60");
+    CHECK(storability(get(), r, t0, {}) == StoreVerdict::store);
+}
+
+TEST_CASE("Vary responses are not stored until variants are supported", "[freshness]") {
+    auto r = ok("max-age=60");
+    r.vary = "*";
+    CHECK(storability(get(), r, t0, {}) == StoreVerdict::vary);
+    r.vary = "Accept-Encoding";
+    CHECK(storability(get(), r, t0, {}) == StoreVerdict::vary);
+}
+
+TEST_CASE("s-maxage implies proxy-revalidate", "[freshness]") {
+    CHECK(make_meta(ok("s-maxage=5"), t0, t0, {}).must_revalidate);
+    CHECK_FALSE(make_meta(ok("max-age=5"), t0, t0, {}).must_revalidate);
+}

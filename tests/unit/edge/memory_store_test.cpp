@@ -1,0 +1,97 @@
+#include "edge/storage/memory_store.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <thread>
+
+using namespace cdn::edge::storage;
+
+namespace {
+
+ObjectPtr object(std::string key, std::size_t body_size) {
+    auto o = std::make_shared<CachedObject>();
+    o->key = std::move(key);
+    o->status = 200;
+    o->head = "HTTP/1.1 200 OK\r\n";
+    o->body = std::make_shared<const std::string>(body_size, 'x');
+    return o;
+}
+
+}  // namespace
+
+TEST_CASE("insert, lookup, replace, remove", "[memory_store]") {
+    MemoryStore s(1 << 20, 1);
+    CHECK(s.lookup("a") == nullptr);
+    REQUIRE(s.insert(object("a", 10)));
+    REQUIRE(s.lookup("a"));
+    CHECK(s.lookup("a")->body_size() == 10);
+    s.insert(object("a", 20));
+    CHECK(s.lookup("a")->body_size() == 20);
+    CHECK(s.objects() == 1);
+    CHECK(s.remove("a"));
+    CHECK_FALSE(s.remove("a"));
+    CHECK(s.objects() == 0);
+    CHECK(s.bytes() == 0);
+}
+
+TEST_CASE("bounded in bytes; evicts the least recently used", "[memory_store]") {
+    const auto one = object("k0", 1000)->charge();
+    MemoryStore s(one * 3, 1);
+    s.insert(object("k1", 1000));
+    s.insert(object("k2", 1000));
+    s.insert(object("k3", 1000));
+    s.lookup("k1");  // k2 is now the least recently used
+    s.insert(object("k4", 1000));
+    CHECK(s.lookup("k2") == nullptr);
+    CHECK(s.lookup("k1"));
+    CHECK(s.lookup("k3"));
+    CHECK(s.lookup("k4"));
+    CHECK(s.bytes() <= s.capacity());
+    CHECK(s.evictions() == 1);
+}
+
+TEST_CASE("an object larger than a shard is refused, not half-stored", "[memory_store]") {
+    MemoryStore s(1 << 16, 4);
+    CHECK_FALSE(s.insert(object("big", 1 << 16)));
+    CHECK(s.lookup("big") == nullptr);
+    CHECK(s.bytes() == 0);
+}
+
+TEST_CASE("an evicted object stays valid for whoever holds it", "[memory_store]") {
+    const auto one = object("k0", 100)->charge();
+    MemoryStore s(one, 1);
+    s.insert(object("a", 100));
+    ObjectPtr held = s.lookup("a");
+    s.insert(object("b", 100));
+    CHECK(s.lookup("a") == nullptr);
+    CHECK(held->body->size() == 100);
+}
+
+TEST_CASE("concurrent use keeps the accounting exact", "[memory_store]") {
+    MemoryStore s(1 << 20, 8);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&s, t] {
+            for (int i = 0; i < 2000; ++i) {
+                const std::string key = "k" + std::to_string((i * 7 + t) % 500);
+                if (i % 3 == 0)
+                    s.remove(key);
+                else if (i % 3 == 1)
+                    s.insert(object(key, 100 + static_cast<std::size_t>(i % 50)));
+                else
+                    s.lookup(key);
+            }
+        });
+    }
+    for (auto& th : threads)
+        th.join();
+    std::uint64_t bytes = 0, count = 0;
+    for (int i = 0; i < 500; ++i) {
+        if (auto o = s.lookup("k" + std::to_string(i))) {
+            bytes += o->charge();
+            ++count;
+        }
+    }
+    CHECK(s.objects() == count);
+    CHECK(s.bytes() == bytes);
+}

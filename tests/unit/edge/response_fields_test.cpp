@@ -1,0 +1,101 @@
+#include "edge/proxy/response_fields.hpp"
+
+#include "common/http_date.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace cdn;
+using namespace cdn::edge;
+using namespace cdn::edge::proxy;
+using Catch::Matchers::Contains;
+
+namespace {
+const TimePoint t0{std::chrono::seconds(1'700'000'000)};
+}
+
+TEST_CASE("facts are read from the fields", "[response_fields]") {
+    Fields f;
+    f.insert("Cache-Control", "public");
+    f.insert("Cache-Control", "max-age=30");
+    f.insert("Date", format_http_date(t0));
+    f.insert("Expires", "0");
+    f.insert("Age", "7");
+    f.insert("ETag", "\"abc\"");
+    f.insert("Set-Cookie", "a=b");
+    const auto facts = facts_of(200, f);
+    CHECK(facts.cc.public_);
+    CHECK(facts.cc.max_age == 30);
+    CHECK(facts.date == t0);
+    CHECK(facts.has_expires);
+    CHECK_FALSE(facts.expires);
+    CHECK(facts.age == 7);
+    CHECK(facts.has_etag);
+    CHECK(facts.has_set_cookie);
+}
+
+TEST_CASE("a bogus Age is ignored", "[response_fields]") {
+    Fields f;
+    f.insert("Age", "-3");
+    CHECK_FALSE(facts_of(200, f).age);
+    Fields g;
+    g.insert("Age", "12abc");
+    CHECK_FALSE(facts_of(200, g).age);
+}
+
+TEST_CASE("the stored head drops hop-by-hop fields and recomputes length", "[response_fields]") {
+    Fields f;
+    f.insert("Connection", "close, X-Hop");
+    f.insert("X-Hop", "1");
+    f.insert("Keep-Alive", "timeout=5");
+    f.insert("Transfer-Encoding", "chunked");
+    f.insert("Content-Length", "999");
+    f.insert("Age", "5");
+    f.insert("Set-Cookie", "s=1");
+    f.insert("Cache-Control", "public, max-age=60");
+    f.insert("ETag", "\"v1\"");
+    auto body = std::make_shared<const std::string>("hello");
+    auto o = build_object("k", 200, "OK", f, body, {}, t0, {.strip_set_cookie = true});
+    CHECK(o->head.starts_with("HTTP/1.1 200 OK\r\n"));
+    CHECK_THAT(o->head, Contains("Cache-Control: public, max-age=60\r\n"));
+    CHECK_THAT(o->head, Contains("Content-Length: 5\r\n"));
+    CHECK_THAT(o->head, Contains("Date: "));  // added when the origin sent none
+    CHECK(o->head.find("X-Hop") == std::string::npos);
+    CHECK(o->head.find("Keep-Alive") == std::string::npos);
+    CHECK(o->head.find("Transfer-Encoding") == std::string::npos);
+    CHECK(o->head.find("999") == std::string::npos);
+    CHECK(o->head.find("Age") == std::string::npos);
+    CHECK(o->head.find("Set-Cookie") == std::string::npos);
+    CHECK(o->meta.etag == "\"v1\"");
+    CHECK(*o->body == "hello");
+}
+
+TEST_CASE("304 and 204 carry no body and no length", "[response_fields]") {
+    Fields f;
+    auto o = build_object("k", 304, "", f, std::make_shared<const std::string>(), {}, t0, {});
+    CHECK(o->head.starts_with("HTTP/1.1 304 Not Modified\r\n"));
+    CHECK(o->head.find("Content-Length") == std::string::npos);
+    CHECK(o->body == nullptr);
+}
+
+TEST_CASE("a stored head parses back and merges a 304", "[response_fields]") {
+    Fields f;
+    f.insert("Cache-Control", "max-age=1");
+    f.insert("ETag", "\"v1\"");
+    f.insert("X-Other", "kept");
+    auto o =
+        build_object("k", 200, "OK", f, std::make_shared<const std::string>("abc"), {}, t0, {});
+    ParsedHead p = parse_head(o->head);
+    CHECK(p.status == 200);
+    CHECK(p.reason == "OK");
+    CHECK(p.fields["X-Other"] == "kept");
+    Fields nm;
+    nm.insert("Cache-Control", "max-age=100");
+    nm.insert("Content-Length", "0");
+    nm.insert("Connection", "keep-alive");
+    merge_not_modified(p.fields, nm);
+    CHECK(p.fields["Cache-Control"] == "max-age=100");
+    CHECK(p.fields.count("Cache-Control") == 1);
+    CHECK(p.fields["Content-Length"] == "3");
+    CHECK(p.fields["X-Other"] == "kept");
+    CHECK(p.fields.count("Connection") == 0);
+}
