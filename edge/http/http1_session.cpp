@@ -91,6 +91,13 @@ asio::awaitable<void> serve_http1(tcp::socket socket, RequestHandler& handler,
             req.msg = parser.release();
             reply = co_await handler.handle(req);
         }
+        if (ec == beast::error::timeout) {
+            // The stream closed the socket when the timer fired: record the 408 (as nginx
+            // does) without sending it.
+            if (observer)
+                observer->on_exchange(req, reply, 0, std::chrono::steady_clock::now() - started);
+            break;
+        }
         const bool keep_alive = !reply.close && req.msg.keep_alive();
         std::string tail = std::move(reply.extra);
         if (!keep_alive)

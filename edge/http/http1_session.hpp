@@ -1,8 +1,8 @@
 #pragma once
 // The HTTP/1.1 server session: read a request (with limits and timeouts on every step), hand it
 // to the pipeline, write the reply, repeat while keep-alive holds. Malformed input gets 400,
-// oversized headers 431, an oversized body 413, a stalled request 408; then the connection
-// closes. Runs on one worker; the socket never leaves it.
+// oversized headers 431, an oversized body 413; a request that stalls is logged as 408 and
+// its connection closed. Runs on one worker; the socket never leaves it.
 #include "edge/http/exchange.hpp"
 
 #include <boost/asio/awaitable.hpp>
