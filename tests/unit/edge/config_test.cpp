@@ -73,3 +73,12 @@ TEST_CASE("config errors name file, line and field", "[edge_config]") {
                         Contains("e.toml:2: timeouts.origin_connect: must be greater than zero"));
     REQUIRE_THROWS_WITH(validate(EdgeConfig{}), Contains("no listen address"));
 }
+
+TEST_CASE("the annotated example config parses and validates", "[edge_config]") {
+    const auto c = load_edge_config(
+        ConfigSection::load_file(CDN_SOURCE_DIR "/infra/configs/edge.example.toml"));
+    validate(c);
+    CHECK(c.name == "edge-1");
+    CHECK(c.origins.size() == 2);
+    CHECK(c.memory_bytes == 256u << 20);
+}

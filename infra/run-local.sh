@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The front door: builds (Release) and starts the whole CDN on loopback, prints what to try, and
+# stops everything on Ctrl-C. So far: origin_sim and one edge (purge_api and geodns join as they
+# land).
+#   infra/run-local.sh            # origin on :9000, edge on :8080, edge admin on :8081
+#   EDGE_PORT=18080 ORIGIN_PORT=19000 ADMIN_PORT=18081 infra/run-local.sh
+#   infra/run-local.sh --smoke    # start, check MISS then HIT with curl, stop (exit status says)
+#   BIN_DIR=build-test infra/run-local.sh --smoke   # use binaries already built there
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+smoke=0
+[ "${1:-}" = "--smoke" ] && smoke=1
+
+infra/deps.sh test
+
+if [ -z "${BIN_DIR:-}" ]; then
+  BIN_DIR=build-release
+  echo "== building (Release) in $BIN_DIR"
+  cmake -S . -B "$BIN_DIR" -DCMAKE_BUILD_TYPE=Release -DCDN_BUILD_TESTS=OFF >/dev/null
+  cmake --build "$BIN_DIR" -j"$(nproc)" --target edge origin_sim
+fi
+case $BIN_DIR in /*) bin=$BIN_DIR ;; *) bin=$root/$BIN_DIR ;; esac
+edge_bin=$bin/edge/edge
+origin_bin=$bin/origin_sim/origin_sim
+
+if [ $smoke = 1 ]; then
+  : "${ORIGIN_PORT:=0}" "${EDGE_PORT:=0}" "${ADMIN_PORT:=0}"
+else
+  : "${ORIGIN_PORT:=9000}" "${EDGE_PORT:=8080}" "${ADMIN_PORT:=8081}"
+fi
+run_dir=$(mktemp -d "${TMPDIR:-/tmp}/cdn-local.XXXXXX")
+pids=()
+stop() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  pids=()
+  [ $smoke = 1 ] && rm -rf "$run_dir"
+  return 0
+}
+trap stop EXIT
+trap 'echo; echo "== stopping"; exit 0' INT TERM
+
+# Waits for "<marker> ADDRESS:PORT" in a log and prints PORT.
+port_from_log() {
+  local log=$1 marker=$2 pid=$3
+  for _ in $(seq 1 200); do
+    if line=$(grep -o "$marker [][0-9.:]*" "$log" 2>/dev/null | head -n1) && [ -n "$line" ]; then
+      echo "${line##*:}"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || { echo "process exited; its log:" >&2; cat "$log" >&2; return 1; }
+    sleep 0.05
+  done
+  echo "timed out waiting for '$marker' in $log" >&2
+  return 1
+}
+
+"$origin_bin" --listen "127.0.0.1:$ORIGIN_PORT" >"$run_dir/origin_sim.log" 2>&1 &
+pids+=($!)
+origin_port=$(port_from_log "$run_dir/origin_sim.log" "listening on" "${pids[-1]}")
+
+"$edge_bin" --name edge-local --listen "127.0.0.1:$EDGE_PORT" --admin "127.0.0.1:$ADMIN_PORT" \
+  --origin "http://127.0.0.1:$origin_port" >"$run_dir/edge.log" 2>&1 &
+pids+=($!)
+edge_port=$(port_from_log "$run_dir/edge.log" "http on" "${pids[-1]}")
+admin_port=$(port_from_log "$run_dir/edge.log" "admin on" "${pids[-1]}")
+
+if [ $smoke = 1 ]; then
+  first=$(curl -s -i "http://127.0.0.1:$edge_port/hello.txt" | tr -d '\r')
+  second=$(curl -s -i "http://127.0.0.1:$edge_port/hello.txt" | tr -d '\r')
+  count=$(curl -s "http://127.0.0.1:$origin_port/_stats?target=/hello.txt")
+  echo "$first" | grep -q '^X-Cache: MISS' || { echo "smoke: first request was not a MISS"; exit 1; }
+  echo "$second" | grep -q '^X-Cache: HIT' || { echo "smoke: second request was not a HIT"; exit 1; }
+  echo "$count" | grep -q '"requests":1[,}]' || { echo "smoke: origin count is not 1: $count"; exit 1; }
+  curl -sf "http://127.0.0.1:$admin_port/healthz" >/dev/null || { echo "smoke: /healthz failed"; exit 1; }
+  echo "smoke: MISS then HIT, origin saw 1 request"
+  exit 0
+fi
+
+cat <<TXT
+
+The CDN is running on loopback (logs in $run_dir):
+  origin_sim  http://127.0.0.1:$origin_port
+  edge        http://127.0.0.1:$edge_port      admin http://127.0.0.1:$admin_port
+
+Try:
+  curl -i http://127.0.0.1:$edge_port/hello.txt          # X-Cache: MISS
+  curl -i http://127.0.0.1:$edge_port/hello.txt          # X-Cache: HIT, Age grows
+  curl -s http://127.0.0.1:$origin_port/_stats?target=/hello.txt   # the origin saw 1 request
+  curl -i 'http://127.0.0.1:$edge_port/app.js?v=2'       # a new version is a new object
+  curl -i 'http://127.0.0.1:$edge_port/nocache?cc=no-store'        # never stored
+  curl -i 'http://127.0.0.1:$edge_port/short?cc=max-age%3D5'       # expires after 5 s
+  curl -X POST 'http://127.0.0.1:$origin_port/_version?path=/hello.txt'   # "deploy" a new version
+  curl -s http://127.0.0.1:$admin_port/metrics | grep cdn_edge_requests_total
+  tail -f $run_dir/edge.log                                # one access-log line per request
+
+Ctrl-C stops everything.
+TXT
+wait
