@@ -4,6 +4,8 @@
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/socket_base.hpp>
 
+#include <fmt/format.h>
+
 #include <charconv>
 
 #include <sys/socket.h>
@@ -48,15 +50,15 @@ Result<tcp::endpoint> parse_endpoint(std::string_view text) {
 }
 
 std::string to_string(const tcp::endpoint& ep) {
-    if (ep.address().is_v6())
-        return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
-    return ep.address().to_string() + ":" + std::to_string(ep.port());
+    // fmt rather than operator+: GCC 12 warns falsely (-Wrestrict, bug 105329) on "[" + s.
+    if (ep.address().is_v6()) return fmt::format("[{}]:{}", ep.address().to_string(), ep.port());
+    return fmt::format("{}:{}", ep.address().to_string(), ep.port());
 }
 
 std::string Url::authority() const {
     const bool dflt = (scheme == "http" && port == 80) || (scheme == "https" && port == 443);
-    const std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-    return dflt ? h : h + ":" + std::to_string(port);
+    const std::string h = host.find(':') != std::string::npos ? fmt::format("[{}]", host) : host;
+    return dflt ? h : fmt::format("{}:{}", h, port);
 }
 
 Result<Url> parse_url(std::string_view text) {

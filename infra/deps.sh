@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs (or, when not root, prints the apt-get line for) the Debian 12 packages the project needs.
-# Usage: infra/deps.sh [build|test|all]   (default: test = build + the clients the tests drive)
+# Usage: infra/deps.sh [build|test|bench]  (default: test = build + the clients the tests drive;
+#        bench = build + the peers the benchmarks compare against)
 set -euo pipefail
 
 build_pkgs=(
@@ -11,12 +12,14 @@ build_pkgs=(
   catch2
 )
 test_pkgs=(curl)
+bench_pkgs=(curl wrk nginx varnish)
 
 want=("${build_pkgs[@]}")
 case "${1:-test}" in
   build) ;;
-  test | all) want+=("${test_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
+  test) want+=("${test_pkgs[@]}") ;;
+  bench) want+=("${bench_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
 esac
 
 missing=()
