@@ -1,0 +1,76 @@
+// origin_sim: a configurable HTTP/1.1 origin for CDN tests. Flags, config, wiring; the behaviour
+// lives in the cdn_origin_sim library.
+#include "common/clock.hpp"
+#include "common/config.hpp"
+#include "common/log.hpp"
+#include "common/net.hpp"
+#include "common/runtime.hpp"
+#include "origin_sim/config.hpp"
+#include "origin_sim/server.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <string>
+
+int main(int argc, char** argv) {
+    using namespace cdn;
+    CLI::App app{"origin_sim: a configurable HTTP/1.1 origin server for CDN tests"};
+    std::string listen;
+    std::string config_file;
+    std::size_t threads = 1;
+    std::string name;
+    bool verbose = false;
+    app.add_option("--listen", listen, "address:port to listen on (port 0: any free port)")
+        ->required();
+    app.add_option("--config", config_file, "TOML file with [defaults] and [[object]] tables");
+    app.add_option("--threads", threads, "worker threads (0: one per core)")
+        ->check(CLI::Range(0, 256));
+    app.add_option("--name", name, "name sent as X-Origin-Name on every response");
+    app.add_flag("-v,--verbose", verbose, "log every request (debug level)");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int rc = app.exit(e);
+        return rc == 0 ? 0 : 2;
+    }
+    if (verbose) set_log_level(LogLevel::debug);
+
+    const auto ep = parse_endpoint(listen);
+    if (!ep) {
+        std::fprintf(stderr, "--listen %s: expected ADDRESS:PORT, e.g. 127.0.0.1:9000\n",
+                     listen.c_str());
+        return 2;
+    }
+    auto config = std::make_shared<origin_sim::SimConfig>();
+    if (!config_file.empty()) {
+        try {
+            *config = origin_sim::load_config(config_file);
+        } catch (const ConfigError& e) {
+            std::fprintf(stderr, "%s\n", e.what());
+            return 2;
+        }
+    }
+
+    try {
+        origin_sim::Server server(config, SystemClock::instance(), name);
+        WorkerPool pool(threads);
+        Listener listener(pool, *ep, server.connection_handler());
+        pool.on_termination([&](int sig) {
+            log_info("origin_sim: signal {}, stopping", sig);
+            listener.close();
+            pool.stop();
+        });
+        log_info("origin_sim{}{}: listening on {} ({} thread{}, {} configured object{})",
+                 name.empty() ? "" : " ", name, to_string(listener.local_endpoint()), pool.size(),
+                 pool.size() == 1 ? "" : "s", config->objects.size(),
+                 config->objects.size() == 1 ? "" : "s");
+        pool.run();
+    } catch (const std::exception& e) {
+        log_error("origin_sim: {}", e.what());
+        return 1;
+    }
+    return 0;
+}
