@@ -1,5 +1,6 @@
 #include "common/http_date.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
@@ -52,8 +53,13 @@ bool parse_hms(std::string_view s, std::size_t pos, unsigned& h, unsigned& mi, u
 std::optional<TimePoint> make_time(unsigned y, int mon, unsigned d, unsigned h, unsigned mi,
                                    unsigned se) noexcept {
     if (mon < 1 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return std::nullopt;
+    // A system_clock time_point counts nanoseconds and holds only 1677..2262: clamp to
+    // 1900..2200 so far-future Expires or far-past Last-Modified values cannot overflow.
+    constexpr std::int64_t kMinSecs = days_from_civil(1900, 1, 1) * 86400;
+    constexpr std::int64_t kMaxSecs = days_from_civil(2200, 1, 1) * 86400;
     const std::int64_t days = days_from_civil(y, static_cast<unsigned>(mon), d);
-    const std::int64_t secs = days * 86400 + h * 3600 + mi * 60 + se;
+    const std::int64_t secs =
+        std::clamp<std::int64_t>(days * 86400 + h * 3600 + mi * 60 + se, kMinSecs, kMaxSecs);
     return TimePoint(std::chrono::seconds(secs));
 }
 

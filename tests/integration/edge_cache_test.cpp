@@ -258,3 +258,16 @@ TEST_CASE("hosts map to their own origins", "[edge][cache]") {
     CHECK(b.count("/x") == 1);
     CHECK(client.get("/x", {{"Host", "c.example"}}).result_int() == 421);
 }
+
+TEST_CASE_METHOD(Fixture, "far-future and far-past dates are handled, not overflowed",
+                 "[edge][cache][bad-input]") {
+    // A year-9999 Expires once overflowed the time arithmetic (UBSan abort).
+    const std::string t = "/far?cc=&header=" + url_encode("Expires:Fri, 31 Dec 9999 23:59:59 GMT");
+    CHECK(header(client.get(t), "X-Cache") == "MISS");
+    CHECK(header(client.get(t), "X-Cache") == "HIT");
+    const std::string old =
+        "/ancient?cc=&lm=none&header=" + url_encode("Last-Modified:Mon, 01 Jan 0001 00:00:00 GMT");
+    CHECK(client.get(old).result_int() == 200);
+    CHECK(client.get(old).result_int() == 200);
+    CHECK(origin.count(t) == 1);
+}

@@ -6,9 +6,6 @@
 
 #include <stdexcept>
 
-#include <sys/socket.h>
-#include <sys/time.h>
-
 namespace cdn::test {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -17,12 +14,18 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-void set_timeouts(tcp::socket& s, std::chrono::milliseconds t) {
-    timeval tv{};
-    tv.tv_sec = static_cast<time_t>(t.count() / 1000);
-    tv.tv_usec = static_cast<suseconds_t>((t.count() % 1000) * 1000);
-    ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(s.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+constexpr auto kTimeout = std::chrono::seconds(30);
+
+// Runs the io_context until the pending operations finish or the timeout passes; on timeout the
+// socket is closed (failing the operations) so a silent server cannot hang a test.
+void run_with_timeout(asio::io_context& io, tcp::socket& s, std::chrono::milliseconds timeout) {
+    io.restart();
+    io.run_for(timeout);
+    if (!io.stopped()) {
+        boost::system::error_code ignored;
+        s.close(ignored);
+        io.run();
+    }
 }
 
 }  // namespace
@@ -39,8 +42,10 @@ struct HttpClient::Impl {
             boost::system::error_code ignored;
             socket.close(ignored);
         }
-        socket.connect(ep);
-        set_timeouts(socket, std::chrono::seconds(30));
+        boost::system::error_code ec;
+        socket.async_connect(ep, [&](boost::system::error_code e) { ec = e; });
+        run_with_timeout(io, socket, kTimeout);
+        if (ec) throw std::runtime_error("connect: " + ec.message());
         buffer.clear();
         open = true;
     }
@@ -77,13 +82,18 @@ Response HttpClient::request(const std::string& method, const std::string& targe
     for (int attempt = 0; attempt < 2; ++attempt) {
         if (!impl_->open) impl_->connect();
         boost::system::error_code ec;
-        http::write(impl_->socket, req, ec);
         http::response_parser<http::string_body> parser;
         parser.body_limit(std::uint64_t{1} << 32);
         if (method == "HEAD") parser.skip(true);
-        if (!ec) http::read(impl_->socket, impl_->buffer, parser, ec);
+        http::async_write(impl_->socket, req, [&](boost::system::error_code e, std::size_t) {
+            ec = e;
+            if (ec) return;
+            http::async_read(impl_->socket, impl_->buffer, parser,
+                             [&](boost::system::error_code e2, std::size_t) { ec = e2; });
+        });
+        run_with_timeout(impl_->io, impl_->socket, kTimeout);
         // A reused connection the server closed meanwhile: retry once on a fresh one.
-        if (ec && attempt == 0 &&
+        if (ec && attempt == 0 && !parser.got_some() &&
             (ec == http::error::end_of_stream || ec == asio::error::eof ||
              ec == asio::error::connection_reset || ec == asio::error::broken_pipe)) {
             impl_->open = false;
@@ -109,16 +119,26 @@ std::string raw_exchange(std::uint16_t port, const std::string& bytes,
                          std::chrono::milliseconds quiet) {
     asio::io_context io;
     tcp::socket s(io);
-    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-    set_timeouts(s, quiet);
     boost::system::error_code ec;
-    asio::write(s, asio::buffer(bytes), ec);
+    s.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
+                    [&](boost::system::error_code e) { ec = e; });
+    run_with_timeout(io, s, kTimeout);
+    if (ec) throw std::runtime_error("connect: " + ec.message());
+    asio::async_write(s, asio::buffer(bytes), [](boost::system::error_code, std::size_t) {});
+    run_with_timeout(io, s, kTimeout);
+    // Read until the server closes, or sends nothing for `quiet`.
     std::string out;
     char buf[4096];
-    for (;;) {
-        const std::size_t n = s.read_some(asio::buffer(buf), ec);
-        if (ec) break;
-        out.append(buf, n);
+    while (s.is_open()) {
+        bool done = false;
+        s.async_read_some(asio::buffer(buf), [&](boost::system::error_code e, std::size_t n) {
+            if (e)
+                done = true;
+            else
+                out.append(buf, n);
+        });
+        run_with_timeout(io, s, quiet);
+        if (done) break;
     }
     return out;
 }

@@ -27,3 +27,13 @@ TEST_CASE("invalid dates are rejected", "[http_date]") {
     CHECK_FALSE(parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT"));
     CHECK_FALSE(parse_http_date("Sun, 06 Nov 1994 08:49:37 UTC"));
 }
+
+TEST_CASE("dates outside what a time_point holds are clamped, not overflowed", "[http_date]") {
+    // system_clock counts nanoseconds: years after 2262 or before 1677 used to overflow (UB).
+    const auto far = parse_http_date("Fri, 31 Dec 9999 23:59:59 GMT");
+    REQUIRE(far);
+    CHECK(format_http_date(*far) == "Wed, 01 Jan 2200 00:00:00 GMT");
+    const auto old = parse_http_date("Mon, 01 Jan 0001 00:00:00 GMT");
+    REQUIRE(old);
+    CHECK(format_http_date(*old) == "Mon, 01 Jan 1900 00:00:00 GMT");
+}
