@@ -5,5 +5,5 @@ add_compile_options(-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-s
 if(CDN_WERROR)
   add_compile_options(-Werror)
 endif()
-# Asio/Beast want these; keep deprecated Asio names out of our code.
-add_compile_definitions(BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW)
+# Keep deprecated Asio names out of our code. (Beast 1.81 already speaks std::string_view.)
+add_compile_definitions(BOOST_ASIO_NO_DEPRECATED)

@@ -1,5 +1,7 @@
 #include "origin_sim/server.hpp"
 
+#include "common/http_io.hpp"
+
 #include "common/http_util.hpp"
 #include "common/log.hpp"
 
@@ -50,20 +52,6 @@ asio::awaitable<bool> write_all(beast::tcp_stream& stream, const Buffers& buffer
 
 // Half-closes and lets the client read what was sent before the socket goes away (an immediate
 // close with unread input would send a RST that can destroy the response in flight).
-asio::awaitable<void> lingering_close(beast::tcp_stream& stream) {
-    ErrorCode ec;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-    if (!ec) {
-        stream.expires_after(std::chrono::seconds(1));
-        std::array<char, 4096> sink;
-        for (int i = 0; i < 256; ++i) {
-            auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), nothrow);
-            if (rec) break;
-        }
-    }
-    stream.socket().close(ec);
-}
-
 void abort_with_reset(beast::tcp_stream& stream) {
     ErrorCode ec;
     stream.socket().set_option(asio::socket_base::linger(true, 0), ec);
@@ -139,7 +127,7 @@ asio::awaitable<bool> deliver(beast::tcp_stream& stream, const ResponsePlan& pla
         if (!co_await write_all(stream, buffers, options.write_timeout)) co_return false;
     }
     if (truncate && plan.send_body) {
-        co_await lingering_close(stream);
+        co_await http_io::lingering_close(stream);
         co_return false;
     }
     co_return !plan.close;
@@ -162,18 +150,8 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
         parser.body_limit(options_.body_limit);
 
         stream.expires_after(options_.idle_timeout);
-        auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, nothrow);
-        if (!ec && !parser.is_done()) {
-            const auto expect = parser.get().find(http::field::expect);
-            if (expect != parser.get().end() &&
-                http_util::iequals(expect->value(), "100-continue")) {
-                static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-                if (!co_await write_all(stream, asio::buffer(kContinue), options_.write_timeout))
-                    co_return;
-            }
-            stream.expires_after(options_.idle_timeout);
-            std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, nothrow);
-        }
+        const ErrorCode ec =
+            co_await http_io::read_request(stream, buffer, parser, options_.idle_timeout);
         if (ec) {
             // A clean close between requests, a timeout or a network error: just go.
             if (!is_parse_error(ec) || ec == http::error::end_of_stream ||
@@ -194,7 +172,7 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
             const ResponsePlan plan = handler_.error(status, message);
             const std::string head = plan.head() + plan.body.front().literal;
             if (co_await write_all(stream, asio::buffer(head), options_.write_timeout))
-                co_await lingering_close(stream);
+                co_await http_io::lingering_close(stream);
             co_return;
         }
 
@@ -207,7 +185,7 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
                 plan.fault == Fault::none ? std::string_view{} : to_string(plan.fault));
         const bool keep = co_await deliver(stream, plan, options_);
         if (!keep) {
-            if (stream.socket().is_open()) co_await lingering_close(stream);
+            if (stream.socket().is_open()) co_await http_io::lingering_close(stream);
             co_return;
         }
     }

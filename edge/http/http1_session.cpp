@@ -1,5 +1,7 @@
 #include "edge/http/http1_session.hpp"
 
+#include "common/http_io.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -65,17 +67,8 @@ asio::awaitable<void> serve_http1(tcp::socket socket, RequestHandler& handler,
         parser.header_limit(limits.max_header_bytes);
         parser.body_limit(limits.max_body_bytes);
         stream.expires_after(limits.request_timeout);
-        auto [ec, n] = co_await beast_http::async_read_header(stream, buffer, parser, nothrow);
-        if (!ec && !parser.is_done()) {
-            if (beast::iequals(parser.get()[beast_http::field::expect], "100-continue")) {
-                static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-                auto [wec, wn] =
-                    co_await asio::async_write(stream, asio::buffer(kContinue), nothrow);
-                ec = wec;
-            }
-            if (!ec)
-                std::tie(ec, n) = co_await beast_http::async_read(stream, buffer, parser, nothrow);
-        }
+        boost::system::error_code ec =
+            co_await http_io::read_request(stream, buffer, parser, limits.request_timeout);
         Request req;
         req.scheme = limits.scheme;
         req.client = client;
@@ -117,15 +110,7 @@ asio::awaitable<void> serve_http1(tcp::socket socket, RequestHandler& handler,
                                   std::chrono::steady_clock::now() - started);
         if (wec || !keep_alive) break;
     }
-    boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    // Lingering close: read what the client still sends for a moment, so closing with unread
-    // input does not reset the connection before the client has read our reply.
-    stream.expires_after(std::chrono::seconds(1));
-    for (int i = 0; i < 16; ++i) {
-        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), nothrow);
-        if (ec) break;
-    }
+    co_await http_io::lingering_close(stream);
     if (observer) observer->on_connection(-1);
 }
 

@@ -44,12 +44,13 @@ std::string TempDir::write(const std::string& name, std::string_view content) co
 
 namespace {
 
-pid_t spawn(const std::vector<std::string>& argv, int out_fd) {
+// Starts argv with stdin from /dev/null and stdout (and stderr, if asked) on out_fd.
+pid_t spawn(const std::vector<std::string>& argv, int out_fd, bool with_stderr) {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
-    posix_spawn_file_actions_adddup2(&fa, out_fd, 2);
+    if (with_stderr) posix_spawn_file_actions_adddup2(&fa, out_fd, 2);
     std::vector<char*> args;
     for (const auto& a : argv)
         args.push_back(const_cast<char*>(a.c_str()));
@@ -89,7 +90,7 @@ Process::Process(std::vector<std::string> argv, std::string log_path)
     : log_path_(std::move(log_path)) {
     const int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
     if (fd < 0) throw std::runtime_error("cannot open " + log_path_);
-    pid_ = spawn(argv, fd);
+    pid_ = spawn(argv, fd, true);
     ::close(fd);
 }
 
@@ -168,19 +169,14 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
     const std::string out_path = (dir.path() / "out").string();
     const int fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) throw std::runtime_error("cannot open " + out_path);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, fd, 1);
-    std::vector<char*> args;
-    for (const auto& a : argv)
-        args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
     pid_t pid = -1;
-    const int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
+    try {
+        pid = spawn(argv, fd, false);
+    } catch (...) {
+        ::close(fd);
+        throw;
+    }
     ::close(fd);
-    if (rc != 0) throw std::runtime_error("cannot run " + argv[0]);
     CommandResult result;
     if (!reap(pid, result.status, timeout)) {
         ::kill(pid, SIGKILL);

@@ -1,0 +1,52 @@
+#include "common/http_io.hpp"
+
+#include "common/http_util.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/read.hpp>
+
+#include <array>
+#include <string_view>
+
+namespace cdn::http_io {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+asio::awaitable<boost::system::error_code> read_request(beast::tcp_stream& stream,
+                                                        beast::flat_buffer& buffer,
+                                                        RequestParser& parser,
+                                                        std::chrono::milliseconds body_timeout) {
+    auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, nothrow);
+    if (ec || parser.is_done()) co_return ec;
+    stream.expires_after(body_timeout);
+    const auto expect = parser.get().find(bhttp::field::expect);
+    if (expect != parser.get().end() && http_util::iequals(expect->value(), "100-continue")) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(kContinue), nothrow);
+        if (wec) co_return wec;
+    }
+    std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, nothrow);
+    co_return ec;
+}
+
+asio::awaitable<void> lingering_close(beast::tcp_stream& stream) {
+    boost::system::error_code ec;
+    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    if (!ec) {
+        stream.expires_after(std::chrono::seconds(1));
+        std::array<char, 4096> sink;
+        for (int i = 0; i < 256; ++i) {
+            auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), nothrow);
+            if (rec) break;
+        }
+    }
+    stream.socket().close(ec);
+}
+
+}  // namespace cdn::http_io

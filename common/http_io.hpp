@@ -1,0 +1,27 @@
+#pragma once
+// Server-side HTTP/1.1 socket steps shared by every server in the project (edge, origin_sim,
+// later purge_api): reading one request with "Expect: 100-continue" handled, and closing a
+// connection without resetting it before the client has read the last reply.
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <chrono>
+
+namespace cdn::http_io {
+
+using RequestParser = boost::beast::http::request_parser<boost::beast::http::string_body>;
+
+// Reads the head into parser (under whatever expiry the caller set on stream), then, if a body
+// follows, answers "100 Continue" when asked and reads the body within body_timeout.
+boost::asio::awaitable<boost::system::error_code> read_request(
+    boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer, RequestParser& parser,
+    std::chrono::milliseconds body_timeout);
+
+// Half-closes, then drains what the client still sends for up to a second (at most 1 MiB), so
+// unread input does not make the kernel reset the connection under our last reply; then closes.
+boost::asio::awaitable<void> lingering_close(boost::beast::tcp_stream& stream);
+
+}  // namespace cdn::http_io
