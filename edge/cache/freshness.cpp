@@ -52,8 +52,21 @@ bool heuristically_cacheable(unsigned status) noexcept {
     }
 }
 
+bool negatively_cacheable(unsigned status) noexcept {
+    return status == 404 || status == 405 || status == 410 || status == 414 || status == 501;
+}
+
+namespace {
+
+Seconds jittered(Seconds s, const FreshnessPolicy& policy, double random01) noexcept {
+    const double keep = 1.0 - std::clamp(policy.jitter, 0.0, 1.0) * std::clamp(random01, 0.0, 1.0);
+    return Seconds(static_cast<std::int64_t>(static_cast<double>(s.count()) * keep));
+}
+
+}  // namespace
+
 Lifetime freshness_lifetime(const ResponseFacts& r, TimePoint response_time,
-                            const FreshnessPolicy& policy) noexcept {
+                            const FreshnessPolicy& policy, double random01) noexcept {
     if (r.cc.s_maxage) return {Seconds(*r.cc.s_maxage), false};
     if (r.cc.max_age) return {Seconds(*r.cc.max_age), false};
     if (r.cc.invalid_max_age) return {Seconds(0), false};
@@ -67,8 +80,10 @@ Lifetime freshness_lifetime(const ResponseFacts& r, TimePoint response_time,
         const auto since = duration_cast<Seconds>(date - *r.last_modified);
         const auto h = Seconds(static_cast<std::int64_t>(static_cast<double>(since.count()) *
                                                          policy.heuristic_fraction));
-        return {std::min(h, policy.heuristic_max), true};
+        return {jittered(std::min(h, policy.heuristic_max), policy, random01), true};
     }
+    if (negatively_cacheable(r.status) && policy.negative_ttl > Seconds(0))
+        return {jittered(policy.negative_ttl, policy, random01), true};
     return {Seconds(0), false};
 }
 
@@ -104,11 +119,12 @@ StoreVerdict storability(const RequestFacts& req, const ResponseFacts& res, Time
 }
 
 storage::ObjectMeta make_meta(const ResponseFacts& r, TimePoint request_time,
-                              TimePoint response_time, const FreshnessPolicy& policy) {
+                              TimePoint response_time, const FreshnessPolicy& policy,
+                              double random01) {
     storage::ObjectMeta m;
     m.response_time = response_time;
     m.initial_age = corrected_initial_age(r, request_time, response_time);
-    const Lifetime life = freshness_lifetime(r, response_time, policy);
+    const Lifetime life = freshness_lifetime(r, response_time, policy, random01);
     m.lifetime = life.value;
     m.heuristic = life.heuristic;
     m.no_cache = r.cc.no_cache;

@@ -13,6 +13,11 @@ namespace cdn::edge::cache {
 struct FreshnessPolicy {
     double heuristic_fraction = 0.1;                // of (Date - Last-Modified), section 4.2.2
     Seconds heuristic_max{std::chrono::hours(24)};  // cap on a heuristic lifetime
+    // Lifetime of a 404/405/410/414/501 that states none (negative caching); 0 turns it off.
+    Seconds negative_ttl{10};
+    // Lifetimes the edge assigns itself (heuristic, negative) are shortened by up to this
+    // fraction at random, so entries filled together do not expire together.
+    double jitter = 0.1;
 };
 
 // What caching needs to know about an origin response, read once from its fields.
@@ -50,14 +55,18 @@ enum class StoreVerdict {
 const char* to_string(StoreVerdict v) noexcept;
 
 bool heuristically_cacheable(unsigned status) noexcept;
+// The error statuses that are cacheable by default (negative caching).
+bool negatively_cacheable(unsigned status) noexcept;
 
 struct Lifetime {
     Seconds value{0};
     bool heuristic = false;
 };
-// Section 4.2.1 (explicit) and 4.2.2 (heuristic). response_time stands in for a missing Date.
+// Section 4.2.1 (explicit), 4.2.2 (heuristic), then the negative-caching default.
+// response_time stands in for a missing Date. random01 in [0, 1) draws the jitter applied to
+// lifetimes the edge assigns itself (explicit ones are never changed).
 Lifetime freshness_lifetime(const ResponseFacts& r, TimePoint response_time,
-                            const FreshnessPolicy& policy) noexcept;
+                            const FreshnessPolicy& policy, double random01 = 0) noexcept;
 
 // Section 4.2.3.
 Seconds corrected_initial_age(const ResponseFacts& r, TimePoint request_time,
@@ -68,7 +77,8 @@ StoreVerdict storability(const RequestFacts& req, const ResponseFacts& res, Time
 
 // Everything the store keeps for later freshness decisions.
 storage::ObjectMeta make_meta(const ResponseFacts& r, TimePoint request_time,
-                              TimePoint response_time, const FreshnessPolicy& policy);
+                              TimePoint response_time, const FreshnessPolicy& policy,
+                              double random01 = 0);
 
 Seconds current_age(const storage::ObjectMeta& m, TimePoint now) noexcept;
 // Seconds of freshness left (negative once stale).

@@ -2,6 +2,7 @@
 
 #include "common/http_util.hpp"
 #include "edge/cache/cache_key.hpp"
+#include "edge/cache/conditional.hpp"
 #include "edge/proxy/response_fields.hpp"
 
 #include <fmt/format.h>
@@ -124,7 +125,7 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
         ParsedHead head = parse_head(stale->head);
         merge_not_modified(head.fields, res->base());
         const cache::ResponseFacts f = facts_of(head.status, head.fields);
-        const auto meta = cache::make_meta(f, request_time, response_time, policy);
+        const auto meta = cache::make_meta(f, request_time, response_time, policy, random01());
         auto fresh = build_object(std::move(key), head.status, head.reason, head.fields,
                                   stale->body, meta, response_time, {});
         shared_.store.insert(fresh);
@@ -136,7 +137,7 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
     // store
     const cache::ResponseFacts f = facts_of(status, res->base());
     const cache::StoreVerdict verdict = cache::storability(facts, f, response_time, policy);
-    const auto meta = cache::make_meta(f, request_time, response_time, policy);
+    const auto meta = cache::make_meta(f, request_time, response_time, policy, random01());
     auto body = std::make_shared<const std::string>(std::move(res->body()));
     bool stored = false;
     storage::ObjectPtr client_copy;
@@ -181,17 +182,26 @@ asio::awaitable<Reply> EdgeHandler::pass(const Request& req, const OriginGroup& 
         shared_.metrics.origin_error(static_cast<Errc>(res.error().value()));
         co_return origin_failure(static_cast<Errc>(res.error().value()), Outcome::pass);
     }
+    invalidate_after_unsafe(req, t, *res);
     const cache::ResponseFacts f = facts_of(res->result_int(), res->base());
     const auto meta = cache::make_meta(f, request_time, response_time, shared_.config.freshness);
     const bool head = req.msg.method() == beast_http::verb::head;
     auto obj = build_object({}, res->result_int(), res->reason(), res->base(),
                             std::make_shared<const std::string>(std::move(res->body())), meta,
                             response_time, {.head_response = head});
-    co_return deliver(std::move(obj), Outcome::pass, req, response_time, why);
+    co_return deliver(std::move(obj), Outcome::pass, req, response_time, why, false);
 }
 
 Reply EdgeHandler::deliver(storage::ObjectPtr obj, Outcome outcome, const Request& req,
-                           TimePoint now, std::string_view status_params) const {
+                           TimePoint now, std::string_view status_params, bool conditional) const {
+    // The client's own validators are answered from the cache (RFC 9110 section 13.2.1).
+    if (conditional && obj->status == 200) {
+        const std::string_view inm = req.msg[beast_http::field::if_none_match];
+        const std::string_view ims = req.msg[beast_http::field::if_modified_since];
+        if ((!inm.empty() || !ims.empty()) &&
+            cache::not_modified(inm, ims, obj->meta.etag, obj->meta.last_modified))
+            obj = not_modified_reply(*obj);
+    }
     Reply r;
     r.extra = fmt::format("Age: {}\r\nX-Cache: {}\r\nCache-Status: {}; {}\r\n",
                           cache::current_age(obj->meta, now).count(), cache::x_cache(outcome),
@@ -258,6 +268,29 @@ origin::OriginRequest EdgeHandler::origin_request(const Request& req, const Orig
         o.prepare_payload();
     }
     return o;
+}
+
+void EdgeHandler::invalidate_after_unsafe(const Request& req, const Target& t,
+                                          const origin::OriginResponse& res) {
+    using beast_http::verb;
+    const verb m = req.msg.method();
+    const bool safe = m == verb::get || m == verb::head || m == verb::options || m == verb::trace;
+    if (safe || res.result_int() >= 400) return;
+    auto drop = [&](std::string_view target) {
+        shared_.store.remove(cache::make_cache_key(req.scheme, t.host, target, shared_.config.key));
+    };
+    drop(t.path);
+    for (const auto field : {beast_http::field::location, beast_http::field::content_location}) {
+        std::string_view uri = res[field];
+        if (uri.starts_with("http://") || uri.starts_with("https://")) {
+            // Same host only: another host's cache entries are not this response's to drop.
+            uri.remove_prefix(uri.find("//") + 2);
+            const auto slash = uri.find('/');
+            if (cache::normalize_host(req.scheme, uri.substr(0, slash)) != t.host) continue;
+            uri = slash == std::string_view::npos ? "/" : uri.substr(slash);
+        }
+        if (uri.starts_with('/')) drop(uri);
+    }
 }
 
 const origin::OriginServer& EdgeHandler::pick(const OriginGroup& group) {

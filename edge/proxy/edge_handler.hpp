@@ -11,6 +11,8 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include <random>
+
 namespace cdn::edge::proxy {
 
 struct EdgeShared {
@@ -38,16 +40,24 @@ class EdgeHandler final : public http::RequestHandler {
                                                         std::string key,
                                                         const cache::RequestFacts& facts,
                                                         storage::ObjectPtr stale);
+    // Builds the reply; answers a matching conditional GET/HEAD with 304 when `conditional`.
     http::Reply deliver(storage::ObjectPtr obj, cache::Outcome outcome, const http::Request& req,
-                        TimePoint now, std::string_view status_params) const;
+                        TimePoint now, std::string_view status_params,
+                        bool conditional = true) const;
     http::Reply origin_failure(Errc e, cache::Outcome outcome) const;
     origin::OriginRequest origin_request(const http::Request& req, const OriginGroup& group,
                                          const Target& t, bool for_cache) const;
     const origin::OriginServer& pick(const OriginGroup& group);
+    // RFC 9111 section 4.4: a non-error response to an unsafe method invalidates the target and
+    // the Location / Content-Location URIs on the same host.
+    void invalidate_after_unsafe(const http::Request& req, const Target& t,
+                                 const origin::OriginResponse& res);
+    double random01() { return std::uniform_real_distribution<double>(0, 1)(rng_); }
 
     EdgeShared shared_;
     origin::OriginPool pool_;
     std::size_t next_server_ = 0;
+    std::minstd_rand rng_{std::random_device{}()};
 };
 
 }  // namespace cdn::edge::proxy

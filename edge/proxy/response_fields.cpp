@@ -100,6 +100,19 @@ ParsedHead parse_head(std::string_view head) {
     return p;
 }
 
+storage::ObjectPtr not_modified_reply(const storage::CachedObject& obj) {
+    const ParsedHead stored = parse_head(obj.head);
+    Fields keep;
+    for (const auto& f : stored.fields) {
+        const std::string_view n = f.name_string();
+        if (iequals(n, "date") || iequals(n, "etag") || iequals(n, "last-modified") ||
+            iequals(n, "cache-control") || iequals(n, "expires") || iequals(n, "vary") ||
+            iequals(n, "content-location"))
+            keep.insert(n, f.value());
+    }
+    return build_object(obj.key, 304, "", keep, nullptr, obj.meta, obj.meta.response_time, {});
+}
+
 void merge_not_modified(Fields& stored, const Fields& not_modified) {
     const std::string_view connection = not_modified[beast_http::field::connection];
     std::vector<std::string> replaced;

@@ -32,6 +32,10 @@ storage::ObjectPtr build_object(std::string key, unsigned status, std::string_vi
                                 const storage::ObjectMeta& meta, TimePoint response_time,
                                 const BuildOptions& options);
 
+// The 304 for a client whose conditional request matches obj: the fields RFC 9110 section
+// 15.4.5 asks for (Date, ETag, Last-Modified, Cache-Control, Expires, Vary, Content-Location).
+storage::ObjectPtr not_modified_reply(const storage::CachedObject& obj);
+
 // Parses a stored head back into its status, reason and fields.
 struct ParsedHead {
     unsigned status = 0;

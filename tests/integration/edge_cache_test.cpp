@@ -271,3 +271,72 @@ TEST_CASE_METHOD(Fixture, "far-future and far-past dates are handled, not overfl
     CHECK(client.get(old).result_int() == 200);
     CHECK(origin.count(t) == 1);
 }
+
+TEST_CASE_METHOD(Fixture, "clients' conditional requests are answered from the cache",
+                 "[edge][cache][conditional]") {
+    auto first = client.get("/cond.css");
+    const std::string etag = header(first, "ETag");
+    const std::string lm = header(first, "Last-Modified");
+    REQUIRE(!etag.empty());
+    auto inm = client.get("/cond.css", {{"If-None-Match", etag}});
+    CHECK(inm.result_int() == 304);
+    CHECK(header(inm, "X-Cache") == "HIT");
+    CHECK(header(inm, "ETag") == etag);
+    CHECK(header(inm, "Cache-Control") == header(first, "Cache-Control"));
+    CHECK(inm.body().empty());
+    auto ims = client.get("/cond.css", {{"If-Modified-Since", lm}});
+    CHECK(ims.result_int() == 304);
+    auto other = client.get("/cond.css", {{"If-None-Match", "\"someone-else\""}});
+    CHECK(other.result_int() == 200);
+    CHECK(other.body() == first.body());
+    auto head = client.request("HEAD", "/cond.css", {{"If-None-Match", "W/" + etag}});
+    CHECK(head.result_int() == 304);
+    CHECK(origin.count("/cond.css") == 1);
+
+    // On a miss the origin is asked for the full object (to store it); the edge answers 304.
+    const std::string tag = cdn::origin_sim::make_etag("/cond2.css", 1, 1024);
+    auto miss = client.get("/cond2.css", {{"If-None-Match", tag}});
+    CHECK(miss.result_int() == 304);
+    CHECK(header(miss, "X-Cache") == "MISS");
+    CHECK(origin.not_modified("/cond2.css") == 0);
+    CHECK(client.get("/cond2.css").body().size() == 1024);
+}
+
+TEST_CASE_METHOD(Fixture, "a missing object is cached briefly (negative caching)",
+                 "[edge][cache]") {
+    const std::string t = "/missing.png?status=404&cc=&lm=none&etag=0";
+    auto first = client.get(t);
+    CHECK(first.result_int() == 404);
+    CHECK(header(first, "X-Cache") == "MISS");
+    for (int i = 0; i < 5; ++i)
+        CHECK(header(client.get(t), "X-Cache") == "HIT");
+    CHECK(origin.count(t) == 1);
+    // A 503 says nothing about the object: never cached without explicit freshness.
+    const std::string u = "/busy?status=503&cc=&lm=none&etag=0";
+    client.get(u);
+    CHECK(client.get(u).result_int() == 503);
+    CHECK(origin.count(u) == 2);
+}
+
+TEST_CASE_METHOD(Fixture, "unsafe methods invalidate the target, Location and Content-Location",
+                 "[edge][cache]") {
+    client.get("/cart");
+    client.get("/cart/summary");
+    client.get("/cart/items");
+    CHECK(header(client.get("/cart"), "X-Cache") == "HIT");
+    // A failed POST changes nothing.
+    auto failed = client.request("POST", "/cart?status=500", {}, "x");
+    CHECK(header(client.get("/cart"), "X-Cache") == "HIT");
+    auto post = client.request("POST",
+                               "/cart?header=" + url_encode("Location:/cart/summary") + "&header=" +
+                                   url_encode("Content-Location:http://localhost/cart/items"),
+                               {}, "item=1");
+    CHECK(post.result_int() == 200);
+    // The target URI of the POST is "/cart?header=...": the plain "/cart" is a different URI,
+    // but Location and Content-Location name the others.
+    CHECK(header(client.get("/cart/summary"), "X-Cache") == "MISS");
+    CHECK(header(client.get("/cart/items"), "X-Cache") == "MISS");
+    client.request("DELETE", "/cart");
+    CHECK(header(client.get("/cart"), "X-Cache") == "MISS");
+    (void)failed;
+}

@@ -171,3 +171,39 @@ TEST_CASE("s-maxage implies proxy-revalidate", "[freshness]") {
     CHECK(make_meta(ok("s-maxage=5"), t0, t0, {}).must_revalidate);
     CHECK_FALSE(make_meta(ok("max-age=5"), t0, t0, {}).must_revalidate);
 }
+
+TEST_CASE("negative caching: a bare 404 lives for the configured default", "[freshness]") {
+    FreshnessPolicy p;
+    p.negative_ttl = 30s;
+    auto r = ok();
+    r.status = 404;
+    CHECK(freshness_lifetime(r, t0, p).value == 30s);
+    CHECK(storability(get(), r, t0, p) == StoreVerdict::store);
+    // The origin's own lifetime wins.
+    r.cc = parse_cache_control("max-age=5");
+    CHECK(freshness_lifetime(r, t0, p).value == 5s);
+    // Not for errors that are not cacheable by default.
+    auto e = ok();
+    e.status = 503;
+    CHECK(freshness_lifetime(e, t0, p).value == 0s);
+    // And off when set to zero.
+    p.negative_ttl = 0s;
+    r.cc = {};
+    CHECK(freshness_lifetime(r, t0, p).value == 0s);
+}
+
+TEST_CASE("jitter shortens only lifetimes the edge assigns itself", "[freshness]") {
+    FreshnessPolicy p;
+    p.jitter = 0.2;
+    p.negative_ttl = 100s;
+    auto missing = ok();
+    missing.status = 404;
+    CHECK(freshness_lifetime(missing, t0, p, 0.0).value == 100s);
+    CHECK(freshness_lifetime(missing, t0, p, 0.5).value == 90s);
+    CHECK(freshness_lifetime(missing, t0, p, 0.999).value == 80s);
+    auto heuristic = ok();
+    heuristic.last_modified = t0 - 1000s;
+    CHECK(freshness_lifetime(heuristic, t0, p, 0.5).value == 90s);
+    // Explicit lifetimes are the origin's word: never jittered.
+    CHECK(freshness_lifetime(ok("max-age=100"), t0, p, 0.999).value == 100s);
+}
