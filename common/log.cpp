@@ -10,14 +10,10 @@ namespace {
 std::atomic<int> g_level{static_cast<int>(LogLevel::info)};
 const char* name_of(LogLevel l) {
     switch (l) {
-        case LogLevel::debug:
-            return "debug";
-        case LogLevel::info:
-            return "info";
-        case LogLevel::warn:
-            return "warn";
-        case LogLevel::error:
-            return "error";
+        case LogLevel::debug: return "debug";
+        case LogLevel::info: return "info";
+        case LogLevel::warn: return "warn";
+        case LogLevel::error: return "error";
     }
     return "?";
 }

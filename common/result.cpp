@@ -13,30 +13,18 @@ class CdnCategory final : public boost::system::error_category {
     const char* name() const noexcept override { return "cdn"; }
     std::string message(int ev) const override {
         switch (static_cast<Errc>(ev)) {
-            case Errc::ok:
-                return "ok";
-            case Errc::bad_request:
-                return "malformed request";
-            case Errc::header_too_large:
-                return "request headers too large";
-            case Errc::body_too_large:
-                return "request body too large";
-            case Errc::client_timeout:
-                return "client timed out";
-            case Errc::origin_unreachable:
-                return "origin unreachable";
-            case Errc::origin_timeout:
-                return "origin timed out";
-            case Errc::origin_bad_response:
-                return "origin sent an invalid response";
-            case Errc::origin_closed:
-                return "origin closed the connection early";
-            case Errc::no_origin:
-                return "no origin configured for this host";
-            case Errc::invalid_value:
-                return "invalid value";
-            case Errc::internal:
-                return "internal error";
+            case Errc::ok: return "ok";
+            case Errc::bad_request: return "malformed request";
+            case Errc::header_too_large: return "request headers too large";
+            case Errc::body_too_large: return "request body too large";
+            case Errc::client_timeout: return "client timed out";
+            case Errc::origin_unreachable: return "origin unreachable";
+            case Errc::origin_timeout: return "origin timed out";
+            case Errc::origin_bad_response: return "origin sent an invalid response";
+            case Errc::origin_closed: return "origin closed the connection early";
+            case Errc::no_origin: return "no origin configured for this host";
+            case Errc::invalid_value: return "invalid value";
+            case Errc::internal: return "internal error";
         }
         return "unknown cdn error";
     }
@@ -56,15 +44,12 @@ Side side_of(Errc e) noexcept {
         case Errc::header_too_large:
         case Errc::body_too_large:
         case Errc::client_timeout:
-        case Errc::invalid_value:
-            return Side::client;
+        case Errc::invalid_value: return Side::client;
         case Errc::origin_unreachable:
         case Errc::origin_timeout:
         case Errc::origin_bad_response:
-        case Errc::origin_closed:
-            return Side::origin;
-        default:
-            return Side::internal;
+        case Errc::origin_closed: return Side::origin;
+        default: return Side::internal;
     }
 }
 

@@ -67,7 +67,8 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
     }
     if (auto s = root.section("cache")) {
         s->allow_only({"memory", "max_object_size", "shards", "sort_query", "drop_query_params",
-                       "heuristic_fraction", "heuristic_max", "negative_ttl", "ttl_jitter"});
+                       "heuristic_fraction", "heuristic_max", "negative_ttl", "ttl_jitter",
+                       "grace"});
         if (auto v = s->size("memory")) c.memory_bytes = *v;
         if (auto v = s->size("max_object_size")) c.origin_pool.max_body_bytes = *v;
         if (auto v = s->integer("shards")) {
@@ -84,6 +85,8 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
             c.freshness.heuristic_max = std::chrono::duration_cast<Seconds>(*v);
         if (auto v = s->duration("negative_ttl"))
             c.freshness.negative_ttl = std::chrono::duration_cast<Seconds>(*v);
+        if (auto v = s->duration("grace"))
+            c.freshness.grace = std::chrono::duration_cast<Seconds>(*v);
         if (auto v = s->number("ttl_jitter")) {
             if (*v < 0 || *v > 0.5) s->fail("ttl_jitter", "expected a fraction from 0 to 0.5");
             c.freshness.jitter = *v;

@@ -150,20 +150,13 @@ std::optional<Fault> parse_fault(std::string_view s) noexcept {
 
 std::string_view to_string(Fault f) noexcept {
     switch (f) {
-        case Fault::none:
-            return "none";
-        case Fault::reset:
-            return "reset";
-        case Fault::close:
-            return "close";
-        case Fault::hang:
-            return "hang";
-        case Fault::slow:
-            return "slow";
-        case Fault::truncate:
-            return "truncate";
-        case Fault::error500:
-            return "500";
+        case Fault::none: return "none";
+        case Fault::reset: return "reset";
+        case Fault::close: return "close";
+        case Fault::hang: return "hang";
+        case Fault::slow: return "slow";
+        case Fault::truncate: return "truncate";
+        case Fault::error500: return "500";
     }
     return "none";
 }

@@ -10,24 +10,15 @@ using std::chrono::duration_cast;
 
 const char* to_string(StoreVerdict v) noexcept {
     switch (v) {
-        case StoreVerdict::store:
-            return "stored";
-        case StoreVerdict::method:
-            return "method";
-        case StoreVerdict::status:
-            return "status";
-        case StoreVerdict::no_store:
-            return "no-store";
-        case StoreVerdict::private_:
-            return "private";
-        case StoreVerdict::authorization:
-            return "authorization";
-        case StoreVerdict::set_cookie:
-            return "set-cookie";
-        case StoreVerdict::vary:
-            return "vary";
-        case StoreVerdict::no_lifetime:
-            return "no-lifetime";
+        case StoreVerdict::store: return "stored";
+        case StoreVerdict::method: return "method";
+        case StoreVerdict::status: return "status";
+        case StoreVerdict::no_store: return "no-store";
+        case StoreVerdict::private_: return "private";
+        case StoreVerdict::authorization: return "authorization";
+        case StoreVerdict::set_cookie: return "set-cookie";
+        case StoreVerdict::vary: return "vary";
+        case StoreVerdict::no_lifetime: return "no-lifetime";
     }
     return "?";
 }
@@ -45,10 +36,8 @@ bool heuristically_cacheable(unsigned status) noexcept {
         case 405:
         case 410:
         case 414:
-        case 501:
-            return true;
-        default:
-            return false;
+        case 501: return true;
+        default: return false;
     }
 }
 
@@ -129,6 +118,8 @@ storage::ObjectMeta make_meta(const ResponseFacts& r, TimePoint request_time,
     m.heuristic = life.heuristic;
     m.no_cache = r.cc.no_cache;
     m.must_revalidate = r.cc.must_revalidate || r.cc.proxy_revalidate || r.cc.s_maxage.has_value();
+    m.stale_while_revalidate = Seconds(r.cc.stale_while_revalidate.value_or(0));
+    m.stale_if_error = Seconds(r.cc.stale_if_error.value_or(0));
     return m;
 }
 
@@ -143,6 +134,25 @@ std::int64_t ttl_left(const storage::ObjectMeta& m, TimePoint now) noexcept {
 
 bool usable_without_validation(const storage::ObjectMeta& m, TimePoint now) noexcept {
     return !m.no_cache && ttl_left(m, now) > 0;
+}
+
+Use decide_use(const storage::ObjectMeta& m, TimePoint now) noexcept {
+    if (usable_without_validation(m, now)) return Use::fresh;
+    const std::int64_t staleness = -ttl_left(m, now);
+    if (!m.no_cache && !m.must_revalidate && staleness < m.stale_while_revalidate.count())
+        return Use::stale_while_revalidate;
+    return Use::revalidate;
+}
+
+bool may_serve_stale_on_error(const storage::ObjectMeta& m, TimePoint now,
+                              const FreshnessPolicy& policy) noexcept {
+    if (m.no_cache || m.must_revalidate) return false;
+    const std::int64_t staleness = -ttl_left(m, now);
+    return staleness <= std::max(m.stale_if_error, policy.grace).count();
+}
+
+bool is_origin_error_status(unsigned status) noexcept {
+    return status == 500 || status == 502 || status == 503 || status == 504;
 }
 
 }  // namespace cdn::edge::cache

@@ -18,6 +18,9 @@ struct FreshnessPolicy {
     // Lifetimes the edge assigns itself (heuristic, negative) are shortened by up to this
     // fraction at random, so entries filled together do not expire together.
     double jitter = 0.1;
+    // How long past its lifetime a response may still be served when the origin fails, for
+    // responses that state no stale-if-error (never with must-revalidate or no-cache).
+    Seconds grace{std::chrono::hours(1)};
 };
 
 // What caching needs to know about an origin response, read once from its fields.
@@ -85,5 +88,22 @@ Seconds current_age(const storage::ObjectMeta& m, TimePoint now) noexcept;
 std::int64_t ttl_left(const storage::ObjectMeta& m, TimePoint now) noexcept;
 // True when the stored response may be served without contacting the origin.
 bool usable_without_validation(const storage::ObjectMeta& m, TimePoint now) noexcept;
+
+// What to do with a stored response on a request.
+enum class Use {
+    fresh,                   // serve it
+    stale_while_revalidate,  // serve it now, refresh in the background (RFC 5861 section 3)
+    revalidate,              // ask the origin first
+};
+Use decide_use(const storage::ObjectMeta& m, TimePoint now) noexcept;
+
+// True when a stale response may stand in for a failed origin fetch: within its stale-if-error
+// window (RFC 5861 section 4) or the configured grace, unless must-revalidate or no-cache
+// forbid serving it stale.
+bool may_serve_stale_on_error(const storage::ObjectMeta& m, TimePoint now,
+                              const FreshnessPolicy& policy) noexcept;
+
+// Origin statuses that count as errors for stale-if-error.
+bool is_origin_error_status(unsigned status) noexcept;
 
 }  // namespace cdn::edge::cache

@@ -6,6 +6,8 @@
 #include "edge/proxy/response_fields.hpp"
 
 #include <fmt/format.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 
 namespace cdn::edge::proxy {
 
@@ -38,7 +40,7 @@ bool is_conditional_or_range(std::string_view name) {
 }  // namespace
 
 EdgeHandler::EdgeHandler(EdgeShared shared, asio::any_io_executor executor)
-    : shared_(shared), pool_(std::move(executor), shared.config.origin_pool) {}
+    : shared_(shared), executor_(executor), pool_(executor, shared.config.origin_pool) {}
 
 // recv: which host and path the request is for; nullopt when it is malformed.
 std::optional<EdgeHandler::Target> EdgeHandler::recv(const Request& req) const {
@@ -86,10 +88,18 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
     // lookup
     const TimePoint now = shared_.clock.now();
     storage::ObjectPtr cached = shared_.store.lookup(key);
-    if (cached && cache::usable_without_validation(cached->meta, now)) {
-        // hit
-        std::string params = fmt::format("hit; ttl={}", cache::ttl_left(cached->meta, now));
-        co_return deliver(std::move(cached), Outcome::hit, req, now, params);
+    if (cached) {
+        switch (cache::decide_use(cached->meta, now)) {
+            case cache::Use::fresh: {
+                // hit
+                std::string params = fmt::format("hit; ttl={}", cache::ttl_left(cached->meta, now));
+                co_return deliver(std::move(cached), Outcome::hit, req, now, params);
+            }
+            case cache::Use::stale_while_revalidate:
+                start_refresh(req, *group, *target, key, facts, cached);
+                co_return serve_stale(std::move(cached), req, now, "stale-while-revalidate");
+            case cache::Use::revalidate: break;
+        }
     }
     // stale or miss
     co_return co_await fetch_and_store(req, *group, *target, std::move(key), facts,
@@ -115,10 +125,18 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
     const TimePoint response_time = shared_.clock.now();
     const Outcome outcome = stale ? Outcome::expired : Outcome::miss;
     if (!res) {
-        metrics.origin_error(static_cast<Errc>(res.error().value()));
-        co_return origin_failure(static_cast<Errc>(res.error().value()), outcome);
+        const auto e = static_cast<Errc>(res.error().value());
+        metrics.origin_error(e);
+        if (stale && cache::may_serve_stale_on_error(stale->meta, response_time, policy))
+            co_return serve_stale(std::move(stale), req, response_time,
+                                  fmt::format("stale-if-error; {}", make_error_code(e).message()));
+        co_return origin_failure(e, outcome);
     }
     const unsigned status = res->result_int();
+    if (stale && cache::is_origin_error_status(status) &&
+        cache::may_serve_stale_on_error(stale->meta, response_time, policy))
+        co_return serve_stale(std::move(stale), req, response_time,
+                              fmt::format("stale-if-error; origin status {}", status));
 
     if (stale && status == 304) {
         // revalidated: refresh the stored fields and freshness, keep the stored body.
@@ -210,6 +228,33 @@ Reply EdgeHandler::deliver(storage::ObjectPtr obj, Outcome outcome, const Reques
     r.outcome = outcome;
     r.head_only = req.msg.method() == beast_http::verb::head;
     return r;
+}
+
+Reply EdgeHandler::serve_stale(storage::ObjectPtr stale, const Request& req, TimePoint now,
+                               std::string_view why) const {
+    Reply r =
+        deliver(stale, Outcome::stale, req, now,
+                fmt::format("hit; ttl={}; detail=\"{}\"", cache::ttl_left(stale->meta, now), why));
+    r.detail = why;
+    return r;
+}
+
+void EdgeHandler::start_refresh(const Request& req, const OriginGroup& group, const Target& t,
+                                const std::string& key, const cache::RequestFacts& facts,
+                                storage::ObjectPtr stale) {
+    if (!shared_.refreshing.try_acquire(key)) return;  // one refresh per key at a time
+    RefreshJob job{req, &group, t, key, facts, std::move(stale)};
+    asio::co_spawn(executor_, refresh(std::move(job)), asio::detached);
+}
+
+asio::awaitable<void> EdgeHandler::refresh(RefreshJob job) {
+    // Released however the refresh ends, so a failure cannot pin the key.
+    struct Release {
+        cache::InflightKeys& keys;
+        const std::string& key;
+        ~Release() { keys.release(key); }
+    } release{shared_.refreshing, job.key};
+    (void)co_await fetch_and_store(job.req, *job.group, job.target, job.key, job.facts, job.stale);
 }
 
 Reply EdgeHandler::origin_failure(Errc e, Outcome outcome) const {

@@ -3,6 +3,7 @@
 // then hit / stale / miss, fetch, store, deliver. One handler per worker (it owns that worker's
 // origin connections); the store, config and metrics are shared.
 #include "common/clock.hpp"
+#include "edge/cache/inflight_keys.hpp"
 #include "edge/config.hpp"
 #include "edge/http/exchange.hpp"
 #include "edge/origin/origin_pool.hpp"
@@ -20,6 +21,7 @@ struct EdgeShared {
     storage::MemoryStore& store;
     EdgeMetrics& metrics;
     const Clock& clock;
+    cache::InflightKeys& refreshing;  // keys with a background refresh under way
 };
 
 class EdgeHandler final : public http::RequestHandler {
@@ -45,6 +47,22 @@ class EdgeHandler final : public http::RequestHandler {
                         TimePoint now, std::string_view status_params,
                         bool conditional = true) const;
     http::Reply origin_failure(Errc e, cache::Outcome outcome) const;
+    http::Reply serve_stale(storage::ObjectPtr stale, const http::Request& req, TimePoint now,
+                            std::string_view why) const;
+
+    // stale-while-revalidate: one background refresh per key, never blocking a client.
+    struct RefreshJob {
+        http::Request req;  // a copy of the request that found the entry stale
+        const OriginGroup* group;
+        Target target;
+        std::string key;
+        cache::RequestFacts facts;
+        storage::ObjectPtr stale;
+    };
+    void start_refresh(const http::Request& req, const OriginGroup& group, const Target& t,
+                       const std::string& key, const cache::RequestFacts& facts,
+                       storage::ObjectPtr stale);
+    boost::asio::awaitable<void> refresh(RefreshJob job);
     origin::OriginRequest origin_request(const http::Request& req, const OriginGroup& group,
                                          const Target& t, bool for_cache) const;
     const origin::OriginServer& pick(const OriginGroup& group);
@@ -55,6 +73,7 @@ class EdgeHandler final : public http::RequestHandler {
     double random01() { return std::uniform_real_distribution<double>(0, 1)(rng_); }
 
     EdgeShared shared_;
+    boost::asio::any_io_executor executor_;
     origin::OriginPool pool_;
     std::size_t next_server_ = 0;
     std::minstd_rand rng_{std::random_device{}()};

@@ -48,18 +48,10 @@ EdgeMetrics::EdgeMetrics(MetricsRegistry& r, const storage::MemoryStore& store)
 
 void EdgeMetrics::origin_error(Errc e) {
     switch (e) {
-        case Errc::origin_unreachable:
-            origin_errors_unreachable.inc();
-            break;
-        case Errc::origin_timeout:
-            origin_errors_timeout.inc();
-            break;
-        case Errc::origin_bad_response:
-            origin_errors_bad_response.inc();
-            break;
-        default:
-            origin_errors_closed.inc();
-            break;
+        case Errc::origin_unreachable: origin_errors_unreachable.inc(); break;
+        case Errc::origin_timeout: origin_errors_timeout.inc(); break;
+        case Errc::origin_bad_response: origin_errors_bad_response.inc(); break;
+        default: origin_errors_closed.inc(); break;
     }
 }
 

@@ -17,6 +17,8 @@ struct ObjectMeta {
     bool heuristic = false;     // lifetime came from the Last-Modified heuristic
     bool no_cache = false;      // must be revalidated before each use
     bool must_revalidate = false;
+    Seconds stale_while_revalidate{0};  // RFC 5861 windows from the response
+    Seconds stale_if_error{0};
     std::string etag;  // validators for conditional requests
     std::string last_modified;
 };

@@ -98,7 +98,7 @@ TEST_CASE_METHOD(Fixture, "a new version in the URL is a new object", "[edge][ca
 
 TEST_CASE_METHOD(Fixture, "expiry leads to a refetch", "[edge][cache][slow]") {
     // No validators, so the stale copy cannot be revalidated: it is fetched again in full.
-    const std::string t = "/short?cc=max-age%3D1&etag=0&lm=none";
+    const std::string t = "/short?cc=max-age%3D2&etag=0&lm=none";
     CHECK(header(client.get(t), "X-Cache") == "MISS");
     CHECK(header(client.get(t), "X-Cache") == "HIT");
     std::this_thread::sleep_for(std::chrono::milliseconds(2100));
@@ -111,7 +111,7 @@ TEST_CASE_METHOD(Fixture, "expiry leads to a refetch", "[edge][cache][slow]") {
 
 TEST_CASE_METHOD(Fixture, "a stale entry with a validator is revalidated with a 304",
                  "[edge][cache][slow]") {
-    const std::string t = "/validated?cc=max-age%3D1";
+    const std::string t = "/validated?cc=max-age%3D2";
     auto first = client.get(t);
     std::this_thread::sleep_for(std::chrono::milliseconds(2100));
     auto again = client.get(t);

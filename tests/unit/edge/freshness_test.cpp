@@ -207,3 +207,41 @@ TEST_CASE("jitter shortens only lifetimes the edge assigns itself", "[freshness]
     // Explicit lifetimes are the origin's word: never jittered.
     CHECK(freshness_lifetime(ok("max-age=100"), t0, p, 0.999).value == 100s);
 }
+
+TEST_CASE("stale-while-revalidate: served stale within its window only", "[freshness][stale]") {
+    const auto m = make_meta(ok("max-age=10, stale-while-revalidate=20"), t0, t0, {});
+    CHECK(decide_use(m, t0 + 9s) == Use::fresh);
+    CHECK(decide_use(m, t0 + 10s) == Use::stale_while_revalidate);
+    CHECK(decide_use(m, t0 + 29s) == Use::stale_while_revalidate);
+    CHECK(decide_use(m, t0 + 30s) == Use::revalidate);
+    // must-revalidate and no-cache forbid it.
+    CHECK(decide_use(
+              make_meta(ok("max-age=10, stale-while-revalidate=20, must-revalidate"), t0, t0, {}),
+              t0 + 11s) == Use::revalidate);
+    CHECK(decide_use(make_meta(ok("no-cache, stale-while-revalidate=20"), t0, t0, {}), t0) ==
+          Use::revalidate);
+    CHECK(decide_use(make_meta(ok("max-age=10"), t0, t0, {}), t0 + 10s) == Use::revalidate);
+}
+
+TEST_CASE("stale-if-error and grace", "[freshness][stale]") {
+    FreshnessPolicy p;
+    p.grace = 60s;
+    const auto sie = make_meta(ok("max-age=10, stale-if-error=600"), t0, t0, p);
+    CHECK(may_serve_stale_on_error(sie, t0 + 10s + 600s, p));
+    CHECK_FALSE(may_serve_stale_on_error(sie, t0 + 10s + 601s, p));
+    // No directive: the grace applies.
+    const auto plain = make_meta(ok("max-age=10"), t0, t0, p);
+    CHECK(may_serve_stale_on_error(plain, t0 + 70s, p));
+    CHECK_FALSE(may_serve_stale_on_error(plain, t0 + 71s, p));
+    p.grace = 0s;
+    CHECK_FALSE(may_serve_stale_on_error(plain, t0 + 11s, p));
+    // Never when the origin forbids serving stale.
+    p.grace = 3600s;
+    CHECK_FALSE(may_serve_stale_on_error(make_meta(ok("max-age=10, must-revalidate"), t0, t0, p),
+                                         t0 + 11s, p));
+    CHECK_FALSE(may_serve_stale_on_error(make_meta(ok("s-maxage=10"), t0, t0, p), t0 + 11s, p));
+    CHECK_FALSE(
+        may_serve_stale_on_error(make_meta(ok("no-cache, max-age=10"), t0, t0, p), t0 + 1s, p));
+    CHECK(is_origin_error_status(503));
+    CHECK_FALSE(is_origin_error_status(404));
+}
