@@ -67,8 +67,8 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
     }
     if (auto s = root.section("cache")) {
         s->allow_only({"memory", "max_object_size", "shards", "sort_query", "drop_query_params",
-                       "heuristic_fraction", "heuristic_max", "negative_ttl", "ttl_jitter",
-                       "grace"});
+                       "heuristic_fraction", "heuristic_max", "negative_ttl", "ttl_jitter", "grace",
+                       "collapse_timeout", "hit_for_pass"});
         if (auto v = s->size("memory")) c.memory_bytes = *v;
         if (auto v = s->size("max_object_size")) c.origin_pool.max_body_bytes = *v;
         if (auto v = s->integer("shards")) {
@@ -85,6 +85,9 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
             c.freshness.heuristic_max = std::chrono::duration_cast<Seconds>(*v);
         if (auto v = s->duration("negative_ttl"))
             c.freshness.negative_ttl = std::chrono::duration_cast<Seconds>(*v);
+        if (auto v = s->duration("collapse_timeout")) c.collapse_timeout = *v;
+        if (auto v = s->duration("hit_for_pass"))
+            c.hit_for_pass = std::chrono::duration_cast<Seconds>(*v);
         if (auto v = s->duration("grace"))
             c.freshness.grace = std::chrono::duration_cast<Seconds>(*v);
         if (auto v = s->number("ttl_jitter")) {

@@ -29,6 +29,8 @@ struct EdgeConfig {
     std::size_t shards = 16;
     cache::KeyPolicy key;
     cache::FreshnessPolicy freshness;
+    std::chrono::milliseconds collapse_timeout{10'000};  // a waiter then fetches on its own
+    Seconds hit_for_pass{30};  // an uncacheable key skips collapsing for this long
 
     http::SessionLimits session;
     origin::PoolSettings origin_pool;

@@ -119,12 +119,15 @@ int main(int argc, char** argv) {
     proxy::EdgeObserver observer(metrics, config.access_log);
     proxy::AdminHandler admin_handler(registry);
     cache::InflightKeys refreshing;
+    cache::FillRegistry fills;
+    registry.gauge_fn("cdn_edge_fills_inflight", "Origin fetches other misses may wait on.",
+                      [&fills] { return static_cast<double>(fills.inflight()); });
     // Declared last: destroyed first, so no coroutine outlives what it refers to.
     WorkerPool pool(config.threads);
     std::vector<std::unique_ptr<proxy::EdgeHandler>> handlers;
     for (std::size_t i = 0; i < pool.size(); ++i)
         handlers.push_back(std::make_unique<proxy::EdgeHandler>(
-            proxy::EdgeShared{config, store, metrics, SystemClock::instance(), refreshing},
+            proxy::EdgeShared{config, store, metrics, SystemClock::instance(), refreshing, fills},
             pool.at(i).get_executor()));
     auto worker_of = [&pool](tcp::socket& s) {
         for (std::size_t i = 0; i < pool.size(); ++i)

@@ -102,14 +102,45 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
         }
     }
     // stale or miss
-    co_return co_await fetch_and_store(req, *group, *target, std::move(key), facts,
-                                       std::move(cached));
+    co_return co_await miss(req, *group, *target, std::move(key), facts, std::move(cached), now);
+}
+
+asio::awaitable<Reply> EdgeHandler::miss(const Request& req, const OriginGroup& group,
+                                         const Target& t, std::string key,
+                                         const cache::RequestFacts& facts, storage::ObjectPtr stale,
+                                         TimePoint now) {
+    const auto& cfg = shared_.config;
+    cache::FillRegistry::Ticket ticket = shared_.fills.join(key, now);
+    using Role = cache::FillRegistry::Ticket::Role;
+    if (ticket.role == Role::follower) {
+        // Another request is fetching this key: wait for its result instead of asking too.
+        if (auto obj = co_await cache::FillRegistry::wait(ticket.fill, cfg.collapse_timeout)) {
+            shared_.metrics.collapsed.inc();
+            const TimePoint at = shared_.clock.now();
+            std::string params =
+                fmt::format("hit; ttl={}; detail=\"collapsed\"", cache::ttl_left(obj->meta, at));
+            co_return deliver(std::move(obj), Outcome::hit, req, at, params);
+        }
+        // Uncacheable, failed, or too slow: fetch alone.
+        co_return co_await fetch_and_store(req, group, t, std::move(key), facts, std::move(stale),
+                                           nullptr);
+    }
+    if (ticket.role == Role::pass) {
+        // hit-for-pass: this key was recently uncacheable; do not queue behind anyone.
+        shared_.metrics.hit_for_pass.inc();
+        co_return co_await fetch_and_store(req, group, t, std::move(key), facts, std::move(stale),
+                                           nullptr);
+    }
+    cache::FillGuard guard(shared_.fills, key, std::move(ticket.fill), shared_.clock);
+    co_return co_await fetch_and_store(req, group, t, std::move(key), facts, std::move(stale),
+                                       &guard);
 }
 
 asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const OriginGroup& group,
                                                     const Target& t, std::string key,
                                                     const cache::RequestFacts& facts,
-                                                    storage::ObjectPtr stale) {
+                                                    storage::ObjectPtr stale,
+                                                    cache::FillGuard* guard) {
     auto& metrics = shared_.metrics;
     const auto& policy = shared_.config.freshness;
     // fetch: always a full GET (HEAD is answered from it), conditional when we hold a copy.
@@ -138,6 +169,11 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
         co_return serve_stale(std::move(stale), req, response_time,
                               fmt::format("stale-if-error; origin status {}", status));
 
+    if (!stale && status == 304) {
+        // A 304 to an unconditional request has nothing to refer to.
+        metrics.origin_error(Errc::origin_bad_response);
+        co_return origin_failure(Errc::origin_bad_response, outcome);
+    }
     if (stale && status == 304) {
         // revalidated: refresh the stored fields and freshness, keep the stored body.
         ParsedHead head = parse_head(stale->head);
@@ -148,6 +184,7 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
                                   stale->body, meta, response_time, {});
         shared_.store.insert(fresh);
         metrics.stores.inc();
+        if (guard) guard->finish(fresh, Seconds(0));
         co_return deliver(std::move(fresh), Outcome::revalidated, req, response_time,
                           fmt::format("fwd=stale; fwd-status=304; ttl={}", meta.lifetime.count()));
     }
@@ -168,6 +205,7 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
             metrics.stores.inc();
         else
             metrics.store_rejected.inc();
+        if (guard) guard->finish(stored ? shared_copy : nullptr, Seconds(0));
         if (f.has_set_cookie)
             client_copy = build_object(key, status, res->reason(), res->base(), body, meta,
                                        response_time, {});
@@ -175,6 +213,8 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
             client_copy = std::move(shared_copy);
     } else {
         if (stale) shared_.store.remove(key);
+        // Uncacheable: release the waiters and skip collapsing for this key for a while.
+        if (guard) guard->finish(nullptr, shared_.config.hit_for_pass);
         client_copy =
             build_object(key, status, res->reason(), res->base(), body, meta, response_time, {});
     }
@@ -254,7 +294,8 @@ asio::awaitable<void> EdgeHandler::refresh(RefreshJob job) {
         const std::string& key;
         ~Release() { keys.release(key); }
     } release{shared_.refreshing, job.key};
-    (void)co_await fetch_and_store(job.req, *job.group, job.target, job.key, job.facts, job.stale);
+    (void)co_await fetch_and_store(job.req, *job.group, job.target, job.key, job.facts, job.stale,
+                                   nullptr);
 }
 
 Reply EdgeHandler::origin_failure(Errc e, Outcome outcome) const {

@@ -3,6 +3,7 @@
 // then hit / stale / miss, fetch, store, deliver. One handler per worker (it owns that worker's
 // origin connections); the store, config and metrics are shared.
 #include "common/clock.hpp"
+#include "edge/cache/fill_registry.hpp"
 #include "edge/cache/inflight_keys.hpp"
 #include "edge/config.hpp"
 #include "edge/http/exchange.hpp"
@@ -22,6 +23,7 @@ struct EdgeShared {
     EdgeMetrics& metrics;
     const Clock& clock;
     cache::InflightKeys& refreshing;  // keys with a background refresh under way
+    cache::FillRegistry& fills;       // request collapsing
 };
 
 class EdgeHandler final : public http::RequestHandler {
@@ -37,11 +39,15 @@ class EdgeHandler final : public http::RequestHandler {
     std::optional<Target> recv(const http::Request& req) const;
     boost::asio::awaitable<http::Reply> pass(const http::Request& req, const OriginGroup& group,
                                              const Target& t, std::string_view why);
-    boost::asio::awaitable<http::Reply> fetch_and_store(const http::Request& req,
-                                                        const OriginGroup& group, const Target& t,
-                                                        std::string key,
-                                                        const cache::RequestFacts& facts,
-                                                        storage::ObjectPtr stale);
+    // A miss or a stale entry: collapse onto a fetch already under way, or lead one.
+    boost::asio::awaitable<http::Reply> miss(const http::Request& req, const OriginGroup& group,
+                                             const Target& t, std::string key,
+                                             const cache::RequestFacts& facts,
+                                             storage::ObjectPtr stale, TimePoint now);
+    // Fetches and stores; a leader's guard is finished with what was stored.
+    boost::asio::awaitable<http::Reply> fetch_and_store(
+        const http::Request& req, const OriginGroup& group, const Target& t, std::string key,
+        const cache::RequestFacts& facts, storage::ObjectPtr stale, cache::FillGuard* guard);
     // Builds the reply; answers a matching conditional GET/HEAD with 304 when `conditional`.
     http::Reply deliver(storage::ObjectPtr obj, cache::Outcome outcome, const http::Request& req,
                         TimePoint now, std::string_view status_params,

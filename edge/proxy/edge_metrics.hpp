@@ -24,6 +24,8 @@ struct EdgeMetrics {
     Counter& client_errors;
     Counter& stores;
     Counter& store_rejected;
+    Counter& collapsed;
+    Counter& hit_for_pass;
     Gauge& connections;
     Histogram& duration;
 
