@@ -31,8 +31,11 @@ struct Reply {
     std::string extra;
     cache::Outcome outcome = cache::Outcome::synthetic;
     bool head_only = false;  // HEAD: send the head only
-    bool close = false;      // close the connection after this reply
-    std::string detail;      // short reason for logs (e.g. "origin-timeout")
+    // The part of object->body to send (a single byte range is a view, not a copy).
+    std::size_t body_offset = 0;
+    std::size_t body_length = std::string::npos;  // npos: to the end
+    bool close = false;                           // close the connection after this reply
+    std::string detail;                           // short reason for logs (e.g. "origin-timeout")
 
     unsigned status() const { return object ? object->status : 0; }
 };

@@ -102,7 +102,9 @@ asio::awaitable<void> serve_http1(tcp::socket socket, RequestHandler& handler,
         const bool send_body = !reply.head_only && reply.object->body;
         const std::array<asio::const_buffer, 3> buffers = {
             asio::buffer(head), asio::buffer(tail),
-            send_body ? asio::buffer(*reply.object->body) : asio::const_buffer()};
+            send_body ? asio::buffer(std::string_view(*reply.object->body)
+                                         .substr(reply.body_offset, reply.body_length))
+                      : asio::const_buffer()};
         stream.expires_after(limits.send_timeout);
         auto [wec, written] = co_await asio::async_write(stream, buffers, nothrow);
         if (observer)

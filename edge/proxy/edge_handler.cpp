@@ -3,6 +3,7 @@
 #include "common/http_util.hpp"
 #include "edge/cache/cache_key.hpp"
 #include "edge/cache/conditional.hpp"
+#include "edge/proxy/range_reply.hpp"
 #include "edge/proxy/response_fields.hpp"
 
 #include <fmt/format.h>
@@ -198,8 +199,9 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
     storage::ObjectPtr client_copy;
     if (verdict == cache::StoreVerdict::store) {
         // The shared copy never carries a Set-Cookie: one user's cookie is not for the next.
-        auto shared_copy = build_object(key, status, res->reason(), res->base(), body, meta,
-                                        response_time, {.strip_set_cookie = true});
+        auto shared_copy =
+            build_object(key, status, res->reason(), res->base(), body, meta, response_time,
+                         {.strip_set_cookie = true, .accept_ranges = status == 200});
         stored = shared_.store.insert(shared_copy);
         if (stored)
             metrics.stores.inc();
@@ -208,7 +210,7 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
         if (guard) guard->finish(stored ? shared_copy : nullptr, Seconds(0));
         if (f.has_set_cookie)
             client_copy = build_object(key, status, res->reason(), res->base(), body, meta,
-                                       response_time, {});
+                                       response_time, {.accept_ranges = status == 200});
         else
             client_copy = std::move(shared_copy);
     } else {
@@ -261,6 +263,23 @@ Reply EdgeHandler::deliver(storage::ObjectPtr obj, Outcome outcome, const Reques
             obj = not_modified_reply(*obj);
     }
     Reply r;
+    // Byte ranges of a full stored response (GET only; a HEAD ignores Range).
+    if (conditional && obj->status == 200 && req.msg.method() == beast_http::verb::get) {
+        const std::string_view range = req.msg[beast_http::field::range];
+        if (!range.empty() && if_range_matches(req.msg[beast_http::field::if_range], obj->meta)) {
+            const auto set = http_range::parse_range(range, obj->body_size());
+            if (set.status == http_range::RangeStatus::unsatisfiable) {
+                obj = unsatisfiable_object(*obj);
+            } else if (set.status == http_range::RangeStatus::satisfiable &&
+                       set.ranges.size() == 1) {
+                r.body_offset = static_cast<std::size_t>(set.ranges[0].first);
+                r.body_length = static_cast<std::size_t>(set.ranges[0].length());
+                obj = partial_object(*obj, set.ranges[0]);
+            } else if (set.status == http_range::RangeStatus::satisfiable) {
+                obj = multipart_object(*obj, set.ranges);
+            }
+        }
+    }
     r.extra = fmt::format("Age: {}\r\nX-Cache: {}\r\nCache-Status: {}; {}\r\n",
                           cache::current_age(obj->meta, now).count(), cache::x_cache(outcome),
                           shared_.config.name, status_params);

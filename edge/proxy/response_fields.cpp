@@ -72,8 +72,10 @@ storage::ObjectPtr build_object(std::string key, unsigned status, std::string_vi
         hb.field(name, f.value());
     }
     if (!has_date) hb.field("Date", format_http_date(response_time));
+    if (options.accept_ranges && fields.find(beast_http::field::accept_ranges) == fields.end())
+        hb.field("Accept-Ranges", "bytes");
     const bool bodiless = status < 200 || status == 204 || status == 304;
-    const std::size_t size = body ? body->size() : 0;
+    const std::size_t size = options.content_length.value_or(body ? body->size() : 0);
     obj->head = hb.finish(size, !bodiless && !options.head_response);
     if (!bodiless && !options.head_response) obj->body = std::move(body);
     return obj;

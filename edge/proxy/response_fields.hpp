@@ -8,6 +8,7 @@
 #include <boost/beast/http/fields.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,9 @@ cache::ResponseFacts facts_of(unsigned status, const Fields& fields);
 struct BuildOptions {
     bool strip_set_cookie = false;  // the shared copy of a public response that sets a cookie
     bool head_response = false;     // reply to HEAD: keep the origin's Content-Length, no body
+    bool accept_ranges = false;     // add "Accept-Ranges: bytes" unless the origin said otherwise
+    // Content-Length to announce when the reply sends only part of body (a byte range).
+    std::optional<std::size_t> content_length = std::nullopt;
 };
 
 // Builds an object whose head holds the end-to-end fields (hop-by-hop, Content-Length and Age
