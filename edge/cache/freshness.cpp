@@ -1,6 +1,7 @@
 #include "edge/cache/freshness.hpp"
 
 #include "common/http_util.hpp"
+#include "edge/cache/vary.hpp"
 
 #include <algorithm>
 
@@ -96,7 +97,7 @@ StoreVerdict storability(const RequestFacts& req, const ResponseFacts& res, Time
     if (req.has_authorization && !res.cc.public_ && !res.cc.s_maxage && !res.cc.must_revalidate)
         return StoreVerdict::authorization;
     if (res.has_set_cookie && !res.cc.public_) return StoreVerdict::set_cookie;
-    if (!http_util::trim(res.vary).empty()) return StoreVerdict::vary;
+    if (parse_vary(res.vary).star) return StoreVerdict::vary;
     const bool explicitly_cacheable = res.cc.public_ || res.cc.max_age || res.cc.s_maxage ||
                                       res.has_expires || res.cc.invalid_max_age;
     if (!explicitly_cacheable && !heuristically_cacheable(res.status)) return StoreVerdict::status;

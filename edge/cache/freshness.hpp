@@ -52,7 +52,7 @@ enum class StoreVerdict {
     private_,       // private is for the browser's cache only
     authorization,  // request had Authorization and the response did not allow sharing
     set_cookie,     // Set-Cookie without public
-    vary,           // Vary on request fields (variants come with the Vary support)
+    vary,           // Vary: * (the response varies on things a cache cannot see)
     no_lifetime,    // neither explicit freshness, nor a heuristic one, nor a validator
 };
 const char* to_string(StoreVerdict v) noexcept;

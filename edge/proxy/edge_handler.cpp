@@ -3,6 +3,7 @@
 #include "common/http_util.hpp"
 #include "edge/cache/cache_key.hpp"
 #include "edge/cache/conditional.hpp"
+#include "edge/cache/vary.hpp"
 #include "edge/proxy/range_reply.hpp"
 #include "edge/proxy/response_fields.hpp"
 
@@ -88,7 +89,7 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
         cache::make_cache_key(req.scheme, target->host, target->path, shared_.config.key);
     // lookup
     const TimePoint now = shared_.clock.now();
-    storage::ObjectPtr cached = shared_.store.lookup(key);
+    storage::ObjectPtr cached = select_variant(shared_.store.lookup(key), req);
     if (cached) {
         switch (cache::decide_use(cached->meta, now)) {
             case cache::Use::fresh: {
@@ -115,7 +116,8 @@ asio::awaitable<Reply> EdgeHandler::miss(const Request& req, const OriginGroup& 
     using Role = cache::FillRegistry::Ticket::Role;
     if (ticket.role == Role::follower) {
         // Another request is fetching this key: wait for its result instead of asking too.
-        if (auto obj = co_await cache::FillRegistry::wait(ticket.fill, cfg.collapse_timeout)) {
+        auto entry = co_await cache::FillRegistry::wait(ticket.fill, cfg.collapse_timeout);
+        if (auto obj = select_variant(std::move(entry), req)) {
             shared_.metrics.collapsed.inc();
             const TimePoint at = shared_.clock.now();
             std::string params =
@@ -181,11 +183,11 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
         merge_not_modified(head.fields, res->base());
         const cache::ResponseFacts f = facts_of(head.status, head.fields);
         const auto meta = cache::make_meta(f, request_time, response_time, policy, random01());
-        auto fresh = build_object(std::move(key), head.status, head.reason, head.fields,
-                                  stale->body, meta, response_time, {});
-        shared_.store.insert(fresh);
-        metrics.stores.inc();
-        if (guard) guard->finish(fresh, Seconds(0));
+        auto fresh = build_object(key, head.status, head.reason, head.fields, stale->body, meta,
+                                  response_time, {});
+        auto entry = store_response(key, req, fresh, head.fields[beast_http::field::vary]);
+        if (entry) metrics.stores.inc();
+        if (guard) guard->finish(std::move(entry), Seconds(0));
         co_return deliver(std::move(fresh), Outcome::revalidated, req, response_time,
                           fmt::format("fwd=stale; fwd-status=304; ttl={}", meta.lifetime.count()));
     }
@@ -202,12 +204,13 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
         auto shared_copy =
             build_object(key, status, res->reason(), res->base(), body, meta, response_time,
                          {.strip_set_cookie = true, .accept_ranges = status == 200});
-        stored = shared_.store.insert(shared_copy);
+        auto entry = store_response(key, req, shared_copy, f.vary);
+        stored = entry != nullptr;
         if (stored)
             metrics.stores.inc();
         else
             metrics.store_rejected.inc();
-        if (guard) guard->finish(stored ? shared_copy : nullptr, Seconds(0));
+        if (guard) guard->finish(std::move(entry), Seconds(0));
         if (f.has_set_cookie)
             client_copy = build_object(key, status, res->reason(), res->base(), body, meta,
                                        response_time, {.accept_ranges = status == 200});
@@ -396,6 +399,38 @@ void EdgeHandler::invalidate_after_unsafe(const Request& req, const Target& t,
         }
         if (uri.starts_with('/')) drop(uri);
     }
+}
+
+storage::ObjectPtr EdgeHandler::select_variant(storage::ObjectPtr entry, const Request& req) {
+    if (!entry || !entry->variants) return entry;
+    const std::string id = cache::variant_id(
+        entry->variants->fields, [&](const std::string& name) { return req.msg[name]; });
+    return entry->variants->find(id);
+}
+
+storage::ObjectPtr EdgeHandler::store_response(const std::string& key, const Request& req,
+                                               storage::ObjectPtr obj, std::string_view vary) {
+    const cache::VaryFields v = cache::parse_vary(vary);
+    if (v.names.empty()) return shared_.store.insert(obj) ? obj : nullptr;
+    // The new variant first, then the others already stored (if Vary did not change), capped.
+    constexpr std::size_t kMaxVariants = 32;
+    const std::string id =
+        cache::variant_id(v.names, [&](const std::string& name) { return req.msg[name]; });
+    auto set = std::make_shared<storage::VariantSet>();
+    set->fields = v.names;
+    set->variants.emplace_back(id, obj);
+    if (auto existing = shared_.store.lookup(key);
+        existing && existing->variants && existing->variants->fields == v.names) {
+        for (const auto& [other_id, other] : existing->variants->variants)
+            if (other_id != id && set->variants.size() < kMaxVariants)
+                set->variants.emplace_back(other_id, other);
+    }
+    auto entry = std::make_shared<storage::CachedObject>();
+    entry->key = key;
+    entry->status = obj->status;
+    entry->meta = obj->meta;
+    entry->variants = std::move(set);
+    return shared_.store.insert(entry) ? storage::ObjectPtr(std::move(entry)) : nullptr;
 }
 
 const origin::OriginServer& EdgeHandler::pick(const OriginGroup& group) {

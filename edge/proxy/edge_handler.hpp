@@ -72,6 +72,12 @@ class EdgeHandler final : public http::RequestHandler {
     origin::OriginRequest origin_request(const http::Request& req, const OriginGroup& group,
                                          const Target& t, bool for_cache) const;
     const origin::OriginServer& pick(const OriginGroup& group);
+    // The entry for this request: the URL's object, or its variant for the request's fields.
+    static storage::ObjectPtr select_variant(storage::ObjectPtr entry, const http::Request& req);
+    // Stores a response under key (in the URL's variant set when it varies); returns the entry
+    // now stored under key, or nullptr when the store refused it.
+    storage::ObjectPtr store_response(const std::string& key, const http::Request& req,
+                                      storage::ObjectPtr obj, std::string_view vary);
     // RFC 9111 section 4.4: a non-error response to an unsafe method invalidates the target and
     // the Location / Content-Location URIs on the same host.
     void invalidate_after_unsafe(const http::Request& req, const Target& t,

@@ -7,6 +7,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 namespace cdn::edge::storage {
 
@@ -23,6 +26,22 @@ struct ObjectMeta {
     std::string last_modified;
 };
 
+struct CachedObject;
+using ObjectPtr = std::shared_ptr<const CachedObject>;
+
+// The variants of a response that varies on request fields, kept together under the URL's key
+// so that dropping the URL drops every variant.
+struct VariantSet {
+    std::vector<std::string> fields;  // lower-case request field names from Vary
+    std::vector<std::pair<std::string, ObjectPtr>> variants;  // variant id -> response
+
+    ObjectPtr find(std::string_view id) const {
+        for (const auto& [k, v] : variants)
+            if (k == id) return v;
+        return nullptr;
+    }
+};
+
 struct CachedObject {
     std::string key;
     unsigned status = 0;
@@ -31,15 +50,19 @@ struct CachedObject {
     std::string head;
     std::shared_ptr<const std::string> body;
     ObjectMeta meta;
+    // Set on the URL's entry when the response varies: the variants live here instead.
+    std::shared_ptr<const VariantSet> variants;
 
     std::size_t body_size() const { return body ? body->size() : 0; }
-    // Bytes this object costs the memory budget.
+    // Bytes this object costs the memory budget (its variants included).
     std::size_t charge() const {
-        return sizeof(CachedObject) + key.size() + head.size() + body_size() + meta.etag.size() +
-               meta.last_modified.size();
+        std::size_t c = sizeof(CachedObject) + key.size() + head.size() + body_size() +
+                        meta.etag.size() + meta.last_modified.size();
+        if (variants)
+            for (const auto& [id, v] : variants->variants)
+                c += id.size() + v->charge();
+        return c;
     }
 };
-
-using ObjectPtr = std::shared_ptr<const CachedObject>;
 
 }  // namespace cdn::edge::storage

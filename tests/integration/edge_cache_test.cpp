@@ -394,3 +394,67 @@ TEST_CASE_METHOD(Fixture, "If-Range: the range applies only to the same represen
     auto head = client.request("HEAD", t, {{"Range", "bytes=0-99"}});
     CHECK(head.result_int() == 200);
 }
+
+TEST_CASE_METHOD(Fixture, "Vary: one URL, one variant per normalised request value",
+                 "[edge][cache][vary]") {
+    const std::string t = "/styles.css?vary=Accept-Encoding";
+    CHECK(header(client.get(t, {{"Accept-Encoding", "gzip, br"}}), "X-Cache") == "MISS");
+    // The same codings, written differently: the same variant.
+    auto same = client.get(t, {{"Accept-Encoding", "br;q=1.0, gzip"}});
+    CHECK(header(same, "X-Cache") == "HIT");
+    CHECK(header(same, "Vary") == "Accept-Encoding");
+    CHECK(header(client.get(t, {{"Accept-Encoding", "identity"}}), "X-Cache") == "MISS");
+    CHECK(header(client.get(t), "X-Cache") == "HIT");  // no coding at all = identity
+    CHECK(header(client.get(t, {{"Accept-Encoding", "gzip"}}), "X-Cache") == "MISS");
+    CHECK(origin.count(t) == 3);
+    for (const char* ae : {"gzip, br", "identity", "gzip"})
+        CHECK(header(client.get(t, {{"Accept-Encoding", ae}}), "X-Cache") == "HIT");
+    CHECK(origin.count(t) == 3);
+
+    // Any request field can select a variant.
+    const std::string lang = "/page?vary=Accept-Language";
+    client.get(lang, {{"Accept-Language", "en"}});
+    client.get(lang, {{"Accept-Language", "fr"}});
+    CHECK(header(client.get(lang, {{"Accept-Language", "en"}}), "X-Cache") == "HIT");
+    CHECK(header(client.get(lang, {{"Accept-Language", "fr"}}), "X-Cache") == "HIT");
+    CHECK(origin.count(lang) == 2);
+
+    // Dropping the URL drops every variant.
+    client.request("DELETE", t);
+    CHECK(header(client.get(t, {{"Accept-Encoding", "gzip, br"}}), "X-Cache") == "MISS");
+    CHECK(header(client.get(t, {{"Accept-Encoding", "identity"}}), "X-Cache") == "MISS");
+}
+
+TEST_CASE_METHOD(Fixture, "Vary: * is never served from cache", "[edge][cache][vary]") {
+    const std::string t = "/anything?vary=*";
+    client.get(t);
+    auto again = client.get(t);
+    CHECK(header(again, "X-Cache") == "MISS");
+    CHECK_THAT(header(again, "Cache-Status"), Contains("detail=\"vary\""));
+    CHECK(origin.count(t) == 2);
+}
+
+TEST_CASE("collapsed waiters with another variant fetch their own", "[edge][cache][vary]") {
+    TempDir dir;
+    OriginSim origin(dir);
+    Edge edge(dir, origin.url());
+    const std::string t = "/v.js?vary=Accept-Language&delay=300";
+    std::vector<std::thread> threads;
+    std::vector<std::string> vary(6);
+    std::vector<unsigned> status(6);
+    for (int i = 0; i < 6; ++i) {
+        threads.emplace_back([&, i] {
+            auto r = http_get(edge.port(), t, {{"Accept-Language", i % 2 ? "fr" : "en"}});
+            status[static_cast<std::size_t>(i)] = r.result_int();
+        });
+    }
+    for (auto& th : threads)
+        th.join();
+    for (unsigned s : status)
+        CHECK(s == 200);
+    HttpClient c(edge.port());
+    CHECK(std::string(c.get(t, {{"Accept-Language", "en"}})["X-Cache"]) == "HIT");
+    CHECK(std::string(c.get(t, {{"Accept-Language", "fr"}})["X-Cache"]) == "HIT");
+    CHECK(origin.count(t) >= 2);
+    CHECK(origin.count(t) <= 5);
+}

@@ -159,12 +159,14 @@ TEST_CASE("Set-Cookie responses are shared only when public", "[freshness]") {
     CHECK(storability(get(), r, t0, {}) == StoreVerdict::store);
 }
 
-TEST_CASE("Vary responses are not stored until variants are supported", "[freshness]") {
+TEST_CASE("Vary: * is never stored; other Vary responses are, as variants", "[freshness]") {
     auto r = ok("max-age=60");
     r.vary = "*";
     CHECK(storability(get(), r, t0, {}) == StoreVerdict::vary);
-    r.vary = "Accept-Encoding";
+    r.vary = "Accept-Encoding, *";
     CHECK(storability(get(), r, t0, {}) == StoreVerdict::vary);
+    r.vary = "Accept-Encoding";
+    CHECK(storability(get(), r, t0, {}) == StoreVerdict::store);
 }
 
 TEST_CASE("s-maxage implies proxy-revalidate", "[freshness]") {
