@@ -1,0 +1,94 @@
+#pragma once
+// The origins of one origin group and the choice among them: a balancing policy over the servers
+// that are marked healthy (active checks, HealthChecker) and whose circuit breaker admits a
+// request (passive health, report()). Shared by all worker threads: every member is thread-safe;
+// pick() takes no set-wide lock (atomics plus the per-server breaker's short mutex, which a
+// closed breaker skips).
+#include "edge/origin/circuit_breaker.hpp"
+#include "edge/origin/origin_pool.hpp"
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace cdn::edge::origin {
+
+enum class BalancePolicy { round_robin, least_outstanding, random };
+
+// "round_robin", "least_outstanding", "random"; nullopt for anything else.
+std::optional<BalancePolicy> parse_balance_policy(std::string_view text);
+std::string_view balance_policy_name(BalancePolicy policy) noexcept;
+
+class OriginSet {
+  public:
+    // Holds one server's outstanding-request count up for as long as it lives (move-only RAII).
+    // A Lease must not outlive its OriginSet. A moved-from Lease holds nothing; index() and
+    // server() must not be called on it.
+    class Lease {
+      public:
+        Lease(Lease&& other) noexcept;
+        Lease& operator=(Lease&& other) noexcept;
+        Lease(const Lease&) = delete;
+        Lease& operator=(const Lease&) = delete;
+        ~Lease();
+
+        std::size_t index() const { return index_; }
+        const OriginServer& server() const;
+
+      private:
+        friend class OriginSet;
+        Lease(const OriginSet* set, std::size_t index) noexcept;
+        void release() noexcept;
+
+        const OriginSet* set_ = nullptr;
+        std::size_t index_ = 0;
+    };
+
+    // Every server starts healthy with a closed breaker.
+    OriginSet(std::vector<OriginServer> servers, BalancePolicy policy, BreakerSettings breaker);
+    OriginSet(const OriginSet&) = delete;
+    OriginSet& operator=(const OriginSet&) = delete;
+
+    // Chooses a server for one request attempt among those not in `exclude` (indexes this request
+    // already tried), marked healthy and whose breaker admits a request at `now`; round_robin
+    // rotates over the eligible servers, least_outstanding takes the fewest in-flight requests
+    // (ties rotate), random uses random01 in [0, 1) (clamped). Only the chosen server's breaker
+    // is asked to admit (so a half-open probe slot is taken only by the server that gets the
+    // request); when it refuses, the next candidate is tried. nullopt when none qualifies.
+    // The caller must report() the outcome of the request.
+    std::optional<Lease> pick(TimePoint now, std::span<const std::size_t> exclude, double random01);
+
+    // Passive health: the outcome of a request sent to server `index` (feeds its breaker).
+    // An index out of range is ignored.
+    void report(std::size_t index, bool success, TimePoint now);
+
+    // Active health (HealthChecker). Preconditions for all below: index < size().
+    void set_healthy(std::size_t index, bool up);
+    bool healthy(std::size_t index) const;
+    CircuitBreaker::State breaker_state(std::size_t index, TimePoint now) const;
+    std::size_t outstanding(std::size_t index) const;
+
+    std::size_t size() const { return members_.size(); }
+    const OriginServer& server(std::size_t index) const { return members_[index]->server; }
+    BalancePolicy policy() const { return policy_; }
+
+  private:
+    struct Member {
+        Member(OriginServer s, BreakerSettings b) : server(std::move(s)), breaker(b) {}
+        const OriginServer server;
+        CircuitBreaker breaker;
+        std::atomic<bool> healthy{true};
+        std::atomic<std::size_t> outstanding{0};
+    };
+
+    std::vector<std::unique_ptr<Member>> members_;  // fixed after construction
+    const BalancePolicy policy_;
+    std::atomic<std::size_t> ticket_{0};  // rotation for round_robin and least_outstanding ties
+};
+
+}  // namespace cdn::edge::origin
