@@ -124,7 +124,8 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
         positive("origin_response", c.origin_pool.response_timeout);
     }
     for (const ConfigSection& o : root.sections("origin")) {
-        o.allow_only({"hosts", "url", "urls", "host_header"});
+        o.allow_only({"hosts", "url", "urls", "host_header", "balance", "retries", "health_check",
+                      "circuit_breaker"});
         OriginGroup g;
         g.hosts = o.strings("hosts").value_or(std::vector<std::string>{"*"});
         for (auto& h : g.hosts)
@@ -143,6 +144,51 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
             }
         }
         if (auto v = o.string("host_header")) g.host_header = *v;
+        if (auto v = o.string("balance")) {
+            auto p = origin::parse_balance_policy(*v);
+            if (!p) o.fail("balance", "expected round_robin, least_outstanding or random");
+            g.balance = *p;
+        }
+        if (auto v = o.integer("retries")) {
+            if (*v < 0 || *v > 10) o.fail("retries", "expected 0 to 10");
+            g.retries = static_cast<unsigned>(*v);
+        }
+        auto positive = [](const ConfigSection& s, std::string_view key,
+                           std::chrono::milliseconds& out) {
+            if (auto v = s.duration(key)) {
+                if (v->count() <= 0) s.fail(key, "must be greater than zero");
+                out = *v;
+            }
+        };
+        auto count = [](const ConfigSection& s, std::string_view key, unsigned& out) {
+            if (auto v = s.integer(key)) {
+                if (*v < 1 || *v > 1000) s.fail(key, "expected 1 to 1000");
+                out = static_cast<unsigned>(*v);
+            }
+        };
+        if (auto hc = o.section("health_check")) {
+            hc->allow_only({"path", "interval", "timeout", "rise", "fall", "host_header"});
+            origin::HealthCheckSettings h;
+            if (auto v = hc->string("path")) {
+                if (v->empty() || v->front() != '/')
+                    hc->fail("path", "expected a path like /healthz");
+                h.path = *v;
+            }
+            positive(*hc, "interval", h.interval);
+            positive(*hc, "timeout", h.timeout);
+            count(*hc, "rise", h.thresholds.rise);
+            count(*hc, "fall", h.thresholds.fall);
+            if (auto v = hc->string("host_header"))
+                h.host_header = *v;
+            else
+                h.host_header = g.host_header;
+            g.health_check = h;
+        }
+        if (auto cb = o.section("circuit_breaker")) {
+            cb->allow_only({"failures", "reset_timeout"});
+            count(*cb, "failures", g.breaker.failure_threshold);
+            positive(*cb, "reset_timeout", g.breaker.reset_timeout);
+        }
         c.origins.push_back(std::move(g));
     }
     return c;

@@ -5,7 +5,9 @@
 #include "edge/cache/cache_key.hpp"
 #include "edge/cache/freshness.hpp"
 #include "edge/http/http1_session.hpp"
+#include "edge/origin/health_checker.hpp"
 #include "edge/origin/origin_pool.hpp"
+#include "edge/origin/origin_set.hpp"
 
 #include <string>
 #include <vector>
@@ -16,6 +18,10 @@ struct OriginGroup {
     std::vector<std::string> hosts;  // Host values served by this group; "*" = any other
     std::vector<origin::OriginServer> servers;
     std::string host_header;  // sent to the origin instead of the client's Host, if set
+    origin::BalancePolicy balance = origin::BalancePolicy::round_robin;
+    unsigned retries = 1;  // further attempts on another origin, for idempotent requests
+    origin::BreakerSettings breaker;
+    std::optional<origin::HealthCheckSettings> health_check;  // off unless configured
 };
 
 struct EdgeConfig {
@@ -38,6 +44,9 @@ struct EdgeConfig {
 
     // The group for a Host value (already normalised), or nullptr.
     const OriginGroup* origin_for(std::string_view host) const;
+    std::size_t index_of(const OriginGroup& g) const {
+        return static_cast<std::size_t>(&g - origins.data());
+    }
 };
 
 // Reads a TOML config; unspecified values keep their defaults.

@@ -122,12 +122,40 @@ int main(int argc, char** argv) {
     cache::FillRegistry fills;
     registry.gauge_fn("cdn_edge_fills_inflight", "Origin fetches other misses may wait on.",
                       [&fills] { return static_cast<double>(fills.inflight()); });
+    std::vector<std::unique_ptr<origin::OriginSet>> origin_sets;
+    for (const OriginGroup& g : config.origins) {
+        origin_sets.push_back(std::make_unique<origin::OriginSet>(g.servers, g.balance, g.breaker));
+        const origin::OriginSet& set = *origin_sets.back();
+        for (std::size_t i = 0; i < g.servers.size(); ++i) {
+            const std::string label =
+                "origin=\"" + g.servers[i].url.scheme + "://" + g.servers[i].url.authority() + "\"";
+            registry.gauge_fn(
+                "cdn_edge_origin_up",
+                "1 when the origin is healthy and its circuit breaker is not open.",
+                [&set, i] {
+                    return set.healthy(i) && set.breaker_state(i, SystemClock::instance().now()) !=
+                                                 origin::CircuitBreaker::State::open
+                               ? 1.0
+                               : 0.0;
+                },
+                label);
+        }
+    }
     // Declared last: destroyed first, so no coroutine outlives what it refers to.
     WorkerPool pool(config.threads);
+    std::vector<std::unique_ptr<origin::HealthChecker>> health_checkers;
+    for (std::size_t i = 0; i < config.origins.size(); ++i) {
+        if (!config.origins[i].health_check) continue;
+        health_checkers.push_back(std::make_unique<origin::HealthChecker>(
+            pool.at(0).get_executor(), *origin_sets[i], *config.origins[i].health_check,
+            &metrics.origin_health_transitions));
+        health_checkers.back()->start();
+    }
     std::vector<std::unique_ptr<proxy::EdgeHandler>> handlers;
     for (std::size_t i = 0; i < pool.size(); ++i)
         handlers.push_back(std::make_unique<proxy::EdgeHandler>(
-            proxy::EdgeShared{config, store, metrics, SystemClock::instance(), refreshing, fills},
+            proxy::EdgeShared{config, store, metrics, SystemClock::instance(), refreshing, fills,
+                              origin_sets},
             pool.at(i).get_executor()));
     auto worker_of = [&pool](tcp::socket& s) {
         for (std::size_t i = 0; i < pool.size(); ++i)
@@ -165,6 +193,8 @@ int main(int argc, char** argv) {
     pool.on_termination([&](int sig) {
         log_info("edge {}: signal {}, stopping", config.name, sig);
         admin_handler.set_draining();
+        for (auto& h : health_checkers)
+            h->stop();
         for (auto& l : listeners)
             l->close();
         pool.stop();

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/container/small_vector.hpp>
 
 namespace cdn::edge::proxy {
 
@@ -154,13 +155,11 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
     if (stale && !stale->meta.last_modified.empty())
         oreq.set(beast_http::field::if_modified_since, stale->meta.last_modified);
     const TimePoint request_time = shared_.clock.now();
-    metrics.origin_fetches.inc();
-    auto res = co_await pool_.fetch(pick(group), oreq);
+    auto res = co_await fetch_from(group, oreq);
     const TimePoint response_time = shared_.clock.now();
     const Outcome outcome = stale ? Outcome::expired : Outcome::miss;
     if (!res) {
         const auto e = static_cast<Errc>(res.error().value());
-        metrics.origin_error(e);
         if (stale && cache::may_serve_stale_on_error(stale->meta, response_time, policy))
             co_return serve_stale(std::move(stale), req, response_time,
                                   fmt::format("stale-if-error; {}", make_error_code(e).message()));
@@ -238,13 +237,9 @@ asio::awaitable<Reply> EdgeHandler::pass(const Request& req, const OriginGroup& 
                                          const Target& t, std::string_view why) {
     origin::OriginRequest oreq = origin_request(req, group, t, false);
     const TimePoint request_time = shared_.clock.now();
-    shared_.metrics.origin_fetches.inc();
-    auto res = co_await pool_.fetch(pick(group), oreq);
+    auto res = co_await fetch_from(group, oreq);
     const TimePoint response_time = shared_.clock.now();
-    if (!res) {
-        shared_.metrics.origin_error(static_cast<Errc>(res.error().value()));
-        co_return origin_failure(static_cast<Errc>(res.error().value()), Outcome::pass);
-    }
+    if (!res) co_return origin_failure(static_cast<Errc>(res.error().value()), Outcome::pass);
     invalidate_after_unsafe(req, t, *res);
     const cache::ResponseFacts f = facts_of(res->result_int(), res->base());
     const auto meta = cache::make_meta(f, request_time, response_time, shared_.config.freshness);
@@ -321,20 +316,51 @@ asio::awaitable<void> EdgeHandler::refresh(RefreshJob job) {
 }
 
 Reply EdgeHandler::origin_failure(Errc e, Outcome outcome) const {
-    const bool timeout = e == Errc::origin_timeout;
-    Reply r = http::make_reply(timeout ? 504 : 502,
-                               fmt::format("{}: {}\n", timeout ? "Gateway timeout" : "Bad gateway",
-                                           make_error_code(e).message()),
+    const unsigned status = e == Errc::origin_timeout ? 504 : e == Errc::no_origin ? 503 : 502;
+    const char* what = status == 504   ? "Gateway timeout"
+                       : status == 503 ? "Service unavailable"
+                                       : "Bad gateway";
+    Reply r = http::make_reply(status, fmt::format("{}: {}\n", what, make_error_code(e).message()),
                                Outcome::error);
     const char* detail = e == Errc::origin_timeout        ? "origin-timeout"
                          : e == Errc::origin_unreachable  ? "origin-unreachable"
                          : e == Errc::origin_bad_response ? "origin-bad-response"
+                         : e == Errc::no_origin           ? "no-origin-available"
                                                           : "origin-closed";
     r.extra = fmt::format("X-Cache: {}\r\nCache-Status: {}; fwd={}; detail=\"{}\"\r\n",
                           cache::x_cache(Outcome::error), shared_.config.name,
                           outcome == Outcome::pass ? "bypass" : "uri-miss", detail);
     r.detail = detail;
     return r;
+}
+
+asio::awaitable<Result<origin::OriginResponse>> EdgeHandler::fetch_from(
+    const OriginGroup& group, const origin::OriginRequest& req) {
+    using beast_http::verb;
+    origin::OriginSet& set = *shared_.origin_sets[shared_.config.index_of(group)];
+    const verb m = req.method();
+    const bool idempotent = m == verb::get || m == verb::head || m == verb::options ||
+                            m == verb::put || m == verb::delete_ || m == verb::trace;
+    const unsigned attempts = 1 + (idempotent ? group.retries : 0);
+    boost::container::small_vector<std::size_t, 4> tried;
+    Result<origin::OriginResponse> last = Errc::no_origin;
+    for (unsigned a = 0; a < attempts; ++a) {
+        auto lease = set.pick(shared_.clock.now(), tried, random01());
+        if (!lease) break;  // every origin is down, open, or already tried
+        tried.push_back(lease->index());
+        if (a > 0) shared_.metrics.origin_retries.inc();
+        shared_.metrics.origin_fetches.inc();
+        auto res = co_await pool_.fetch(lease->server(), req);
+        const bool failed = !res || res->result_int() == 502 || res->result_int() == 503 ||
+                            res->result_int() == 504;
+        set.report(lease->index(), !failed, shared_.clock.now());
+        if (!res) shared_.metrics.origin_error(static_cast<Errc>(res.error().value()));
+        if (!failed) co_return res;
+        last = std::move(res);
+    }
+    if (!last && static_cast<Errc>(last.error().value()) == Errc::no_origin)
+        shared_.metrics.origin_error(Errc::no_origin);
+    co_return last;
 }
 
 origin::OriginRequest EdgeHandler::origin_request(const Request& req, const OriginGroup& group,
@@ -431,10 +457,6 @@ storage::ObjectPtr EdgeHandler::store_response(const std::string& key, const Req
     entry->meta = obj->meta;
     entry->variants = std::move(set);
     return shared_.store.insert(entry) ? storage::ObjectPtr(std::move(entry)) : nullptr;
-}
-
-const origin::OriginServer& EdgeHandler::pick(const OriginGroup& group) {
-    return group.servers[next_server_++ % group.servers.size()];
 }
 
 }  // namespace cdn::edge::proxy

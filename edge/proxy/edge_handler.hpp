@@ -24,6 +24,8 @@ struct EdgeShared {
     const Clock& clock;
     cache::InflightKeys& refreshing;  // keys with a background refresh under way
     cache::FillRegistry& fills;       // request collapsing
+    // One per config.origins entry, same order: health, breakers and load of each origin.
+    std::vector<std::unique_ptr<origin::OriginSet>>& origin_sets;
 };
 
 class EdgeHandler final : public http::RequestHandler {
@@ -71,7 +73,11 @@ class EdgeHandler final : public http::RequestHandler {
     boost::asio::awaitable<void> refresh(RefreshJob job);
     origin::OriginRequest origin_request(const http::Request& req, const OriginGroup& group,
                                          const Target& t, bool for_cache) const;
-    const origin::OriginServer& pick(const OriginGroup& group);
+    // Sends req to the group's origins: a healthy one whose breaker allows it, then, for an
+    // idempotent request that failed (no response, or 502/503/504), up to `retries` others.
+    // Every attempt is reported to the origin's breaker. Errc::no_origin when none is available.
+    boost::asio::awaitable<Result<origin::OriginResponse>> fetch_from(
+        const OriginGroup& group, const origin::OriginRequest& req);
     // The entry for this request: the URL's object, or its variant for the request's fields.
     static storage::ObjectPtr select_variant(storage::ObjectPtr entry, const http::Request& req);
     // Stores a response under key (in the URL's variant set when it varies); returns the entry
@@ -87,7 +93,6 @@ class EdgeHandler final : public http::RequestHandler {
     EdgeShared shared_;
     boost::asio::any_io_executor executor_;
     origin::OriginPool pool_;
-    std::size_t next_server_ = 0;
     std::minstd_rand rng_{std::random_device{}()};
 };
 

@@ -16,6 +16,12 @@ EdgeMetrics::EdgeMetrics(MetricsRegistry& r, const storage::MemoryStore& store)
       origin_errors_bad_response(
           r.counter("cdn_edge_origin_errors_total", "", R"(reason="bad_response")")),
       origin_errors_closed(r.counter("cdn_edge_origin_errors_total", "", R"(reason="closed")")),
+      origin_errors_unavailable(
+          r.counter("cdn_edge_origin_errors_total", "", R"(reason="no_origin_available")")),
+      origin_retries(r.counter("cdn_edge_origin_retries_total",
+                               "Origin attempts after a failed one, on another origin.")),
+      origin_health_transitions(r.counter("cdn_edge_origin_health_transitions_total",
+                                          "Origins marked up or down by health checks.")),
       client_errors(r.counter("cdn_edge_client_errors_total",
                               "Requests rejected as malformed, too large or too slow.")),
       stores(r.counter("cdn_edge_cache_stores_total", "Responses written to the cache.")),
@@ -55,6 +61,7 @@ void EdgeMetrics::origin_error(Errc e) {
         case Errc::origin_unreachable: origin_errors_unreachable.inc(); break;
         case Errc::origin_timeout: origin_errors_timeout.inc(); break;
         case Errc::origin_bad_response: origin_errors_bad_response.inc(); break;
+        case Errc::no_origin: origin_errors_unavailable.inc(); break;
         default: origin_errors_closed.inc(); break;
     }
 }

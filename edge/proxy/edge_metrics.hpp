@@ -21,6 +21,9 @@ struct EdgeMetrics {
     Counter& origin_errors_timeout;
     Counter& origin_errors_bad_response;
     Counter& origin_errors_closed;
+    Counter& origin_errors_unavailable;
+    Counter& origin_retries;
+    Counter& origin_health_transitions;
     Counter& client_errors;
     Counter& stores;
     Counter& store_rejected;
