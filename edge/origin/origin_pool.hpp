@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -22,6 +23,36 @@ namespace cdn::edge::origin {
 namespace beast_http = boost::beast::http;
 using OriginRequest = beast_http::request<beast_http::string_body>;
 using OriginResponse = beast_http::response<beast_http::string_body>;
+using OriginHead = beast_http::response_header<>;
+
+class OriginPool;
+
+// The body of an origin response, still on the wire. Owns the connection: when the body has
+// been read to its end the connection goes back to the pool (if reusable); destroying the
+// reader earlier closes it. Used on the pool's worker only.
+class OriginBody {
+  public:
+    ~OriginBody();
+    OriginBody(const OriginBody&) = delete;
+    OriginBody& operator=(const OriginBody&) = delete;
+
+    // Reads up to n body bytes into out: the count, 0 at the end, or an origin-side error
+    // (a body cut short is Errc::origin_closed). Each read has the response timeout.
+    boost::asio::awaitable<Result<std::size_t>> read_some(char* out, std::size_t n);
+    bool done() const;
+    std::optional<std::uint64_t> content_length() const;
+
+  private:
+    friend class OriginPool;
+    struct State;
+    explicit OriginBody(std::unique_ptr<State> state);
+    std::unique_ptr<State> state_;
+};
+
+struct StreamedResponse {
+    OriginHead head;
+    std::unique_ptr<OriginBody> body;
+};
 
 struct OriginServer {
     Url url;
@@ -40,16 +71,21 @@ class OriginPool {
   public:
     OriginPool(boost::asio::any_io_executor executor, PoolSettings settings);
 
-    // Sends req and reads the whole response. A request that fails on a reused keep-alive
-    // connection before any response byte arrives is retried once on a fresh connection when
-    // the method is idempotent.
+    // Sends req and reads the response head; the body is read through the returned reader. A
+    // request that fails on a reused keep-alive connection before any response byte arrives is
+    // retried once on a fresh connection when the method is idempotent.
+    boost::asio::awaitable<Result<StreamedResponse>> fetch_head(const OriginServer& server,
+                                                                const OriginRequest& req);
+    // The whole response, body included (at most max_body_bytes).
     boost::asio::awaitable<Result<OriginResponse>> fetch(const OriginServer& server,
                                                          const OriginRequest& req);
 
     std::size_t idle_connections() const;
 
   private:
+    friend class OriginBody;
     using Stream = boost::beast::tcp_stream;
+    void give_back(const std::string& pool_key, std::unique_ptr<Stream> stream);
     boost::asio::awaitable<Result<std::unique_ptr<Stream>>> connect(const OriginServer& server);
 
     boost::asio::any_io_executor executor_;
