@@ -12,7 +12,7 @@ namespace asio = boost::asio;
 struct FillRegistry::Fill {
     std::mutex mu;
     bool done = false;
-    storage::ObjectPtr result;
+    Result result;
     std::vector<std::shared_ptr<asio::steady_timer>> waiters;
 };
 
@@ -30,8 +30,21 @@ FillRegistry::Ticket FillRegistry::join(const std::string& key, TimePoint now) {
     return {Ticket::Role::follower, it->second};
 }
 
+void FillRegistry::publish(const std::shared_ptr<Fill>& fill, Result result) {
+    std::vector<std::shared_ptr<asio::steady_timer>> waiters;
+    {
+        std::lock_guard lock(fill->mu);
+        if (fill->done) return;
+        fill->done = true;
+        fill->result = std::move(result);
+        waiters.swap(fill->waiters);
+    }
+    // Each waiter's timer lives on its own worker: cancel it there, not from this thread.
+    for (auto& t : waiters) asio::post(t->get_executor(), [t] { t->cancel(); });
+}
+
 void FillRegistry::finish(const std::string& key, const std::shared_ptr<Fill>& fill,
-                          storage::ObjectPtr result, TimePoint now, Seconds hit_for_pass) {
+                          Result result, TimePoint now, Seconds hit_for_pass) {
     {
         std::lock_guard lock(mu_);
         if (auto it = fills_.find(key); it != fills_.end() && it->second == fill) fills_.erase(it);
@@ -40,20 +53,11 @@ void FillRegistry::finish(const std::string& key, const std::shared_ptr<Fill>& f
         if (pass_until_.size() > 100'000)
             std::erase_if(pass_until_, [now](const auto& e) { return e.second <= now; });
     }
-    std::vector<std::shared_ptr<asio::steady_timer>> waiters;
-    {
-        std::lock_guard lock(fill->mu);
-        fill->done = true;
-        fill->result = std::move(result);
-        waiters.swap(fill->waiters);
-    }
-    // Each waiter's timer lives on its own worker: cancel it there, not from this thread.
-    for (auto& t : waiters)
-        asio::post(t->get_executor(), [t] { t->cancel(); });
+    publish(fill, std::move(result));
 }
 
-asio::awaitable<storage::ObjectPtr> FillRegistry::wait(std::shared_ptr<Fill> fill,
-                                                       std::chrono::milliseconds timeout) {
+asio::awaitable<FillRegistry::Result> FillRegistry::wait(std::shared_ptr<Fill> fill,
+                                                         std::chrono::milliseconds timeout) {
     auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, timeout);
     {
         std::lock_guard lock(fill->mu);
@@ -65,7 +69,7 @@ asio::awaitable<storage::ObjectPtr> FillRegistry::wait(std::shared_ptr<Fill> fil
     std::lock_guard lock(fill->mu);
     // Woken (cancelled) by the leader, or timed out: either way, the result if there is one.
     if (fill->done) co_return fill->result;
-    co_return nullptr;
+    co_return Result{};
 }
 
 std::size_t FillRegistry::inflight() const {

@@ -24,6 +24,14 @@ class FillRegistry {
   public:
     struct Fill;  // one in-flight origin fetch
 
+    // What waiters get: the stored entry, or, while the body is still arriving, the response's
+    // head object and the body stream being filled (opaque here; the pipeline owns its type).
+    struct Result {
+        storage::ObjectPtr object;
+        std::shared_ptr<const void> stream;
+        explicit operator bool() const { return object != nullptr; }
+    };
+
     // What a miss should do.
     struct Ticket {
         enum class Role { leader, follower, pass } role;
@@ -33,15 +41,20 @@ class FillRegistry {
     // now is used only for the hit-for-pass expiry.
     Ticket join(const std::string& key, TimePoint now);
 
-    // Leader: publish the result (the stored object, or nullptr when nothing was stored) and
-    // wake every waiter. With hit_for_pass > 0 the key bypasses collapsing until now + it.
-    void finish(const std::string& key, const std::shared_ptr<Fill>& fill,
-                storage::ObjectPtr result, TimePoint now, Seconds hit_for_pass);
+    // Leader: hand waiters (present and future, until finish) a result early, e.g. the head and
+    // the body stream as soon as the response turns out cacheable. Only the first publish counts.
+    static void publish(const std::shared_ptr<Fill>& fill, Result result);
 
-    // Follower: waits (at most timeout) for the leader. Returns the stored object, or nullptr when
-    // the follower should fetch on its own (uncacheable, failed leader, or timeout).
-    static boost::asio::awaitable<storage::ObjectPtr> wait(std::shared_ptr<Fill> fill,
-                                                           std::chrono::milliseconds timeout);
+    // Leader: the fill is over. Publishes `result` unless something was published already
+    // (an empty result releases the waiters to fetch on their own), and removes the key. With
+    // hit_for_pass > 0 the key bypasses collapsing until now + it.
+    void finish(const std::string& key, const std::shared_ptr<Fill>& fill, Result result,
+                TimePoint now, Seconds hit_for_pass);
+
+    // Follower: waits (at most timeout) for the leader's result; empty when the follower should
+    // fetch on its own (uncacheable, failed leader, or timeout).
+    static boost::asio::awaitable<Result> wait(std::shared_ptr<Fill> fill,
+                                               std::chrono::milliseconds timeout);
 
     std::size_t inflight() const;
 
@@ -59,12 +72,13 @@ class FillGuard {
               const Clock& clock)
         : registry_(registry), key_(std::move(key)), fill_(std::move(fill)), clock_(clock) {}
     ~FillGuard() {
-        if (fill_) registry_.finish(key_, fill_, nullptr, clock_.now(), Seconds(0));
+        if (fill_) registry_.finish(key_, fill_, {}, clock_.now(), Seconds(0));
     }
     FillGuard(const FillGuard&) = delete;
     FillGuard& operator=(const FillGuard&) = delete;
 
-    void finish(storage::ObjectPtr result, Seconds hit_for_pass) {
+    void publish(FillRegistry::Result result) { FillRegistry::publish(fill_, std::move(result)); }
+    void finish(FillRegistry::Result result, Seconds hit_for_pass) {
         registry_.finish(key_, fill_, std::move(result), clock_.now(), hit_for_pass);
         fill_.reset();
     }

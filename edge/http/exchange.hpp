@@ -2,6 +2,7 @@
 // What a protocol session hands the request pipeline and gets back. Protocol-agnostic: the
 // HTTP/1.1 session (and later HTTP/2) turn these into bytes; the pipeline never touches sockets.
 #include "common/net.hpp"
+#include "common/result.hpp"
 #include "edge/cache/outcome.hpp"
 #include "edge/storage/cached_object.hpp"
 
@@ -10,6 +11,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -24,6 +26,15 @@ struct Request {
     tcp::endpoint client;
 };
 
+// A body produced while the reply is being written (origin bytes as they arrive).
+class BodySource {
+  public:
+    virtual ~BodySource() = default;
+    // The next piece of the body; empty at the end; an error when the body was cut short.
+    // The view stays valid until the next call.
+    virtual boost::asio::awaitable<Result<std::string_view>> next() = 0;
+};
+
 struct Reply {
     // Status line, stored fields and body; shared with the cache on hits.
     storage::ObjectPtr object;
@@ -34,8 +45,13 @@ struct Reply {
     // The part of object->body to send (a single byte range is a view, not a copy).
     std::size_t body_offset = 0;
     std::size_t body_length = std::string::npos;  // npos: to the end
-    bool close = false;                           // close the connection after this reply
-    std::string detail;                           // short reason for logs (e.g. "origin-timeout")
+    // When set, the body comes from here instead of object->body; `chunked` frames it with
+    // Transfer-Encoding: chunked (the head says so), otherwise the head has its length or the
+    // connection closes after it.
+    std::unique_ptr<BodySource> stream;
+    bool chunked = false;
+    bool close = false;  // close the connection after this reply
+    std::string detail;  // short reason for logs (e.g. "origin-timeout")
 
     unsigned status() const { return object ? object->status : 0; }
 };

@@ -13,6 +13,7 @@
 #include <boost/beast/http/read.hpp>
 
 #include <array>
+#include <cstdio>
 
 namespace cdn::edge::http {
 namespace {
@@ -99,17 +100,55 @@ asio::awaitable<void> serve_http1(tcp::socket socket, RequestHandler& handler,
             tail.append("Connection: keep-alive\r\n");
         tail.append("\r\n");
         const std::string& head = reply.object->head;
-        const bool send_body = !reply.head_only && reply.object->body;
-        const std::array<asio::const_buffer, 3> buffers = {
-            asio::buffer(head), asio::buffer(tail),
-            send_body ? asio::buffer(std::string_view(*reply.object->body)
-                                         .substr(reply.body_offset, reply.body_length))
-                      : asio::const_buffer()};
+        std::uint64_t written = 0;
+        boost::system::error_code wec;
         stream.expires_after(limits.send_timeout);
-        auto [wec, written] = co_await asio::async_write(stream, buffers, nothrow);
+        if (reply.stream && !reply.head_only) {
+            // Head first, then the body as it arrives from the origin.
+            std::tie(wec, written) = co_await asio::async_write(
+                stream, std::array<asio::const_buffer, 2>{asio::buffer(head), asio::buffer(tail)},
+                nothrow);
+            bool complete = false;
+            while (!wec) {
+                auto piece = co_await reply.stream->next();
+                if (!piece) break;  // cut short upstream: close, the client sees a short body
+                char size_line[32];
+                const int len =
+                    std::snprintf(size_line, sizeof size_line, "%zx\r\n", piece->size());
+                std::size_t n = 0;
+                stream.expires_after(limits.send_timeout);
+                if (piece->empty()) {
+                    complete = true;
+                    if (reply.chunked)
+                        std::tie(wec, n) = co_await asio::async_write(
+                            stream, asio::buffer(std::string_view("0\r\n\r\n")), nothrow);
+                    written += n;
+                    break;
+                }
+                if (reply.chunked)
+                    std::tie(wec, n) = co_await asio::async_write(
+                        stream,
+                        std::array<asio::const_buffer, 3>{
+                            asio::buffer(size_line, static_cast<std::size_t>(len)),
+                            asio::buffer(*piece), asio::buffer(std::string_view("\r\n"))},
+                        nothrow);
+                else
+                    std::tie(wec, n) =
+                        co_await asio::async_write(stream, asio::buffer(*piece), nothrow);
+                written += n;
+            }
+            if (!complete && !wec) wec = asio::error::connection_aborted;
+        } else {
+            const bool send_body = !reply.head_only && reply.object->body;
+            const std::array<asio::const_buffer, 3> buffers = {
+                asio::buffer(head), asio::buffer(tail),
+                send_body ? asio::buffer(std::string_view(*reply.object->body)
+                                             .substr(reply.body_offset, reply.body_length))
+                          : asio::const_buffer()};
+            std::tie(wec, written) = co_await asio::async_write(stream, buffers, nothrow);
+        }
         if (observer)
-            observer->on_exchange(req, reply, wec ? 0 : written,
-                                  std::chrono::steady_clock::now() - started);
+            observer->on_exchange(req, reply, written, std::chrono::steady_clock::now() - started);
         if (wec || !keep_alive) break;
     }
     co_await http_io::lingering_close(stream);

@@ -92,7 +92,7 @@ asio::awaitable<Result<std::size_t>> OriginBody::read_some(char* out, std::size_
         s.parser.get().body().size = n;
         s.stream->expires_after(s.timeout);
         auto [ec, ignored] =
-            co_await beast_http::async_read(*s.stream, s.buffer, s.parser, nothrow);
+            co_await beast_http::async_read_some(*s.stream, s.buffer, s.parser, nothrow);
         if (ec == beast_http::error::need_buffer) ec = {};
         if (ec) {
             s.stream.reset();

@@ -4,6 +4,7 @@
 #include "edge/cache/cache_key.hpp"
 #include "edge/cache/conditional.hpp"
 #include "edge/cache/vary.hpp"
+#include "edge/proxy/body_stream.hpp"
 #include "edge/proxy/range_reply.hpp"
 #include "edge/proxy/response_fields.hpp"
 
@@ -117,13 +118,22 @@ asio::awaitable<Reply> EdgeHandler::miss(const Request& req, const OriginGroup& 
     using Role = cache::FillRegistry::Ticket::Role;
     if (ticket.role == Role::follower) {
         // Another request is fetching this key: wait for its result instead of asking too.
-        auto entry = co_await cache::FillRegistry::wait(ticket.fill, cfg.collapse_timeout);
-        if (auto obj = select_variant(std::move(entry), req)) {
+        auto result = co_await cache::FillRegistry::wait(ticket.fill, cfg.collapse_timeout);
+        if (auto obj = select_variant(result.object, req)) {
             shared_.metrics.collapsed.inc();
             const TimePoint at = shared_.clock.now();
             std::string params =
                 fmt::format("hit; ttl={}; detail=\"collapsed\"", cache::ttl_left(obj->meta, at));
-            co_return deliver(std::move(obj), Outcome::hit, req, at, params);
+            Reply r = deliver(obj, Outcome::hit, req, at, params);
+            if (result.stream) {
+                // The body is still arriving: read it as it comes, like the leader does.
+                auto body = std::static_pointer_cast<const BodyStream>(result.stream);
+                stream_body(r, obj,
+                            std::make_unique<BodyStreamReader>(
+                                std::const_pointer_cast<BodyStream>(body), body_timeout()),
+                            obj->meta.content_length_known, req);
+            }
+            co_return r;
         }
         // Uncacheable, failed, or too slow: fetch alone.
         co_return co_await fetch_and_store(req, group, t, std::move(key), facts, std::move(stale),
@@ -135,19 +145,21 @@ asio::awaitable<Reply> EdgeHandler::miss(const Request& req, const OriginGroup& 
         co_return co_await fetch_and_store(req, group, t, std::move(key), facts, std::move(stale),
                                            nullptr);
     }
-    cache::FillGuard guard(shared_.fills, key, std::move(ticket.fill), shared_.clock);
+    auto guard = std::make_unique<cache::FillGuard>(shared_.fills, key, std::move(ticket.fill),
+                                                    shared_.clock);
     co_return co_await fetch_and_store(req, group, t, std::move(key), facts, std::move(stale),
-                                       &guard);
+                                       std::move(guard));
 }
 
 asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const OriginGroup& group,
                                                     const Target& t, std::string key,
                                                     const cache::RequestFacts& facts,
                                                     storage::ObjectPtr stale,
-                                                    cache::FillGuard* guard) {
+                                                    std::unique_ptr<cache::FillGuard> guard) {
     auto& metrics = shared_.metrics;
     const auto& policy = shared_.config.freshness;
-    // fetch: always a full GET (HEAD is answered from it), conditional when we hold a copy.
+    // fetch: always a full GET (HEAD and Range are answered from it), conditional when we hold
+    // a copy.
     origin::OriginRequest oreq = origin_request(req, group, t, true);
     oreq.method(beast_http::verb::get);
     if (stale && !stale->meta.etag.empty())
@@ -165,7 +177,8 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
                                   fmt::format("stale-if-error; {}", make_error_code(e).message()));
         co_return origin_failure(e, outcome);
     }
-    const unsigned status = res->result_int();
+    const origin::OriginHead& head = res->head;
+    const unsigned status = head.result_int();
     if (stale && cache::is_origin_error_status(status) &&
         cache::may_serve_stale_on_error(stale->meta, response_time, policy))
         co_return serve_stale(std::move(stale), req, response_time,
@@ -178,59 +191,146 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
     }
     if (stale && status == 304) {
         // revalidated: refresh the stored fields and freshness, keep the stored body.
-        ParsedHead head = parse_head(stale->head);
-        merge_not_modified(head.fields, res->base());
-        const cache::ResponseFacts f = facts_of(head.status, head.fields);
+        ParsedHead stored = parse_head(stale->head);
+        merge_not_modified(stored.fields, head);
+        const cache::ResponseFacts f = facts_of(stored.status, stored.fields);
         const auto meta = cache::make_meta(f, request_time, response_time, policy, random01());
-        auto fresh = build_object(key, head.status, head.reason, head.fields, stale->body, meta,
-                                  response_time, {});
-        auto entry = store_response(key, req, fresh, head.fields[beast_http::field::vary]);
+        auto fresh = build_object(key, stored.status, stored.reason, stored.fields, stale->body,
+                                  meta, response_time, {});
+        auto entry = store_response(key, req, fresh, stored.fields[beast_http::field::vary]);
         if (entry) metrics.stores.inc();
-        if (guard) guard->finish(std::move(entry), Seconds(0));
+        if (guard) guard->finish({entry, nullptr}, Seconds(0));
         co_return deliver(std::move(fresh), Outcome::revalidated, req, response_time,
                           fmt::format("fwd=stale; fwd-status=304; ttl={}", meta.lifetime.count()));
     }
 
-    // store
-    const cache::ResponseFacts f = facts_of(status, res->base());
+    // store?
+    const cache::ResponseFacts f = facts_of(status, head);
     const cache::StoreVerdict verdict = cache::storability(facts, f, response_time, policy);
-    const auto meta = cache::make_meta(f, request_time, response_time, policy, random01());
-    auto body = std::make_shared<const std::string>(std::move(res->body()));
-    bool stored = false;
-    storage::ObjectPtr client_copy;
-    if (verdict == cache::StoreVerdict::store) {
-        // The shared copy never carries a Set-Cookie: one user's cookie is not for the next.
-        auto shared_copy =
-            build_object(key, status, res->reason(), res->base(), body, meta, response_time,
-                         {.strip_set_cookie = true, .accept_ranges = status == 200});
-        auto entry = store_response(key, req, shared_copy, f.vary);
-        stored = entry != nullptr;
-        if (stored)
-            metrics.stores.inc();
-        else
-            metrics.store_rejected.inc();
-        if (guard) guard->finish(std::move(entry), Seconds(0));
-        if (f.has_set_cookie)
-            client_copy = build_object(key, status, res->reason(), res->base(), body, meta,
-                                       response_time, {.accept_ranges = status == 200});
-        else
-            client_copy = std::move(shared_copy);
-    } else {
-        if (stale) shared_.store.remove(key);
-        // Uncacheable: release the waiters and skip collapsing for this key for a while.
-        if (guard) guard->finish(nullptr, shared_.config.hit_for_pass);
-        client_copy =
-            build_object(key, status, res->reason(), res->base(), body, meta, response_time, {});
-    }
-    // deliver
+    auto meta = cache::make_meta(f, request_time, response_time, policy, random01());
+    const std::optional<std::uint64_t> length = res->body->content_length();
+    meta.content_length_known = length.has_value();
+    const std::uint64_t limit = std::min<std::uint64_t>(shared_.config.origin_pool.max_body_bytes,
+                                                        shared_.store.max_object_bytes());
+    const bool cacheable = verdict == cache::StoreVerdict::store;
     const std::string_view fwd = stale ? "fwd=stale" : "fwd=uri-miss";
+    const BuildOptions framing{.content_length = length, .no_length = !length};
+
+    if (!cacheable || (length && *length > limit)) {
+        // Not for the cache: relay the body straight from the origin to this client.
+        if (cacheable) metrics.store_rejected.inc();
+        if (stale) shared_.store.remove(key);
+        if (guard) guard->finish({}, shared_.config.hit_for_pass);  // waiters fetch alone
+        auto obj =
+            build_object(key, status, head.reason(), head, nullptr, meta, response_time, framing);
+        Reply r = deliver(obj, outcome, req, response_time,
+                          fmt::format("{}; fwd-status={}; detail=\"{}\"", fwd, status,
+                                      cacheable ? "too-large" : cache::to_string(verdict)),
+                          false);
+        stream_body(r, obj, std::make_unique<OriginBodySource>(std::move(res->body)),
+                    length.has_value(), req);
+        co_return r;
+    }
+
+    // Cacheable: the fill reads the body into a stream on its own; this client and any
+    // collapsed waiters read that stream as it grows. The shared copy never carries a
+    // Set-Cookie: one user's cookie is not for the next.
+    auto body = std::make_shared<BodyStream>();
+    BuildOptions shared_opts = framing;
+    shared_opts.strip_set_cookie = true;
+    shared_opts.accept_ranges = status == 200;
+    auto shared_head =
+        build_object(key, status, head.reason(), head, nullptr, meta, response_time, shared_opts);
+    storage::ObjectPtr client_head = shared_head;
+    if (f.has_set_cookie) {
+        BuildOptions own = framing;
+        own.accept_ranges = status == 200;
+        client_head =
+            build_object(key, status, head.reason(), head, nullptr, meta, response_time, own);
+    }
+    if (guard) guard->publish({variant_entry(key, req, shared_head, f.vary, false), body});
+    FillJob job{std::move(res->body),
+                body,
+                key,
+                req,
+                status,
+                std::string(head.reason()),
+                Fields(head),
+                meta,
+                response_time,
+                std::string(f.vary),
+                limit,
+                std::move(guard)};
+    asio::co_spawn(executor_, fill(std::move(job)), asio::detached);
+
     std::string params =
-        stored
-            ? fmt::format("{}; fwd-status={}; stored; ttl={}", fwd, status, meta.lifetime.count())
-            : fmt::format(
-                  "{}; fwd-status={}; detail=\"{}\"", fwd, status,
-                  verdict == cache::StoreVerdict::store ? "too-large" : cache::to_string(verdict));
-    co_return deliver(std::move(client_copy), outcome, req, response_time, params);
+        fmt::format("{}; fwd-status={}; stored; ttl={}", fwd, status, meta.lifetime.count());
+    if (req.msg.method() == beast_http::verb::get && status == 200 &&
+        req.msg.count(beast_http::field::range) > 0) {
+        // A range needs the whole object: wait for the fill, then answer from the stored copy.
+        if (co_await body->finished(body_timeout()))
+            if (auto stored = select_variant(shared_.store.lookup(key), req))
+                co_return deliver(std::move(stored), outcome, req, response_time, params);
+    }
+    Reply r = deliver(client_head, outcome, req, response_time, params);
+    stream_body(r, client_head, std::make_unique<BodyStreamReader>(body, body_timeout()),
+                length.has_value(), req);
+    co_return r;
+}
+
+asio::awaitable<void> EdgeHandler::fill(FillJob job) {
+    auto& metrics = shared_.metrics;
+    bool complete = false;
+    for (;;) {
+        std::string piece(64 * 1024, '\0');
+        auto n = co_await job.origin_body->read_some(piece.data(), piece.size());
+        if (!n) {
+            metrics.origin_error(static_cast<Errc>(n.error().value()));
+            break;
+        }
+        if (*n == 0) {
+            complete = true;
+            break;
+        }
+        piece.resize(*n);
+        job.body->append(std::move(piece));
+        if (job.body->size() > job.limit) {
+            // A body of unannounced length outgrew what the cache takes: cut it off rather than
+            // hold it all in memory (readers see a short body).
+            metrics.store_rejected.inc();
+            break;
+        }
+    }
+    job.body->finish(complete);
+    if (!complete) co_return;  // the guard releases the key: nothing half-written is stored
+    auto whole = std::make_shared<const std::string>(job.body->concatenate());
+    job.meta.content_length_known = true;
+    auto obj = build_object(job.key, job.status, job.reason, job.fields, std::move(whole), job.meta,
+                            job.response_time,
+                            {.strip_set_cookie = true, .accept_ranges = job.status == 200});
+    auto entry = store_response(job.key, job.req, obj, job.vary);
+    if (entry)
+        metrics.stores.inc();
+    else
+        metrics.store_rejected.inc();
+    if (job.guard) job.guard->finish({entry, nullptr}, Seconds(0));
+}
+
+void EdgeHandler::stream_body(Reply& r, const storage::ObjectPtr& head,
+                              std::unique_ptr<http::BodySource> source, bool length_known,
+                              const Request& req) const {
+    // Only a reply that still carries this head has this body (not a 304 built from it), and
+    // a HEAD or a bodiless status has none.
+    const unsigned st = head->status;
+    if (r.object != head || r.head_only || st < 200 || st == 204 || st == 304) return;
+    r.stream = std::move(source);
+    if (length_known) return;
+    if (req.msg.version() >= 11) {
+        r.chunked = true;
+        r.extra.append("Transfer-Encoding: chunked\r\n");
+    } else {
+        r.close = true;  // HTTP/1.0: the end of the connection ends the body
+    }
 }
 
 asio::awaitable<Reply> EdgeHandler::pass(const Request& req, const OriginGroup& group,
@@ -240,14 +340,18 @@ asio::awaitable<Reply> EdgeHandler::pass(const Request& req, const OriginGroup& 
     auto res = co_await fetch_from(group, oreq);
     const TimePoint response_time = shared_.clock.now();
     if (!res) co_return origin_failure(static_cast<Errc>(res.error().value()), Outcome::pass);
-    invalidate_after_unsafe(req, t, *res);
-    const cache::ResponseFacts f = facts_of(res->result_int(), res->base());
+    invalidate_after_unsafe(req, t, res->head);
+    const cache::ResponseFacts f = facts_of(res->head.result_int(), res->head);
     const auto meta = cache::make_meta(f, request_time, response_time, shared_.config.freshness);
     const bool head = req.msg.method() == beast_http::verb::head;
-    auto obj = build_object({}, res->result_int(), res->reason(), res->base(),
-                            std::make_shared<const std::string>(std::move(res->body())), meta,
-                            response_time, {.head_response = head});
-    co_return deliver(std::move(obj), Outcome::pass, req, response_time, why, false);
+    const std::optional<std::uint64_t> length = res->body->content_length();
+    auto obj = build_object(
+        {}, res->head.result_int(), res->head.reason(), res->head, nullptr, meta, response_time,
+        {.head_response = head, .content_length = length, .no_length = !length});
+    Reply r = deliver(obj, Outcome::pass, req, response_time, why, false);
+    stream_body(r, obj, std::make_unique<OriginBodySource>(std::move(res->body)),
+                length.has_value(), req);
+    co_return r;
 }
 
 Reply EdgeHandler::deliver(storage::ObjectPtr obj, Outcome outcome, const Request& req,
@@ -262,7 +366,8 @@ Reply EdgeHandler::deliver(storage::ObjectPtr obj, Outcome outcome, const Reques
     }
     Reply r;
     // Byte ranges of a full stored response (GET only; a HEAD ignores Range).
-    if (conditional && obj->status == 200 && req.msg.method() == beast_http::verb::get) {
+    if (conditional && obj->status == 200 && obj->body &&
+        req.msg.method() == beast_http::verb::get) {
         const std::string_view range = req.msg[beast_http::field::range];
         if (!range.empty() && if_range_matches(req.msg[beast_http::field::if_range], obj->meta)) {
             const auto set = http_range::parse_range(range, obj->body_size());
@@ -334,7 +439,7 @@ Reply EdgeHandler::origin_failure(Errc e, Outcome outcome) const {
     return r;
 }
 
-asio::awaitable<Result<origin::OriginResponse>> EdgeHandler::fetch_from(
+asio::awaitable<Result<origin::StreamedResponse>> EdgeHandler::fetch_from(
     const OriginGroup& group, const origin::OriginRequest& req) {
     using beast_http::verb;
     origin::OriginSet& set = *shared_.origin_sets[shared_.config.index_of(group)];
@@ -343,16 +448,16 @@ asio::awaitable<Result<origin::OriginResponse>> EdgeHandler::fetch_from(
                             m == verb::put || m == verb::delete_ || m == verb::trace;
     const unsigned attempts = 1 + (idempotent ? group.retries : 0);
     boost::container::small_vector<std::size_t, 4> tried;
-    Result<origin::OriginResponse> last = Errc::no_origin;
+    Result<origin::StreamedResponse> last = Errc::no_origin;
     for (unsigned a = 0; a < attempts; ++a) {
         auto lease = set.pick(shared_.clock.now(), tried, random01());
         if (!lease) break;  // every origin is down, open, or already tried
         tried.push_back(lease->index());
         if (a > 0) shared_.metrics.origin_retries.inc();
         shared_.metrics.origin_fetches.inc();
-        auto res = co_await pool_.fetch(lease->server(), req);
-        const bool failed = !res || res->result_int() == 502 || res->result_int() == 503 ||
-                            res->result_int() == 504;
+        auto res = co_await pool_.fetch_head(lease->server(), req);
+        const unsigned status = res ? res->head.result_int() : 0;
+        const bool failed = !res || status == 502 || status == 503 || status == 504;
         set.report(lease->index(), !failed, shared_.clock.now());
         if (!res) shared_.metrics.origin_error(static_cast<Errc>(res.error().value()));
         if (!failed) co_return res;
@@ -405,7 +510,7 @@ origin::OriginRequest EdgeHandler::origin_request(const Request& req, const Orig
 }
 
 void EdgeHandler::invalidate_after_unsafe(const Request& req, const Target& t,
-                                          const origin::OriginResponse& res) {
+                                          const origin::OriginHead& res) {
     using beast_http::verb;
     const verb m = req.msg.method();
     const bool safe = m == verb::get || m == verb::head || m == verb::options || m == verb::trace;
@@ -436,8 +541,15 @@ storage::ObjectPtr EdgeHandler::select_variant(storage::ObjectPtr entry, const R
 
 storage::ObjectPtr EdgeHandler::store_response(const std::string& key, const Request& req,
                                                storage::ObjectPtr obj, std::string_view vary) {
+    auto entry = variant_entry(key, req, std::move(obj), vary, true);
+    return shared_.store.insert(entry) ? entry : nullptr;
+}
+
+storage::ObjectPtr EdgeHandler::variant_entry(const std::string& key, const Request& req,
+                                              storage::ObjectPtr obj, std::string_view vary,
+                                              bool keep_stored_variants) const {
     const cache::VaryFields v = cache::parse_vary(vary);
-    if (v.names.empty()) return shared_.store.insert(obj) ? obj : nullptr;
+    if (v.names.empty()) return obj;
     // The new variant first, then the others already stored (if Vary did not change), capped.
     constexpr std::size_t kMaxVariants = 32;
     const std::string id =
@@ -445,7 +557,7 @@ storage::ObjectPtr EdgeHandler::store_response(const std::string& key, const Req
     auto set = std::make_shared<storage::VariantSet>();
     set->fields = v.names;
     set->variants.emplace_back(id, obj);
-    if (auto existing = shared_.store.lookup(key);
+    if (auto existing = keep_stored_variants ? shared_.store.lookup(key) : nullptr;
         existing && existing->variants && existing->variants->fields == v.names) {
         for (const auto& [other_id, other] : existing->variants->variants)
             if (other_id != id && set->variants.size() < kMaxVariants)
@@ -456,7 +568,7 @@ storage::ObjectPtr EdgeHandler::store_response(const std::string& key, const Req
     entry->status = obj->status;
     entry->meta = obj->meta;
     entry->variants = std::move(set);
-    return shared_.store.insert(entry) ? storage::ObjectPtr(std::move(entry)) : nullptr;
+    return entry;
 }
 
 }  // namespace cdn::edge::proxy

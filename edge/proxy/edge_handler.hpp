@@ -8,7 +8,9 @@
 #include "edge/config.hpp"
 #include "edge/http/exchange.hpp"
 #include "edge/origin/origin_pool.hpp"
+#include "edge/proxy/body_stream.hpp"
 #include "edge/proxy/edge_metrics.hpp"
+#include "edge/proxy/response_fields.hpp"
 #include "edge/storage/memory_store.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -46,10 +48,37 @@ class EdgeHandler final : public http::RequestHandler {
                                              const Target& t, std::string key,
                                              const cache::RequestFacts& facts,
                                              storage::ObjectPtr stale, TimePoint now);
-    // Fetches and stores; a leader's guard is finished with what was stored.
-    boost::asio::awaitable<http::Reply> fetch_and_store(
-        const http::Request& req, const OriginGroup& group, const Target& t, std::string key,
-        const cache::RequestFacts& facts, storage::ObjectPtr stale, cache::FillGuard* guard);
+    // Fetches; a cacheable body is filled into the cache by its own coroutine while clients
+    // read it as it arrives. A leader's guard is handed to the fill.
+    boost::asio::awaitable<http::Reply> fetch_and_store(const http::Request& req,
+                                                        const OriginGroup& group, const Target& t,
+                                                        std::string key,
+                                                        const cache::RequestFacts& facts,
+                                                        storage::ObjectPtr stale,
+                                                        std::unique_ptr<cache::FillGuard> guard);
+    struct FillJob {
+        std::unique_ptr<origin::OriginBody> origin_body;
+        std::shared_ptr<BodyStream> body;
+        std::string key;
+        http::Request req;  // for the variant id
+        unsigned status;
+        std::string reason;
+        Fields fields;
+        storage::ObjectMeta meta;
+        TimePoint response_time;
+        std::string vary;
+        std::uint64_t limit;
+        std::unique_ptr<cache::FillGuard> guard;
+    };
+    boost::asio::awaitable<void> fill(FillJob job);
+    // Attaches a body source to a reply whose object is `head`, with the framing the client
+    // needs (chunked when the length is unknown; close-delimited for HTTP/1.0).
+    void stream_body(http::Reply& r, const storage::ObjectPtr& head,
+                     std::unique_ptr<http::BodySource> source, bool length_known,
+                     const http::Request& req) const;
+    std::chrono::milliseconds body_timeout() const {
+        return shared_.config.origin_pool.response_timeout + std::chrono::seconds(5);
+    }
     // Builds the reply; answers a matching conditional GET/HEAD with 304 when `conditional`.
     http::Reply deliver(storage::ObjectPtr obj, cache::Outcome outcome, const http::Request& req,
                         TimePoint now, std::string_view status_params,
@@ -76,7 +105,7 @@ class EdgeHandler final : public http::RequestHandler {
     // Sends req to the group's origins: a healthy one whose breaker allows it, then, for an
     // idempotent request that failed (no response, or 502/503/504), up to `retries` others.
     // Every attempt is reported to the origin's breaker. Errc::no_origin when none is available.
-    boost::asio::awaitable<Result<origin::OriginResponse>> fetch_from(
+    boost::asio::awaitable<Result<origin::StreamedResponse>> fetch_from(
         const OriginGroup& group, const origin::OriginRequest& req);
     // The entry for this request: the URL's object, or its variant for the request's fields.
     static storage::ObjectPtr select_variant(storage::ObjectPtr entry, const http::Request& req);
@@ -84,10 +113,15 @@ class EdgeHandler final : public http::RequestHandler {
     // now stored under key, or nullptr when the store refused it.
     storage::ObjectPtr store_response(const std::string& key, const http::Request& req,
                                       storage::ObjectPtr obj, std::string_view vary);
+    // The entry to store under key for obj: obj itself, or a variant set holding it (and, when
+    // keep_stored_variants, the other variants already stored).
+    storage::ObjectPtr variant_entry(const std::string& key, const http::Request& req,
+                                     storage::ObjectPtr obj, std::string_view vary,
+                                     bool keep_stored_variants) const;
     // RFC 9111 section 4.4: a non-error response to an unsafe method invalidates the target and
     // the Location / Content-Location URIs on the same host.
     void invalidate_after_unsafe(const http::Request& req, const Target& t,
-                                 const origin::OriginResponse& res);
+                                 const origin::OriginHead& res);
     double random01() { return std::uniform_real_distribution<double>(0, 1)(rng_); }
 
     EdgeShared shared_;

@@ -76,7 +76,7 @@ storage::ObjectPtr build_object(std::string key, unsigned status, std::string_vi
         hb.field("Accept-Ranges", "bytes");
     const bool bodiless = status < 200 || status == 204 || status == 304;
     const std::size_t size = options.content_length.value_or(body ? body->size() : 0);
-    obj->head = hb.finish(size, !bodiless && !options.head_response);
+    obj->head = hb.finish(size, !bodiless && !options.head_response && !options.no_length);
     if (!bodiless && !options.head_response) obj->body = std::move(body);
     return obj;
 }

@@ -27,6 +27,8 @@ struct BuildOptions {
     bool accept_ranges = false;     // add "Accept-Ranges: bytes" unless the origin said otherwise
     // Content-Length to announce when the reply sends only part of body (a byte range).
     std::optional<std::size_t> content_length = std::nullopt;
+    // No Content-Length at all: the body's length is not known yet (it is streamed).
+    bool no_length = false;
 };
 
 // Builds an object whose head holds the end-to-end fields (hop-by-hop, Content-Length and Age

@@ -22,7 +22,8 @@ struct ObjectMeta {
     bool must_revalidate = false;
     Seconds stale_while_revalidate{0};  // RFC 5861 windows from the response
     Seconds stale_if_error{0};
-    std::string etag;  // validators for conditional requests
+    bool content_length_known = true;  // false while a body of unannounced length streams in
+    std::string etag;                  // validators for conditional requests
     std::string last_modified;
 };
 

@@ -78,12 +78,15 @@ TEST_CASE_METHOD(Fixture, "a hanging origin gets 504, a broken one 502", "[edge]
     CHECK_THAT(std::string(hang["Cache-Status"]), Contains("origin-timeout"));
     auto reset = http_get(edge.port(), "/reset?fault=reset");
     CHECK(reset.result_int() == 502);
-    auto truncated = http_get(edge.port(), "/trunc?fault=truncate&size=100000");
-    CHECK(truncated.result_int() == 502);
-    // A truncated body is never stored.
-    auto again = http_get(edge.port(), "/trunc?fault=truncate&size=100000");
-    CHECK(again.result_int() == 502);
-    CHECK(origin.count("/trunc?fault=truncate&size=100000") == 2);
+    // The body is relayed as it arrives, so an origin that stops half way leaves the client
+    // with a short body and a closed connection (as any proxy must), and nothing is stored.
+    const std::string trunc = "/trunc?fault=truncate&size=100000";
+    const std::string raw = raw_exchange(
+        edge.port(), "GET " + trunc + " HTTP/1.1\r\nHost: a\r\n\r\n", std::chrono::seconds(5));
+    CHECK_THAT(raw, StartsWith("HTTP/1.1 200"));
+    CHECK(raw.size() < 100000);
+    CHECK_THROWS(http_get(edge.port(), trunc));
+    CHECK(origin.count(trunc) == 2);
     CHECK(edge.metric("cdn_edge_origin_errors_total{reason=\"timeout\"}") == 1);
     still_serving();
 }
