@@ -142,6 +142,9 @@ asio::awaitable<Reply> EdgeHandler::miss(const Request& req, const OriginGroup& 
     if (ticket.role == Role::pass) {
         // hit-for-pass: this key was recently uncacheable; do not queue behind anyone.
         shared_.metrics.hit_for_pass.inc();
+        // Nothing to answer a Range from: let the origin do it.
+        if (req.msg.count(beast_http::field::range) > 0)
+            co_return co_await pass(req, group, t, "fwd=miss; detail=\"uncacheable-range\"");
         co_return co_await fetch_and_store(req, group, t, std::move(key), facts, std::move(stale),
                                            nullptr);
     }
@@ -221,6 +224,13 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
         if (cacheable) metrics.store_rejected.inc();
         if (stale) shared_.store.remove(key);
         if (guard) guard->finish({}, shared_.config.hit_for_pass);  // waiters fetch alone
+        if (status == 200 && req.msg.method() == beast_http::verb::get &&
+            req.msg.count(beast_http::field::range) > 0) {
+            // The whole object will not be cached, so fetching it all for one range is waste:
+            // drop this response and let the origin answer the Range itself.
+            res->body.reset();
+            co_return co_await pass(req, group, t, "fwd=miss; detail=\"uncacheable-range\"");
+        }
         auto obj =
             build_object(key, status, head.reason(), head, nullptr, meta, response_time, framing);
         Reply r = deliver(obj, outcome, req, response_time,

@@ -119,3 +119,20 @@ TEST_CASE("collapsed waiters read the body as it arrives; one origin fetch", "[e
     CHECK(edge.metric("cdn_edge_collapsed_total") == 5);
     CHECK(std::string(http_get(edge.port(), t)["X-Cache"]) == "HIT");
 }
+
+TEST_CASE("a range of an object too large to cache is fetched as a range", "[edge][streaming]") {
+    TempDir dir;
+    OriginSim origin(dir);
+    Edge edge(dir, origin.url(), "[cache]\nmemory = \"2MiB\"\nshards = 1\n");
+    const std::string t = "/movie.mp4?size=8MiB";
+    const std::string expected = cdn::origin_sim::make_body("/movie.mp4", 1, 8u << 20);
+    HttpClient c(edge.port());
+    auto a = c.get(t, {{"Range", "bytes=100-199"}});
+    CHECK(a.result_int() == 206);
+    CHECK(a.body() == expected.substr(100, 100));
+    // Once the key is known not to fit, ranges go straight to the origin.
+    auto b = c.get(t, {{"Range", "bytes=-10"}});
+    CHECK(b.result_int() == 206);
+    CHECK(b.body() == expected.substr(expected.size() - 10));
+    CHECK(origin.count(t) == 3);  // one full response dropped at its head, two ranges
+}
