@@ -20,10 +20,6 @@ struct Fixture {
     HttpClient client{edge.port()};
 };
 
-std::string header(const Response& r, const char* name) {
-    return std::string(r[name]);
-}
-
 }  // namespace
 
 TEST_CASE_METHOD(Fixture, "miss then hit; the origin sees one request", "[edge][cache]") {

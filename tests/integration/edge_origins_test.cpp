@@ -13,16 +13,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds bound = 5000ms) {
-    const auto deadline = std::chrono::steady_clock::now() + bound;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return pred();
-}
-
 std::string group(const std::vector<std::string>& urls, const std::string& extra = "") {
     std::string toml = "[[origin]]\nhosts = [\"*\"]\nurls = [";
     for (std::size_t i = 0; i < urls.size(); ++i)

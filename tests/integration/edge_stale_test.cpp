@@ -11,20 +11,8 @@ using namespace std::chrono_literals;
 using Catch::Matchers::Contains;
 
 namespace {
-std::string header(const Response& r, const char* name) {
-    return std::string(r[name]);
-}
 
 // Polls until pred() holds or the bound passes; returns whether it held.
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds bound = 5000ms) {
-    const auto deadline = std::chrono::steady_clock::now() + bound;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return pred();
-}
 }  // namespace
 
 TEST_CASE("stale-while-revalidate answers at once and refreshes once in the background",
