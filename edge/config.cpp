@@ -68,12 +68,17 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
     if (auto s = root.section("cache")) {
         s->allow_only({"memory", "max_object_size", "shards", "sort_query", "drop_query_params",
                        "heuristic_fraction", "heuristic_max", "negative_ttl", "ttl_jitter", "grace",
-                       "collapse_timeout", "hit_for_pass"});
+                       "collapse_timeout", "hit_for_pass", "policy"});
         if (auto v = s->size("memory")) c.memory_bytes = *v;
         if (auto v = s->size("max_object_size")) c.origin_pool.max_body_bytes = *v;
         if (auto v = s->integer("shards")) {
             if (*v < 1 || *v > 4096) s->fail("shards", "expected 1 to 4096");
             c.shards = static_cast<std::size_t>(*v);
+        }
+        if (auto v = s->string("policy")) {
+            auto kind = storage::parse_policy_kind(*v);
+            if (!kind) s->fail("policy", fmt::format("\"{}\" is not \"s3fifo\" or \"lru\"", *v));
+            c.cache_policy = *kind;
         }
         if (auto v = s->boolean("sort_query")) c.key.sort_query = *v;
         if (auto v = s->strings("drop_query_params")) c.key.drop_query_params = *v;

@@ -8,6 +8,7 @@
 #include "edge/origin/health_checker.hpp"
 #include "edge/origin/origin_pool.hpp"
 #include "edge/origin/origin_set.hpp"
+#include "edge/storage/eviction_policy.hpp"
 
 #include <string>
 #include <vector>
@@ -33,6 +34,7 @@ struct EdgeConfig {
 
     std::uint64_t memory_bytes = 256ull << 20;
     std::size_t shards = 16;
+    storage::PolicyKind cache_policy = storage::PolicyKind::s3fifo;  // memory tier eviction
     cache::KeyPolicy key;
     cache::FreshnessPolicy freshness;
     std::chrono::milliseconds collapse_timeout{10'000};  // a waiter then fetches on its own

@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
     std::setvbuf(stdout, nullptr, _IOLBF, 1 << 16);
 
     MetricsRegistry registry;
-    storage::MemoryStore store(config.memory_bytes, config.shards);
+    storage::MemoryStore store(config.memory_bytes, config.shards, config.cache_policy);
     proxy::EdgeMetrics metrics(registry, store);
     proxy::EdgeObserver observer(metrics, config.access_log);
     proxy::AdminHandler admin_handler(registry);

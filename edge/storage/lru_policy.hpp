@@ -1,27 +1,37 @@
 #pragma once
-// Eviction policy: chooses victims, stores nothing. Plain LRU over keys (string_views owned by
-// the store's objects). One instance per shard; the shard's lock protects it.
-#include <list>
-#include <string_view>
+// Eviction policy: plain LRU. A hit moves the object to the front; the victim is the back. Kept
+// as the baseline S3-FIFO is measured against (bench/trace_replay) and as an operator choice
+// (cache.policy = "lru"). One instance per shard; the shard's lock protects it.
+#include "edge/storage/eviction_policy.hpp"
 
 namespace cdn::edge::storage {
 
-class LruPolicy {
+class LruPolicy final : public EvictionPolicy {
   public:
-    using Handle = std::list<std::string_view>::iterator;
+    static constexpr std::uint64_t kQueue = 1;
 
-    Handle add(std::string_view key) {
-        order_.push_front(key);
-        return order_.begin();
+    void insert(PolicyNode& node, const PolicyNode* /*replaced*/) override {
+        node.queue = kQueue;
+        node.freq = 0;
+        order_.push_front(node);
     }
-    void touch(Handle h) { order_.splice(order_.begin(), order_, h); }
-    void remove(Handle h) { order_.erase(h); }
-    bool empty() const { return order_.empty(); }
-    // The least recently used key; precondition: !empty().
-    std::string_view victim() const { return order_.back(); }
+    void hit(PolicyNode& node) override { order_.move_to_front(node); }
+    void erase(PolicyNode& node) override {
+        order_.unlink(node);
+        node.queue = 0;
+    }
+    PolicyNode* evict() override {
+        PolicyNode* victim = order_.back();
+        if (victim) erase(*victim);
+        return victim;
+    }
+
+    PolicyKind kind() const override { return PolicyKind::lru; }
+    std::size_t size() const override { return order_.size(); }
+    std::uint64_t bytes() const override { return order_.bytes(); }
 
   private:
-    std::list<std::string_view> order_;
+    PolicyList order_;
 };
 
 }  // namespace cdn::edge::storage

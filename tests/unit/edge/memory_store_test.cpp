@@ -20,7 +20,9 @@ ObjectPtr object(std::string key, std::size_t body_size) {
 }  // namespace
 
 TEST_CASE("insert, lookup, replace, remove", "[memory_store]") {
-    MemoryStore s(1 << 20, 1);
+    const PolicyKind policy = GENERATE(PolicyKind::s3fifo, PolicyKind::lru);  // each policy
+    INFO("policy: " << to_string(policy));
+    MemoryStore s(1 << 20, 1, policy);
     CHECK(s.lookup("a") == nullptr);
     REQUIRE(s.insert(object("a", 10)));
     REQUIRE(s.lookup("a"));
@@ -34,13 +36,15 @@ TEST_CASE("insert, lookup, replace, remove", "[memory_store]") {
     CHECK(s.bytes() == 0);
 }
 
-TEST_CASE("bounded in bytes; evicts the least recently used", "[memory_store]") {
+TEST_CASE("bounded in bytes; evicts an unused object before a used one", "[memory_store]") {
+    const PolicyKind policy = GENERATE(PolicyKind::s3fifo, PolicyKind::lru);  // each policy
+    INFO("policy: " << to_string(policy));
     const auto one = object("k0", 1000)->charge();
-    MemoryStore s(one * 3, 1);
+    MemoryStore s(one * 3, 1, policy);
     s.insert(object("k1", 1000));
     s.insert(object("k2", 1000));
     s.insert(object("k3", 1000));
-    s.lookup("k1");  // k2 is now the least recently used
+    s.lookup("k1");  // LRU: k2 is now the least recently used; S3-FIFO: k1 moves to main
     s.insert(object("k4", 1000));
     CHECK(s.lookup("k2") == nullptr);
     CHECK(s.lookup("k1"));
@@ -51,15 +55,19 @@ TEST_CASE("bounded in bytes; evicts the least recently used", "[memory_store]") 
 }
 
 TEST_CASE("an object larger than a shard is refused, not half-stored", "[memory_store]") {
-    MemoryStore s(1 << 16, 4);
+    const PolicyKind policy = GENERATE(PolicyKind::s3fifo, PolicyKind::lru);  // each policy
+    INFO("policy: " << to_string(policy));
+    MemoryStore s(1 << 16, 4, policy);
     CHECK_FALSE(s.insert(object("big", 1 << 16)));
     CHECK(s.lookup("big") == nullptr);
     CHECK(s.bytes() == 0);
 }
 
 TEST_CASE("an evicted object stays valid for whoever holds it", "[memory_store]") {
+    const PolicyKind policy = GENERATE(PolicyKind::s3fifo, PolicyKind::lru);  // each policy
+    INFO("policy: " << to_string(policy));
     const auto one = object("k0", 100)->charge();
-    MemoryStore s(one, 1);
+    MemoryStore s(one, 1, policy);
     s.insert(object("a", 100));
     ObjectPtr held = s.lookup("a");
     s.insert(object("b", 100));
@@ -68,7 +76,9 @@ TEST_CASE("an evicted object stays valid for whoever holds it", "[memory_store]"
 }
 
 TEST_CASE("concurrent use keeps the accounting exact", "[memory_store]") {
-    MemoryStore s(1 << 20, 8);
+    const PolicyKind policy = GENERATE(PolicyKind::s3fifo, PolicyKind::lru);  // each policy
+    INFO("policy: " << to_string(policy));
+    MemoryStore s(1 << 20, 8, policy);
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t) {
         threads.emplace_back([&s, t] {

@@ -1,0 +1,364 @@
+// trace_replay: replays a request trace through the edge's MemoryStore (no network, no clock in
+// the store) at several cache sizes, under S3-FIFO and LRU in the same run, and prints the
+// object and byte hit ratios of each and the gain.
+//
+// Trace: one request per line, "timestamp object_id size_bytes", whitespace separated, plain
+// or gzip. Conventions (those of the team's simulator, so numbers compare): every line is one
+// GET; an object_id that re-appears with a different size is a different object; footprint =
+// sum of the sizes of the distinct (id, size) objects; no warm-up is excluded. A miss stores the
+// object charged at its trace size (no body is allocated); an object larger than a shard is a
+// miss that is not stored.
+#include "bench/zipf_trace.hpp"
+#include "common/units.hpp"
+#include "edge/storage/memory_store.hpp"
+
+#include <fmt/format.h>
+#include <zlib.h>
+#include <CLI/CLI.hpp>
+#include <boost/unordered/unordered_flat_map.hpp>
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+namespace {
+
+using cdn::edge::storage::CachedObject;
+using cdn::edge::storage::MemoryStore;
+using cdn::edge::storage::PolicyKind;
+
+struct Trace {
+    std::string name;
+    std::vector<std::uint32_t> requests;  // object index per request
+    std::vector<std::uint64_t> sizes;     // size per object index
+    std::uint64_t footprint = 0;          // sum of sizes of the distinct objects
+    std::uint64_t requested_bytes = 0;
+};
+
+// The bytes every object of the trace needs, and its totals.
+void finish(Trace& t) {
+    t.footprint = 0;
+    for (auto s : t.sizes)
+        t.footprint += s;
+    t.requested_bytes = 0;
+    for (auto r : t.requests)
+        t.requested_bytes += t.sizes[r];
+}
+
+class GzFile {
+  public:
+    explicit GzFile(const std::string& path) : f_(gzopen(path.c_str(), "rb")) {
+        if (!f_)
+            throw std::runtime_error(fmt::format("{}: cannot open: {}", path, strerror(errno)));
+        gzbuffer(f_, 1 << 18);
+    }
+    ~GzFile() { gzclose(f_); }
+    GzFile(const GzFile&) = delete;
+    GzFile& operator=(const GzFile&) = delete;
+    gzFile get() const { return f_; }
+
+  private:
+    gzFile f_;
+};
+
+std::string_view next_token(std::string_view& line) {
+    const auto start = line.find_first_not_of(" \t\r\n");
+    if (start == std::string_view::npos) {
+        line = {};
+        return {};
+    }
+    line.remove_prefix(start);
+    const auto end = std::min(line.find_first_of(" \t\r\n"), line.size());
+    const std::string_view token = line.substr(0, end);
+    line.remove_prefix(end);
+    return token;
+}
+
+// Reads a "timestamp object_id size" trace, plain or gzip. Blank lines and lines starting
+// with '#' are skipped. Throws std::runtime_error naming the file and line on bad input.
+Trace load_trace(const std::string& path) {
+    Trace t;
+    t.name = path;
+    GzFile file(path);
+    boost::unordered_flat_map<std::string, std::uint32_t> ids;  // "id size" -> object index
+    std::string key;
+    char buf[4096];
+    std::uint64_t lineno = 0;
+    while (gzgets(file.get(), buf, sizeof buf)) {
+        ++lineno;
+        std::string_view line(buf);
+        if (!line.ends_with('\n') && !gzeof(file.get()))
+            throw std::runtime_error(fmt::format("{}:{}: line too long", path, lineno));
+        const auto fail = [&](std::string_view what) {
+            return std::runtime_error(
+                fmt::format("{}:{}: {}; expected \"timestamp object_id "
+                            "size_bytes\"",
+                            path, lineno, what));
+        };
+        std::string_view rest = line;
+        const std::string_view ts = next_token(rest);
+        if (ts.empty() || ts.starts_with('#')) continue;
+        const std::string_view id = next_token(rest);
+        const std::string_view size_text = next_token(rest);
+        if (id.empty() || size_text.empty()) throw fail("too few fields");
+        if (!next_token(rest).empty()) throw fail("too many fields");
+        std::uint64_t size = 0;
+        const auto [end, ec] =
+            std::from_chars(size_text.data(), size_text.data() + size_text.size(), size);
+        if (ec != std::errc{} || end != size_text.data() + size_text.size())
+            throw fail(fmt::format("size \"{}\" is not a whole number", size_text));
+        key.assign(id);
+        key += ' ';
+        key += std::to_string(size);
+        auto [it, inserted] = ids.try_emplace(key, static_cast<std::uint32_t>(t.sizes.size()));
+        if (inserted) {
+            if (t.sizes.size() == UINT32_MAX) throw fail("more than 2^32-1 distinct objects");
+            t.sizes.push_back(size);
+        }
+        t.requests.push_back(it->second);
+    }
+    int err = 0;
+    const char* msg = gzerror(file.get(), &err);
+    if (err != Z_OK && err != Z_STREAM_END)
+        throw std::runtime_error(fmt::format("{}: read error: {}", path, msg));
+    finish(t);
+    return t;
+}
+
+Trace zipf_trace(const cdn::bench::ZipfSpec& z, const cdn::bench::SizeSpec& s) {
+    auto synthetic = cdn::bench::make_zipf_trace(z, s);
+    Trace t;
+    t.name = cdn::bench::describe(z, s);
+    t.requests = std::move(synthetic.requests);
+    t.sizes = std::move(synthetic.sizes);
+    // Objects never requested are not part of the footprint.
+    std::vector<bool> seen(t.sizes.size());
+    for (auto r : t.requests)
+        seen[r] = true;
+    for (std::size_t i = 0; i < t.sizes.size(); ++i)
+        if (!seen[i]) t.sizes[i] = 0;
+    finish(t);
+    return t;
+}
+
+void write_trace(const Trace& t, const std::string& path) {
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "w"), std::fclose);
+    if (!f) throw std::runtime_error(fmt::format("{}: cannot write: {}", path, strerror(errno)));
+    std::uint64_t ts = 0;
+    for (auto r : t.requests)
+        fmt::print(f.get(), "{} {} {}\n", ++ts, r, t.sizes[r]);
+}
+
+std::size_t heap_in_use() {
+#if defined(__GLIBC__)
+    const auto m = mallinfo2();
+    return m.uordblks + m.hblkhd;
+#else
+    return 0;
+#endif
+}
+
+struct Result {
+    std::uint64_t hits = 0;
+    std::uint64_t hit_bytes = 0;
+    std::uint64_t evictions = 0;
+    std::uint64_t resident = 0;
+    double seconds = 0;
+    double store_heap = 0;  // heap bytes the store holds beyond its objects, per resident object
+};
+
+// Heap bytes of one replay object (an empty CachedObject with a short key) as make_shared
+// allocates it.
+double object_heap_bytes() {
+    constexpr int n = 4096;
+    std::vector<std::shared_ptr<CachedObject>> v;
+    v.reserve(n);
+    const std::size_t before = heap_in_use();
+    for (int i = 0; i < n; ++i)
+        v.push_back(std::make_shared<CachedObject>());
+    return static_cast<double>(heap_in_use() - before) / n;
+}
+
+Result replay(const Trace& t, PolicyKind policy, std::uint64_t capacity, std::size_t shards,
+              double object_heap) {
+    Result r;
+    const std::size_t heap_before = heap_in_use();
+    auto store = std::make_unique<MemoryStore>(capacity, shards, policy);
+    char buf[16];
+    const auto start = std::chrono::steady_clock::now();
+    for (const std::uint32_t object : t.requests) {
+        const auto res = std::to_chars(buf, buf + sizeof buf, object);
+        const std::string_view key(buf, static_cast<std::size_t>(res.ptr - buf));
+        const std::uint64_t size = t.sizes[object];
+        if (store->lookup(key)) {
+            ++r.hits;
+            r.hit_bytes += size;
+            continue;
+        }
+        auto o = std::make_shared<CachedObject>();
+        o->key.assign(key);  // short: no allocation beyond the object's own
+        store->insert(std::move(o), size);
+    }
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    r.evictions = store->evictions();
+    r.resident = store->objects();
+    if (r.resident > 0 && heap_before > 0)
+        r.store_heap = (static_cast<double>(heap_in_use() - heap_before) -
+                        object_heap * static_cast<double>(r.resident)) /
+                       static_cast<double>(r.resident);
+    return r;
+}
+
+double ratio(std::uint64_t a, std::uint64_t b) {
+    return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{
+        "Replays a cache trace through the edge's memory store under S3-FIFO and LRU and prints "
+        "object (OHR) and byte (BHR) hit ratios. Trace lines: \"timestamp object_id size_bytes\", "
+        "plain or gzip."};
+    std::string trace_path, zipf_text, sizes_text = "fixed:4096", write_path;
+    std::vector<std::string> cache_bytes_text;
+    std::vector<double> fractions;
+    std::size_t shards = 1;
+    bool metadata = false;
+    auto* trace_opt = app.add_option("--trace", trace_path, "trace file (plain or .gz)");
+    auto* zipf_opt = app.add_option("--zipf", zipf_text,
+                                    "generate a Zipf trace: N_OBJECTS,ALPHA,N_REQUESTS[,SEED]");
+    trace_opt->excludes(zipf_opt);
+    app.add_option("--sizes", sizes_text,
+                   "object sizes of a --zipf trace: fixed:BYTES or lognormal:MEDIAN,SIGMA")
+        ->capture_default_str();
+    app.add_option("--cache-bytes", cache_bytes_text,
+                   "cache size(s) in bytes (\"64MiB\" works); repeat or list with commas")
+        ->delimiter(',');
+    app.add_option("--cache-fraction", fractions,
+                   "cache size(s) as a fraction of the footprint; repeat or list with commas "
+                   "(default 0.01,0.05,0.1,0.2 when no size is given)")
+        ->delimiter(',')
+        ->check(CLI::PositiveNumber);
+    app.add_option("--shards", shards, "memory store shards (1 replays the policy exactly)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 4096));
+    app.add_option("--write-trace", write_path, "also write the (generated) trace to this file");
+    app.add_flag("--metadata", metadata,
+                 "also print the heap the store holds per resident object beyond the objects "
+                 "(index, policy nodes, ghost), measured with mallinfo2");
+    CLI11_PARSE(app, argc, argv);
+    if (trace_path.empty() && zipf_text.empty()) {
+        std::fprintf(stderr, "trace_replay: give --trace FILE or --zipf N,ALPHA,REQUESTS[,SEED]\n");
+        return 2;
+    }
+
+    try {
+        const auto load_start = std::chrono::steady_clock::now();
+        Trace trace;
+        if (!trace_path.empty()) {
+            trace = load_trace(trace_path);
+        } else {
+            const auto z = cdn::bench::parse_zipf_spec(zipf_text);
+            if (!z)
+                throw std::runtime_error(
+                    fmt::format("--zipf \"{}\": expected N_OBJECTS,ALPHA,"
+                                "N_REQUESTS[,SEED]",
+                                zipf_text));
+            const auto s = cdn::bench::parse_size_spec(sizes_text);
+            if (!s)
+                throw std::runtime_error(
+                    fmt::format("--sizes \"{}\": expected fixed:BYTES "
+                                "or lognormal:MEDIAN,SIGMA",
+                                sizes_text));
+            trace = zipf_trace(*z, *s);
+        }
+        const double load_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
+        if (!write_path.empty()) write_trace(trace, write_path);
+        if (trace.requests.empty()) throw std::runtime_error(trace.name + ": no requests");
+
+        std::vector<std::uint64_t> capacities;
+        for (const auto& text : cache_bytes_text) {
+            auto v = cdn::parse_size(text);
+            if (!v || *v == 0)
+                throw std::runtime_error(fmt::format(
+                    "--cache-bytes \"{}\": expected a size like 1048576 or 64MiB", text));
+            capacities.push_back(*v);
+        }
+        if (capacities.empty() && fractions.empty()) fractions = {0.01, 0.05, 0.1, 0.2};
+        for (double f : fractions)
+            capacities.push_back(
+                static_cast<std::uint64_t>(std::llround(f * static_cast<double>(trace.footprint))));
+
+        // Every first request of an object misses in any cache: the best a policy can do.
+        std::vector<bool> seen(trace.sizes.size());
+        std::uint64_t best_hits = 0, best_bytes = 0;
+        for (auto r : trace.requests) {
+            if (seen[r]) {
+                ++best_hits;
+                best_bytes += trace.sizes[r];
+            }
+            seen[r] = true;
+        }
+        const auto requests = static_cast<std::uint64_t>(trace.requests.size());
+        fmt::print("# trace: {}\n", trace.name);
+        fmt::print(
+            "# requests {}  objects {}  footprint {} B  requested {} B  shards {}  "
+            "loaded in {:.2f} s\n",
+            requests, std::count(seen.begin(), seen.end(), true), trace.footprint,
+            trace.requested_bytes, shards, load_seconds);
+        fmt::print("# infinite cache: OHR {:.4f}  BHR {:.4f}\n", ratio(best_hits, requests),
+                   ratio(best_bytes, trace.requested_bytes));
+        fmt::print("{:>9} {:>14} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9}", "fraction",
+                   "cache_bytes", "s3fifo_ohr", "lru_ohr", "ohr_gain", "s3fifo_bhr", "lru_bhr",
+                   "bhr_gain");
+        if (metadata) fmt::print(" {:>13} {:>10}", "s3fifo_meta_B", "lru_meta_B");
+        fmt::print("\n");
+
+        const double object_heap = metadata ? object_heap_bytes() : 0.0;
+        double seconds[2] = {0, 0};
+        std::uint64_t replayed = 0;
+        for (const std::uint64_t capacity : capacities) {
+            const Result s3 = replay(trace, PolicyKind::s3fifo, capacity, shards, object_heap);
+            const Result lru = replay(trace, PolicyKind::lru, capacity, shards, object_heap);
+            seconds[0] += s3.seconds;
+            seconds[1] += lru.seconds;
+            replayed += requests;
+            const double s3_ohr = ratio(s3.hits, requests), lru_ohr = ratio(lru.hits, requests);
+            const double s3_bhr = ratio(s3.hit_bytes, trace.requested_bytes);
+            const double lru_bhr = ratio(lru.hit_bytes, trace.requested_bytes);
+            fmt::print(
+                "{:>9.4f} {:>14} {:>10.4f} {:>10.4f} {:>+9.4f} {:>10.4f} {:>10.4f} {:>+9.4f}",
+                ratio(capacity, trace.footprint), capacity, s3_ohr, lru_ohr, s3_ohr - lru_ohr,
+                s3_bhr, lru_bhr, s3_bhr - lru_bhr);
+            if (metadata) fmt::print(" {:>13.1f} {:>10.1f}", s3.store_heap, lru.store_heap);
+            fmt::print("\n");
+        }
+        fmt::print(
+            "# replay: s3fifo {:.2f} M requests/s, lru {:.2f} M requests/s ({} requests "
+            "per policy)\n",
+            static_cast<double>(replayed) / seconds[0] / 1e6,
+            static_cast<double>(replayed) / seconds[1] / 1e6, replayed);
+        if (metadata)
+            fmt::print(
+                "# meta_B: heap per resident object held by the store beyond the objects "
+                "(each object here: {:.0f} B, an empty CachedObject)\n",
+                object_heap);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "trace_replay: %s\n", e.what());
+        return 2;
+    }
+    return 0;
+}

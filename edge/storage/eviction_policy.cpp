@@ -1,0 +1,28 @@
+#include "edge/storage/eviction_policy.hpp"
+
+#include "edge/storage/lru_policy.hpp"
+#include "edge/storage/s3fifo_policy.hpp"
+
+namespace cdn::edge::storage {
+
+std::string_view to_string(PolicyKind kind) {
+    switch (kind) {
+        case PolicyKind::s3fifo: return "s3fifo";
+        case PolicyKind::lru: return "lru";
+    }
+    return "unknown";
+}
+
+std::optional<PolicyKind> parse_policy_kind(std::string_view name) {
+    if (name == "s3fifo") return PolicyKind::s3fifo;
+    if (name == "lru") return PolicyKind::lru;
+    return std::nullopt;
+}
+
+std::unique_ptr<EvictionPolicy> make_eviction_policy(PolicyKind kind,
+                                                     std::uint64_t capacity_bytes) {
+    if (kind == PolicyKind::lru) return std::make_unique<LruPolicy>();
+    return std::make_unique<S3FifoPolicy>(capacity_bytes);
+}
+
+}  // namespace cdn::edge::storage

@@ -1,0 +1,100 @@
+#pragma once
+// The seam between a memory shard and its eviction policy. The store owns every object and its
+// index; a policy only orders the store's entries and chooses victims. Intrusive: the per-object
+// bookkeeping (PolicyNode) lives inside the store's entry, so a policy allocates nothing per
+// object (S3-FIFO's ghost of evicted key hashes is the one exception, bounded by count).
+// Pure code: no clock, no I/O. Not thread-safe: one policy per shard, under the shard's lock.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+namespace cdn::edge::storage {
+
+// Embedded in the store's entry (the store derives its entry from it). The policy owns prev,
+// next, queue and freq; the store sets hash and charge before handing the node over and never
+// changes them while the node is linked.
+struct PolicyNode {
+    static constexpr std::uint64_t kMaxCharge = (std::uint64_t{1} << 58) - 1;
+
+    PolicyNode* prev = nullptr;
+    PolicyNode* next = nullptr;
+    std::uint64_t hash = 0;         // 64-bit hash of the key (a ghost remembers it)
+    std::uint64_t charge : 58 = 0;  // bytes the object costs the shard's budget
+    std::uint64_t queue : 2 = 0;    // which of the policy's queues holds it; 0 = none
+    std::uint64_t freq : 2 = 0;     // saturating access count (S3-FIFO)
+};
+
+// An intrusive doubly linked list of nodes that counts its nodes and their bytes. The front is
+// the most recent insertion, the back the next candidate.
+class PolicyList {
+  public:
+    PolicyList() = default;
+    PolicyList(const PolicyList&) = delete;
+    PolicyList& operator=(const PolicyList&) = delete;
+
+    void push_front(PolicyNode& n) {
+        n.prev = nullptr;
+        n.next = head_;
+        if (head_)
+            head_->prev = &n;
+        else
+            tail_ = &n;
+        head_ = &n;
+        ++size_;
+        bytes_ += n.charge;
+    }
+    void unlink(PolicyNode& n) {
+        (n.prev ? n.prev->next : head_) = n.next;
+        (n.next ? n.next->prev : tail_) = n.prev;
+        n.prev = n.next = nullptr;
+        --size_;
+        bytes_ -= n.charge;
+    }
+    void move_to_front(PolicyNode& n) {
+        if (head_ == &n) return;
+        unlink(n);
+        push_front(n);
+    }
+    PolicyNode* back() const { return tail_; }
+    bool empty() const { return size_ == 0; }
+    std::size_t size() const { return size_; }
+    std::uint64_t bytes() const { return bytes_; }
+
+  private:
+    PolicyNode* head_ = nullptr;
+    PolicyNode* tail_ = nullptr;
+    std::size_t size_ = 0;
+    std::uint64_t bytes_ = 0;
+};
+
+enum class PolicyKind { s3fifo, lru };
+
+std::string_view to_string(PolicyKind kind);
+// "s3fifo" or "lru"; nullopt for anything else.
+std::optional<PolicyKind> parse_policy_kind(std::string_view name);
+
+class EvictionPolicy {
+  public:
+    virtual ~EvictionPolicy() = default;
+
+    // Admits a node the store has just indexed. With `replaced`, the node is a new version of a
+    // key whose previous node (a copy of it, already erase()d) keeps its standing in the policy.
+    virtual void insert(PolicyNode& node, const PolicyNode* replaced) = 0;
+    // A lookup found the node.
+    virtual void hit(PolicyNode& node) = 0;
+    // The store drops the node for its own reasons (remove, replace); not an eviction.
+    virtual void erase(PolicyNode& node) = 0;
+    // Chooses the next victim and detaches it (the store then drops it); nullptr when empty.
+    virtual PolicyNode* evict() = 0;
+
+    virtual PolicyKind kind() const = 0;
+    virtual std::size_t size() const = 0;     // nodes linked
+    virtual std::uint64_t bytes() const = 0;  // sum of their charges
+};
+
+// A policy for one shard of `capacity_bytes`.
+std::unique_ptr<EvictionPolicy> make_eviction_policy(PolicyKind kind, std::uint64_t capacity_bytes);
+
+}  // namespace cdn::edge::storage

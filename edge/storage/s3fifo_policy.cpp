@@ -1,0 +1,122 @@
+#include "edge/storage/s3fifo_policy.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace cdn::edge::storage {
+
+void GhostFifo::remember(std::uint64_t hash, std::size_t limit) {
+    if (limit == 0) {
+        take(hash);
+    } else {
+        live_.insert_or_assign(hash, front_seq_ + ring_.size());
+        ring_.push_back(hash);
+    }
+    while (live_.size() > limit)
+        pop_front();
+    // Slots of taken or re-remembered hashes are stale; drop them from the front, and rebuild
+    // the ring when they are most of it, so it stays within twice the live count.
+    while (!ring_.empty()) {
+        auto it = live_.find(ring_.front());
+        if (it != live_.end() && it->second == front_seq_) break;
+        ring_.pop_front();
+        ++front_seq_;
+    }
+    if (ring_.size() > 2 * live_.size() + 64) compact();
+}
+
+void GhostFifo::pop_front() {
+    auto it = live_.find(ring_.front());
+    if (it != live_.end() && it->second == front_seq_) live_.erase(it);
+    ring_.pop_front();
+    ++front_seq_;
+}
+
+void GhostFifo::compact() {
+    std::deque<std::uint64_t> kept;
+    std::uint64_t seq = front_seq_;
+    for (const std::uint64_t hash : ring_) {
+        auto it = live_.find(hash);
+        if (it != live_.end() && it->second == seq) {
+            it->second = front_seq_ + kept.size();  // never above seq: slots only move forward
+            kept.push_back(hash);
+        }
+        ++seq;
+    }
+    ring_ = std::move(kept);
+}
+
+S3FifoPolicy::S3FifoPolicy(std::uint64_t capacity_bytes, S3FifoSettings settings)
+    : capacity_(capacity_bytes),
+      small_target_(static_cast<std::uint64_t>(std::llround(
+          static_cast<double>(capacity_bytes) * std::clamp(settings.small_fraction, 0.0, 1.0)))),
+      promote_threshold_(std::clamp(settings.promote_threshold, 1u, kMaxFreq)) {}
+
+void S3FifoPolicy::insert(PolicyNode& node, const PolicyNode* replaced) {
+    if (replaced && (replaced->queue == kSmall || replaced->queue == kMain)) {
+        // A new version of a cached key keeps its queue and its hits.
+        node.freq = replaced->freq;
+        node.queue = replaced->queue;
+    } else {
+        node.freq = 0;
+        node.queue = ghost_.take(node.hash) ? kMain : kSmall;
+    }
+    (node.queue == kMain ? main_ : small_).push_front(node);
+}
+
+void S3FifoPolicy::hit(PolicyNode& node) {
+    if (node.freq < kMaxFreq) node.freq = node.freq + 1;
+}
+
+void S3FifoPolicy::erase(PolicyNode& node) {
+    if (node.queue == kSmall)
+        small_.unlink(node);
+    else if (node.queue == kMain)
+        main_.unlink(node);
+    node.queue = 0;
+}
+
+PolicyNode* S3FifoPolicy::evict() {
+    if (small_.empty() || main_.bytes() > capacity_ - small_target_) return evict_main();
+    if (PolicyNode* victim = evict_small()) return victim;
+    return evict_main();  // everything in small had been hit and moved to main
+}
+
+PolicyNode* S3FifoPolicy::evict_small() {
+    while (PolicyNode* n = small_.back()) {
+        if (n->freq >= promote_threshold_) {
+            small_.unlink(*n);
+            n->freq = 0;
+            n->queue = kMain;
+            main_.push_front(*n);
+            continue;
+        }
+        ghost_.remember(n->hash, ghost_limit());
+        small_.unlink(*n);
+        n->queue = 0;
+        return n;
+    }
+    return nullptr;
+}
+
+PolicyNode* S3FifoPolicy::evict_main() {
+    // Terminates: every pass over a node lowers its freq, and freq is at most 3.
+    while (PolicyNode* n = main_.back()) {
+        if (n->freq > 0) {
+            n->freq = n->freq - 1;
+            main_.move_to_front(*n);
+            continue;
+        }
+        main_.unlink(*n);
+        n->queue = 0;
+        return n;
+    }
+    return nullptr;
+}
+
+std::size_t S3FifoPolicy::ghost_limit() const {
+    // As many as main holds; while main fills, 90% (rounded up) of what the shard holds.
+    return std::max(main_.size(), (size() * 9 + 9) / 10);
+}
+
+}  // namespace cdn::edge::storage
