@@ -567,7 +567,8 @@ storage::ObjectPtr EdgeHandler::variant_entry(const std::string& key, const Requ
     auto set = std::make_shared<storage::VariantSet>();
     set->fields = v.names;
     set->variants.emplace_back(id, obj);
-    if (auto existing = keep_stored_variants ? shared_.store.lookup(key) : nullptr;
+    // peek, not lookup: merging variants is not a use of the stored entry.
+    if (auto existing = keep_stored_variants ? shared_.store.peek(key) : nullptr;
         existing && existing->variants && existing->variants->fields == v.names) {
         for (const auto& [other_id, other] : existing->variants->variants)
             if (other_id != id && set->variants.size() < kMaxVariants)

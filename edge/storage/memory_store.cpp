@@ -37,6 +37,14 @@ void MemoryStore::destroy(Entry* chain) {
     }
 }
 
+ObjectPtr MemoryStore::peek(std::string_view key) {
+    const std::uint64_t h = hash_key(key);
+    Shard& s = shard_for(h);
+    std::lock_guard lock(s.mu);
+    auto it = s.index.find(KeyRef{key, h});
+    return it == s.index.end() ? nullptr : (*it)->object;
+}
+
 ObjectPtr MemoryStore::lookup(std::string_view key) {
     const std::uint64_t h = hash_key(key);
     Shard& s = shard_for(h);

@@ -29,6 +29,8 @@ class MemoryStore {
     MemoryStore& operator=(const MemoryStore&) = delete;
 
     ObjectPtr lookup(std::string_view key);
+    // Like lookup, but not a use of the object: the eviction policy is not told.
+    ObjectPtr peek(std::string_view key);
     // Inserts or replaces; the shard's policy evicts objects until the new one fits. Returns
     // false (and stores nothing) when the object alone exceeds a shard's budget.
     bool insert(ObjectPtr object);

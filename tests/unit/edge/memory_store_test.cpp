@@ -105,3 +105,15 @@ TEST_CASE("concurrent use keeps the accounting exact", "[memory_store]") {
     CHECK(s.objects() == count);
     CHECK(s.bytes() == bytes);
 }
+
+TEST_CASE("peek does not count as a use", "[memory_store]") {
+    // LRU makes the effect visible: a peeked key stays the least recently used.
+    const auto one = object("k0", 1000)->charge();
+    MemoryStore s(one * 2, 1, PolicyKind::lru);
+    s.insert(object("a", 1000));
+    s.insert(object("b", 1000));
+    CHECK(s.peek("a"));
+    s.insert(object("c", 1000));
+    CHECK(s.peek("a") == nullptr);
+    CHECK(s.peek("b"));
+}
