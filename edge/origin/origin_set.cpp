@@ -66,6 +66,7 @@ OriginSet::OriginSet(std::vector<OriginServer> servers, BalancePolicy policy,
     members_.reserve(servers.size());
     for (auto& s : servers)
         members_.push_back(std::make_unique<Member>(std::move(s), breaker));
+    breakers_on_ = members_.size() > 1;
 }
 
 std::optional<OriginSet::Lease> OriginSet::pick(TimePoint now, std::span<const std::size_t> exclude,
@@ -76,7 +77,7 @@ std::optional<OriginSet::Lease> OriginSet::pick(TimePoint now, std::span<const s
         if (std::find(exclude.begin(), exclude.end(), i) != exclude.end()) continue;
         const Member& m = *members_[i];
         if (!m.healthy.load(std::memory_order_relaxed)) continue;
-        if (!m.breaker.available(now)) continue;
+        if (breakers_on_ && !m.breaker.available(now)) continue;
         candidates.push_back(i);
     }
     if (candidates.empty()) return std::nullopt;
@@ -110,7 +111,7 @@ std::optional<OriginSet::Lease> OriginSet::pick(TimePoint now, std::span<const s
             }
         }
         const std::size_t index = candidates[pos];
-        if (members_[index]->breaker.allow(now)) return Lease(this, index);
+        if (!breakers_on_ || members_[index]->breaker.allow(now)) return Lease(this, index);
         // Lost the probe slot (or the state moved) since the eligibility check: next one.
         candidates.erase(candidates.begin() + static_cast<std::ptrdiff_t>(pos));
     }
@@ -118,7 +119,7 @@ std::optional<OriginSet::Lease> OriginSet::pick(TimePoint now, std::span<const s
 }
 
 void OriginSet::report(std::size_t index, bool success, TimePoint now) {
-    if (index >= members_.size()) return;
+    if (index >= members_.size() || !breakers_on_) return;
     CircuitBreaker& b = members_[index]->breaker;
     if (success)
         b.on_success(now);

@@ -88,6 +88,9 @@ class OriginSet {
 
     std::vector<std::unique_ptr<Member>> members_;  // fixed after construction
     const BalancePolicy policy_;
+    // With a single origin there is nowhere else to go: like nginx with one server in an
+    // upstream, its breaker is off, so one bad URL cannot turn the whole host into 503s.
+    bool breakers_on_ = true;
     std::atomic<std::size_t> ticket_{0};  // rotation for round_robin and least_outstanding ties
 };
 

@@ -356,3 +356,15 @@ TEST_CASE("OriginSet: concurrent picks and releases leave nothing outstanding", 
             CHECK(set.outstanding(i) == 0);
     }
 }
+
+TEST_CASE("a single origin has no breaker: there is nowhere else to go", "[origin_set]") {
+    OriginSet set(servers(1), BalancePolicy::round_robin, breaker(2, 10s));
+    const TimePoint now{};
+    for (int i = 0; i < 10; ++i)
+        set.report(0, false, now);
+    CHECK(set.breaker_state(0, now) == CircuitBreaker::State::closed);
+    CHECK(set.pick(now, {}, 0.0).has_value());
+    // Health checks still apply: the operator asked for them.
+    set.set_healthy(0, false);
+    CHECK_FALSE(set.pick(now, {}, 0.0).has_value());
+}
