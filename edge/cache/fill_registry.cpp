@@ -40,11 +40,12 @@ void FillRegistry::publish(const std::shared_ptr<Fill>& fill, Result result) {
         waiters.swap(fill->waiters);
     }
     // Each waiter's timer lives on its own worker: cancel it there, not from this thread.
-    for (auto& t : waiters) asio::post(t->get_executor(), [t] { t->cancel(); });
+    for (auto& t : waiters)
+        asio::post(t->get_executor(), [t] { t->cancel(); });
 }
 
-void FillRegistry::finish(const std::string& key, const std::shared_ptr<Fill>& fill,
-                          Result result, TimePoint now, Seconds hit_for_pass) {
+void FillRegistry::finish(const std::string& key, const std::shared_ptr<Fill>& fill, Result result,
+                          TimePoint now, Seconds hit_for_pass) {
     {
         std::lock_guard lock(mu_);
         if (auto it = fills_.find(key); it != fills_.end() && it->second == fill) fills_.erase(it);
