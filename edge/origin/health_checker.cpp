@@ -109,8 +109,14 @@ asio::awaitable<CheckResult> check_once(std::shared_ptr<Shared> shared, std::siz
     StreamRegistration registration(target, stream);
     stream.expires_after(shared->settings.timeout);  // bounds the whole check
 
+    // stop() cancels the step under way; a step that had already completed when stop() came
+    // would go on to the next one, so each step also looks at the flag.
+    auto stopped = [&] { return shared->stopped.load(std::memory_order_acquire); };
+    const CheckResult kStopped{false, "stopped"};
+
     auto [cec] = co_await stream.async_connect(target.endpoint, nothrow);
     if (cec) co_return CheckResult{false, describe("connect", cec)};
+    if (stopped()) co_return kStopped;
 
     beast_http::request<beast_http::empty_body> req{beast_http::verb::get, shared->settings.path,
                                                     11};
@@ -119,6 +125,7 @@ asio::awaitable<CheckResult> check_once(std::shared_ptr<Shared> shared, std::siz
     req.set(beast_http::field::connection, "close");
     auto [wec, wn] = co_await beast_http::async_write(stream, req, nothrow);
     if (wec) co_return CheckResult{false, describe("write", wec)};
+    if (stopped()) co_return kStopped;
 
     // The head decides; the body is not read (the connection is closed right after).
     beast_http::response_parser<beast_http::empty_body> parser;
