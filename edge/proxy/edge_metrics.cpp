@@ -73,6 +73,31 @@ void EdgeObserver::on_connection(int delta) {
     metrics_.connections.add(delta);
 }
 
+namespace {
+
+// A logfmt value between quotes: '"' and '\\' escaped, control and non-ASCII bytes as \xNN, so a
+// client cannot break or forge access-log lines with what it puts in its request.
+std::string quoted(std::string_view v) {
+    std::string out;
+    out.reserve(v.size() + 2);
+    out.push_back('"');
+    for (const char c : v) {
+        const auto u = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') {
+            out.push_back('\\');
+            out.push_back(c);
+        } else if (u < 0x20 || u >= 0x7f) {
+            out += fmt::format("\\x{:02x}", u);
+        } else {
+            out.push_back(c);
+        }
+    }
+    out.push_back('"');
+    return out;
+}
+
+}  // namespace
+
 void EdgeObserver::on_exchange(const http::Request& req, const http::Reply& reply,
                                std::uint64_t bytes_sent,
                                std::chrono::steady_clock::duration elapsed) {
@@ -85,12 +110,11 @@ void EdgeObserver::on_exchange(const http::Request& req, const http::Reply& repl
     if (!access_log_) return;
     try {
         std::string line = fmt::format(
-            "ts={} client={} method={} host=\"{}\" url=\"{}\" status={} bytes={} cache={} "
-            "dur_ms={:.3f}",
+            "ts={} client={} method={} host={} url={} status={} bytes={} cache={} dur_ms={:.3f}",
             iso8601_now(), req.client.address().to_string(), req.msg.method_string(),
-            req.msg[boost::beast::http::field::host], req.msg.target(), status, bytes_sent,
-            cache::x_cache(reply.outcome), seconds * 1000);
-        if (!reply.detail.empty()) line += fmt::format(" detail=\"{}\"", reply.detail);
+            quoted(req.msg[boost::beast::http::field::host]), quoted(req.msg.target()), status,
+            bytes_sent, cache::x_cache(reply.outcome), seconds * 1000);
+        if (!reply.detail.empty()) line += " detail=" + quoted(reply.detail);
         line.push_back('\n');
         std::fwrite(line.data(), 1, line.size(), stdout);
     } catch (...) {

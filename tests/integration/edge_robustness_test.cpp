@@ -222,3 +222,12 @@ TEST_CASE("SIGTERM stops the edge cleanly", "[edge]") {
     CHECK(edge.process().terminate() == 0);
     CHECK(origin.process().terminate() == 0);
 }
+
+TEST_CASE_METHOD(Fixture, "a client cannot break or forge access-log lines", "[edge][bad-input]") {
+    raw_exchange(edge.port(),
+                 "GET /a\"b\\c HTTP/1.1\r\nHost: x\" status=200 y\r\nConnection: close\r\n\r\n",
+                 std::chrono::seconds(5));
+    const std::string line = edge.process().wait_for_log("url=\"/a\\\"b\\\\c\"");
+    CHECK_THAT(edge.process().log(), Contains("host=\"x\\\" status=200 y\""));
+    CHECK_THAT(line, Contains("status=400"));
+}
