@@ -1,23 +1,14 @@
 #include "edge/storage/memory_store.hpp"
 
+#include "tests/unit/edge/test_objects.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <thread>
 
 using namespace cdn::edge::storage;
 
-namespace {
-
-ObjectPtr object(std::string key, std::size_t body_size) {
-    auto o = std::make_shared<CachedObject>();
-    o->key = std::move(key);
-    o->status = 200;
-    o->head = "HTTP/1.1 200 OK\r\n";
-    o->body = std::make_shared<const std::string>(body_size, 'x');
-    return o;
-}
-
-}  // namespace
+using cdn::edge::storage::test::object;
 
 TEST_CASE("insert, lookup, replace, remove", "[memory_store]") {
     const PolicyKind policy = GENERATE(PolicyKind::s3fifo, PolicyKind::lru);  // each policy

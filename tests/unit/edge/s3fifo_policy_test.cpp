@@ -1,9 +1,11 @@
 // S3-FIFO and LRU as eviction policies: pure policy behaviour on bare nodes, then what it means
 // for the memory store (scan resistance, exact byte accounting under concurrent use).
 #include "edge/storage/s3fifo_policy.hpp"
+
 #include "edge/config.hpp"
 #include "edge/storage/lru_policy.hpp"
 #include "edge/storage/memory_store.hpp"
+#include "tests/unit/edge/test_objects.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -27,16 +29,9 @@ struct Nodes {
     }
 };
 
-ObjectPtr object(std::string key, std::size_t body_size) {
-    auto o = std::make_shared<CachedObject>();
-    o->key = std::move(key);
-    o->status = 200;
-    o->head = "HTTP/1.1 200 OK\r\n";
-    o->body = std::make_shared<const std::string>(body_size, 'x');
-    return o;
-}
-
 }  // namespace
+
+using cdn::edge::storage::test::object;
 
 TEST_CASE("S3-FIFO: new objects enter small; one hit there earns main", "[s3fifo]") {
     Nodes ns;
