@@ -63,6 +63,12 @@ void MetricsRegistry::gauge_fn(const std::string& name, const std::string& help,
         .entries.push_back(Entry{labels, nullptr, nullptr, nullptr, std::move(fn)});
 }
 
+void MetricsRegistry::counter_fn(const std::string& name, const std::string& help,
+                                 std::function<double()> fn, const std::string& labels) {
+    family(name, help, Type::counter)
+        .entries.push_back(Entry{labels, nullptr, nullptr, nullptr, std::move(fn)});
+}
+
 std::string MetricsRegistry::render() const {
     fmt::memory_buffer out;
     auto braces = [](const std::string& labels) {

@@ -61,6 +61,9 @@ class MetricsRegistry {
     // A gauge computed when scraped (e.g. bytes held by the cache).
     void gauge_fn(const std::string& name, const std::string& help, std::function<double()> fn,
                   const std::string& labels = "");
+    // A counter read when scraped from a value its owner keeps (e.g. an atomic in a store).
+    void counter_fn(const std::string& name, const std::string& help, std::function<double()> fn,
+                    const std::string& labels = "");
 
     std::string render() const;
 

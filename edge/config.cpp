@@ -68,7 +68,7 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
     if (auto s = root.section("cache")) {
         s->allow_only({"memory", "max_object_size", "shards", "sort_query", "drop_query_params",
                        "heuristic_fraction", "heuristic_max", "negative_ttl", "ttl_jitter", "grace",
-                       "collapse_timeout", "hit_for_pass", "policy"});
+                       "collapse_timeout", "hit_for_pass", "policy", "disk"});
         if (auto v = s->size("memory")) c.memory_bytes = *v;
         if (auto v = s->size("max_object_size")) c.origin_pool.max_body_bytes = *v;
         if (auto v = s->integer("shards")) {
@@ -79,6 +79,39 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
             auto kind = storage::parse_policy_kind(*v);
             if (!kind) s->fail("policy", fmt::format("\"{}\" is not \"s3fifo\" or \"lru\"", *v));
             c.cache_policy = *kind;
+        }
+        if (auto d = s->section("disk")) {
+            d->allow_only(
+                {"path", "size", "segment_size", "admission", "write_queue", "retry_interval"});
+            storage::DiskSettings ds;
+            if (auto v = d->string("path")) {
+                if (v->empty()) d->fail("path", "expected a directory");
+                ds.path = *v;
+            } else {
+                d->fail("path", "expected a directory for the disk tier");
+            }
+            if (auto v = d->size("segment_size")) {
+                if (*v < (64u << 10) || *v > (1u << 30))
+                    d->fail("segment_size", "expected 64KiB to 1GiB");
+                ds.segment_bytes = static_cast<std::uint32_t>(*v);
+            }
+            if (auto v = d->size("size")) {
+                if (*v < 2ull * ds.segment_bytes)
+                    d->fail("size", "expected at least two segments (2 x segment_size)");
+                ds.capacity_bytes = *v;
+            }
+            if (auto v = d->size("write_queue")) ds.write_queue_bytes = *v;
+            if (auto v = d->duration("retry_interval")) {
+                if (v->count() <= 0) d->fail("retry_interval", "expected a positive duration");
+                ds.retry_interval = *v;
+            }
+            if (auto v = d->string("admission")) {
+                auto a = storage::parse_disk_admission(*v);
+                if (!a)
+                    d->fail("admission", fmt::format("\"{}\" is not \"reused\" or \"all\"", *v));
+                c.tiers.admission = *a;
+            }
+            c.disk = std::move(ds);
         }
         if (auto v = s->boolean("sort_query")) c.key.sort_query = *v;
         if (auto v = s->strings("drop_query_params")) c.key.drop_query_params = *v;

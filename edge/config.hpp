@@ -9,6 +9,7 @@
 #include "edge/origin/origin_pool.hpp"
 #include "edge/origin/origin_set.hpp"
 #include "edge/storage/eviction_policy.hpp"
+#include "edge/storage/tiered_store.hpp"
 
 #include <string>
 #include <vector>
@@ -35,6 +36,9 @@ struct EdgeConfig {
     std::uint64_t memory_bytes = 256ull << 20;
     std::size_t shards = 16;
     storage::PolicyKind cache_policy = storage::PolicyKind::s3fifo;  // memory tier eviction
+    // The disk tier: off unless [cache.disk] path (or --disk-path) is set.
+    std::optional<storage::DiskSettings> disk;
+    storage::TierSettings tiers;
     cache::KeyPolicy key;
     cache::FreshnessPolicy freshness;
     std::chrono::milliseconds collapse_timeout{10'000};  // a waiter then fetches on its own

@@ -27,6 +27,7 @@ struct Flags {
     std::string admin;
     std::string name;
     std::string memory;
+    std::string disk_path;
     int threads = -1;
     bool no_access_log = false;
     std::string log_level = "info";
@@ -67,6 +68,10 @@ EdgeConfig build_config(const Flags& f) {
         if (!m) throw ConfigError("--memory: \"" + f.memory + "\" is not a size like 256MiB");
         c.memory_bytes = *m;
     }
+    if (!f.disk_path.empty()) {
+        if (!c.disk) c.disk.emplace();
+        c.disk->path = f.disk_path;
+    }
     if (f.threads >= 0) c.threads = static_cast<std::size_t>(f.threads);
     if (f.no_access_log) c.access_log = false;
     validate(c);
@@ -90,6 +95,8 @@ int main(int argc, char** argv) {
                    "Admin address for /healthz and /metrics, e.g. 127.0.0.1:8081");
     app.add_option("--name", f.name, "Name of this edge in Cache-Status and Via (default: edge)");
     app.add_option("--memory", f.memory, "Memory cache size, e.g. 256MiB");
+    app.add_option("--disk-path", f.disk_path,
+                   "Directory of the disk tier (enables it; size etc. from [cache.disk])");
     app.add_option("--threads", f.threads, "Worker threads (0 = one per core)");
     app.add_flag("--no-access-log", f.no_access_log, "Do not write access-log lines to stdout");
     app.add_option("--log-level", f.log_level, "debug, info, warn or error")
@@ -114,8 +121,23 @@ int main(int argc, char** argv) {
     std::setvbuf(stdout, nullptr, _IOLBF, 1 << 16);
 
     MetricsRegistry registry;
-    storage::MemoryStore store(config.memory_bytes, config.shards, config.cache_policy);
-    proxy::EdgeMetrics metrics(registry, store);
+    storage::MemoryStore memory(config.memory_bytes, config.shards, config.cache_policy);
+    std::unique_ptr<storage::DiskStore> disk;
+    std::unique_ptr<storage::TieredStore> tiered;
+    if (config.disk) {
+        // Recovers what the directory holds before the edge takes a request.
+        disk = std::make_unique<storage::DiskStore>(*config.disk, SystemClock::instance());
+        const storage::DiskRecovery& r = disk->recovery();
+        log_info(
+            "disk tier {}: {} objects from {} segments ({} from summaries, {} scanned, {} "
+            "discarded) in {} ms; capacity {}",
+            config.disk->path.string(), r.objects, r.segments, r.from_summary, r.scanned,
+            r.discarded, r.duration.count(), format_size(disk->capacity()));
+        tiered = std::make_unique<storage::TieredStore>(memory, *disk, config.tiers);
+    }
+    storage::ObjectStore& store = tiered ? static_cast<storage::ObjectStore&>(*tiered) : memory;
+    proxy::EdgeMetrics metrics(registry, memory);
+    if (tiered) proxy::add_disk_metrics(registry, *tiered);
     proxy::EdgeObserver observer(metrics, config.access_log);
     proxy::AdminHandler admin_handler(registry);
     cache::InflightKeys refreshing;

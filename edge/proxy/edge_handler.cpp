@@ -577,6 +577,7 @@ storage::ObjectPtr EdgeHandler::variant_entry(const std::string& key, const Requ
     auto entry = std::make_shared<storage::CachedObject>();
     entry->key = key;
     entry->status = obj->status;
+    entry->seq = storage::next_object_sequence();
     entry->meta = obj->meta;
     entry->variants = std::move(set);
     return entry;

@@ -21,7 +21,7 @@ namespace cdn::edge::proxy {
 
 struct EdgeShared {
     const EdgeConfig& config;
-    storage::MemoryStore& store;
+    storage::ObjectStore& store;
     EdgeMetrics& metrics;
     const Clock& clock;
     cache::InflightKeys& refreshing;  // keys with a background refresh under way

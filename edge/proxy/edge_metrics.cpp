@@ -43,17 +43,71 @@ EdgeMetrics::EdgeMetrics(MetricsRegistry& r, const storage::MemoryStore& store)
         responses[c] = &r.counter("cdn_edge_responses_total", "Responses by status class.",
                                   "code=\"" + std::to_string(c) + "xx\"");
     r.gauge_fn(
-        "cdn_edge_cache_bytes", "Bytes held by the memory cache.",
+        "cdn_edge_cache_bytes", "Bytes held by each cache tier.",
         [&store] { return static_cast<double>(store.bytes()); }, R"(tier="memory")");
     r.gauge_fn(
-        "cdn_edge_cache_objects", "Objects held by the memory cache.",
+        "cdn_edge_cache_objects", "Objects held by each cache tier.",
         [&store] { return static_cast<double>(store.objects()); }, R"(tier="memory")");
     r.gauge_fn(
-        "cdn_edge_cache_capacity_bytes", "Memory cache budget.",
+        "cdn_edge_cache_capacity_bytes", "Budget of each cache tier.",
         [&store] { return static_cast<double>(store.capacity()); }, R"(tier="memory")");
     r.gauge_fn(
-        "cdn_edge_cache_evictions", "Objects evicted from the memory cache so far.",
+        "cdn_edge_cache_evictions", "Objects evicted from each cache tier so far.",
         [&store] { return static_cast<double>(store.evictions()); }, R"(tier="memory")");
+}
+
+void add_disk_metrics(MetricsRegistry& r, const storage::TieredStore& tiered) {
+    const storage::DiskStore& disk = tiered.disk();
+    const storage::DiskStats& ds = disk.stats();
+    const storage::TierStats& ts = tiered.stats();
+    auto value = [](const std::atomic<std::uint64_t>& a) {
+        return [&a] { return static_cast<double>(a.load(std::memory_order_relaxed)); };
+    };
+    const std::string tier = R"(tier="disk")";
+    r.gauge_fn(
+        "cdn_edge_cache_bytes", "Bytes held by each cache tier.",
+        [&disk] { return static_cast<double>(disk.live_bytes()); }, tier);
+    r.gauge_fn(
+        "cdn_edge_cache_objects", "Objects held by each cache tier.",
+        [&disk] { return static_cast<double>(disk.objects()); }, tier);
+    r.gauge_fn(
+        "cdn_edge_cache_capacity_bytes", "Budget of each cache tier.",
+        [&disk] { return static_cast<double>(disk.capacity()); }, tier);
+    r.gauge_fn(
+        "cdn_edge_cache_evictions", "Objects evicted from each cache tier so far.",
+        [&disk] { return static_cast<double>(disk.reclaimed()); }, tier);
+    r.counter_fn("cdn_edge_disk_lookups_total", "Disk tier lookups by result.", value(ds.hits),
+                 R"(result="hit")");
+    r.counter_fn("cdn_edge_disk_lookups_total", "Disk tier lookups by result.", value(ds.misses),
+                 R"(result="miss")");
+    r.counter_fn("cdn_edge_disk_writes_total", "Records written to the disk tier.",
+                 value(ds.writes));
+    r.counter_fn("cdn_edge_disk_write_bytes_total", "Bytes written to the disk tier.",
+                 value(ds.write_bytes));
+    r.counter_fn("cdn_edge_disk_errors_total", "Disk tier I/O errors by operation.",
+                 value(ds.write_errors), R"(op="write")");
+    r.counter_fn("cdn_edge_disk_errors_total", "Disk tier I/O errors by operation.",
+                 value(ds.read_errors), R"(op="read")");
+    r.counter_fn("cdn_edge_disk_corrupt_records_total",
+                 "Records that failed their checksum (dropped, never served).", value(ds.corrupt));
+    r.counter_fn("cdn_edge_disk_dropped_total",
+                 "Objects the disk tier could not take (queue full, degraded, too large).",
+                 value(ds.dropped));
+    r.counter_fn("cdn_edge_disk_admissions_total",
+                 "Objects leaving memory, by the disk admission decision.", value(ts.admitted),
+                 R"(result="admitted")");
+    r.counter_fn("cdn_edge_disk_admissions_total",
+                 "Objects leaving memory, by the disk admission decision.", value(ts.rejected),
+                 R"(result="rejected")");
+    r.counter_fn("cdn_edge_disk_promotions_total", "Disk hits copied back into memory.",
+                 value(ts.promotions));
+    r.gauge_fn("cdn_edge_disk_degraded",
+               "1 while the disk tier refuses writes after a fault (the edge serves from memory).",
+               [&disk] { return disk.degraded() ? 1.0 : 0.0; });
+    r.gauge_fn("cdn_edge_disk_recovered_objects", "Objects found on disk at start-up.",
+               [&disk] { return static_cast<double>(disk.recovery().objects); });
+    r.gauge_fn("cdn_edge_disk_recovery_seconds", "Time start-up took to index the disk tier.",
+               [&disk] { return static_cast<double>(disk.recovery().duration.count()) / 1000.0; });
 }
 
 void EdgeMetrics::origin_error(Errc e) {
@@ -77,7 +131,7 @@ namespace {
 
 // A logfmt value between quotes: '"' and '\\' escaped, control and non-ASCII bytes as \xNN, so a
 // client cannot break or forge access-log lines with what it puts in its request.
-std::string quoted(std::string_view v) {
+std::string logfmt_quoted(std::string_view v) {
     std::string out;
     out.reserve(v.size() + 2);
     out.push_back('"');
@@ -112,9 +166,10 @@ void EdgeObserver::on_exchange(const http::Request& req, const http::Reply& repl
         std::string line = fmt::format(
             "ts={} client={} method={} host={} url={} status={} bytes={} cache={} dur_ms={:.3f}",
             iso8601_now(), req.client.address().to_string(), req.msg.method_string(),
-            quoted(req.msg[boost::beast::http::field::host]), quoted(req.msg.target()), status,
-            bytes_sent, cache::x_cache(reply.outcome), seconds * 1000);
-        if (!reply.detail.empty()) line += " detail=" + quoted(reply.detail);
+            logfmt_quoted(req.msg[boost::beast::http::field::host]),
+            logfmt_quoted(req.msg.target()), status, bytes_sent, cache::x_cache(reply.outcome),
+            seconds * 1000);
+        if (!reply.detail.empty()) line += " detail=" + logfmt_quoted(reply.detail);
         line.push_back('\n');
         std::fwrite(line.data(), 1, line.size(), stdout);
     } catch (...) {

@@ -5,6 +5,7 @@
 #include "edge/cache/outcome.hpp"
 #include "edge/http/exchange.hpp"
 #include "edge/storage/memory_store.hpp"
+#include "edge/storage/tiered_store.hpp"
 
 #include <array>
 
@@ -35,6 +36,9 @@ struct EdgeMetrics {
     Counter& requests_for(cache::Outcome o) { return *requests[static_cast<std::size_t>(o)]; }
     void origin_error(Errc e);
 };
+
+// The disk tier's gauges and counters (tier="disk"), read from the stores when scraped.
+void add_disk_metrics(MetricsRegistry& registry, const storage::TieredStore& tiered);
 
 class EdgeObserver final : public http::ExchangeObserver {
   public:

@@ -46,6 +46,10 @@ struct VariantSet {
 struct CachedObject {
     std::string key;
     unsigned status = 0;
+    // Cache-wide insertion sequence (next_object_sequence()): orders every object this cache
+    // ever stored, across restarts. With meta.response_time (when it was fetched, which is when
+    // it was inserted) it tells the purge log what a missed purge covers.
+    std::uint64_t seq = 0;
     // "HTTP/1.1 200 OK\r\n" then the stored fields, each ending "\r\n", Content-Length included;
     // without the blank line and without per-request fields (Age, Connection, X-Cache, ...).
     std::string head;
@@ -65,5 +69,10 @@ struct CachedObject {
         return c;
     }
 };
+
+// The cache-wide insertion sequence: strictly increasing, thread-safe. A disk store that finds
+// objects up to sequence N after a restart calls advance_object_sequence(N + 1).
+std::uint64_t next_object_sequence() noexcept;
+void advance_object_sequence(std::uint64_t at_least) noexcept;
 
 }  // namespace cdn::edge::storage

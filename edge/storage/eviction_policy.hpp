@@ -16,14 +16,17 @@ namespace cdn::edge::storage {
 // next, queue and freq; the store sets hash and charge before handing the node over and never
 // changes them while the node is linked.
 struct PolicyNode {
-    static constexpr std::uint64_t kMaxCharge = (std::uint64_t{1} << 58) - 1;
+    static constexpr std::uint64_t kMaxCharge = (std::uint64_t{1} << 57) - 1;
 
     PolicyNode* prev = nullptr;
     PolicyNode* next = nullptr;
     std::uint64_t hash = 0;         // 64-bit hash of the key (a ghost remembers it)
-    std::uint64_t charge : 58 = 0;  // bytes the object costs the shard's budget
+    std::uint64_t charge : 57 = 0;  // bytes the object costs the shard's budget
     std::uint64_t queue : 2 = 0;    // which of the policy's queues holds it; 0 = none
     std::uint64_t freq : 2 = 0;     // saturating access count (S3-FIFO)
+    // Asked for again since it was stored (a hit, or S3-FIFO readmitting it from the ghost): the
+    // disk tier's admission test. Set by the store and the policy, never cleared.
+    std::uint64_t reused : 1 = 0;
 };
 
 // An intrusive doubly linked list of nodes that counts its nodes and their bytes. The front is

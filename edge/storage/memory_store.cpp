@@ -32,6 +32,7 @@ MemoryStore::Shard& MemoryStore::shard_for(std::uint64_t hash) {
 void MemoryStore::destroy(Entry* chain) {
     while (chain) {
         Entry* next = static_cast<Entry*>(chain->next);
+        if (listener_) listener_(std::move(chain->object), chain->reused != 0);
         delete chain;
         chain = next;
     }
@@ -52,6 +53,7 @@ ObjectPtr MemoryStore::lookup(std::string_view key) {
     auto it = s.index.find(KeyRef{key, h});
     if (it == s.index.end()) return nullptr;
     s.policy->hit(**it);
+    (*it)->reused = 1;
     return (*it)->object;
 }
 

@@ -8,11 +8,13 @@
 // and one pointer slot in an open-addressing index; S3-FIFO adds a ghost of evicted key hashes.
 #include "edge/storage/cached_object.hpp"
 #include "edge/storage/eviction_policy.hpp"
+#include "edge/storage/object_store.hpp"
 
 #include <boost/unordered/unordered_flat_set.hpp>
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string_view>
@@ -20,32 +22,38 @@
 
 namespace cdn::edge::storage {
 
-class MemoryStore {
+class MemoryStore final : public ObjectStore {
   public:
     explicit MemoryStore(std::uint64_t capacity_bytes, std::size_t shards = 16,
                          PolicyKind policy = PolicyKind::s3fifo);
-    ~MemoryStore();
+    ~MemoryStore() override;
     MemoryStore(const MemoryStore&) = delete;
     MemoryStore& operator=(const MemoryStore&) = delete;
 
-    ObjectPtr lookup(std::string_view key);
+    ObjectPtr lookup(std::string_view key) override;
     // Like lookup, but not a use of the object: the eviction policy is not told.
-    ObjectPtr peek(std::string_view key);
+    ObjectPtr peek(std::string_view key) override;
     // Inserts or replaces; the shard's policy evicts objects until the new one fits. Returns
     // false (and stores nothing) when the object alone exceeds a shard's budget.
-    bool insert(ObjectPtr object);
+    bool insert(ObjectPtr object) override;
     // The same, charging `charge` bytes instead of object->charge(): for a caller that accounts
     // the bytes itself (bench/trace_replay stands objects of a trace's sizes in for bodies it
     // never allocates). bytes() then sums these charges.
     bool insert(ObjectPtr object, std::uint64_t charge);
-    bool remove(std::string_view key);
+    bool remove(std::string_view key) override;
+
+    // Called (outside the shard lock, on the inserting thread) for every object the policy
+    // evicts, with whether it was asked for again while in memory. Set before use. The tiered
+    // store hands evicted objects to the disk tier this way.
+    using EvictionListener = std::function<void(ObjectPtr object, bool reused)>;
+    void set_eviction_listener(EvictionListener listener) { listener_ = std::move(listener); }
 
     PolicyKind policy() const { return policy_; }
     std::uint64_t capacity() const { return capacity_; }
     // Largest object that can be stored.
-    std::uint64_t max_object_bytes() const { return shard_capacity_; }
+    std::uint64_t max_object_bytes() const override { return shard_capacity_; }
     std::uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
-    std::uint64_t objects() const { return objects_.load(std::memory_order_relaxed); }
+    std::uint64_t objects() const override { return objects_.load(std::memory_order_relaxed); }
     std::uint64_t evictions() const { return evictions_.load(std::memory_order_relaxed); }
 
   private:
@@ -80,12 +88,13 @@ class MemoryStore {
     Shard& shard_for(std::uint64_t hash);
     // Unindexes and unlinks an entry; the caller deletes it after releasing the lock.
     void detach_locked(Shard& s, Entry* e);
-    static void destroy(Entry* chain);  // deletes a chain linked through PolicyNode::next
+    void destroy(Entry* chain);  // tells the listener, deletes a chain linked through next
 
     PolicyKind policy_;
     std::uint64_t capacity_;
     std::uint64_t shard_capacity_;
     std::vector<Shard> shards_;
+    EvictionListener listener_;
     std::atomic<std::uint64_t> bytes_{0};
     std::atomic<std::uint64_t> objects_{0};
     std::atomic<std::uint64_t> evictions_{0};

@@ -57,9 +57,14 @@ void S3FifoPolicy::insert(PolicyNode& node, const PolicyNode* replaced) {
         // A new version of a cached key keeps its queue and its hits.
         node.freq = replaced->freq;
         node.queue = replaced->queue;
+        node.reused = replaced->reused;
     } else {
         node.freq = 0;
-        node.queue = ghost_.take(node.hash) ? kMain : kSmall;
+        node.queue = kSmall;
+        if (ghost_.take(node.hash)) {
+            node.queue = kMain;
+            node.reused = 1;  // evicted from small, then asked for again
+        }
     }
     (node.queue == kMain ? main_ : small_).push_front(node);
 }
