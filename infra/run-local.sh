@@ -6,6 +6,9 @@
 #   EDGE_PORT=18080 ORIGIN_PORT=19000 ADMIN_PORT=18081 infra/run-local.sh
 #   infra/run-local.sh --smoke    # start, check MISS then HIT with curl, stop (exit status says)
 #   BIN_DIR=build-test infra/run-local.sh --smoke   # use binaries already built there
+#   STATE_DIR=/var/tmp/cdn infra/run-local.sh        # where the edge keeps its disk cache
+# The edge's disk cache lives in STATE_DIR (default /tmp/cdn-local-state) and survives a restart
+# of this script: stop it, start it again, and what was cached is still a HIT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -31,6 +34,11 @@ else
   : "${ORIGIN_PORT:=9000}" "${EDGE_PORT:=8080}" "${ADMIN_PORT:=8081}"
 fi
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/cdn-local.XXXXXX")
+if [ $smoke = 1 ]; then
+  state_dir=$run_dir/state
+else
+  state_dir=${STATE_DIR:-${TMPDIR:-/tmp}/cdn-local-state}
+fi
 pids=()
 stop() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -62,7 +70,8 @@ pids+=($!)
 origin_port=$(port_from_log "$run_dir/origin_sim.log" "listening on" "${pids[-1]}")
 
 "$edge_bin" --name edge-local --listen "127.0.0.1:$EDGE_PORT" --admin "127.0.0.1:$ADMIN_PORT" \
-  --origin "http://127.0.0.1:$origin_port" >"$run_dir/edge.log" 2>&1 &
+  --origin "http://127.0.0.1:$origin_port" --disk-path "$state_dir/edge-cache" \
+  >"$run_dir/edge.log" 2>&1 &
 pids+=($!)
 edge_port=$(port_from_log "$run_dir/edge.log" "http on" "${pids[-1]}")
 admin_port=$(port_from_log "$run_dir/edge.log" "admin on" "${pids[-1]}")
@@ -84,6 +93,7 @@ cat <<TXT
 The CDN is running on loopback (logs in $run_dir):
   origin_sim  http://127.0.0.1:$origin_port
   edge        http://127.0.0.1:$edge_port      admin http://127.0.0.1:$admin_port
+              disk cache in $state_dir/edge-cache (kept across restarts; rm -rf it to start cold)
 
 Try:
   curl -i http://127.0.0.1:$edge_port/hello.txt          # X-Cache: MISS
@@ -94,6 +104,7 @@ Try:
   curl -i 'http://127.0.0.1:$edge_port/short?cc=max-age%3D5'       # expires after 5 s
   curl -X POST 'http://127.0.0.1:$origin_port/_version?path=/hello.txt'   # "deploy" a new version
   curl -s http://127.0.0.1:$admin_port/metrics | grep cdn_edge_requests_total
+  curl -s http://127.0.0.1:$admin_port/metrics | grep -E 'cdn_edge_(cache_objects|disk_)'
   tail -f $run_dir/edge.log                                # one access-log line per request
 
 Ctrl-C stops everything.

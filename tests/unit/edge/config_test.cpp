@@ -81,4 +81,30 @@ TEST_CASE("the annotated example config parses and validates", "[edge_config]") 
     CHECK(c.name == "edge-1");
     CHECK(c.origins.size() == 2);
     CHECK(c.memory_bytes == 256u << 20);
+    REQUIRE(c.disk);
+    CHECK(c.disk->path == "/var/cache/cdn-edge");
+    CHECK(c.disk->capacity_bytes == 10ull << 30);
+    CHECK(c.disk->segment_bytes == 16u << 20);
+    CHECK(c.tiers.admission == storage::DiskAdmission::reused);
+}
+
+TEST_CASE("the disk tier is off by default and its knobs are checked", "[edge_config]") {
+    CHECK_FALSE(
+        load_edge_config(ConfigSection::parse("[cache]\nmemory = \"1MiB\"\n", "t.toml")).disk);
+    auto fails = [](const std::string& toml) -> std::string {
+        try {
+            load_edge_config(ConfigSection::parse(toml, "t.toml"));
+        } catch (const ConfigError& e) {
+            return e.what();
+        }
+        return "";
+    };
+    CHECK_THAT(fails("[cache.disk]\nsize = \"1GiB\"\n"),
+               Catch::Contains("t.toml") && Catch::Contains("cache.disk.path"));
+    CHECK_THAT(fails("[cache.disk]\npath = \"/x\"\nsegment_size = \"1MiB\"\nsize = \"1MiB\"\n"),
+               Catch::Contains("t.toml:4") && Catch::Contains("cache.disk.size"));
+    CHECK_THAT(fails("[cache.disk]\npath = \"/x\"\nadmission = \"sometimes\"\n"),
+               Catch::Contains("t.toml:3") && Catch::Contains("reused"));
+    CHECK_THAT(fails("[cache.disk]\npath = \"/x\"\nsegmentsize = \"1MiB\"\n"),
+               Catch::Contains("segmentsize"));
 }
