@@ -113,14 +113,14 @@ storage::ObjectMeta make_meta(const ResponseFacts& r, TimePoint request_time,
                               double random01) {
     storage::ObjectMeta m;
     m.response_time = response_time;
-    m.initial_age = corrected_initial_age(r, request_time, response_time);
+    m.initial_age = storage::to_secs32(corrected_initial_age(r, request_time, response_time));
     const Lifetime life = freshness_lifetime(r, response_time, policy, random01);
-    m.lifetime = life.value;
+    m.lifetime = storage::to_secs32(life.value);
     m.heuristic = life.heuristic;
     m.no_cache = r.cc.no_cache;
     m.must_revalidate = r.cc.must_revalidate || r.cc.proxy_revalidate || r.cc.s_maxage.has_value();
-    m.stale_while_revalidate = Seconds(r.cc.stale_while_revalidate.value_or(0));
-    m.stale_if_error = Seconds(r.cc.stale_if_error.value_or(0));
+    m.stale_while_revalidate = storage::to_secs32(Seconds(r.cc.stale_while_revalidate.value_or(0)));
+    m.stale_if_error = storage::to_secs32(Seconds(r.cc.stale_if_error.value_or(0)));
     return m;
 }
 
@@ -149,7 +149,7 @@ bool may_serve_stale_on_error(const storage::ObjectMeta& m, TimePoint now,
                               const FreshnessPolicy& policy) noexcept {
     if (m.no_cache || m.must_revalidate) return false;
     const std::int64_t staleness = -ttl_left(m, now);
-    return staleness <= std::max(m.stale_if_error, policy.grace).count();
+    return staleness <= std::max(Seconds(m.stale_if_error), policy.grace).count();
 }
 
 bool is_origin_error_status(unsigned status) noexcept {

@@ -165,10 +165,9 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
     // a copy.
     origin::OriginRequest oreq = origin_request(req, group, t, true);
     oreq.method(beast_http::verb::get);
-    if (stale && !stale->meta.etag.empty())
-        oreq.set(beast_http::field::if_none_match, stale->meta.etag);
-    if (stale && !stale->meta.last_modified.empty())
-        oreq.set(beast_http::field::if_modified_since, stale->meta.last_modified);
+    if (stale && !stale->etag().empty()) oreq.set(beast_http::field::if_none_match, stale->etag());
+    if (stale && !stale->last_modified().empty())
+        oreq.set(beast_http::field::if_modified_since, stale->last_modified());
     const TimePoint request_time = shared_.clock.now();
     auto res = co_await fetch_from(group, oreq);
     const TimePoint response_time = shared_.clock.now();
@@ -371,7 +370,7 @@ Reply EdgeHandler::deliver(storage::ObjectPtr obj, Outcome outcome, const Reques
         const std::string_view inm = req.msg[beast_http::field::if_none_match];
         const std::string_view ims = req.msg[beast_http::field::if_modified_since];
         if ((!inm.empty() || !ims.empty()) &&
-            cache::not_modified(inm, ims, obj->meta.etag, obj->meta.last_modified))
+            cache::not_modified(inm, ims, obj->etag(), obj->last_modified()))
             obj = not_modified_reply(*obj);
     }
     Reply r;
@@ -379,7 +378,8 @@ Reply EdgeHandler::deliver(storage::ObjectPtr obj, Outcome outcome, const Reques
     if (conditional && obj->status == 200 && obj->body &&
         req.msg.method() == beast_http::verb::get) {
         const std::string_view range = req.msg[beast_http::field::range];
-        if (!range.empty() && if_range_matches(req.msg[beast_http::field::if_range], obj->meta)) {
+        if (!range.empty() && if_range_matches(req.msg[beast_http::field::if_range], obj->etag(),
+                                               obj->last_modified())) {
             const auto set = http_range::parse_range(range, obj->body_size());
             if (set.status == http_range::RangeStatus::unsatisfiable) {
                 obj = unsatisfiable_object(*obj);

@@ -10,15 +10,16 @@ namespace cdn::edge::proxy {
 
 using http_util::iequals;
 
-bool if_range_matches(std::string_view if_range, const storage::ObjectMeta& meta) noexcept {
+bool if_range_matches(std::string_view if_range, std::string_view etag,
+                      std::string_view last_modified) noexcept {
     if_range = http_util::trim(if_range);
     if (if_range.empty()) return true;
     if (if_range.front() == '"' || if_range.starts_with("W/")) {
         // Strong comparison: weak tags never match.
-        return !if_range.starts_with("W/") && !meta.etag.empty() && !meta.etag.starts_with("W/") &&
-               if_range == meta.etag;
+        return !if_range.starts_with("W/") && !etag.empty() && !etag.starts_with("W/") &&
+               if_range == etag;
     }
-    return !meta.last_modified.empty() && if_range == meta.last_modified;
+    return !last_modified.empty() && if_range == last_modified;
 }
 
 namespace {

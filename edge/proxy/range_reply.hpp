@@ -12,7 +12,8 @@ namespace cdn::edge::proxy {
 
 // If-Range (section 13.1.5): an entity-tag matches only by strong comparison; a date only when
 // it equals the stored Last-Modified. An empty If-Range always matches.
-bool if_range_matches(std::string_view if_range, const storage::ObjectMeta& meta) noexcept;
+bool if_range_matches(std::string_view if_range, std::string_view etag,
+                      std::string_view last_modified) noexcept;
 
 // 206 for one range; the caller sends body bytes [range.first, range.last] of the shared body.
 storage::ObjectPtr partial_object(const storage::CachedObject& full, http_range::ByteRange range);

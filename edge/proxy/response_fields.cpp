@@ -68,8 +68,6 @@ storage::ObjectPtr build_object(std::string key, unsigned status, std::string_vi
         if (iequals(name, "content-length") && !options.head_response) continue;
         if (options.strip_set_cookie && iequals(name, "set-cookie")) continue;
         if (iequals(name, "date")) has_date = true;
-        if (iequals(name, "etag")) obj->meta.etag = std::string(f.value());
-        if (iequals(name, "last-modified")) obj->meta.last_modified = std::string(f.value());
         hb.field(name, f.value());
     }
     if (!has_date) hb.field("Date", format_http_date(response_time));

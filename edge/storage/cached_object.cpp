@@ -1,8 +1,33 @@
 #include "edge/storage/cached_object.hpp"
 
+#include <algorithm>
 #include <atomic>
 
 namespace cdn::edge::storage {
+
+std::string_view CachedObject::field(std::string_view name) const noexcept {
+    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+    std::string_view h = head;
+    std::size_t pos = h.find("\r\n");
+    while (pos != std::string_view::npos) {
+        const std::size_t start = pos + 2;
+        const std::size_t end = h.find("\r\n", start);
+        const std::string_view line =
+            h.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+        if (line.size() > name.size() && line[name.size()] == ':' &&
+            std::equal(name.begin(), name.end(), line.begin(),
+                       [&](char a, char b) { return lower(a) == lower(b); })) {
+            std::string_view v = line.substr(name.size() + 1);
+            while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
+                v.remove_prefix(1);
+            while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
+                v.remove_suffix(1);
+            return v;
+        }
+        pos = end;
+    }
+    return {};
+}
 
 namespace {
 std::atomic<std::uint64_t> g_next_sequence{1};

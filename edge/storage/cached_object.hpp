@@ -4,6 +4,8 @@
 // once built; shared between the store and in-flight responses through shared_ptr<const>.
 #include "common/clock.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -13,18 +15,24 @@
 
 namespace cdn::edge::storage {
 
+// Whole seconds in 32 bits: a stored lifetime or age never needs more (RFC 9111 caps delta-
+// seconds at 2^31), and an object's metadata stays small. Use to_secs32 to narrow.
+using Secs32 = std::chrono::duration<std::int32_t>;
+constexpr Secs32 to_secs32(Seconds s) noexcept {
+    return Secs32(
+        static_cast<std::int32_t>(std::clamp<Seconds::rep>(s.count(), -2147483647, 2147483647)));
+}
+
 struct ObjectMeta {
-    TimePoint response_time{};  // when the response was received (RFC 9111 section 4.2.3)
-    Seconds initial_age{0};     // corrected_initial_age
-    Seconds lifetime{0};        // freshness lifetime
-    bool heuristic = false;     // lifetime came from the Last-Modified heuristic
-    bool no_cache = false;      // must be revalidated before each use
-    bool must_revalidate = false;
-    Seconds stale_while_revalidate{0};  // RFC 5861 windows from the response
-    Seconds stale_if_error{0};
-    bool content_length_known = true;  // false while a body of unannounced length streams in
-    std::string etag;                  // validators for conditional requests
-    std::string last_modified;
+    TimePoint response_time{};         // when the response was received (RFC 9111 section 4.2.3)
+    Secs32 initial_age{0};             // corrected_initial_age
+    Secs32 lifetime{0};                // freshness lifetime
+    Secs32 stale_while_revalidate{0};  // RFC 5861 windows from the response
+    Secs32 stale_if_error{0};
+    bool heuristic : 1 = false;  // lifetime came from the Last-Modified heuristic
+    bool no_cache : 1 = false;   // must be revalidated before each use
+    bool must_revalidate : 1 = false;
+    bool content_length_known : 1 = true;  // false while a body of unannounced length streams in
 };
 
 struct CachedObject;
@@ -59,10 +67,14 @@ struct CachedObject {
     std::shared_ptr<const VariantSet> variants;
 
     std::size_t body_size() const { return body ? body->size() : 0; }
+    // The value of a stored field (first occurrence, name case-insensitive), read from head:
+    // the validators are not kept twice. Empty when absent.
+    std::string_view field(std::string_view name) const noexcept;
+    std::string_view etag() const noexcept { return field("etag"); }
+    std::string_view last_modified() const noexcept { return field("last-modified"); }
     // Bytes this object costs the memory budget (its variants included).
     std::size_t charge() const {
-        std::size_t c = sizeof(CachedObject) + key.size() + head.size() + body_size() +
-                        meta.etag.size() + meta.last_modified.size();
+        std::size_t c = sizeof(CachedObject) + key.size() + head.size() + body_size();
         if (variants)
             for (const auto& [id, v] : variants->variants)
                 c += id.size() + v->charge();

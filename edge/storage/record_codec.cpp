@@ -87,8 +87,6 @@ void encode_meta(Writer& w, const CachedObject& obj) {
     w.num(static_cast<std::int64_t>(m.lifetime.count()));
     w.num(static_cast<std::int64_t>(m.stale_while_revalidate.count()));
     w.num(static_cast<std::int64_t>(m.stale_if_error.count()));
-    w.str(m.etag);
-    w.str(m.last_modified);
     if (!obj.variants) return;
     const VariantSet& set = *obj.variants;
     w.num(static_cast<std::uint32_t>(set.fields.size()));
@@ -112,24 +110,21 @@ bool decode_meta(Reader& r, CachedObject& obj, bool& has_body, int depth) {
     std::uint16_t status = 0;
     std::uint8_t flags = 0;
     std::int64_t rt = 0, age = 0, life = 0, swr = 0, sie = 0;
-    std::string_view etag, lm;
     if (!r.num(status) || !r.num(flags) || !r.num(rt) || !r.num(age) || !r.num(life) ||
-        !r.num(swr) || !r.num(sie) || !r.str(etag) || !r.str(lm))
+        !r.num(swr) || !r.num(sie))
         return false;
     obj.status = status;
     ObjectMeta& m = obj.meta;
     m.response_time =
         TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::microseconds(rt)));
-    m.initial_age = Seconds(age);
-    m.lifetime = Seconds(life);
-    m.stale_while_revalidate = Seconds(swr);
-    m.stale_if_error = Seconds(sie);
+    m.initial_age = to_secs32(Seconds(age));
+    m.lifetime = to_secs32(Seconds(life));
+    m.stale_while_revalidate = to_secs32(Seconds(swr));
+    m.stale_if_error = to_secs32(Seconds(sie));
     m.heuristic = flags & kHeuristic;
     m.no_cache = flags & kNoCache;
     m.must_revalidate = flags & kMustRevalidate;
     m.content_length_known = flags & kLengthKnown;
-    m.etag = std::string(etag);
-    m.last_modified = std::string(lm);
     has_body = flags & kHasBody;
     if (!(flags & kHasVariants)) return true;
     if (depth > 0) return false;  // variants do not nest

@@ -42,14 +42,14 @@ ObjectPtr numbered(int i, std::size_t size = 1000) {
         body[k] = static_cast<char>('a' + (i + k) % 26);
     o->body = std::make_shared<const std::string>(std::move(body));
     o->seq = next_object_sequence();
-    o->meta.etag = "\"e" + std::to_string(i) + "\"";
+    o->head += "ETag: \"e" + std::to_string(i) + "\"\r\n";
     o->meta.lifetime = Seconds(60 + i);
     return o;
 }
 
 bool same(const ObjectPtr& a, const ObjectPtr& b) {
     return a && b && a->key == b->key && a->head == b->head && a->status == b->status &&
-           a->seq == b->seq && *a->body == *b->body && a->meta.etag == b->meta.etag &&
+           a->seq == b->seq && *a->body == *b->body && a->etag() == b->etag() &&
            a->meta.lifetime == b->meta.lifetime;
 }
 

@@ -65,7 +65,7 @@ TEST_CASE("the stored head drops hop-by-hop fields and recomputes length", "[res
     CHECK(o->head.find("999") == std::string::npos);
     CHECK(o->head.find("Age") == std::string::npos);
     CHECK(o->head.find("Set-Cookie") == std::string::npos);
-    CHECK(o->meta.etag == "\"v1\"");
+    CHECK(o->etag() == "\"v1\"");
     CHECK(*o->body == "hello");
 }
 
@@ -98,4 +98,18 @@ TEST_CASE("a stored head parses back and merges a 304", "[response_fields]") {
     CHECK(p.fields["Content-Length"] == "3");
     CHECK(p.fields["X-Other"] == "kept");
     CHECK(p.fields.count("Connection") == 0);
+}
+
+TEST_CASE("a stored field is read from the head, not kept twice", "[response_fields]") {
+    storage::CachedObject o;
+    o.head =
+        "HTTP/1.1 200 OK\r\nETag-Extra: no\r\netag:  \"v1\" \r\nLast-Modified: Sun, 06 Nov 1994 "
+        "08:49:37 GMT\r\nETag: \"second\"\r\n";
+    CHECK(o.etag() == "\"v1\"");
+    CHECK(o.last_modified() == "Sun, 06 Nov 1994 08:49:37 GMT");
+    CHECK(o.field("ETAG-EXTRA") == "no");
+    CHECK(o.field("content-type").empty());
+    CHECK(o.field("HTTP/1.1 200 OK").empty());
+    o.head = "HTTP/1.1 200 OK\r\n";
+    CHECK(o.etag().empty());
 }
