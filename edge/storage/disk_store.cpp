@@ -214,6 +214,13 @@ void DiskStore::recover() {
             ++recovery_.scanned;
         }
     }
+    {
+        std::lock_guard lock(state_mu_);
+        if (auto floor = state_.find("inserted_floor_ms"); floor != state_.end())
+            floor_ms_.store(std::strtoll(floor->second.c_str(), nullptr, 10));
+    }
+    if (const std::int64_t floor = floor_ms_.load(); floor > 0)
+        log_.erase_if([floor](const DiskSlot& s) { return s.inserted_ms < floor; });
     log_.finish_restore();
     // The active segment takes new records again: its summary (from a clean stop) goes stale.
     if (!found.empty()) ::unlink(segment_path(log_.active(), "idx").c_str());
@@ -311,6 +318,23 @@ void DiskStore::load_state() {
         if (eol == std::string_view::npos) break;
         rest.remove_prefix(eol + 1);
     }
+}
+
+std::uint64_t DiskStore::drop_inserted_before(std::int64_t ms) {
+    if (ms <= floor_ms_.load()) return 0;
+    floor_ms_.store(ms);
+    // Persisted first: if the edge dies right after, start-up still drops them.
+    set_state("inserted_floor_ms", std::to_string(ms));
+    std::uint64_t dropped = 0;
+    {
+        std::lock_guard lock(queue_mu_);
+        // A queued item whose pending entry is gone is skipped as superseded.
+        dropped += boost::unordered::erase_if(pending_, [ms](const auto& kv) {
+            return kv.second.object && inserted_ms_of(*kv.second.object) < ms;
+        });
+    }
+    std::unique_lock lock(index_mu_);  // after floor_ms_: the writer checks it under this lock
+    return dropped + log_.erase_if([ms](const DiskSlot& s) { return s.inserted_ms < ms; });
 }
 
 std::optional<std::string> DiskStore::state(const std::string& name) const {
@@ -698,6 +722,8 @@ void DiskStore::write_item(const Item& item) {
         std::unique_lock lock(index_mu_);
         const auto sz = static_cast<std::uint32_t>(size);
         if (item.object) {
+            // drop_inserted_before() ran while this was being written: it stays unindexed.
+            if (h->inserted_ms < floor_ms_.load()) return;
             log_.commit(item.hash, *p, sz, item.seq, h->inserted_ms);
         } else {
             log_.commit_tombstone(item.hash, *p, sz, item.seq);

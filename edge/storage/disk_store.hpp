@@ -92,6 +92,13 @@ class DiskStore final : public ObjectStore {
     // Writes the queue out, seals the active segment with a summary and syncs. Idempotent.
     void close();
 
+    // Drops every object inserted before `ms` (Unix milliseconds), now and after any restart:
+    // the floor is kept in cache.state and start-up ignores older records. For a purge the
+    // edge missed (its log was compacted past the edge's sequence). Cost: one pass over the
+    // index. Returns the number of objects dropped; the floor never moves back.
+    std::uint64_t drop_inserted_before(std::int64_t ms);
+    std::int64_t inserted_floor() const { return floor_ms_.load(); }
+
     // The cache-wide metadata record (small; written atomically with fsync).
     std::optional<std::string> state(const std::string& name) const;
     bool set_state(const std::string& name, const std::string& value);
@@ -160,6 +167,7 @@ class DiskStore final : public ObjectStore {
     mutable std::mutex state_mu_;
     std::map<std::string, std::string> state_;
 
+    std::atomic<std::int64_t> floor_ms_{0};  // objects inserted before it are gone
     DiskRecovery recovery_;
     DiskStats stats_;
     bool closed_ = false;

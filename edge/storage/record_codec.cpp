@@ -155,13 +155,13 @@ bool decode_meta(Reader& r, CachedObject& obj, bool& has_body, int depth) {
     return true;
 }
 
-std::int64_t inserted_ms_of(const CachedObject& obj) {
+}  // namespace
+
+std::int64_t inserted_ms_of(const CachedObject& obj) noexcept {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                obj.meta.response_time.time_since_epoch())
         .count();
 }
-
-}  // namespace
 
 std::uint64_t key_hash(std::string_view key) noexcept {
     return XXH3_64bits(key.data(), key.size());

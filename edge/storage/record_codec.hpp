@@ -75,6 +75,8 @@ struct EncodedRecord {
     RecordHeader header;
 };
 EncodedRecord encode_object(const CachedObject& obj, std::uint64_t generation);
+// An object's insertion time as records store it: meta.response_time in Unix milliseconds.
+std::int64_t inserted_ms_of(const CachedObject& obj) noexcept;
 // A tombstone: the key is gone as of `seq`.
 std::string encode_tombstone(std::string_view key, std::uint64_t seq, std::int64_t now_ms,
                              std::uint64_t generation);

@@ -97,6 +97,18 @@ class SegmentLog {
     std::uint64_t live_bytes() const { return live_bytes_; }
     std::uint64_t reclaimed() const { return reclaimed_; }
     std::uint64_t max_seq() const { return max_seq_; }
+    // Drops every indexed object for which pred(slot) is true; returns how many.
+    template <class Pred>
+    std::size_t erase_if(Pred&& pred) {
+        std::size_t n = 0;
+        boost::unordered::erase_if(index_, [&](const auto& kv) {
+            if (!pred(kv.second)) return false;
+            live_bytes_ -= kv.second.size;
+            ++n;
+            return true;
+        });
+        return n;
+    }
     // Visits every indexed object (for a purge after restart).
     template <class F>
     void for_each(F&& f) const {

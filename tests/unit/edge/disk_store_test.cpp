@@ -266,3 +266,32 @@ TEST_CASE("disk store: the cache-wide metadata record persists", "[disk]") {
     DiskStore d(settings(dir.path()), clock);
     CHECK_FALSE(d.state("purge_seq"));
 }
+
+TEST_CASE("disk store: objects inserted before a floor are dropped, also after a restart",
+          "[disk]") {
+    cdn::test::TempDir dir;
+    cdn::test::ManualClock clock;
+    auto at = [](int i, int seconds) {
+        auto o = std::make_shared<CachedObject>(*numbered(i));
+        o->meta.response_time = TimePoint(std::chrono::seconds(1'800'000'000 + seconds));
+        return ObjectPtr(o);
+    };
+    auto old1 = at(1, 0), old2 = at(2, 5), young = at(3, 20);
+    {
+        DiskStore d(settings(dir.path()), clock);
+        REQUIRE(d.insert(old1));
+        REQUIRE(d.insert(old2));
+        REQUIRE(d.insert(young));
+        d.flush();
+        const std::int64_t floor = (1'800'000'000LL + 10) * 1000;
+        CHECK(d.drop_inserted_before(floor) == 2);
+        CHECK(d.drop_inserted_before(floor - 1) == 0);  // never moves back
+        CHECK_FALSE(d.lookup(old1->key));
+        CHECK(same(d.lookup(young->key), young));
+    }
+    DiskStore d(settings(dir.path()), clock);
+    CHECK(d.inserted_floor() == (1'800'000'000LL + 10) * 1000);
+    CHECK_FALSE(d.lookup(old2->key));
+    CHECK(same(d.lookup(young->key), young));
+    CHECK(d.objects() == 1);
+}
