@@ -1,6 +1,8 @@
 // trace_replay: replays a request trace through the edge's MemoryStore (no network, no clock in
 // the store) at several cache sizes, under S3-FIFO and LRU in the same run, and prints the
-// object and byte hit ratios of each and the gain.
+// object and byte hit ratios of each and the gain. With a disk size (--disk-fraction or
+// --disk-bytes) it models the memory + disk tiers of TieredStore instead and prints, per memory
+// and disk size, the hit ratios of each tier and the bytes written to disk.
 //
 // Trace: one request per line, "timestamp object_id size_bytes", whitespace separated, plain
 // or gzip. Conventions (those of the team's simulator, so numbers compare): every line is one
@@ -8,21 +10,35 @@
 // sum of the sizes of the distinct (id, size) objects; no warm-up is excluded. A miss stores the
 // object charged at its trace size (no body is allocated); an object larger than a shard is a
 // miss that is not stored.
+//
+// The disk tier is modelled without I/O by SegmentLog (the placement and index DiskStore uses)
+// and AdmissionFilter (TieredStore's admission rule), wired as TieredStore wires them: an
+// object memory evicts goes to disk if the rule admits it and the disk does not already hold
+// it; a memory miss found on disk is a disk hit and is copied back into memory (it stays on
+// disk); an object too large for memory goes to disk through the rule as a first request. A
+// record is the trace size plus the 80-byte record header, padded to 8 bytes (the key, the
+// metadata and the HTTP head a real record also holds are left out).
 #include "bench/zipf_trace.hpp"
 #include "common/units.hpp"
 #include "edge/storage/memory_store.hpp"
+#include "edge/storage/record_codec.hpp"
+#include "edge/storage/segment_log.hpp"
+#include "edge/storage/tiered_store.hpp"
 
 #include <fmt/format.h>
 #include <zlib.h>
 #include <CLI/CLI.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -34,9 +50,15 @@
 
 namespace {
 
+using cdn::edge::storage::AdmissionFilter;
 using cdn::edge::storage::CachedObject;
+using cdn::edge::storage::DiskAdmission;
+using cdn::edge::storage::DiskSlot;
 using cdn::edge::storage::MemoryStore;
+using cdn::edge::storage::ObjectPtr;
 using cdn::edge::storage::PolicyKind;
+using cdn::edge::storage::RecordHeader;
+using cdn::edge::storage::SegmentLog;
 
 struct Trace {
     std::string name;
@@ -224,17 +246,215 @@ double ratio(std::uint64_t a, std::uint64_t b) {
     return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b);
 }
 
+// The disk tier of one row: a ring of `segments` segments of `segment_bytes`; 0 segments = no
+// disk.
+struct DiskGeometry {
+    std::uint64_t requested = 0;  // the capacity asked for
+    std::uint32_t segments = 0;
+    std::uint32_t segment_bytes = 0;
+    std::uint64_t capacity() const { return std::uint64_t{segments} * segment_bytes; }
+};
+
+// At most `segment_bytes`, but small enough for a ring of at least 8 segments.
+DiskGeometry disk_geometry(std::uint64_t capacity, std::uint64_t segment_bytes) {
+    DiskGeometry g;
+    g.requested = capacity;
+    if (capacity == 0) return g;
+    constexpr std::uint64_t kMinSegments = 8;
+    constexpr std::uint64_t kMinSegment = SegmentLog::kSegmentHeader + 64;
+    const std::uint64_t seg =
+        std::max(kMinSegment, std::min({segment_bytes, capacity / kMinSegments,
+                                        std::uint64_t{std::numeric_limits<std::uint32_t>::max()}}));
+    g.segment_bytes = static_cast<std::uint32_t>(seg);
+    g.segments = static_cast<std::uint32_t>(
+        std::min<std::uint64_t>(std::max<std::uint64_t>(capacity / seg, 2), UINT32_MAX));
+    return g;
+}
+
+struct TierResult {
+    std::uint64_t memory_hits = 0;
+    std::uint64_t memory_hit_bytes = 0;
+    std::uint64_t disk_hits = 0;
+    std::uint64_t disk_hit_bytes = 0;
+    std::uint64_t disk_write_bytes = 0;  // records, header and padding included
+    std::uint64_t too_large = 0;         // larger than a segment
+    double seconds = 0;
+};
+
+struct TierConfig {
+    PolicyKind policy;
+    DiskAdmission admission;
+    std::string name() const {
+        return fmt::format("{}+{}", policy == PolicyKind::lru ? "lru" : "s3fifo",
+                           cdn::edge::storage::to_string(admission));
+    }
+};
+
+ObjectPtr trace_object(std::string_view key, std::uint32_t object) {
+    auto o = std::make_shared<CachedObject>();
+    o->key.assign(key);                  // short: no allocation beyond the object's own
+    o->seq = std::uint64_t{object} + 1;  // one identity per (id, size): a version never changes
+    return o;
+}
+
+// Memory + disk, wired as TieredStore wires MemoryStore and DiskStore (see the file comment).
+TierResult replay_tiered(const Trace& t, TierConfig config, std::uint64_t memory_bytes,
+                         const DiskGeometry& disk, std::size_t shards,
+                         std::size_t doorkeeper_entries) {
+    TierResult r;
+    MemoryStore memory(memory_bytes, shards, config.policy);
+    std::optional<SegmentLog> log;
+    if (disk.segments > 0) log.emplace(disk.segments, disk.segment_bytes);
+    AdmissionFilter admission(config.admission, doorkeeper_entries);
+    const auto write = [&](std::uint64_t hash, std::uint64_t seq) {
+        const std::uint64_t record = RecordHeader::padded(sizeof(RecordHeader) + t.sizes[seq - 1]);
+        const auto p = record <= log->max_record() ? log->place(static_cast<std::uint32_t>(record))
+                                                   : std::nullopt;
+        if (!p) {
+            ++r.too_large;
+            return;
+        }
+        log->commit(hash, *p, static_cast<std::uint32_t>(record), seq, 0);
+        r.disk_write_bytes += record;
+    };
+    const auto to_disk = [&](std::uint64_t hash, std::uint64_t seq, bool reused) {
+        if (admission.admit(hash, reused)) write(hash, seq);
+    };
+    if (log)
+        memory.set_eviction_listener([&](ObjectPtr o, bool reused) {
+            const std::uint64_t hash = cdn::edge::storage::key_hash(o->key);
+            // Promoted from disk and still there: nothing to write.
+            if (const DiskSlot* s = log->find(hash); s && s->seq == o->seq) return;
+            to_disk(hash, o->seq, reused);
+        });
+    char buf[16];
+    const auto start = std::chrono::steady_clock::now();
+    for (const std::uint32_t object : t.requests) {
+        const auto res = std::to_chars(buf, buf + sizeof buf, object);
+        const std::string_view key(buf, static_cast<std::size_t>(res.ptr - buf));
+        const std::uint64_t size = t.sizes[object];
+        if (memory.lookup(key)) {
+            ++r.memory_hits;
+            r.memory_hit_bytes += size;
+            continue;
+        }
+        if (!log) {
+            memory.insert(trace_object(key, object), size);
+            continue;
+        }
+        const std::uint64_t hash = cdn::edge::storage::key_hash(key);
+        const std::uint64_t seq = std::uint64_t{object} + 1;
+        if (const DiskSlot* s = log->find(hash); s && s->seq == seq) {
+            ++r.disk_hits;
+            r.disk_hit_bytes += size;
+            memory.insert(trace_object(key, object), size);  // promoted; stays on disk
+            continue;
+        }
+        // Too large for memory: disk only, on the second request.
+        if (!memory.insert(trace_object(key, object), size)) to_disk(hash, seq, false);
+    }
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    memory.set_eviction_listener(nullptr);
+    return r;
+}
+
+// The memory-only table: S3-FIFO and LRU side by side at each cache size.
+void print_memory_table(const Trace& trace, const std::vector<std::uint64_t>& capacities,
+                        std::size_t shards, bool metadata) {
+    const auto requests = static_cast<std::uint64_t>(trace.requests.size());
+    fmt::print("{:>9} {:>14} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9}", "fraction", "cache_bytes",
+               "s3fifo_ohr", "lru_ohr", "ohr_gain", "s3fifo_bhr", "lru_bhr", "bhr_gain");
+    if (metadata) fmt::print(" {:>13} {:>10}", "s3fifo_meta_B", "lru_meta_B");
+    fmt::print("\n");
+
+    const double object_heap = metadata ? object_heap_bytes() : 0.0;
+    double seconds[2] = {0, 0};
+    std::uint64_t replayed = 0;
+    for (const std::uint64_t capacity : capacities) {
+        const Result s3 = replay(trace, PolicyKind::s3fifo, capacity, shards, object_heap);
+        const Result lru = replay(trace, PolicyKind::lru, capacity, shards, object_heap);
+        seconds[0] += s3.seconds;
+        seconds[1] += lru.seconds;
+        replayed += requests;
+        const double s3_ohr = ratio(s3.hits, requests), lru_ohr = ratio(lru.hits, requests);
+        const double s3_bhr = ratio(s3.hit_bytes, trace.requested_bytes);
+        const double lru_bhr = ratio(lru.hit_bytes, trace.requested_bytes);
+        fmt::print("{:>9.4f} {:>14} {:>10.4f} {:>10.4f} {:>+9.4f} {:>10.4f} {:>10.4f} {:>+9.4f}",
+                   ratio(capacity, trace.footprint), capacity, s3_ohr, lru_ohr, s3_ohr - lru_ohr,
+                   s3_bhr, lru_bhr, s3_bhr - lru_bhr);
+        if (metadata) fmt::print(" {:>13.1f} {:>10.1f}", s3.store_heap, lru.store_heap);
+        fmt::print("\n");
+    }
+    fmt::print(
+        "# replay: s3fifo {:.2f} M requests/s, lru {:.2f} M requests/s ({} requests "
+        "per policy)\n",
+        static_cast<double>(replayed) / seconds[0] / 1e6,
+        static_cast<double>(replayed) / seconds[1] / 1e6, replayed);
+    if (metadata)
+        fmt::print(
+            "# meta_B: heap per resident object held by the store beyond the objects "
+            "(each object here: {:.0f} B, an empty CachedObject)\n",
+            object_heap);
+}
+
+// The tiered table: every memory size with every disk size, one row per configuration.
+void print_tier_table(const Trace& trace, const std::vector<std::uint64_t>& capacities,
+                      const std::vector<DiskGeometry>& disks,
+                      const std::vector<TierConfig>& configs, std::size_t shards,
+                      std::size_t doorkeeper_entries) {
+    const auto requests = static_cast<std::uint64_t>(trace.requests.size());
+    for (const DiskGeometry& d : disks)
+        if (d.segments > 0)
+            fmt::print("# disk {:.4f} of footprint: {} B asked, {} segments of {} B = {} B\n",
+                       ratio(d.requested, trace.footprint), d.requested, d.segments,
+                       d.segment_bytes, d.capacity());
+    fmt::print("{:>8} {:>9} {:<14} {:>7} {:>8} {:>9} {:>7} {:>8} {:>9} {:>14} {:>7}\n", "mem_frac",
+               "disk_frac", "config", "mem_ohr", "disk_ohr", "total_ohr", "mem_bhr", "disk_bhr",
+               "total_bhr", "disk_written_B", "wr/req");
+    double seconds = 0;
+    std::uint64_t replayed = 0, too_large = 0;
+    for (const std::uint64_t capacity : capacities)
+        for (const DiskGeometry& disk : disks)
+            for (const TierConfig& config : configs) {
+                const TierResult r =
+                    replay_tiered(trace, config, capacity, disk, shards, doorkeeper_entries);
+                seconds += r.seconds;
+                replayed += requests;
+                too_large += r.too_large;
+                fmt::print(
+                    "{:>8.4f} {:>9.4f} {:<14} {:>7.4f} {:>8.4f} {:>9.4f} {:>7.4f} {:>8.4f} "
+                    "{:>9.4f} {:>14} {:>7.3f}\n",
+                    ratio(capacity, trace.footprint), ratio(disk.requested, trace.footprint),
+                    config.name(), ratio(r.memory_hits, requests), ratio(r.disk_hits, requests),
+                    ratio(r.memory_hits + r.disk_hits, requests),
+                    ratio(r.memory_hit_bytes, trace.requested_bytes),
+                    ratio(r.disk_hit_bytes, trace.requested_bytes),
+                    ratio(r.memory_hit_bytes + r.disk_hit_bytes, trace.requested_bytes),
+                    r.disk_write_bytes, ratio(r.disk_write_bytes, trace.requested_bytes));
+            }
+    fmt::print(
+        "# wr/req: bytes written to disk (records: trace size + 80-byte header, padded to 8) "
+        "per requested byte\n");
+    if (too_large > 0)
+        fmt::print("# {} admitted objects were larger than a segment and not written\n", too_large);
+    fmt::print("# replay: {:.2f} M requests/s ({} requests)\n",
+               static_cast<double>(replayed) / seconds / 1e6, replayed);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{
         "Replays a cache trace through the edge's memory store under S3-FIFO and LRU and prints "
-        "object (OHR) and byte (BHR) hit ratios. Trace lines: \"timestamp object_id size_bytes\", "
-        "plain or gzip."};
+        "object (OHR) and byte (BHR) hit ratios; with a disk size, through a model of the memory "
+        "+ disk tiers. Trace lines: \"timestamp object_id size_bytes\", plain or gzip."};
     std::string trace_path, zipf_text, sizes_text = "fixed:4096", write_path;
-    std::vector<std::string> cache_bytes_text;
-    std::vector<double> fractions;
+    std::string segment_text = "16MiB";
+    std::vector<std::string> cache_bytes_text, disk_bytes_text;
+    std::vector<std::string> admission_text = {"reused", "all"};
+    std::vector<double> fractions, disk_fractions;
     std::size_t shards = 1;
+    std::size_t doorkeeper = 1 << 18;
     bool metadata = false;
     auto* trace_opt = app.add_option("--trace", trace_path, "trace file (plain or .gz)");
     auto* zipf_opt = app.add_option("--zipf", zipf_text,
@@ -244,20 +464,40 @@ int main(int argc, char** argv) {
                    "object sizes of a --zipf trace: fixed:BYTES or lognormal:MEDIAN,SIGMA")
         ->capture_default_str();
     app.add_option("--cache-bytes", cache_bytes_text,
-                   "cache size(s) in bytes (\"64MiB\" works); repeat or list with commas")
+                   "memory size(s) in bytes (\"64MiB\" works); repeat or list with commas")
         ->delimiter(',');
     app.add_option("--cache-fraction", fractions,
-                   "cache size(s) as a fraction of the footprint; repeat or list with commas "
+                   "memory size(s) as a fraction of the footprint; repeat or list with commas "
                    "(default 0.01,0.05,0.1,0.2 when no size is given)")
         ->delimiter(',')
         ->check(CLI::PositiveNumber);
+    app.add_option("--disk-bytes", disk_bytes_text,
+                   "disk size(s) in bytes; any disk size switches to the memory + disk table, "
+                   "every memory size with every disk size (0 = no disk tier)")
+        ->delimiter(',');
+    app.add_option("--disk-fraction", disk_fractions,
+                   "disk size(s) as a fraction of the footprint (default 0: no disk tier)")
+        ->delimiter(',')
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--segment-size", segment_text,
+                   "disk segment size, made smaller when needed for a ring of at least 8")
+        ->capture_default_str();
+    app.add_option("--admission", admission_text,
+                   "disk admission rule(s) for the S3-FIFO rows: reused, all (the baseline row "
+                   "lru+all is always printed)")
+        ->delimiter(',')
+        ->capture_default_str();
+    app.add_option("--doorkeeper", doorkeeper,
+                   "key hashes the \"reused\" rule remembers after turning them away")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
     app.add_option("--shards", shards, "memory store shards (1 replays the policy exactly)")
         ->capture_default_str()
         ->check(CLI::Range(1, 4096));
     app.add_option("--write-trace", write_path, "also write the (generated) trace to this file");
     app.add_flag("--metadata", metadata,
                  "also print the heap the store holds per resident object beyond the objects "
-                 "(index, policy nodes, ghost), measured with mallinfo2");
+                 "(index, policy nodes, ghost), measured with mallinfo2 (memory-only table)");
     CLI11_PARSE(app, argc, argv);
     if (trace_path.empty() && zipf_text.empty()) {
         std::fprintf(stderr, "trace_replay: give --trace FILE or --zipf N,ALPHA,REQUESTS[,SEED]\n");
@@ -265,6 +505,27 @@ int main(int argc, char** argv) {
     }
 
     try {
+        std::vector<TierConfig> configs = {{PolicyKind::lru, DiskAdmission::all}};
+        for (const auto& text : admission_text) {
+            const auto a = cdn::edge::storage::parse_disk_admission(text);
+            if (!a)
+                throw std::runtime_error(
+                    fmt::format("--admission \"{}\": expected reused or all", text));
+            configs.push_back({PolicyKind::s3fifo, *a});
+        }
+        const auto segment_bytes = cdn::parse_size(segment_text);
+        if (!segment_bytes || *segment_bytes < 4096 || *segment_bytes > (1ull << 31))
+            throw std::runtime_error(fmt::format(
+                "--segment-size \"{}\": expected a size from 4KiB to 2GiB", segment_text));
+        std::vector<std::uint64_t> disk_bytes;
+        for (const auto& text : disk_bytes_text) {
+            auto v = cdn::parse_size(text);
+            if (!v)
+                throw std::runtime_error(fmt::format(
+                    "--disk-bytes \"{}\": expected a size like 1073741824 or 1GiB", text));
+            disk_bytes.push_back(*v);
+        }
+
         const auto load_start = std::chrono::steady_clock::now();
         Trace trace;
         if (!trace_path.empty()) {
@@ -301,6 +562,16 @@ int main(int argc, char** argv) {
         for (double f : fractions)
             capacities.push_back(
                 static_cast<std::uint64_t>(std::llround(f * static_cast<double>(trace.footprint))));
+        for (double f : disk_fractions)
+            disk_bytes.push_back(
+                static_cast<std::uint64_t>(std::llround(f * static_cast<double>(trace.footprint))));
+        std::vector<DiskGeometry> disks;
+        for (const std::uint64_t b : disk_bytes)
+            disks.push_back(disk_geometry(b, *segment_bytes));
+        const bool tiered =
+            std::any_of(disks.begin(), disks.end(), [](const auto& d) { return d.segments > 0; });
+        if (tiered && metadata)
+            throw std::runtime_error("--metadata is for the memory-only table (no disk size)");
 
         // Every first request of an object misses in any cache: the best a policy can do.
         std::vector<bool> seen(trace.sizes.size());
@@ -321,41 +592,10 @@ int main(int argc, char** argv) {
             trace.requested_bytes, shards, load_seconds);
         fmt::print("# infinite cache: OHR {:.4f}  BHR {:.4f}\n", ratio(best_hits, requests),
                    ratio(best_bytes, trace.requested_bytes));
-        fmt::print("{:>9} {:>14} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9}", "fraction",
-                   "cache_bytes", "s3fifo_ohr", "lru_ohr", "ohr_gain", "s3fifo_bhr", "lru_bhr",
-                   "bhr_gain");
-        if (metadata) fmt::print(" {:>13} {:>10}", "s3fifo_meta_B", "lru_meta_B");
-        fmt::print("\n");
-
-        const double object_heap = metadata ? object_heap_bytes() : 0.0;
-        double seconds[2] = {0, 0};
-        std::uint64_t replayed = 0;
-        for (const std::uint64_t capacity : capacities) {
-            const Result s3 = replay(trace, PolicyKind::s3fifo, capacity, shards, object_heap);
-            const Result lru = replay(trace, PolicyKind::lru, capacity, shards, object_heap);
-            seconds[0] += s3.seconds;
-            seconds[1] += lru.seconds;
-            replayed += requests;
-            const double s3_ohr = ratio(s3.hits, requests), lru_ohr = ratio(lru.hits, requests);
-            const double s3_bhr = ratio(s3.hit_bytes, trace.requested_bytes);
-            const double lru_bhr = ratio(lru.hit_bytes, trace.requested_bytes);
-            fmt::print(
-                "{:>9.4f} {:>14} {:>10.4f} {:>10.4f} {:>+9.4f} {:>10.4f} {:>10.4f} {:>+9.4f}",
-                ratio(capacity, trace.footprint), capacity, s3_ohr, lru_ohr, s3_ohr - lru_ohr,
-                s3_bhr, lru_bhr, s3_bhr - lru_bhr);
-            if (metadata) fmt::print(" {:>13.1f} {:>10.1f}", s3.store_heap, lru.store_heap);
-            fmt::print("\n");
-        }
-        fmt::print(
-            "# replay: s3fifo {:.2f} M requests/s, lru {:.2f} M requests/s ({} requests "
-            "per policy)\n",
-            static_cast<double>(replayed) / seconds[0] / 1e6,
-            static_cast<double>(replayed) / seconds[1] / 1e6, replayed);
-        if (metadata)
-            fmt::print(
-                "# meta_B: heap per resident object held by the store beyond the objects "
-                "(each object here: {:.0f} B, an empty CachedObject)\n",
-                object_heap);
+        if (tiered)
+            print_tier_table(trace, capacities, disks, configs, shards, doorkeeper);
+        else
+            print_memory_table(trace, capacities, shards, metadata);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "trace_replay: %s\n", e.what());
         return 2;

@@ -3,6 +3,7 @@
 #include "tests/unit/edge/test_objects.hpp"
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <thread>
 
@@ -88,7 +89,7 @@ TEST_CASE("concurrent use keeps the accounting exact", "[memory_store]") {
         th.join();
     std::uint64_t bytes = 0, count = 0;
     for (int i = 0; i < 500; ++i) {
-        if (auto o = s.lookup("k" + std::to_string(i))) {
+        if (auto o = s.lookup(fmt::format("k{}", i))) {
             bytes += o->charge();
             ++count;
         }

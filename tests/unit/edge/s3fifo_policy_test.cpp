@@ -8,6 +8,7 @@
 #include "tests/unit/edge/test_objects.hpp"
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <deque>
 #include <string>
@@ -282,7 +283,7 @@ TEST_CASE("byte accounting stays exact under eviction pressure from 4 threads",
     CHECK(s.evictions() > 1000);
     std::uint64_t bytes = 0, count = 0;
     for (int i = 0; i < 400; ++i) {
-        if (auto o = s.lookup("k" + std::to_string(i))) {
+        if (auto o = s.lookup(fmt::format("k{}", i))) {
             bytes += o->charge();
             ++count;
         }
