@@ -7,16 +7,21 @@
 #include "edge/proxy/admin_handler.hpp"
 #include "edge/proxy/edge_handler.hpp"
 #include "edge/proxy/edge_metrics.hpp"
+#include "edge/proxy/purger.hpp"
 #include "edge/storage/memory_store.hpp"
 
 #include <CLI/CLI.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <optional>
 
 using namespace cdn;
 using namespace cdn::edge;
+namespace asio = boost::asio;
 
 namespace {
 
@@ -139,7 +144,15 @@ int main(int argc, char** argv) {
     proxy::EdgeMetrics metrics(registry, memory);
     if (tiered) proxy::add_disk_metrics(registry, *tiered);
     proxy::EdgeObserver observer(metrics, config.access_log);
-    proxy::AdminHandler admin_handler(registry);
+    // Purges: rules every lookup consults, kept in a journal beside a persistent cache.
+    cache::PurgeRules purge_rules;
+    proxy::Purger purger(store, purge_rules, config.key,
+                         config.disk ? config.disk->path / "purges.log" : std::filesystem::path{});
+    registry.gauge_fn("cdn_edge_purge_rules", "Purge rules still covering cached objects.",
+                      [&purge_rules] { return static_cast<double>(purge_rules.size()); });
+    registry.gauge_fn("cdn_edge_purge_last_seq", "Last purge-log sequence applied here.",
+                      [&purger] { return static_cast<double>(purger.last_seq()); });
+    proxy::AdminHandler admin_handler(registry, &purger);
     cache::InflightKeys refreshing;
     cache::FillRegistry fills;
     registry.gauge_fn("cdn_edge_fills_inflight", "Origin fetches other misses may wait on.",
@@ -177,7 +190,7 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < pool.size(); ++i)
         handlers.push_back(std::make_unique<proxy::EdgeHandler>(
             proxy::EdgeShared{config, store, metrics, SystemClock::instance(), refreshing, fills,
-                              origin_sets},
+                              purge_rules, origin_sets},
             pool.at(i).get_executor()));
     auto worker_of = [&pool](tcp::socket& s) {
         for (std::size_t i = 0; i < pool.size(); ++i)
@@ -212,6 +225,19 @@ int main(int argc, char** argv) {
     log_info("edge {}: {} worker(s), memory cache {}, {} origin group(s)", config.name, pool.size(),
              format_size(config.memory_bytes), config.origins.size());
 
+    // Now and then, retire purge rules no cached object can match any more (a walk over the
+    // index: cheap next to the 30 s between walks).
+    asio::steady_timer retire_timer(pool.at(0).get_executor());
+    std::function<void()> schedule_retire = [&] {
+        retire_timer.expires_after(std::chrono::seconds(30));
+        retire_timer.async_wait([&](boost::system::error_code ec) {
+            if (ec) return;
+            if (!purge_rules.empty()) purger.retire();
+            schedule_retire();
+        });
+    };
+    schedule_retire();
+
     pool.on_termination([&](int sig) {
         log_info("edge {}: signal {}, stopping", config.name, sig);
         admin_handler.set_draining();
@@ -219,6 +245,7 @@ int main(int argc, char** argv) {
             h->stop();
         for (auto& l : listeners)
             l->close();
+        asio::post(retire_timer.get_executor(), [&] { retire_timer.cancel(); });
         pool.stop();
     });
     pool.run();

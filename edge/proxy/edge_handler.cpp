@@ -91,7 +91,7 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
         cache::make_cache_key(req.scheme, target->host, target->path, shared_.config.key);
     // lookup
     const TimePoint now = shared_.clock.now();
-    storage::ObjectPtr cached = select_variant(shared_.store.lookup(key), req);
+    storage::ObjectPtr cached = lookup(key, req);
     if (cached) {
         switch (cache::decide_use(cached->meta, now)) {
             case cache::Use::fresh: {
@@ -540,6 +540,26 @@ void EdgeHandler::invalidate_after_unsafe(const Request& req, const Target& t,
         }
         if (uri.starts_with('/')) drop(uri);
     }
+}
+
+storage::ObjectPtr EdgeHandler::lookup(const std::string& key, const Request& req) {
+    storage::ObjectPtr obj = select_variant(shared_.store.lookup(key), req);
+    if (!obj || shared_.purges.empty()) return obj;
+    switch (shared_.purges.check(*obj)) {
+        case cache::PurgeVerdict::none: return obj;
+        case cache::PurgeVerdict::hard:
+            shared_.store.remove(key);  // with every variant: a purge covers them all
+            return nullptr;
+        case cache::PurgeVerdict::soft: {
+            // Stale from now on: the next use revalidates, and stale-if-error may still serve.
+            auto stale = std::make_shared<storage::CachedObject>(*obj);
+            stale->meta.lifetime = storage::Secs32(0);
+            stale->meta.stale_while_revalidate = storage::Secs32(0);
+            stale->meta.initial_age = std::max(stale->meta.initial_age, storage::Secs32(1));
+            return stale;
+        }
+    }
+    return obj;
 }
 
 storage::ObjectPtr EdgeHandler::select_variant(storage::ObjectPtr entry, const Request& req) {

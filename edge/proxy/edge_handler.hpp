@@ -5,6 +5,7 @@
 #include "common/clock.hpp"
 #include "edge/cache/fill_registry.hpp"
 #include "edge/cache/inflight_keys.hpp"
+#include "edge/cache/purge_rules.hpp"
 #include "edge/config.hpp"
 #include "edge/http/exchange.hpp"
 #include "edge/origin/origin_pool.hpp"
@@ -26,6 +27,7 @@ struct EdgeShared {
     const Clock& clock;
     cache::InflightKeys& refreshing;  // keys with a background refresh under way
     cache::FillRegistry& fills;       // request collapsing
+    const cache::PurgeRules& purges;  // what purges cover, checked on every lookup
     // One per config.origins entry, same order: health, breakers and load of each origin.
     std::vector<std::unique_ptr<origin::OriginSet>>& origin_sets;
 };
@@ -41,6 +43,9 @@ class EdgeHandler final : public http::RequestHandler {
         std::string path;  // origin-form: path and query
     };
     std::optional<Target> recv(const http::Request& req) const;
+    // The stored response for key that this request may use, after purges had their say: a
+    // hard-purged object is dropped (a miss), a soft-purged one comes back already stale.
+    storage::ObjectPtr lookup(const std::string& key, const http::Request& req);
     boost::asio::awaitable<http::Reply> pass(const http::Request& req, const OriginGroup& group,
                                              const Target& t, std::string_view why);
     // A miss or a stale entry: collapse onto a fetch already under way, or lead one.

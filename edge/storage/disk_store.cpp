@@ -377,6 +377,18 @@ std::uint64_t DiskStore::reclaimed() const {
     return log_.reclaimed();
 }
 
+std::uint64_t DiskStore::min_seq() const {
+    std::uint64_t m = UINT64_MAX;
+    {
+        std::lock_guard lock(queue_mu_);
+        for (const auto& [h, p] : pending_)
+            if (p.object) m = std::min(m, p.object->seq);
+    }
+    std::shared_lock lock(index_mu_);
+    log_.for_each([&m](std::uint64_t, const DiskSlot& s) { m = std::min(m, s.seq); });
+    return m;
+}
+
 std::uint64_t DiskStore::max_object_bytes() const {
     // Room for the header, the key and the metadata of a large object.
     return log_.max_record() > 4096 ? log_.max_record() - 4096 : 0;

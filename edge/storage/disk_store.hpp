@@ -88,6 +88,7 @@ class DiskStore final : public ObjectStore {
     std::optional<std::uint64_t> seq_of(std::string_view key) const;
     // Largest object the tier takes.
     std::uint64_t max_object_bytes() const override;
+    std::uint64_t min_seq() const override;
 
     // Writes the queue out, seals the active segment with a summary and syncs. Idempotent.
     void close();

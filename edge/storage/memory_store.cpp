@@ -2,6 +2,7 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <utility>
 
 namespace cdn::edge::storage {
@@ -116,6 +117,20 @@ bool MemoryStore::insert(ObjectPtr object, std::uint64_t charge) {
     }
     destroy(evicted);
     return true;
+}
+
+std::uint64_t MemoryStore::min_seq() const {
+    std::uint64_t m = UINT64_MAX;
+    for (const Shard& s : shards_) {
+        std::lock_guard lock(s.mu);
+        for (const Entry* e : s.index) {
+            m = std::min(m, e->object->seq);
+            if (e->object->variants)
+                for (const auto& [id, v] : e->object->variants->variants)
+                    m = std::min(m, v->seq);
+        }
+    }
+    return m;
 }
 
 bool MemoryStore::remove(std::string_view key) {

@@ -51,6 +51,7 @@ class MemoryStore final : public ObjectStore {
     PolicyKind policy() const { return policy_; }
     std::uint64_t capacity() const { return capacity_; }
     // Largest object that can be stored.
+    std::uint64_t min_seq() const override;
     std::uint64_t max_object_bytes() const override { return shard_capacity_; }
     std::uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
     std::uint64_t objects() const override { return objects_.load(std::memory_order_relaxed); }
@@ -79,7 +80,7 @@ class MemoryStore final : public ObjectStore {
         bool operator()(const Entry* e, const KeyRef& k) const { return (*this)(k, e); }
     };
     struct Shard {
-        std::mutex mu;
+        mutable std::mutex mu;
         boost::unordered_flat_set<Entry*, EntryHash, EntryEq> index;  // owns the entries
         std::unique_ptr<EvictionPolicy> policy;
         std::uint64_t bytes = 0;

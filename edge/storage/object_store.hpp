@@ -26,6 +26,9 @@ class ObjectStore {
     // disk tier writes behind); for tests and shutdown.
     virtual void flush() {}
     virtual std::uint64_t objects() const = 0;
+    // The smallest CachedObject::seq still stored (UINT64_MAX when empty): purge rules older
+    // than it can no longer match anything. A walk over the index; call it now and then.
+    virtual std::uint64_t min_seq() const = 0;
     // Largest object insert() can take.
     virtual std::uint64_t max_object_bytes() const = 0;
 };

@@ -60,6 +60,7 @@ class TieredStore final : public ObjectStore {
     bool remove(std::string_view key) override;
     void flush() override { disk_.flush(); }
     std::uint64_t objects() const override { return memory_.objects() + disk_.objects(); }
+    std::uint64_t min_seq() const override { return std::min(memory_.min_seq(), disk_.min_seq()); }
     std::uint64_t max_object_bytes() const override {
         return std::max(memory_.max_object_bytes(), disk_.max_object_bytes());
     }
