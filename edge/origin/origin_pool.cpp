@@ -61,6 +61,8 @@ asio::awaitable<Result<std::unique_ptr<OriginPool::Stream>>> OriginPool::connect
     co_return stream;
 }
 
+constexpr std::size_t kBodyReadSize = 64 * 1024;
+
 struct OriginBody::State {
     OriginPool* pool = nullptr;
     std::string pool_key;
@@ -156,6 +158,9 @@ asio::awaitable<Result<StreamedResponse>> OriginPool::fetch_head(const OriginSer
             give_back(pool_key, std::move(state->stream));  // no body (HEAD, 204, 304)
             state->stream.reset();
         }
+        // Beast sizes each socket read by the buffer's free capacity (512 bytes at least): give
+        // the body room, or a large object arrives 512 bytes per read.
+        if (!parser.is_done()) state->buffer.reserve(kBodyReadSize);
         res.body = std::unique_ptr<OriginBody>(new OriginBody(std::move(state)));
         co_return res;
     }

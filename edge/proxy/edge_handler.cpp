@@ -290,9 +290,10 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
 asio::awaitable<void> EdgeHandler::fill(FillJob job) {
     auto& metrics = shared_.metrics;
     bool complete = false;
+    // One read buffer for the whole fill; each piece is then allocated at its own size.
+    auto buffer = std::make_unique<char[]>(64 * 1024);
     for (;;) {
-        std::string piece(64 * 1024, '\0');
-        auto n = co_await job.origin_body->read_some(piece.data(), piece.size());
+        auto n = co_await job.origin_body->read_some(buffer.get(), 64 * 1024);
         if (!n) {
             metrics.origin_error(static_cast<Errc>(n.error().value()));
             break;
@@ -301,8 +302,7 @@ asio::awaitable<void> EdgeHandler::fill(FillJob job) {
             complete = true;
             break;
         }
-        piece.resize(*n);
-        job.body->append(std::move(piece));
+        job.body->append(std::string(buffer.get(), *n));
         if (job.body->size() > job.limit) {
             // A body of unannounced length outgrew what the cache takes: cut it off rather than
             // hold it all in memory (readers see a short body).
