@@ -126,6 +126,13 @@ int main(int argc, char** argv) {
     std::setvbuf(stdout, nullptr, _IOLBF, 1 << 16);
 
     MetricsRegistry registry;
+    // Object sequences start at the wall clock in microseconds, so they order objects across
+    // restarts even when the disk tier cannot be read at start-up (recovery then raises it
+    // further, past everything found on disk).
+    storage::advance_object_sequence(
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                       SystemClock::instance().now().time_since_epoch())
+                                       .count()));
     storage::MemoryStore memory(config.memory_bytes, config.shards, config.cache_policy);
     std::unique_ptr<storage::DiskStore> disk;
     std::unique_ptr<storage::TieredStore> tiered;

@@ -83,7 +83,9 @@ struct CachedObject {
 };
 
 // The cache-wide insertion sequence: strictly increasing, thread-safe. A disk store that finds
-// objects up to sequence N after a restart calls advance_object_sequence(N + 1).
+// objects up to sequence N after a restart calls advance_object_sequence(N + 1); the edge
+// starts it at the wall clock in microseconds, so it also increases across restarts when the
+// disk cannot be read at start-up.
 std::uint64_t next_object_sequence() noexcept;
 void advance_object_sequence(std::uint64_t at_least) noexcept;
 

@@ -398,6 +398,7 @@ bool DiskStore::insert(ObjectPtr object) {
     if (!object) return false;
     const std::uint64_t bytes = object->charge();
     if (degraded_.load(std::memory_order_relaxed)) {
+        touch(key_hash(object->key));
         stats_.dropped.fetch_add(1, std::memory_order_relaxed);
         queue_cv_.notify_one();  // the writer retries the disk when its interval is up
         return false;
@@ -407,6 +408,7 @@ bool DiskStore::insert(ObjectPtr object) {
         return false;
     }
     const std::uint64_t hash = key_hash(object->key);
+    touch(hash);
     {
         std::lock_guard lock(queue_mu_);
         if (stop_ || queued_bytes_ + bytes > settings_.write_queue_bytes) {
@@ -423,6 +425,7 @@ bool DiskStore::insert(ObjectPtr object) {
 
 bool DiskStore::remove(std::string_view key) {
     const std::uint64_t hash = key_hash(key);
+    touch(hash);
     bool had = false;
     {
         std::unique_lock lock(index_mu_);
@@ -462,6 +465,7 @@ bool DiskStore::holds(const CachedObject& obj) const {
 
 std::optional<std::uint64_t> DiskStore::seq_of(std::string_view key) const {
     const std::uint64_t hash = key_hash(key);
+    const_cast<DiskStore*>(this)->touch(hash);  // a version is being stored in front of us
     {
         std::lock_guard lock(queue_mu_);
         if (auto it = pending_.find(hash); it != pending_.end()) {
@@ -599,6 +603,44 @@ void DiskStore::writer_loop() {
     }
 }
 
+void DiskStore::touch(std::uint64_t hash) {
+    if (recovered_.load(std::memory_order_acquire)) return;
+    std::lock_guard lock(touched_mu_);
+    if (touched_overflow_) return;
+    touched_.insert(hash);
+    if (touched_.size() > kMaxTouched) {
+        touched_overflow_ = true;
+        touched_.clear();
+    }
+}
+
+void DiskStore::forget_touched() {
+    boost::unordered_flat_set<std::uint64_t> touched;
+    {
+        std::lock_guard lock(touched_mu_);
+        touched.swap(touched_);
+    }
+    // What recovery found of these keys predates versions the edge stored or dropped while
+    // the disk was away: drop it now, and with a tombstone, so it stays dropped.
+    std::size_t dropped = 0;
+    for (std::uint64_t h : touched) {
+        {
+            std::unique_lock lock(index_mu_);
+            if (!log_.erase(h)) continue;
+        }
+        ++dropped;
+        std::lock_guard lock(queue_mu_);
+        if (pending_.contains(h)) continue;  // a newer version is queued: it wins anyway
+        const std::uint64_t seq = next_object_sequence();
+        pending_[h] = Pending{nullptr, seq};
+        queue_.push_back(Item{h, nullptr, {}, seq, sizeof(RecordHeader)});
+        queued_bytes_ += sizeof(RecordHeader);
+    }
+    if (dropped)
+        log_info("disk tier {}: dropped {} outdated objects changed while the disk was away",
+                 settings_.path.string(), dropped);
+}
+
 bool DiskStore::try_recover() {
     if (!degraded_.load()) return true;
     if (clock_.now() < retry_at_) return false;
@@ -607,8 +649,24 @@ bool DiskStore::try_recover() {
     if (!recovered_) {
         // The directory was unavailable at start-up: take in what it holds before writing,
         // or older segments would later look newer than the ones written from now on.
-        std::unique_lock lock(index_mu_);
-        recover();
+        {
+            std::lock_guard lock(touched_mu_);
+            if (touched_overflow_) {
+                // Too many keys changed meanwhile to tell old from new: start empty.
+                log_warn(
+                    "disk tier {}: too much changed while the disk was unusable; its "
+                    "old contents are dropped",
+                    settings_.path.string());
+                if (::ftruncate(fd_, 0) != 0) return false;
+                for (std::uint32_t i = 0; i < log_.segments(); ++i)
+                    ::unlink(segment_path(i, "idx").c_str());
+            }
+        }
+        {
+            std::unique_lock lock(index_mu_);
+            recover();
+        }
+        forget_touched();
         log_info("disk tier {}: recovered {} objects", settings_.path.string(), recovery_.objects);
     }
     // Probe: the disk must take a segment's worth of space before we call it healthy.
@@ -692,7 +750,7 @@ void DiskStore::write_item(const Item& item) {
         rec = encode_object(*item.object, 0);
         size = rec.header.record_size();
     } else {
-        tomb = encode_tombstone(item.key, item.seq, now_ms(), 0);
+        tomb = encode_tombstone(item.key, item.hash, item.seq, now_ms(), 0);
         size = tomb.size();
     }
     std::optional<SegmentLog::Placement> p;

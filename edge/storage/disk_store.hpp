@@ -20,6 +20,7 @@
 #include "edge/storage/segment_log.hpp"
 
 #include <boost/unordered/unordered_flat_map.hpp>
+#include <boost/unordered/unordered_flat_set.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -172,7 +173,16 @@ class DiskStore final : public ObjectStore {
     DiskRecovery recovery_;
     DiskStats stats_;
     bool closed_ = false;
-    bool recovered_ = false;  // recover() ran (it waits for the directory to be usable)
+    // recover() ran. It waits for the directory to be usable; until then every key the edge
+    // stores or drops is noted, so that what recovery then finds of those keys (older
+    // versions) is dropped rather than served. Past kMaxTouched keys, recovery starts empty.
+    std::atomic<bool> recovered_{false};
+    static constexpr std::size_t kMaxTouched = 1 << 20;
+    std::mutex touched_mu_;
+    boost::unordered_flat_set<std::uint64_t> touched_;
+    bool touched_overflow_ = false;
+    void touch(std::uint64_t hash);
+    void forget_touched();  // after a late recovery
     std::thread writer_;
 };
 

@@ -218,13 +218,13 @@ EncodedRecord encode_object(const CachedObject& obj, std::uint64_t generation) {
     return rec;
 }
 
-std::string encode_tombstone(std::string_view key, std::uint64_t seq, std::int64_t now_ms,
-                             std::uint64_t generation) {
+std::string encode_tombstone(std::string_view key, std::uint64_t hash, std::uint64_t seq,
+                             std::int64_t now_ms, std::uint64_t generation) {
     RecordHeader h;
     h.kind = static_cast<std::uint8_t>(RecordKind::tombstone);
     h.key_len = static_cast<std::uint32_t>(key.size());
     h.generation = generation;
-    h.key_hash = key_hash(key);
+    h.key_hash = hash;
     h.seq = seq;
     h.inserted_ms = now_ms;
     const std::string_view parts[] = {key};

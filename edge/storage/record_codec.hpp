@@ -77,9 +77,10 @@ struct EncodedRecord {
 EncodedRecord encode_object(const CachedObject& obj, std::uint64_t generation);
 // An object's insertion time as records store it: meta.response_time in Unix milliseconds.
 std::int64_t inserted_ms_of(const CachedObject& obj) noexcept;
-// A tombstone: the key is gone as of `seq`.
-std::string encode_tombstone(std::string_view key, std::uint64_t seq, std::int64_t now_ms,
-                             std::uint64_t generation);
+// A tombstone: the key (whose hash is `hash`; the key itself may be unknown, then empty) is
+// gone as of `seq`.
+std::string encode_tombstone(std::string_view key, std::uint64_t hash, std::uint64_t seq,
+                             std::int64_t now_ms, std::uint64_t generation);
 
 // Rebuilds an object from a record's parts (after header and data_sum were checked); nullopt
 // when the meta area does not parse. `body` is moved into the object, not copied.
