@@ -40,7 +40,7 @@ origin::OriginServer make_origin_server(const std::string& url, const std::strin
 
 EdgeConfig load_edge_config(const ConfigSection& root) {
     EdgeConfig c;
-    root.allow_only({"server", "cache", "limits", "timeouts", "origin"});
+    root.allow_only({"server", "cache", "limits", "timeouts", "origin", "purge"});
     if (auto s = root.section("server")) {
         s->allow_only({"name", "listen", "admin", "threads", "access_log"});
         if (auto v = s->string("name")) c.name = *v;
@@ -64,6 +64,24 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
             c.threads = static_cast<std::size_t>(*v);
         }
         if (auto v = s->boolean("access_log")) c.access_log = *v;
+    }
+    if (auto s = root.section("purge")) {
+        s->allow_only({"api", "token", "edge_id", "idle_timeout"});
+        EdgeConfig::Purge p;
+        if (auto v = s->string("api")) {
+            if (!parse_url(*v) || parse_url(*v)->scheme != "http")
+                s->fail("api", "expected purge_api's URL, like http://127.0.0.1:8090");
+            p.api = *v;
+        } else {
+            s->fail("api", "expected purge_api's URL, like http://127.0.0.1:8090");
+        }
+        if (auto v = s->string("token")) p.token = *v;
+        if (auto v = s->string("edge_id")) p.edge_id = *v;
+        if (auto v = s->duration("idle_timeout")) {
+            if (v->count() <= 0) s->fail("idle_timeout", "expected a positive duration");
+            p.idle_timeout = *v;
+        }
+        c.purge = std::move(p);
     }
     if (auto s = root.section("cache")) {
         s->allow_only({"memory", "max_object_size", "shards", "sort_query", "drop_query_params",

@@ -44,6 +44,15 @@ struct EdgeConfig {
     std::chrono::milliseconds collapse_timeout{10'000};  // a waiter then fetches on its own
     Seconds hit_for_pass{30};  // an uncacheable key skips collapsing for this long
 
+    // Purge delivery from purge_api; off unless [purge] api is set.
+    struct Purge {
+        std::string api;  // "http://127.0.0.1:8090"
+        std::string token;
+        std::string edge_id;  // default: name
+        std::chrono::milliseconds idle_timeout{5000};
+    };
+    std::optional<Purge> purge;
+
     http::SessionLimits session;
     origin::PoolSettings origin_pool;
     std::vector<OriginGroup> origins;

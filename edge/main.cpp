@@ -1,5 +1,6 @@
 // edge: the caching reverse proxy. Parses flags and config, wires the objects, runs.
 #include "common/log.hpp"
+#include "common/net.hpp"
 #include "common/runtime.hpp"
 #include "common/units.hpp"
 #include "edge/config.hpp"
@@ -7,6 +8,7 @@
 #include "edge/proxy/admin_handler.hpp"
 #include "edge/proxy/edge_handler.hpp"
 #include "edge/proxy/edge_metrics.hpp"
+#include "edge/proxy/purge_subscriber.hpp"
 #include "edge/proxy/purger.hpp"
 #include "edge/storage/memory_store.hpp"
 
@@ -33,6 +35,8 @@ struct Flags {
     std::string name;
     std::string memory;
     std::string disk_path;
+    std::string purge_api;
+    std::string purge_token;
     int threads = -1;
     bool no_access_log = false;
     std::string log_level = "info";
@@ -77,6 +81,15 @@ EdgeConfig build_config(const Flags& f) {
         if (!c.disk) c.disk.emplace();
         c.disk->path = f.disk_path;
     }
+    if (!f.purge_api.empty()) {
+        if (!c.purge) c.purge.emplace();
+        auto u = parse_url(f.purge_api);
+        if (!u || u->scheme != "http")
+            throw ConfigError("--purge-api: \"" + f.purge_api +
+                              "\" is not a URL like http://127.0.0.1:8090");
+        c.purge->api = f.purge_api;
+    }
+    if (!f.purge_token.empty() && c.purge) c.purge->token = f.purge_token;
     if (f.threads >= 0) c.threads = static_cast<std::size_t>(f.threads);
     if (f.no_access_log) c.access_log = false;
     validate(c);
@@ -102,6 +115,9 @@ int main(int argc, char** argv) {
     app.add_option("--memory", f.memory, "Memory cache size, e.g. 256MiB");
     app.add_option("--disk-path", f.disk_path,
                    "Directory of the disk tier (enables it; size etc. from [cache.disk])");
+    app.add_option("--purge-api", f.purge_api,
+                   "purge_api base URL to take purges from (enables [purge])");
+    app.add_option("--purge-token", f.purge_token, "Token for purge_api's edge endpoints");
     app.add_option("--threads", f.threads, "Worker threads (0 = one per core)");
     app.add_flag("--no-access-log", f.no_access_log, "Do not write access-log lines to stdout");
     app.add_option("--log-level", f.log_level, "debug, info, warn or error")
@@ -232,6 +248,27 @@ int main(int argc, char** argv) {
     log_info("edge {}: {} worker(s), memory cache {}, {} origin group(s)", config.name, pool.size(),
              format_size(config.memory_bytes), config.origins.size());
 
+    // Purge delivery. With a persistent cache, the disk is not read until the stream has caught
+    // up: it may hold objects that purges sent while this edge was down have invalidated.
+    std::shared_ptr<proxy::PurgeSubscriber> subscriber;
+    if (config.purge) {
+        if (tiered) tiered->set_disk_reads(false);
+        proxy::PurgeSubscription sub{
+            *parse_url(config.purge->api),
+            config.purge->edge_id.empty() ? config.name : config.purge->edge_id,
+            config.purge->token, config.purge->idle_timeout};
+        subscriber = std::make_shared<proxy::PurgeSubscriber>(
+            pool.at(0).get_executor(), std::move(sub), purger, disk.get(), [&tiered] {
+                if (tiered && !tiered->disk_reads()) {
+                    tiered->set_disk_reads(true);
+                    log_info("disk tier: serving from disk (purges caught up)");
+                }
+            });
+        subscriber->start();
+        registry.gauge_fn("cdn_edge_purge_stream_connected", "1 while the purge stream is open.",
+                          [&subscriber] { return subscriber->connected() ? 1.0 : 0.0; });
+    }
+
     // Now and then, retire purge rules no cached object can match any more (a walk over the
     // index: cheap next to the 30 s between walks).
     asio::steady_timer retire_timer(pool.at(0).get_executor());
@@ -253,6 +290,7 @@ int main(int argc, char** argv) {
         for (auto& l : listeners)
             l->close();
         asio::post(retire_timer.get_executor(), [&] { retire_timer.cancel(); });
+        if (subscriber) subscriber->stop();
         pool.stop();
     });
     pool.run();

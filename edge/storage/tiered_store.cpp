@@ -34,6 +34,7 @@ TieredStore::~TieredStore() {
 
 ObjectPtr TieredStore::lookup(std::string_view key) {
     if (ObjectPtr o = memory_.lookup(key)) return o;
+    if (!disk_reads()) return nullptr;
     ObjectPtr o = disk_.lookup(key);
     if (o && memory_.insert(o)) stats_.promotions.fetch_add(1, std::memory_order_relaxed);
     return o;
@@ -41,7 +42,7 @@ ObjectPtr TieredStore::lookup(std::string_view key) {
 
 ObjectPtr TieredStore::peek(std::string_view key) {
     if (ObjectPtr o = memory_.peek(key)) return o;
-    return disk_.peek(key);
+    return disk_reads() ? disk_.peek(key) : nullptr;
 }
 
 bool TieredStore::insert(ObjectPtr object) {

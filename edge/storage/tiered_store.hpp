@@ -65,6 +65,11 @@ class TieredStore final : public ObjectStore {
         return std::max(memory_.max_object_bytes(), disk_.max_object_bytes());
     }
 
+    // While false, lookups do not read the disk tier (it may hold what purges the edge has not
+    // caught up with yet); writes go on. True by default.
+    void set_disk_reads(bool on) { disk_reads_.store(on, std::memory_order_release); }
+    bool disk_reads() const { return disk_reads_.load(std::memory_order_acquire); }
+
     MemoryStore& memory() { return memory_; }
     DiskStore& disk() { return disk_; }
     const DiskStore& disk() const { return disk_; }
@@ -77,6 +82,7 @@ class TieredStore final : public ObjectStore {
     DiskStore& disk_;
     AdmissionFilter admission_;
     TierStats stats_;
+    std::atomic<bool> disk_reads_{true};
 };
 
 }  // namespace cdn::edge::storage

@@ -86,6 +86,9 @@ TEST_CASE("the annotated example config parses and validates", "[edge_config]") 
     CHECK(c.disk->capacity_bytes == 10ull << 30);
     CHECK(c.disk->segment_bytes == 16u << 20);
     CHECK(c.tiers.admission == storage::DiskAdmission::reused);
+    REQUIRE(c.purge);
+    CHECK(c.purge->api == "http://127.0.0.1:8090");
+    CHECK(c.purge->edge_id == "edge-1");
 }
 
 TEST_CASE("the disk tier is off by default and its knobs are checked", "[edge_config]") {

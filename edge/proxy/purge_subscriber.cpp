@@ -1,0 +1,251 @@
+#include "edge/proxy/purge_subscriber.hpp"
+
+#include "common/log.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+
+namespace cdn::edge::proxy {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using asio::redirect_error;
+using asio::use_awaitable;
+using error_code = boost::system::error_code;
+
+// A one-shot wake-up for a coroutine on the same executor: wait() until notify().
+struct PurgeSubscriber::Signal {
+    explicit Signal(const asio::any_io_executor& ex) : timer(ex) {
+        timer.expires_at(asio::steady_timer::time_point::max());
+    }
+    asio::awaitable<void> wait(std::chrono::milliseconds at_most) {
+        timer.expires_after(at_most);
+        error_code ec;
+        co_await timer.async_wait(redirect_error(use_awaitable, ec));
+    }
+    void notify() { timer.cancel(); }
+    asio::steady_timer timer;
+};
+
+PurgeSubscriber::PurgeSubscriber(asio::any_io_executor executor, PurgeSubscription sub,
+                                 Purger& purger, storage::DiskStore* disk,
+                                 std::function<void()> on_synced)
+    : executor_(std::move(executor)),
+      sub_(std::move(sub)),
+      purger_(purger),
+      disk_(disk),
+      on_synced_(std::move(on_synced)),
+      ack_signal_(std::make_shared<Signal>(executor_)),
+      stop_signal_(std::make_shared<Signal>(executor_)) {}
+
+void PurgeSubscriber::start() {
+    asio::co_spawn(executor_, run(shared_from_this()), asio::detached);
+    asio::co_spawn(executor_, ack_loop(shared_from_this()), asio::detached);
+}
+
+void PurgeSubscriber::stop() {
+    asio::post(executor_, [this] {
+        stopping_ = true;
+        stop_signal_->notify();
+        if (current_) {
+            error_code ignored;
+            current_->socket().close(ignored);
+        }
+        ack_signal_->notify();
+    });
+}
+
+void PurgeSubscriber::synced() {
+    if (synced_) return;
+    synced_ = true;
+    log_info("purge stream: caught up at sequence {}", purger_.last_seq());
+    if (on_synced_) on_synced_();
+}
+
+asio::awaitable<void> PurgeSubscriber::run(std::shared_ptr<PurgeSubscriber>) {
+    std::chrono::milliseconds backoff{100};
+    while (!stopping_) {
+        const auto started = std::chrono::steady_clock::now();
+        co_await stream_once();
+        connected_ = false;
+        if (stopping_) break;
+        ++reconnects_;
+        // A stream that lived a while resets the backoff.
+        if (std::chrono::steady_clock::now() - started > std::chrono::seconds(10))
+            backoff = std::chrono::milliseconds(100);
+        co_await stop_signal_->wait(backoff);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    }
+}
+
+asio::awaitable<void> PurgeSubscriber::stream_once() {
+    error_code ec;
+    asio::ip::tcp::resolver resolver(executor_);
+    auto endpoints = co_await resolver.async_resolve(sub_.api.host, std::to_string(sub_.api.port),
+                                                     redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+    beast::tcp_stream stream(executor_);
+    current_ = &stream;  // stop() closes it under the read
+    struct Clear {
+        beast::tcp_stream*& p;
+        ~Clear() { p = nullptr; }
+    } clear{current_};
+    stream.expires_after(std::chrono::seconds(3));
+    co_await stream.async_connect(endpoints, redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+
+    bhttp::request<bhttp::empty_body> req{
+        bhttp::verb::get,
+        fmt::format("{}v1/stream?edge={}&after={}",
+                    sub_.api.path.ends_with('/') ? sub_.api.path : sub_.api.path + "/",
+                    sub_.edge_id, purger_.last_seq()),
+        11};
+    req.set(bhttp::field::host, sub_.api.authority());
+    req.set(bhttp::field::authorization, "Bearer " + sub_.token);
+    req.set(bhttp::field::accept, "text/event-stream");
+    co_await bhttp::async_write(stream, req, redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+
+    beast::flat_buffer buffer;
+    bhttp::response_parser<bhttp::buffer_body> parser;
+    parser.body_limit(boost::none);
+    stream.expires_after(sub_.idle_timeout);
+    co_await bhttp::async_read_header(stream, buffer, parser, redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+    if (parser.get().result_int() != 200) {
+        log_warn("purge stream: {} answered {}; retrying", sub_.api.authority(),
+                 parser.get().result_int());
+        co_return;
+    }
+    connected_ = true;
+    std::string text;
+    char chunk[16384];
+    while (!parser.is_done() && !stopping_) {
+        parser.get().body().data = chunk;
+        parser.get().body().size = sizeof chunk;
+        stream.expires_after(sub_.idle_timeout);  // heartbeats keep a live stream inside it
+        co_await bhttp::async_read_some(stream, buffer, parser, redirect_error(use_awaitable, ec));
+        if (ec == bhttp::error::need_buffer) ec = {};
+        if (ec) break;
+        text.append(chunk, sizeof chunk - parser.get().body().size);
+        for (auto end = text.find("\n\n"); end != std::string::npos; end = text.find("\n\n")) {
+            std::string_view ev(text.data(), end);
+            std::string event, data;
+            bool comment_only = true;
+            while (!ev.empty()) {
+                const auto nl = ev.find('\n');
+                const std::string_view line = ev.substr(0, nl);
+                ev.remove_prefix(nl == std::string_view::npos ? ev.size() : nl + 1);
+                if (line.starts_with(':')) continue;
+                comment_only = false;
+                const auto colon = line.find(':');
+                const std::string_view field = line.substr(0, colon);
+                std::string_view value =
+                    colon == std::string_view::npos ? std::string_view{} : line.substr(colon + 1);
+                if (value.starts_with(' ')) value.remove_prefix(1);
+                if (field == "event") event = value;
+                if (field == "data") {
+                    if (!data.empty()) data += '\n';
+                    data += value;
+                }
+            }
+            if (comment_only) {
+                synced();  // a heartbeat: the backlog is behind us
+            } else if (event == "purge") {
+                if (auto r = Purger::parse_event(data)) {
+                    const std::uint64_t seq = r->seq;
+                    const Purger::Result res = purger_.apply(std::move(*r));
+                    if (!res.error.empty())
+                        log_warn("purge stream: purge {} not applicable here: {}", seq, res.error);
+                    to_ack_ = std::max(to_ack_, seq);
+                    ack_signal_->notify();
+                } else {
+                    log_warn("purge stream: unreadable purge event: {}", data);
+                }
+            } else if (event == "reset") {
+                error_code jec;
+                const auto v = boost::json::parse(data, jec);
+                if (!jec && v.is_object()) {
+                    const auto& o = v.as_object();
+                    const auto* through = o.if_contains("compacted_through");
+                    const auto* t = o.if_contains("time_ms");
+                    if (through && t && through->is_number() && t->is_number()) {
+                        const auto seq = through->to_number<std::uint64_t>();
+                        const auto ms = t->to_number<std::int64_t>();
+                        log_warn(
+                            "purge stream: the log was compacted past sequence {}; "
+                            "everything cached before {} ms counts as purged",
+                            purger_.last_seq(), ms);
+                        purger_.reset(seq, ms);
+                        if (disk_) disk_->drop_inserted_before(ms);
+                        to_ack_ = std::max(to_ack_, seq);
+                        ack_signal_->notify();
+                    }
+                }
+            } else if (event == "synced") {
+                synced();
+            }
+            text.erase(0, end + 2);
+        }
+    }
+}
+
+asio::awaitable<void> PurgeSubscriber::ack_loop(std::shared_ptr<PurgeSubscriber>) {
+    std::optional<beast::tcp_stream> stream;
+    beast::flat_buffer buffer;
+    while (!stopping_) {
+        if (to_ack_ <= acked_) {
+            co_await ack_signal_->wait(std::chrono::seconds(1));
+            continue;
+        }
+        const std::uint64_t seq = to_ack_;
+        error_code ec;
+        if (!stream) {
+            asio::ip::tcp::resolver resolver(executor_);
+            auto endpoints = co_await resolver.async_resolve(
+                sub_.api.host, std::to_string(sub_.api.port), redirect_error(use_awaitable, ec));
+            if (!ec) {
+                stream.emplace(executor_);
+                stream->expires_after(std::chrono::seconds(3));
+                co_await stream->async_connect(endpoints, redirect_error(use_awaitable, ec));
+            }
+        }
+        if (!ec) {
+            bhttp::request<bhttp::string_body> req{
+                bhttp::verb::post,
+                fmt::format("{}v1/edges/{}/ack",
+                            sub_.api.path.ends_with('/') ? sub_.api.path : sub_.api.path + "/",
+                            sub_.edge_id),
+                11};
+            req.set(bhttp::field::host, sub_.api.authority());
+            req.set(bhttp::field::authorization, "Bearer " + sub_.token);
+            req.set(bhttp::field::content_type, "application/json");
+            req.body() = fmt::format("{{\"seq\":{}}}", seq);
+            req.prepare_payload();
+            stream->expires_after(std::chrono::seconds(3));
+            co_await bhttp::async_write(*stream, req, redirect_error(use_awaitable, ec));
+            bhttp::response<bhttp::string_body> res;
+            if (!ec)
+                co_await bhttp::async_read(*stream, buffer, res, redirect_error(use_awaitable, ec));
+            if (!ec && res.result_int() / 100 == 2) acked_ = std::max(acked_, seq);
+            if (!ec && !res.keep_alive()) stream.reset();
+        }
+        if (ec) {
+            stream.reset();
+            buffer.clear();
+            co_await ack_signal_->wait(std::chrono::milliseconds(200));
+        }
+    }
+}
+
+}  // namespace cdn::edge::proxy
