@@ -1,0 +1,262 @@
+#include "purge_api/api_handler.hpp"
+
+#include "common/log.hpp"
+
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/verb.hpp>
+#include <boost/json.hpp>
+
+#include <fmt/format.h>
+
+#include <charconv>
+
+namespace cdn::purge_api {
+namespace json = boost::json;
+namespace bh = boost::beast::http;
+
+namespace {
+
+constexpr std::size_t kValuesShown = 100;  // GET /v1/purges/<id> lists at most this many
+
+std::optional<std::uint64_t> parse_u64(std::string_view s) {
+    std::uint64_t v = 0;
+    if (s.empty()) return std::nullopt;
+    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
+    return v;
+}
+
+Reply json_reply(unsigned status, const json::value& v) {
+    return Reply{status, "application/json", json::serialize(v)};
+}
+
+json::value opt_ms(const std::optional<std::int64_t>& v) {
+    return v ? json::value(*v) : json::value(nullptr);
+}
+
+}  // namespace
+
+std::optional<std::string_view> query_param(std::string_view query, std::string_view key) {
+    while (!query.empty()) {
+        const auto amp = query.find('&');
+        const std::string_view pair = query.substr(0, amp);
+        const auto eq = pair.find('=');
+        if (pair.substr(0, eq) == key)
+            return eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+        if (amp == std::string_view::npos) break;
+        query.remove_prefix(amp + 1);
+    }
+    return std::nullopt;
+}
+
+ApiHandler::ApiHandler(const ApiConfig& config, PurgeStore& store, EdgeRegistry& edges,
+                       const MetricsRegistry& registry, ApiMetrics& metrics)
+    : config_(config),
+      tokens_(config.tokens),
+      store_(store),
+      edges_(edges),
+      registry_(registry),
+      metrics_(metrics) {}
+
+Reply ApiHandler::error(const ApiError& e) {
+    metrics_.rejected(e.reason()).inc();
+    return Reply{e.status, "application/json", error_body(e)};
+}
+
+std::variant<const Token*, ApiError> ApiHandler::admin(const Request& req) const {
+    const auto h = req.find(bh::field::authorization);
+    if (h == req.end())
+        return make_error(ApiErrc::unauthenticated, "missing Authorization: Bearer <token>");
+    const auto presented = bearer_token(h->value());
+    if (!presented)
+        return make_error(ApiErrc::unauthenticated, "expected Authorization: Bearer <token>");
+    const Token* t = tokens_.find(*presented);
+    if (!t) return make_error(ApiErrc::unauthenticated, "unknown token");
+    return t;
+}
+
+std::optional<ApiError> ApiHandler::edge_auth(const Request& req) const {
+    const auto h = req.find(bh::field::authorization);
+    if (h == req.end())
+        return make_error(ApiErrc::unauthenticated, "missing Authorization: Bearer <edge token>");
+    const auto presented = bearer_token(h->value());
+    // With no edge token configured, nothing matches.
+    if (!presented || config_.edge_token.empty() ||
+        !constant_time_equal(config_.edge_token, *presented))
+        return make_error(ApiErrc::unauthenticated, "unknown edge token");
+    return std::nullopt;
+}
+
+Plan ApiHandler::plan(const Request& req) {
+    const std::string_view target = req.target();
+    const auto q = target.find('?');
+    const std::string_view path = target.substr(0, q);
+    const std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
+    const bh::verb m = req.method();
+    auto only = [&](bh::verb allowed) -> std::optional<Reply> {
+        if (m == allowed) return std::nullopt;
+        return error(make_error(ApiErrc::method_not_allowed,
+                                fmt::format("{} takes {}", path, bh::to_string(allowed))));
+    };
+
+    if (path == "/healthz") {
+        if (auto r = only(bh::verb::get)) return *r;
+        if (!store_.healthy()) return Reply{503, "text/plain", "purge log unavailable\n"};
+        return Reply{200, "text/plain", "ok\n"};
+    }
+    if (path == "/metrics") {
+        if (auto r = only(bh::verb::get)) return *r;
+        return Reply{200, "text/plain; version=0.0.4; charset=utf-8", registry_.render()};
+    }
+    if (path == "/v1/purge") {
+        if (auto r = only(bh::verb::post)) return *r;
+        return post_purge(req);
+    }
+    if (path == "/v1/stream") {
+        if (auto r = only(bh::verb::get)) return *r;
+        return stream(req, query);
+    }
+    if (path == "/v1/edges") {
+        if (auto r = only(bh::verb::get)) return *r;
+        return get_edges(req);
+    }
+    constexpr std::string_view kEdges = "/v1/edges/", kAck = "/ack", kPurges = "/v1/purges/";
+    if (path.starts_with(kEdges) && path.ends_with(kAck) &&
+        path.size() > kEdges.size() + kAck.size()) {
+        if (auto r = only(bh::verb::post)) return *r;
+        return ack(req, path.substr(kEdges.size(), path.size() - kEdges.size() - kAck.size()));
+    }
+    if (path.starts_with(kPurges) && path.size() > kPurges.size()) {
+        if (auto r = only(bh::verb::get)) return *r;
+        return get_purge(req, path.substr(kPurges.size()));
+    }
+    return error(make_error(ApiErrc::not_found,
+                            "no such endpoint; see POST /v1/purge, GET /v1/purges/<id>, GET "
+                            "/v1/edges, GET /v1/stream"));
+}
+
+Plan ApiHandler::post_purge(const Request& req) {
+    auto who = admin(req);
+    if (auto* e = std::get_if<ApiError>(&who)) return error(*e);
+    const Token& token = *std::get<const Token*>(who);
+    auto parsed = parse_purge_body(req.body(), config_.limits);
+    if (auto* e = std::get_if<ApiError>(&parsed)) return error(*e);
+    PurgeDraft& draft = std::get<PurgeDraft>(parsed);
+    if (auto e = authorize(token, draft)) return error(*e);
+    if (!store_.healthy())
+        return error(make_error(ApiErrc::unavailable, "the purge log cannot take writes"));
+    return AppendPlan{std::move(draft), token.name};
+}
+
+Reply ApiHandler::appended(const AppendPlan& plan, const Result<PurgeRecordPtr>& result) {
+    if (!result)
+        return error(make_error(ApiErrc::unavailable,
+                                "the purge could not be made durable; it was not applied"));
+    const PurgeRecord& r = **result;
+    metrics_.accepted(r.kind).inc();
+    log_info("purge seq={} id={} kind={} values={} soft={} token={}", r.seq, r.id,
+             to_string(r.kind), r.values.size(), r.soft, plan.token_name);
+    json::object res;
+    res["id"] = r.id;
+    res["seq"] = r.seq;
+    json::object o;
+    o["success"] = true;
+    o["result"] = std::move(res);
+    return json_reply(200, o);
+}
+
+Plan ApiHandler::stream(const Request& req, std::string_view query) {
+    if (auto e = edge_auth(req)) return error(*e);
+    const auto edge = query_param(query, "edge");
+    if (!edge || !valid_edge_id(*edge))
+        return error(
+            make_error(ApiErrc::bad_request, "edge=<id> is required (1-64 of A-Z a-z 0-9 . _ -)"));
+    std::uint64_t after = 0;
+    if (const auto a = query_param(query, "after")) {
+        const auto v = parse_u64(*a);
+        if (!v) return error(make_error(ApiErrc::bad_request, "after=<seq>: expected a number"));
+        after = *v;
+    } else if (const auto h = req.find("Last-Event-ID"); h != req.end()) {
+        const auto v = parse_u64(h->value());
+        if (!v) return error(make_error(ApiErrc::bad_request, "Last-Event-ID: expected a number"));
+        after = *v;
+    }
+    return StreamPlan{std::string(*edge), after};
+}
+
+Reply ApiHandler::ack(const Request& req, std::string_view edge) {
+    if (auto e = edge_auth(req)) return error(*e);
+    if (!valid_edge_id(edge))
+        return error(
+            make_error(ApiErrc::bad_request, "not an edge id (1-64 of A-Z a-z 0-9 . _ -)"));
+    boost::system::error_code ec;
+    const json::value v = json::parse(req.body(), ec);
+    const json::value* seq = !ec && v.is_object() ? v.get_object().if_contains("seq") : nullptr;
+    std::optional<std::uint64_t> n;
+    if (seq && seq->is_uint64()) n = seq->get_uint64();
+    if (seq && seq->is_int64() && seq->get_int64() >= 0)
+        n = static_cast<std::uint64_t>(seq->get_int64());
+    if (!n)
+        return error(make_error(ApiErrc::malformed_json,
+                                "expected a body like {\"seq\": 42} (the last purge applied)"));
+    if (*n > store_.last_seq())
+        return error(
+            make_error(ApiErrc::bad_request,
+                       fmt::format("seq {} is beyond the log (last {})", *n, store_.last_seq())));
+    edges_.ack(std::string(edge), *n);
+    metrics_.acks.inc();
+    return Reply{204, "", ""};
+}
+
+Reply ApiHandler::get_purge(const Request& req, std::string_view id) {
+    auto who = admin(req);
+    if (auto* e = std::get_if<ApiError>(&who)) return error(*e);
+    const PurgeRecordPtr r = store_.find(id);
+    if (!r)
+        return error(
+            make_error(ApiErrc::not_found, "no purge with that id (or it was compacted away)"));
+    const Token& token = *std::get<const Token*>(who);
+    if (auto e = authorize(token, PurgeDraft{r->kind, r->values, r->soft})) return error(*e);
+
+    json::object o;
+    o["id"] = r->id;
+    o["seq"] = r->seq;
+    o["time_ms"] = r->time_ms;
+    o["kind"] = to_string(r->kind);
+    json::array values;
+    for (std::size_t i = 0; i < r->values.size() && i < kValuesShown; ++i)
+        values.emplace_back(r->values[i]);
+    o["values"] = std::move(values);
+    o["values_total"] = r->values.size();
+    o["soft"] = r->soft;
+    const PurgeProgress p = edges_.progress(r->seq);
+    json::array edges;
+    for (const EdgeProgress& e : p.edges) {
+        json::object eo;
+        eo["edge"] = e.edge;
+        eo["status"] = to_string(e.status);
+        eo["applied_ms"] = opt_ms(e.applied_ms);
+        edges.push_back(std::move(eo));
+    }
+    o["edges"] = std::move(edges);
+    o["complete"] = p.complete;
+    o["completed_ms"] = opt_ms(p.completed_ms);
+    return json_reply(200, o);
+}
+
+Reply ApiHandler::get_edges(const Request& req) {
+    auto who = admin(req);
+    if (auto* e = std::get_if<ApiError>(&who)) return error(*e);
+    json::array a;
+    for (const EdgeView& e : edges_.edges()) {
+        json::object eo;
+        eo["edge"] = e.edge;
+        eo["last_applied_seq"] = e.last_applied_seq;
+        eo["connected"] = e.connected;
+        eo["last_seen_ms"] = opt_ms(e.last_seen_ms);
+        a.push_back(std::move(eo));
+    }
+    return json_reply(200, a);
+}
+
+}  // namespace cdn::purge_api

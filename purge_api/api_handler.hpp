@@ -1,0 +1,79 @@
+#pragma once
+// The REST API without sockets: a parsed request becomes a Plan (an immediate reply, a purge to
+// append, or a stream to start), and an append's outcome becomes the reply. Authentication,
+// validation, routing and the JSON answers live here; ApiServer only moves bytes. Thread-safe
+// (the objects it refers to are).
+//
+//   POST /v1/purge                admin token   -> 200 {"success":true,"result":{"id","seq"}}
+//   GET  /v1/purges/<id>          admin token   -> the purge and its progress on every edge
+//   GET  /v1/edges                admin token   -> [{"edge","last_applied_seq","connected",...}]
+//   GET  /v1/stream?edge=E&after=N  edge token  -> text/event-stream (ApiServer)
+//   POST /v1/edges/<id>/ack       edge token    -> 204
+//   GET  /healthz, GET /metrics   no token
+#include "common/metrics.hpp"
+#include "purge_api/api_metrics.hpp"
+#include "purge_api/config.hpp"
+#include "purge_api/edge_registry.hpp"
+#include "purge_api/purge_store.hpp"
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <string>
+#include <variant>
+
+namespace cdn::purge_api {
+
+using Request = boost::beast::http::request<boost::beast::http::string_body>;
+
+struct Reply {
+    unsigned status = 200;
+    std::string content_type = "application/json";
+    std::string body;
+};
+
+struct AppendPlan {
+    PurgeDraft draft;
+    std::string token_name;  // for the audit log line
+};
+
+struct StreamPlan {
+    std::string edge;
+    std::uint64_t after = 0;
+};
+
+using Plan = std::variant<Reply, AppendPlan, StreamPlan>;
+
+class ApiHandler {
+  public:
+    ApiHandler(const ApiConfig& config, PurgeStore& store, EdgeRegistry& edges,
+               const MetricsRegistry& registry, ApiMetrics& metrics);
+
+    Plan plan(const Request& req);
+    // The answer to a purge once the log took it (or failed to).
+    Reply appended(const AppendPlan& plan, const Result<PurgeRecordPtr>& result);
+    // An error answer, counted in cdn_purge_api_rejected_total.
+    Reply error(const ApiError& e);
+
+  private:
+    Plan post_purge(const Request& req);
+    Plan stream(const Request& req, std::string_view query);
+    Reply ack(const Request& req, std::string_view edge);
+    Reply get_purge(const Request& req, std::string_view id);
+    Reply get_edges(const Request& req);
+    // The admin token of the request, or the 401 error.
+    std::variant<const Token*, ApiError> admin(const Request& req) const;
+    std::optional<ApiError> edge_auth(const Request& req) const;
+
+    const ApiConfig& config_;
+    TokenSet tokens_;
+    PurgeStore& store_;
+    EdgeRegistry& edges_;
+    const MetricsRegistry& registry_;
+    ApiMetrics& metrics_;
+};
+
+// "a=1&b=2" -> the value of key (not percent-decoded); nullopt when absent.
+std::optional<std::string_view> query_param(std::string_view query, std::string_view key);
+
+}  // namespace cdn::purge_api

@@ -1,0 +1,322 @@
+#include "purge_api/api_server.hpp"
+
+#include "common/http_io.hpp"
+#include "common/log.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <fmt/format.h>
+
+#include <array>
+#include <chrono>
+
+namespace cdn::purge_api {
+namespace beast = boost::beast;
+namespace bh = beast::http;
+using namespace boost::asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::uint32_t kHeaderLimit = 16 * 1024;
+constexpr std::chrono::seconds kBodyTimeout{30};
+constexpr std::size_t kStreamBatch = 256;           // records read from the log at once
+constexpr std::size_t kStreamBytes = 256 * 1024;    // bytes of events per chunk (soft)
+constexpr std::size_t kWriteSlice = 64 * 1024;      // each slice has its own write timeout
+constexpr std::size_t kMaxClientBytes = 64 * 1024;  // what a stream client may send us
+
+using Channel = asio::experimental::concurrent_channel<void(boost::system::error_code)>;
+
+// Wakes one stream's coroutine from any thread; a wake-up while one is pending is merged.
+class ChannelWaker final : public StreamWaker {
+  public:
+    explicit ChannelWaker(const asio::any_io_executor& ex) : channel(ex, 1) {}
+    void wake() noexcept override {
+        try {
+            channel.try_send(boost::system::error_code{});
+        } catch (...) {
+        }
+    }
+    Channel channel;
+};
+
+// Ends the registry's record of a stream however the coroutine ends (even destroyed unrun).
+struct StreamGuard {
+    EdgeRegistry& edges;
+    std::string edge;
+    std::uint64_t generation;
+    ~StreamGuard() { edges.disconnect(edge, generation); }
+};
+
+bool is_parse_error(const ErrorCode& ec) {
+    return ec.category() == make_error_code(bh::error::bad_method).category();
+}
+
+std::int64_t to_ms(TimePoint t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+// Adapts PurgeStore::append (callback on the store's thread) to the caller's executor.
+template <class CompletionToken>
+auto async_append(PurgeStore& store, PurgeDraft draft, CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(Result<PurgeRecordPtr>)>(
+        [&store](auto handler, PurgeDraft d) {
+            auto ex = asio::get_associated_executor(handler);
+            auto h = std::make_shared<decltype(handler)>(std::move(handler));
+            store.append(std::move(d), [h, ex](Result<PurgeRecordPtr> r) {
+                asio::post(ex, [h, r = std::move(r)]() mutable {
+                    auto done = std::move(*h);
+                    done(std::move(r));
+                });
+            });
+        },
+        token, std::move(draft));
+}
+
+// Writes bytes in slices, each within `timeout`.
+asio::awaitable<ErrorCode> write_timed(beast::tcp_stream& stream, std::string_view data,
+                                       std::chrono::milliseconds timeout) {
+    while (!data.empty()) {
+        const std::size_t n = std::min(data.size(), kWriteSlice);
+        stream.expires_after(timeout);
+        auto [ec, written] =
+            co_await asio::async_write(stream, asio::buffer(data.data(), n), nothrow);
+        if (ec) co_return ec;
+        data.remove_prefix(n);
+    }
+    stream.expires_never();
+    co_return ErrorCode{};
+}
+
+asio::awaitable<ErrorCode> write_events(beast::tcp_stream& stream, std::string_view events,
+                                        bool chunked, std::chrono::milliseconds timeout) {
+    if (!chunked) co_return co_await write_timed(stream, events, timeout);
+    std::string framed = fmt::format("{:x}\r\n", events.size());
+    framed.append(events);
+    framed.append("\r\n");
+    co_return co_await write_timed(stream, framed, timeout);
+}
+
+}  // namespace
+
+std::string reset_event(std::uint64_t compacted_through, std::int64_t time_ms) {
+    return fmt::format("event: reset\ndata: {{\"compacted_through\":{},\"time_ms\":{}}}\n\n",
+                       compacted_through, time_ms);
+}
+
+std::string synced_event(std::uint64_t seq) {
+    return fmt::format("event: synced\ndata: {{\"seq\":{}}}\n\n", seq);
+}
+
+std::string purge_event(const PurgeRecord& r) {
+    return fmt::format("id: {}\nevent: purge\ndata: {}\n\n", r.seq, r.json);
+}
+
+ApiServer::ApiServer(const ApiConfig& config, PurgeStore& store, EdgeRegistry& edges,
+                     ApiHandler& handler, ApiMetrics& metrics, const Clock& clock)
+    : config_(config),
+      store_(store),
+      edges_(edges),
+      handler_(handler),
+      metrics_(metrics),
+      clock_(clock) {}
+
+ConnectionHandler ApiServer::connection_handler() {
+    // Not a coroutine lambda: it only calls the member coroutine, whose frame owns the socket.
+    return [this](tcp::socket socket) { return session(std::move(socket)); };
+}
+
+asio::awaitable<void> ApiServer::session(tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    for (;;) {
+        http_io::RequestParser parser;
+        parser.header_limit(kHeaderLimit);
+        parser.body_limit(config_.max_body);
+        stream.expires_after(config_.idle_timeout);
+        const ErrorCode ec = co_await http_io::read_request(stream, buffer, parser, kBodyTimeout);
+        if (ec) {
+            if (!is_parse_error(ec) || ec == bh::error::end_of_stream ||
+                ec == bh::error::partial_message) {
+                ErrorCode ignored;
+                stream.socket().close(ignored);
+                co_return;
+            }
+            ApiError err = make_error(ApiErrc::bad_request, "bad request: " + ec.message());
+            if (ec == bh::error::body_limit)
+                err = make_error(ApiErrc::body_too_large,
+                                 fmt::format("the body is larger than {} bytes", config_.max_body));
+            else if (ec == bh::error::header_limit)
+                err = ApiError{431, ApiErrc::bad_request, "request header fields too large"};
+            const Reply r = handler_.error(err);
+            bh::response<bh::string_body> res{static_cast<bh::status>(r.status), 11};
+            res.set(bh::field::content_type, r.content_type);
+            res.set(bh::field::connection, "close");
+            res.body() = r.body;
+            res.prepare_payload();
+            stream.expires_after(config_.write_timeout);
+            auto [wec, n] = co_await bh::async_write(stream, res, nothrow);
+            if (!wec) co_await http_io::lingering_close(stream);
+            co_return;
+        }
+
+        const Request& req = parser.get();
+        Plan plan = handler_.plan(req);
+        Reply reply;
+        if (auto* r = std::get_if<Reply>(&plan)) {
+            reply = std::move(*r);
+        } else if (auto* a = std::get_if<AppendPlan>(&plan)) {
+            const Result<PurgeRecordPtr> result =
+                co_await async_append(store_, a->draft, asio::use_awaitable);
+            reply = handler_.appended(*a, result);
+        } else {
+            stream.expires_never();
+            co_await serve_stream(stream, std::get<StreamPlan>(std::move(plan)),
+                                  req.version() >= 11);
+            co_return;
+        }
+        if (log_enabled(LogLevel::debug))
+            log(LogLevel::debug, "{} {} -> {}", std::string_view(req.method_string()),
+                std::string_view(req.target()), reply.status);
+
+        bh::response<bh::string_body> res{static_cast<bh::status>(reply.status), req.version()};
+        if (!reply.content_type.empty()) res.set(bh::field::content_type, reply.content_type);
+        res.set(bh::field::cache_control, "no-store");
+        res.body() = std::move(reply.body);
+        res.keep_alive(req.keep_alive());
+        res.prepare_payload();
+        stream.expires_after(config_.write_timeout);
+        auto [wec, n] = co_await bh::async_write(stream, res, nothrow);
+        if (wec) {
+            ErrorCode ignored;
+            stream.socket().close(ignored);
+            co_return;
+        }
+        if (!res.keep_alive()) {
+            co_await http_io::lingering_close(stream);
+            co_return;
+        }
+    }
+}
+
+asio::awaitable<void> ApiServer::serve_stream(beast::tcp_stream& stream, StreamPlan plan,
+                                              bool chunked) {
+    const auto ex = co_await asio::this_coro::executor;
+    auto waker = std::make_shared<ChannelWaker>(ex);
+    const std::uint64_t gen = edges_.connect(plan.edge, waker);
+    const StreamGuard guard{edges_, plan.edge, gen};
+    metrics_.streams_opened.inc();
+    ErrorCode ep_ec;
+    const tcp::endpoint peer = stream.socket().remote_endpoint(ep_ec);
+    log_info("stream: edge {} connected from {}, after {}", plan.edge, cdn::to_string(peer),
+             plan.after);
+
+    std::string out = fmt::format(
+        "HTTP/1.{} 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
+        "X-Accel-Buffering: no\r\nConnection: close\r\n{}\r\n",
+        chunked ? 1 : 0, chunked ? "Transfer-Encoding: chunked\r\n" : "");
+    ErrorCode ec = co_await write_timed(stream, out, config_.write_timeout);
+
+    std::uint64_t sent = plan.after;
+    if (const std::uint64_t last = store_.last_seq(); !ec && sent > last) {
+        // The edge claims purges this log never had (its data was lost): the only safe answer
+        // is to have it purge everything it cached until now.
+        log_warn("stream: edge {} asked for purges after {}, but the log ends at {}; sending reset",
+                 plan.edge, sent, last);
+        ec = co_await write_events(stream, reset_event(last, to_ms(clock_.now())), chunked,
+                                   config_.write_timeout);
+        sent = last;
+    }
+
+    asio::steady_timer timer(ex);
+    auto last_write = std::chrono::steady_clock::now();
+    std::array<char, 4096> scratch;
+    std::size_t received = 0;
+    bool synced = false;
+    enum class End { closed, slow, replaced } end = End::closed;
+    while (!ec) {
+        if (!edges_.is_current(plan.edge, gen)) {
+            end = End::replaced;
+            break;
+        }
+        const LogSlice slice = store_.read_after(sent, kStreamBatch);
+        out.clear();
+        if (sent < slice.compacted_through) {
+            out += reset_event(slice.compacted_through, slice.compacted_time_ms);
+            sent = slice.compacted_through;
+        }
+        for (const PurgeRecordPtr& r : slice.records) {
+            out += purge_event(*r);
+            sent = r->seq;
+            if (out.size() >= kStreamBytes) break;
+        }
+        if (out.empty() && !synced) {
+            // Once per stream: the backlog is behind; the edge may serve from its cache.
+            out = synced_event(sent);
+            synced = true;
+        }
+        if (!out.empty()) {
+            ec = co_await write_events(stream, out, chunked, config_.write_timeout);
+            if (ec) break;
+            edges_.seen(plan.edge);
+            last_write = std::chrono::steady_clock::now();
+            continue;
+        }
+
+        // Caught up: wait for a wake-up, the client, or the heartbeat.
+        timer.expires_at(last_write + config_.heartbeat);
+        auto woke = co_await (waker->channel.async_receive(nothrow) ||
+                              stream.socket().async_wait(tcp::socket::wait_read, nothrow) ||
+                              timer.async_wait(nothrow));
+        if (woke.index() == 1) {
+            // The client sent something (it should not) or closed its side.
+            auto [rec, n] =
+                co_await stream.socket().async_read_some(asio::buffer(scratch), nothrow);
+            received += n;
+            if (rec || received > kMaxClientBytes) break;
+        } else if (woke.index() == 2 &&
+                   std::chrono::steady_clock::now() >= last_write + config_.heartbeat) {
+            ec = co_await write_events(stream, kPingEvent, chunked, config_.write_timeout);
+            if (ec) break;
+            edges_.seen(plan.edge);
+            last_write = std::chrono::steady_clock::now();
+        }
+    }
+    if (ec == beast::error::timeout) end = End::slow;
+
+    switch (end) {
+        case End::replaced:
+            metrics_.streams_replaced.inc();
+            if (chunked) {
+                static constexpr std::string_view kLastChunk = "0\r\n\r\n";
+                co_await write_timed(stream, kLastChunk, std::chrono::seconds(1));
+            }
+            break;
+        case End::slow: metrics_.streams_cut.inc(); break;
+        case End::closed: metrics_.streams_closed.inc(); break;
+    }
+    log_info("stream: edge {} ended ({}), sent through seq {}", plan.edge,
+             end == End::replaced ? "replaced by a newer stream"
+             : end == End::slow   ? "cut off: a write was blocked too long"
+                                  : "closed",
+             sent);
+    ErrorCode ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream.socket().close(ignored);
+}
+
+}  // namespace cdn::purge_api

@@ -1,0 +1,65 @@
+#pragma once
+// purge_api's HTTP/1.1 server: one coroutine per connection on the worker that accepted it.
+// Ordinary requests are keep-alive request/response exchanges answered by ApiHandler; a purge
+// waits (without blocking the worker) for the log's group commit before it is answered.
+// GET /v1/stream turns the connection into an edge's event stream:
+//
+//   HTTP/1.1 200 OK, Content-Type: text/event-stream, Transfer-Encoding: chunked
+//   (HTTP/1.0 clients: no chunking, the end of the stream is the end of the connection)
+//
+//   event: reset                                   only when after < compacted_through
+//   data: {"compacted_through":S,"time_ms":T}      (the edge purges all it cached before T)
+//
+//   id: 7
+//   event: purge
+//   data: {"seq":7,"id":"...","time_ms":T,"kind":"files","values":[...],"soft":false}
+//
+//   event: synced                                  once, when the backlog has been sent
+//   data: {"seq":N}                                (N: the last seq sent; 0 if none)
+//
+//   : ping                                         after each heartbeat interval of silence
+//
+// The stream sends every purge with seq > after in order, then new ones as the log accepts
+// them: each stream waits on its own channel, which the log's append listener signals, so a
+// purge reaches N streams with N wake-ups and no polling. A write blocked for longer than
+// write_timeout (a client that does not read) ends the stream; so does a newer stream for the
+// same edge, and the client closing its side.
+#include "common/clock.hpp"
+#include "common/runtime.hpp"
+#include "purge_api/api_handler.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+namespace cdn::purge_api {
+
+class ApiServer {
+  public:
+    // Everything referred to must outlive every session (the WorkerPool's io_contexts).
+    ApiServer(const ApiConfig& config, PurgeStore& store, EdgeRegistry& edges, ApiHandler& handler,
+              ApiMetrics& metrics, const Clock& clock);
+    ApiServer(const ApiServer&) = delete;
+    ApiServer& operator=(const ApiServer&) = delete;
+
+    boost::asio::awaitable<void> session(tcp::socket socket);
+    ConnectionHandler connection_handler();
+
+  private:
+    boost::asio::awaitable<void> serve_stream(boost::beast::tcp_stream& stream, StreamPlan plan,
+                                              bool chunked);
+
+    const ApiConfig& config_;
+    PurgeStore& store_;
+    EdgeRegistry& edges_;
+    ApiHandler& handler_;
+    ApiMetrics& metrics_;
+    const Clock& clock_;
+};
+
+// The stream's event texts (exposed for tests).
+std::string reset_event(std::uint64_t compacted_through, std::int64_t time_ms);
+std::string purge_event(const PurgeRecord& r);
+std::string synced_event(std::uint64_t seq);
+inline constexpr std::string_view kPingEvent = ": ping\n\n";
+
+}  // namespace cdn::purge_api

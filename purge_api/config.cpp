@@ -1,0 +1,141 @@
+#include "purge_api/config.hpp"
+
+#include "purge_api/edge_registry.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+namespace cdn::purge_api {
+namespace {
+
+bool valid_token_value(const std::string& v) {
+    if (v.empty()) return false;
+    for (unsigned char c : v)
+        if (c <= 0x20 || c >= 0x7f) return false;
+    return true;
+}
+
+std::size_t bounded(const ConfigSection& s, std::string_view key, std::size_t dflt, std::size_t lo,
+                    std::size_t hi) {
+    const auto v = s.integer(key);
+    if (!v) return dflt;
+    if (*v < static_cast<std::int64_t>(lo) || *v > static_cast<std::int64_t>(hi))
+        s.fail(key, fmt::format("expected an integer from {} to {}", lo, hi));
+    return static_cast<std::size_t>(*v);
+}
+
+}  // namespace
+
+ApiConfig build_config(const ConfigSection& root) {
+    root.allow_only({"server", "token", "edges", "limits", "log", "stream"});
+    ApiConfig c;
+    if (auto s = root.section("server")) {
+        s->allow_only({"listen", "data_dir", "threads"});
+        if (auto l = s->string("listen")) {
+            auto ep = parse_endpoint(*l);
+            if (!ep) s->fail("listen", "expected an address like 127.0.0.1:8090");
+            c.listen = *ep;
+        }
+        if (auto d = s->string("data_dir")) {
+            if (d->empty()) s->fail("data_dir", "must not be empty");
+            c.data_dir = *d;
+        }
+        c.threads = bounded(*s, "threads", c.threads, 0, 256);
+    }
+    std::size_t n = 0;
+    for (const ConfigSection& t : root.sections("token")) {
+        t.allow_only({"name", "value", "hosts"});
+        Token tok;
+        tok.name = t.string("name").value_or(fmt::format("token-{}", n));
+        auto v = t.string("value");
+        if (!v) t.fail("value", "each [[token]] needs a value");
+        if (!valid_token_value(*v))
+            t.fail("value", "must be non-empty printable ASCII without spaces");
+        tok.value = *v;
+        if (auto hosts = t.strings("hosts")) {
+            if (hosts->empty()) t.fail("hosts", "leave hosts out for a token valid for every host");
+            for (auto& h : *hosts) {
+                const std::string host = host_of_value(PurgeKind::hosts, h);
+                if (host.empty() || host.find_first_of("/ ") != std::string::npos)
+                    t.fail("hosts", fmt::format("\"{}\" is not a host name", h));
+                tok.hosts.push_back(host);
+            }
+        }
+        c.tokens.push_back(std::move(tok));
+        ++n;
+    }
+    if (auto e = root.section("edges")) {
+        e->allow_only({"token", "known"});
+        if (auto t = e->string("token")) {
+            if (!valid_token_value(*t))
+                e->fail("token", "must be non-empty printable ASCII without spaces");
+            c.edge_token = *t;
+        }
+        if (auto k = e->strings("known")) {
+            std::set<std::string> seen;
+            for (const auto& id : *k) {
+                if (!valid_edge_id(id))
+                    e->fail(
+                        "known",
+                        fmt::format("\"{}\" is not an edge id (1-64 of A-Z a-z 0-9 . _ -)", id));
+                if (!seen.insert(id).second)
+                    e->fail("known", fmt::format("\"{}\" is listed twice", id));
+            }
+            c.known_edges = std::move(*k);
+        }
+    }
+    if (auto l = root.section("limits")) {
+        l->allow_only({"max_body", "max_items", "max_value_length"});
+        if (auto b = l->size("max_body")) {
+            if (*b < 1024 || *b > kMaxBodyLimit) l->fail("max_body", "expected 1KiB to 64MiB");
+            c.max_body = *b;
+        }
+        c.limits.max_items = bounded(*l, "max_items", c.limits.max_items, 1, kMaxItemsLimit);
+        c.limits.max_value_length =
+            bounded(*l, "max_value_length", c.limits.max_value_length, 16, kMaxValueLengthLimit);
+    }
+    if (auto l = root.section("log")) {
+        l->allow_only({"keep"});
+        c.log_keep = bounded(*l, "keep", c.log_keep, 1, 100'000'000);
+    }
+    if (auto s = root.section("stream")) {
+        s->allow_only({"heartbeat", "write_timeout"});
+        if (auto h = s->duration("heartbeat")) {
+            if (*h < std::chrono::milliseconds(10) || *h > std::chrono::minutes(5))
+                s->fail("heartbeat", "expected 10ms to 5m");
+            c.heartbeat = *h;
+        }
+        if (auto w = s->duration("write_timeout")) {
+            if (*w < std::chrono::milliseconds(100) || *w > std::chrono::minutes(10))
+                s->fail("write_timeout", "expected 100ms to 10m");
+            c.write_timeout = *w;
+        }
+    }
+    return c;
+}
+
+ApiConfig parse_config(std::string_view text, const std::string& name) {
+    return build_config(ConfigSection::parse(text, name));
+}
+
+ApiConfig load_config(const std::string& file) {
+    return build_config(ConfigSection::load_file(file));
+}
+
+void validate(const ApiConfig& c) {
+    if (c.data_dir.empty())
+        throw ConfigError("no data directory: give --data-dir DIR or [server] data_dir");
+    std::set<std::string> values;
+    for (const Token& t : c.tokens) {
+        if (!values.insert(t.value).second)
+            throw ConfigError(
+                fmt::format("token \"{}\": the same value is configured twice", t.name));
+        if (!c.edge_token.empty() && t.value == c.edge_token)
+            throw ConfigError(
+                fmt::format("token \"{}\": an admin token cannot also be the edge token", t.name));
+    }
+}
+
+}  // namespace cdn::purge_api

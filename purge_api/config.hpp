@@ -1,0 +1,55 @@
+#pragma once
+// purge_api's configuration: parsed once at start-up from TOML (and flags), read-only afterwards
+// and safe to share between threads. Loading throws cdn::ConfigError naming file:line: field.
+//
+//   [server]  listen = "127.0.0.1:8090", data_dir = "/var/lib/cdn/purge", threads = 2
+//   [[token]] name = "ops", value = "...", hosts = ["example.com"]   (no hosts: every host)
+//   [edges]   token = "...", known = ["edge-1", "edge-2"]
+//   [limits]  max_body = "1MiB", max_items = 1000, max_value_length = 4096
+//   [log]     keep = 100000
+//   [stream]  heartbeat = "1s", write_timeout = "5s"
+#include "common/config.hpp"
+#include "common/net.hpp"
+#include "purge_api/auth.hpp"
+#include "purge_api/purge_request.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace cdn::purge_api {
+
+struct ApiConfig {
+    tcp::endpoint listen{asio::ip::make_address_v4("127.0.0.1"), 8090};
+    std::filesystem::path data_dir;  // required (flag or file)
+    std::size_t threads = 2;
+
+    std::vector<Token> tokens;  // admin tokens (all hosts or host-limited)
+    std::string edge_token;     // what edges present on /v1/stream and /v1/edges/<id>/ack
+    std::vector<std::string> known_edges;
+
+    std::uint64_t max_body = 1 << 20;
+    RequestLimits limits;
+    std::size_t log_keep = 100'000;
+
+    std::chrono::milliseconds heartbeat{1000};       // ": ping" after this much idleness
+    std::chrono::milliseconds write_timeout{5000};   // a stream write stuck longer is cut off
+    std::chrono::milliseconds idle_timeout{60'000};  // waiting for a request on a connection
+};
+
+// Bounds on values.
+inline constexpr std::size_t kMaxItemsLimit = 100'000;
+inline constexpr std::size_t kMaxValueLengthLimit = 4096;  // what edges accept
+inline constexpr std::uint64_t kMaxBodyLimit = 64ull << 20;
+
+ApiConfig parse_config(std::string_view text, const std::string& name);
+ApiConfig load_config(const std::string& file);
+ApiConfig build_config(const ConfigSection& root);
+
+// Checks what flags and file together must satisfy (data_dir given, tokens distinct...);
+// throws ConfigError.
+void validate(const ApiConfig& c);
+
+}  // namespace cdn::purge_api

@@ -1,0 +1,147 @@
+// purge_api: the REST control plane of purge. Flags, config, wiring; the behaviour lives in the
+// cdn_purge_api library.
+#include "common/clock.hpp"
+#include "common/log.hpp"
+#include "common/metrics.hpp"
+#include "common/runtime.hpp"
+#include "purge_api/api_handler.hpp"
+#include "purge_api/api_metrics.hpp"
+#include "purge_api/api_server.hpp"
+#include "purge_api/config.hpp"
+#include "purge_api/edge_registry.hpp"
+#include "purge_api/purge_log.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <string>
+#include <vector>
+
+using namespace cdn;
+using namespace cdn::purge_api;
+
+namespace {
+
+struct Flags {
+    std::string config_file;
+    std::string listen;
+    std::string data_dir;
+    std::vector<std::string> tokens;
+    std::string edge_token;
+    int threads = -1;
+    std::string log_level = "info";
+};
+
+ApiConfig build(const Flags& f) {
+    ApiConfig c = f.config_file.empty() ? ApiConfig{} : load_config(f.config_file);
+    if (!f.listen.empty()) {
+        auto ep = parse_endpoint(f.listen);
+        if (!ep)
+            throw ConfigError("--listen: \"" + f.listen +
+                              "\" is not an address like 127.0.0.1:8090");
+        c.listen = *ep;
+    }
+    if (!f.data_dir.empty()) c.data_dir = f.data_dir;
+    for (std::size_t i = 0; i < f.tokens.size(); ++i) {
+        if (f.tokens[i].empty() || f.tokens[i].find_first_of(" \t\r\n") != std::string::npos)
+            throw ConfigError("--token: must be non-empty without spaces");
+        c.tokens.push_back(Token{"flag-" + std::to_string(i + 1), f.tokens[i], {}});
+    }
+    if (!f.edge_token.empty()) c.edge_token = f.edge_token;
+    if (f.threads >= 0) c.threads = static_cast<std::size_t>(f.threads);
+    validate(c);
+    return c;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Flags f;
+    CLI::App app{
+        "purge_api: the REST control plane of purge (durable purge log, edge streams).\n"
+        "Quick start: purge_api --data-dir /tmp/purge --token SECRET --edge-token EDGESECRET"};
+    app.add_option("--config", f.config_file, "TOML config file; flags below override it")
+        ->check(CLI::ExistingFile);
+    app.add_option("--listen", f.listen,
+                   "Address to serve on (default 127.0.0.1:8090; port 0: any)");
+    app.add_option("--data-dir", f.data_dir,
+                   "Directory of the purge log (required here or in the file)");
+    app.add_option("--token", f.tokens, "An admin token valid for every host (repeatable)");
+    app.add_option("--edge-token", f.edge_token, "The token edges present on the stream and ack");
+    app.add_option("--threads", f.threads, "Worker threads (0 = one per core; default 2)");
+    app.add_option("--log-level", f.log_level, "debug, info, warn or error")
+        ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : 2;
+    }
+    set_log_level(f.log_level == "debug"   ? LogLevel::debug
+                  : f.log_level == "warn"  ? LogLevel::warn
+                  : f.log_level == "error" ? LogLevel::error
+                                           : LogLevel::info);
+    ApiConfig config;
+    try {
+        config = build(f);
+    } catch (const ConfigError& e) {
+        std::fprintf(stderr, "purge_api: %s\n", e.what());
+        return 2;
+    }
+    if (config.tokens.empty())
+        log_warn("purge_api: no admin token configured; every purge gets 401");
+    if (config.edge_token.empty())
+        log_warn("purge_api: no edge token configured; every stream and ack gets 401");
+
+    try {
+        MetricsRegistry registry;
+        ApiMetrics metrics(registry);
+        const Clock& clock = SystemClock::instance();
+        FilePurgeLog store(
+            PurgeLogOptions{
+                config.data_dir, config.log_keep, &metrics.fsync_seconds, &metrics.batch_size, {}},
+            clock);
+        const LogRecovery& rec = store.recovery();
+        log_info("purge_api: log {}: {} purges, last seq {}, compacted through {}{}",
+                 store.file().string(), rec.records, rec.last_seq, rec.compacted_through,
+                 rec.truncated_bytes
+                     ? fmt::format(" (cut a torn tail of {} bytes)", rec.truncated_bytes)
+                     : std::string());
+        EdgeRegistry edges(clock, config.known_edges);
+        metrics.last_seq.set(static_cast<std::int64_t>(store.last_seq()));
+        store.on_appended([&](std::uint64_t last) {
+            metrics.last_seq.set(static_cast<std::int64_t>(last));
+            edges.wake_all();
+        });
+        registry.gauge_fn("cdn_purge_api_edges_connected", "Edges with a live stream.",
+                          [&edges] { return static_cast<double>(edges.connected()); });
+        registry.gauge_fn("cdn_purge_api_edges_known", "Edges configured or ever seen.",
+                          [&edges] { return static_cast<double>(edges.edges().size()); });
+        registry.counter_fn("cdn_purge_api_log_compactions_total", "Rewrites of the purge log.",
+                            [&store] { return static_cast<double>(store.compactions()); });
+        ApiHandler handler(config, store, edges, registry, metrics);
+        ApiServer server(config, store, edges, handler, metrics, clock);
+
+        // Declared last: destroyed first, so no coroutine outlives what it refers to.
+        WorkerPool pool(config.threads);
+        Listener listener(pool, config.listen, server.connection_handler());
+        pool.on_termination([&](int sig) {
+            log_info("purge_api: signal {}, stopping", sig);
+            listener.close();
+            pool.stop();
+        });
+        log_info("purge_api: http on {} ({} thread{}, {} token{}, {} known edge{})",
+                 cdn::to_string(listener.local_endpoint()), pool.size(),
+                 pool.size() == 1 ? "" : "s", config.tokens.size(),
+                 config.tokens.size() == 1 ? "" : "s", config.known_edges.size(),
+                 config.known_edges.size() == 1 ? "" : "s");
+        pool.run();
+        // Finish queued appends while the io_contexts still exist (their replies are dropped).
+        store.close();
+    } catch (const std::exception& e) {
+        log_error("purge_api: {}", e.what());
+        return 1;
+    }
+    return 0;
+}

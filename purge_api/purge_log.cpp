@@ -1,0 +1,503 @@
+#include "purge_api/purge_log.hpp"
+
+#include "common/log.hpp"
+
+#include <boost/json.hpp>
+
+#include <fmt/format.h>
+#include <xxhash.h>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+
+namespace cdn::purge_api {
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view kMagic = "P1 ";
+constexpr std::uint64_t kMaxPayload = 256ull << 20;
+constexpr std::size_t kMaxLenDigits = 10;
+
+std::uint64_t payload_sum(std::string_view payload) noexcept {
+    return XXH3_64bits_withSeed(payload.data(), payload.size(), payload.size());
+}
+
+std::string errno_text() {
+    return std::strerror(errno);
+}
+
+bool write_all(int fd, std::string_view data) {
+    while (!data.empty()) {
+        const ssize_t n = ::write(fd, data.data(), data.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+}
+
+void fsync_dir(const fs::path& dir) {
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        throw std::runtime_error(fmt::format("{}: cannot open: {}", dir.string(), errno_text()));
+    const int rc = ::fsync(fd);
+    ::close(fd);
+    if (rc != 0)
+        throw std::runtime_error(fmt::format("{}: fsync failed: {}", dir.string(), errno_text()));
+}
+
+std::string read_file(const fs::path& p) {
+    const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return {};
+        throw std::runtime_error(fmt::format("{}: cannot open: {}", p.string(), errno_text()));
+    }
+    std::string out;
+    char buf[1 << 16];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            const std::string err = errno_text();
+            ::close(fd);
+            throw std::runtime_error(fmt::format("{}: read failed: {}", p.string(), err));
+        }
+        if (n == 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return out;
+}
+
+std::int64_t to_ms(TimePoint t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+template <class T>
+std::optional<T> json_int(const json::object& o, std::string_view key) {
+    const json::value* v = o.if_contains(key);
+    if (!v) return std::nullopt;
+    if (v->is_uint64()) return static_cast<T>(v->get_uint64());
+    if (v->is_int64()) {
+        if constexpr (std::is_unsigned_v<T>)
+            if (v->get_int64() < 0) return std::nullopt;
+        return static_cast<T>(v->get_int64());
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::string encode_frame(std::string_view payload) {
+    return fmt::format("P1 {} {:016x} {}\n", payload.size(), payload_sum(payload), payload);
+}
+
+Frame decode_frame(std::string_view b) noexcept {
+    Frame f;
+    f.status = FrameStatus::incomplete;
+    if (b.size() < kMagic.size()) {
+        if (kMagic.substr(0, b.size()) != b) f.status = FrameStatus::corrupt;
+        return f;
+    }
+    if (b.substr(0, kMagic.size()) != kMagic) {
+        f.status = FrameStatus::corrupt;
+        return f;
+    }
+    std::size_t i = kMagic.size();
+    std::uint64_t len = 0;
+    std::size_t digits = 0;
+    for (;; ++i, ++digits) {
+        if (i >= b.size()) return f;
+        const char c = b[i];
+        if (c == ' ') break;
+        if (c < '0' || c > '9' || digits >= kMaxLenDigits) {
+            f.status = FrameStatus::corrupt;
+            return f;
+        }
+        len = len * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    if (digits == 0 || len > kMaxPayload) {
+        f.status = FrameStatus::corrupt;
+        return f;
+    }
+    ++i;  // the space
+    std::uint64_t sum = 0;
+    for (int k = 0; k < 16; ++k, ++i) {
+        if (i >= b.size()) return f;
+        const char c = b[i];
+        unsigned d;
+        if (c >= '0' && c <= '9')
+            d = static_cast<unsigned>(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            d = static_cast<unsigned>(c - 'a' + 10);
+        else {
+            f.status = FrameStatus::corrupt;
+            return f;
+        }
+        sum = (sum << 4) | d;
+    }
+    if (i >= b.size()) return f;
+    if (b[i] != ' ') {
+        f.status = FrameStatus::corrupt;
+        return f;
+    }
+    ++i;
+    if (b.size() - i < len + 1) return f;
+    const std::string_view payload = b.substr(i, static_cast<std::size_t>(len));
+    if (b[i + len] != '\n' || payload_sum(payload) != sum) {
+        f.status = FrameStatus::corrupt;
+        return f;
+    }
+    f.status = FrameStatus::ok;
+    f.payload = payload;
+    f.size = i + static_cast<std::size_t>(len) + 1;
+    return f;
+}
+
+std::string marker_payload(const CompactionMarker& m) {
+    json::object o;
+    o["compacted_through"] = m.through;
+    o["time_ms"] = m.time_ms;
+    return json::serialize(o);
+}
+
+std::optional<std::variant<PurgeRecordPtr, CompactionMarker>> parse_payload(
+    std::string_view payload) {
+    boost::system::error_code ec;
+    const json::value v = json::parse(payload, ec);
+    if (ec || !v.is_object()) return std::nullopt;
+    const json::object& o = v.get_object();
+    if (o.contains("compacted_through")) {
+        auto through = json_int<std::uint64_t>(o, "compacted_through");
+        auto t = json_int<std::int64_t>(o, "time_ms");
+        if (!through || !t) return std::nullopt;
+        return CompactionMarker{*through, *t};
+    }
+    auto seq = json_int<std::uint64_t>(o, "seq");
+    auto t = json_int<std::int64_t>(o, "time_ms");
+    const json::value* id = o.if_contains("id");
+    const json::value* kind = o.if_contains("kind");
+    const json::value* values = o.if_contains("values");
+    const json::value* soft = o.if_contains("soft");
+    if (!seq || *seq == 0 || !t || !id || !id->is_string() || !kind || !kind->is_string() ||
+        !values || !values->is_array() || !soft || !soft->is_bool())
+        return std::nullopt;
+    const auto k = parse_purge_kind(kind->get_string());
+    if (!k) return std::nullopt;
+    auto r = std::make_shared<PurgeRecord>();
+    r->seq = *seq;
+    r->id = std::string(id->get_string());
+    r->time_ms = *t;
+    r->kind = *k;
+    r->soft = soft->get_bool();
+    for (const json::value& e : values->get_array()) {
+        if (!e.is_string()) return std::nullopt;
+        r->values.emplace_back(e.get_string());
+    }
+    r->json = std::string(payload);
+    return PurgeRecordPtr(std::move(r));
+}
+
+FilePurgeLog::FilePurgeLog(PurgeLogOptions options, const Clock& clock)
+    : options_(std::move(options)), clock_(clock), rng_(std::random_device{}()) {
+    if (options_.keep == 0) options_.keep = 1;
+    std::error_code ec;
+    fs::create_directories(options_.dir, ec);
+    if (ec)
+        throw std::runtime_error(fmt::format("{}: cannot create the directory: {}",
+                                             options_.dir.string(), ec.message()));
+    const fs::path lock = options_.dir / "LOCK";
+    lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock_fd_ < 0)
+        throw std::runtime_error(fmt::format("{}: cannot open: {}", lock.string(), errno_text()));
+    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+        ::close(lock_fd_);
+        throw std::runtime_error(
+            fmt::format("{}: the directory is in use by another purge_api", options_.dir.string()));
+    }
+    try {
+        fs::remove(options_.dir / (std::string(kFileName) + ".tmp"), ec);
+        recover();
+        const fs::path p = file();
+        const bool existed = fs::exists(p);
+        fd_ = ::open(p.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd_ < 0)
+            throw std::runtime_error(fmt::format("{}: cannot open: {}", p.string(), errno_text()));
+        if (!existed) fsync_dir(options_.dir);
+    } catch (...) {
+        if (fd_ >= 0) ::close(fd_);
+        ::close(lock_fd_);
+        throw;
+    }
+    writer_ = std::thread([this] { run(); });
+}
+
+FilePurgeLog::~FilePurgeLog() {
+    close();
+    if (fd_ >= 0) ::close(fd_);
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+void FilePurgeLog::recover() {
+    const fs::path p = file();
+    const std::string data = read_file(p);
+    std::size_t off = 0;
+    std::uint64_t expect = 0;  // the next seq; 0 until the first record or marker
+    std::optional<std::string> bad;
+    while (off < data.size()) {
+        const Frame f = decode_frame(std::string_view(data).substr(off));
+        if (f.status != FrameStatus::ok) {
+            bad = f.status == FrameStatus::incomplete ? "an incomplete line" : "a corrupt line";
+            break;
+        }
+        auto parsed = parse_payload(f.payload);
+        if (!parsed) {
+            bad = "a line that does not parse";
+            break;
+        }
+        if (auto* m = std::get_if<CompactionMarker>(&*parsed)) {
+            if (off != 0) {
+                bad = "a compaction marker after the start";
+                break;
+            }
+            compacted_ = *m;
+            expect = m->through + 1;
+        } else {
+            PurgeRecordPtr& r = std::get<PurgeRecordPtr>(*parsed);
+            if (expect != 0 && r->seq != expect) {
+                bad = fmt::format("seq {} where {} was expected", r->seq, expect);
+                break;
+            }
+            expect = r->seq + 1;
+            last_time_ms_ = std::max(last_time_ms_, r->time_ms);
+            ids_.emplace(r->id, r);
+            records_.push_back(std::move(r));
+        }
+        off += f.size;
+    }
+    last_seq_ = records_.empty() ? compacted_.through : records_.back()->seq;
+    if (!records_.empty() && compacted_.through == 0 && records_.front()->seq != 1 && off > 0) {
+        // A log that starts past 1 without a marker: treat the missing part as compacted.
+        compacted_.through = records_.front()->seq - 1;
+        compacted_.time_ms = records_.front()->time_ms;
+    }
+    last_time_ms_ = std::max(last_time_ms_, compacted_.time_ms);
+    if (bad) {
+        // A torn tail is expected after a crash; anything valid after the damage is not.
+        for (std::size_t at = data.find(kMagic, off + 1); at != std::string::npos;
+             at = data.find(kMagic, at + 1)) {
+            const Frame f = decode_frame(std::string_view(data).substr(at));
+            if (f.status == FrameStatus::ok && parse_payload(f.payload))
+                throw std::runtime_error(fmt::format(
+                    "{}: {} at byte {}, followed by valid records at byte {}; refusing to drop "
+                    "them (move the file aside or cut it by hand)",
+                    p.string(), *bad, off, at));
+        }
+        const int fd = ::open(p.c_str(), O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(off)) != 0 || ::fsync(fd) != 0) {
+            const std::string err = errno_text();
+            if (fd >= 0) ::close(fd);
+            throw std::runtime_error(
+                fmt::format("{}: cannot cut the torn tail: {}", p.string(), err));
+        }
+        ::close(fd);
+        recovery_.truncated_bytes = data.size() - off;
+        log_warn("purge log {}: {} at byte {}; cut {} bytes of torn tail", p.string(), *bad, off,
+                 recovery_.truncated_bytes);
+    }
+    file_size_ = off;
+    recovery_.records = records_.size();
+    recovery_.last_seq = last_seq_;
+    recovery_.compacted_through = compacted_.through;
+}
+
+void FilePurgeLog::on_appended(std::function<void(std::uint64_t)> listener) {
+    listener_ = std::move(listener);
+}
+
+void FilePurgeLog::append(PurgeDraft draft, AppendDone done) {
+    {
+        std::lock_guard lk(queue_mu_);
+        if (!stopping_) {
+            queue_.push_back(Pending{std::move(draft), std::move(done)});
+            queue_cv_.notify_one();
+            return;
+        }
+    }
+    done(make_error_code(Errc::internal));
+}
+
+std::size_t FilePurgeLog::queued() const {
+    std::lock_guard lk(queue_mu_);
+    return queue_.size();
+}
+
+std::size_t FilePurgeLog::size() const {
+    std::shared_lock lk(data_mu_);
+    return records_.size();
+}
+
+void FilePurgeLog::close() {
+    {
+        std::lock_guard lk(queue_mu_);
+        stopping_ = true;
+        queue_cv_.notify_one();
+    }
+    if (writer_.joinable()) writer_.join();
+}
+
+void FilePurgeLog::run() {
+    std::vector<Pending> batch;
+    for (;;) {
+        {
+            std::unique_lock lk(queue_mu_);
+            queue_cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty()) return;
+            batch.swap(queue_);
+        }
+        commit(batch);
+        batch.clear();
+    }
+}
+
+std::string FilePurgeLog::new_id() {
+    for (;;) {
+        std::string id = fmt::format("{:016x}", rng_());
+        if (!ids_.contains(id)) return id;  // ids_ only changes on this thread
+    }
+}
+
+void FilePurgeLog::commit(std::vector<Pending>& batch) {
+    auto fail_all = [&] {
+        for (Pending& p : batch)
+            p.done(make_error_code(Errc::internal));
+    };
+    if (broken_.load()) {
+        fail_all();
+        return;
+    }
+    std::vector<PurgeRecordPtr> recs;
+    recs.reserve(batch.size());
+    std::string buf;
+    std::uint64_t seq = last_seq_;
+    const std::int64_t now = std::max(to_ms(clock_.now()), last_time_ms_);
+    for (Pending& p : batch) {
+        recs.push_back(make_record(++seq, new_id(), now, std::move(p.draft)));
+        buf += encode_frame(recs.back()->json);
+    }
+    if (!write_all(fd_, buf)) {
+        log_error("purge log {}: write failed: {}", file().string(), errno_text());
+        // Leave no partial line behind for the next batch to follow.
+        if (::ftruncate(fd_, static_cast<off_t>(file_size_)) != 0) broken_.store(true);
+        fail_all();
+        return;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    if (options_.before_sync) options_.before_sync();
+    if (::fdatasync(fd_) != 0) {
+        log_error("purge log {}: fdatasync failed: {}; no more appends", file().string(),
+                  errno_text());
+        broken_.store(true);
+        fail_all();
+        return;
+    }
+    if (options_.fsync_seconds)
+        options_.fsync_seconds->observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    if (options_.batch_size) options_.batch_size->observe(static_cast<double>(batch.size()));
+    fsyncs_.fetch_add(1);
+    file_size_ += buf.size();
+    {
+        std::unique_lock lk(data_mu_);
+        for (const PurgeRecordPtr& r : recs) {
+            ids_.emplace(r->id, r);
+            records_.push_back(r);
+        }
+        last_seq_ = seq;
+        last_time_ms_ = now;
+    }
+    if (listener_) listener_(seq);
+    for (std::size_t i = 0; i < batch.size(); ++i)
+        batch[i].done(recs[i]);
+    maybe_compact();
+}
+
+void FilePurgeLog::maybe_compact() {
+    const std::size_t keep = options_.keep;
+    // records_ only changes on this thread: reading its size without the lock is safe here.
+    if (records_.size() <= keep + keep / 4) return;
+    const std::size_t drop = records_.size() - keep;
+    const CompactionMarker marker{records_[drop - 1]->seq, records_[drop - 1]->time_ms};
+    std::string buf = encode_frame(marker_payload(marker));
+    for (std::size_t i = drop; i < records_.size(); ++i)
+        buf += encode_frame(records_[i]->json);
+
+    const fs::path tmp = options_.dir / (std::string(kFileName) + ".tmp");
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0 || !write_all(fd, buf) || ::fsync(fd) != 0 ||
+        ::rename(tmp.c_str(), file().c_str()) != 0) {
+        log_error("purge log {}: compaction failed: {}", file().string(), errno_text());
+        if (fd >= 0) ::close(fd);
+        std::error_code ec;
+        fs::remove(tmp, ec);
+        return;
+    }
+    try {
+        fsync_dir(options_.dir);
+    } catch (const std::exception& e) {
+        log_error("purge log: {}; no more appends", e.what());
+        broken_.store(true);
+    }
+    ::close(fd_);
+    fd_ = fd;
+    file_size_ = buf.size();
+    {
+        std::unique_lock lk(data_mu_);
+        for (std::size_t i = 0; i < drop; ++i) {
+            ids_.erase(records_.front()->id);
+            records_.pop_front();
+        }
+        compacted_ = marker;
+    }
+    compactions_.fetch_add(1);
+}
+
+LogSlice FilePurgeLog::read_after(std::uint64_t after, std::size_t max) const {
+    std::shared_lock lk(data_mu_);
+    LogSlice s;
+    s.compacted_through = compacted_.through;
+    s.compacted_time_ms = compacted_.time_ms;
+    s.last_seq = last_seq_;
+    if (records_.empty() || after >= last_seq_) return s;
+    const std::uint64_t first = records_.front()->seq;
+    const std::uint64_t start = std::max(after + 1, first);
+    const std::size_t idx = static_cast<std::size_t>(start - first);
+    const std::size_t n = std::min(max, records_.size() - idx);
+    s.records.assign(records_.begin() + static_cast<std::ptrdiff_t>(idx),
+                     records_.begin() + static_cast<std::ptrdiff_t>(idx + n));
+    return s;
+}
+
+PurgeRecordPtr FilePurgeLog::find(std::string_view id) const {
+    std::shared_lock lk(data_mu_);
+    const auto it = ids_.find(std::string(id));
+    return it == ids_.end() ? nullptr : it->second;
+}
+
+std::uint64_t FilePurgeLog::last_seq() const {
+    std::shared_lock lk(data_mu_);
+    return last_seq_;
+}
+
+}  // namespace cdn::purge_api

@@ -1,0 +1,77 @@
+#pragma once
+// The purge request model and its validation: a POST /v1/purge body (Cloudflare's purge_cache
+// shape plus "soft") becomes a PurgeDraft or an ApiError. Pure code, no I/O, thread-safe.
+//
+// Values are stored as sent (each edge normalises them itself); what is accepted here is a
+// subset of what edge/cache/purge_rules.hpp accepts, so an edge never refuses a logged purge.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace cdn::purge_api {
+
+enum class PurgeKind { files, prefixes, tags, hosts, everything };
+std::string_view to_string(PurgeKind k) noexcept;
+std::optional<PurgeKind> parse_purge_kind(std::string_view s) noexcept;
+
+// What a client asked for, validated, before it has a sequence number.
+struct PurgeDraft {
+    PurgeKind kind = PurgeKind::files;
+    std::vector<std::string> values;  // empty for everything
+    bool soft = false;
+};
+
+// Error codes in API answers ({"success":false,"errors":[{"code":N,"message":"..."}]}).
+enum class ApiErrc {
+    malformed_json = 1000,  // 400: the body is not JSON, or not a JSON object
+    unknown_field = 1001,   // 400: a field the API does not know
+    missing_kind = 1002,    // 400: none of files/prefixes/tags/hosts/purge_everything
+    several_kinds = 1003,   // 400: more than one of them
+    empty_list = 1004,      // 400: a list without values
+    too_many_items = 1005,  // 400: a list longer than limits.max_items
+    bad_value = 1006,       // 400: a value of the wrong type, empty, too long or with bad bytes
+    bad_url = 1007,         // 400: a file that is not an http(s) URL with a host
+    body_too_large = 1008,  // 413
+    bad_request = 1009,     // 400: a bad query parameter or an unparsable request
+    not_found = 1404,       // 404
+    method_not_allowed = 1405,
+    unauthenticated = 10000,  // 401: missing or unknown token
+    forbidden = 10001,        // 403: the token may not purge this
+    unavailable = 1500,       // 503: the log could not take the purge
+};
+
+struct ApiError {
+    unsigned status = 400;
+    ApiErrc code = ApiErrc::bad_request;
+    std::string message;
+    // Label for cdn_purge_api_rejected_total{reason=...}.
+    std::string_view reason() const noexcept;
+};
+ApiError make_error(ApiErrc code, std::string message);
+// {"success":false,"errors":[{"code":N,"message":"..."}]}
+std::string error_body(const ApiError& e);
+
+struct RequestLimits {
+    std::size_t max_items = 1000;         // values per list
+    std::size_t max_value_length = 4096;  // bytes per value (edges accept at most 4096)
+};
+
+// Parses and validates a POST /v1/purge body.
+//   - a JSON object with exactly one of "files", "prefixes", "tags", "hosts" (non-empty lists of
+//     at most max_items) or "purge_everything": true, and optionally "soft": true|false;
+//   - "files" entries are URL strings or objects {"url": "...", "headers": {...}} (Cloudflare's
+//     form for cache keys with headers); the headers are checked to be strings and ignored;
+//   - files must be http:// or https:// URLs with a host; prefixes are "host/path" or a URL;
+//     hosts are host names (optionally with a port); tags have no separators (space, comma);
+//   - no value is empty, longer than max_value_length, or has control characters or spaces.
+std::variant<PurgeDraft, ApiError> parse_purge_body(std::string_view body,
+                                                    const RequestLimits& limits);
+
+// The host a value names (lower-cased, without a port), for host-limited tokens: a file's URL
+// host, a prefix's host, a hosts entry. Empty for tags and everything.
+std::string host_of_value(PurgeKind kind, std::string_view value);
+
+}  // namespace cdn::purge_api

@@ -1,0 +1,40 @@
+#include "purge_api/purge_store.hpp"
+
+#include <boost/json.hpp>
+
+#include <future>
+
+namespace cdn::purge_api {
+
+PurgeRecordPtr make_record(std::uint64_t seq, std::string id, std::int64_t time_ms,
+                           PurgeDraft draft) {
+    auto r = std::make_shared<PurgeRecord>();
+    r->seq = seq;
+    r->id = std::move(id);
+    r->time_ms = time_ms;
+    r->kind = draft.kind;
+    r->values = std::move(draft.values);
+    r->soft = draft.soft;
+    boost::json::object o;
+    o["seq"] = r->seq;
+    o["id"] = r->id;
+    o["time_ms"] = r->time_ms;
+    o["kind"] = to_string(r->kind);
+    boost::json::array values;
+    values.reserve(r->values.size());
+    for (const auto& v : r->values)
+        values.emplace_back(v);
+    o["values"] = std::move(values);
+    o["soft"] = r->soft;
+    r->json = boost::json::serialize(o);
+    return r;
+}
+
+Result<PurgeRecordPtr> append_and_wait(PurgeStore& store, PurgeDraft draft) {
+    std::promise<Result<PurgeRecordPtr>> p;
+    auto f = p.get_future();
+    store.append(std::move(draft), [&p](Result<PurgeRecordPtr> r) { p.set_value(std::move(r)); });
+    return f.get();
+}
+
+}  // namespace cdn::purge_api

@@ -1,0 +1,278 @@
+// The REST handler without sockets: routing, authentication, validation and JSON answers,
+// against an in-memory PurgeStore (the seam an etcd store would also plug into).
+#include "purge_api/api_handler.hpp"
+#include "purge_api/api_server.hpp"
+#include "tests/support/manual_clock.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include <mutex>
+
+using namespace cdn;
+using namespace cdn::purge_api;
+namespace json = boost::json;
+namespace bh = boost::beast::http;
+
+namespace {
+
+class MemoryStore final : public PurgeStore {
+  public:
+    void append(PurgeDraft d, AppendDone done) override {
+        PurgeRecordPtr r;
+        {
+            std::lock_guard lk(mu_);
+            r = make_record(records_.size() + 1, "id" + std::to_string(records_.size() + 1), 1000,
+                            std::move(d));
+            records_.push_back(r);
+        }
+        done(r);
+    }
+    LogSlice read_after(std::uint64_t after, std::size_t max) const override {
+        std::lock_guard lk(mu_);
+        LogSlice s;
+        s.last_seq = records_.size();
+        for (std::size_t i = after; i < records_.size() && s.records.size() < max; ++i)
+            s.records.push_back(records_[i]);
+        return s;
+    }
+    PurgeRecordPtr find(std::string_view id) const override {
+        std::lock_guard lk(mu_);
+        for (const auto& r : records_)
+            if (r->id == id) return r;
+        return nullptr;
+    }
+    std::uint64_t last_seq() const override {
+        std::lock_guard lk(mu_);
+        return records_.size();
+    }
+    bool healthy() const override { return true; }
+    void on_appended(std::function<void(std::uint64_t)>) override {}
+
+  private:
+    mutable std::mutex mu_;
+    std::vector<PurgeRecordPtr> records_;
+};
+
+struct Fixture {
+    ApiConfig config;
+    MemoryStore store;
+    test::ManualClock clock;
+    EdgeRegistry edges{clock, {"edge-a", "edge-b"}};
+    MetricsRegistry registry;
+    ApiMetrics metrics{registry};
+    std::unique_ptr<ApiHandler> handler;
+
+    Fixture() {
+        config.data_dir = "/unused";
+        config.tokens = {Token{"ops", "ops-token", {}}, Token{"shop", "shop-token", {"shop.com"}}};
+        config.edge_token = "edge-token";
+        config.limits.max_items = 30;
+        handler = std::make_unique<ApiHandler>(config, store, edges, registry, metrics);
+    }
+
+    Plan plan(bh::verb method, const std::string& target, const std::string& token = {},
+              const std::string& body = {}) {
+        Request req{method, target, 11};
+        if (!token.empty()) req.set(bh::field::authorization, "Bearer " + token);
+        req.body() = body;
+        req.prepare_payload();
+        return handler->plan(req);
+    }
+    Reply reply(bh::verb method, const std::string& target, const std::string& token = {},
+                const std::string& body = {}) {
+        Plan p = plan(method, target, token, body);
+        if (auto* a = std::get_if<AppendPlan>(&p)) {
+            Result<PurgeRecordPtr> r = append_and_wait(store, a->draft);
+            return handler->appended(*a, r);
+        }
+        REQUIRE(std::holds_alternative<Reply>(p));
+        return std::get<Reply>(p);
+    }
+    Reply purge(const std::string& body, const std::string& token = "ops-token") {
+        return reply(bh::verb::post, "/v1/purge", token, body);
+    }
+};
+
+int error_code(const Reply& r) {
+    return static_cast<int>(
+        json::parse(r.body).at("errors").as_array().at(0).at("code").as_int64());
+}
+
+}  // namespace
+
+TEST_CASE("purges need an admin token", "[purge_api][handler]") {
+    Fixture f;
+    struct AuthCase {
+        std::string header;  // the whole Authorization value; "" = none
+        unsigned status;
+    };
+    const std::vector<AuthCase> cases = {
+        {"", 401},
+        {"Bearer nope", 401},
+        {"Basic b3BzLXRva2Vu", 401},
+        {"Bearer edge-token", 401},  // the edge token is not an admin token
+        {"Bearer ops-token", 200},
+        {"bearer ops-token", 200},
+    };
+    for (const AuthCase& c : cases) {
+        INFO(c.header);
+        Request req{bh::verb::post, "/v1/purge", 11};
+        if (!c.header.empty()) req.set(bh::field::authorization, c.header);
+        req.body() = R"({"tags":["a"]})";
+        Plan p = f.handler->plan(req);
+        if (c.status == 200) {
+            CHECK(std::holds_alternative<AppendPlan>(p));
+        } else {
+            REQUIRE(std::holds_alternative<Reply>(p));
+            CHECK(std::get<Reply>(p).status == c.status);
+            CHECK(error_code(std::get<Reply>(p)) == 10000);
+        }
+    }
+    CHECK(f.metrics.rejected("unauthenticated").value() == 4);
+}
+
+TEST_CASE("a purge is answered with its id and seq", "[purge_api][handler]") {
+    Fixture f;
+    const Reply r = f.purge(R"({"files":["https://shop.com/a.js"],"soft":true})");
+    CHECK(r.status == 200);
+    CHECK(r.body == R"({"success":true,"result":{"id":"id1","seq":1}})");
+    CHECK(f.metrics.accepted(PurgeKind::files).value() == 1);
+    const Reply failed =
+        f.handler->appended(AppendPlan{}, Result<PurgeRecordPtr>(make_error_code(Errc::internal)));
+    CHECK(failed.status == 503);
+    CHECK(error_code(failed) == 1500);
+}
+
+TEST_CASE("validation and scope errors", "[purge_api][handler]") {
+    Fixture f;
+    struct Case {
+        std::string body;
+        std::string token;
+        unsigned status;
+        int code;
+    };
+    std::string thirty_one = R"({"tags":[)";
+    for (int i = 0; i < 31; ++i)
+        thirty_one += (i ? ",\"t" : "\"t") + std::to_string(i) + "\"";
+    thirty_one += "]}";
+    const std::vector<Case> cases = {
+        {"{", "ops-token", 400, 1000},
+        {R"({"tags":["a"],"extra":1})", "ops-token", 400, 1001},
+        {R"({"tags":[]})", "ops-token", 400, 1004},
+        {R"({"tags":["a"],"hosts":["b"]})", "ops-token", 400, 1003},
+        {thirty_one, "ops-token", 400, 1005},
+        {R"({"files":["https://other.com/x"]})", "shop-token", 403, 10001},
+        {R"({"tags":["a"]})", "shop-token", 403, 10001},
+        {R"({"purge_everything":true})", "shop-token", 403, 10001},
+        {R"({"prefixes":["other.com/"]})", "shop-token", 403, 10001},
+    };
+    for (const Case& c : cases) {
+        INFO(c.body.substr(0, 80) << " with " << c.token);
+        const Reply r = f.purge(c.body, c.token);
+        CHECK(r.status == c.status);
+        CHECK(error_code(r) == c.code);
+    }
+    CHECK(f.purge(R"({"hosts":["shop.com"]})", "shop-token").status == 200);
+    CHECK(f.store.last_seq() == 1);
+    CHECK(f.metrics.rejected("forbidden").value() == 4);
+    CHECK(f.metrics.rejected("too_many_items").value() == 1);
+}
+
+TEST_CASE("stream requests need the edge token, an edge id and a number", "[purge_api][handler]") {
+    Fixture f;
+    Plan p = f.plan(bh::verb::get, "/v1/stream?edge=edge-a&after=42", "edge-token");
+    REQUIRE(std::holds_alternative<StreamPlan>(p));
+    CHECK(std::get<StreamPlan>(p).edge == "edge-a");
+    CHECK(std::get<StreamPlan>(p).after == 42);
+    p = f.plan(bh::verb::get, "/v1/stream?edge=e", "edge-token");
+    CHECK(std::get<StreamPlan>(p).after == 0);
+
+    Request req{bh::verb::get, "/v1/stream?edge=e", 11};
+    req.set(bh::field::authorization, "Bearer edge-token");
+    req.set("Last-Event-ID", "7");
+    CHECK(std::get<StreamPlan>(f.handler->plan(req)).after == 7);
+
+    CHECK(std::get<Reply>(f.plan(bh::verb::get, "/v1/stream?edge=e", "ops-token")).status == 401);
+    CHECK(std::get<Reply>(f.plan(bh::verb::get, "/v1/stream?edge=e")).status == 401);
+    CHECK(std::get<Reply>(f.plan(bh::verb::get, "/v1/stream?after=1", "edge-token")).status == 400);
+    CHECK(std::get<Reply>(f.plan(bh::verb::get, "/v1/stream?edge=a%20b", "edge-token")).status ==
+          400);
+    CHECK(
+        std::get<Reply>(f.plan(bh::verb::get, "/v1/stream?edge=e&after=-1", "edge-token")).status ==
+        400);
+}
+
+TEST_CASE("acks, edges and purge status", "[purge_api][handler]") {
+    Fixture f;
+    REQUIRE(f.purge(R"({"tags":["a"]})").status == 200);
+    REQUIRE(f.purge(R"({"tags":["b"]})").status == 200);
+
+    CHECK(f.reply(bh::verb::post, "/v1/edges/edge-a/ack", "edge-token", R"({"seq":2})").status ==
+          204);
+    CHECK(f.reply(bh::verb::post, "/v1/edges/edge-a/ack", "edge-token", R"({"seq":9})").status ==
+          400);
+    CHECK(f.reply(bh::verb::post, "/v1/edges/edge-a/ack", "edge-token", R"({"sq":1})").status ==
+          400);
+    CHECK(f.reply(bh::verb::post, "/v1/edges/edge-a/ack", "ops-token", R"({"seq":1})").status ==
+          401);
+    CHECK(f.reply(bh::verb::get, "/v1/edges/edge-a/ack", "edge-token").status == 405);
+    CHECK(f.metrics.acks.value() == 1);
+
+    const Reply edges = f.reply(bh::verb::get, "/v1/edges", "ops-token");
+    REQUIRE(edges.status == 200);
+    const json::array a = json::parse(edges.body).as_array();
+    REQUIRE(a.size() == 2);
+    CHECK(a[0].at("edge") == "edge-a");
+    CHECK(a[0].at("last_applied_seq").to_number<int>() == 2);
+    CHECK(a[0].at("connected") == false);
+    CHECK(a[1].at("last_seen_ms").is_null());
+    CHECK(f.reply(bh::verb::get, "/v1/edges", "edge-token").status == 401);
+
+    const Reply st = f.reply(bh::verb::get, "/v1/purges/id1", "ops-token");
+    REQUIRE(st.status == 200);
+    const json::object o = json::parse(st.body).as_object();
+    CHECK(o.at("seq").to_number<int>() == 1);
+    CHECK(o.at("kind") == "tags");
+    CHECK(o.at("values").as_array().size() == 1);
+    CHECK(o.at("complete") == false);
+    CHECK(o.at("completed_ms").is_null());
+    const json::array es = o.at("edges").as_array();
+    REQUIRE(es.size() == 2);
+    CHECK(es[0].at("status") == "applied");
+    CHECK(es[1].at("status") == "unreachable");
+
+    CHECK(f.reply(bh::verb::post, "/v1/edges/edge-b/ack", "edge-token", R"({"seq":1})").status ==
+          204);
+    const json::object done =
+        json::parse(f.reply(bh::verb::get, "/v1/purges/id1", "ops-token").body).as_object();
+    CHECK(done.at("complete") == true);
+    CHECK(done.at("completed_ms").is_int64());
+
+    CHECK(f.reply(bh::verb::get, "/v1/purges/nope", "ops-token").status == 404);
+    CHECK(f.reply(bh::verb::get, "/v1/purges/id1", "shop-token").status == 403);
+}
+
+TEST_CASE("health, metrics, unknown paths and methods", "[purge_api][handler]") {
+    Fixture f;
+    CHECK(f.reply(bh::verb::get, "/healthz").status == 200);
+    const Reply m = f.reply(bh::verb::get, "/metrics");
+    CHECK(m.status == 200);
+    CHECK_THAT(m.body, Catch::Matchers::Contains("cdn_purge_api_purges_total{kind=\"files\"}"));
+    CHECK(f.reply(bh::verb::get, "/nope").status == 404);
+    CHECK(f.reply(bh::verb::get, "/v1/purge", "ops-token").status == 405);
+    CHECK(f.reply(bh::verb::delete_, "/healthz").status == 405);
+}
+
+TEST_CASE("stream event texts", "[purge_api][handler]") {
+    const PurgeRecordPtr r =
+        make_record(3, "abc", 77, PurgeDraft{PurgeKind::hosts, {"a.com"}, false});
+    CHECK(purge_event(*r) ==
+          "id: 3\nevent: purge\ndata: "
+          R"({"seq":3,"id":"abc","time_ms":77,"kind":"hosts","values":["a.com"],"soft":false})"
+          "\n\n");
+    CHECK(reset_event(5, 99) == "event: reset\ndata: {\"compacted_through\":5,\"time_ms\":99}\n\n");
+    CHECK(query_param("a=1&edge=x&b", "edge") == std::optional<std::string_view>("x"));
+    CHECK(query_param("a=1&b", "b") == std::optional<std::string_view>(""));
+    CHECK_FALSE(query_param("a=1", "edge"));
+}
