@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The front door: builds (Release) and starts the whole CDN on loopback, prints what to try, and
-# stops everything on Ctrl-C. So far: origin_sim and one edge (purge_api and geodns join as they
-# land).
+# stops everything on Ctrl-C. So far: origin_sim, purge_api and one edge (geodns joins when it
+# lands).
 #   infra/run-local.sh            # origin on :9000, edge on :8080, edge admin on :8081
 #   EDGE_PORT=18080 ORIGIN_PORT=19000 ADMIN_PORT=18081 infra/run-local.sh
 #   infra/run-local.sh --smoke    # start, check MISS then HIT with curl, stop (exit status says)
@@ -22,16 +22,19 @@ if [ -z "${BIN_DIR:-}" ]; then
   BIN_DIR=build-release
   echo "== building (Release) in $BIN_DIR"
   cmake -S . -B "$BIN_DIR" -DCMAKE_BUILD_TYPE=Release -DCDN_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$BIN_DIR" -j"$(nproc)" --target edge origin_sim
+  cmake --build "$BIN_DIR" -j"$(nproc)" --target edge origin_sim purge_api
 fi
 case $BIN_DIR in /*) bin=$BIN_DIR ;; *) bin=$root/$BIN_DIR ;; esac
 edge_bin=$bin/edge/edge
 origin_bin=$bin/origin_sim/origin_sim
+purge_bin=$bin/purge_api/purge_api
+# Local-only tokens (this script binds loopback only); set your own for anything else.
+: "${PURGE_TOKEN:=local-admin-token}" "${EDGE_TOKEN:=local-edge-token}"
 
 if [ $smoke = 1 ]; then
-  : "${ORIGIN_PORT:=0}" "${EDGE_PORT:=0}" "${ADMIN_PORT:=0}"
+  : "${ORIGIN_PORT:=0}" "${EDGE_PORT:=0}" "${ADMIN_PORT:=0}" "${PURGE_PORT:=0}"
 else
-  : "${ORIGIN_PORT:=9000}" "${EDGE_PORT:=8080}" "${ADMIN_PORT:=8081}"
+  : "${ORIGIN_PORT:=9000}" "${EDGE_PORT:=8080}" "${ADMIN_PORT:=8081}" "${PURGE_PORT:=8090}"
 fi
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/cdn-local.XXXXXX")
 if [ $smoke = 1 ]; then
@@ -69,8 +72,14 @@ port_from_log() {
 pids+=($!)
 origin_port=$(port_from_log "$run_dir/origin_sim.log" "listening on" "${pids[-1]}")
 
+"$purge_bin" --listen "127.0.0.1:$PURGE_PORT" --data-dir "$state_dir/purge_api" \
+  --token "$PURGE_TOKEN" --edge-token "$EDGE_TOKEN" >"$run_dir/purge_api.log" 2>&1 &
+pids+=($!)
+purge_port=$(port_from_log "$run_dir/purge_api.log" "http on" "${pids[-1]}")
+
 "$edge_bin" --name edge-local --listen "127.0.0.1:$EDGE_PORT" --admin "127.0.0.1:$ADMIN_PORT" \
   --origin "http://127.0.0.1:$origin_port" --disk-path "$state_dir/edge-cache" \
+  --purge-api "http://127.0.0.1:$purge_port" --purge-token "$EDGE_TOKEN" \
   >"$run_dir/edge.log" 2>&1 &
 pids+=($!)
 edge_port=$(port_from_log "$run_dir/edge.log" "http on" "${pids[-1]}")
@@ -84,7 +93,16 @@ if [ $smoke = 1 ]; then
   echo "$second" | grep -q '^X-Cache: HIT' || { echo "smoke: second request was not a HIT"; exit 1; }
   echo "$count" | grep -q '"requests":1[,}]' || { echo "smoke: origin count is not 1: $count"; exit 1; }
   curl -sf "http://127.0.0.1:$admin_port/healthz" >/dev/null || { echo "smoke: /healthz failed"; exit 1; }
-  echo "smoke: MISS then HIT, origin saw 1 request"
+  purge=$(curl -s -X POST -H "Authorization: Bearer $PURGE_TOKEN" \
+    -d "{\"files\":[\"http://127.0.0.1:$edge_port/hello.txt\"]}" "http://127.0.0.1:$purge_port/v1/purge")
+  echo "$purge" | grep -q '"success":true' || { echo "smoke: purge refused: $purge"; exit 1; }
+  for _ in $(seq 1 100); do
+    third=$(curl -s -i "http://127.0.0.1:$edge_port/hello.txt" | tr -d '\r')
+    echo "$third" | grep -q '^X-Cache: MISS' && break
+    sleep 0.05
+  done
+  echo "$third" | grep -q '^X-Cache: MISS' || { echo "smoke: still cached after the purge"; exit 1; }
+  echo "smoke: MISS then HIT, origin saw 1 request; purged through purge_api, then MISS"
   exit 0
 fi
 
@@ -92,6 +110,7 @@ cat <<TXT
 
 The CDN is running on loopback (logs in $run_dir):
   origin_sim  http://127.0.0.1:$origin_port
+  purge_api   http://127.0.0.1:$purge_port     admin token: $PURGE_TOKEN
   edge        http://127.0.0.1:$edge_port      admin http://127.0.0.1:$admin_port
               disk cache in $state_dir/edge-cache (kept across restarts; rm -rf it to start cold)
 
@@ -103,6 +122,11 @@ Try:
   curl -i 'http://127.0.0.1:$edge_port/nocache?cc=no-store'        # never stored
   curl -i 'http://127.0.0.1:$edge_port/short?cc=max-age%3D5'       # expires after 5 s
   curl -X POST 'http://127.0.0.1:$origin_port/_version?path=/hello.txt'   # "deploy" a new version
+  curl -s -X POST -H 'Authorization: Bearer $PURGE_TOKEN' http://127.0.0.1:$purge_port/v1/purge \\
+       -d '{"files":["http://127.0.0.1:$edge_port/hello.txt"]}'      # purge it everywhere
+  curl -s -X POST -H 'Authorization: Bearer $PURGE_TOKEN' http://127.0.0.1:$purge_port/v1/purge \\
+       -d '{"tags":["blue"],"soft":true}'          # soft-purge objects tagged blue (?tags=blue)
+  curl -s -H 'Authorization: Bearer $PURGE_TOKEN' http://127.0.0.1:$purge_port/v1/edges   # acks
   curl -s http://127.0.0.1:$admin_port/metrics | grep cdn_edge_requests_total
   curl -s http://127.0.0.1:$admin_port/metrics | grep -E 'cdn_edge_(cache_objects|disk_)'
   tail -f $run_dir/edge.log                                # one access-log line per request
