@@ -169,6 +169,9 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
     if (stale && !stale->last_modified().empty())
         oreq.set(beast_http::field::if_modified_since, stale->last_modified());
     const TimePoint request_time = shared_.clock.now();
+    // Reserved before asking the origin: a purge that arrives while the response is on its way
+    // gets a higher floor and so covers what this fetch stores.
+    const std::uint64_t seq = storage::next_object_sequence();
     auto res = co_await fetch_from(group, oreq);
     const TimePoint response_time = shared_.clock.now();
     const Outcome outcome = stale ? Outcome::expired : Outcome::miss;
@@ -198,7 +201,7 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
         const cache::ResponseFacts f = facts_of(stored.status, stored.fields);
         const auto meta = cache::make_meta(f, request_time, response_time, policy, random01());
         auto fresh = build_object(key, stored.status, stored.reason, stored.fields, stale->body,
-                                  meta, response_time, {});
+                                  meta, response_time, {.seq = seq});
         auto entry = store_response(key, req, fresh, stored.fields[beast_http::field::vary]);
         if (entry) metrics.stores.inc();
         if (guard) guard->finish({entry, nullptr}, Seconds(0));
@@ -216,7 +219,7 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
                                                         shared_.store.max_object_bytes());
     const bool cacheable = verdict == cache::StoreVerdict::store;
     const std::string_view fwd = stale ? "fwd=stale" : "fwd=uri-miss";
-    const BuildOptions framing{.content_length = length, .no_length = !length};
+    const BuildOptions framing{.content_length = length, .no_length = !length, .seq = seq};
 
     if (!cacheable || (length && *length > limit)) {
         // Not for the cache: relay the body straight from the origin to this client.
@@ -269,6 +272,7 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
                 response_time,
                 std::string(f.vary),
                 limit,
+                seq,
                 std::move(guard)};
     asio::co_spawn(executor_, fill(std::move(job)), asio::detached);
 
@@ -316,7 +320,9 @@ asio::awaitable<void> EdgeHandler::fill(FillJob job) {
     job.meta.content_length_known = true;
     auto obj = build_object(job.key, job.status, job.reason, job.fields, std::move(whole), job.meta,
                             job.response_time,
-                            {.strip_set_cookie = true, .accept_ranges = job.status == 200});
+                            {.strip_set_cookie = true,
+                             .accept_ranges = job.status == 200,
+                             .seq = job.seq});
     auto entry = store_response(job.key, job.req, obj, job.vary);
     if (entry)
         metrics.stores.inc();

@@ -73,6 +73,7 @@ class EdgeHandler final : public http::RequestHandler {
         TimePoint response_time;
         std::string vary;
         std::uint64_t limit;
+        std::uint64_t seq;  // reserved when the fetch started
         std::unique_ptr<cache::FillGuard> guard;
     };
     boost::asio::awaitable<void> fill(FillJob job);

@@ -56,7 +56,7 @@ storage::ObjectPtr build_object(std::string key, unsigned status, std::string_vi
     auto obj = std::make_shared<storage::CachedObject>();
     obj->key = std::move(key);
     obj->status = status;
-    obj->seq = storage::next_object_sequence();
+    obj->seq = options.seq != 0 ? options.seq : storage::next_object_sequence();
     obj->meta = meta;
     const std::string_view connection = fields[beast_http::field::connection];
     http::HeadBuilder hb(status, reason);

@@ -29,6 +29,9 @@ struct BuildOptions {
     std::optional<std::size_t> content_length = std::nullopt;
     // No Content-Length at all: the body's length is not known yet (it is streamed).
     bool no_length = false;
+    // The object's insertion sequence, reserved when its fetch started (so a purge that
+    // arrives during the fetch covers it); 0 = take the next one now.
+    std::uint64_t seq = 0;
 };
 
 // Builds an object whose head holds the end-to-end fields (hop-by-hop, Content-Length and Age
