@@ -11,7 +11,7 @@ build_pkgs=(
   libssl-dev libnghttp2-dev libmaxminddb-dev
   catch2
 )
-test_pkgs=(curl)
+test_pkgs=(curl etcd-server)
 bench_pkgs=(curl wrk nginx varnish)
 
 want=("${build_pkgs[@]}")

@@ -29,7 +29,7 @@ std::size_t bounded(const ConfigSection& s, std::string_view key, std::size_t df
 }  // namespace
 
 ApiConfig build_config(const ConfigSection& root) {
-    root.allow_only({"server", "token", "edges", "limits", "log", "stream"});
+    root.allow_only({"server", "token", "edges", "limits", "log", "stream", "store"});
     ApiConfig c;
     if (auto s = root.section("server")) {
         s->allow_only({"listen", "data_dir", "threads"});
@@ -113,6 +113,31 @@ ApiConfig build_config(const ConfigSection& root) {
             c.write_timeout = *w;
         }
     }
+    if (auto s = root.section("store")) {
+        s->allow_only({"backend", "etcd_endpoints", "etcd_prefix"});
+        if (auto b = s->string("backend")) {
+            if (*b == "file")
+                c.backend = ApiConfig::Backend::file;
+            else if (*b == "etcd")
+                c.backend = ApiConfig::Backend::etcd;
+            else
+                s->fail("backend", "expected \"file\" or \"etcd\"");
+        }
+        if (auto e = s->strings("etcd_endpoints")) {
+            if (e->empty()) s->fail("etcd_endpoints", "give at least one http://HOST:PORT");
+            for (const auto& u : *e) {
+                auto url = parse_url(u);
+                if (!url || url->scheme != "http")
+                    s->fail("etcd_endpoints",
+                            fmt::format("\"{}\" is not a URL like http://127.0.0.1:2379", u));
+            }
+            c.etcd_endpoints = std::move(*e);
+        }
+        if (auto p = s->string("etcd_prefix")) {
+            if (p->empty()) s->fail("etcd_prefix", "must not be empty");
+            c.etcd_prefix = *p;
+        }
+    }
     return c;
 }
 
@@ -125,7 +150,7 @@ ApiConfig load_config(const std::string& file) {
 }
 
 void validate(const ApiConfig& c) {
-    if (c.data_dir.empty())
+    if (c.backend == ApiConfig::Backend::file && c.data_dir.empty())
         throw ConfigError("no data directory: give --data-dir DIR or [server] data_dir");
     std::set<std::string> values;
     for (const Token& t : c.tokens) {

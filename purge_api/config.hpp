@@ -8,6 +8,8 @@
 //   [limits]  max_body = "1MiB", max_items = 1000, max_value_length = 4096
 //   [log]     keep = 100000
 //   [stream]  heartbeat = "1s", write_timeout = "5s"
+//   [store]   backend = "file" | "etcd", etcd_endpoints = ["http://127.0.0.1:2379"],
+//             etcd_prefix = "/cdn/purge/"
 #include "common/config.hpp"
 #include "common/net.hpp"
 #include "purge_api/auth.hpp"
@@ -23,7 +25,7 @@ namespace cdn::purge_api {
 
 struct ApiConfig {
     tcp::endpoint listen{asio::ip::make_address_v4("127.0.0.1"), 8090};
-    std::filesystem::path data_dir;  // required (flag or file)
+    std::filesystem::path data_dir;  // required (flag or file) with the file backend
     std::size_t threads = 2;
 
     std::vector<Token> tokens;  // admin tokens (all hosts or host-limited)
@@ -33,6 +35,11 @@ struct ApiConfig {
     std::uint64_t max_body = 1 << 20;
     RequestLimits limits;
     std::size_t log_keep = 100'000;
+
+    enum class Backend { file, etcd };
+    Backend backend = Backend::file;
+    std::vector<std::string> etcd_endpoints{"http://127.0.0.1:2379"};
+    std::string etcd_prefix = "/cdn/purge/";
 
     std::chrono::milliseconds heartbeat{1000};       // ": ping" after this much idleness
     std::chrono::milliseconds write_timeout{5000};   // a stream write stuck longer is cut off
@@ -48,8 +55,8 @@ ApiConfig parse_config(std::string_view text, const std::string& name);
 ApiConfig load_config(const std::string& file);
 ApiConfig build_config(const ConfigSection& root);
 
-// Checks what flags and file together must satisfy (data_dir given, tokens distinct...);
-// throws ConfigError.
+// Checks what flags and file together must satisfy (data_dir given for the file backend, tokens
+// distinct...); throws ConfigError.
 void validate(const ApiConfig& c);
 
 }  // namespace cdn::purge_api

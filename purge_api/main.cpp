@@ -9,8 +9,10 @@
 #include "purge_api/api_server.hpp"
 #include "purge_api/config.hpp"
 #include "purge_api/edge_registry.hpp"
+#include "purge_api/etcd_store.hpp"
 #include "purge_api/purge_log.hpp"
 
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -67,7 +69,8 @@ int main(int argc, char** argv) {
     app.add_option("--listen", f.listen,
                    "Address to serve on (default 127.0.0.1:8090; port 0: any)");
     app.add_option("--data-dir", f.data_dir,
-                   "Directory of the purge log (required here or in the file)");
+                   "Directory of the purge log (required here or in the file, unless [store] "
+                   "backend = \"etcd\")");
     app.add_option("--token", f.tokens, "An admin token valid for every host (repeatable)");
     app.add_option("--edge-token", f.edge_token, "The token edges present on the stream and ack");
     app.add_option("--threads", f.threads, "Worker threads (0 = one per core; default 2)");
@@ -98,16 +101,31 @@ int main(int argc, char** argv) {
         MetricsRegistry registry;
         ApiMetrics metrics(registry);
         const Clock& clock = SystemClock::instance();
-        FilePurgeLog store(
-            PurgeLogOptions{
-                config.data_dir, config.log_keep, &metrics.fsync_seconds, &metrics.batch_size, {}},
-            clock);
-        const LogRecovery& rec = store.recovery();
-        log_info("purge_api: log {}: {} purges, last seq {}, compacted through {}{}",
-                 store.file().string(), rec.records, rec.last_seq, rec.compacted_through,
-                 rec.truncated_bytes
-                     ? fmt::format(" (cut a torn tail of {} bytes)", rec.truncated_bytes)
-                     : std::string());
+        std::unique_ptr<FilePurgeLog> file_log;
+        std::unique_ptr<EtcdPurgeStore> etcd;
+        if (config.backend == ApiConfig::Backend::etcd) {
+            EtcdStoreOptions eo;
+            eo.endpoints = config.etcd_endpoints;
+            eo.prefix = config.etcd_prefix;
+            etcd = std::make_unique<EtcdPurgeStore>(std::move(eo), clock);
+            log_info("purge_api: etcd store {} prefix \"{}\": {} purges, last seq {}",
+                     fmt::join(config.etcd_endpoints, ","), config.etcd_prefix, etcd->size(),
+                     etcd->last_seq());
+        } else {
+            file_log = std::make_unique<FilePurgeLog>(PurgeLogOptions{config.data_dir,
+                                                                      config.log_keep,
+                                                                      &metrics.fsync_seconds,
+                                                                      &metrics.batch_size,
+                                                                      {}},
+                                                      clock);
+            const LogRecovery& rec = file_log->recovery();
+            log_info("purge_api: log {}: {} purges, last seq {}, compacted through {}{}",
+                     file_log->file().string(), rec.records, rec.last_seq, rec.compacted_through,
+                     rec.truncated_bytes
+                         ? fmt::format(" (cut a torn tail of {} bytes)", rec.truncated_bytes)
+                         : std::string());
+        }
+        PurgeStore& store = etcd ? static_cast<PurgeStore&>(*etcd) : *file_log;
         EdgeRegistry edges(clock, config.known_edges);
         metrics.last_seq.set(static_cast<std::int64_t>(store.last_seq()));
         store.on_appended([&](std::uint64_t last) {
@@ -118,8 +136,13 @@ int main(int argc, char** argv) {
                           [&edges] { return static_cast<double>(edges.connected()); });
         registry.gauge_fn("cdn_purge_api_edges_known", "Edges configured or ever seen.",
                           [&edges] { return static_cast<double>(edges.edges().size()); });
-        registry.counter_fn("cdn_purge_api_log_compactions_total", "Rewrites of the purge log.",
-                            [&store] { return static_cast<double>(store.compactions()); });
+        if (file_log)
+            registry.counter_fn("cdn_purge_api_log_compactions_total", "Rewrites of the purge log.",
+                                [&] { return static_cast<double>(file_log->compactions()); });
+        if (etcd)
+            registry.counter_fn("cdn_purge_api_etcd_conflicts_total",
+                                "Appends that lost a txn race to another instance and retried.",
+                                [&] { return static_cast<double>(etcd->conflicts()); });
         ApiHandler handler(config, store, edges, registry, metrics);
         ApiServer server(config, store, edges, handler, metrics, clock);
 
@@ -138,7 +161,8 @@ int main(int argc, char** argv) {
                  config.known_edges.size() == 1 ? "" : "s");
         pool.run();
         // Finish queued appends while the io_contexts still exist (their replies are dropped).
-        store.close();
+        if (file_log) file_log->close();
+        if (etcd) etcd->close();
     } catch (const std::exception& e) {
         log_error("purge_api: {}", e.what());
         return 1;

@@ -1,0 +1,6 @@
+# purge_api's etcd store backend against a real etcd (skipped inside the test without one).
+cdn_test(integration_purge_api_etcd SOURCES purge_api_etcd_test.cpp purge_api_fixture.cpp
+         DEPS cdn_test_support Boost::json LABELS integration)
+target_compile_definitions(integration_purge_api_etcd PRIVATE
+                           PURGE_API_BIN="$<TARGET_FILE:purge_api>")
+add_dependencies(integration_purge_api_etcd purge_api)
