@@ -188,7 +188,10 @@ asio::awaitable<void> PurgeSubscriber::stream_once() {
                             purger_.last_seq(), ms);
                         purger_.reset(seq, ms);
                         if (disk_) disk_->drop_inserted_before(ms);
-                        to_ack_ = std::max(to_ack_, seq);
+                        // Possibly lower than before (the log was lost and restarted): the
+                        // acknowledged position follows.
+                        to_ack_ = seq;
+                        acked_ = std::min(acked_, seq == 0 ? 0 : seq - 1);
                         ack_signal_->notify();
                     }
                 }

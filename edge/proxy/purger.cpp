@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <boost/json.hpp>
+#include <fmt/format.h>
 
 #include <fstream>
 
@@ -58,11 +59,13 @@ void Purger::load_journal() {
         }
         const json::object& o = v.as_object();
         try {
+            // Lines are in the order applied: each one sets the position, even lower (a reset
+            // from a purge log that was lost and started again).
             if (const auto* reset = o.if_contains("reset")) {
                 rules_.add_time_floor(o.at("time_ms").to_number<std::int64_t>());
-                last_seq_ = std::max(last_seq_, reset->to_number<std::uint64_t>());
+                last_seq_ = reset->to_number<std::uint64_t>();
             } else if (const auto* l = o.if_contains("last_seq")) {
-                last_seq_ = std::max(last_seq_, l->to_number<std::uint64_t>());
+                last_seq_ = l->to_number<std::uint64_t>();
             } else {
                 PurgeRequest r;
                 r.seq = o.at("seq").to_number<std::uint64_t>();
@@ -73,7 +76,7 @@ void Purger::load_journal() {
                     r.values.emplace_back(x.as_string());
                 r.soft = o.at("soft").as_bool();
                 rules_.add(r, o.at("floor").to_number<std::uint64_t>());
-                last_seq_ = std::max(last_seq_, r.seq);
+                if (r.seq != 0) last_seq_ = r.seq;
             }
         } catch (const std::exception&) {
             ++bad;
@@ -128,7 +131,9 @@ void Purger::reset(std::uint64_t through, std::int64_t time_ms) {
     std::lock_guard lock(mu_);
     append(json::serialize(json::object{{"reset", through}, {"time_ms", time_ms}}));
     rules_.add_time_floor(time_ms);
-    if (through > last_seq_) last_seq_ = through;
+    // Even backwards: a purge log that lost its entries starts numbering again, and the next
+    // purge must not be skipped as already applied.
+    last_seq_ = through;
 }
 
 std::size_t Purger::retire() {
@@ -185,7 +190,7 @@ std::variant<PurgeRequest, std::string> Purger::parse_api_body(std::string_view 
         } else if (name == "files" || name == "prefixes" || name == "tags" || name == "hosts") {
             r.kind = *cache::parse_purge_kind(name);
             ++kinds;
-            if (!value.is_array()) return "\"" + std::string(name) + "\" must be a list";
+            if (!value.is_array()) return fmt::format("\"{}\" must be a list", std::string(name));
             for (const auto& x : value.as_array()) {
                 if (x.is_string())
                     r.values.emplace_back(x.as_string());
@@ -193,10 +198,10 @@ std::variant<PurgeRequest, std::string> Purger::parse_api_body(std::string_view 
                          x.as_object().at("url").is_string())
                     r.values.emplace_back(x.as_object().at("url").as_string());
                 else
-                    return "\"" + std::string(name) + "\" must list strings";
+                    return fmt::format("\"{}\" must list strings", std::string(name));
             }
         } else {
-            return "unknown field \"" + std::string(name) + "\"";
+            return fmt::format("unknown field \"{}\"", std::string(name));
         }
     }
     if (kinds != 1)
