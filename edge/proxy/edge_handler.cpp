@@ -318,11 +318,9 @@ asio::awaitable<void> EdgeHandler::fill(FillJob job) {
     if (!complete) co_return;  // the guard releases the key: nothing half-written is stored
     auto whole = std::make_shared<const std::string>(job.body->concatenate());
     job.meta.content_length_known = true;
-    auto obj = build_object(job.key, job.status, job.reason, job.fields, std::move(whole), job.meta,
-                            job.response_time,
-                            {.strip_set_cookie = true,
-                             .accept_ranges = job.status == 200,
-                             .seq = job.seq});
+    auto obj = build_object(
+        job.key, job.status, job.reason, job.fields, std::move(whole), job.meta, job.response_time,
+        {.strip_set_cookie = true, .accept_ranges = job.status == 200, .seq = job.seq});
     auto entry = store_response(job.key, job.req, obj, job.vary);
     if (entry)
         metrics.stores.inc();

@@ -3,9 +3,9 @@
 #include "common/log.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 #include <boost/json.hpp>
-#include <fmt/format.h>
 
 #include <fstream>
 

@@ -2,8 +2,8 @@
 
 #include "tests/unit/edge/test_objects.hpp"
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include <thread>
 

@@ -7,8 +7,8 @@
 #include "edge/storage/memory_store.hpp"
 #include "tests/unit/edge/test_objects.hpp"
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include <deque>
 #include <string>
