@@ -19,6 +19,13 @@ const char* name_of(LogLevel l) {
 }
 }  // namespace
 
+LogLevel parse_log_level(std::string_view name) noexcept {
+    return name == "debug"   ? LogLevel::debug
+           : name == "warn"  ? LogLevel::warn
+           : name == "error" ? LogLevel::error
+                             : LogLevel::info;
+}
+
 void set_log_level(LogLevel level) noexcept {
     g_level.store(static_cast<int>(level));
 }

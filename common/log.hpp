@@ -10,6 +10,8 @@ namespace cdn {
 enum class LogLevel { debug, info, warn, error };
 
 void set_log_level(LogLevel level) noexcept;
+// "debug", "info", "warn" or "error" (what every binary's --log-level takes); info otherwise.
+LogLevel parse_log_level(std::string_view name) noexcept;
 bool log_enabled(LogLevel level) noexcept;
 void log_line(LogLevel level, std::string_view text) noexcept;
 

@@ -127,10 +127,7 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? 0 : 2;
     }
-    set_log_level(f.log_level == "debug"   ? LogLevel::debug
-                  : f.log_level == "warn"  ? LogLevel::warn
-                  : f.log_level == "error" ? LogLevel::error
-                                           : LogLevel::info);
+    set_log_level(parse_log_level(f.log_level));
 
     EdgeConfig config;
     try {

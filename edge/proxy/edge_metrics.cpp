@@ -105,9 +105,9 @@ void add_disk_metrics(MetricsRegistry& r, const storage::TieredStore& tiered) {
                "1 while the disk tier refuses writes after a fault (the edge serves from memory).",
                [&disk] { return disk.degraded() ? 1.0 : 0.0; });
     r.gauge_fn("cdn_edge_disk_recovered_objects", "Objects found on disk at start-up.",
-               [&disk] { return static_cast<double>(disk.recovery().objects); });
+               [&disk] { return static_cast<double>(disk.recovered_objects()); });
     r.gauge_fn("cdn_edge_disk_recovery_seconds", "Time start-up took to index the disk tier.",
-               [&disk] { return static_cast<double>(disk.recovery().duration.count()) / 1000.0; });
+               [&disk] { return static_cast<double>(disk.recovery_time().count()) / 1000.0; });
 }
 
 void EdgeMetrics::origin_error(Errc e) {

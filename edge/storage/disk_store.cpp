@@ -236,6 +236,8 @@ void DiskStore::recover() {
     recovery_.segments = static_cast<std::uint32_t>(found.size());
     recovery_.duration = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - started);
+    recovered_objects_.store(recovery_.objects);
+    recovery_ms_.store(recovery_.duration.count());
 }
 
 bool DiskStore::load_summary(std::uint32_t segment, std::uint64_t generation) {

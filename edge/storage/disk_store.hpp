@@ -105,7 +105,13 @@ class DiskStore final : public ObjectStore {
     std::optional<std::string> state(const std::string& name) const;
     bool set_state(const std::string& name, const std::string& value);
 
+    // What start-up found. A late recovery (the directory came back) rewrites it on the writer
+    // thread: read it at start-up, or use the two atomics below from other threads.
     const DiskRecovery& recovery() const { return recovery_; }
+    std::uint64_t recovered_objects() const { return recovered_objects_.load(); }
+    std::chrono::milliseconds recovery_time() const {
+        return std::chrono::milliseconds(recovery_ms_.load());
+    }
     const DiskStats& stats() const { return stats_; }
     std::uint64_t capacity() const { return log_.capacity(); }
     std::uint64_t live_bytes() const;
@@ -171,6 +177,8 @@ class DiskStore final : public ObjectStore {
 
     std::atomic<std::int64_t> floor_ms_{0};  // objects inserted before it are gone
     DiskRecovery recovery_;
+    std::atomic<std::uint64_t> recovered_objects_{0};
+    std::atomic<std::int64_t> recovery_ms_{0};
     DiskStats stats_;
     bool closed_ = false;
     // recover() ran. It waits for the directory to be usable; until then every key the edge
