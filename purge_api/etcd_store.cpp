@@ -456,18 +456,7 @@ asio::awaitable<Result<json::value>> EtcdPurgeStore::call(std::string_view path,
 
 LogSlice EtcdPurgeStore::read_after(std::uint64_t after, std::size_t max) const {
     std::shared_lock lk(data_mu_);
-    LogSlice s;
-    s.compacted_through = compacted_through_;
-    s.compacted_time_ms = compacted_time_ms_;
-    s.last_seq = last_seq_;
-    if (records_.empty() || after >= last_seq_) return s;
-    const std::uint64_t first = records_.front()->seq;
-    const std::uint64_t start = std::max(after + 1, first);
-    const std::size_t idx = static_cast<std::size_t>(start - first);
-    const std::size_t n = std::min(max, records_.size() - idx);
-    s.records.assign(records_.begin() + static_cast<std::ptrdiff_t>(idx),
-                     records_.begin() + static_cast<std::ptrdiff_t>(idx + n));
-    return s;
+    return slice_after(records_, after, max, last_seq_, compacted_through_, compacted_time_ms_);
 }
 
 PurgeRecordPtr EtcdPurgeStore::find(std::string_view id) const {

@@ -1,5 +1,6 @@
 #include "purge_api/purge_store.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include <future>
@@ -28,6 +29,23 @@ PurgeRecordPtr make_record(std::uint64_t seq, std::string id, std::int64_t time_
     o["soft"] = r->soft;
     r->json = boost::json::serialize(o);
     return r;
+}
+
+LogSlice slice_after(const std::deque<PurgeRecordPtr>& records, std::uint64_t after,
+                     std::size_t max, std::uint64_t last_seq, std::uint64_t compacted_through,
+                     std::int64_t compacted_time_ms) {
+    LogSlice s;
+    s.compacted_through = compacted_through;
+    s.compacted_time_ms = compacted_time_ms;
+    s.last_seq = last_seq;
+    if (records.empty() || after >= last_seq) return s;
+    const std::uint64_t first = records.front()->seq;
+    const std::uint64_t start = std::max(after + 1, first);
+    const std::size_t idx = static_cast<std::size_t>(start - first);
+    const std::size_t n = std::min(max, records.size() - idx);
+    s.records.assign(records.begin() + static_cast<std::ptrdiff_t>(idx),
+                     records.begin() + static_cast<std::ptrdiff_t>(idx + n));
+    return s;
 }
 
 Result<PurgeRecordPtr> append_and_wait(PurgeStore& store, PurgeDraft draft) {

@@ -6,6 +6,7 @@
 #include "purge_api/purge_request.hpp"
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -60,6 +61,12 @@ class PurgeStore {
     // last seq. Set once, before the first append.
     virtual void on_appended(std::function<void(std::uint64_t)> listener) = 0;
 };
+
+// The records after `after` (at most `max`) of an in-memory window holding contiguous records
+// up to last_seq: what both stores' read_after returns around their own state.
+LogSlice slice_after(const std::deque<PurgeRecordPtr>& records, std::uint64_t after,
+                     std::size_t max, std::uint64_t last_seq, std::uint64_t compacted_through,
+                     std::int64_t compacted_time_ms);
 
 // Appends and waits (for tests and tools; never on an io_context thread).
 Result<PurgeRecordPtr> append_and_wait(PurgeStore& store, PurgeDraft draft);
