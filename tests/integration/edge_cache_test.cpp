@@ -22,7 +22,7 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE_METHOD(Fixture, "miss then hit; the origin sees one request", "[edge][cache]") {
+TEST_CASE_METHOD(Fixture, "miss then hit, the origin sees one request", "[edge][cache]") {
     auto first = client.get("/static/logo.png");
     REQUIRE(first.result_int() == 200);
     CHECK(header(first, "X-Cache") == "MISS");
@@ -173,7 +173,7 @@ TEST_CASE_METHOD(Fixture, "Authorization requests are shared only if the origin 
     CHECK(origin.count(pub) == 1);
 }
 
-TEST_CASE_METHOD(Fixture, "heuristic freshness from Last-Modified; nothing to go on: not stored",
+TEST_CASE_METHOD(Fixture, "heuristic freshness from Last-Modified, nothing to go on: not stored",
                  "[edge][cache]") {
     // No Cache-Control, no Expires; modified 1000 s ago: fresh for ~100 s.
     const std::string h = "/heuristic?cc=&lm=1000";
@@ -190,7 +190,7 @@ TEST_CASE_METHOD(Fixture, "heuristic freshness from Last-Modified; nothing to go
     CHECK(origin.count(n) == 2);
 }
 
-TEST_CASE_METHOD(Fixture, "Expires is honoured; an invalid Expires is already stale",
+TEST_CASE_METHOD(Fixture, "Expires is honoured, an invalid Expires is already stale",
                  "[edge][cache]") {
     const std::string e = "/expires?cc=&expires=600";
     client.get(e);

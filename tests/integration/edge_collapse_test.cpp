@@ -76,7 +76,7 @@ TEST_CASE("an uncacheable response releases the waiters, then hit-for-pass skips
     CHECK(edge.metric("cdn_edge_hit_for_pass_total") == 8);
 }
 
-TEST_CASE("a waiter gives up after collapse_timeout; a failing leader never locks the key",
+TEST_CASE("a waiter gives up after collapse_timeout, a failing leader never locks the key",
           "[edge][collapse]") {
     TempDir dir;
     OriginSim origin(dir);

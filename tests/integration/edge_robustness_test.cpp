@@ -106,7 +106,7 @@ TEST_CASE("an unreachable origin gets 502", "[edge][origin]") {
     CHECK_THAT(std::string(r["Cache-Status"]), Contains("origin-unreachable"));
 }
 
-TEST_CASE_METHOD(Fixture, "other methods pass through with their body; 5xx is not cached",
+TEST_CASE_METHOD(Fixture, "other methods pass through with their body, 5xx is not cached",
                  "[edge][origin]") {
     HttpClient c(edge.port());
     auto post = c.request("POST", "/api/items", {{"Content-Type", "text/plain"}}, "hello-body");
@@ -122,7 +122,7 @@ TEST_CASE_METHOD(Fixture, "other methods pass through with their body; 5xx is no
     CHECK(origin.count("/err?status=500&cc=") == 2);
 }
 
-TEST_CASE_METHOD(Fixture, "hop-by-hop fields stay on their hop; Via and X-Forwarded-For are added",
+TEST_CASE_METHOD(Fixture, "hop-by-hop fields stay on their hop, Via and X-Forwarded-For are added",
                  "[edge][origin]") {
     auto r = http_get(edge.port(), "/_echo",
                       {{"Connection", "keep-alive, X-Secret-Hop"},

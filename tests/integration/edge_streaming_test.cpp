@@ -96,7 +96,7 @@ TEST_CASE("the first bytes reach the client before the origin has sent the last"
           cdn::origin_sim::make_body("/slow.bin", 1, 20480));
 }
 
-TEST_CASE("collapsed waiters read the body as it arrives; one origin fetch", "[edge][streaming]") {
+TEST_CASE("collapsed waiters read the body as it arrives, one origin fetch", "[edge][streaming]") {
     TempDir dir;
     OriginSim origin(dir);
     Edge edge(dir, origin.url());

@@ -159,7 +159,7 @@ TEST_CASE("Set-Cookie responses are shared only when public", "[freshness]") {
     CHECK(storability(get(), r, t0, {}) == StoreVerdict::store);
 }
 
-TEST_CASE("Vary: * is never stored; other Vary responses are, as variants", "[freshness]") {
+TEST_CASE("Vary: * is never stored, other Vary responses are, as variants", "[freshness]") {
     auto r = ok("max-age=60");
     r.vary = "*";
     CHECK(storability(get(), r, t0, {}) == StoreVerdict::vary);

@@ -28,7 +28,7 @@ TEST_CASE("insert, lookup, replace, remove", "[memory_store]") {
     CHECK(s.bytes() == 0);
 }
 
-TEST_CASE("bounded in bytes; evicts an unused object before a used one", "[memory_store]") {
+TEST_CASE("bounded in bytes, evicts an unused object before a used one", "[memory_store]") {
     const PolicyKind policy = GENERATE(PolicyKind::s3fifo, PolicyKind::lru);  // each policy
     INFO("policy: " << to_string(policy));
     const auto one = object("k0", 1000)->charge();

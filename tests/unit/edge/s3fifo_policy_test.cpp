@@ -34,7 +34,7 @@ struct Nodes {
 
 using cdn::edge::storage::test::object;
 
-TEST_CASE("S3-FIFO: new objects enter small; one hit there earns main", "[s3fifo]") {
+TEST_CASE("S3-FIFO: new objects enter small, one hit there earns main", "[s3fifo]") {
     Nodes ns;
     S3FifoPolicy p(10);  // small target: 1 byte
     PolicyNode& a = ns.make(1);
@@ -74,7 +74,7 @@ TEST_CASE("S3-FIFO: a key in the ghost is readmitted straight into main", "[s3fi
     CHECK(stranger.queue == S3FifoPolicy::kSmall);
 }
 
-TEST_CASE("S3-FIFO: frequency saturates at 3; main gives a hit object freq more passes",
+TEST_CASE("S3-FIFO: frequency saturates at 3, main gives a hit object freq more passes",
           "[s3fifo]") {
     Nodes ns;
     S3FifoPolicy p(100);
@@ -146,7 +146,7 @@ TEST_CASE("S3-FIFO: the freq > 1 variant needs two hits in small", "[s3fifo]") {
     CHECK(twice.queue == S3FifoPolicy::kMain);
 }
 
-TEST_CASE("S3-FIFO: erase is not an eviction; a replaced version keeps its standing", "[s3fifo]") {
+TEST_CASE("S3-FIFO: erase is not an eviction, a replaced version keeps its standing", "[s3fifo]") {
     Nodes ns;
     S3FifoPolicy p(100);
     PolicyNode& a = ns.make(1);
@@ -187,7 +187,7 @@ TEST_CASE("S3-FIFO: the ghost is bounded by the objects in the shard", "[s3fifo]
     CHECK_FALSE(p.in_ghost(1));  // long gone
 }
 
-TEST_CASE("LRU: a hit moves to the front; the back is the victim", "[lru]") {
+TEST_CASE("LRU: a hit moves to the front, the back is the victim", "[lru]") {
     Nodes ns;
     LruPolicy p;
     PolicyNode& a = ns.make(1);

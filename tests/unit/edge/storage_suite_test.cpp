@@ -148,7 +148,7 @@ TEMPLATE_TEST_CASE("storage suite: concurrent readers and writers see whole obje
     CHECK(wrong == 0);
 }
 
-TEST_CASE("tiered store: one-hit wonders stay off the disk; reused objects go there",
+TEST_CASE("tiered store: one-hit wonders stay off the disk, reused objects go there",
           "[storage][tiered]") {
     // LRU in memory, so that a reused object is evicted too (S3-FIFO would keep it in main).
     Tiered<PolicyKind::lru> f;

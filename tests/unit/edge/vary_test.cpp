@@ -6,7 +6,7 @@
 
 using namespace cdn::edge::cache;
 
-TEST_CASE("Vary names are lower-cased and deduplicated; * is recognised", "[vary]") {
+TEST_CASE("Vary names are lower-cased and deduplicated, * is recognised", "[vary]") {
     const auto v = parse_vary("Accept-Encoding, accept-language,ACCEPT-ENCODING");
     CHECK_FALSE(v.star);
     CHECK(v.names == std::vector<std::string>{"accept-encoding", "accept-language"});
