@@ -11,6 +11,7 @@
 // returned they never touch the OriginSet or the counter again; both must outlive the checker, and
 // the executor's execution context (io_context) must outlive it too.
 #include "common/health.hpp"
+#include "common/health_checker.hpp"
 #include "common/metrics.hpp"
 #include "edge/origin/origin_set.hpp"
 
@@ -22,10 +23,6 @@
 
 namespace cdn::edge::origin {
 
-namespace detail {
-struct HealthCheckShared;  // the state the check coroutines share (health_checker.cpp)
-}
-
 struct HealthCheckSettings {
     std::string path = "/";                    // request target, e.g. "/healthz"
     std::chrono::milliseconds interval{2000};  // from the end of one check to the next
@@ -34,26 +31,24 @@ struct HealthCheckSettings {
     std::string host_header;  // empty: the server URL's authority
 };
 
+// A thin adapter of HttpHealthChecker (common/health_checker.hpp) onto an OriginSet.
 class HealthChecker {
   public:
     // transitions (may be null) counts up/down flips of any server.
     HealthChecker(boost::asio::any_io_executor executor, OriginSet& origins,
                   HealthCheckSettings settings, Counter* transitions = nullptr);
-    ~HealthChecker();  // stop()
     HealthChecker(const HealthChecker&) = delete;
     HealthChecker& operator=(const HealthChecker&) = delete;
 
     // Starts one check loop per server; the first checks go out at once. Each server's state
     // starts from its current mark in the OriginSet (healthy unless set_healthy said otherwise).
     // Calling it again, or after stop(), does nothing.
-    void start();
+    void start() { checker_.start(); }
     // Ends the loops promptly: pending waits and checks are cancelled. Idempotent.
-    void stop();
+    void stop() { checker_.stop(); }
 
   private:
-    boost::asio::any_io_executor strand_;
-    std::shared_ptr<detail::HealthCheckShared> shared_;
-    bool started_ = false;
+    HttpHealthChecker checker_;
 };
 
 }  // namespace cdn::edge::origin
