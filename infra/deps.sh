@@ -11,8 +11,8 @@ build_pkgs=(
   libssl-dev libnghttp2-dev libmaxminddb-dev
   catch2
 )
-test_pkgs=(curl etcd-server)
-bench_pkgs=(curl wrk nginx varnish)
+test_pkgs=(curl etcd-server dnsutils knot-dnsutils unbound clang libclang-rt-14-dev gnuplot-nox)
+bench_pkgs=(curl wrk nginx varnish dnsperf gdnsd dnsutils)
 
 want=("${build_pkgs[@]}")
 case "${1:-test}" in

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The front door: builds (Release) and starts the whole CDN on loopback, prints what to try, and
-# stops everything on Ctrl-C. So far: origin_sim, purge_api and one edge (geodns joins when it
-# lands).
-#   infra/run-local.sh            # origin on :9000, edge on :8080, edge admin on :8081
+# stops everything on Ctrl-C: origin_sim, purge_api, one edge and geodns (answering
+# www.cdn.example with the edge while its /healthz is good).
+#   infra/run-local.sh            # origin on :9000, edge on :8080, edge admin on :8081,
+#                                 # geodns on :5353 (UDP+TCP), geodns admin on :9153
 #   EDGE_PORT=18080 ORIGIN_PORT=19000 ADMIN_PORT=18081 infra/run-local.sh
 #   infra/run-local.sh --smoke    # start, check MISS then HIT with curl, stop (exit status says)
 #   BIN_DIR=build-test infra/run-local.sh --smoke   # use binaries already built there
@@ -22,19 +23,22 @@ if [ -z "${BIN_DIR:-}" ]; then
   BIN_DIR=build-release
   echo "== building (Release) in $BIN_DIR"
   cmake -S . -B "$BIN_DIR" -DCMAKE_BUILD_TYPE=Release -DCDN_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$BIN_DIR" -j"$(nproc)" --target edge origin_sim purge_api
+  cmake --build "$BIN_DIR" -j"$(nproc)" --target edge origin_sim purge_api geodns
 fi
 case $BIN_DIR in /*) bin=$BIN_DIR ;; *) bin=$root/$BIN_DIR ;; esac
 edge_bin=$bin/edge/edge
 origin_bin=$bin/origin_sim/origin_sim
 purge_bin=$bin/purge_api/purge_api
+geodns_bin=$bin/geodns/geodns
 # Local-only tokens (this script binds loopback only); set your own for anything else.
 : "${PURGE_TOKEN:=local-admin-token}" "${EDGE_TOKEN:=local-edge-token}"
 
 if [ $smoke = 1 ]; then
   : "${ORIGIN_PORT:=0}" "${EDGE_PORT:=0}" "${ADMIN_PORT:=0}" "${PURGE_PORT:=0}"
+  : "${DNS_PORT:=0}" "${DNS_ADMIN_PORT:=0}"
 else
   : "${ORIGIN_PORT:=9000}" "${EDGE_PORT:=8080}" "${ADMIN_PORT:=8081}" "${PURGE_PORT:=8090}"
+  : "${DNS_PORT:=5353}" "${DNS_ADMIN_PORT:=9153}"
 fi
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/cdn-local.XXXXXX")
 if [ $smoke = 1 ]; then
@@ -85,6 +89,48 @@ pids+=($!)
 edge_port=$(port_from_log "$run_dir/edge.log" "http on" "${pids[-1]}")
 admin_port=$(port_from_log "$run_dir/edge.log" "admin on" "${pids[-1]}")
 
+# geodns: one region with the one edge, checked on its /healthz; www.cdn.example is steered.
+cat >"$run_dir/geodns.toml" <<TOML
+[health]
+path = "/healthz"
+interval = "1s"
+timeout = "500ms"
+
+[[regions]]
+id = "local"
+latitude = 50.1109
+longitude = 8.6821
+
+[[edges]]
+id = "edge-local"
+region = "local"
+ipv4 = ["127.0.0.1"]
+health = "http://127.0.0.1:$admin_port/healthz"
+
+[[zones]]
+origin = "cdn.example"
+ns = ["ns1"]
+
+[zones.soa]
+rname = "hostmaster"
+minimum = "30s"
+
+[[zones.records]]
+name = "ns1"
+type = "A"
+values = ["127.0.0.1"]
+
+[[zones.steered]]
+name = "www"
+ttl = "20s"
+count = 2
+TOML
+"$geodns_bin" --config "$run_dir/geodns.toml" --dns "127.0.0.1:$DNS_PORT" \
+  --admin "127.0.0.1:$DNS_ADMIN_PORT" >"$run_dir/geodns.log" 2>&1 &
+pids+=($!)
+dns_port=$(port_from_log "$run_dir/geodns.log" "dns on" "${pids[-1]}")
+dns_admin_port=$(port_from_log "$run_dir/geodns.log" "admin on" "${pids[-1]}")
+
 if [ $smoke = 1 ]; then
   first=$(curl -s -i "http://127.0.0.1:$edge_port/hello.txt" | tr -d '\r')
   second=$(curl -s -i "http://127.0.0.1:$edge_port/hello.txt" | tr -d '\r')
@@ -102,7 +148,12 @@ if [ $smoke = 1 ]; then
     sleep 0.05
   done
   echo "$third" | grep -q '^X-Cache: MISS' || { echo "smoke: still cached after the purge"; exit 1; }
-  echo "smoke: MISS then HIT, origin saw 1 request; purged through purge_api, then MISS"
+  answer=$(dig @127.0.0.1 -p "$dns_port" +short +time=2 +tries=2 www.cdn.example A)
+  [ "$answer" = "127.0.0.1" ] || { echo "smoke: geodns answered '$answer' for www.cdn.example"; exit 1; }
+  nx=$(dig @127.0.0.1 -p "$dns_port" +time=2 +tries=2 nope.cdn.example A)
+  echo "$nx" | grep -q 'status: NXDOMAIN' || { echo "smoke: geodns did not say NXDOMAIN"; exit 1; }
+  echo "smoke: MISS then HIT, origin saw 1 request; purged through purge_api, then MISS;"
+  echo "smoke: geodns answers www.cdn.example with the edge"
   exit 0
 fi
 
@@ -113,6 +164,7 @@ The CDN is running on loopback (logs in $run_dir):
   purge_api   http://127.0.0.1:$purge_port     admin token: $PURGE_TOKEN
   edge        http://127.0.0.1:$edge_port      admin http://127.0.0.1:$admin_port
               disk cache in $state_dir/edge-cache (kept across restarts; rm -rf it to start cold)
+  geodns      127.0.0.1:$dns_port (UDP+TCP)    admin http://127.0.0.1:$dns_admin_port
 
 Try:
   curl -i http://127.0.0.1:$edge_port/hello.txt          # X-Cache: MISS
@@ -130,6 +182,12 @@ Try:
   curl -s http://127.0.0.1:$admin_port/metrics | grep cdn_edge_requests_total
   curl -s http://127.0.0.1:$admin_port/metrics | grep -E 'cdn_edge_(cache_objects|disk_)'
   tail -f $run_dir/edge.log                                # one access-log line per request
+  dig @127.0.0.1 -p $dns_port www.cdn.example A           # the edge, TTL 20 (geodns)
+  dig @127.0.0.1 -p $dns_port +subnet=198.51.100.0/24 www.cdn.example   # with client subnet
+  curl -i --resolve www.cdn.example:$edge_port:\$(dig @127.0.0.1 -p $dns_port +short www.cdn.example) \\
+       http://www.cdn.example:$edge_port/hello.txt         # resolve through geodns, then fetch
+  curl -s http://127.0.0.1:$dns_admin_port/v1/edges        # geodns' view of edge health
+  infra/failover-drill.sh                                  # three regions; kill one, watch traffic move
 
 Ctrl-C stops everything.
 TXT

@@ -1,0 +1,106 @@
+#include "geodns/codec/name.hpp"
+
+#include <cstring>
+
+namespace cdn::geodns::codec {
+
+namespace {
+
+constexpr int max_jumps = 127;
+
+constexpr std::uint8_t lower(std::uint8_t c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<std::uint8_t>(c + ('a' - 'A')) : c;
+}
+
+}  // namespace
+
+NameError read_name(std::span<const std::uint8_t> message, std::size_t& offset, bool allow_pointers,
+                    WireName* out) {
+    std::size_t pos = offset;
+    std::size_t run_start = offset;  // a pointer must target something before this
+    std::size_t resume = 0;          // offset after the first pointer
+    bool jumped = false;
+    int jumps = 0;
+    std::size_t total = 0;  // expanded wire length so far, without the root byte
+    std::uint8_t labels = 0;
+    for (;;) {
+        if (pos >= message.size()) return NameError::truncated;
+        const std::uint8_t len = message[pos];
+        if ((len & 0xC0) == 0xC0) {
+            if (!allow_pointers) return NameError::pointer_not_allowed;
+            if (pos + 1 >= message.size()) return NameError::truncated;
+            const std::size_t target = (std::size_t{len & 0x3Fu} << 8) | message[pos + 1];
+            if (target >= run_start || target < header_size || ++jumps > max_jumps) {
+                return NameError::bad_pointer;
+            }
+            if (!jumped) {
+                resume = pos + 2;
+                jumped = true;
+            }
+            pos = target;
+            run_start = target;
+            continue;
+        }
+        if ((len & 0xC0) != 0) return NameError::bad_label;
+        if (len == 0) break;
+        if (message.size() - pos - 1 < len) return NameError::truncated;
+        if (total + 1 + len + 1 > max_name_wire) return NameError::name_too_long;
+        if (out != nullptr) {
+            out->bytes[total] = len;
+            std::memcpy(out->bytes.data() + total + 1, message.data() + pos + 1, len);
+        }
+        total += 1 + std::size_t{len};
+        ++labels;
+        pos += 1 + std::size_t{len};
+    }
+    if (out != nullptr) {
+        out->bytes[total] = 0;
+        out->size = static_cast<std::uint16_t>(total + 1);
+        out->labels = labels;
+    }
+    offset = jumped ? resume : pos + 1;
+    return NameError::none;
+}
+
+void canonical_text(const WireName& name, NameText& out) {
+    std::size_t in = 0;
+    std::size_t n = 0;
+    while (in < name.size && name.bytes[in] != 0) {
+        const std::size_t len = name.bytes[in];
+        if (n != 0) out.chars[n++] = '.';
+        for (std::size_t i = 0; i < len; ++i) {
+            const std::uint8_t c = lower(name.bytes[in + 1 + i]);
+            out.chars[n++] = c == '.' ? '\0' : static_cast<char>(c);
+        }
+        in += 1 + len;
+    }
+    out.size = static_cast<std::uint16_t>(n);
+}
+
+bool split_text_name(std::string_view text, TextLabels& out) {
+    out.count = 0;
+    if (!text.empty() && text.back() == '.') text.remove_suffix(1);
+    if (text.empty()) return true;
+    std::size_t wire = 1;  // the root byte
+    while (true) {
+        const std::size_t dot = text.find('.');
+        const std::string_view label = text.substr(0, dot);
+        if (label.empty() || label.size() > max_label) return false;
+        wire += 1 + label.size();
+        if (wire > max_name_wire || out.count == out.labels.size()) return false;
+        out.labels[out.count++] = label;
+        if (dot == std::string_view::npos) break;
+        text.remove_prefix(dot + 1);
+    }
+    return true;
+}
+
+bool labels_equal(std::span<const std::uint8_t> a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (lower(a[i]) != lower(static_cast<std::uint8_t>(b[i]))) return false;
+    }
+    return true;
+}
+
+}  // namespace cdn::geodns::codec

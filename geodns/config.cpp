@@ -1,0 +1,400 @@
+#include "geodns/config.hpp"
+
+#include <fmt/format.h>
+#include <boost/asio/ip/address.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <limits>
+#include <set>
+
+namespace cdn::geodns {
+namespace {
+
+constexpr std::int64_t kMaxTtl = std::numeric_limits<std::int32_t>::max();  // RFC 2181 §8
+
+std::uint32_t seconds(const ConfigSection& s, std::string_view key, std::uint32_t fallback) {
+    auto d = s.duration(key);
+    if (!d) return fallback;
+    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(*d).count();
+    if (secs < 0 || secs > kMaxTtl) s.fail(key, "expected 0s to 68 years (2^31-1 seconds)");
+    return static_cast<std::uint32_t>(secs);
+}
+
+std::int64_t integer_in(const ConfigSection& s, std::string_view key, std::int64_t lo,
+                        std::int64_t hi, std::int64_t fallback) {
+    auto v = s.integer(key);
+    if (!v) return fallback;
+    if (*v < lo || *v > hi) s.fail(key, fmt::format("expected an integer from {} to {}", lo, hi));
+    return *v;
+}
+
+double coordinate(const ConfigSection& s, std::string_view key, double limit) {
+    auto v = s.number(key);
+    if (!v) s.fail(key, "is required");
+    if (!(*v >= -limit && *v <= limit))
+        s.fail(key, fmt::format("expected a number from {} to {}", -limit, limit));
+    return *v;
+}
+
+// A name as written in the zone: "@" is the origin, "x." is absolute, anything else is relative.
+std::string zone_name(const ConfigSection& s, std::string_view key, const std::string& value,
+                      const std::string& origin) {
+    std::string text;
+    if (value == "@")
+        text = origin;
+    else if (!value.empty() && value.back() == '.')
+        text = value;
+    else
+        text = origin.empty() ? value : value + "." + origin;
+    auto name = canonical_name(text);
+    if (!name) s.fail(key, fmt::format("\"{}\" is not a valid domain name", value));
+    return *name;
+}
+
+bool in_zone(const std::string& name, const std::string& origin) {
+    if (origin.empty() || name == origin) return true;
+    return name.size() > origin.size() && name.ends_with(origin) &&
+           name[name.size() - origin.size() - 1] == '.';
+}
+
+std::vector<std::string> values(const ConfigSection& s) {
+    auto v = s.strings("values");
+    if (!v) v = s.strings("value");
+    if (!v || v->empty()) s.fail("values", "needs at least one value");
+    return *v;
+}
+
+void load_server(const ConfigSection& s, GeodnsConfig& c) {
+    s.allow_only({"dns", "admin", "threads", "max_udp_payload", "tcp_idle_timeout",
+                  "tcp_max_queries", "tcp_max_connections"});
+    if (auto v = s.strings("dns")) {
+        for (const auto& l : *v) {
+            auto ep = parse_endpoint(l);
+            if (!ep) s.fail("dns", fmt::format("\"{}\" is not an address like 127.0.0.1:53", l));
+            c.dns.push_back(*ep);
+        }
+    }
+    if (auto v = s.string("admin")) {
+        auto ep = parse_endpoint(*v);
+        if (!ep) s.fail("admin", fmt::format("\"{}\" is not an address like 127.0.0.1:9153", *v));
+        c.admin = *ep;
+    }
+    c.threads = static_cast<std::size_t>(integer_in(s, "threads", 0, 256, 2));
+    c.max_udp_payload =
+        static_cast<std::uint16_t>(integer_in(s, "max_udp_payload", 512, 65535, 1232));
+    if (auto d = s.duration("tcp_idle_timeout")) {
+        if (*d < std::chrono::milliseconds(100) || *d > std::chrono::minutes(10))
+            s.fail("tcp_idle_timeout", "expected 100ms to 10m");
+        c.tcp_idle_timeout = *d;
+    }
+    c.tcp_max_queries = static_cast<unsigned>(integer_in(s, "tcp_max_queries", 1, 65535, 100));
+    c.tcp_max_connections =
+        static_cast<unsigned>(integer_in(s, "tcp_max_connections", 1, 1000000, 1024));
+}
+
+std::optional<std::size_t> region_index(const Fleet& fleet, std::string_view id) {
+    for (std::size_t i = 0; i < fleet.regions.size(); ++i)
+        if (fleet.regions[i].id == id) return i;
+    return std::nullopt;
+}
+
+void load_fleet(const ConfigSection& root, GeodnsConfig& c, std::uint16_t default_health_port) {
+    for (const ConfigSection& r : root.sections("regions")) {
+        r.allow_only({"id", "latitude", "longitude"});
+        auto id = r.string("id");
+        if (!id || id->empty()) r.fail("id", "each [[regions]] needs an id");
+        if (region_index(c.fleet, *id)) r.fail("id", fmt::format("\"{}\" is listed twice", *id));
+        c.fleet.regions.push_back(
+            Region{*id, coordinate(r, "latitude", 90), coordinate(r, "longitude", 180)});
+    }
+    std::set<std::string, std::less<>> ids;
+    for (const ConfigSection& e : root.sections("edges")) {
+        e.allow_only({"id", "region", "ipv4", "ipv6", "weight", "health", "latitude", "longitude"});
+        EdgeInfo edge;
+        auto id = e.string("id");
+        if (!id || id->empty()) e.fail("id", "each [[edges]] needs an id");
+        if (!ids.insert(*id).second) e.fail("id", fmt::format("\"{}\" is listed twice", *id));
+        edge.id = *id;
+        auto region = e.string("region");
+        if (!region) e.fail("region", "is required");
+        auto ri = region_index(c.fleet, *region);
+        if (!ri) e.fail("region", fmt::format("\"{}\" is not one of the [[regions]] ids", *region));
+        edge.region = *ri;
+        edge.latitude = c.fleet.regions[*ri].latitude;
+        edge.longitude = c.fleet.regions[*ri].longitude;
+        if (e.number("latitude") || e.number("longitude")) {
+            edge.latitude = coordinate(e, "latitude", 90);
+            edge.longitude = coordinate(e, "longitude", 180);
+        }
+        for (const auto& a : e.strings("ipv4").value_or(std::vector<std::string>{})) {
+            boost::system::error_code ec;
+            auto addr = boost::asio::ip::make_address_v4(a, ec);
+            if (ec) e.fail("ipv4", fmt::format("\"{}\" is not an IPv4 address", a));
+            edge.v4.push_back(addr);
+        }
+        for (const auto& a : e.strings("ipv6").value_or(std::vector<std::string>{})) {
+            boost::system::error_code ec;
+            auto addr = boost::asio::ip::make_address_v6(a, ec);
+            if (ec || addr.is_v4_mapped())
+                e.fail("ipv6", fmt::format("\"{}\" is not an IPv6 address", a));
+            edge.v6.push_back(addr);
+        }
+        if (edge.v4.empty() && edge.v6.empty())
+            e.fail("ipv4", "an edge needs at least one address (ipv4 or ipv6)");
+        edge.weight = static_cast<unsigned>(integer_in(e, "weight", 1, 1000, 1));
+        if (auto h = e.string("health")) {
+            auto u = parse_url(*h);
+            if (!u || u->scheme != "http")
+                e.fail("health",
+                       fmt::format("\"{}\" is not a URL like http://127.0.0.1:8081/healthz", *h));
+            boost::system::error_code ec;
+            boost::asio::ip::make_address(u->host, ec);
+            if (ec)
+                e.fail("health", fmt::format("\"{}\": use a numeric address, not a host name", *h));
+            edge.health_url = *h;
+        } else {
+            const std::string host = edge.v4.empty() ? "[" + edge.v6.front().to_string() + "]"
+                                                     : edge.v4.front().to_string();
+            edge.health_url =
+                fmt::format("http://{}:{}{}", host, default_health_port, c.health.path);
+        }
+        c.fleet.edges.push_back(std::move(edge));
+    }
+}
+
+void load_geo(const ConfigSection& g, GeodnsConfig& c) {
+    g.allow_only(
+        {"database", "latitude", "longitude", "country", "continent", "default_region", "nets"});
+    if (auto v = g.string("database")) {
+        if (v->empty()) g.fail("database", "must not be empty (leave it out for no database)");
+        c.geo.database = *v;
+        c.geo.where_database = g.file() + ": " + g.path() + ".database";
+    }
+    if (auto v = g.string("latitude")) c.geo.latitude = *v;
+    if (auto v = g.string("longitude")) c.geo.longitude = *v;
+    if (auto v = g.string("country")) c.geo.country = *v;
+    if (auto v = g.string("continent")) c.geo.continent = *v;
+    if (auto v = g.string("default_region")) {
+        auto ri = region_index(c.fleet, *v);
+        if (!ri)
+            g.fail("default_region", fmt::format("\"{}\" is not one of the [[regions]] ids", *v));
+        c.geo.default_region = *ri;
+    }
+    std::size_t i = 0;
+    for (const ConfigSection& n : g.sections("nets")) {
+        n.allow_only({"cidr", "region"});
+        auto cidr = n.string("cidr");
+        if (!cidr) n.fail("cidr", "is required");
+        auto region = n.string("region");
+        if (!region) n.fail("region", "is required");
+        auto ri = region_index(c.fleet, *region);
+        if (!ri) n.fail("region", fmt::format("\"{}\" is not one of the [[regions]] ids", *region));
+        c.geo.nets.push_back(
+            NetRule{*cidr, *ri, fmt::format("{}: {}[{}].cidr", n.file(), n.path(), i)});
+        ++i;
+    }
+}
+
+void load_health(const ConfigSection& h, GeodnsConfig& c, std::uint16_t& default_port) {
+    h.allow_only({"enabled", "path", "interval", "timeout", "rise", "fall", "port"});
+    if (auto v = h.boolean("enabled")) c.health_checks = *v;
+    if (auto v = h.string("path")) {
+        if (v->empty() || v->front() != '/') h.fail("path", "expected a path like /healthz");
+        c.health.path = *v;
+    }
+    if (auto d = h.duration("interval")) {
+        if (*d < std::chrono::milliseconds(50) || *d > std::chrono::hours(1))
+            h.fail("interval", "expected 50ms to 1h");
+        c.health.interval = *d;
+    }
+    if (auto d = h.duration("timeout")) {
+        if (*d < std::chrono::milliseconds(10) || *d > std::chrono::minutes(1))
+            h.fail("timeout", "expected 10ms to 1m");
+        c.health.timeout = *d;
+    }
+    c.health.thresholds.rise = static_cast<unsigned>(integer_in(h, "rise", 1, 100, 2));
+    c.health.thresholds.fall = static_cast<unsigned>(integer_in(h, "fall", 1, 100, 2));
+    default_port = static_cast<std::uint16_t>(integer_in(h, "port", 1, 65535, 80));
+}
+
+Node& node_at(Zone& z, const std::string& name) {
+    return z.nodes[name];
+}
+
+void load_zone(const ConfigSection& zs, const Fleet& fleet, ZoneSet& set,
+               std::vector<Steered*>& steered_nodes) {
+    zs.allow_only({"origin", "ns", "ns_ttl", "ttl", "soa", "records", "steered"});
+    Zone z;
+    auto origin = zs.string("origin");
+    if (!origin) zs.fail("origin", "is required, e.g. \"cdn.example\"");
+    auto canon = canonical_name(*origin);
+    if (!canon) zs.fail("origin", fmt::format("\"{}\" is not a valid domain name", *origin));
+    z.origin = *canon;
+    for (const Zone& other : set.zones)
+        if (other.origin == z.origin)
+            zs.fail("origin", fmt::format("zone \"{}\" is listed twice", z.origin));
+    const std::uint32_t default_ttl = seconds(zs, "ttl", 300);
+    Node& apex = node_at(z, z.origin);
+    auto ns = zs.strings("ns");
+    if (!ns || ns->empty()) zs.fail("ns", "a zone needs at least one name server");
+    for (const auto& n : *ns)
+        apex.ns.push_back(zone_name(zs, "ns", n, z.origin));
+    apex.ns_ttl = seconds(zs, "ns_ttl", 3600);
+
+    auto soa = zs.section("soa");
+    if (!soa) zs.fail("soa", "a zone needs a [zones.soa] table");
+    soa->allow_only({"mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl"});
+    z.soa.mname = soa->string("mname") ? zone_name(*soa, "mname", *soa->string("mname"), z.origin)
+                                       : apex.ns.front();
+    z.soa.rname = zone_name(*soa, "rname", soa->string("rname").value_or("hostmaster"), z.origin);
+    z.soa.serial = static_cast<std::uint32_t>(
+        integer_in(*soa, "serial", 0, std::numeric_limits<std::uint32_t>::max(), 1));
+    z.soa.refresh = seconds(*soa, "refresh", 3600);
+    z.soa.retry = seconds(*soa, "retry", 600);
+    z.soa.expire = seconds(*soa, "expire", 604800);
+    z.soa.minimum = seconds(*soa, "minimum", 30);
+    z.soa.ttl = seconds(*soa, "ttl", 3600);
+
+    for (const ConfigSection& r : zs.sections("records")) {
+        r.allow_only({"name", "type", "values", "value", "ttl"});
+        auto name_text = r.string("name");
+        if (!name_text) r.fail("name", "is required (\"@\" for the zone origin)");
+        const std::string name = zone_name(r, "name", *name_text, z.origin);
+        if (!in_zone(name, z.origin))
+            r.fail("name", fmt::format("\"{}\" is outside the zone {}", name, z.origin));
+        auto type = r.string("type");
+        if (!type) r.fail("type", "is required: A, AAAA, CNAME or TXT");
+        std::string t = *type;
+        std::transform(t.begin(), t.end(), t.begin(),
+                       [](unsigned char ch) { return static_cast<char>(std::toupper(ch)); });
+        const std::uint32_t ttl = seconds(r, "ttl", default_ttl);
+        Node& node = node_at(z, name);
+        const auto vals = values(r);
+        if (t == "A") {
+            for (const auto& v : vals) {
+                boost::system::error_code ec;
+                auto a = boost::asio::ip::make_address_v4(v, ec);
+                if (ec) r.fail("values", fmt::format("\"{}\" is not an IPv4 address", v));
+                node.a.push_back(a);
+            }
+            node.a_ttl = ttl;
+        } else if (t == "AAAA") {
+            for (const auto& v : vals) {
+                boost::system::error_code ec;
+                auto a = boost::asio::ip::make_address_v6(v, ec);
+                if (ec) r.fail("values", fmt::format("\"{}\" is not an IPv6 address", v));
+                node.aaaa.push_back(a);
+            }
+            node.aaaa_ttl = ttl;
+        } else if (t == "CNAME") {
+            if (vals.size() != 1) r.fail("values", "a CNAME has exactly one target");
+            if (name == z.origin) r.fail("name", "a CNAME cannot sit at the zone origin");
+            if (node.cname) r.fail("name", fmt::format("\"{}\" has a CNAME already", name));
+            node.cname = zone_name(r, "values", vals.front(), z.origin);
+            node.cname_ttl = ttl;
+        } else if (t == "TXT") {
+            for (const auto& v : vals) {
+                if (v.size() > 255) r.fail("values", "a TXT string is at most 255 bytes");
+                node.txt.push_back(v);
+            }
+            node.txt_ttl = ttl;
+        } else {
+            r.fail("type",
+                   fmt::format("\"{}\": supported types are A, AAAA, CNAME and TXT", *type));
+        }
+        if (node.cname && (!node.a.empty() || !node.aaaa.empty() || !node.txt.empty()))
+            r.fail("name",
+                   fmt::format("\"{}\" has a CNAME and other data (RFC 1034 §3.6.2)", name));
+    }
+
+    for (const ConfigSection& s : zs.sections("steered")) {
+        s.allow_only({"name", "ttl", "count", "edges"});
+        auto name_text = s.string("name");
+        if (!name_text) s.fail("name", "is required");
+        const std::string name = zone_name(s, "name", *name_text, z.origin);
+        if (!in_zone(name, z.origin))
+            s.fail("name", fmt::format("\"{}\" is outside the zone {}", name, z.origin));
+        Node& node = node_at(z, name);
+        if (node.cname) s.fail("name", fmt::format("\"{}\" has a CNAME", name));
+        if (!node.a.empty() || !node.aaaa.empty())
+            s.fail("name", fmt::format("\"{}\" has static A/AAAA records too", name));
+        if (node.steered) s.fail("name", fmt::format("\"{}\" is steered twice", name));
+        Steered st;
+        st.name = name;
+        st.ttl = seconds(s, "ttl", 20);
+        st.count = static_cast<unsigned>(integer_in(s, "count", 1, 16, 2));
+        if (auto e = s.strings("edges")) {
+            for (const auto& id : *e) {
+                bool known = std::any_of(fleet.edges.begin(), fleet.edges.end(),
+                                         [&](const EdgeInfo& x) { return x.id == id; });
+                if (!known) s.fail("edges", fmt::format("\"{}\" is not one of the [[edges]]", id));
+                st.edges.push_back(id);
+            }
+        } else if (fleet.edges.empty()) {
+            s.fail("name", "a steered name needs [[edges]] to answer with");
+        }
+        node.steered = std::move(st);
+    }
+    // Empty non-terminals are implied by the map (a name with nodes below it exists).
+    set.zones.push_back(std::move(z));
+    for (auto& [name, node] : set.zones.back().nodes)
+        if (node.steered) steered_nodes.push_back(&*node.steered);
+}
+
+}  // namespace
+
+std::optional<std::string> canonical_name(std::string_view text) {
+    if (text == ".") return std::string();
+    if (!text.empty() && text.back() == '.') text.remove_suffix(1);
+    if (text.empty() || text.size() > 253) return std::nullopt;
+    std::string out;
+    out.reserve(text.size());
+    std::size_t label = 0;
+    for (char ch : text) {
+        const auto u = static_cast<unsigned char>(ch);
+        if (ch == '.') {
+            if (label == 0) return std::nullopt;
+            label = 0;
+            out.push_back('.');
+            continue;
+        }
+        if (u <= 0x20 || u >= 0x7f) return std::nullopt;
+        if (++label > 63) return std::nullopt;
+        out.push_back(static_cast<char>(std::tolower(u)));
+    }
+    if (label == 0) return std::nullopt;
+    return out;
+}
+
+GeodnsConfig load_config(const ConfigSection& root) {
+    GeodnsConfig c;
+    root.allow_only({"server", "geo", "health", "regions", "edges", "zones"});
+    if (auto s = root.section("server")) load_server(*s, c);
+    std::uint16_t health_port = 80;
+    if (auto h = root.section("health")) load_health(*h, c, health_port);
+    c.health.user_agent = "cdn-geodns-health";
+    c.health.subject = "geodns: edge";
+    load_fleet(root, c, health_port);
+    if (auto g = root.section("geo")) load_geo(*g, c);
+
+    auto zones = std::make_shared<ZoneSet>();
+    std::vector<Steered*> steered;
+    for (const ConfigSection& z : root.sections("zones"))
+        load_zone(z, c.fleet, *zones, steered);
+    if (zones->zones.empty()) root.fail("zones", "at least one [[zones]] table is required");
+    for (std::size_t i = 0; i < steered.size(); ++i)
+        steered[i]->index = i;
+    c.zones = std::move(zones);
+    if (c.dns.empty()) {
+        auto ep = parse_endpoint("127.0.0.1:53");
+        c.dns.push_back(*ep);
+    }
+    return c;
+}
+
+GeodnsConfig load_config(const std::string& file) {
+    return load_config(ConfigSection::load_file(file));
+}
+
+}  // namespace cdn::geodns

@@ -1,0 +1,62 @@
+#pragma once
+// geodns' TOML config (infra/configs/geodns.example.toml): server settings, geography, health
+// checks, the fleet of edges and the zones. Loading validates everything a running server would
+// trip over later (unknown regions or edges, CNAME next to other data, bad addresses, TTLs out of
+// range) and throws ConfigError naming the file, the line and the field.
+#include "common/config.hpp"
+#include "common/health_checker.hpp"
+#include "common/net.hpp"
+#include "geodns/policy/fleet.hpp"
+#include "geodns/zone/zone.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cdn::geodns {
+
+struct NetRule {
+    std::string cidr;  // "127.21.0.0/16", validated by the steering when it is built
+    std::size_t region;
+    std::string where;  // "geodns.toml:31: geo.nets[0].cidr", for errors found later
+};
+
+struct GeoConfig {
+    std::string database;  // empty: no database
+    std::string where_database;
+    std::string latitude = "location.latitude";
+    std::string longitude = "location.longitude";
+    std::string country = "country.iso_code";
+    std::string continent = "continent.code";
+    std::optional<std::size_t> default_region;  // index into Fleet::regions
+    std::vector<NetRule> nets;
+};
+
+struct GeodnsConfig {
+    std::vector<tcp::endpoint> dns;  // UDP and TCP on each
+    std::optional<tcp::endpoint> admin;
+    std::size_t threads = 2;
+    std::uint16_t max_udp_payload = 1232;
+    std::chrono::milliseconds tcp_idle_timeout{10000};
+    unsigned tcp_max_queries = 100;
+    unsigned tcp_max_connections = 1024;  // per process; more are closed at once
+
+    GeoConfig geo;
+    bool health_checks = true;
+    HttpCheckSettings health;
+    Fleet fleet;
+    std::shared_ptr<const ZoneSet> zones;
+};
+
+// Throws ConfigError.
+GeodnsConfig load_config(const std::string& file);
+GeodnsConfig load_config(const ConfigSection& root);
+
+// "WWW.Example.COM." -> "www.example.com"; nullopt when not a valid name (empty label, label over
+// 63 bytes, name over 253, or bytes outside printable ASCII).
+std::optional<std::string> canonical_name(std::string_view text);
+
+}  // namespace cdn::geodns

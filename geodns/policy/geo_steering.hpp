@@ -1,0 +1,100 @@
+#pragma once
+// The steering policy: place the client (configured nets, then the geo database, then the
+// default region), order the regions by great-circle distance, and answer with the nearest
+// region's healthy edges spread by weight; fail open (every candidate) when all are down.
+// Immutable after construction except the health it reads and a fail-open flag: steer() is
+// safe from any number of threads. The Fleet is copied; the HealthTable (and the metrics, when
+// given) must outlive the GeoSteering.
+#include "common/metrics.hpp"
+#include "geodns/geo/geo_database.hpp"
+#include "geodns/geo/nets.hpp"
+#include "geodns/policy/fleet.hpp"
+#include "geodns/policy/steering.hpp"
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace cdn::geodns {
+
+// Great-circle distance in km (haversine, mean Earth radius 6371 km); correct across ±180°.
+double haversine_km(double lat1, double lon1, double lat2, double lon2) noexcept;
+
+// The policy's counters, registered once per MetricsRegistry and shared by every GeoSteering
+// built from successive configs (the registry does not merge a name registered twice).
+// Registration (the constructor, answers()) is start-up/reload work: not thread-safe.
+class GeoSteeringMetrics {
+  public:
+    explicit GeoSteeringMetrics(MetricsRegistry& registry);
+    // cdn_geodns_answers_total{region="<id>"}, registered on first use.
+    Counter& answers(const std::string& region_id);
+
+    Counter& fail_open;        // cdn_geodns_fail_open_total
+    Counter& lookups_nets;     // cdn_geodns_geo_lookups_total{result="nets"}
+    Counter& lookups_db;       // ...{result="db"}
+    Counter& lookups_default;  // ...{result="default"}
+
+  private:
+    MetricsRegistry& registry_;
+    std::map<std::string, Counter*, std::less<>> answers_;
+};
+
+class GeoSteering final : public Steering {
+  public:
+    // Where a client was placed, and how wide the block that shares that placement is.
+    struct Location {
+        enum class Source { nets, db, fallback };  // fallback: default region or config order
+        Source source = Source::fallback;
+        bool has_point = false;  // false: regions in config order (no location, no default)
+        double latitude = 0, longitude = 0;
+        std::optional<std::size_t> region;  // the nets match or the default region
+        // ECS scope in the client address's family before capping at the source prefix.
+        std::uint8_t scope = 0;
+    };
+
+    static constexpr std::size_t kFailOpenCap = 8;  // addresses per family when failing open
+
+    // `steered`: every steered name the zones hold; Steered::index must be unique and is what
+    // steer() receives later. Edge ids in Steered::edges must exist in `fleet` (the config loader
+    // checks; this throws std::invalid_argument otherwise). `health.size()` must equal
+    // fleet.edges.size(). `default_region` indexes fleet.regions. `db` may be null.
+    GeoSteering(const Fleet& fleet, const HealthTable& health,
+                std::shared_ptr<const GeoDatabase> db, Nets nets,
+                std::optional<std::size_t> default_region, std::span<const Steered> steered,
+                GeoSteeringMetrics* metrics = nullptr);
+    ~GeoSteering() override;
+
+    SteeringAnswer steer(const Steered& name, const ClientAddress& client) const override;
+
+    Location locate(const ClientAddress& client) const noexcept;
+
+    // Seeds this thread's generator for the weighted order (tests; each thread is otherwise
+    // seeded from std::random_device on first use).
+    static void seed_thread_rng(std::uint64_t seed) noexcept;
+
+  private:
+    struct RegionCandidates;
+    struct NameCandidates;
+    struct Ranked;
+    void rank(const NameCandidates& nc, const Location& loc, std::vector<Ranked>& out) const;
+    template <class Address, class Member>
+    std::size_t pick(const NameCandidates& nc, const std::vector<Ranked>& order, unsigned count,
+                     Member member, std::vector<Address>& out) const;
+
+    Fleet fleet_;
+    const HealthTable& health_;
+    std::shared_ptr<const GeoDatabase> db_;
+    Nets nets_;
+    std::optional<std::size_t> default_region_;
+    std::vector<std::unique_ptr<NameCandidates>> names_;  // by Steered::index; null: unknown
+    GeoSteeringMetrics* metrics_;
+    std::vector<Counter*> answers_;  // by region index; empty without metrics
+};
+
+}  // namespace cdn::geodns

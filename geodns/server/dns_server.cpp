@@ -1,0 +1,322 @@
+#include "geodns/server/dns_server.hpp"
+
+#include "common/log.hpp"
+#include "geodns/server/responder.hpp"
+
+#include <fmt/format.h>
+#include <sys/socket.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include <cerrno>
+#include <span>
+#include <system_error>
+
+namespace cdn::geodns {
+namespace {
+
+namespace beast = boost::beast;
+using udp = asio::ip::udp;
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kUdpBatch = 64;  // datagrams handled per wake-up before yielding
+
+std::size_t type_index(std::uint16_t qtype) {
+    switch (qtype) {
+        case 1: return 0;    // A
+        case 28: return 1;   // AAAA
+        case 2: return 2;    // NS
+        case 6: return 3;    // SOA
+        case 5: return 4;    // CNAME
+        case 16: return 5;   // TXT
+        case 255: return 6;  // ANY
+        case 0: return 8;    // no question could be read
+        default: return 7;
+    }
+}
+
+std::size_t rcode_index(std::uint16_t rcode) {
+    if (rcode <= 5) return rcode;
+    return rcode == 16 ? 6 : 7;
+}
+
+// A worker's view of the served generation: refreshed only when the generation moved.
+class ServedView {
+  public:
+    explicit ServedView(const ServedState& state) : state_(state) {}
+    const Served& get() {
+        const std::uint64_t g = state_.generation();
+        if (g != generation_) {
+            current_ = state_.current();
+            generation_ = g;
+        }
+        return *current_;
+    }
+
+  private:
+    const ServedState& state_;
+    std::uint64_t generation_ = 0;
+    std::shared_ptr<const Served> current_;
+};
+
+udp::endpoint to_udp(const tcp::endpoint& ep) {
+    return udp::endpoint(ep.address(), ep.port());
+}
+
+std::shared_ptr<udp::socket> bind_udp(asio::io_context& io, const udp::endpoint& ep) {
+    auto sock = std::make_shared<udp::socket>(io);
+    sock->open(ep.protocol());
+    const int one = 1;
+    if (::setsockopt(sock->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+        throw std::system_error(errno, std::system_category(), "SO_REUSEPORT");
+    if (ep.address().is_v6()) sock->set_option(asio::ip::v6_only(true));
+    // Room for bursts: a resolver farm sends in waves.
+    boost::system::error_code ignored;
+    sock->set_option(asio::socket_base::receive_buffer_size(4 << 20), ignored);
+    sock->bind(ep);
+    sock->non_blocking(true);
+    return sock;
+}
+
+}  // namespace
+
+ServedState::ServedState(std::shared_ptr<const Served> first) : served_(std::move(first)) {}
+
+void ServedState::publish(std::shared_ptr<const Served> next) {
+    {
+        std::lock_guard lock(mu_);
+        served_ = std::move(next);
+    }
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+std::shared_ptr<const Served> ServedState::current() const {
+    std::lock_guard lock(mu_);
+    return served_;
+}
+
+DnsMetrics::DnsMetrics(MetricsRegistry& r) {
+    static constexpr std::array<const char*, kTypes> types = {
+        "A", "AAAA", "NS", "SOA", "CNAME", "TXT", "ANY", "other", "none"};
+    static constexpr std::array<const char*, kRcodes> rcodes = {
+        "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "BADVERS", "other"};
+    for (std::size_t i = 0; i < kTypes; ++i) {
+        udp_queries[i] =
+            &r.counter("cdn_geodns_queries_total", "DNS queries by transport and type.",
+                       fmt::format(R"(transport="udp",qtype="{}")", types[i]));
+        tcp_queries[i] =
+            &r.counter("cdn_geodns_queries_total", "DNS queries by transport and type.",
+                       fmt::format(R"(transport="tcp",qtype="{}")", types[i]));
+    }
+    for (std::size_t i = 0; i < kRcodes; ++i)
+        responses[i] = &r.counter("cdn_geodns_responses_total", "DNS responses by RCODE.",
+                                  fmt::format(R"(rcode="{}")", rcodes[i]));
+    truncated = &r.counter("cdn_geodns_truncated_total",
+                           "UDP responses cut to fit the requester's buffer (TC set).");
+    ecs = &r.counter("cdn_geodns_ecs_queries_total", "Queries carrying EDNS Client Subnet.");
+    dropped = &r.counter("cdn_geodns_dropped_total",
+                         "Packets not answered (responses, runts, send failures).");
+    tcp_refused = &r.counter("cdn_geodns_tcp_refused_total",
+                             "TCP connections closed at once: over the connection limit.");
+    tcp_closed_bad = &r.counter("cdn_geodns_tcp_bad_total",
+                                "TCP connections closed for a bad frame or a stalled query.");
+    tcp_connections = &r.gauge("cdn_geodns_tcp_connections", "Open TCP connections.");
+}
+
+void DnsMetrics::count(bool tcp, std::uint16_t qtype, std::uint16_t rcode, bool was_truncated,
+                       bool had_ecs) {
+    (tcp ? tcp_queries : udp_queries)[type_index(qtype)]->inc();
+    responses[rcode_index(rcode)]->inc();
+    if (was_truncated) truncated->inc();
+    if (had_ecs) ecs->inc();
+}
+
+namespace detail {
+struct DnsShared {
+    DnsShared(DnsServerOptions o, const ServedState& s, DnsMetrics& m)
+        : options(std::move(o)), served(s), metrics(m) {}
+    const DnsServerOptions options;
+    const ServedState& served;
+    DnsMetrics& metrics;
+    std::atomic<unsigned> tcp_open{0};
+};
+}  // namespace detail
+
+namespace {
+
+asio::awaitable<void> udp_loop(std::shared_ptr<detail::DnsShared> shared,
+                               std::shared_ptr<udp::socket> sock);
+
+asio::awaitable<void> tcp_session(std::shared_ptr<detail::DnsShared> shared, tcp::socket socket);
+
+}  // namespace
+
+DnsServer::DnsServer(WorkerPool& pool, DnsServerOptions options, const ServedState& served,
+                     DnsMetrics& metrics)
+    : pool_(pool),
+      shared_(std::make_shared<detail::DnsShared>(std::move(options), served, metrics)) {}
+
+DnsServer::~DnsServer() {
+    stop();
+}
+
+std::vector<tcp::endpoint> DnsServer::start() {
+    std::vector<tcp::endpoint> bound;
+    auto handler = [shared = shared_](tcp::socket s) { return tcp_session(shared, std::move(s)); };
+    for (const tcp::endpoint& want : shared_->options.endpoints) {
+        // Port 0: let the kernel pick a UDP port, then take the same TCP port; retry if that
+        // TCP port is taken.
+        std::vector<std::shared_ptr<udp::socket>> socks;
+        std::unique_ptr<Listener> listener;
+        for (int attempt = 0;; ++attempt) {
+            socks.clear();
+            socks.push_back(bind_udp(pool_.at(0), to_udp(want)));
+            const udp::endpoint got = socks.front()->local_endpoint();
+            try {
+                listener = std::make_unique<Listener>(
+                    pool_, tcp::endpoint(got.address(), got.port()), handler);
+            } catch (const std::system_error&) {
+                if (want.port() != 0 || attempt >= 20) throw;
+                continue;
+            }
+            for (std::size_t w = 1; w < pool_.size(); ++w)
+                socks.push_back(bind_udp(pool_.at(w), got));
+            bound.emplace_back(got.address(), got.port());
+            break;
+        }
+        for (auto& s : socks) {
+            asio::co_spawn(s->get_executor(), udp_loop(shared_, s), asio::detached);
+            udp_.push_back(std::move(s));
+        }
+        tcp_.push_back(std::move(listener));
+    }
+    return bound;
+}
+
+void DnsServer::stop() {
+    for (auto& l : tcp_)
+        l->close();
+    tcp_.clear();
+    for (auto& s : udp_) {
+        // Closed on its own worker: the loop may be inside a batch on that thread.
+        asio::post(s->get_executor(), [s] {
+            boost::system::error_code ignored;
+            s->close(ignored);
+        });
+    }
+    udp_.clear();
+}
+
+namespace {
+
+asio::awaitable<void> udp_loop(std::shared_ptr<detail::DnsShared> shared,
+                               std::shared_ptr<udp::socket> sock) {
+    std::vector<std::uint8_t> in(65536);
+    std::vector<std::uint8_t> out(65536);
+    ServedView view(shared->served);
+    ResponderOptions options;
+    options.max_udp_payload = shared->options.max_udp_payload;
+    DnsMetrics& m = shared->metrics;
+    for (;;) {
+        auto [ec] = co_await sock->async_wait(udp::socket::wait_read, nothrow);
+        if (!sock->is_open()) co_return;
+        if (ec) {
+            if (ec == asio::error::operation_aborted) co_return;
+            continue;
+        }
+        for (std::size_t i = 0; i < kUdpBatch; ++i) {
+            udp::endpoint from;
+            boost::system::error_code rec;
+            const std::size_t n = sock->receive_from(asio::buffer(in), from, 0, rec);
+            if (rec) break;  // would_block: drained; anything else (an ICMP error): next wait
+            const Served& served = view.get();
+            const ResponseInfo info =
+                respond(*served.zones, *served.steering, std::span(in.data(), n), from.address(),
+                        Transport::udp, options, std::span(out));
+            if (info.size == 0) {
+                m.dropped->inc();
+                continue;
+            }
+            m.count(false, info.qtype, info.rcode, info.truncated, info.ecs);
+            boost::system::error_code sec;
+            sock->send_to(asio::buffer(out.data(), info.size), from, 0, sec);
+            if (sec) m.dropped->inc();  // a full send buffer: the client retries
+        }
+    }
+}
+
+struct TcpSlot {
+    detail::DnsShared& shared;
+    ~TcpSlot() {
+        shared.tcp_open.fetch_sub(1, std::memory_order_relaxed);
+        shared.metrics.tcp_connections->add(-1);
+    }
+};
+
+asio::awaitable<void> tcp_session(std::shared_ptr<detail::DnsShared> shared, tcp::socket socket) {
+    DnsMetrics& m = shared->metrics;
+    const DnsServerOptions& o = shared->options;
+    boost::system::error_code ignored;
+    if (shared->tcp_open.fetch_add(1, std::memory_order_relaxed) >= o.tcp_max_connections) {
+        shared->tcp_open.fetch_sub(1, std::memory_order_relaxed);
+        m.tcp_refused->inc();
+        socket.close(ignored);
+        co_return;
+    }
+    m.tcp_connections->add(1);
+    TcpSlot slot{*shared};
+    const auto peer = socket.remote_endpoint(ignored);
+    beast::tcp_stream stream(std::move(socket));
+    std::vector<std::uint8_t> in(65535);
+    std::vector<std::uint8_t> out(2 + 65535);
+    ServedView view(shared->served);
+    ResponderOptions options;
+    options.max_udp_payload = o.max_udp_payload;
+    for (unsigned q = 0; q < o.tcp_max_queries; ++q) {
+        // One expiry covers waiting for the next query and reading all of it (RFC 7766 §6.2.3:
+        // a client that stalls mid-message is closed like an idle one).
+        stream.expires_after(o.tcp_idle_timeout);
+        std::array<std::uint8_t, 2> len{};
+        auto [lec, ln] = co_await asio::async_read(stream, asio::buffer(len), nothrow);
+        if (lec) {
+            if (lec == beast::error::timeout && ln > 0) m.tcp_closed_bad->inc();
+            break;
+        }
+        const std::size_t size = (std::size_t{len[0]} << 8) | len[1];
+        if (size == 0) {  // a zero-length frame is no DNS message
+            m.tcp_closed_bad->inc();
+            break;
+        }
+        auto [rec, rn] = co_await asio::async_read(stream, asio::buffer(in.data(), size), nothrow);
+        if (rec) {
+            m.tcp_closed_bad->inc();
+            break;
+        }
+        const Served& served = view.get();
+        const ResponseInfo info =
+            respond(*served.zones, *served.steering, std::span(in.data(), size), peer.address(),
+                    Transport::tcp, options, std::span(out.data() + 2, out.size() - 2));
+        if (info.size == 0) {
+            m.dropped->inc();
+            break;
+        }
+        m.count(true, info.qtype, info.rcode, info.truncated, info.ecs);
+        out[0] = static_cast<std::uint8_t>(info.size >> 8);
+        out[1] = static_cast<std::uint8_t>(info.size & 0xff);
+        auto [wec, wn] =
+            co_await asio::async_write(stream, asio::buffer(out.data(), info.size + 2), nothrow);
+        if (wec) break;
+    }
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream.socket().close(ignored);
+}
+
+}  // namespace
+
+}  // namespace cdn::geodns

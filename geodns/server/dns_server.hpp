@@ -1,0 +1,100 @@
+#pragma once
+// The DNS transports: UDP (one SO_REUSEPORT socket per worker per address, read in batches) and
+// TCP (RFC 1035 §4.2.2 length framing, several queries per connection, RFC 7766 idle timeout),
+// both feeding the pure responder. What is served (zones + steering) can be swapped at any time
+// (reload): each worker picks up the new generation before its next packet.
+//
+// Threading: construct, start() and stop() from one thread; the sockets live on the pool's
+// workers. ServedState::publish() may be called from any thread.
+#include "common/metrics.hpp"
+#include "common/runtime.hpp"
+#include "geodns/config.hpp"
+#include "geodns/policy/steering.hpp"
+#include "geodns/zone/zone.hpp"
+
+#include <boost/asio/ip/udp.hpp>
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace cdn::geodns {
+
+// One generation of what is served.
+struct Served {
+    std::shared_ptr<const ZoneSet> zones;
+    std::shared_ptr<const Steering> steering;
+};
+
+class ServedState {
+  public:
+    explicit ServedState(std::shared_ptr<const Served> first);
+    void publish(std::shared_ptr<const Served> next);
+    std::uint64_t generation() const noexcept {
+        return generation_.load(std::memory_order_acquire);
+    }
+    std::shared_ptr<const Served> current() const;
+
+  private:
+    mutable std::mutex mu_;
+    std::shared_ptr<const Served> served_;
+    std::atomic<std::uint64_t> generation_{1};
+};
+
+// Counters by query type and response code, kept as fixed arrays so the hot path only does an
+// index and an atomic add.
+struct DnsMetrics {
+    explicit DnsMetrics(MetricsRegistry& registry);
+    static constexpr std::size_t kTypes = 9;   // A AAAA NS SOA CNAME TXT ANY other (+ none)
+    static constexpr std::size_t kRcodes = 8;  // NOERROR FORMERR SERVFAIL NXDOMAIN NOTIMP REFUSED
+                                               // BADVERS other
+    std::array<Counter*, kTypes> udp_queries{};
+    std::array<Counter*, kTypes> tcp_queries{};
+    std::array<Counter*, kRcodes> responses{};
+    Counter* truncated = nullptr;
+    Counter* ecs = nullptr;
+    Counter* dropped = nullptr;         // packets not answered (responses, runts)
+    Counter* tcp_refused = nullptr;     // connections closed at once: over the connection limit
+    Counter* tcp_closed_bad = nullptr;  // connections closed for a bad frame or a slow client
+    Gauge* tcp_connections = nullptr;
+
+    void count(bool tcp, std::uint16_t qtype, std::uint16_t rcode, bool truncated, bool ecs);
+};
+
+struct DnsServerOptions {
+    std::vector<tcp::endpoint> endpoints;  // UDP and TCP on each (port 0: a free port, the same
+                                           // for both)
+    std::uint16_t max_udp_payload = 1232;
+    std::chrono::milliseconds tcp_idle_timeout{10000};
+    unsigned tcp_max_queries = 100;
+    unsigned tcp_max_connections = 1024;
+};
+
+namespace detail {
+struct DnsShared;  // what the socket coroutines share (dns_server.cpp)
+}
+
+class DnsServer {
+  public:
+    DnsServer(WorkerPool& pool, DnsServerOptions options, const ServedState& served,
+              DnsMetrics& metrics);
+    ~DnsServer();
+    DnsServer(const DnsServer&) = delete;
+    DnsServer& operator=(const DnsServer&) = delete;
+
+    // Binds every socket and starts serving. Throws std::system_error when an address cannot be
+    // bound. Returns the bound addresses (one per configured endpoint, ports resolved).
+    std::vector<tcp::endpoint> start();
+    // Closes the sockets (connections in progress finish their current query). Idempotent.
+    void stop();
+
+  private:
+    WorkerPool& pool_;
+    std::shared_ptr<detail::DnsShared> shared_;
+    std::vector<std::shared_ptr<boost::asio::ip::udp::socket>> udp_;
+    std::vector<std::unique_ptr<Listener>> tcp_;
+};
+
+}  // namespace cdn::geodns

@@ -1,0 +1,332 @@
+// geodns end to end: the real binary on a loopback port, asked by dig and kdig (UDP, TCP, EDNS
+// Client Subnet), by a real resolver (unbound) and by raw sockets with malformed input; health
+// failover with real edges killed and restarted; config errors and reloads.
+#include "tests/integration/geodns_fixture.hpp"
+#include "tests/support/http_client.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+using namespace cdn::test;
+using namespace std::chrono_literals;
+using Catch::Matchers::Contains;
+
+namespace {
+
+bool tool_exists(const std::string& name) {
+    return run_command({"sh", "-c", "command -v " + name + " >/dev/null"}).status == 0;
+}
+
+// Polls f until it returns true or the deadline passes.
+template <class F>
+bool eventually(F f, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (f()) return true;
+        std::this_thread::sleep_for(100ms);
+    }
+    return f();
+}
+
+int tcp_connect(std::uint16_t port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+        ::close(fd);
+        throw std::runtime_error("connect failed");
+    }
+    return fd;
+}
+
+// Reads until EOF or timeout; returns true when the peer closed.
+bool wait_closed(int fd, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    char buf[4096];
+    while (std::chrono::steady_clock::now() < deadline) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 50) == 1) {
+            const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            if (n <= 0) return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("geodns: dig gets the nearest edge by source address and by ECS", "[geodns]") {
+    TempDir dir;
+    GeoDns dns(dir, geodns_config());
+    // The source address picks the place (tests/data: 127.1/16 Chicago, 127.2/16 Berlin,
+    // 127.3/16 Seoul, 127.6/16 Honolulu; 127.0.0.1 is not in the database).
+    CHECK(dig_short(dns.port(), {"-b", "127.1.0.1", "www.cdn.example", "A"}) ==
+          std::vector<std::string>{"127.10.0.1"});
+    CHECK(dig_short(dns.port(), {"-b", "127.2.0.1", "www.cdn.example", "A"}) ==
+          std::vector<std::string>{"127.10.0.2"});
+    CHECK(dig_short(dns.port(), {"-b", "127.3.0.1", "www.cdn.example", "A"}) ==
+          std::vector<std::string>{"127.10.0.3"});
+    // Honolulu is nearer Seoul than Ashburn across the antimeridian.
+    CHECK(dig_short(dns.port(), {"-b", "127.6.0.1", "www.cdn.example", "A"}) ==
+          std::vector<std::string>{"127.10.0.3"});
+    // Unknown client and a record without coordinates: the default region.
+    CHECK(dig_short(dns.port(), {"www.cdn.example", "A"}) ==
+          std::vector<std::string>{"127.10.0.1"});
+    CHECK(dig_short(dns.port(), {"-b", "127.7.0.1", "www.cdn.example", "A"}) ==
+          std::vector<std::string>{"127.10.0.1"});
+    CHECK(dig_short(dns.port(), {"-b", "127.3.0.1", "www.cdn.example", "AAAA"}) ==
+          std::vector<std::string>{"2001:db8:e::3"});
+
+    // ECS wins over the source address; the scope is echoed, never wider than the source prefix.
+    const std::string out =
+        dig(dns.port(), {"-b", "127.1.0.1", "+subnet=198.51.100.0/24", "www.cdn.example", "A"});
+    CHECK_THAT(out, Contains("127.10.0.2"));
+    CHECK_THAT(out, Contains("CLIENT-SUBNET: 198.51.100.0/24/24"));
+    const std::string v6 = dig(dns.port(), {"+subnet=2001:db8:3::/48", "www.cdn.example", "A"});
+    CHECK_THAT(v6, Contains("127.10.0.3"));
+    CHECK_THAT(v6, Contains("CLIENT-SUBNET: 2001:db8:3::/48/48"));
+    // A /0 source prefix means "do not use my address": scope 0.
+    CHECK_THAT(dig(dns.port(), {"+subnet=0.0.0.0/0", "www.cdn.example", "A"}),
+               Contains("CLIENT-SUBNET: 0.0.0.0/0/0"));
+    // The answer's TTL is the steered name's.
+    CHECK_THAT(dig(dns.port(), {"+noall", "+answer", "www.cdn.example", "A"}), Contains("\t20\t"));
+    CHECK(dns.metric(R"(cdn_geodns_ecs_queries_total)") >= 3);
+}
+
+TEST_CASE("geodns: NXDOMAIN, NODATA, REFUSED, CNAME, SOA, NS and TXT", "[geodns]") {
+    TempDir dir;
+    GeoDns dns(dir, geodns_config());
+    const std::string nx = dig(dns.port(), {"nope.cdn.example", "A"});
+    CHECK_THAT(nx, Contains("status: NXDOMAIN"));
+    CHECK_THAT(nx, Contains("flags: qr aa rd"));
+    CHECK_THAT(nx, Contains("AUTHORITY: 1"));
+    CHECK_THAT(nx, Contains("SOA\tns1.cdn.example. hostmaster.cdn.example. 2026112201"));
+
+    const std::string nodata = dig(dns.port(), {"www.cdn.example", "MX"});
+    CHECK_THAT(nodata, Contains("status: NOERROR"));
+    CHECK_THAT(nodata, Contains("ANSWER: 0"));
+    CHECK_THAT(nodata, Contains("AUTHORITY: 1"));
+
+    CHECK_THAT(dig(dns.port(), {"example.org", "A"}), Contains("status: REFUSED"));
+
+    const auto cname = dig_short(dns.port(), {"-b", "127.2.0.1", "assets.cdn.example", "A"});
+    REQUIRE(cname.size() == 2);
+    CHECK(cname[0] == "www.cdn.example.");
+    CHECK(cname[1] == "127.10.0.2");
+
+    CHECK(dig_short(dns.port(), {"cdn.example", "SOA"}).size() == 1);
+    auto ns = dig_short(dns.port(), {"cdn.example", "NS"});
+    std::sort(ns.begin(), ns.end());
+    CHECK(ns == std::vector<std::string>{"ns1.cdn.example.", "ns2.cdn.example."});
+    CHECK(dig_short(dns.port(), {"txt.cdn.example", "TXT"}) ==
+          std::vector<std::string>{"\"hello world\""});
+    // Case is preserved in the question, answers still match.
+    CHECK(dig_short(dns.port(), {"-b", "127.2.0.1", "WwW.CdN.ExAmPlE", "A"}) ==
+          std::vector<std::string>{"127.10.0.2"});
+    CHECK(dns.metric(R"(cdn_geodns_responses_total{rcode="NXDOMAIN"})") >= 1);
+    CHECK(dns.metric(R"(cdn_geodns_responses_total{rcode="REFUSED"})") >= 1);
+}
+
+TEST_CASE("geodns: TCP with several queries per connection, and truncation falls back to TCP",
+          "[geodns]") {
+    TempDir dir;
+    std::string many = "\n[[zones.records]]\nname = \"many\"\ntype = \"A\"\nvalues = [";
+    for (int i = 1; i <= 100; ++i)
+        many += (i > 1 ? ", " : "") + ("\"127.50.0." + std::to_string(i) + "\"");
+    many += "]\n";
+    GeoDns dns(dir, geodns_config({}, many));
+    CHECK(dig_short(dns.port(), {"+tcp", "-b", "127.3.0.1", "www.cdn.example", "A"}) ==
+          std::vector<std::string>{"127.10.0.3"});
+    // kdig sends both queries over one TCP connection (+keepopen).
+    const std::string two = kdig(dns.port(), {"+tcp", "+keepopen", "+short", "ns1.cdn.example", "A",
+                                              "ns2.cdn.example", "A"});
+    CHECK_THAT(two, Contains("127.0.0.53"));
+    CHECK_THAT(two, Contains("127.0.0.54"));
+    // 100 A records do not fit 512 bytes: TC over UDP, and dig retries over TCP by itself.
+    const std::string tc = dig(dns.port(), {"+ignore", "+noedns", "many.cdn.example", "A"});
+    CHECK_THAT(tc, Contains("flags: qr aa tc rd"));
+    CHECK(dig_short(dns.port(), {"+noedns", "many.cdn.example", "A"}).size() == 100);
+    CHECK(dns.metric(R"(cdn_geodns_truncated_total)") >= 1);
+    CHECK(dns.metric(R"(cdn_geodns_queries_total{transport="tcp",qtype="A"})") >= 3);
+}
+
+TEST_CASE("geodns: malformed packets get FORMERR or nothing, and the server lives on", "[geodns]") {
+    TempDir dir;
+    GeoDns dns(dir, geodns_config());
+    const std::string good = make_query(0x1234, "ns1.cdn.example", 1);
+    // Runts and responses are dropped silently.
+    CHECK(udp_exchange(dns.port(), std::string("\x12\x34", 2), 300ms).empty());
+    std::string response = good;
+    response[2] = static_cast<char>(0x81);  // QR set
+    CHECK(udp_exchange(dns.port(), response, 300ms).empty());
+    // A header that promises a question it does not carry: FORMERR with the same id.
+    const std::string lying = good.substr(0, 12);
+    std::string reply = udp_exchange(dns.port(), lying);
+    REQUIRE(reply.size() >= 12);
+    CHECK(reply.substr(0, 2) == "\x12\x34");
+    CHECK((static_cast<unsigned char>(reply[3]) & 0x0f) == 1);  // FORMERR
+    // A compression pointer pointing at itself.
+    std::string loop = good.substr(0, 12) + std::string("\xc0\x0c\x00\x01\x00\x01", 6);
+    reply = udp_exchange(dns.port(), loop);
+    REQUIRE(reply.size() >= 12);
+    CHECK((static_cast<unsigned char>(reply[3]) & 0x0f) == 1);
+    // A 64-byte label.
+    reply = udp_exchange(dns.port(), make_query(7, std::string(64, 'a') + ".cdn.example", 1));
+    REQUIRE(reply.size() >= 12);
+    CHECK((static_cast<unsigned char>(reply[3]) & 0x0f) == 1);
+    // Two OPT records.
+    std::string two_opt = make_query(8, "ns1.cdn.example", 1, true);
+    two_opt[11] = 2;
+    two_opt += std::string("\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00", 11);
+    reply = udp_exchange(dns.port(), two_opt);
+    REQUIRE(reply.size() >= 12);
+    CHECK((static_cast<unsigned char>(reply[3]) & 0x0f) == 1);
+    // An opcode we do not implement (NOTIFY = 4): NOTIMP.
+    std::string notify = good;
+    notify[2] = static_cast<char>(4 << 3);
+    reply = udp_exchange(dns.port(), notify);
+    REQUIRE(reply.size() >= 12);
+    CHECK((static_cast<unsigned char>(reply[3]) & 0x0f) == 4);
+    // Still answering.
+    reply = udp_exchange(dns.port(), good);
+    REQUIRE(reply.size() > 12);
+    CHECK((static_cast<unsigned char>(reply[3]) & 0x0f) == 0);
+    CHECK(dns.process().running());
+}
+
+TEST_CASE("geodns: a zero-length TCP frame and a stalled TCP client are closed", "[geodns]") {
+    TempDir dir;
+    GeoDns dns(dir, geodns_config());
+    {
+        const int fd = tcp_connect(dns.port());
+        ::send(fd, "\x00\x00", 2, MSG_NOSIGNAL);
+        CHECK(wait_closed(fd, 2s));
+        ::close(fd);
+    }
+    {
+        // Half a length prefix, then silence: closed after the idle timeout (300 ms here).
+        const int fd = tcp_connect(dns.port());
+        ::send(fd, "\x00", 1, MSG_NOSIGNAL);
+        CHECK(wait_closed(fd, 5s));
+        ::close(fd);
+    }
+    CHECK(dig_short(dns.port(), {"+tcp", "ns1.cdn.example", "A"}) ==
+          std::vector<std::string>{"127.0.0.53"});
+    CHECK(dns.metric("cdn_geodns_tcp_bad_total") >= 1);
+}
+
+TEST_CASE("geodns: a bad config is refused at start-up naming the file and line", "[geodns]") {
+    TempDir dir;
+    std::string bad = geodns_config();
+    bad += "\n[[zones.records]]\nname = \"x\"\ntype = \"A\"\nvalues = [\"not-an-ip\"]\n";
+    const std::string path = dir.write("bad.toml", bad);
+    const auto r = run_command(
+        {"sh", "-c", std::string(GEODNS_BIN) + " --config " + path + " --dns 127.0.0.1:0 2>&1"});
+    CHECK(r.status == 2);
+    CHECK_THAT(r.out, Contains("bad.toml:"));
+    CHECK_THAT(r.out, Contains("not-an-ip"));
+
+    const std::string db_path = dir.write("garbage.mmdb", "this is not a MaxMind database");
+    std::string bad_db = geodns_config();
+    const std::string real_db = geodns_test_data("geodns-test.mmdb");
+    bad_db.replace(bad_db.find(real_db), real_db.size(), db_path);
+    const std::string p2 = dir.write("bad-db.toml", bad_db);
+    const auto r2 = run_command(
+        {"sh", "-c", std::string(GEODNS_BIN) + " --config " + p2 + " --dns 127.0.0.1:0 2>&1"});
+    CHECK(r2.status == 2);
+    CHECK_THAT(r2.out, Contains("garbage.mmdb"));
+}
+
+TEST_CASE("geodns: SIGHUP reloads the zones, and a bad file keeps the old ones", "[geodns]") {
+    TempDir dir;
+    GeoDns dns(dir, geodns_config());
+    CHECK(dig_short(dns.port(), {"new.cdn.example", "A"}).empty());
+    // A broken file: refused, old zones still served.
+    { std::ofstream(dns.config_path()) << geodns_config() << "\n[[zones.records]]\nname = 3\n"; }
+    ::kill(dns.process().pid(), SIGHUP);
+    dns.process().wait_for_log("geodns: reload failed");
+    CHECK(dig_short(dns.port(), {"ns1.cdn.example", "A"}) ==
+          std::vector<std::string>{"127.0.0.53"});
+    // A good one with a new record: served after the reload.
+    {
+        std::ofstream(dns.config_path())
+            << geodns_config() << "\n[[zones.records]]\nname = \"new\"\ntype = \"A\"\n"
+            << "values = [\"127.0.0.99\"]\n";
+    }
+    ::kill(dns.process().pid(), SIGHUP);
+    dns.process().wait_for_log("geodns: reloaded");
+    CHECK(dig_short(dns.port(), {"new.cdn.example", "A"}) ==
+          std::vector<std::string>{"127.0.0.99"});
+    CHECK(dns.metric("cdn_geodns_reloads_total") == 1);
+    CHECK(dns.metric("cdn_geodns_reload_failures_total") == 1);
+}
+
+TEST_CASE("geodns: unbound resolves through geodns with a stub zone and client subnet",
+          "[geodns][unbound]") {
+    if (!tool_exists("unbound")) {
+        WARN("unbound is not installed; skipping");
+        return;
+    }
+    TempDir dir;
+    GeoDns dns(dir, geodns_config());
+    // unbound on a free port: pick one by binding port 0 and releasing it.
+    const int probe = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(probe, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    socklen_t len = sizeof sa;
+    ::getsockname(probe, reinterpret_cast<sockaddr*>(&sa), &len);
+    const std::uint16_t uport = ntohs(sa.sin_port);
+    ::close(probe);
+    const std::string conf = dir.write("unbound.conf", R"(server:
+  interface: 127.0.0.1@)" + std::to_string(uport) + R"(
+  port: )" + std::to_string(uport) + R"(
+  access-control: 127.0.0.0/8 allow
+  do-not-query-localhost: no
+  chroot: ""
+  username: ""
+  directory: ")" + dir.path().string() + R"("
+  pidfile: ")" + (dir.path() / "unbound.pid").string() + R"("
+  use-syslog: no
+  logfile: ""
+  verbosity: 1
+  do-daemonize: no
+  num-threads: 1
+  module-config: "subnetcache iterator"
+  send-client-subnet: 127.0.0.1
+  max-client-subnet-ipv4: 24
+  local-zone: "example." nodefault
+  harden-referral-path: no
+  qname-minimisation: no
+stub-zone:
+  name: "cdn.example"
+  stub-addr: 127.0.0.1@)" + std::to_string(dns.port()) + R"(
+)");
+    Process unbound({"/usr/sbin/unbound", "-d", "-c", conf}, (dir.path() / "unbound.log").string());
+    const bool up = eventually(
+        [&] {
+            return !dig_short(uport, {"ns1.cdn.example", "A"}).empty();
+        },
+        10s);
+    REQUIRE(up);
+    // The resolver forwards the client's subnet (ECS), so a Seoul client gets Seoul's edge and a
+    // Berlin client Frankfurt's, each cached for its own subnet.
+    CHECK(dig_short(uport, {"-b", "127.3.0.1", "www.cdn.example", "A"}) ==
+          std::vector<std::string>{"127.10.0.3"});
+    CHECK(dig_short(uport, {"-b", "127.2.0.1", "www.cdn.example", "A"}) ==
+          std::vector<std::string>{"127.10.0.2"});
+    CHECK_THAT(dig(uport, {"nope.cdn.example", "A"}), Contains("status: NXDOMAIN"));
+}

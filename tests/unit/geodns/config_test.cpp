@@ -1,0 +1,142 @@
+// geodns' TOML config: the example file loads, and every mistake names the file, line and field.
+#include "geodns/config.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace cdn;
+using namespace cdn::geodns;
+using Catch::Matchers::Contains;
+
+namespace {
+
+const char* kBase = R"(
+[[regions]]
+id = "us-east"
+latitude = 39.0
+longitude = -77.5
+
+[[edges]]
+id = "a"
+region = "us-east"
+ipv4 = ["127.10.0.1"]
+health = "http://127.10.0.1:8081/healthz"
+
+[[zones]]
+origin = "CDN.Example."
+ns = ["ns1"]
+[zones.soa]
+serial = 7
+)";
+
+GeodnsConfig parse(const std::string& text) {
+    return load_config(ConfigSection::parse(text, "geodns.toml"));
+}
+
+std::string error_of(const std::string& text) {
+    try {
+        parse(text);
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+    return "no error";
+}
+
+}  // namespace
+
+TEST_CASE("the example config loads", "[geodns][config]") {
+    const GeodnsConfig c = load_config(std::string(GEODNS_EXAMPLE_CONFIG));
+    REQUIRE(c.fleet.regions.size() == 3);
+    REQUIRE(c.fleet.edges.size() == 3);
+    CHECK(c.fleet.edges[0].health_url == "http://127.10.0.1:8080/healthz");
+    CHECK(c.health.thresholds.fall == 2);
+    REQUIRE(c.zones->zones.size() == 1);
+    const Zone& z = c.zones->zones[0];
+    CHECK(z.origin == "cdn.example");
+    CHECK(z.soa.mname == "ns1.cdn.example");
+    CHECK(z.soa.rname == "hostmaster.cdn.example");
+    CHECK(z.soa.expire == 7 * 86400);
+    CHECK(z.nodes.at("cdn.example").ns.size() == 2);
+    CHECK(z.nodes.at("assets.cdn.example").cname == "www.cdn.example");
+    REQUIRE(z.nodes.at("www.cdn.example").steered);
+    CHECK(z.nodes.at("www.cdn.example").steered->ttl == 20);
+    CHECK(c.geo.default_region == 0u);
+    REQUIRE(c.geo.nets.size() == 1);
+    CHECK(c.geo.nets[0].region == 0u);
+}
+
+TEST_CASE("names are canonical and relative names join the origin", "[geodns][config]") {
+    CHECK(canonical_name("WWW.Example.COM.") == "www.example.com");
+    CHECK(canonical_name(".") == "");
+    CHECK(!canonical_name("a..b"));
+    CHECK(!canonical_name(std::string(64, 'a') + ".com"));
+    CHECK(canonical_name(std::string(63, 'a') + ".com"));
+    CHECK(!canonical_name("has space.com"));
+    const GeodnsConfig c = parse(std::string(kBase) + R"(
+[[zones.records]]
+name = "@"
+type = "TXT"
+values = ["v=1"]
+[[zones.records]]
+name = "Deep.Sub"
+type = "A"
+values = ["127.0.0.1"]
+[[zones.records]]
+name = "abs.cdn.example."
+type = "A"
+values = ["127.0.0.2"]
+)");
+    const Zone& z = c.zones->zones.at(0);
+    CHECK(z.nodes.at("cdn.example").txt == std::vector<std::string>{"v=1"});
+    CHECK(z.nodes.count("deep.sub.cdn.example") == 1);
+    CHECK(z.nodes.count("abs.cdn.example") == 1);
+    CHECK_THAT(error_of(std::string(kBase) +
+                        "\n[[zones.records]]\nname = \"x.example.org.\"\ntype = \"A\"\n"
+                        "values = [\"127.0.0.1\"]\n"),
+               Contains("outside the zone"));
+}
+
+TEST_CASE("config errors name the file, line and field", "[geodns][config]") {
+    CHECK_THAT(error_of(std::string(kBase) +
+                        "\n[[zones.records]]\nname = \"x\"\ntype = \"MX\"\nvalues = [\"a\"]\n"),
+               Contains("geodns.toml:") && Contains("type") && Contains("MX"));
+    CHECK_THAT(error_of(std::string(kBase) +
+                        "\n[[zones.records]]\nname = \"x\"\ntype = \"A\"\nvalues = [\"1.2.3\"]\n"),
+               Contains("1.2.3"));
+    CHECK_THAT(
+        error_of(std::string(kBase) +
+                 "\n[[zones.records]]\nname = \"x\"\ntype = \"CNAME\"\nvalues = [\"y\"]\n"
+                 "[[zones.records]]\nname = \"x\"\ntype = \"A\"\nvalues = [\"127.0.0.1\"]\n"),
+        Contains("CNAME and other data"));
+    CHECK_THAT(
+        error_of(std::string(kBase) + "\n[[zones.steered]]\nname = \"www\"\nedges = [\"zz\"]\n"),
+        Contains("\"zz\" is not one of the [[edges]]"));
+    CHECK_THAT(error_of(R"(
+[[regions]]
+id = "r"
+latitude = 95
+longitude = 0
+)"),
+               Contains("latitude") && Contains("-90 to 90"));
+    CHECK_THAT(error_of(R"(
+[[regions]]
+id = "r"
+latitude = 1
+longitude = 1
+[[edges]]
+id = "e"
+region = "nowhere"
+ipv4 = ["127.0.0.1"]
+)"),
+               Contains("\"nowhere\" is not one of the [[regions]] ids"));
+    CHECK_THAT(error_of(std::string(kBase) + "\n[geo]\ndefault_region = \"mars\"\n"),
+               Contains("default_region"));
+    CHECK_THAT(error_of(std::string(kBase) + "\n[server]\nbogus = 1\n"), Contains("bogus"));
+    CHECK_THAT(error_of("[[regions]]\nid = \"r\"\nlatitude = 1\nlongitude = 1\n"),
+               Contains("[[zones]]"));
+    CHECK_THAT(error_of(std::string(kBase) +
+                        "\n[[zones]]\norigin = \"cdn.example\"\nns = [\"a\"]\n[zones.soa]\n"),
+               Contains("listed twice"));
+    CHECK_THAT(error_of(std::string(kBase) +
+                        "\n[[zones.records]]\nname = \"@\"\ntype = \"CNAME\"\nvalues = [\"x\"]\n"),
+               Contains("zone origin"));
+}

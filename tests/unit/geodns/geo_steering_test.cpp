@@ -1,0 +1,435 @@
+#include "geodns/policy/geo_steering.hpp"
+
+#include "common/log.hpp"
+#include "geo_test_data.hpp"
+
+#include <boost/asio/ip/address.hpp>
+#include <catch2/catch.hpp>
+
+#include <map>
+
+using namespace cdn::geodns;
+using cdn::geodns::test::data_path;
+using cdn::geodns::test::parse_order;
+using cdn::geodns::test::read_tsv;
+namespace ip = boost::asio::ip;
+
+namespace {
+
+constexpr std::size_t kUsEast = 0, kEuCentral = 1, kApNortheast = 2;
+
+EdgeInfo edge(std::string id, std::size_t region, const Fleet& f, std::vector<const char*> v4,
+              std::vector<const char*> v6, unsigned weight = 1) {
+    EdgeInfo e;
+    e.id = std::move(id);
+    e.region = region;
+    e.latitude = f.regions[region].latitude;
+    e.longitude = f.regions[region].longitude;
+    for (const char* a : v4)
+        e.v4.push_back(ip::make_address_v4(a));
+    for (const char* a : v6)
+        e.v6.push_back(ip::make_address_v6(a));
+    e.weight = weight;
+    return e;
+}
+
+Fleet regions() {
+    Fleet f;
+    f.regions = {{"us-east", 39.0438, -77.4874},
+                 {"eu-central", 50.1109, 8.6821},
+                 {"ap-northeast", 37.5665, 126.9780}};
+    return f;
+}
+
+// One edge per region, with both families: the answer names the region.
+Fleet simple_fleet() {
+    Fleet f = regions();
+    f.edges.push_back(edge("use1", kUsEast, f, {"127.10.0.1"}, {"2001:db8:e::1"}));
+    f.edges.push_back(edge("euc1", kEuCentral, f, {"127.10.0.2"}, {"2001:db8:e::2"}));
+    f.edges.push_back(edge("apne1", kApNortheast, f, {"127.10.0.3"}, {"2001:db8:e::3"}));
+    return f;
+}
+
+// us-east has two edges (weights 1 and 3); eu-central has no IPv6.
+Fleet weighted_fleet() {
+    Fleet f = regions();
+    f.edges.push_back(edge("use1-a", kUsEast, f, {"127.10.0.1"}, {"2001:db8:e::1"}, 1));
+    f.edges.push_back(edge("use1-b", kUsEast, f, {"127.10.0.11"}, {"2001:db8:e::11"}, 3));
+    f.edges.push_back(edge("euc1-a", kEuCentral, f, {"127.10.0.2"}, {}));
+    f.edges.push_back(edge("apne1-a", kApNortheast, f, {"127.10.0.3"}, {"2001:db8:e::3"}));
+    return f;
+}
+
+Steered name(std::size_t index, unsigned count, std::vector<std::string> edges = {}) {
+    Steered s;
+    s.index = index;
+    s.count = count;
+    s.edges = std::move(edges);
+    return s;
+}
+
+ClientAddress client(const std::string& addr, int prefix = -1, bool ecs = false) {
+    ClientAddress c;
+    c.address = ip::make_address(addr);
+    c.source_prefix = static_cast<std::uint8_t>(prefix >= 0         ? prefix
+                                                : c.address.is_v4() ? 32
+                                                                    : 128);
+    c.from_ecs = ecs;
+    return c;
+}
+
+std::shared_ptr<const GeoDatabase> test_db(bool flat = false) {
+    return flat ? GeoDatabase::open(data_path("geodns-test-flat.mmdb"),
+                                    FieldPaths{"latitude", "longitude", "country_code", ""})
+                : GeoDatabase::open(data_path("geodns-test.mmdb"));
+}
+
+// The region ids the v4 answer's addresses belong to.
+std::vector<std::string> regions_of(const Fleet& f, const SteeringAnswer& a) {
+    std::vector<std::string> out;
+    for (const auto& addr : a.v4) {
+        for (const auto& e : f.edges) {
+            if (std::find(e.v4.begin(), e.v4.end(), addr) != e.v4.end()) {
+                out.push_back(f.regions[e.region].id);
+            }
+        }
+    }
+    return out;
+}
+
+std::string v4s(const SteeringAnswer& a) {
+    std::string s;
+    for (const auto& x : a.v4)
+        s += (s.empty() ? "" : ",") + x.to_string();
+    return s;
+}
+std::string v6s(const SteeringAnswer& a) {
+    std::string s;
+    for (const auto& x : a.v6)
+        s += (s.empty() ? "" : ",") + x.to_string();
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("haversine_km: known distances, across the antimeridian") {
+    CHECK(haversine_km(21.3069, -157.8583, 37.5665, 126.9780) == Approx(7312).margin(1));
+    CHECK(haversine_km(21.3069, -157.8583, 39.0438, -77.4874) == Approx(7730).margin(1));
+    CHECK(haversine_km(0, 179.9, 0, -179.9) == Approx(22.2).margin(0.1));
+    CHECK(haversine_km(50, 8, 50, 8) == 0);
+    CHECK(haversine_km(90, 0, -90, 0) == Approx(20015).margin(1));
+}
+
+TEST_CASE("GeoSteering: every expected.tsv line, nearest then next when regions go down") {
+    const bool flat = GENERATE(false, true);
+    const Fleet fleet = simple_fleet();
+    HealthTable health(fleet.edges.size());
+    const std::vector<Steered> names{name(0, 1)};
+    const GeoSteering steering(fleet, health, test_db(flat), Nets{}, kEuCentral, names);
+    cdn::set_log_level(cdn::LogLevel::error);  // fail open twice per row: quiet
+    std::map<std::string, std::size_t> region_index{
+        {"us-east", kUsEast}, {"eu-central", kEuCentral}, {"ap-northeast", kApNortheast}};
+    for (const auto& row : read_tsv(data_path("geodns-test.expected.tsv"))) {
+        INFO((flat ? "flat " : "geoip2 ") << row["sample_ip"] << " (" << row["note"] << ")");
+        const auto c = client(row["sample_ip"]);
+        auto order = parse_order(row["nearest_regions_km"]);
+        if (order.empty()) {  // no location: the default region, then the rest by distance
+            order = {{"eu-central", 0}, {"us-east", 0}, {"ap-northeast", 0}};
+        }
+        const auto loc = steering.locate(c);
+        CHECK(loc.scope == std::stoi(row["prefix"]));
+        for (std::size_t down = 0; down < order.size(); ++down) {
+            const auto a = steering.steer(names[0], c);
+            CHECK_FALSE(a.fail_open);
+            CHECK(regions_of(fleet, a) == std::vector<std::string>{order[down].first});
+            CHECK(a.v6.size() == 1);
+            CHECK(a.scope_prefix == std::stoi(row["prefix"]));
+            health.set(region_index[order[down].first], false);  // one edge per region
+        }
+        const auto a = steering.steer(names[0], c);
+        CHECK(a.fail_open);
+        CHECK(a.scope_prefix == 0);
+        CHECK(regions_of(fleet, a) ==
+              std::vector<std::string>{order[0].first, order[1].first, order[2].first});
+        for (std::size_t e = 0; e < fleet.edges.size(); ++e)
+            health.set(e, true);
+    }
+    cdn::set_log_level(cdn::LogLevel::info);
+}
+
+TEST_CASE("GeoSteering: Honolulu goes to ap-northeast, not the US") {
+    const Fleet fleet = simple_fleet();
+    const HealthTable health(fleet.edges.size());
+    const std::vector<Steered> names{name(0, 1)};
+    const GeoSteering steering(fleet, health, test_db(), Nets{}, kUsEast, names);
+    CHECK(v4s(steering.steer(names[0], client("127.6.0.1"))) == "127.10.0.3");
+    CHECK(v6s(steering.steer(names[0], client("2001:db8:6::1"))) == "2001:db8:e::3");
+}
+
+TEST_CASE("GeoSteering: a record without coordinates gets the default region, not (0,0)") {
+    const Fleet fleet = simple_fleet();
+    const HealthTable health(fleet.edges.size());
+    const std::vector<Steered> names{name(0, 1)};
+    // (0,0) is nearest to eu-central; the default is ap-northeast.
+    const GeoSteering with_default(fleet, health, test_db(), Nets{}, kApNortheast, names);
+    auto a = with_default.steer(names[0], client("127.7.0.1"));
+    CHECK(v4s(a) == "127.10.0.3");
+    CHECK(a.scope_prefix == 16);                            // the database network decided it
+    a = with_default.steer(names[0], client("127.0.0.1"));  // a miss: the miss block
+    CHECK(v4s(a) == "127.10.0.3");
+    CHECK(a.scope_prefix == 16);
+    CHECK(with_default.locate(client("127.0.0.1")).source ==
+          GeoSteering::Location::Source::fallback);
+
+    // No default: config order (us-east first), scope still the block.
+    const GeoSteering no_default(fleet, health, test_db(), Nets{}, std::nullopt, names);
+    a = no_default.steer(names[0], client("127.7.0.1"));
+    CHECK(v4s(a) == "127.10.0.1");
+    CHECK(a.scope_prefix == 16);
+    a = no_default.steer(names[0], client("10.1.2.3", 24, true));
+    CHECK(v4s(a) == "127.10.0.1");
+    CHECK(a.scope_prefix == 2);
+
+    // No geo data at all: the answer does not depend on the client.
+    const GeoSteering nothing(fleet, health, nullptr, Nets{}, std::nullopt, names);
+    a = nothing.steer(names[0], client("127.3.0.1"));
+    CHECK(v4s(a) == "127.10.0.1");
+    CHECK(a.scope_prefix == 0);
+    const GeoSteering only_default(fleet, health, nullptr, Nets{}, kEuCentral, names);
+    a = only_default.steer(names[0], client("127.3.0.1", 24, true));
+    CHECK(v4s(a) == "127.10.0.2");
+    CHECK(a.scope_prefix == 0);
+}
+
+TEST_CASE("GeoSteering: configured nets win over the database") {
+    const Fleet fleet = simple_fleet();
+    HealthTable health(fleet.edges.size());
+    const std::vector<Steered> names{name(0, 1)};
+    Nets nets;
+    nets.add("127.3.0.0/16", kEuCentral);    // Seoul in the DB
+    nets.add("127.2.1.0/24", kApNortheast);  // inside the DB's 127.2/16 (and its /24)
+    nets.add("127.21.0.0/16", kUsEast);
+    nets.add("2001:db8:3::/48", kUsEast);
+    const GeoSteering steering(fleet, health, test_db(), std::move(nets), kUsEast, names);
+    auto a = steering.steer(names[0], client("127.3.4.5"));
+    CHECK(v4s(a) == "127.10.0.2");
+    CHECK(a.scope_prefix == 16);
+    CHECK(steering.locate(client("127.3.4.5")).source == GeoSteering::Location::Source::nets);
+    CHECK(v4s(steering.steer(names[0], client("127.2.1.1"))) == "127.10.0.3");
+    CHECK(v6s(steering.steer(names[0], client("2001:db8:3::1"))) == "2001:db8:e::1");
+    // Outside the net, inside the DB's network: the DB answers.
+    a = steering.steer(names[0], client("127.2.0.1"));
+    CHECK(v4s(a) == "127.10.0.2");
+    CHECK(a.scope_prefix == 24);
+    // A net's region down: the next region by distance from that region's point.
+    health.set(kEuCentral, false);
+    a = steering.steer(names[0], client("127.3.4.5"));
+    CHECK(v4s(a) == "127.10.0.1");  // Frankfurt: us-east 6549 km, ap-northeast 8550 km
+    CHECK_FALSE(a.fail_open);
+
+    // Nets without a database: a miss is scoped to the block free of configured nets.
+    Nets only;
+    only.add("127.21.0.0/16", kApNortheast);
+    const GeoSteering nets_only(fleet, health, nullptr, std::move(only), kUsEast, names);
+    a = nets_only.steer(names[0], client("127.21.9.9"));
+    CHECK(v4s(a) == "127.10.0.3");
+    CHECK(a.scope_prefix == 16);
+    a = nets_only.steer(names[0], client("127.20.0.1"));
+    CHECK(v4s(a) == "127.10.0.1");
+    CHECK(a.scope_prefix == 16);  // 127.20/16 and 127.21/16 differ in bit 16
+}
+
+TEST_CASE("GeoSteering: ECS scope rules") {
+    const Fleet fleet = simple_fleet();
+    const HealthTable health(fleet.edges.size());
+    const std::vector<Steered> names{name(0, 1)};
+    const GeoSteering steering(fleet, health, test_db(), Nets{}, kUsEast, names);
+    auto scope = [&](const char* addr, int prefix) {
+        return int{steering.steer(names[0], client(addr, prefix, true)).scope_prefix};
+    };
+    CHECK(scope("127.1.0.1", 32) == 16);  // IPv4 in the IPv6 tree: 112 - 96
+    CHECK(scope("127.1.0.0", 24) == 16);
+    CHECK(scope("127.1.0.0", 8) == 8);  // never more than the source
+    CHECK(scope("0.0.0.0", 0) == 0);    // a /0 source gets /0
+    CHECK(scope("::", 0) == 0);
+    CHECK(scope("127.10.0.1", 32) == 32);
+    CHECK(scope("127.10.0.0", 24) == 24);    // a miss block of /32, capped by the source /24
+    CHECK(scope("2001:db8:2::", 56) == 56);  // DB says /64, source says /56
+    CHECK(scope("2001:db8:2:1::", 64) == 64);
+    CHECK(scope("2001:db8:1::", 48) == 48);
+    CHECK(scope("::ffff:127.1.0.1", 128) == 112);  // mapped: reported in IPv6 terms
+    CHECK(scope("81.2.69.0", 24) == 24);           // widened MaxMind probe: data for the /24
+}
+
+TEST_CASE("GeoSteering: a region with every edge down fails over to the next region") {
+    const Fleet fleet = weighted_fleet();
+    HealthTable health(fleet.edges.size());
+    const std::vector<Steered> names{name(0, 2)};
+    const GeoSteering steering(fleet, health, test_db(), Nets{}, kUsEast, names);
+    const auto chicago = client("127.1.0.1");
+    auto a = steering.steer(names[0], chicago);
+    CHECK(regions_of(fleet, a) == std::vector<std::string>{"us-east", "us-east"});
+    health.set(0, false);
+    a = steering.steer(names[0], chicago);
+    CHECK(v4s(a) == "127.10.0.11");  // only the healthy one, not padded from elsewhere
+    health.set(1, false);
+    a = steering.steer(names[0], chicago);
+    CHECK_FALSE(a.fail_open);
+    CHECK(v4s(a) == "127.10.0.2");
+    // eu-central has no IPv6: IPv6 comes from the nearest region that has it.
+    CHECK(v6s(a) == "2001:db8:e::3");
+    CHECK(a.scope_prefix == 16);
+}
+
+TEST_CASE("GeoSteering: every candidate down fails open, nearest first, then recovers") {
+    const Fleet fleet = weighted_fleet();
+    HealthTable health(fleet.edges.size());
+    cdn::MetricsRegistry registry;
+    GeoSteeringMetrics metrics(registry);
+    const std::vector<Steered> names{name(0, 2), name(1, 1, {"euc1-a", "apne1-a"})};
+    const GeoSteering steering(fleet, health, test_db(), Nets{}, kUsEast, names, &metrics);
+    for (std::size_t e = 0; e < fleet.edges.size(); ++e)
+        health.set(e, false);
+    const auto seoul = client("127.3.0.1");
+    for (int i = 0; i < 3; ++i) {
+        const auto a = steering.steer(names[0], seoul);
+        CHECK(a.fail_open);
+        CHECK(a.scope_prefix == 0);
+        CHECK(v4s(a) == "127.10.0.3,127.10.0.2,127.10.0.1,127.10.0.11");
+        CHECK(v6s(a) == "2001:db8:e::3,2001:db8:e::1,2001:db8:e::11");
+    }
+    auto a = steering.steer(names[1], seoul);
+    CHECK(a.fail_open);
+    CHECK(v4s(a) == "127.10.0.3,127.10.0.2");
+    CHECK(metrics.fail_open.value() == 4);
+    // Only name 1's candidates matter for name 1.
+    health.set(0, true);
+    CHECK(steering.steer(names[1], seoul).fail_open);
+    a = steering.steer(names[0], seoul);
+    CHECK_FALSE(a.fail_open);
+    CHECK(v4s(a) == "127.10.0.1");
+    health.set(3, true);
+    a = steering.steer(names[1], seoul);
+    CHECK_FALSE(a.fail_open);
+    CHECK(v4s(a) == "127.10.0.3");
+    CHECK(metrics.fail_open.value() == 5);
+    const auto text = registry.render();
+    CHECK_THAT(text, Catch::Contains("cdn_geodns_fail_open_total 5"));
+    CHECK_THAT(text, Catch::Contains(R"(cdn_geodns_answers_total{region="ap-northeast"} 6)"));
+    CHECK_THAT(text, Catch::Contains(R"(cdn_geodns_answers_total{region="us-east"} 1)"));
+    CHECK_THAT(text, Catch::Contains(R"(cdn_geodns_geo_lookups_total{result="db"} 7)"));
+}
+
+TEST_CASE("GeoSteering: fail open is capped per family") {
+    Fleet fleet = regions();
+    for (int i = 0; i < 12; ++i) {
+        const std::string v4 = "127.10.1." + std::to_string(i + 1);
+        fleet.edges.push_back(edge("e" + std::to_string(i), static_cast<std::size_t>(i % 3), fleet,
+                                   {v4.c_str()}, {}));
+    }
+    HealthTable health(fleet.edges.size());
+    for (std::size_t e = 0; e < fleet.edges.size(); ++e)
+        health.set(e, false);
+    const std::vector<Steered> names{name(0, 2)};
+    const GeoSteering steering(fleet, health, nullptr, Nets{}, std::nullopt, names);
+    const auto a = steering.steer(names[0], client("127.1.0.1"));
+    CHECK(a.fail_open);
+    CHECK(a.v4.size() == GeoSteering::kFailOpenCap);
+    CHECK(a.v6.empty());
+}
+
+TEST_CASE("GeoSteering: weights spread the first position") {
+    const Fleet fleet = weighted_fleet();
+    const HealthTable health(fleet.edges.size());
+    const std::vector<Steered> names{name(0, 1), name(1, 2)};
+    const GeoSteering steering(fleet, health, test_db(), Nets{}, kUsEast, names);
+    GeoSteering::seed_thread_rng(42);
+    const auto chicago = client("127.1.0.1");
+    constexpr int kRounds = 20000;
+    int heavy = 0, heavy6 = 0;
+    for (int i = 0; i < kRounds; ++i) {
+        const auto a = steering.steer(names[0], chicago);
+        REQUIRE(a.v4.size() == 1);
+        heavy += a.v4[0] == ip::make_address_v4("127.10.0.11");
+        heavy6 += a.v6[0] == ip::make_address_v6("2001:db8:e::11");
+    }
+    // weight 3 vs 1: 75% first; 4 sigma of a binomial(20000, 0.75) is ~1.2%.
+    CHECK(heavy / double(kRounds) == Approx(0.75).margin(0.015));
+    CHECK(heavy6 / double(kRounds) == Approx(0.75).margin(0.015));
+    // count 2: both edges every time, the heavy one first about 3/4 of the time.
+    int first = 0;
+    for (int i = 0; i < kRounds; ++i) {
+        const auto a = steering.steer(names[1], chicago);
+        REQUIRE(a.v4.size() == 2);
+        CHECK(a.v4[0] != a.v4[1]);
+        first += a.v4[0] == ip::make_address_v4("127.10.0.11");
+    }
+    CHECK(first / double(kRounds) == Approx(0.75).margin(0.015));
+    // The same seed gives the same sequence.
+    GeoSteering::seed_thread_rng(7);
+    std::string one, two;
+    for (int i = 0; i < 16; ++i)
+        one += v4s(steering.steer(names[1], chicago));
+    GeoSteering::seed_thread_rng(7);
+    for (int i = 0; i < 16; ++i)
+        two += v4s(steering.steer(names[1], chicago));
+    CHECK(one == two);
+}
+
+TEST_CASE("GeoSteering: IPv6 answers and per-family nearest regions") {
+    const Fleet fleet = weighted_fleet();
+    const HealthTable health(fleet.edges.size());
+    const std::vector<Steered> names{name(0, 4)};
+    const GeoSteering steering(fleet, health, test_db(), Nets{}, kUsEast, names);
+    // Berlin over IPv6: A from eu-central, AAAA from us-east (eu-central has no IPv6).
+    auto a = steering.steer(names[0], client("2001:db8:2::1", 56, true));
+    CHECK(v4s(a) == "127.10.0.2");
+    CHECK(a.v6.size() == 2);
+    CHECK(regions_of(fleet, a) == std::vector<std::string>{"eu-central"});
+    CHECK(a.scope_prefix == 56);
+    a = steering.steer(names[0], client("2001:db8:3::1"));
+    CHECK(v6s(a) == "2001:db8:e::3");
+    CHECK(a.scope_prefix == 48);
+}
+
+TEST_CASE("GeoSteering: a name restricted to some edges") {
+    const Fleet fleet = weighted_fleet();
+    HealthTable health(fleet.edges.size());
+    const std::vector<Steered> names{name(3, 2, {"euc1-a", "apne1-a"}), name(5, 2, {"use1-b"})};
+    const GeoSteering steering(fleet, health, test_db(), Nets{}, kUsEast, names);
+    auto a = steering.steer(names[0], client("127.1.0.1"));  // Chicago: us-east not allowed
+    CHECK(v4s(a) == "127.10.0.2");
+    CHECK(v6s(a) == "2001:db8:e::3");
+    CHECK(a.scope_prefix == 16);
+    // One region only: every client gets the same answer, scope /0.
+    a = steering.steer(names[1], client("127.3.0.1"));
+    CHECK(v4s(a) == "127.10.0.11");
+    CHECK(a.scope_prefix == 0);
+    health.set(2, false);
+    a = steering.steer(names[0], client("127.1.0.1"));
+    CHECK(v4s(a) == "127.10.0.3");
+
+    const std::vector<Steered> unknown{name(0, 1, {"nope"})};
+#ifdef NDEBUG
+    CHECK_THROWS_WITH(GeoSteering(fleet, health, nullptr, Nets{}, std::nullopt, unknown),
+                      Catch::Contains("nope"));
+#endif
+    const std::vector<Steered> twice{name(0, 1), name(0, 1)};
+    CHECK_THROWS_AS(GeoSteering(fleet, health, nullptr, Nets{}, std::nullopt, twice),
+                    std::invalid_argument);
+}
+
+TEST_CASE("GeoSteering: an edge with its own coordinates pulls its region closer") {
+    Fleet fleet = regions();
+    fleet.edges.push_back(edge("use1", kUsEast, fleet, {"127.10.0.1"}, {}));
+    fleet.edges.push_back(edge("apne1", kApNortheast, fleet, {"127.10.0.3"}, {}));
+    fleet.edges.push_back(edge("usw-in-use", kUsEast, fleet, {"127.10.0.9"}, {}));
+    fleet.edges.back().latitude = 34.05;  // Los Angeles
+    fleet.edges.back().longitude = -118.24;
+    HealthTable health(fleet.edges.size());
+    const std::vector<Steered> names{name(0, 1)};
+    const GeoSteering steering(fleet, health, test_db(), Nets{}, std::nullopt, names);
+    // Honolulu: LA (4,100 km) is nearer than Seoul (7,312 km).
+    CHECK(regions_of(fleet, steering.steer(names[0], client("127.6.0.1"))) ==
+          std::vector<std::string>{"us-east"});
+}
