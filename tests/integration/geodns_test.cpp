@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -329,4 +330,44 @@ stub-zone:
     CHECK(dig_short(uport, {"-b", "127.2.0.1", "www.cdn.example", "A"}) ==
           std::vector<std::string>{"127.10.0.2"});
     CHECK_THAT(dig(uport, {"nope.cdn.example", "A"}), Contains("status: NXDOMAIN"));
+}
+
+TEST_CASE("geodns: a burst of UDP queries is answered in full, each to its own id", "[geodns]") {
+    TempDir dir;
+    GeoDns dns(dir, geodns_config());
+    // 300 queries sent back to back from one socket land in the server's receive queue together
+    // and are read and answered in batches (recvmmsg/sendmmsg); every id must come back once.
+    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int rcvbuf = 1 << 20;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(dns.port());
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    constexpr int kQueries = 300;
+    for (int i = 0; i < kQueries; ++i) {
+        const std::string q =
+            make_query(static_cast<std::uint16_t>(i),
+                       i % 2 ? "www.cdn.example" : "nope.cdn.example", 1, i % 3 == 0);
+        ::sendto(fd, q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    }
+    std::vector<int> seen(kQueries, 0);
+    int answers = 0;
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (answers < kQueries && std::chrono::steady_clock::now() < deadline) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 100) != 1) continue;
+        unsigned char buf[2048];
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n < 12) continue;
+        const int id = (buf[0] << 8) | buf[1];
+        REQUIRE(id < kQueries);
+        ++seen[static_cast<std::size_t>(id)];
+        // Odd ids asked for www (NOERROR), even ones for a name that does not exist.
+        CHECK((buf[3] & 0x0f) == (id % 2 ? 0 : 3));
+        ++answers;
+    }
+    ::close(fd);
+    CHECK(answers == kQueries);
+    CHECK(std::count(seen.begin(), seen.end(), 1) == kQueries);
 }
