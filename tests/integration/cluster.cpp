@@ -73,10 +73,9 @@ Edge::Edge(const TempDir& dir, const std::string& origin_url, const std::string&
 }
 
 double Edge::metric(const std::string& sample) {
-    const std::string text = http_get(admin_port_, "/metrics").body();
-    const auto pos = text.find("\n" + sample + " ");
-    if (pos == std::string::npos) throw std::runtime_error("no sample " + sample + " in:\n" + text);
-    return std::stod(text.substr(pos + sample.size() + 2));
+    const auto v = scrape_metric(admin_port_, sample);
+    if (!v) throw std::runtime_error("no sample " + sample + " in /metrics");
+    return *v;
 }
 
 }  // namespace cdn::test

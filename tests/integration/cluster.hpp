@@ -19,18 +19,6 @@ inline std::string header(const Response& r, const char* name) {
     return std::string(r[name]);
 }
 
-// Polls until pred() holds or the bound passes (for state that changes in the background, such
-// as health checks or a refresh); returns whether it held.
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds bound = std::chrono::seconds(5)) {
-    const auto deadline = std::chrono::steady_clock::now() + bound;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return pred();
-}
-
 class OriginSim {
   public:
     explicit OriginSim(const TempDir& dir, std::vector<std::string> extra_args = {});

@@ -24,16 +24,6 @@ std::unique_ptr<Process> start_edge(const TempDir& dir, int i, const std::string
         (dir.path() / ("edge" + std::to_string(i) + ".log")).string());
 }
 
-template <class F>
-bool eventually(F f, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (f()) return true;
-        std::this_thread::sleep_for(100ms);
-    }
-    return f();
-}
-
 }  // namespace
 
 TEST_CASE("geodns: a dead region's clients move to the next nearest and come back",

@@ -98,14 +98,7 @@ GeoDns::GeoDns(const TempDir& dir, const std::string& config, const std::string&
 }
 
 double GeoDns::metric(const std::string& sample) {
-    const std::string text = http_get(admin_port_, "/metrics").body();
-    std::istringstream in(text);
-    std::string line;
-    while (std::getline(in, line))
-        if (line.size() > sample.size() && line.compare(0, sample.size(), sample) == 0 &&
-            line[sample.size()] == ' ')
-            return std::stod(line.substr(sample.size() + 1));
-    return -1;
+    return scrape_metric(admin_port_, sample).value_or(-1);
 }
 
 std::string dig(std::uint16_t port, const std::vector<std::string>& args) {

@@ -28,17 +28,6 @@ bool tool_exists(const std::string& name) {
     return run_command({"sh", "-c", "command -v " + name + " >/dev/null"}).status == 0;
 }
 
-// Polls f until it returns true or the deadline passes.
-template <class F>
-bool eventually(F f, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (f()) return true;
-        std::this_thread::sleep_for(100ms);
-    }
-    return f();
-}
-
 int tcp_connect(std::uint16_t port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in sa{};

@@ -53,14 +53,7 @@ Response PurgeApi::ack(const std::string& edge, std::uint64_t seq) {
 }
 
 double PurgeApi::metric(const std::string& sample) {
-    const std::string text = http_get(port_, "/metrics").body();
-    std::istringstream in(text);
-    std::string line;
-    while (std::getline(in, line))
-        if (line.size() > sample.size() && line.compare(0, sample.size(), sample) == 0 &&
-            line[sample.size()] == ' ')
-            return std::stod(line.substr(sample.size() + 1));
-    return -1;
+    return scrape_metric(port_, sample).value_or(-1);
 }
 
 StreamClient::StreamClient(std::uint16_t port, const std::string& edge, std::uint64_t after,

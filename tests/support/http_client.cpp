@@ -143,4 +143,11 @@ std::string raw_exchange(std::uint16_t port, const std::string& bytes,
     return out;
 }
 
+std::optional<double> scrape_metric(std::uint16_t port, const std::string& sample) {
+    const std::string text = "\n" + http_get(port, "/metrics").body();
+    const auto pos = text.find("\n" + sample + " ");
+    if (pos == std::string::npos) return std::nullopt;
+    return std::stod(text.substr(pos + sample.size() + 2));
+}
+
 }  // namespace cdn::test

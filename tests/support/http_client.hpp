@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,6 +38,10 @@ class HttpClient {
 
 // One request on a new connection.
 Response http_get(std::uint16_t port, const std::string& target, const Headers& headers = {});
+
+// One sample from a Prometheus /metrics page on 127.0.0.1:port, e.g.
+// scrape_metric(port, R"(cdn_edge_requests_total{outcome="hit"})"); nullopt when absent.
+std::optional<double> scrape_metric(std::uint16_t port, const std::string& sample);
 
 // Sends bytes as they are and returns everything the server sends until it closes the
 // connection or goes quiet for `quiet` (whichever comes first).

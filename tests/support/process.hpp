@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace cdn::test {
@@ -55,6 +56,18 @@ class Process {
     int status_ = -1;
     std::string log_path_;
 };
+
+// Polls until pred() holds or the bound passes (for state that changes in the background, such
+// as health checks or a refresh); returns whether it held.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds bound = std::chrono::seconds(5)) {
+    const auto deadline = std::chrono::steady_clock::now() + bound;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (pred()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return pred();
+}
 
 // Runs a command to completion (bounded by timeout) and returns its exit status and stdout.
 struct CommandResult {
