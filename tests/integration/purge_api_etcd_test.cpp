@@ -38,16 +38,6 @@ std::uint16_t free_port() {
     return ntohs(sa.sin_port);
 }
 
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds bound = 5s) {
-    const auto deadline = std::chrono::steady_clock::now() + bound;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(20ms);
-    }
-    return pred();
-}
-
 // One etcd member on two free loopback ports; stop() and start() keep its data and ports.
 class Etcd {
   public:

@@ -37,16 +37,6 @@ int error_code(const Response& r) {
     return parse(r.body()).at("errors").at(0).at("code").to_number<int>();
 }
 
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds bound = 5s) {
-    const auto deadline = std::chrono::steady_clock::now() + bound;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(20ms);
-    }
-    return pred();
-}
-
 std::string tags_body(std::size_t n) {
     std::string body = R"({"tags":[)";
     for (std::size_t i = 0; i < n; ++i)

@@ -58,13 +58,13 @@ class Process {
 };
 
 // Polls until pred() holds or the bound passes (for state that changes in the background, such
-// as health checks or a refresh); returns whether it held.
+// as health checks or a refresh); returns whether it held. The bound only matters on failure.
 template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds bound = std::chrono::seconds(5)) {
+bool eventually(Pred pred, std::chrono::milliseconds bound = std::chrono::seconds(10)) {
     const auto deadline = std::chrono::steady_clock::now() + bound;
     while (std::chrono::steady_clock::now() < deadline) {
         if (pred()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return pred();
 }
