@@ -40,7 +40,7 @@ origin::OriginServer make_origin_server(const std::string& url, const std::strin
 
 EdgeConfig load_edge_config(const ConfigSection& root) {
     EdgeConfig c;
-    root.allow_only({"server", "cache", "limits", "timeouts", "origin", "purge"});
+    root.allow_only({"server", "cache", "limits", "timeouts", "origin", "purge", "tls"});
     if (auto s = root.section("server")) {
         s->allow_only({"name", "listen", "admin", "threads", "access_log"});
         if (auto v = s->string("name")) c.name = *v;
@@ -64,6 +64,61 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
             c.threads = static_cast<std::size_t>(*v);
         }
         if (auto v = s->boolean("access_log")) c.access_log = *v;
+    }
+    if (auto s = root.section("tls")) {
+        s->allow_only({"listen", "certificates", "alpn", "handshake_timeout"});
+        http::TlsSettings t;
+        if (auto v = s->strings("listen")) {
+            for (const auto& l : *v) {
+                auto ep = parse_endpoint(l);
+                if (!ep)
+                    s->fail("listen",
+                            fmt::format("\"{}\" is not an address like 127.0.0.1:8443", l));
+                t.listen.push_back(*ep);
+            }
+        }
+        for (const ConfigSection& cs : s->sections("certificates")) {
+            cs.allow_only({"cert", "key", "hosts"});
+            http::TlsCertificate cert;
+            auto path = [&](std::string_view key) -> std::filesystem::path {
+                auto v = cs.string(key);
+                if (!v || v->empty()) cs.fail(key, "expected the path of a PEM file");
+                // Relative paths are relative to the config file's directory.
+                std::filesystem::path p(*v);
+                if (p.is_relative()) p = std::filesystem::path(cs.file()).parent_path() / p;
+                return p;
+            };
+            cert.cert = path("cert");
+            cert.key = path("key");
+            if (auto v = cs.strings("hosts")) {
+                for (const auto& h : *v)
+                    if (h.empty() || h.find_first_of(" /:") != std::string::npos ||
+                        (h.find('*') != std::string::npos &&
+                         !(h.starts_with("*.") && h.size() > 2 &&
+                           h.find('*', 1) == std::string::npos)))
+                        cs.fail("hosts", fmt::format("\"{}\" is not a host name like "
+                                                     "www.example.com or *.example.com",
+                                                     h));
+                cert.hosts = *v;
+            }
+            t.certificates.push_back(std::move(cert));
+        }
+        if (auto v = s->strings("alpn")) {
+            // The hook for HTTP/2: "h2" is accepted here once the edge can speak it.
+            for (const auto& p : *v)
+                if (p != "http/1.1")
+                    s->fail("alpn",
+                            fmt::format("\"{}\" is not supported (only \"http/1.1\" so far)", p));
+            t.alpn = *v;
+        }
+        if (auto v = s->duration("handshake_timeout")) {
+            if (v->count() <= 0) s->fail("handshake_timeout", "must be greater than zero");
+            t.handshake_timeout = *v;
+        }
+        if (t.listen.empty()) s->fail("listen", "expected addresses like [\"127.0.0.1:8443\"]");
+        if (t.certificates.empty())
+            s->fail("certificates", "expected at least one [[tls.certificates]] with cert and key");
+        c.tls = std::move(t);
     }
     if (auto s = root.section("purge")) {
         s->allow_only({"api", "token", "edge_id", "idle_timeout"});
@@ -251,7 +306,15 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
 }
 
 void validate(const EdgeConfig& c) {
-    if (c.listen.empty()) throw ConfigError("no listen address: set server.listen or --listen");
+    if (c.listen.empty() && !c.tls)
+        throw ConfigError("no listen address: set server.listen or --listen");
+    if (c.tls) {
+        if (c.tls->listen.empty())
+            throw ConfigError("TLS: no listen address: set tls.listen or --tls-listen");
+        if (c.tls->certificates.empty())
+            throw ConfigError(
+                "TLS: no certificate: add a [[tls.certificates]] table or --tls-cert/--tls-key");
+    }
     if (c.origins.empty()) throw ConfigError("no origin: add an [[origin]] table or --origin URL");
     if (c.memory_bytes < (1u << 20)) throw ConfigError("cache.memory must be at least 1MiB");
 }

@@ -5,6 +5,7 @@
 #include "edge/cache/cache_key.hpp"
 #include "edge/cache/freshness.hpp"
 #include "edge/http/http1_session.hpp"
+#include "edge/http/tls_settings.hpp"
 #include "edge/origin/health_checker.hpp"
 #include "edge/origin/origin_pool.hpp"
 #include "edge/origin/origin_set.hpp"
@@ -52,6 +53,10 @@ struct EdgeConfig {
         std::chrono::milliseconds idle_timeout{5000};
     };
     std::optional<Purge> purge;
+
+    // TLS listeners; off unless [tls] (or --tls-listen with --tls-cert/--tls-key) is set.
+    // Certificates are read (and checked) by http::TlsContextSet::load at start-up and reload.
+    std::optional<http::TlsSettings> tls;
 
     http::SessionLimits session;
     origin::PoolSettings origin_pool;

@@ -5,6 +5,7 @@
 #include "common/units.hpp"
 #include "edge/config.hpp"
 #include "edge/http/http1_session.hpp"
+#include "edge/http/tls_context.hpp"
 #include "edge/proxy/admin_handler.hpp"
 #include "edge/proxy/edge_handler.hpp"
 #include "edge/proxy/edge_metrics.hpp"
@@ -14,8 +15,11 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -37,6 +41,9 @@ struct Flags {
     std::string disk_path;
     std::string purge_api;
     std::string purge_token;
+    std::vector<std::string> tls_listen;
+    std::vector<std::string> tls_cert;
+    std::vector<std::string> tls_key;
     int threads = -1;
     bool no_access_log = false;
     std::string log_level = "info";
@@ -90,6 +97,26 @@ EdgeConfig build_config(const Flags& f) {
         c.purge->api = f.purge_api;
     }
     if (!f.purge_token.empty() && c.purge) c.purge->token = f.purge_token;
+    if (!f.tls_listen.empty() || !f.tls_cert.empty() || !f.tls_key.empty()) {
+        if (!c.tls) c.tls.emplace();
+        if (!f.tls_listen.empty()) {
+            c.tls->listen.clear();
+            for (const auto& l : f.tls_listen) {
+                auto ep = parse_endpoint(l);
+                if (!ep)
+                    throw ConfigError("--tls-listen: \"" + l +
+                                      "\" is not an address like 127.0.0.1:8443");
+                c.tls->listen.push_back(*ep);
+            }
+        }
+        if (f.tls_cert.size() != f.tls_key.size())
+            throw ConfigError("--tls-cert and --tls-key come in pairs (one key per certificate)");
+        if (!f.tls_cert.empty()) {
+            c.tls->certificates.clear();
+            for (std::size_t i = 0; i < f.tls_cert.size(); ++i)
+                c.tls->certificates.push_back({f.tls_cert[i], f.tls_key[i], {}});
+        }
+    }
     if (f.threads >= 0) c.threads = static_cast<std::size_t>(f.threads);
     if (f.no_access_log) c.access_log = false;
     validate(c);
@@ -118,6 +145,13 @@ int main(int argc, char** argv) {
     app.add_option("--purge-api", f.purge_api,
                    "purge_api base URL to take purges from (enables [purge])");
     app.add_option("--purge-token", f.purge_token, "Token for purge_api's edge endpoints");
+    app.add_option("--tls-listen", f.tls_listen,
+                   "Address to serve HTTPS on, e.g. 127.0.0.1:8443 (repeatable)");
+    app.add_option("--tls-cert", f.tls_cert,
+                   "PEM certificate chain; the first is the default, others by their SAN names "
+                   "(repeatable, replaces [[tls.certificates]])");
+    app.add_option("--tls-key", f.tls_key,
+                   "PEM private key of the --tls-cert at the same position");
     app.add_option("--threads", f.threads, "Worker threads (0 = one per core)");
     app.add_flag("--no-access-log", f.no_access_log, "Do not write access-log lines to stdout");
     app.add_option("--log-level", f.log_level, "debug, info, warn or error")
@@ -135,6 +169,16 @@ int main(int argc, char** argv) {
     } catch (const ConfigError& e) {
         std::fprintf(stderr, "edge: %s\n", e.what());
         return 2;
+    }
+    // Certificates are read before anything else starts: a bad one is a config error.
+    std::atomic<std::shared_ptr<const http::TlsContextSet>> tls_contexts;
+    if (config.tls) {
+        try {
+            tls_contexts.store(http::TlsContextSet::load(*config.tls));
+        } catch (const ConfigError& e) {
+            std::fprintf(stderr, "edge: %s\n", e.what());
+            return 2;
+        }
     }
     std::setvbuf(stdout, nullptr, _IOLBF, 1 << 16);
 
@@ -164,6 +208,8 @@ int main(int argc, char** argv) {
     proxy::EdgeMetrics metrics(registry, memory);
     if (tiered) proxy::add_disk_metrics(registry, *tiered);
     proxy::EdgeObserver observer(metrics, config.access_log);
+    std::optional<proxy::TlsMetrics> tls_metrics;
+    if (config.tls) tls_metrics.emplace(registry);
     // Purges: rules every lookup consults, kept in a journal beside a persistent cache.
     cache::PurgeRules purge_rules;
     proxy::Purger purger(store, purge_rules, config.key,
@@ -218,6 +264,31 @@ int main(int argc, char** argv) {
         return std::size_t{0};
     };
 
+    // SIGHUP re-reads the certificates: new handshakes use the new contexts, live connections
+    // keep the ones they started with; a set that fails to load leaves the current one in place.
+    std::unique_ptr<asio::signal_set> hup;
+    std::function<void()> wait_for_hup = [&] {
+        hup->async_wait([&](const boost::system::error_code& ec, int) {
+            if (ec) return;
+            try {
+                auto fresh = http::TlsContextSet::load(*config.tls);
+                const std::size_t n = fresh->size();
+                tls_contexts.store(std::move(fresh));
+                log_info("edge {}: tls: reloaded {} certificate(s)", config.name, n);
+            } catch (const std::exception& e) {
+                log_error("edge {}: tls: reload failed, keeping the current certificates: {}",
+                          config.name, e.what());
+            }
+            wait_for_hup();
+        });
+    };
+    if (config.tls) {
+        hup = std::make_unique<asio::signal_set>(pool.at(0), SIGHUP);
+        wait_for_hup();
+    }
+    http::SessionLimits tls_session = config.session;
+    tls_session.scheme = "https";
+
     std::vector<std::unique_ptr<Listener>> listeners;
     try {
         for (const auto& ep : config.listen) {
@@ -227,6 +298,22 @@ int main(int argc, char** argv) {
             }));
             log_info("edge {}: http on {}", config.name,
                      to_string(listeners.back()->local_endpoint()));
+        }
+        if (config.tls) {
+            const auto set = tls_contexts.load();
+            for (std::size_t i = 0; i < set->size(); ++i)
+                log_info("edge {}: tls certificate {} ({}): {}", config.name,
+                         config.tls->certificates[i].cert.string(), i == 0 ? "default" : "by SNI",
+                         fmt::join(set->hosts(i), " "));
+            for (const auto& ep : config.tls->listen) {
+                listeners.push_back(std::make_unique<Listener>(pool, ep, [&](tcp::socket s) {
+                    auto& h = *handlers[worker_of(s)];
+                    return http::serve_http1_tls(std::move(s), tls_contexts.load(), h, tls_session,
+                                                 &observer, &*tls_metrics);
+                }));
+                log_info("edge {}: https on {}", config.name,
+                         to_string(listeners.back()->local_endpoint()));
+            }
         }
         if (config.admin) {
             listeners.push_back(std::make_unique<Listener>(
@@ -286,7 +373,10 @@ int main(int argc, char** argv) {
             h->stop();
         for (auto& l : listeners)
             l->close();
-        asio::post(retire_timer.get_executor(), [&] { retire_timer.cancel(); });
+        asio::post(retire_timer.get_executor(), [&] {
+            retire_timer.cancel();
+            if (hup) hup->cancel();
+        });
         if (subscriber) subscriber->stop();
         pool.stop();
     });

@@ -1,19 +1,24 @@
 #include "edge/http/http1_session.hpp"
 
 #include "common/http_io.hpp"
+#include "common/log.hpp"
+#include "edge/http/tls_context.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <array>
 #include <cstdio>
+#include <type_traits>
 
 namespace cdn::edge::http {
 namespace {
@@ -42,22 +47,53 @@ std::optional<Reply> reply_for_read_error(const boost::system::error_code& ec, b
     return std::nullopt;
 }
 
-}  // namespace
-
-asio::awaitable<void> serve_http1(tcp::socket socket, RequestHandler& handler,
-                                  const SessionLimits& limits, ExchangeObserver* observer) {
-    beast::tcp_stream stream(std::move(socket));
-    tcp::endpoint client;
-    {
-        boost::system::error_code ec;
-        client = stream.socket().remote_endpoint(ec);
+// Reads one request: for plain TCP the routine every server shares; over TLS the same steps
+// (a read_request taking any stream would need common/ to see OpenSSL).
+template <class Stream>
+asio::awaitable<boost::system::error_code> read_request(Stream& stream, beast::flat_buffer& buffer,
+                                                        http_io::RequestParser& parser,
+                                                        std::chrono::milliseconds body_timeout) {
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+        co_return co_await http_io::read_request(stream, buffer, parser, body_timeout);
+    } else {
+        auto [ec, n] = co_await beast_http::async_read_header(stream, buffer, parser, nothrow);
+        if (ec || parser.is_done()) co_return ec;
+        beast::get_lowest_layer(stream).expires_after(body_timeout);
+        const auto expect = parser.get().find(beast_http::field::expect);
+        if (expect != parser.get().end() && beast::iequals(expect->value(), "100-continue")) {
+            static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+            auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(kContinue), nothrow);
+            if (wec) co_return wec;
+        }
+        std::tie(ec, n) = co_await beast_http::async_read(stream, buffer, parser, nothrow);
+        co_return ec;
     }
-    if (observer) observer->on_connection(+1);
+}
+
+// Closes without losing the last reply: over TLS, close_notify first (waiting up to a second
+// for the client's), then the TCP half-close and drain.
+template <class Stream>
+asio::awaitable<void> close_gracefully(Stream& stream) {
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+        co_await http_io::lingering_close(stream);
+    } else {
+        stream.next_layer().expires_after(std::chrono::seconds(1));
+        co_await stream.async_shutdown(nothrow);
+        co_await http_io::lingering_close(stream.next_layer());
+    }
+}
+
+// The request/reply loop, for a plain or a TLS stream (timeouts live on the TCP layer).
+template <class Stream>
+asio::awaitable<void> run_exchanges(Stream& stream, const tcp::endpoint& client,
+                                    RequestHandler& handler, const SessionLimits& limits,
+                                    ExchangeObserver* observer) {
+    auto& tcp_layer = beast::get_lowest_layer(stream);
     beast::flat_buffer buffer;
     for (;;) {
         // Wait for the first byte of the next request under the idle timeout...
         if (buffer.size() == 0) {
-            stream.expires_after(limits.idle_timeout);
+            tcp_layer.expires_after(limits.idle_timeout);
             auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), nothrow);
             if (ec) break;
             buffer.commit(n);
@@ -67,9 +103,9 @@ asio::awaitable<void> serve_http1(tcp::socket socket, RequestHandler& handler,
         beast_http::request_parser<beast_http::string_body> parser;
         parser.header_limit(limits.max_header_bytes);
         parser.body_limit(limits.max_body_bytes);
-        stream.expires_after(limits.request_timeout);
+        tcp_layer.expires_after(limits.request_timeout);
         boost::system::error_code ec =
-            co_await http_io::read_request(stream, buffer, parser, limits.request_timeout);
+            co_await read_request(stream, buffer, parser, limits.request_timeout);
         Request req;
         req.scheme = limits.scheme;
         req.client = client;
@@ -102,7 +138,7 @@ asio::awaitable<void> serve_http1(tcp::socket socket, RequestHandler& handler,
         const std::string& head = reply.object->head;
         std::uint64_t written = 0;
         boost::system::error_code wec;
-        stream.expires_after(limits.send_timeout);
+        tcp_layer.expires_after(limits.send_timeout);
         if (reply.stream && !reply.head_only) {
             // Head first, then the body as it arrives from the origin.
             std::tie(wec, written) = co_await asio::async_write(
@@ -116,7 +152,7 @@ asio::awaitable<void> serve_http1(tcp::socket socket, RequestHandler& handler,
                 const int len =
                     std::snprintf(size_line, sizeof size_line, "%zx\r\n", piece->size());
                 std::size_t n = 0;
-                stream.expires_after(limits.send_timeout);
+                tcp_layer.expires_after(limits.send_timeout);
                 if (piece->empty()) {
                     complete = true;
                     if (reply.chunked)
@@ -151,7 +187,55 @@ asio::awaitable<void> serve_http1(tcp::socket socket, RequestHandler& handler,
             observer->on_exchange(req, reply, written, std::chrono::steady_clock::now() - started);
         if (wec || !keep_alive) break;
     }
-    co_await http_io::lingering_close(stream);
+    co_await close_gracefully(stream);
+}
+
+tcp::endpoint remote_of(tcp::socket& socket) {
+    boost::system::error_code ec;
+    return socket.remote_endpoint(ec);
+}
+
+std::string_view tls_version(SSL* ssl) {
+    switch (SSL_version(ssl)) {
+        case TLS1_3_VERSION: return "1.3";
+        case TLS1_2_VERSION: return "1.2";
+        default: return "other";
+    }
+}
+
+}  // namespace
+
+asio::awaitable<void> serve_http1(tcp::socket socket, RequestHandler& handler,
+                                  const SessionLimits& limits, ExchangeObserver* observer) {
+    const tcp::endpoint client = remote_of(socket);
+    beast::tcp_stream stream(std::move(socket));
+    if (observer) observer->on_connection(+1);
+    co_await run_exchanges(stream, client, handler, limits, observer);
+    if (observer) observer->on_connection(-1);
+}
+
+asio::awaitable<void> serve_http1_tls(tcp::socket socket, std::shared_ptr<const TlsContextSet> tls,
+                                      RequestHandler& handler, const SessionLimits& limits,
+                                      ExchangeObserver* observer, TlsObserver* tls_observer) {
+    const tcp::endpoint client = remote_of(socket);
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), tls->initial_context());
+    if (observer) observer->on_connection(+1);
+    stream.next_layer().expires_after(tls->handshake_timeout());
+    auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, nothrow);
+    if (ec) {
+        // OpenSSL has queued its alert (if the protocol has one) and asio has sent it by now.
+        const TlsFailure reason = classify_handshake_error(ec);
+        if (tls_observer) tls_observer->on_handshake_failure(reason);
+        if (log_enabled(LogLevel::debug))
+            log(LogLevel::debug, "tls handshake from {} failed ({}): {}", to_string(client),
+                label(reason), ec.message());
+        co_await http_io::lingering_close(stream.next_layer());
+    } else {
+        if (tls_observer) tls_observer->on_handshake(tls_version(stream.native_handle()));
+        // ALPN: only http/1.1 is offered so far. When HTTP/2 lands, a selected "h2"
+        // (SSL_get0_alpn_selected) hands the stream to the HTTP/2 session here instead.
+        co_await run_exchanges(stream, client, handler, limits, observer);
+    }
     if (observer) observer->on_connection(-1);
 }
 

@@ -2,13 +2,15 @@
 // The HTTP/1.1 server session: read a request (with limits and timeouts on every step), hand it
 // to the pipeline, write the reply, repeat while keep-alive holds. Malformed input gets 400,
 // oversized headers 431, an oversized body 413; a request that stalls is logged as 408 and
-// its connection closed. Runs on one worker; the socket never leaves it.
+// its connection closed. Runs on one worker; the socket never leaves it. The same session body
+// runs over plain TCP and over TLS (a template on the stream type: no per-read dispatch).
 #include "edge/http/exchange.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 
 namespace cdn::edge::http {
 
@@ -18,10 +20,22 @@ struct SessionLimits {
     std::chrono::milliseconds idle_timeout{60'000};     // waiting for the next request
     std::chrono::milliseconds request_timeout{10'000};  // receiving a request once it started
     std::chrono::milliseconds send_timeout{60'000};     // writing a reply
-    std::string_view scheme = "http";
+    std::string_view scheme = "http";  // "https" on TLS listeners: cache keys, normalised Host
 };
+
+class TlsContextSet;
+class TlsObserver;
 
 boost::asio::awaitable<void> serve_http1(tcp::socket socket, RequestHandler& handler,
                                          const SessionLimits& limits, ExchangeObserver* observer);
+
+// The TLS handshake (under tls->handshake_timeout(), SNI picking the certificate), then the
+// same HTTP/1.1 session over the encrypted stream. A handshake that fails or stalls closes the
+// connection (with an alert where the protocol has one) and is reported to tls_observer (may be
+// null). The session keeps `tls` alive for its whole life, whatever reloads happen meanwhile.
+boost::asio::awaitable<void> serve_http1_tls(tcp::socket socket,
+                                             std::shared_ptr<const TlsContextSet> tls,
+                                             RequestHandler& handler, const SessionLimits& limits,
+                                             ExchangeObserver* observer, TlsObserver* tls_observer);
 
 }  // namespace cdn::edge::http

@@ -56,6 +56,24 @@ EdgeMetrics::EdgeMetrics(MetricsRegistry& r, const storage::MemoryStore& store)
         [&store] { return static_cast<double>(store.evictions()); }, R"(tier="memory")");
 }
 
+TlsMetrics::TlsMetrics(MetricsRegistry& r)
+    : tls12_(r.counter("cdn_edge_tls_handshakes_total", "Completed TLS handshakes by version.",
+                       R"(version="1.2")")),
+      tls13_(r.counter("cdn_edge_tls_handshakes_total", "", R"(version="1.3")")) {
+    for (http::TlsFailure f : http::kAllTlsFailures)
+        failures_[static_cast<std::size_t>(f)] =
+            &r.counter("cdn_edge_tls_handshake_failures_total", "Failed TLS handshakes by reason.",
+                       "reason=\"" + std::string(http::label(f)) + "\"");
+}
+
+void TlsMetrics::on_handshake(std::string_view version) {
+    (version == "1.3" ? tls13_ : tls12_).inc();
+}
+
+void TlsMetrics::on_handshake_failure(http::TlsFailure reason) {
+    failures_[static_cast<std::size_t>(reason)]->inc();
+}
+
 void add_disk_metrics(MetricsRegistry& r, const storage::TieredStore& tiered) {
     const storage::DiskStore& disk = tiered.disk();
     const storage::DiskStats& ds = disk.stats();

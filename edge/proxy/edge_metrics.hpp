@@ -4,6 +4,7 @@
 #include "common/metrics.hpp"
 #include "edge/cache/outcome.hpp"
 #include "edge/http/exchange.hpp"
+#include "edge/http/tls_observer.hpp"
 #include "edge/storage/memory_store.hpp"
 #include "edge/storage/tiered_store.hpp"
 
@@ -39,6 +40,21 @@ struct EdgeMetrics {
 
 // The disk tier's gauges and counters (tier="disk"), read from the stores when scraped.
 void add_disk_metrics(MetricsRegistry& registry, const storage::TieredStore& tiered);
+
+// Handshake counters of the TLS listeners (registered only when TLS is configured):
+// cdn_edge_tls_handshakes_total{version} and cdn_edge_tls_handshake_failures_total{reason}.
+// Counters are atomic: any worker may report.
+class TlsMetrics final : public http::TlsObserver {
+  public:
+    explicit TlsMetrics(MetricsRegistry& registry);
+    void on_handshake(std::string_view version) override;
+    void on_handshake_failure(http::TlsFailure reason) override;
+
+  private:
+    Counter& tls12_;
+    Counter& tls13_;
+    std::array<Counter*, std::size(http::kAllTlsFailures)> failures_{};
+};
 
 class EdgeObserver final : public http::ExchangeObserver {
   public:

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <fstream>
+
 using namespace cdn;
 using namespace cdn::edge;
 using Catch::Matchers::Contains;
@@ -110,4 +112,75 @@ TEST_CASE("the disk tier is off by default and its knobs are checked", "[edge_co
                Catch::Contains("t.toml:3") && Catch::Contains("reused"));
     CHECK_THAT(fails("[cache.disk]\npath = \"/x\"\nsegmentsize = \"1MiB\"\n"),
                Catch::Contains("segmentsize"));
+}
+
+TEST_CASE("TLS is off by default, and [tls] parses and is checked", "[edge_config]") {
+    CHECK_FALSE(load_edge_config(ConfigSection::parse("", "t.toml")).tls);
+    const auto c = load_edge_config(ConfigSection::parse(R"(
+[tls]
+listen = ["127.0.0.1:8443", "127.0.0.1:0"]
+handshake_timeout = "2s"
+[[tls.certificates]]
+cert = "/etc/a.pem"
+key = "/etc/a.key"
+hosts = ["www.example.com", "*.example.com"]
+[[tls.certificates]]
+cert = "b.pem"
+key = "b.key"
+[[origin]]
+url = "http://127.0.0.1:9000"
+)",
+                                                         "/etc/cdn/edge.toml"));
+    REQUIRE(c.tls);
+    CHECK(c.tls->listen.size() == 2);
+    CHECK(c.tls->handshake_timeout == std::chrono::seconds(2));
+    CHECK(c.tls->alpn == std::vector<std::string>{"http/1.1"});
+    REQUIRE(c.tls->certificates.size() == 2);
+    CHECK(c.tls->certificates[0].cert == "/etc/a.pem");
+    CHECK(c.tls->certificates[0].hosts.size() == 2);
+    CHECK(c.tls->certificates[1].cert == "/etc/cdn/b.pem");  // relative to the config file
+    CHECK(c.tls->certificates[1].hosts.empty());             // from the SAN at load time
+    validate(c);  // TLS listeners alone are enough to start
+}
+
+TEST_CASE("bad [tls] settings name the key", "[edge_config]") {
+    auto fails = [](const std::string& toml) -> std::string {
+        try {
+            load_edge_config(ConfigSection::parse(toml, "t.toml"));
+        } catch (const ConfigError& e) {
+            return e.what();
+        }
+        return "no error";
+    };
+    const std::string cert = "[[tls.certificates]]\ncert = \"a.pem\"\nkey = \"a.key\"\n";
+    CHECK_THAT(fails("[tls]\n" + cert), Contains("tls.listen"));
+    CHECK_THAT(fails("[tls]\nlisten = [\"127.0.0.1:8443\"]\n"), Contains("tls.certificates"));
+    CHECK_THAT(fails("[tls]\nlisten = [\"nowhere\"]\n" + cert), Contains("tls.listen"));
+    CHECK_THAT(fails("[tls]\nlisten = [\"127.0.0.1:0\"]\nalpn = [\"spdy/3\"]\n" + cert),
+               Contains("tls.alpn"));
+    CHECK_THAT(fails("[tls]\nlisten = [\"127.0.0.1:0\"]\nhandshake_timeout = \"0s\"\n" + cert),
+               Contains("tls.handshake_timeout"));
+    CHECK_THAT(fails("[tls]\nlisten = [\"127.0.0.1:0\"]\n[[tls.certificates]]\ncert = \"a.pem\"\n"),
+               Contains("key"));
+    CHECK_THAT(fails("[tls]\nlisten = [\"127.0.0.1:0\"]\n" + cert + "hosts = [\"a.*.com\"]\n"),
+               Contains("hosts"));
+    CHECK_THAT(fails("[tls]\nlisten = [\"127.0.0.1:0\"]\ncolor = 1\n" + cert), Contains("color"));
+}
+
+TEST_CASE("the commented [tls] block of the example config is valid", "[edge_config]") {
+    std::ifstream in(CDN_SOURCE_DIR "/infra/configs/edge.example.toml");
+    std::string line, block;
+    bool inside = false;
+    while (std::getline(in, line)) {
+        if (line == "# [tls]") inside = true;
+        if (!inside) continue;
+        if (!line.starts_with("# ")) break;
+        block += line.substr(2) + "\n";
+    }
+    REQUIRE_THAT(block, Contains("[[tls.certificates]]"));
+    const auto c = load_edge_config(ConfigSection::parse(block, "example-tls.toml"));
+    REQUIRE(c.tls);
+    CHECK(c.tls->listen.size() == 1);
+    CHECK(c.tls->certificates.size() == 2);
+    CHECK(c.tls->certificates[0].hosts.size() == 2);
 }

@@ -1,0 +1,262 @@
+#include "edge/http/tls_context.hpp"
+
+#include "common/config.hpp"
+
+#include <fmt/format.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <boost/asio/error.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/beast/core/error.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+
+namespace cdn::edge::http {
+namespace {
+
+namespace ssl = boost::asio::ssl;
+
+// Mozilla "intermediate" (v5.7) for TLS 1.2, without the DHE suites (no DH parameters here).
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+constexpr const char* kGroups = "X25519:P-256:P-384";
+constexpr unsigned char kSessionIdContext[] = "cdn-edge";
+
+// The last OpenSSL error as text (and the queue cleared), for start-up messages.
+std::string openssl_error() {
+    std::string out;
+    while (unsigned long e = ERR_get_error()) {
+        char buf[256];
+        ERR_error_string_n(e, buf, sizeof buf);
+        if (!out.empty()) out += "; ";
+        out += buf;
+    }
+    return out.empty() ? "unknown OpenSSL error" : out;
+}
+
+std::string asn1_time(const ASN1_TIME* t) {
+    BIO* bio = BIO_new(BIO_s_mem());
+    if (!bio) return "?";
+    ASN1_TIME_print(bio, t);
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio, &data);
+    std::string s(data, static_cast<std::size_t>(n > 0 ? n : 0));
+    BIO_free(bio);
+    return s;
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    while (!out.empty() && out.back() == '.')
+        out.pop_back();
+    return out;
+}
+
+// Session-ticket keys: random per process, shared by every context and kept across reloads, so
+// a ticket issued under one certificate (or before a reload) still resumes. A restart rotates
+// them.
+const std::array<unsigned char, 80>& ticket_keys() {
+    static const std::array<unsigned char, 80> keys = [] {
+        std::array<unsigned char, 80> k{};
+        if (RAND_bytes(k.data(), static_cast<int>(k.size())) != 1)
+            throw std::runtime_error("tls: no randomness for session-ticket keys");
+        return k;
+    }();
+    return keys;
+}
+
+// The DNS names of the certificate's subjectAltName.
+std::vector<std::string> san_dns_names(X509* cert) {
+    std::vector<std::string> out;
+    auto* names =
+        static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+    if (!names) return out;
+    for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+        const GENERAL_NAME* g = sk_GENERAL_NAME_value(names, i);
+        if (g->type != GEN_DNS) continue;
+        const unsigned char* p = ASN1_STRING_get0_data(g->d.dNSName);
+        const int n = ASN1_STRING_length(g->d.dNSName);
+        if (p && n > 0)
+            out.push_back(lower(
+                std::string_view(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n))));
+    }
+    GENERAL_NAMES_free(names);
+    return out;
+}
+
+void check_readable(const std::filesystem::path& path, const std::string& where) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f)
+        throw ConfigError(
+            fmt::format("{}: {}: cannot read: {}", where, path.string(), std::strerror(errno)));
+    std::fclose(f);
+}
+
+}  // namespace
+
+std::string_view label(TlsFailure f) {
+    switch (f) {
+        case TlsFailure::timeout: return "timeout";
+        case TlsFailure::closed: return "closed";
+        case TlsFailure::version: return "version";
+        case TlsFailure::cipher: return "cipher";
+        case TlsFailure::protocol: return "protocol";
+    }
+    return "protocol";
+}
+
+TlsFailure classify_handshake_error(const boost::system::error_code& ec) {
+    namespace asio = boost::asio;
+    if (ec == boost::beast::error::timeout) return TlsFailure::timeout;
+    if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ||
+        ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+        ec == asio::error::operation_aborted)
+        return TlsFailure::closed;
+    if (ec.category() == asio::error::get_ssl_category()) {
+        const auto packed = static_cast<unsigned long>(static_cast<unsigned int>(ec.value()));
+        switch (ERR_GET_REASON(packed)) {
+            case SSL_R_UNSUPPORTED_PROTOCOL:
+            case SSL_R_VERSION_TOO_LOW:
+            case SSL_R_UNKNOWN_PROTOCOL:
+            case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION: return TlsFailure::version;
+            case SSL_R_NO_SHARED_CIPHER: return TlsFailure::cipher;
+            default: break;
+        }
+    }
+    return TlsFailure::protocol;
+}
+
+TlsContextSet::~TlsContextSet() = default;
+
+std::shared_ptr<const TlsContextSet> TlsContextSet::load(const TlsSettings& settings) {
+    if (settings.certificates.empty())
+        throw ConfigError("tls.certificates: at least one certificate is needed");
+    std::shared_ptr<TlsContextSet> set(new TlsContextSet());
+    set->handshake_timeout_ = settings.handshake_timeout;
+    for (const std::string& p : settings.alpn) {
+        if (p.empty() || p.size() > 255)
+            throw ConfigError(fmt::format("tls.alpn: \"{}\" is not a protocol name", p));
+        set->alpn_wire_.push_back(static_cast<char>(p.size()));
+        set->alpn_wire_.append(p);
+    }
+    for (std::size_t i = 0; i < settings.certificates.size(); ++i) {
+        const TlsCertificate& c = settings.certificates[i];
+        const std::string where = fmt::format("tls.certificates[{}]", i);
+        ERR_clear_error();
+        auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
+        SSL_CTX* h = ctx->native_handle();
+        SSL_CTX_set_min_proto_version(h, TLS1_2_VERSION);
+        SSL_CTX_set_max_proto_version(h, TLS1_3_VERSION);
+        SSL_CTX_set_options(
+            h, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+        if (SSL_CTX_set_cipher_list(h, kTls12Ciphers) != 1 ||
+            SSL_CTX_set1_groups_list(h, kGroups) != 1)
+            throw ConfigError(fmt::format("{}: cipher setup failed: {}", where, openssl_error()));
+        SSL_CTX_set_session_cache_mode(h, SSL_SESS_CACHE_SERVER);
+        SSL_CTX_sess_set_cache_size(h, 20 * 1024);
+        SSL_CTX_set_session_id_context(h, kSessionIdContext, sizeof kSessionIdContext - 1);
+        auto& keys = ticket_keys();
+        SSL_CTX_set_tlsext_ticket_keys(h, const_cast<unsigned char*>(keys.data()),
+                                       static_cast<long>(keys.size()));
+
+        check_readable(c.cert, where + ".cert");
+        if (SSL_CTX_use_certificate_chain_file(h, c.cert.c_str()) != 1)
+            throw ConfigError(fmt::format("{}.cert: {}: not a PEM certificate chain: {}", where,
+                                          c.cert.string(), openssl_error()));
+        check_readable(c.key, where + ".key");
+        if (SSL_CTX_use_PrivateKey_file(h, c.key.c_str(), SSL_FILETYPE_PEM) != 1) {
+            const unsigned long e = ERR_peek_last_error();
+            if (ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH) {
+                ERR_clear_error();
+                throw ConfigError(fmt::format("{}.key: {}: does not match the certificate {}",
+                                              where, c.key.string(), c.cert.string()));
+            }
+            throw ConfigError(fmt::format("{}.key: {}: not a usable PEM private key: {}", where,
+                                          c.key.string(), openssl_error()));
+        }
+        if (SSL_CTX_check_private_key(h) != 1)
+            throw ConfigError(fmt::format("{}.key: {}: does not match the certificate {}: {}",
+                                          where, c.key.string(), c.cert.string(), openssl_error()));
+        X509* leaf = SSL_CTX_get0_certificate(h);
+        if (X509_cmp_current_time(X509_get0_notAfter(leaf)) <= 0)
+            throw ConfigError(fmt::format("{}.cert: {}: certificate expired (notAfter {})", where,
+                                          c.cert.string(), asn1_time(X509_get0_notAfter(leaf))));
+        if (X509_cmp_current_time(X509_get0_notBefore(leaf)) >= 0)
+            throw ConfigError(fmt::format("{}.cert: {}: certificate not valid yet (notBefore {})",
+                                          where, c.cert.string(),
+                                          asn1_time(X509_get0_notBefore(leaf))));
+
+        std::vector<std::string> hosts;
+        for (const std::string& host : c.hosts)
+            hosts.push_back(lower(host));
+        if (hosts.empty()) hosts = san_dns_names(leaf);
+        for (const std::string& host : hosts) {
+            if (host.starts_with("*.") && host.size() > 2)
+                set->wildcard_.emplace_back(host.substr(1), i);
+            else
+                set->exact_.emplace(host, i);  // the first certificate listing a name keeps it
+        }
+        set->hosts_.push_back(std::move(hosts));
+
+        // SSL_CTX_set_tlsext_servername_callback, without its C cast.
+        SSL_CTX_callback_ctrl(h, SSL_CTRL_SET_TLSEXT_SERVERNAME_CB,
+                              reinterpret_cast<void (*)()>(&TlsContextSet::on_servername));
+        SSL_CTX_set_tlsext_servername_arg(h, set.get());
+        if (!set->alpn_wire_.empty())
+            SSL_CTX_set_alpn_select_cb(h, &TlsContextSet::on_alpn, &set->alpn_wire_);
+        set->contexts_.push_back(std::move(ctx));
+    }
+    return set;
+}
+
+std::size_t TlsContextSet::select(std::string_view server_name) const {
+    const std::string name = lower(server_name);
+    if (auto it = exact_.find(name); it != exact_.end()) return it->second;
+    // "*.example.com" covers exactly one more label: "a.example.com", not "a.b.example.com".
+    for (const auto& [suffix, index] : wildcard_) {
+        if (name.size() <= suffix.size() || !name.ends_with(suffix)) continue;
+        const std::string_view label =
+            std::string_view(name).substr(0, name.size() - suffix.size());
+        if (label.find('.') == std::string_view::npos) return index;
+    }
+    return 0;
+}
+
+int TlsContextSet::on_servername(SSL* ssl, int* /*alert*/, void* arg) {
+    const auto* set = static_cast<const TlsContextSet*>(arg);
+    const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (!name) return SSL_TLSEXT_ERR_NOACK;  // no SNI: the default certificate
+    const std::size_t i = set->select(name);
+    if (i != 0) SSL_set_SSL_CTX(ssl, set->contexts_[i]->native_handle());
+    return SSL_TLSEXT_ERR_OK;  // unknown names get the default certificate, not an alert
+}
+
+int TlsContextSet::on_alpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* outlen,
+                           const unsigned char* in, unsigned int inlen, void* arg) {
+    const auto* wire = static_cast<const std::string*>(arg);
+    unsigned char* selected = nullptr;
+    // Walks our list in order and takes the first the client offers: server preference.
+    if (SSL_select_next_proto(
+            &selected, outlen, reinterpret_cast<const unsigned char*>(wire->data()),
+            static_cast<unsigned int>(wire->size()), in, inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK;  // nothing in common: carry on without ALPN (HTTP/1.1)
+    *out = selected;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+}  // namespace cdn::edge::http

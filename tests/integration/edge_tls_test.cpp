@@ -1,0 +1,309 @@
+// The TLS listeners of a real edge, driven by curl and openssl s_client as a user would. The
+// certificates are made at test time with the openssl CLI: a CA, two host certificates with
+// subjectAltName (a.test, *.a.test; b.test, *.b.test) and one that expired in 2020.
+#include "tests/integration/cluster.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+using namespace cdn::test;
+using Catch::Matchers::Contains;
+
+namespace {
+
+// Runs a shell command line (stderr joined to stdout) and returns status and output.
+CommandResult sh(const std::string& command,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    return run_command({"sh", "-c", command + " 2>&1"}, timeout);
+}
+
+void must(const std::string& command) {
+    const CommandResult r = sh(command);
+    INFO(command << "\n" << r.out);
+    REQUIRE(r.status == 0);
+}
+
+// A throwaway PKI under dir: openssl req/x509/ca, ECDSA P-256 keys.
+struct Pki {
+    explicit Pki(const TempDir& d) : dir(d.path().string()) {
+        must("cd " + dir + " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 " +
+             "-nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=cdn-test-ca");
+    }
+    std::string path(const std::string& name) const { return dir + "/" + name; }
+    // Issues NAME.pem / NAME.key for the given DNS names (the first is the CN).
+    void issue(const std::string& name, const std::vector<std::string>& dns, int serial) const {
+        std::string san = "subjectAltName=";
+        for (std::size_t i = 0; i < dns.size(); ++i)
+            san += (i ? ",DNS:" : "DNS:") + dns[i];
+        must("cd " + dir + " && printf '" + san + "\\n' > " + name + ".ext" +
+             " && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + name +
+             ".key -out " + name + ".csr -subj /CN=" + dns[0] + " && openssl x509 -req -in " +
+             name + ".csr -CA ca.pem -CAkey ca.key -set_serial " + std::to_string(serial) +
+             " -days 2 -extfile " + name + ".ext -out " + name + ".pem");
+    }
+    // NAME.pem valid only in January 2020 (openssl ca takes explicit dates).
+    void issue_expired(const std::string& name) const {
+        must("cd " + dir + " && mkdir -p db && : > db/index.txt && echo 01 > db/serial && " +
+             "printf '[ca]\\ndefault_ca=c\\n[c]\\ndatabase=db/index.txt\\nnew_certs_dir=db\\n" +
+             "serial=db/serial\\ndefault_md=sha256\\npolicy=p\\nunique_subject=no\\n[p]\\n" +
+             "commonName=supplied\\n' > ca.cnf && openssl req -newkey ec -pkeyopt " +
+             "ec_paramgen_curve:P-256 -nodes -keyout " + name + ".key -out " + name +
+             ".csr -subj /CN=" + name + ".test && openssl ca -batch -config ca.cnf -cert ca.pem " +
+             "-keyfile ca.key -in " + name + ".csr -out " + name +
+             ".pem -startdate 20200101000000Z -enddate 20200201000000Z -notext");
+    }
+    std::string dir;
+};
+
+struct TlsFixture {
+    TempDir dir;
+    Pki pki{dir};
+    OriginSim origin{dir};
+    std::unique_ptr<Edge> edge;
+    std::uint16_t tls_port = 0;
+
+    TlsFixture() {
+        pki.issue("a", {"a.test", "*.a.test"}, 0x1001);
+        pki.issue("b", {"b.test", "*.b.test"}, 0x2001);
+        const std::string toml =
+            "[tls]\nlisten = [\"127.0.0.1:0\"]\nhandshake_timeout = \"1s\"\n"
+            "[[tls.certificates]]\ncert = \"" +
+            pki.path("a.pem") + "\"\nkey = \"" + pki.path("a.key") +
+            "\"\n[[tls.certificates]]\ncert = \"" + pki.path("b.pem") + "\"\nkey = \"" +
+            pki.path("b.key") + "\"\n";
+        edge = std::make_unique<Edge>(dir, origin.url(), toml);
+        tls_port = edge->process().wait_for_port("https on");
+    }
+
+    std::string port() const { return std::to_string(tls_port); }
+
+    // curl over https to host (resolved to the edge), headers and body on stdout.
+    CommandResult curl(const std::string& host, const std::string& target,
+                       const std::string& extra = "") const {
+        return sh("curl -sS -i --max-time 10 --cacert " + pki.path("ca.pem") + " --resolve " +
+                  host + ":" + port() + ":127.0.0.1 " + extra + " https://" + host + ":" + port() +
+                  target);
+    }
+
+    // openssl s_client against the edge; stdin is empty, so it quits after the handshake.
+    CommandResult s_client(const std::string& args) const {
+        return sh("openssl s_client -connect 127.0.0.1:" + port() + " -CAfile " +
+                  pki.path("ca.pem") + " " + args + " </dev/null");
+    }
+
+    // Serial and subject of the certificate the edge presents for a server name.
+    std::string presented(const std::string& servername_args) const {
+        return sh("openssl s_client -connect 127.0.0.1:" + port() + " " + servername_args +
+                  " </dev/null 2>/dev/null | openssl x509 -noout -serial -subject")
+            .out;
+    }
+
+    double metric(const std::string& sample) { return edge->metric(sample); }
+};
+
+}  // namespace
+
+TEST_CASE_METHOD(TlsFixture, "tls: miss then hit over https, verified against the test CA",
+                 "[edge][tls]") {
+    auto first = curl("a.test", "/static/logo.png");
+    INFO(first.out);
+    REQUIRE(first.status == 0);
+    CHECK_THAT(first.out, Contains("HTTP/1.1 200"));
+    CHECK_THAT(first.out, Contains("X-Cache: MISS"));
+    auto second = curl("a.test", "/static/logo.png");
+    INFO(second.out);
+    REQUIRE(second.status == 0);
+    CHECK_THAT(second.out, Contains("X-Cache: HIT"));
+    CHECK(origin.count("/static/logo.png") == 1);
+    // https keys are their own: the plain-HTTP copy of another object does not answer https.
+    REQUIRE(http_get(edge->port(), "/static/plain.css", {{"Host", "a.test"}}).result_int() == 200);
+    CHECK_THAT(curl("a.test", "/static/plain.css").out, Contains("X-Cache: MISS"));
+    CHECK(metric("cdn_edge_tls_handshakes_total{version=\"1.3\"}") >= 3);
+}
+
+TEST_CASE_METHOD(TlsFixture,
+                 "tls: SNI picks the certificate, unknown or absent SNI gets the default",
+                 "[edge][tls]") {
+    CHECK_THAT(presented("-servername a.test"), Contains("serial=1001"));
+    CHECK_THAT(presented("-servername b.test"), Contains("serial=2001"));
+    CHECK_THAT(presented("-servername WWW.B.TEST"), Contains("serial=2001"));  // wildcard, any case
+    CHECK_THAT(presented("-servername x.y.b.test"), Contains("serial=1001"));  // one label only
+    CHECK_THAT(presented("-servername unknown.example"), Contains("serial=1001"));
+    CHECK_THAT(presented("-noservername"), Contains("serial=1001"));
+    // And the chain verifies for the name asked for.
+    auto b = s_client("-servername b.test -verify_hostname b.test");
+    INFO(b.out);
+    CHECK_THAT(b.out, Contains("Verify return code: 0 (ok)"));
+    auto curl_b = curl("www.b.test", "/static/b.txt");
+    INFO(curl_b.out);
+    CHECK(curl_b.status == 0);
+    CHECK_THAT(curl_b.out, Contains("HTTP/1.1 200"));
+}
+
+TEST_CASE_METHOD(TlsFixture,
+                 "tls: ALPN negotiates http/1.1, and a client offering only h2 still "
+                 "gets a handshake",
+                 "[edge][tls]") {
+    auto h1 = s_client("-servername a.test -alpn http/1.1");
+    INFO(h1.out);
+    CHECK_THAT(h1.out, Contains("ALPN protocol: http/1.1"));
+    auto h2only = s_client("-servername a.test -alpn h2");
+    INFO(h2only.out);
+    CHECK_THAT(h2only.out, Contains("No ALPN negotiated"));
+    CHECK_THAT(h2only.out, Contains("Verify return code: 0 (ok)"));
+    auto curl_h11 = curl("a.test", "/static/alpn.txt", "--http1.1 -v");
+    INFO(curl_h11.out);
+    CHECK(curl_h11.status == 0);
+    CHECK_THAT(curl_h11.out, Contains("http/1.1"));
+    auto curl_h2 =
+        curl("a.test", "/static/alpn.txt", "--http2 -o /dev/null -w 'v=%{http_version}'");
+    INFO(curl_h2.out);
+    CHECK(curl_h2.status == 0);
+    CHECK_THAT(curl_h2.out, Contains("v=1.1"));  // fell back to HTTP/1.1
+}
+
+TEST_CASE_METHOD(TlsFixture, "tls: only TLS 1.2 and 1.3 are spoken", "[edge][tls]") {
+    auto v12 = s_client("-servername a.test -tls1_2");
+    INFO(v12.out);
+    CHECK(v12.status == 0);
+    CHECK_THAT(v12.out, Contains("TLSv1.2"));
+    CHECK_THAT(v12.out, Contains("ECDHE"));
+    auto v13 = s_client("-servername a.test -tls1_3");
+    INFO(v13.out);
+    CHECK(v13.status == 0);
+    CHECK_THAT(v13.out, Contains("TLSv1.3"));
+    // SECLEVEL=0 lets this client really try the old versions; the edge refuses them.
+    for (const char* old : {"-tls1_1", "-tls1"}) {
+        auto r = s_client(std::string("-servername a.test -cipher DEFAULT@SECLEVEL=0 ") + old);
+        INFO(old << "\n" << r.out);
+        CHECK(r.status != 0);
+    }
+    CHECK(metric("cdn_edge_tls_handshake_failures_total{reason=\"version\"}") >= 2);
+    CHECK(metric("cdn_edge_tls_handshakes_total{version=\"1.2\"}") >= 1);
+}
+
+TEST_CASE_METHOD(TlsFixture, "tls: sessions resume, with a session id (1.2) and a ticket (1.3)",
+                 "[edge][tls]") {
+    const std::string sess12 = pki.path("s12.pem");
+    auto first = s_client("-servername a.test -tls1_2 -sess_out " + sess12);
+    INFO(first.out);
+    REQUIRE(first.status == 0);
+    CHECK_THAT(first.out, Contains("New, TLSv1.2"));
+    auto again = s_client("-servername a.test -tls1_2 -sess_in " + sess12);
+    INFO(again.out);
+    CHECK_THAT(again.out, Contains("Reused, TLSv1.2"));
+
+    // TLS 1.3 tickets arrive after the handshake: make the client read a reply first.
+    const std::string sess13 = pki.path("s13.pem");
+    const std::string request =
+        "printf 'GET /static/r.txt HTTP/1.1\\r\\nHost: a.test\\r\\nConnection: close\\r\\n\\r\\n' "
+        "| ";
+    const std::string base = "openssl s_client -connect 127.0.0.1:" + port() +
+                             " -servername a.test -tls1_3 -ign_eof -CAfile " + pki.path("ca.pem");
+    auto t1 = sh(request + base + " -sess_out " + sess13);
+    INFO(t1.out);
+    REQUIRE(t1.status == 0);
+    auto t2 = sh(request + base + " -sess_in " + sess13);
+    INFO(t2.out);
+    CHECK_THAT(t2.out, Contains("Reused, TLSv1.3"));
+    CHECK_THAT(t2.out, Contains("HTTP/1.1 200"));
+}
+
+TEST_CASE_METHOD(TlsFixture, "tls: garbage before the handshake is refused and the edge lives on",
+                 "[edge][tls]") {
+    // A TLS record carrying nonsense: a fatal alert (unexpected_message), then the close.
+    const std::string alert = raw_exchange(
+        tls_port, std::string("\x16\x03\x01\x00\x04\xff\xff\xff\xff", 9), std::chrono::seconds(5));
+    REQUIRE(alert.size() >= 7);
+    CHECK(static_cast<unsigned char>(alert[0]) == 0x15);  // alert record
+    CHECK(static_cast<unsigned char>(alert[5]) == 2);     // fatal
+    // Not TLS at all (plain HTTP, random bytes): OpenSSL sends no alert to a peer that does
+    // not speak TLS; the connection is closed (raw_exchange returns before its 5 s bound).
+    std::string random(1024, '\0');
+    for (std::size_t i = 0; i < random.size(); ++i)
+        random[i] = static_cast<char>((i * 131 + 7) & 0xff);
+    for (const std::string& junk :
+         {std::string("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n"), random}) {
+        const auto started = std::chrono::steady_clock::now();
+        raw_exchange(tls_port, junk, std::chrono::seconds(5));
+        CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(4));
+    }
+    CHECK(metric("cdn_edge_tls_handshake_failures_total{reason=\"protocol\"}") >= 3);
+    auto after = curl("a.test", "/static/after.txt");
+    INFO(after.out);
+    CHECK(after.status == 0);
+    CHECK_THAT(after.out, Contains("HTTP/1.1 200"));
+}
+
+TEST_CASE_METHOD(TlsFixture, "tls: a client that never starts the handshake is closed on timeout",
+                 "[edge][tls]") {
+    const auto started = std::chrono::steady_clock::now();
+    const std::string reply = raw_exchange(tls_port, "", std::chrono::seconds(8));
+    const auto took = std::chrono::steady_clock::now() - started;
+    CHECK(reply.empty());
+    CHECK(took >= std::chrono::milliseconds(900));
+    CHECK(took < std::chrono::seconds(5));  // handshake_timeout = 1s, not the 8 s quiet bound
+    CHECK(eventually(
+        [&] { return metric("cdn_edge_tls_handshake_failures_total{reason=\"timeout\"}") >= 1; }));
+    auto after = curl("a.test", "/static/after-timeout.txt");
+    INFO(after.out);
+    CHECK(after.status == 0);
+}
+
+TEST_CASE_METHOD(TlsFixture, "tls: SIGHUP reloads certificates, a bad file keeps the old ones",
+                 "[edge][tls]") {
+    CHECK_THAT(presented("-servername b.test"), Contains("serial=2001"));
+    pki.issue("b2", {"b.test", "*.b.test"}, 0x2002);
+    std::filesystem::copy_file(pki.path("b2.pem"), pki.path("b.pem"),
+                               std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::copy_file(pki.path("b2.key"), pki.path("b.key"),
+                               std::filesystem::copy_options::overwrite_existing);
+    REQUIRE(::kill(edge->process().pid(), SIGHUP) == 0);
+    edge->process().wait_for_log("reloaded 2 certificate(s)");
+    CHECK_THAT(presented("-servername b.test"), Contains("serial=2002"));
+    CHECK_THAT(presented("-servername a.test"), Contains("serial=1001"));
+
+    // A broken certificate file: the reload is refused and the current contexts stay.
+    dir.write("b.pem", "not a certificate");
+    REQUIRE(::kill(edge->process().pid(), SIGHUP) == 0);
+    edge->process().wait_for_log("reload failed");
+    CHECK_THAT(edge->process().log(), Contains(pki.path("b.pem")));
+    CHECK_THAT(presented("-servername b.test"), Contains("serial=2002"));
+    auto after = curl("b.test", "/static/reload.txt");
+    INFO(after.out);
+    CHECK(after.status == 0);
+    CHECK(edge->process().running());
+}
+
+TEST_CASE("tls: a bad certificate at start-up is a config error naming the file", "[edge][tls]") {
+    TempDir dir;
+    Pki pki(dir);
+    pki.issue("good", {"good.test"}, 0x3001);
+    pki.issue("other", {"other.test"}, 0x3002);
+    pki.issue_expired("old");
+    struct Case {
+        std::string cert, key, says;
+    };
+    const std::vector<Case> cases = {
+        {pki.path("old.pem"), pki.path("old.key"), "expired"},
+        {pki.path("missing.pem"), pki.path("good.key"), "cannot read"},
+        {pki.path("good.pem"), pki.path("other.key"), "does not match"},
+        {pki.path("good.key"), pki.path("good.key"), "not a PEM certificate"},
+    };
+    int seq = 0;
+    for (const Case& c : cases) {
+        const std::string log =
+            (dir.path() / ("bad-start-" + std::to_string(seq++) + ".log")).string();
+        Process edge({EDGE_BIN, "--listen", "127.0.0.1:0", "--origin", "http://127.0.0.1:9",
+                      "--tls-listen", "127.0.0.1:0", "--tls-cert", c.cert, "--tls-key", c.key},
+                     log);
+        INFO(c.says << "\n" << edge.log());
+        CHECK(edge.wait_exit(std::chrono::seconds(20)) == 2);
+        CHECK_THAT(edge.log(), Contains(c.says));
+        CHECK_THAT(edge.log(), Contains(c.says == "does not match" ? c.key : c.cert));
+    }
+}
