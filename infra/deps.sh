@@ -11,7 +11,7 @@ build_pkgs=(
   libssl-dev libnghttp2-dev libmaxminddb-dev
   catch2
 )
-test_pkgs=(curl etcd-server dnsutils knot-dnsutils unbound clang libclang-rt-14-dev gnuplot-nox)
+test_pkgs=(curl openssl nghttp2-client etcd-server dnsutils knot-dnsutils unbound clang libclang-rt-14-dev gnuplot-nox)
 bench_pkgs=(curl wrk nginx varnish dnsperf gdnsd dnsutils)
 
 want=("${build_pkgs[@]}")

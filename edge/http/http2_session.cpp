@@ -1,0 +1,852 @@
+#include "edge/http/http2_session.hpp"
+
+#include <nghttp2/nghttp2.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/http/field.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <unordered_map>
+
+namespace cdn::edge::http {
+
+void Http2Shutdown::trigger() {
+    std::vector<std::pair<std::uint64_t, std::function<void()>>> subs;
+    {
+        std::lock_guard lock(mutex_);
+        if (triggered_) return;
+        triggered_ = true;
+        subs = subscribers_;
+    }
+    for (auto& [id, wake] : subs)
+        wake();
+}
+
+bool Http2Shutdown::triggered() const {
+    std::lock_guard lock(mutex_);
+    return triggered_;
+}
+
+std::uint64_t Http2Shutdown::subscribe(std::function<void()> wake) {
+    std::unique_lock lock(mutex_);
+    const std::uint64_t id = next_id_++;
+    if (triggered_) {
+        lock.unlock();
+        wake();
+        return id;
+    }
+    subscribers_.emplace_back(id, std::move(wake));
+    return id;
+}
+
+void Http2Shutdown::unsubscribe(std::uint64_t id) {
+    std::lock_guard lock(mutex_);
+    std::erase_if(subscribers_, [id](const auto& s) { return s.first == id; });
+}
+
+namespace detail {
+namespace {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t write_batch = 64 * 1024;              // bytes of frames per socket write
+constexpr std::size_t read_chunk = 16 * 1024;               // bytes per socket read
+constexpr std::size_t linger_limit = 1024 * 1024;           // bytes drained after our last frame
+constexpr std::chrono::milliseconds linger_time{1000};      // time spent draining
+constexpr std::chrono::milliseconds goaway_rtt_wait{1000};  // PING ACK wait before last GOAWAY
+
+// A wake-up that is never lost: notify() before wait() makes the next wait() return at once.
+class Event {
+  public:
+    explicit Event(const asio::any_io_executor& ex) : timer_(ex) {}
+    void notify() {
+        signalled_ = true;
+        timer_.cancel();
+    }
+    asio::awaitable<void> wait() {
+        if (!signalled_) {
+            timer_.expires_at(Clock::time_point::max());
+            co_await timer_.async_wait(nothrow);
+        }
+        signalled_ = false;
+    }
+
+  private:
+    asio::steady_timer timer_;
+    bool signalled_ = false;
+};
+
+struct StreamState {
+    explicit StreamState(std::int32_t stream_id, const asio::any_io_executor& ex)
+        : id(stream_id), wake(ex) {}
+
+    std::int32_t id;
+    Request req;
+    std::string authority;
+    std::string cookie;
+    std::size_t header_bytes = 0;
+    bool header_too_large = false;
+    bool body_too_large = false;
+    bool request_complete = false;  // END_STREAM received
+    bool dispatched = false;        // the handler (or an error reply) has the request
+    bool task_running = false;      // its coroutine has not finished
+    bool has_reply = false;
+    bool submitted = false;  // response HEADERS submitted
+    bool closed = false;     // nghttp2 closed the stream
+    bool logged = false;
+    std::uint32_t close_error = 0;
+    Reply reply;
+    // The data provider sends `pending`; at its end, body_done means END_STREAM, body_failed
+    // means RST_STREAM(INTERNAL_ERROR), otherwise the pump fetches the next piece.
+    std::string_view pending;
+    bool body_done = false;
+    bool body_failed = false;
+    std::uint64_t bytes_sent = 0;
+    Clock::time_point started = Clock::now();
+    Event wake;  // the pump waits here for `pending` to drain or the stream to close
+};
+using StreamPtr = std::shared_ptr<StreamState>;
+
+struct SessionDeleter {
+    void operator()(nghttp2_session* s) const { nghttp2_session_del(s); }
+};
+
+bool iequals(std::string_view a, std::string_view b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+        return std::tolower(static_cast<unsigned char>(x)) ==
+               std::tolower(static_cast<unsigned char>(y));
+    });
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+        s.remove_suffix(1);
+    return s;
+}
+
+// Connection-specific fields HTTP/2 forbids (RFC 9113 section 8.2.2), plus trailer announcements
+// (we send no trailers).
+bool hop_by_hop(std::string_view lname) {
+    static constexpr std::array<std::string_view, 8> names = {
+        "connection", "keep-alive", "proxy-connection", "transfer-encoding",
+        "upgrade",    "te",         "trailer",          "http2-settings"};
+    return std::find(names.begin(), names.end(), lname) != names.end();
+}
+
+// Calls f(name, value) for each field of an HTTP/1.1 head (status line skipped) and extra.
+template <class F>
+void for_each_field(std::string_view head, std::string_view extra, F&& f) {
+    for (std::string_view block : {head, extra}) {
+        bool first = block.data() == head.data();
+        while (!block.empty()) {
+            const std::size_t eol = block.find("\r\n");
+            std::string_view line = block.substr(0, eol);
+            block.remove_prefix(eol == std::string_view::npos ? block.size() : eol + 2);
+            if (first) {
+                first = false;
+                if (line.starts_with("HTTP/")) continue;
+            }
+            const std::size_t colon = line.find(':');
+            if (colon == std::string_view::npos || colon == 0) continue;
+            f(trim(line.substr(0, colon)), trim(line.substr(colon + 1)));
+        }
+    }
+}
+
+std::uint8_t* bytes(const std::string& s) {
+    return reinterpret_cast<std::uint8_t*>(const_cast<char*>(s.data()));
+}
+
+}  // namespace
+
+struct Http2Trampolines;
+
+// One connection: the nghttp2 session, its streams and the coroutines that move bytes. Lives
+// in a shared_ptr so a shutdown wake-up posted from another thread can find it gone.
+class Http2Connection : public std::enable_shared_from_this<Http2Connection> {
+  public:
+    Http2Connection(ByteStream& io, RequestHandler& handler, const Http2Limits& limits,
+                    ExchangeObserver* observer)
+        : io_(io),
+          handler_(handler),
+          limits_(limits),
+          observer_(observer),
+          ex_(io.executor()),
+          writer_wake_(ex_),
+          reader_wake_(ex_),
+          tasks_wake_(ex_),
+          watchdog_timer_(ex_),
+          client_(io.remote_endpoint()),
+          reset_tokens_(limits.reset_burst),
+          reset_refill_(Clock::now()) {}
+
+    bool init();
+    asio::awaitable<void> run(std::span<const std::uint8_t> already_read);
+    void begin_shutdown();
+
+  private:
+    friend struct Http2Trampolines;
+    // nghttp2 callbacks (trampolines below forward here).
+    int on_begin_headers(const nghttp2_frame* frame);
+    int on_header(const nghttp2_frame* frame, std::string_view name, std::string_view value);
+    int on_frame_recv(const nghttp2_frame* frame);
+    int on_data_chunk(std::int32_t stream_id, const std::uint8_t* data, std::size_t len);
+    int on_stream_close(std::int32_t stream_id, std::uint32_t error_code);
+    int on_frame_send(const nghttp2_frame* frame);
+    ssize_t read_body(std::int32_t stream_id, std::uint8_t* buf, std::size_t length,
+                      std::uint32_t* data_flags);
+
+    asio::awaitable<void> reader();
+    asio::awaitable<void> writer();
+    asio::awaitable<void> watchdog();
+    static asio::awaitable<void> run_stream(std::shared_ptr<Http2Connection> self, StreamPtr st);
+
+    StreamPtr find(std::int32_t id) const {
+        const auto it = streams_.find(id);
+        return it == streams_.end() ? nullptr : it->second;
+    }
+    bool feed(const std::uint8_t* data, std::size_t len);
+    void dispatch(const StreamPtr& st);
+    void reply_now(const StreamPtr& st, Reply reply);
+    void submit_reply(StreamState& st);
+    void maybe_log(StreamState& st);
+    void final_goaway();
+    void abort_all();
+    void task_done(bool orphan);
+    std::uint32_t max_orphans() const {
+        return limits_.max_orphaned_handlers ? limits_.max_orphaned_handlers
+                                             : limits_.max_concurrent_streams;
+    }
+
+    ByteStream& io_;
+    RequestHandler& handler_;
+    const Http2Limits& limits_;
+    ExchangeObserver* observer_;
+    asio::any_io_executor ex_;
+    std::unique_ptr<nghttp2_session, SessionDeleter> session_;
+    std::unordered_map<std::int32_t, StreamPtr> streams_;
+    Event writer_wake_;
+    Event reader_wake_;
+    Event tasks_wake_;
+    asio::steady_timer watchdog_timer_;
+    tcp::endpoint client_;
+
+    int tasks_ = 0;              // coroutines (reader, watchdog, streams) still running
+    std::uint32_t orphans_ = 0;  // stream coroutines whose stream is already closed
+    bool dead_ = false;          // socket aborted or failed: no more I/O
+    bool recv_stopped_ = false;  // nghttp2 wants no more input (GOAWAY, fatal error)
+    bool finishing_ = false;     // our last frame is out: draining input, then close
+    bool stopped_ = false;       // all I/O over; waiting for stream coroutines
+    bool writing_ = false;
+    bool reader_running_ = true;
+    Clock::time_point write_started_{};
+    Clock::time_point last_activity_ = Clock::now();
+    Clock::time_point finish_started_{};
+    enum class ShutdownState { none, notice_sent, goaway_sent } shutdown_ = ShutdownState::none;
+    Clock::time_point shutdown_started_{};
+    bool idle_goaway_ = false;
+    double reset_tokens_;
+    Clock::time_point reset_refill_;
+};
+
+namespace {
+
+Http2Connection* conn(void* user_data) {
+    return static_cast<Http2Connection*>(user_data);
+}
+
+}  // namespace
+
+// Trampolines: nghttp2 C callbacks forwarding to members. Friends through a struct so the
+// member functions stay private.
+struct Http2Trampolines {
+    static int begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* ud) {
+        return conn(ud)->on_begin_headers(frame);
+    }
+    static int header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
+                      std::size_t namelen, const std::uint8_t* value, std::size_t valuelen,
+                      std::uint8_t, void* ud) {
+        return conn(ud)->on_header(
+            frame, std::string_view(reinterpret_cast<const char*>(name), namelen),
+            std::string_view(reinterpret_cast<const char*>(value), valuelen));
+    }
+    static int frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* ud) {
+        return conn(ud)->on_frame_recv(frame);
+    }
+    static int data_chunk(nghttp2_session*, std::uint8_t, std::int32_t stream_id,
+                          const std::uint8_t* data, std::size_t len, void* ud) {
+        return conn(ud)->on_data_chunk(stream_id, data, len);
+    }
+    static int stream_close(nghttp2_session*, std::int32_t stream_id, std::uint32_t error_code,
+                            void* ud) {
+        return conn(ud)->on_stream_close(stream_id, error_code);
+    }
+    static int frame_send(nghttp2_session*, const nghttp2_frame* frame, void* ud) {
+        return conn(ud)->on_frame_send(frame);
+    }
+    static ssize_t read_body(nghttp2_session*, std::int32_t stream_id, std::uint8_t* buf,
+                             std::size_t length, std::uint32_t* data_flags, nghttp2_data_source*,
+                             void* ud) {
+        return conn(ud)->read_body(stream_id, buf, length, data_flags);
+    }
+};
+
+bool Http2Connection::init() {
+    nghttp2_session_callbacks* cbs = nullptr;
+    if (nghttp2_session_callbacks_new(&cbs) != 0) return false;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, &Http2Trampolines::begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, &Http2Trampolines::header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, &Http2Trampolines::frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &Http2Trampolines::data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &Http2Trampolines::stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, &Http2Trampolines::frame_send);
+
+    nghttp2_option* opt = nullptr;
+    if (nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cbs);
+        return false;
+    }
+    nghttp2_option_set_max_deflate_dynamic_table_size(opt, limits_.max_deflate_table_size);
+    nghttp2_option_set_max_send_header_block_length(opt, limits_.max_send_header_block);
+    nghttp2_option_set_no_closed_streams(opt, 1);
+    // nghttp2's own rapid-reset limiter as a backstop behind ours (Debian backported it to 1.52).
+    nghttp2_option_set_stream_reset_rate_limit(opt, 2ULL * limits_.reset_burst,
+                                               2ULL * limits_.reset_rate);
+
+    nghttp2_session* raw = nullptr;
+    const int rv = nghttp2_session_server_new2(&raw, cbs, this, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cbs);
+    if (rv != 0) return false;
+    session_.reset(raw);
+
+    const std::array<nghttp2_settings_entry, 4> settings = {{
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, limits_.max_concurrent_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, limits_.initial_window_size},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, limits_.max_header_list_size},
+        {NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, limits_.header_table_size},
+    }};
+    if (nghttp2_submit_settings(session_.get(), NGHTTP2_FLAG_NONE, settings.data(),
+                                settings.size()) != 0)
+        return false;
+    // The connection window bounds request bodies in flight across streams.
+    const std::int32_t conn_window = static_cast<std::int32_t>(std::clamp<std::uint64_t>(
+        std::uint64_t{limits_.initial_window_size} * 4, 1 << 20, (1U << 31) - 1));
+    nghttp2_session_set_local_window_size(session_.get(), NGHTTP2_FLAG_NONE, 0, conn_window);
+    return true;
+}
+
+// ---- nghttp2 callbacks -------------------------------------------------------------------
+
+int Http2Connection::on_begin_headers(const nghttp2_frame* frame) {
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    auto st = std::make_shared<StreamState>(frame->hd.stream_id, ex_);
+    st->req.client = client_;
+    st->req.scheme = limits_.scheme;
+    st->req.msg.version(11);
+    streams_[frame->hd.stream_id] = std::move(st);
+    return 0;
+}
+
+int Http2Connection::on_header(const nghttp2_frame* frame, std::string_view name,
+                               std::string_view value) {
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;  // trailers: ignored
+    const StreamPtr st = find(frame->hd.stream_id);
+    if (!st || st->header_too_large) return 0;
+    st->header_bytes += name.size() + value.size() + 32;  // RFC 9113 section 6.5.2
+    if (st->header_bytes > limits_.max_header_list_size) {
+        st->header_too_large = true;
+        return 0;
+    }
+    auto& msg = st->req.msg;
+    if (name == ":method")
+        msg.method_string(value);
+    else if (name == ":path")
+        msg.target(value);
+    else if (name == ":authority")
+        st->authority.assign(value);
+    else if (name == ":scheme")
+        st->req.scheme = value == "https"  ? std::string_view("https")
+                         : value == "http" ? std::string_view("http")
+                                           : limits_.scheme;
+    else if (name == "cookie")  // RFC 9113 section 8.2.3: crumbs are joined for HTTP/1.1
+        st->cookie.append(st->cookie.empty() ? "" : "; ").append(value);
+    else if (!name.starts_with(':'))
+        msg.insert(name, value);
+    return 0;
+}
+
+int Http2Connection::on_frame_recv(const nghttp2_frame* frame) {
+    switch (frame->hd.type) {
+        case NGHTTP2_HEADERS:
+        case NGHTTP2_DATA: {
+            const StreamPtr st = find(frame->hd.stream_id);
+            if (!st || st->dispatched) break;
+            if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) st->request_complete = true;
+            if (st->header_too_large) {
+                reply_now(st, make_reply(431, "Request header fields too large\n",
+                                         cache::Outcome::error));
+                break;
+            }
+            if (st->request_complete) dispatch(st);
+            break;
+        }
+        case NGHTTP2_RST_STREAM: {
+            // Rapid reset (CVE-2023-44487): a token bucket per connection.
+            const auto now = Clock::now();
+            const double secs = std::chrono::duration<double>(now - reset_refill_).count();
+            reset_refill_ = now;
+            reset_tokens_ =
+                std::min<double>(limits_.reset_burst, reset_tokens_ + secs * limits_.reset_rate);
+            if (reset_tokens_ < 1.0) {
+                nghttp2_session_terminate_session(session_.get(), NGHTTP2_ENHANCE_YOUR_CALM);
+                recv_stopped_ = true;
+            } else {
+                reset_tokens_ -= 1.0;
+            }
+            break;
+        }
+        case NGHTTP2_PING:
+            if ((frame->hd.flags & NGHTTP2_FLAG_ACK) && shutdown_ == ShutdownState::notice_sent)
+                final_goaway();
+            break;
+        default: break;
+    }
+    return 0;
+}
+
+int Http2Connection::on_data_chunk(std::int32_t stream_id, const std::uint8_t* data,
+                                   std::size_t len) {
+    const StreamPtr st = find(stream_id);
+    if (!st || st->dispatched || st->header_too_large) return 0;
+    auto& body = st->req.msg.body();
+    if (body.size() + len > limits_.max_body_bytes) {
+        st->body_too_large = true;
+        body.clear();
+        body.shrink_to_fit();
+        reply_now(st, make_reply(413, "Request body too large\n", cache::Outcome::error));
+        return 0;
+    }
+    body.append(reinterpret_cast<const char*>(data), len);
+    return 0;
+}
+
+int Http2Connection::on_stream_close(std::int32_t stream_id, std::uint32_t error_code) {
+    const auto it = streams_.find(stream_id);
+    if (it == streams_.end()) return 0;
+    const StreamPtr st = it->second;
+    streams_.erase(it);
+    st->closed = true;
+    st->close_error = error_code;
+    if (st->task_running) ++orphans_;
+    st->wake.notify();
+    maybe_log(*st);
+    return 0;
+}
+
+int Http2Connection::on_frame_send(const nghttp2_frame* frame) {
+    if (frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS) return 0;
+    if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) return 0;
+    // A reply sent before the request was complete (413, 431): tell the client to stop sending
+    // the rest (RFC 9113 section 8.1).
+    const StreamPtr st = find(frame->hd.stream_id);
+    if (st && !st->request_complete)
+        nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+    return 0;
+}
+
+ssize_t Http2Connection::read_body(std::int32_t stream_id, std::uint8_t* buf, std::size_t length,
+                                   std::uint32_t* data_flags) {
+    const StreamPtr st = find(stream_id);
+    if (!st) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (!st->pending.empty()) {
+        const std::size_t n = std::min(length, st->pending.size());
+        std::memcpy(buf, st->pending.data(), n);
+        st->pending.remove_prefix(n);
+        st->bytes_sent += n;
+        if (st->pending.empty()) {
+            if (st->body_done)
+                *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+            else
+                st->wake.notify();  // the pump fetches the next piece
+        }
+        return static_cast<ssize_t>(n);
+    }
+    if (st->body_done) {
+        *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+        return 0;
+    }
+    if (st->body_failed) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // RST_STREAM
+    st->wake.notify();
+    return NGHTTP2_ERR_DEFERRED;
+}
+
+// ---- streams -------------------------------------------------------------------------------
+
+void Http2Connection::dispatch(const StreamPtr& st) {
+    st->dispatched = true;
+    auto& msg = st->req.msg;
+    if (!st->authority.empty()) msg.set(beast_http::field::host, st->authority);
+    if (!st->cookie.empty()) msg.set(beast_http::field::cookie, st->cookie);
+    if (!msg.body().empty() && !msg.has_content_length()) msg.content_length(msg.body().size());
+    st->task_running = true;
+    ++tasks_;
+    asio::co_spawn(ex_, run_stream(shared_from_this(), st), asio::detached);
+}
+
+void Http2Connection::reply_now(const StreamPtr& st, Reply reply) {
+    st->dispatched = true;
+    st->reply = std::move(reply);
+    st->has_reply = true;
+    submit_reply(*st);
+    writer_wake_.notify();
+}
+
+asio::awaitable<void> Http2Connection::run_stream(std::shared_ptr<Http2Connection> self,
+                                                  StreamPtr st) {
+    Http2Connection& c = *self;
+    try {
+        st->reply = co_await c.handler_.handle(st->req);
+    } catch (const std::exception& e) {
+        st->reply = make_reply(500, "Internal error\n", cache::Outcome::error);
+        st->reply.detail = e.what();
+    }
+    st->has_reply = true;
+    if (!st->reply.object) {
+        st->reply = make_reply(500, "Internal error\n", cache::Outcome::error);
+        st->reply.detail = "no reply";
+    }
+    if (!st->closed && !c.dead_) {
+        c.submit_reply(*st);
+        c.writer_wake_.notify();
+        // Pump a streamed body: fetch a piece only once the previous one went out, so the
+        // client's flow-control windows pace the origin.
+        const bool streamed = st->submitted && st->reply.stream && !st->body_done;
+        while (streamed && !st->closed && !c.dead_) {
+            if (!st->pending.empty()) {
+                co_await st->wake.wait();
+                continue;
+            }
+            Result<std::string_view> piece = std::string_view();
+            try {
+                piece = co_await st->reply.stream->next();
+            } catch (const std::exception&) {
+                piece = make_error_code(Errc::internal);
+            }
+            if (st->closed || c.dead_) break;
+            if (!piece)
+                st->body_failed = true;
+            else if (piece->empty())
+                st->body_done = true;
+            else
+                st->pending = *piece;
+            nghttp2_session_resume_data(c.session_.get(), st->id);
+            c.writer_wake_.notify();
+            if (st->body_failed || st->body_done) break;
+        }
+    }
+    st->task_running = false;
+    if (st->closed && st->close_error != NGHTTP2_NO_ERROR && st->reply.detail.empty())
+        st->reply.detail = "stream reset";
+    c.maybe_log(*st);
+    c.task_done(st->closed);
+}
+
+void Http2Connection::submit_reply(StreamState& st) {
+    if (st.closed || st.submitted) return;
+    const Reply& r = st.reply;
+    std::vector<std::string> connection_tokens;
+    for_each_field(r.object->head, r.extra, [&](std::string_view name, std::string_view value) {
+        if (!iequals(name, "connection")) return;
+        while (!value.empty()) {
+            const std::size_t comma = value.find(',');
+            connection_tokens.push_back(lower(trim(value.substr(0, comma))));
+            value.remove_prefix(comma == std::string_view::npos ? value.size() : comma + 1);
+        }
+    });
+    std::vector<std::pair<std::string, std::string>> fields;
+    fields.reserve(24);
+    fields.emplace_back(":status", std::to_string(r.status()));
+    for_each_field(r.object->head, r.extra, [&](std::string_view name, std::string_view value) {
+        std::string lname = lower(name);
+        if (hop_by_hop(lname) || std::find(connection_tokens.begin(), connection_tokens.end(),
+                                           lname) != connection_tokens.end())
+            return;
+        fields.emplace_back(std::move(lname), std::string(value));
+    });
+    std::vector<nghttp2_nv> nv;
+    nv.reserve(fields.size());
+    for (const auto& [name, value] : fields)
+        nv.push_back({bytes(name), bytes(value), name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
+
+    const unsigned status = r.status();
+    const bool bodiless = r.head_only || status < 200 || status == 204 || status == 304;
+    if (!bodiless && r.stream) {
+        st.pending = {};
+        st.body_done = false;
+    } else if (!bodiless && r.object->body) {
+        st.pending = std::string_view(*r.object->body)
+                         .substr(std::min(r.body_offset, r.object->body->size()), r.body_length);
+        st.body_done = true;
+    } else {
+        st.body_done = true;
+    }
+    nghttp2_data_provider provider{};
+    provider.read_callback = &Http2Trampolines::read_body;
+    const bool with_body = !bodiless && (r.stream || !st.pending.empty());
+    if (!with_body) st.body_done = true;
+    const int rv = nghttp2_submit_response(session_.get(), st.id, nv.data(), nv.size(),
+                                           with_body ? &provider : nullptr);
+    if (rv != 0) {
+        nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, st.id, NGHTTP2_INTERNAL_ERROR);
+        st.reply.detail = nghttp2_strerror(rv);
+        return;
+    }
+    st.submitted = true;
+}
+
+void Http2Connection::maybe_log(StreamState& st) {
+    if (st.logged || !st.closed || st.task_running || !st.has_reply) return;
+    st.logged = true;
+    if (observer_)
+        observer_->on_exchange(st.req, st.reply, st.bytes_sent, Clock::now() - st.started);
+}
+
+void Http2Connection::task_done(bool orphan) {
+    --tasks_;
+    if (orphan && orphans_ > 0) --orphans_;
+    tasks_wake_.notify();
+    reader_wake_.notify();
+}
+
+// ---- connection ----------------------------------------------------------------------------
+
+void Http2Connection::begin_shutdown() {
+    if (shutdown_ != ShutdownState::none || stopped_ || finishing_) return;
+    shutdown_started_ = Clock::now();
+    if (nghttp2_submit_shutdown_notice(session_.get()) != 0 ||
+        nghttp2_submit_ping(session_.get(), NGHTTP2_FLAG_NONE, nullptr) != 0) {
+        final_goaway();
+        return;
+    }
+    shutdown_ = ShutdownState::notice_sent;
+    writer_wake_.notify();
+}
+
+void Http2Connection::final_goaway() {
+    if (shutdown_ == ShutdownState::goaway_sent) return;
+    if (shutdown_ == ShutdownState::none) shutdown_started_ = Clock::now();
+    shutdown_ = ShutdownState::goaway_sent;
+    nghttp2_submit_goaway(session_.get(), NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(session_.get()), NGHTTP2_NO_ERROR,
+                          nullptr, 0);
+    writer_wake_.notify();
+}
+
+void Http2Connection::abort_all() {
+    if (!dead_) io_.abort();
+    dead_ = true;
+    writer_wake_.notify();
+    reader_wake_.notify();
+    for (auto& [id, st] : streams_)
+        st->wake.notify();
+}
+
+bool Http2Connection::feed(const std::uint8_t* data, std::size_t len) {
+    const ssize_t rv = nghttp2_session_mem_recv(session_.get(), data, len);
+    if (rv < 0) {
+        // Fatal to the connection (bad preface, flood, callback failure): say why and stop.
+        nghttp2_session_terminate_session(session_.get(), rv == NGHTTP2_ERR_FLOODED
+                                                              ? NGHTTP2_ENHANCE_YOUR_CALM
+                                                              : NGHTTP2_PROTOCOL_ERROR);
+        recv_stopped_ = true;
+    } else if (!nghttp2_session_want_read(session_.get())) {
+        recv_stopped_ = true;
+    }
+    writer_wake_.notify();
+    return !recv_stopped_;
+}
+
+asio::awaitable<void> Http2Connection::reader() {
+    std::vector<std::uint8_t> buf(read_chunk);
+    std::size_t drained = 0;
+    while (!dead_) {
+        // Back-pressure: do not take new frames while reset streams still hold handlers.
+        if (!finishing_ && orphans_ > max_orphans()) {
+            co_await reader_wake_.wait();
+            continue;
+        }
+        auto [ec, n] = co_await io_.read_some(asio::buffer(buf));
+        if (ec) break;
+        last_activity_ = Clock::now();
+        if (finishing_) {
+            drained += n;
+            if (drained > linger_limit) break;
+            continue;
+        }
+        if (recv_stopped_) continue;  // GOAWAY on its way: discard
+        feed(buf.data(), n);
+    }
+    if (!finishing_) {
+        // The client went away (or the socket failed): nothing more can be sent.
+        if (!dead_) io_.abort();
+        dead_ = true;
+        writer_wake_.notify();
+        for (auto& [id, st] : streams_)
+            st->wake.notify();
+    }
+    reader_running_ = false;
+    task_done(false);
+}
+
+asio::awaitable<void> Http2Connection::writer() {
+    std::string out;
+    out.reserve(write_batch + 16 * 1024);
+    while (!dead_) {
+        out.clear();
+        while (out.size() < write_batch) {
+            const std::uint8_t* data = nullptr;
+            const ssize_t n = nghttp2_session_mem_send(session_.get(), &data);
+            if (n < 0) {
+                abort_all();
+                break;
+            }
+            if (n == 0) break;
+            out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+        }
+        if (dead_) break;
+        if (!out.empty()) {
+            writing_ = true;
+            write_started_ = Clock::now();
+            auto [ec, n] = co_await io_.write(asio::buffer(out));
+            writing_ = false;
+            last_activity_ = Clock::now();
+            if (ec) {
+                abort_all();
+                break;
+            }
+            continue;
+        }
+        if (!nghttp2_session_want_read(session_.get()) &&
+            !nghttp2_session_want_write(session_.get()))
+            break;  // GOAWAY sent and every stream done
+        co_await writer_wake_.wait();
+    }
+}
+
+asio::awaitable<void> Http2Connection::watchdog() {
+    const auto shortest = std::min(
+        {limits_.idle_timeout, limits_.send_timeout, limits_.shutdown_timeout, linger_time});
+    const auto tick = std::clamp<std::chrono::milliseconds>(
+        shortest / 4, std::chrono::milliseconds(5), std::chrono::milliseconds(250));
+    while (!stopped_) {
+        watchdog_timer_.expires_after(tick);
+        co_await watchdog_timer_.async_wait(nothrow);
+        if (stopped_) break;
+        const auto now = Clock::now();
+        if (finishing_) {
+            if (now - finish_started_ > linger_time) abort_all();
+            continue;
+        }
+        if (dead_) continue;
+        if (writing_ && now - write_started_ > limits_.send_timeout) {
+            abort_all();
+            continue;
+        }
+        // Stream coroutines other than the reader and this watchdog.
+        const bool busy = tasks_ > 2 || writing_;
+        if (!busy && !idle_goaway_ && now - last_activity_ > limits_.idle_timeout) {
+            idle_goaway_ = true;
+            nghttp2_session_terminate_session(session_.get(), NGHTTP2_NO_ERROR);
+            recv_stopped_ = true;
+            writer_wake_.notify();
+        } else if (idle_goaway_ && now - last_activity_ > limits_.idle_timeout + linger_time) {
+            abort_all();  // the GOAWAY itself could not be written
+        }
+        if (shutdown_ == ShutdownState::notice_sent && now - shutdown_started_ > goaway_rtt_wait)
+            final_goaway();
+        if (shutdown_ != ShutdownState::none && now - shutdown_started_ > limits_.shutdown_timeout)
+            abort_all();
+    }
+    task_done(false);
+}
+
+asio::awaitable<void> Http2Connection::run(std::span<const std::uint8_t> already_read) {
+    if (observer_) observer_->on_connection(+1);
+    tasks_ += 2;
+    asio::co_spawn(ex_, reader(), asio::detached);
+    asio::co_spawn(ex_, watchdog(), asio::detached);
+    if (!already_read.empty()) feed(already_read.data(), already_read.size());
+    co_await writer();
+    if (!dead_) {
+        // Our last frame is out: half-close and drain what the client still sends, so the
+        // kernel does not reset the connection under the GOAWAY before the client read it.
+        finishing_ = true;
+        finish_started_ = Clock::now();
+        io_.shutdown_send();
+        reader_wake_.notify();
+        // The reader ends at EOF (or after linger_limit bytes); the watchdog aborts the socket
+        // after linger_time.
+        while (reader_running_)
+            co_await tasks_wake_.wait();
+    }
+    abort_all();
+    stopped_ = true;
+    watchdog_timer_.cancel();
+    for (auto& [id, st] : streams_)
+        st->wake.notify();
+    // Every coroutine spawned here must be gone before the borrowed objects are.
+    while (tasks_ > 0)
+        co_await tasks_wake_.wait();
+    // Streams the connection ended under (client gone, timeout): logged like a reset.
+    for (auto& [id, st] : streams_) {
+        st->closed = true;
+        if (st->reply.detail.empty()) st->reply.detail = "connection closed";
+        maybe_log(*st);
+    }
+    streams_.clear();
+    if (observer_) observer_->on_connection(-1);
+}
+
+asio::awaitable<void> run_http2(ByteStream& io, RequestHandler& handler, const Http2Limits& limits,
+                                ExchangeObserver* observer,
+                                std::span<const std::uint8_t> already_read,
+                                std::shared_ptr<Http2Shutdown> shutdown) {
+    auto connection = std::make_shared<Http2Connection>(io, handler, limits, observer);
+    if (!connection->init()) {
+        io.abort();
+        co_return;
+    }
+    std::uint64_t sub = 0;
+    if (shutdown) {
+        std::weak_ptr<Http2Connection> weak = connection;
+        sub = shutdown->subscribe([weak, ex = io.executor()] {
+            asio::post(ex, [weak] {
+                if (auto c = weak.lock()) c->begin_shutdown();
+            });
+        });
+    }
+    co_await connection->run(already_read);
+    if (shutdown) shutdown->unsubscribe(sub);
+}
+
+}  // namespace detail
+}  // namespace cdn::edge::http
