@@ -104,11 +104,12 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
             t.certificates.push_back(std::move(cert));
         }
         if (auto v = s->strings("alpn")) {
-            // The hook for HTTP/2: "h2" is accepted here once the edge can speak it.
+            // "h2" hands the connection to the HTTP/2 session (http2_session.hpp); in the order
+            // given, so ["h2", "http/1.1"] prefers HTTP/2 and falls back to HTTP/1.1.
             for (const auto& p : *v)
-                if (p != "http/1.1")
+                if (p != "http/1.1" && p != "h2")
                     s->fail("alpn",
-                            fmt::format("\"{}\" is not supported (only \"http/1.1\" so far)", p));
+                            fmt::format("\"{}\" is not supported (\"h2\", \"http/1.1\")", p));
             t.alpn = *v;
         }
         if (auto v = s->duration("handshake_timeout")) {

@@ -2,6 +2,7 @@
 
 #include "common/http_io.hpp"
 #include "common/log.hpp"
+#include "edge/http/http2_session.hpp"
 #include "edge/http/tls_context.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -232,9 +233,21 @@ asio::awaitable<void> serve_http1_tls(tcp::socket socket, std::shared_ptr<const 
         co_await http_io::lingering_close(stream.next_layer());
     } else {
         if (tls_observer) tls_observer->on_handshake(tls_version(stream.native_handle()));
-        // ALPN: only http/1.1 is offered so far. When HTTP/2 lands, a selected "h2"
-        // (SSL_get0_alpn_selected) hands the stream to the HTTP/2 session here instead.
-        co_await run_exchanges(stream, client, handler, limits, observer);
+        // ALPN "h2" (offered only when [tls] alpn lists it) hands the stream to HTTP/2.
+        const unsigned char* proto = nullptr;
+        unsigned int proto_len = 0;
+        SSL_get0_alpn_selected(stream.native_handle(), &proto, &proto_len);
+        if (proto_len == 2 && proto[0] == 'h' && proto[1] == '2') {
+            Http2Limits h2;
+            h2.max_header_list_size = limits.max_header_bytes;
+            h2.max_body_bytes = limits.max_body_bytes;
+            h2.idle_timeout = limits.idle_timeout;
+            h2.send_timeout = limits.send_timeout;
+            h2.scheme = limits.scheme;
+            co_await serve_http2(stream, handler, h2, observer);
+        } else {
+            co_await run_exchanges(stream, client, handler, limits, observer);
+        }
     }
     if (observer) observer->on_connection(-1);
 }

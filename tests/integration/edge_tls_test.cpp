@@ -66,15 +66,15 @@ struct TlsFixture {
     std::unique_ptr<Edge> edge;
     std::uint16_t tls_port = 0;
 
-    TlsFixture() {
+    // tls_extra: more keys for the [tls] table (e.g. alpn).
+    explicit TlsFixture(const std::string& tls_extra = "") {
         pki.issue("a", {"a.test", "*.a.test"}, 0x1001);
         pki.issue("b", {"b.test", "*.b.test"}, 0x2001);
-        const std::string toml =
-            "[tls]\nlisten = [\"127.0.0.1:0\"]\nhandshake_timeout = \"1s\"\n"
-            "[[tls.certificates]]\ncert = \"" +
-            pki.path("a.pem") + "\"\nkey = \"" + pki.path("a.key") +
-            "\"\n[[tls.certificates]]\ncert = \"" + pki.path("b.pem") + "\"\nkey = \"" +
-            pki.path("b.key") + "\"\n";
+        const std::string toml = "[tls]\nlisten = [\"127.0.0.1:0\"]\nhandshake_timeout = \"1s\"\n" +
+                                 tls_extra + "[[tls.certificates]]\ncert = \"" + pki.path("a.pem") +
+                                 "\"\nkey = \"" + pki.path("a.key") +
+                                 "\"\n[[tls.certificates]]\ncert = \"" + pki.path("b.pem") +
+                                 "\"\nkey = \"" + pki.path("b.key") + "\"\n";
         edge = std::make_unique<Edge>(dir, origin.url(), toml);
         tls_port = edge->process().wait_for_port("https on");
     }
@@ -305,5 +305,42 @@ TEST_CASE("tls: a bad certificate at start-up is a config error naming the file"
         CHECK(edge.wait_exit(std::chrono::seconds(20)) == 2);
         CHECK_THAT(edge.log(), Contains(c.says));
         CHECK_THAT(edge.log(), Contains(c.says == "does not match" ? c.key : c.cert));
+    }
+}
+
+namespace {
+struct TlsH2Fixture : TlsFixture {
+    TlsH2Fixture() : TlsFixture("alpn = [\"h2\", \"http/1.1\"]\n") {}
+};
+}  // namespace
+
+TEST_CASE_METHOD(TlsH2Fixture,
+                 "tls: with alpn h2 the same cache answers HTTP/2, and HTTP/1.1 clients still work",
+                 "[edge][tls][http2]") {
+    auto alpn = s_client("-servername a.test -alpn h2,http/1.1");
+    INFO(alpn.out);
+    CHECK_THAT(alpn.out, Contains("ALPN protocol: h2"));
+    auto first = curl("a.test", "/static/h2.txt", "--http2 -w 'v=%{http_version}'");
+    INFO(first.out);
+    REQUIRE(first.status == 0);
+    CHECK_THAT(first.out, Contains("HTTP/2 200"));
+    CHECK_THAT(first.out, Contains("x-cache: MISS"));
+    CHECK_THAT(first.out, Contains("v=2"));
+    auto second = curl("a.test", "/static/h2.txt", "--http2");
+    INFO(second.out);
+    CHECK_THAT(second.out, Contains("x-cache: HIT"));
+    // An HTTP/1.1 client over TLS gets the same object from the same cache.
+    auto h11 = curl("a.test", "/static/h2.txt", "--http1.1");
+    INFO(h11.out);
+    CHECK_THAT(h11.out, Contains("HTTP/1.1 200"));
+    CHECK_THAT(h11.out, Contains("X-Cache: HIT"));
+    CHECK(origin.count("/static/h2.txt") == 1);
+    // Twenty concurrent streams for one new object on one connection (a real HTTP/2 client):
+    // collapsed into one origin fetch by the same pipeline HTTP/1.1 uses.
+    if (sh("command -v nghttp >/dev/null").status == 0) {
+        auto many = sh("nghttp -n -s -m 20 https://127.0.0.1:" + port() + "/static/many.txt");
+        INFO(many.out);
+        CHECK(many.status == 0);
+        CHECK(origin.count("/static/many.txt") == 1);
     }
 }
