@@ -42,8 +42,9 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
     EdgeConfig c;
     root.allow_only({"server", "cache", "limits", "timeouts", "origin", "purge", "tls"});
     if (auto s = root.section("server")) {
-        s->allow_only({"name", "listen", "admin", "threads", "access_log"});
+        s->allow_only({"name", "listen", "admin", "threads", "access_log", "h2c"});
         if (auto v = s->string("name")) c.name = *v;
+        if (auto v = s->boolean("h2c")) c.session.h2c = *v;
         if (auto v = s->strings("listen")) {
             for (const auto& l : *v) {
                 auto ep = parse_endpoint(l);

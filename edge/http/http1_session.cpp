@@ -84,6 +84,31 @@ asio::awaitable<void> close_gracefully(Stream& stream) {
     }
 }
 
+// HTTP/2 with the session's own limits (header and body bytes, idle and send timeouts).
+Http2Limits http2_limits(const SessionLimits& limits) {
+    Http2Limits h2;
+    h2.max_header_list_size = limits.max_header_bytes;
+    h2.max_body_bytes = limits.max_body_bytes;
+    h2.idle_timeout = limits.idle_timeout;
+    h2.send_timeout = limits.send_timeout;
+    h2.scheme = limits.scheme;
+    return h2;
+}
+
+// With h2c on, reads until the buffer holds the whole client preface or stops matching it;
+// true when a connection opens with the preface (it stays in the buffer for serve_http2).
+asio::awaitable<bool> opens_with_preface(beast::tcp_stream& stream, beast::flat_buffer& buffer) {
+    for (;;) {
+        const std::string_view have(static_cast<const char*>(buffer.data().data()), buffer.size());
+        const std::size_t n = std::min(have.size(), http2_client_preface.size());
+        if (have.substr(0, n) != http2_client_preface.substr(0, n)) co_return false;
+        if (n == http2_client_preface.size()) co_return true;
+        auto [ec, got] = co_await stream.async_read_some(buffer.prepare(4096), nothrow);
+        if (ec) co_return false;  // the HTTP/1.1 path sees the same bytes and handles the end
+        buffer.commit(got);
+    }
+}
+
 // The request/reply loop, for a plain or a TLS stream (timeouts live on the TCP layer).
 template <class Stream>
 asio::awaitable<void> run_exchanges(Stream& stream, const tcp::endpoint& client,
@@ -91,6 +116,7 @@ asio::awaitable<void> run_exchanges(Stream& stream, const tcp::endpoint& client,
                                     ExchangeObserver* observer) {
     auto& tcp_layer = beast::get_lowest_layer(stream);
     beast::flat_buffer buffer;
+    bool first = true;
     for (;;) {
         // Wait for the first byte of the next request under the idle timeout...
         if (buffer.size() == 0) {
@@ -99,6 +125,15 @@ asio::awaitable<void> run_exchanges(Stream& stream, const tcp::endpoint& client,
             if (ec) break;
             buffer.commit(n);
         }
+        if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+            if (first && limits.h2c && co_await opens_with_preface(stream, buffer)) {
+                const auto* bytes = static_cast<const std::uint8_t*>(buffer.data().data());
+                co_await serve_http2(stream, handler, http2_limits(limits), observer,
+                                     std::span<const std::uint8_t>(bytes, buffer.size()));
+                co_return;
+            }
+        }
+        first = false;
         // ...then the whole request under the (shorter) request timeout.
         const auto started = std::chrono::steady_clock::now();
         beast_http::request_parser<beast_http::string_body> parser;
@@ -238,13 +273,7 @@ asio::awaitable<void> serve_http1_tls(tcp::socket socket, std::shared_ptr<const 
         unsigned int proto_len = 0;
         SSL_get0_alpn_selected(stream.native_handle(), &proto, &proto_len);
         if (proto_len == 2 && proto[0] == 'h' && proto[1] == '2') {
-            Http2Limits h2;
-            h2.max_header_list_size = limits.max_header_bytes;
-            h2.max_body_bytes = limits.max_body_bytes;
-            h2.idle_timeout = limits.idle_timeout;
-            h2.send_timeout = limits.send_timeout;
-            h2.scheme = limits.scheme;
-            co_await serve_http2(stream, handler, h2, observer);
+            co_await serve_http2(stream, handler, http2_limits(limits), observer);
         } else {
             co_await run_exchanges(stream, client, handler, limits, observer);
         }

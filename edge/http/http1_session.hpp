@@ -21,6 +21,9 @@ struct SessionLimits {
     std::chrono::milliseconds request_timeout{10'000};  // receiving a request once it started
     std::chrono::milliseconds send_timeout{60'000};     // writing a reply
     std::string_view scheme = "http";  // "https" on TLS listeners: cache keys, normalised Host
+    // Cleartext listeners: a connection that opens with the HTTP/2 client preface (prior
+    // knowledge, RFC 9113 section 3.3) is served as HTTP/2 ([server] h2c = true).
+    bool h2c = false;
 };
 
 class TlsContextSet;

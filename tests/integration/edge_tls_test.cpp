@@ -344,3 +344,30 @@ TEST_CASE_METHOD(TlsH2Fixture,
         CHECK(origin.count("/static/many.txt") == 1);
     }
 }
+
+TEST_CASE(
+    "h2c: with [server] h2c = true a prior-knowledge client gets HTTP/2 on the cleartext "
+    "listener, and HTTP/1.1 clients still work",
+    "[edge][http2]") {
+    TempDir dir;
+    OriginSim origin{dir};
+    Edge edge(dir, origin.url(), "[server]\nh2c = true\n");
+    const std::string url = "http://127.0.0.1:" + std::to_string(edge.port()) + "/static/h2c.txt";
+    auto first = sh("curl -sS -i --max-time 10 --http2-prior-knowledge " + url);
+    INFO(first.out);
+    REQUIRE(first.status == 0);
+    CHECK_THAT(first.out, Contains("HTTP/2 200"));
+    CHECK_THAT(first.out, Contains("x-cache: MISS"));
+    auto h11 = sh("curl -sS -i --max-time 10 --http1.1 " + url);
+    INFO(h11.out);
+    CHECK_THAT(h11.out, Contains("HTTP/1.1 200"));
+    CHECK_THAT(h11.out, Contains("X-Cache: HIT"));
+    if (sh("command -v nghttp >/dev/null").status == 0) {
+        auto many = sh("nghttp -n -s -m 20 http://127.0.0.1:" + std::to_string(edge.port()) +
+                       "/static/h2c-many.txt");
+        INFO(many.out);
+        CHECK(many.status == 0);
+        CHECK(origin.count("/static/h2c-many.txt") == 1);
+    }
+    CHECK(origin.count("/static/h2c.txt") == 1);
+}
