@@ -24,6 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+. infra/lib.sh
 
 SMOKE=0
 case "${1:-}" in
@@ -236,7 +237,6 @@ for m in $MODES; do
   esac
 done
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 declare -A qps lost lat cpu qpc codes
 echo

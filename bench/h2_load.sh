@@ -23,6 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+. infra/lib.sh
 
 SMOKE=0
 case "${1:-}" in
@@ -84,27 +85,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1", LocalPort => 0, ReuseAddr => 1) or die; print $s->sockport'
-}
-wait_port() {  # port pid name
-  for _ in $(seq 1 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    kill -0 "$2" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "$3: nothing listens on $1; its log:" >&2
-  cat "$work/$3.log" >&2 || true
-  return 1
-}
-cpu_ticks() {  # pid... -> utime + stime of these processes (all threads), in clock ticks
-  local t=0 p
-  for p in "$@"; do
-    [ -r "/proc/$p/stat" ] || continue
-    t=$((t + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat")))
-  done
-  echo "$t"
-}
 hz=$(getconf CLK_TCK)
 
 # One certificate for both servers.
@@ -118,7 +98,7 @@ origin_port=$(free_port)
 "${pin_load[@]}" "$bin/origin_sim/origin_sim" --listen "127.0.0.1:$origin_port" >"$work/origin.log" 2>&1 &
 origin_pid=$!
 pids+=("$origin_pid")
-wait_port "$origin_port" "$origin_pid" origin
+wait_port "$origin_port" "$origin_pid" "$work/origin.log"
 
 edge_port=$(free_port)
 edge_tls_port=$(free_port)
@@ -178,10 +158,10 @@ CONF
 nginx_pid=$!
 pids+=("$nginx_pid")
 
-wait_port "$edge_tls_port" "$edge_pid" edge
+wait_port "$edge_tls_port" "$edge_pid" "$work/edge.log"
 grep -q "https on 127.0.0.1:$edge_tls_port" "$work/edge.log" \
   || { echo "edge did not log 'https on 127.0.0.1:$edge_tls_port':" >&2; cat "$work/edge.log" >&2; exit 1; }
-wait_port "$nginx_port" "$nginx_pid" nginx
+wait_port "$nginx_port" "$nginx_pid" "$work/nginx.log"
 nginx_procs() { echo "$nginx_pid" $(cat /proc/"$nginx_pid"/task/*/children 2>/dev/null); }
 
 origin_total() {

@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+. infra/lib.sh
 infra/deps.sh bench
 
 DURATION=${DURATION:-5s}
@@ -31,17 +32,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1", LocalPort => 0, ReuseAddr => 1) or die; print $s->sockport'
-}
-wait_port() {
-  for _ in $(seq 1 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "nothing listens on $1" >&2
-  return 1
-}
 
 origin_port=$(free_port)
 taskset -c 1 "$bin/origin_sim/origin_sim" --listen "127.0.0.1:$origin_port" >"$work/origin.log" 2>&1 &

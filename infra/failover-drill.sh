@@ -23,6 +23,7 @@ set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
 root=$(pwd)
+. infra/lib.sh
 
 quick=0
 for arg in "$@"; do
@@ -168,19 +169,6 @@ sleep_until() { # absolute ms
 }
 
 # Waits for "<marker> ADDRESS:PORT" in a log and prints PORT (as in run-local.sh).
-port_from_log() {
-  local log=$1 marker=$2 pid=$3 line
-  for _ in $(seq 1 200); do
-    if line=$(grep -o "$marker [][0-9.:]*" "$log" 2>/dev/null | head -n1) && [ -n "$line" ]; then
-      echo "${line##*:}"
-      return 0
-    fi
-    kill -0 "$pid" 2>/dev/null || { echo "process exited; its log ($log):" >&2; cat "$log" >&2; return 1; }
-    sleep 0.05
-  done
-  echo "timed out waiting for '$marker' in $log" >&2
-  return 1
-}
 
 # launch_edge ID PORT ADMINPORT starts (or restarts, with the ports it had) one edge;
 # await_edge ID waits until it listens and fills edge_port/edge_admin.

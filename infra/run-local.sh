@@ -13,6 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+. infra/lib.sh
 
 smoke=0
 [ "${1:-}" = "--smoke" ] && smoke=1
@@ -57,20 +58,6 @@ stop() {
 trap stop EXIT
 trap 'echo; echo "== stopping"; exit 0' INT TERM
 
-# Waits for "<marker> ADDRESS:PORT" in a log and prints PORT.
-port_from_log() {
-  local log=$1 marker=$2 pid=$3
-  for _ in $(seq 1 200); do
-    if line=$(grep -o "$marker [][0-9.:]*" "$log" 2>/dev/null | head -n1) && [ -n "$line" ]; then
-      echo "${line##*:}"
-      return 0
-    fi
-    kill -0 "$pid" 2>/dev/null || { echo "process exited; its log:" >&2; cat "$log" >&2; return 1; }
-    sleep 0.05
-  done
-  echo "timed out waiting for '$marker' in $log" >&2
-  return 1
-}
 
 "$origin_bin" --listen "127.0.0.1:$ORIGIN_PORT" >"$run_dir/origin_sim.log" 2>&1 &
 pids+=($!)

@@ -1,0 +1,48 @@
+# Shell helpers shared by the scripts that start the project's processes on loopback
+# (infra/run-local.sh, infra/failover-drill.sh, bench/*.sh). Source it; it defines functions only.
+
+# port_from_log LOG MARKER PID: waits (up to ~10 s) for "<MARKER> ADDRESS:PORT" in LOG and prints
+# PORT; fails, printing the log, if PID exits first.
+port_from_log() {
+  local log=$1 marker=$2 pid=$3 line
+  for _ in $(seq 1 200); do
+    if line=$(grep -o "$marker [][0-9.:]*" "$log" 2>/dev/null | head -n1) && [ -n "$line" ]; then
+      echo "${line##*:}"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || { echo "process exited; its log ($log):" >&2; cat "$log" >&2; return 1; }
+    sleep 0.05
+  done
+  echo "timed out waiting for '$marker' in $log" >&2
+  return 1
+}
+
+# free_port: a TCP port free on 127.0.0.1 right now.
+free_port() {
+  perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1", LocalPort => 0, ReuseAddr => 1) or die; print $s->sockport'
+}
+
+# wait_port PORT [PID [LOG]]: waits (up to ~10 s) until something accepts on 127.0.0.1:PORT;
+# gives up early if PID exits, and then prints LOG.
+wait_port() {
+  local port=$1 pid=${2:-} log=${3:-}
+  for _ in $(seq 1 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null && break
+    sleep 0.05
+  done
+  echo "nothing listens on 127.0.0.1:$port${log:+; its log ($log):}" >&2
+  [ -n "$log" ] && cat "$log" >&2
+  return 1
+}
+
+# cpu_ticks PID...: utime + stime of these processes (all their threads), in clock ticks
+# (getconf CLK_TCK per second).
+cpu_ticks() {
+  local t=0 p
+  for p in "$@"; do
+    [ -r "/proc/$p/stat" ] || continue
+    t=$((t + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat")))
+  done
+  echo "$t"
+}
