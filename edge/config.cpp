@@ -40,7 +40,7 @@ origin::OriginServer make_origin_server(const std::string& url, const std::strin
 
 EdgeConfig load_edge_config(const ConfigSection& root) {
     EdgeConfig c;
-    root.allow_only({"server", "cache", "limits", "timeouts", "origin", "purge", "tls"});
+    root.allow_only({"server", "cache", "limits", "timeouts", "origin", "purge", "tls", "http2"});
     if (auto s = root.section("server")) {
         s->allow_only({"name", "listen", "admin", "threads", "access_log", "h2c"});
         if (auto v = s->string("name")) c.name = *v;
@@ -222,8 +222,8 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
         }
     }
     if (auto s = root.section("timeouts")) {
-        s->allow_only(
-            {"client_idle", "client_request", "client_send", "origin_connect", "origin_response"});
+        s->allow_only({"client_idle", "client_request", "client_send", "origin_connect",
+                       "origin_response", "drain"});
         auto positive = [&](std::string_view key, std::chrono::milliseconds& out) {
             if (auto v = s->duration(key)) {
                 if (v->count() <= 0) s->fail(key, "must be greater than zero");
@@ -235,6 +235,36 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
         positive("client_send", c.session.send_timeout);
         positive("origin_connect", c.origin_pool.connect_timeout);
         positive("origin_response", c.origin_pool.response_timeout);
+        if (auto v = s->duration("drain")) {
+            if (v->count() < 0 || *v > std::chrono::hours(1))
+                s->fail("drain", "expected 0s (stop at once) to 1h");
+            c.session.drain_timeout = *v;
+        }
+    }
+    if (auto s = root.section("http2")) {
+        s->allow_only({"max_concurrent_streams", "initial_window_size", "header_table_size",
+                       "reset_burst", "reset_rate"});
+        http::Http2Limits& h = c.session.http2;
+        auto count = [&](std::string_view key, std::int64_t lo, std::int64_t hi,
+                         std::uint32_t& out) {
+            if (auto v = s->integer(key)) {
+                if (*v < lo || *v > hi) s->fail(key, fmt::format("expected {} to {}", lo, hi));
+                out = static_cast<std::uint32_t>(*v);
+            }
+        };
+        count("max_concurrent_streams", 1, 10'000, h.max_concurrent_streams);
+        count("reset_burst", 1, 1'000'000, h.reset_burst);
+        count("reset_rate", 1, 1'000'000, h.reset_rate);
+        if (auto v = s->size("initial_window_size")) {
+            // RFC 9113 section 6.9.2: at most 2^31-1; below 16KiB every DATA frame waits.
+            if (*v < 16 * 1024 || *v > 0x7fffffff)
+                s->fail("initial_window_size", "expected 16KiB to 2GiB-1");
+            h.initial_window_size = static_cast<std::uint32_t>(*v);
+        }
+        if (auto v = s->size("header_table_size")) {
+            if (*v > 64 * 1024) s->fail("header_table_size", "expected 0 to 64KiB");
+            h.header_table_size = static_cast<std::uint32_t>(*v);
+        }
     }
     for (const ConfigSection& o : root.sections("origin")) {
         o.allow_only({"hosts", "url", "urls", "host_header", "balance", "retries", "health_check",

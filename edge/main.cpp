@@ -18,6 +18,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -207,7 +208,13 @@ int main(int argc, char** argv) {
     storage::ObjectStore& store = tiered ? static_cast<storage::ObjectStore&>(*tiered) : memory;
     proxy::EdgeMetrics metrics(registry, memory);
     if (tiered) proxy::add_disk_metrics(registry, *tiered);
-    proxy::EdgeObserver observer(metrics, config.access_log);
+    const bool http2_on = config.session.h2c ||
+                          (config.tls && std::find(config.tls->alpn.begin(), config.tls->alpn.end(),
+                                                   "h2") != config.tls->alpn.end());
+    std::optional<proxy::Http2Metrics> http2_metrics;
+    if (http2_on) http2_metrics.emplace(registry);
+    proxy::EdgeObserver observer(metrics, config.access_log,
+                                 http2_metrics ? &*http2_metrics : nullptr);
     std::optional<proxy::TlsMetrics> tls_metrics;
     if (config.tls) tls_metrics.emplace(registry);
     // Purges: rules every lookup consults, kept in a journal beside a persistent cache.
@@ -258,6 +265,10 @@ int main(int argc, char** argv) {
             proxy::EdgeShared{config, store, metrics, SystemClock::instance(), refreshing, fills,
                               purge_rules, origin_sets},
             pool.at(i).get_executor()));
+    // Graceful shutdown, one broadcast per worker (its connections subscribe to it).
+    std::vector<std::shared_ptr<http::GracefulShutdown>> drains;
+    for (std::size_t i = 0; i < pool.size(); ++i)
+        drains.push_back(std::make_shared<http::GracefulShutdown>());
     auto worker_of = [&pool](tcp::socket& s) {
         for (std::size_t i = 0; i < pool.size(); ++i)
             if (&pool.at(i) == &s.get_executor().context()) return i;
@@ -290,11 +301,13 @@ int main(int argc, char** argv) {
     tls_session.scheme = "https";
 
     std::vector<std::unique_ptr<Listener>> listeners;
+    std::unique_ptr<Listener> admin_listener;
     try {
         for (const auto& ep : config.listen) {
             listeners.push_back(std::make_unique<Listener>(pool, ep, [&](tcp::socket s) {
-                auto& h = *handlers[worker_of(s)];
-                return http::serve_http1(std::move(s), h, config.session, &observer);
+                const std::size_t w = worker_of(s);
+                return http::serve_http1(std::move(s), *handlers[w], config.session, &observer,
+                                         drains[w]);
             }));
             log_info("edge {}: http on {}", config.name,
                      to_string(listeners.back()->local_endpoint()));
@@ -307,23 +320,24 @@ int main(int argc, char** argv) {
                          fmt::join(set->hosts(i), " "));
             for (const auto& ep : config.tls->listen) {
                 listeners.push_back(std::make_unique<Listener>(pool, ep, [&](tcp::socket s) {
-                    auto& h = *handlers[worker_of(s)];
-                    return http::serve_http1_tls(std::move(s), tls_contexts.load(), h, tls_session,
-                                                 &observer, &*tls_metrics);
+                    const std::size_t w = worker_of(s);
+                    return http::serve_http1_tls(std::move(s), tls_contexts.load(), *handlers[w],
+                                                 tls_session, &observer, &*tls_metrics, drains[w]);
                 }));
                 log_info("edge {}: https on {}", config.name,
                          to_string(listeners.back()->local_endpoint()));
             }
         }
         if (config.admin) {
-            listeners.push_back(std::make_unique<Listener>(
+            // Open until the very end, so a drain shows as 503 on /healthz, not a refusal.
+            admin_listener = std::make_unique<Listener>(
                 pool, *config.admin,
                 [&](tcp::socket s) {
                     return http::serve_http1(std::move(s), admin_handler, config.session, nullptr);
                 },
-                1));
+                1);
             log_info("edge {}: admin on {}", config.name,
-                     to_string(listeners.back()->local_endpoint()));
+                     to_string(admin_listener->local_endpoint()));
         }
     } catch (const std::system_error& e) {
         std::fprintf(stderr, "edge: %s\n", e.what());
@@ -366,19 +380,46 @@ int main(int argc, char** argv) {
     };
     schedule_retire();
 
+    // SIGTERM or SIGINT: stop accepting, tell every connection to finish (HTTP/1.1 closes idle
+    // keep-alive connections and answers requests in flight with "Connection: close", HTTP/2
+    // sends GOAWAY), wait for them up to [timeouts] drain, then stop.
+    asio::steady_timer drain_timer(pool.at(0).get_executor());
+    std::chrono::steady_clock::time_point drain_deadline;
+    auto stop_all = [&] {
+        if (admin_listener) admin_listener->close();
+        retire_timer.cancel();
+        if (hup) hup->cancel();
+        if (subscriber) subscriber->stop();
+        pool.stop();
+    };
+    std::function<void()> wait_for_drain = [&] {
+        const std::int64_t open = metrics.connections.value();
+        if (open <= 0) {
+            log_info("edge {}: connections drained", config.name);
+            return stop_all();
+        }
+        if (std::chrono::steady_clock::now() >= drain_deadline) {
+            log_warn("edge {}: drain timeout, closing {} connection(s) still open", config.name,
+                     open);
+            return stop_all();
+        }
+        drain_timer.expires_after(std::chrono::milliseconds(20));
+        drain_timer.async_wait([&](boost::system::error_code ec) {
+            if (!ec) wait_for_drain();
+        });
+    };
     pool.on_termination([&](int sig) {
-        log_info("edge {}: signal {}, stopping", config.name, sig);
+        log_info("edge {}: signal {}, draining {} connection(s) (at most {} ms)", config.name, sig,
+                 metrics.connections.value(), config.session.drain_timeout.count());
         admin_handler.set_draining();
         for (auto& h : health_checkers)
             h->stop();
         for (auto& l : listeners)
             l->close();
-        asio::post(retire_timer.get_executor(), [&] {
-            retire_timer.cancel();
-            if (hup) hup->cancel();
-        });
-        if (subscriber) subscriber->stop();
-        pool.stop();
+        for (auto& d : drains)
+            d->trigger();
+        drain_deadline = std::chrono::steady_clock::now() + config.session.drain_timeout;
+        wait_for_drain();
     });
     pool.run();
     std::fflush(stdout);

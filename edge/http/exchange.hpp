@@ -79,12 +79,17 @@ class RequestHandler {
 };
 
 // Told about every finished exchange (access log, metrics). Must not block.
+// HTTP/2 events worth counting; error_code (RFC 9113 section 7) goes with reset_sent and
+// goaway_sent.
+enum class Http2Event { connection, stream, reset_received, reset_sent, goaway_sent };
+
 class ExchangeObserver {
   public:
     virtual ~ExchangeObserver() = default;
     virtual void on_exchange(const Request& req, const Reply& reply, std::uint64_t bytes_sent,
                              std::chrono::steady_clock::duration elapsed) = 0;
     virtual void on_connection(int delta) = 0;  // +1 opened, -1 closed
+    virtual void on_http2(Http2Event /*event*/, std::uint32_t /*error_code*/) {}
 };
 
 }  // namespace cdn::edge::http

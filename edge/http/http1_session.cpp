@@ -7,6 +7,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -86,12 +87,13 @@ asio::awaitable<void> close_gracefully(Stream& stream) {
 
 // HTTP/2 with the session's own limits (header and body bytes, idle and send timeouts).
 Http2Limits http2_limits(const SessionLimits& limits) {
-    Http2Limits h2;
+    Http2Limits h2 = limits.http2;
     h2.max_header_list_size = limits.max_header_bytes;
     h2.max_body_bytes = limits.max_body_bytes;
     h2.idle_timeout = limits.idle_timeout;
     h2.send_timeout = limits.send_timeout;
     h2.scheme = limits.scheme;
+    h2.shutdown_timeout = limits.drain_timeout;
     return h2;
 }
 
@@ -109,19 +111,63 @@ asio::awaitable<bool> opens_with_preface(beast::tcp_stream& stream, beast::flat_
     }
 }
 
+// A session's view of the graceful shutdown. The wake-up is posted to the session's executor
+// and finds the state through a shared_ptr, so it may run after the session has ended.
+class DrainWatch {
+  public:
+    DrainWatch(GracefulShutdown* shutdown, tcp::socket& socket)
+        : shutdown_(shutdown), state_(std::make_shared<State>()) {
+        state_->socket = &socket;
+        if (!shutdown_) return;
+        id_ = shutdown_->subscribe([state = state_, ex = socket.get_executor()] {
+            asio::post(ex, [state] {
+                state->draining = true;
+                boost::system::error_code ignored;
+                if (state->idle && state->socket) state->socket->cancel(ignored);
+            });
+        });
+    }
+    ~DrainWatch() {
+        if (shutdown_) shutdown_->unsubscribe(id_);
+        state_->socket = nullptr;
+    }
+    DrainWatch(const DrainWatch&) = delete;
+    DrainWatch& operator=(const DrainWatch&) = delete;
+
+    bool draining() const { return state_->draining; }
+    // While idle (waiting for the first byte of a request) a shutdown cancels the read.
+    void set_idle(bool idle) { state_->idle = idle; }
+
+  private:
+    struct State {
+        bool draining = false;
+        bool idle = false;
+        tcp::socket* socket = nullptr;
+    };
+    GracefulShutdown* shutdown_;
+    std::uint64_t id_ = 0;
+    std::shared_ptr<State> state_;
+};
+
 // The request/reply loop, for a plain or a TLS stream (timeouts live on the TCP layer).
 template <class Stream>
 asio::awaitable<void> run_exchanges(Stream& stream, const tcp::endpoint& client,
                                     RequestHandler& handler, const SessionLimits& limits,
-                                    ExchangeObserver* observer) {
+                                    ExchangeObserver* observer,
+                                    const std::shared_ptr<GracefulShutdown>& shutdown) {
     auto& tcp_layer = beast::get_lowest_layer(stream);
+    DrainWatch drain(shutdown.get(), tcp_layer.socket());
     beast::flat_buffer buffer;
     bool first = true;
     for (;;) {
-        // Wait for the first byte of the next request under the idle timeout...
+        // Wait for the first byte of the next request under the idle timeout (a shutdown ends
+        // the wait)...
         if (buffer.size() == 0) {
+            if (drain.draining()) break;
             tcp_layer.expires_after(limits.idle_timeout);
+            drain.set_idle(true);
             auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), nothrow);
+            drain.set_idle(false);
             if (ec) break;
             buffer.commit(n);
         }
@@ -129,7 +175,7 @@ asio::awaitable<void> run_exchanges(Stream& stream, const tcp::endpoint& client,
             if (first && limits.h2c && co_await opens_with_preface(stream, buffer)) {
                 const auto* bytes = static_cast<const std::uint8_t*>(buffer.data().data());
                 co_await serve_http2(stream, handler, http2_limits(limits), observer,
-                                     std::span<const std::uint8_t>(bytes, buffer.size()));
+                                     std::span<const std::uint8_t>(bytes, buffer.size()), shutdown);
                 co_return;
             }
         }
@@ -164,7 +210,7 @@ asio::awaitable<void> run_exchanges(Stream& stream, const tcp::endpoint& client,
                 observer->on_exchange(req, reply, 0, std::chrono::steady_clock::now() - started);
             break;
         }
-        const bool keep_alive = !reply.close && req.msg.keep_alive();
+        const bool keep_alive = !reply.close && req.msg.keep_alive() && !drain.draining();
         std::string tail = std::move(reply.extra);
         if (!keep_alive)
             tail.append("Connection: close\r\n");
@@ -242,17 +288,19 @@ std::string_view tls_version(SSL* ssl) {
 }  // namespace
 
 asio::awaitable<void> serve_http1(tcp::socket socket, RequestHandler& handler,
-                                  const SessionLimits& limits, ExchangeObserver* observer) {
+                                  const SessionLimits& limits, ExchangeObserver* observer,
+                                  std::shared_ptr<GracefulShutdown> shutdown) {
     const tcp::endpoint client = remote_of(socket);
     beast::tcp_stream stream(std::move(socket));
     if (observer) observer->on_connection(+1);
-    co_await run_exchanges(stream, client, handler, limits, observer);
+    co_await run_exchanges(stream, client, handler, limits, observer, shutdown);
     if (observer) observer->on_connection(-1);
 }
 
 asio::awaitable<void> serve_http1_tls(tcp::socket socket, std::shared_ptr<const TlsContextSet> tls,
                                       RequestHandler& handler, const SessionLimits& limits,
-                                      ExchangeObserver* observer, TlsObserver* tls_observer) {
+                                      ExchangeObserver* observer, TlsObserver* tls_observer,
+                                      std::shared_ptr<GracefulShutdown> shutdown) {
     const tcp::endpoint client = remote_of(socket);
     beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), tls->initial_context());
     if (observer) observer->on_connection(+1);
@@ -273,9 +321,9 @@ asio::awaitable<void> serve_http1_tls(tcp::socket socket, std::shared_ptr<const 
         unsigned int proto_len = 0;
         SSL_get0_alpn_selected(stream.native_handle(), &proto, &proto_len);
         if (proto_len == 2 && proto[0] == 'h' && proto[1] == '2') {
-            co_await serve_http2(stream, handler, http2_limits(limits), observer);
+            co_await serve_http2(stream, handler, http2_limits(limits), observer, {}, shutdown);
         } else {
-            co_await run_exchanges(stream, client, handler, limits, observer);
+            co_await run_exchanges(stream, client, handler, limits, observer, shutdown);
         }
     }
     if (observer) observer->on_connection(-1);

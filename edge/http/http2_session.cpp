@@ -12,44 +12,11 @@
 #include <array>
 #include <cstring>
 #include <exception>
+#include <limits>
 #include <string>
 #include <unordered_map>
 
 namespace cdn::edge::http {
-
-void Http2Shutdown::trigger() {
-    std::vector<std::pair<std::uint64_t, std::function<void()>>> subs;
-    {
-        std::lock_guard lock(mutex_);
-        if (triggered_) return;
-        triggered_ = true;
-        subs = subscribers_;
-    }
-    for (auto& [id, wake] : subs)
-        wake();
-}
-
-bool Http2Shutdown::triggered() const {
-    std::lock_guard lock(mutex_);
-    return triggered_;
-}
-
-std::uint64_t Http2Shutdown::subscribe(std::function<void()> wake) {
-    std::unique_lock lock(mutex_);
-    const std::uint64_t id = next_id_++;
-    if (triggered_) {
-        lock.unlock();
-        wake();
-        return id;
-    }
-    subscribers_.emplace_back(id, std::move(wake));
-    return id;
-}
-
-void Http2Shutdown::unsubscribe(std::uint64_t id) {
-    std::lock_guard lock(mutex_);
-    std::erase_if(subscribers_, [id](const auto& s) { return s.first == id; });
-}
 
 namespace detail {
 namespace {
@@ -362,6 +329,7 @@ int Http2Connection::on_begin_headers(const nghttp2_frame* frame) {
     st->req.scheme = limits_.scheme;
     st->req.msg.version(11);
     streams_[frame->hd.stream_id] = std::move(st);
+    if (observer_) observer_->on_http2(Http2Event::stream, 0);
     return 0;
 }
 
@@ -410,6 +378,7 @@ int Http2Connection::on_frame_recv(const nghttp2_frame* frame) {
             break;
         }
         case NGHTTP2_RST_STREAM: {
+            if (observer_) observer_->on_http2(Http2Event::reset_received, 0);
             // Rapid reset (CVE-2023-44487): a token bucket per connection.
             const auto now = Clock::now();
             const double secs = std::chrono::duration<double>(now - reset_refill_).count();
@@ -463,6 +432,14 @@ int Http2Connection::on_stream_close(std::int32_t stream_id, std::uint32_t error
 }
 
 int Http2Connection::on_frame_send(const nghttp2_frame* frame) {
+    if (observer_) {
+        if (frame->hd.type == NGHTTP2_RST_STREAM)
+            observer_->on_http2(Http2Event::reset_sent, frame->rst_stream.error_code);
+        // The shutdown notice (last stream 2^31-1) is not counted: its final GOAWAY is.
+        else if (frame->hd.type == NGHTTP2_GOAWAY &&
+                 frame->goaway.last_stream_id != std::numeric_limits<std::int32_t>::max())
+            observer_->on_http2(Http2Event::goaway_sent, frame->goaway.error_code);
+    }
     if (frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS) return 0;
     if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) return 0;
     // A reply sent before the request was complete (413, 431): tell the client to stop sending
@@ -790,7 +767,10 @@ asio::awaitable<void> Http2Connection::watchdog() {
 }
 
 asio::awaitable<void> Http2Connection::run(std::span<const std::uint8_t> already_read) {
-    if (observer_) observer_->on_connection(+1);
+    if (observer_) {
+        observer_->on_connection(+1);
+        observer_->on_http2(Http2Event::connection, 0);
+    }
     tasks_ += 2;
     asio::co_spawn(ex_, reader(), asio::detached);
     asio::co_spawn(ex_, watchdog(), asio::detached);
@@ -829,7 +809,7 @@ asio::awaitable<void> Http2Connection::run(std::span<const std::uint8_t> already
 asio::awaitable<void> run_http2(ByteStream& io, RequestHandler& handler, const Http2Limits& limits,
                                 ExchangeObserver* observer,
                                 std::span<const std::uint8_t> already_read,
-                                std::shared_ptr<Http2Shutdown> shutdown) {
+                                std::shared_ptr<GracefulShutdown> shutdown) {
     auto connection = std::make_shared<Http2Connection>(io, handler, limits, observer);
     if (!connection->init()) {
         io.abort();

@@ -2,6 +2,7 @@
 
 #include "common/log.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace cdn::edge::proxy {
@@ -74,6 +75,54 @@ void TlsMetrics::on_handshake_failure(http::TlsFailure reason) {
     failures_[static_cast<std::size_t>(reason)]->inc();
 }
 
+namespace {
+
+constexpr std::array<std::string_view, Http2Metrics::kCodes> kHttp2Errors = {"no_error",
+                                                                             "protocol_error",
+                                                                             "internal_error",
+                                                                             "flow_control_error",
+                                                                             "settings_timeout",
+                                                                             "stream_closed",
+                                                                             "frame_size_error",
+                                                                             "refused_stream",
+                                                                             "cancel",
+                                                                             "compression_error",
+                                                                             "connect_error",
+                                                                             "enhance_your_calm",
+                                                                             "inadequate_security",
+                                                                             "http_1_1_required"};
+
+}  // namespace
+
+Http2Metrics::Http2Metrics(MetricsRegistry& r)
+    : connections_(r.counter("cdn_edge_http2_connections_total",
+                             "Client connections served over HTTP/2 (ALPN h2 or h2c).")),
+      streams_(r.counter("cdn_edge_http2_streams_total", "HTTP/2 request streams opened.")),
+      resets_received_(r.counter("cdn_edge_http2_resets_received_total",
+                                 "RST_STREAM frames received from clients.")) {
+    for (std::size_t i = 0; i <= kCodes; ++i) {
+        const std::string label =
+            "error=\"" + std::string(i < kCodes ? kHttp2Errors[i] : "other") + "\"";
+        resets_sent_[i] = &r.counter("cdn_edge_http2_resets_sent_total",
+                                     "RST_STREAM frames sent, by error code.", label);
+        goaways_sent_[i] = &r.counter("cdn_edge_http2_goaways_sent_total",
+                                      "GOAWAY frames sent, by error code (a graceful shutdown "
+                                      "counts once, for its final GOAWAY).",
+                                      label);
+    }
+}
+
+void Http2Metrics::on_event(http::Http2Event event, std::uint32_t error_code) {
+    const std::size_t code = std::min<std::size_t>(error_code, kCodes);
+    switch (event) {
+        case http::Http2Event::connection: connections_.inc(); break;
+        case http::Http2Event::stream: streams_.inc(); break;
+        case http::Http2Event::reset_received: resets_received_.inc(); break;
+        case http::Http2Event::reset_sent: resets_sent_[code]->inc(); break;
+        case http::Http2Event::goaway_sent: goaways_sent_[code]->inc(); break;
+    }
+}
+
 void add_disk_metrics(MetricsRegistry& r, const storage::TieredStore& tiered) {
     const storage::DiskStore& disk = tiered.disk();
     const storage::DiskStats& ds = disk.stats();
@@ -138,11 +187,15 @@ void EdgeMetrics::origin_error(Errc e) {
     }
 }
 
-EdgeObserver::EdgeObserver(EdgeMetrics& metrics, bool access_log)
-    : metrics_(metrics), access_log_(access_log) {}
+EdgeObserver::EdgeObserver(EdgeMetrics& metrics, bool access_log, Http2Metrics* http2)
+    : metrics_(metrics), access_log_(access_log), http2_(http2) {}
 
 void EdgeObserver::on_connection(int delta) {
     metrics_.connections.add(delta);
+}
+
+void EdgeObserver::on_http2(http::Http2Event event, std::uint32_t error_code) {
+    if (http2_) http2_->on_event(event, error_code);
 }
 
 namespace {

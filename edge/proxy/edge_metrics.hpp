@@ -56,16 +56,37 @@ class TlsMetrics final : public http::TlsObserver {
     std::array<Counter*, std::size(http::kAllTlsFailures)> failures_{};
 };
 
+// HTTP/2 counters (registered only when HTTP/2 is on: ALPN h2 or h2c): connections, streams,
+// RST_STREAMs received, and RST_STREAMs and GOAWAYs sent by error code. Atomic: any worker may
+// report.
+class Http2Metrics {
+  public:
+    explicit Http2Metrics(MetricsRegistry& registry);
+    void on_event(http::Http2Event event, std::uint32_t error_code);
+
+    // The error codes of RFC 9113 section 7 that get their own label; the rest are "other".
+    static constexpr std::size_t kCodes = 14;
+
+  private:
+    Counter& connections_;
+    Counter& streams_;
+    Counter& resets_received_;
+    std::array<Counter*, kCodes + 1> resets_sent_{};  // by error code; [kCodes] = other
+    std::array<Counter*, kCodes + 1> goaways_sent_{};
+};
+
 class EdgeObserver final : public http::ExchangeObserver {
   public:
-    EdgeObserver(EdgeMetrics& metrics, bool access_log);
+    EdgeObserver(EdgeMetrics& metrics, bool access_log, Http2Metrics* http2 = nullptr);
     void on_exchange(const http::Request& req, const http::Reply& reply, std::uint64_t bytes_sent,
                      std::chrono::steady_clock::duration elapsed) override;
     void on_connection(int delta) override;
+    void on_http2(http::Http2Event event, std::uint32_t error_code) override;
 
   private:
     EdgeMetrics& metrics_;
     bool access_log_;
+    Http2Metrics* http2_;
 };
 
 }  // namespace cdn::edge::proxy

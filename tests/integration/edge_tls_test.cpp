@@ -351,7 +351,7 @@ TEST_CASE(
     "[edge][http2]") {
     TempDir dir;
     OriginSim origin{dir};
-    Edge edge(dir, origin.url(), "[server]\nh2c = true\n");
+    Edge edge(dir, origin.url(), "[server]\nh2c = true\n[http2]\nmax_concurrent_streams = 7\n");
     const std::string url = "http://127.0.0.1:" + std::to_string(edge.port()) + "/static/h2c.txt";
     auto first = sh("curl -sS -i --max-time 10 --http2-prior-knowledge " + url);
     INFO(first.out);
@@ -363,11 +363,23 @@ TEST_CASE(
     CHECK_THAT(h11.out, Contains("HTTP/1.1 200"));
     CHECK_THAT(h11.out, Contains("X-Cache: HIT"));
     if (sh("command -v nghttp >/dev/null").status == 0) {
-        auto many = sh("nghttp -n -s -m 20 http://127.0.0.1:" + std::to_string(edge.port()) +
+        auto many = sh("nghttp -v -n -s -m 20 http://127.0.0.1:" + std::to_string(edge.port()) +
                        "/static/h2c-many.txt");
         INFO(many.out);
         CHECK(many.status == 0);
         CHECK(origin.count("/static/h2c-many.txt") == 1);
+        // [http2] reaches the SETTINGS frame. nghttp sends its 20 requests before it has read
+        // it: the streams beyond 7 are refused (RST_STREAM(REFUSED_STREAM), safe to retry), and
+        // the metrics count both kinds.
+        CHECK_THAT(many.out, Contains("SETTINGS_MAX_CONCURRENT_STREAMS(0x03):7"));
+        const double served = edge.metric("cdn_edge_http2_streams_total") - 1;  // minus curl's
+        const double refused =
+            edge.metric(R"(cdn_edge_http2_resets_sent_total{error="refused_stream"})");
+        CHECK(served >= 7);
+        CHECK(served + refused == 20);
+        CHECK(edge.metric("cdn_edge_http2_connections_total") == 2);
+    } else {
+        CHECK(edge.metric("cdn_edge_http2_streams_total") == 1);
     }
     CHECK(origin.count("/static/h2c.txt") == 1);
 }

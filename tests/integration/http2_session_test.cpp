@@ -198,7 +198,7 @@ class TestServer {
     }
 
     std::uint16_t port = 0;
-    std::shared_ptr<Http2Shutdown> shutdown = std::make_shared<Http2Shutdown>();
+    std::shared_ptr<GracefulShutdown> shutdown = std::make_shared<GracefulShutdown>();
     std::atomic<int> served{0};  // connections whose serve_http2 returned
 
   private:

@@ -184,3 +184,48 @@ TEST_CASE("the commented [tls] block of the example config is valid", "[edge_con
     CHECK(c.tls->certificates.size() == 2);
     CHECK(c.tls->certificates[0].hosts.size() == 2);
 }
+
+TEST_CASE("[http2] and the drain timeout parse and are checked", "[edge_config]") {
+    const auto defaults = load_edge_config(ConfigSection::parse("", "e.toml"));
+    CHECK(defaults.session.drain_timeout == std::chrono::seconds(10));
+    CHECK(defaults.session.http2.max_concurrent_streams == 100);
+    const auto c = load_edge_config(ConfigSection::parse(R"(
+[timeouts]
+drain = "2s"
+[http2]
+max_concurrent_streams = 50
+initial_window_size = "1MiB"
+header_table_size = "8KiB"
+reset_burst = 10
+reset_rate = 5
+)",
+                                                         "e.toml"));
+    CHECK(c.session.drain_timeout == std::chrono::seconds(2));
+    CHECK(c.session.http2.max_concurrent_streams == 50);
+    CHECK(c.session.http2.initial_window_size == 1u << 20);
+    CHECK(c.session.http2.header_table_size == 8192);
+    CHECK(c.session.http2.reset_burst == 10);
+    CHECK(c.session.http2.reset_rate == 5);
+    CHECK(load_edge_config(ConfigSection::parse("[timeouts]\ndrain = \"0s\"\n", "e.toml"))
+              .session.drain_timeout == std::chrono::milliseconds(0));
+
+    auto fails = [](const std::string& toml) -> std::string {
+        try {
+            load_edge_config(ConfigSection::parse(toml, "t.toml"));
+        } catch (const ConfigError& e) {
+            return e.what();
+        }
+        return "no error";
+    };
+    CHECK_THAT(fails("[http2]\nmax_concurrent_streams = 0\n"),
+               Contains("t.toml:2") && Contains("http2.max_concurrent_streams"));
+    CHECK_THAT(fails("[http2]\ninitial_window_size = \"1KiB\"\n"),
+               Contains("http2.initial_window_size"));
+    CHECK_THAT(fails("[http2]\ninitial_window_size = \"4GiB\"\n"),
+               Contains("http2.initial_window_size"));
+    CHECK_THAT(fails("[http2]\nheader_table_size = \"1MiB\"\n"),
+               Contains("http2.header_table_size"));
+    CHECK_THAT(fails("[http2]\nreset_rate = -1\n"), Contains("http2.reset_rate"));
+    CHECK_THAT(fails("[http2]\npush = true\n"), Contains("push"));
+    CHECK_THAT(fails("[timeouts]\ndrain = \"2h\"\n"), Contains("timeouts.drain"));
+}

@@ -1,0 +1,40 @@
+#pragma once
+// The limits and timeouts of one HTTP/2 connection (http2_session.hpp). The edge fills them from
+// [http2] and the shared [limits]/[timeouts] (http1_session.cpp, http2_limits()).
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+
+namespace cdn::edge::http {
+
+struct Http2Limits {
+    // Advertised in SETTINGS.
+    std::uint32_t max_concurrent_streams = 100;
+    std::uint32_t initial_window_size = 256 * 1024;  // per stream, for request bodies
+    std::uint32_t max_header_list_size = 32 * 1024;  // larger request heads get 431
+    std::uint32_t header_table_size = 4096;          // HPACK table the client may use with us
+    // HPACK table we use towards the client (capped by what it allows) and the largest header
+    // block we send.
+    std::uint32_t max_deflate_table_size = 4096;
+    std::uint32_t max_send_header_block = 64 * 1024;
+    std::uint64_t max_body_bytes = 16 * 1024 * 1024;  // larger request bodies get 413
+    // Rapid reset (CVE-2023-44487): RST_STREAMs from the client are a token bucket of
+    // `reset_burst` tokens refilled at `reset_rate` per second; an empty bucket ends the
+    // connection with GOAWAY(ENHANCE_YOUR_CALM). nghttp2's own limiter (Debian's 1.52 has the
+    // backport, GOAWAY(INTERNAL_ERROR)) is set to twice these values as a backstop.
+    std::uint32_t reset_burst = 200;
+    std::uint32_t reset_rate = 20;
+    // Handlers still running for streams the client already closed (reset) count against this;
+    // beyond it the session stops reading until some finish, so reset streams cannot pile up
+    // work. 0: max_concurrent_streams.
+    std::uint32_t max_orphaned_handlers = 0;
+    // No frame read, nothing written and no handler running: GOAWAY and close.
+    std::chrono::milliseconds idle_timeout{60'000};
+    // A write that makes no progress for this long aborts the connection.
+    std::chrono::milliseconds send_timeout{60'000};
+    // After a graceful shutdown starts, streams in flight get this long to finish.
+    std::chrono::milliseconds shutdown_timeout{30'000};
+    std::string_view scheme = "http";  // Request::scheme when the client sends no :scheme
+};
+
+}  // namespace cdn::edge::http
