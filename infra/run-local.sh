@@ -2,7 +2,8 @@
 # The front door: builds (Release) and starts the whole CDN on loopback, prints what to try, and
 # stops everything on Ctrl-C: origin_sim, purge_api, one edge and geodns (answering
 # www.cdn.example with the edge while its /healthz is good).
-#   infra/run-local.sh            # origin on :9000, edge on :8080, edge admin on :8081,
+#   infra/run-local.sh            # origin on :9000, edge on :8080 (HTTP/1.1 and h2c) and
+#                                 # :8443 (TLS, h2 + http/1.1), edge admin on :8081,
 #                                 # geodns on :5353 (UDP+TCP), geodns admin on :9153
 #   EDGE_PORT=18080 ORIGIN_PORT=19000 ADMIN_PORT=18081 infra/run-local.sh
 #   infra/run-local.sh --smoke    # start, check MISS then HIT with curl, stop (exit status says)
@@ -35,10 +36,11 @@ geodns_bin=$bin/geodns/geodns
 : "${PURGE_TOKEN:=local-admin-token}" "${EDGE_TOKEN:=local-edge-token}"
 
 if [ $smoke = 1 ]; then
-  : "${ORIGIN_PORT:=0}" "${EDGE_PORT:=0}" "${ADMIN_PORT:=0}" "${PURGE_PORT:=0}"
+  : "${ORIGIN_PORT:=0}" "${EDGE_PORT:=0}" "${ADMIN_PORT:=0}" "${PURGE_PORT:=0}" "${TLS_PORT:=0}"
   : "${DNS_PORT:=0}" "${DNS_ADMIN_PORT:=0}"
 else
   : "${ORIGIN_PORT:=9000}" "${EDGE_PORT:=8080}" "${ADMIN_PORT:=8081}" "${PURGE_PORT:=8090}"
+  : "${TLS_PORT:=8443}"
   : "${DNS_PORT:=5353}" "${DNS_ADMIN_PORT:=9153}"
 fi
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/cdn-local.XXXXXX")
@@ -68,12 +70,29 @@ origin_port=$(port_from_log "$run_dir/origin_sim.log" "listening on" "${pids[-1]
 pids+=($!)
 purge_port=$(port_from_log "$run_dir/purge_api.log" "http on" "${pids[-1]}")
 
-"$edge_bin" --name edge-local --listen "127.0.0.1:$EDGE_PORT" --admin "127.0.0.1:$ADMIN_PORT" \
-  --origin "http://127.0.0.1:$origin_port" --disk-path "$state_dir/edge-cache" \
+# The edge speaks TLS (HTTP/2 and HTTP/1.1 by ALPN) with a throwaway self-signed certificate for
+# www.cdn.example, localhost and 127.0.0.1, and h2c on the cleartext port.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+  -subj /CN=www.cdn.example -addext "subjectAltName=DNS:www.cdn.example,DNS:localhost,IP:127.0.0.1" \
+  -keyout "$run_dir/edge.key" -out "$run_dir/edge.pem" 2>/dev/null
+cat >"$run_dir/edge.toml" <<TOML
+[server]
+h2c = true
+[tls]
+listen = ["127.0.0.1:$TLS_PORT"]
+alpn = ["h2", "http/1.1"]
+[[tls.certificates]]
+cert = "$run_dir/edge.pem"
+key = "$run_dir/edge.key"
+TOML
+"$edge_bin" --config "$run_dir/edge.toml" --name edge-local --listen "127.0.0.1:$EDGE_PORT" \
+  --admin "127.0.0.1:$ADMIN_PORT" --origin "http://127.0.0.1:$origin_port" \
+  --disk-path "$state_dir/edge-cache" \
   --purge-api "http://127.0.0.1:$purge_port" --purge-token "$EDGE_TOKEN" \
   >"$run_dir/edge.log" 2>&1 &
 pids+=($!)
 edge_port=$(port_from_log "$run_dir/edge.log" "http on" "${pids[-1]}")
+tls_port=$(port_from_log "$run_dir/edge.log" "https on" "${pids[-1]}")
 admin_port=$(port_from_log "$run_dir/edge.log" "admin on" "${pids[-1]}")
 
 # geodns: one region with the one edge, checked on its /healthz; www.cdn.example is steered.
@@ -135,11 +154,17 @@ if [ $smoke = 1 ]; then
     sleep 0.05
   done
   echo "$third" | grep -q '^X-Cache: MISS' || { echo "smoke: still cached after the purge"; exit 1; }
+  # https://localhost is its own cache key (scheme and host): the second fetch is the HIT.
+  curl -s -o /dev/null --http2 --cacert "$run_dir/edge.pem" "https://localhost:$tls_port/hello.txt"
+  h2=$(curl -s -i --http2 --cacert "$run_dir/edge.pem" "https://localhost:$tls_port/hello.txt" | tr -d '\r')
+  echo "$h2" | grep -q '^HTTP/2 200' || { echo "smoke: no HTTP/2 over TLS: $h2"; exit 1; }
+  echo "$h2" | grep -q '^x-cache: HIT' || { echo "smoke: HTTP/2 over TLS was not a HIT: $h2"; exit 1; }
   answer=$(dig @127.0.0.1 -p "$dns_port" +short +time=2 +tries=2 www.cdn.example A)
   [ "$answer" = "127.0.0.1" ] || { echo "smoke: geodns answered '$answer' for www.cdn.example"; exit 1; }
   nx=$(dig @127.0.0.1 -p "$dns_port" +time=2 +tries=2 nope.cdn.example A)
   echo "$nx" | grep -q 'status: NXDOMAIN' || { echo "smoke: geodns did not say NXDOMAIN"; exit 1; }
   echo "smoke: MISS then HIT, origin saw 1 request; purged through purge_api, then MISS;"
+  echo "smoke: HTTP/2 over TLS: MISS then HIT"
   echo "smoke: geodns answers www.cdn.example with the edge"
   exit 0
 fi
@@ -150,6 +175,7 @@ The CDN is running on loopback (logs in $run_dir):
   origin_sim  http://127.0.0.1:$origin_port
   purge_api   http://127.0.0.1:$purge_port     admin token: $PURGE_TOKEN
   edge        http://127.0.0.1:$edge_port      admin http://127.0.0.1:$admin_port
+              https://localhost:$tls_port    (HTTP/2 or 1.1; certificate $run_dir/edge.pem)
               disk cache in $state_dir/edge-cache (kept across restarts; rm -rf it to start cold)
   geodns      127.0.0.1:$dns_port (UDP+TCP)    admin http://127.0.0.1:$dns_admin_port
 
@@ -157,6 +183,9 @@ Try:
   curl -i http://127.0.0.1:$edge_port/hello.txt          # X-Cache: MISS
   curl -i http://127.0.0.1:$edge_port/hello.txt          # X-Cache: HIT, Age grows
   curl -s http://127.0.0.1:$origin_port/_stats?target=/hello.txt   # the origin saw 1 request
+  curl -i --http2 --cacert $run_dir/edge.pem https://localhost:$tls_port/hello.txt   # HTTP/2 + TLS
+  curl -i --http2-prior-knowledge http://127.0.0.1:$edge_port/hello.txt              # h2c
+  nghttp -ans https://localhost:$tls_port/hello.txt        # HTTP/2 frames and timings
   curl -i 'http://127.0.0.1:$edge_port/app.js?v=2'       # a new version is a new object
   curl -i 'http://127.0.0.1:$edge_port/nocache?cc=no-store'        # never stored
   curl -i 'http://127.0.0.1:$edge_port/short?cc=max-age%3D5'       # expires after 5 s
@@ -168,6 +197,7 @@ Try:
   curl -s -H 'Authorization: Bearer $PURGE_TOKEN' http://127.0.0.1:$purge_port/v1/edges   # acks
   curl -s http://127.0.0.1:$admin_port/metrics | grep cdn_edge_requests_total
   curl -s http://127.0.0.1:$admin_port/metrics | grep -E 'cdn_edge_(cache_objects|disk_)'
+  curl -s http://127.0.0.1:$admin_port/metrics | grep -E 'cdn_edge_(http2|tls)_'
   tail -f $run_dir/edge.log                                # one access-log line per request
   dig @127.0.0.1 -p $dns_port www.cdn.example A           # the edge, TTL 20 (geodns)
   dig @127.0.0.1 -p $dns_port +subnet=198.51.100.0/24 www.cdn.example   # with client subnet
