@@ -8,6 +8,20 @@ using namespace cdn;
 using namespace cdn::edge;
 using Catch::Matchers::Contains;
 
+namespace {
+
+// The error a config (parsed as t.toml) is refused with, or "no error".
+std::string fails(const std::string& toml) {
+    try {
+        load_edge_config(ConfigSection::parse(toml, "t.toml"));
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+    return "no error";
+}
+
+}  // namespace
+
 TEST_CASE("a full config parses", "[edge_config]") {
     const auto c = load_edge_config(ConfigSection::parse(R"(
 [server]
@@ -96,14 +110,6 @@ TEST_CASE("the annotated example config parses and validates", "[edge_config]") 
 TEST_CASE("the disk tier is off by default and its knobs are checked", "[edge_config]") {
     CHECK_FALSE(
         load_edge_config(ConfigSection::parse("[cache]\nmemory = \"1MiB\"\n", "t.toml")).disk);
-    auto fails = [](const std::string& toml) -> std::string {
-        try {
-            load_edge_config(ConfigSection::parse(toml, "t.toml"));
-        } catch (const ConfigError& e) {
-            return e.what();
-        }
-        return "";
-    };
     CHECK_THAT(fails("[cache.disk]\nsize = \"1GiB\"\n"),
                Catch::Contains("t.toml") && Catch::Contains("cache.disk.path"));
     CHECK_THAT(fails("[cache.disk]\npath = \"/x\"\nsegment_size = \"1MiB\"\nsize = \"1MiB\"\n"),
@@ -144,14 +150,6 @@ url = "http://127.0.0.1:9000"
 }
 
 TEST_CASE("bad [tls] settings name the key", "[edge_config]") {
-    auto fails = [](const std::string& toml) -> std::string {
-        try {
-            load_edge_config(ConfigSection::parse(toml, "t.toml"));
-        } catch (const ConfigError& e) {
-            return e.what();
-        }
-        return "no error";
-    };
     const std::string cert = "[[tls.certificates]]\ncert = \"a.pem\"\nkey = \"a.key\"\n";
     CHECK_THAT(fails("[tls]\n" + cert), Contains("tls.listen"));
     CHECK_THAT(fails("[tls]\nlisten = [\"127.0.0.1:8443\"]\n"), Contains("tls.certificates"));
@@ -208,15 +206,6 @@ reset_rate = 5
     CHECK(c.session.http2.reset_rate == 5);
     CHECK(load_edge_config(ConfigSection::parse("[timeouts]\ndrain = \"0s\"\n", "e.toml"))
               .session.drain_timeout == std::chrono::milliseconds(0));
-
-    auto fails = [](const std::string& toml) -> std::string {
-        try {
-            load_edge_config(ConfigSection::parse(toml, "t.toml"));
-        } catch (const ConfigError& e) {
-            return e.what();
-        }
-        return "no error";
-    };
     CHECK_THAT(fails("[http2]\nmax_concurrent_streams = 0\n"),
                Contains("t.toml:2") && Contains("http2.max_concurrent_streams"));
     CHECK_THAT(fails("[http2]\ninitial_window_size = \"1KiB\"\n"),
