@@ -9,15 +9,18 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <atomic>
 #include <exception>
 #include <mutex>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -54,14 +57,16 @@ struct HttpHealthShared {
               host(std::move(t.host)),
               name(std::move(t.name)),
               path(std::move(t.path)),
-              initially_up(t.initially_up) {}
+              initially_up(t.initially_up),
+              tls(std::move(t.tls)) {}
         asio::steady_timer timer;
-        beast::tcp_stream* stream = nullptr;  // the check in progress, if any
+        beast::tcp_stream* stream = nullptr;  // the check in progress (its TCP layer), if any
         const tcp::endpoint endpoint;
         const std::string host;  // Host header value
         const std::string name;  // for logs
         const std::string path;  // request target
         const bool initially_up;
+        const std::shared_ptr<const TlsClientConfig> tls;  // null: plain HTTP
     };
 
     asio::any_io_executor strand;
@@ -109,20 +114,35 @@ struct StreamRegistration {
     StreamRegistration& operator=(const StreamRegistration&) = delete;
 };
 
-asio::awaitable<CheckResult> check_once(std::shared_ptr<Shared> shared, std::size_t index) {
-    Target& target = *shared->targets[index];
-    beast::tcp_stream stream(shared->strand);
-    StreamRegistration registration(target, stream);
-    stream.expires_after(shared->settings.timeout);  // bounds the whole check
+// One check over a connected-to-be stream: plain beast::tcp_stream or ssl_stream over one.
+template <class Stream>
+asio::awaitable<CheckResult> check_on(std::shared_ptr<Shared> shared, Target& target,
+                                      Stream& stream) {
+    beast::tcp_stream& lowest = beast::get_lowest_layer(stream);
+    StreamRegistration registration(target, lowest);
+    lowest.expires_after(shared->settings.timeout);  // bounds the whole check
 
     // stop() cancels the step under way; a step that had already completed when stop() came
     // would go on to the next one, so each step also looks at the flag.
     auto stopped = [&] { return shared->stopped.load(std::memory_order_acquire); };
     const CheckResult kStopped{false, "stopped"};
 
-    auto [cec] = co_await stream.async_connect(target.endpoint, nothrow);
+    auto [cec] = co_await lowest.async_connect(target.endpoint, nothrow);
     if (cec) co_return CheckResult{false, describe("connect", cec)};
     if (stopped()) co_return kStopped;
+
+    if constexpr (!std::is_same_v<Stream, beast::tcp_stream>) {
+        if (!prepare_tls_client(stream.native_handle(), *target.tls))
+            co_return CheckResult{false, "tls: invalid server name " + target.tls->server_name};
+        auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client, nothrow);
+        if (hec)
+            co_return CheckResult{
+                false,
+                hec == beast::error::timeout
+                    ? describe("tls handshake", hec)
+                    : "tls handshake: " + tls_handshake_failure(hec, stream.native_handle())};
+        if (stopped()) co_return kStopped;
+    }
 
     const std::string& path = target.path.empty() ? shared->settings.path : target.path;
     beast_http::request<beast_http::empty_body> req{beast_http::verb::get, path, 11};
@@ -133,7 +153,8 @@ asio::awaitable<CheckResult> check_once(std::shared_ptr<Shared> shared, std::siz
     if (wec) co_return CheckResult{false, describe("write", wec)};
     if (stopped()) co_return kStopped;
 
-    // The head decides; the body is not read (the connection is closed right after).
+    // The head decides; the body is not read (the connection is closed right after, without a
+    // TLS close_notify).
     beast_http::response_parser<beast_http::empty_body> parser;
     parser.header_limit(max_header_bytes);
     beast::flat_buffer buffer;
@@ -142,9 +163,19 @@ asio::awaitable<CheckResult> check_once(std::shared_ptr<Shared> shared, std::siz
 
     const unsigned status = parser.get().result_int();
     boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream.socket().close(ignored);
+    lowest.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    lowest.socket().close(ignored);
     co_return CheckResult{status >= 200 && status < 400, fmt::format("status {}", status)};
+}
+
+asio::awaitable<CheckResult> check_once(std::shared_ptr<Shared> shared, std::size_t index) {
+    Target& target = *shared->targets[index];
+    if (target.tls) {
+        beast::ssl_stream<beast::tcp_stream> stream(shared->strand, *target.tls->context);
+        co_return co_await check_on(shared, target, stream);
+    }
+    beast::tcp_stream stream(shared->strand);
+    co_return co_await check_on(shared, target, stream);
 }
 
 asio::awaitable<void> check_loop(std::shared_ptr<Shared> shared, std::size_t index,

@@ -1,9 +1,9 @@
 #pragma once
 // Active HTTP health checks of a fixed list of targets, shared by the edge (its origins) and
 // geodns (its edges): every `interval`, one HTTP/1.1 GET of `path` on a fresh connection per
-// target, bounded as a whole by `timeout`; a 2xx/3xx answer is a success. Results feed a
-// per-target HealthState (rise/fall thresholds); a flip calls on_change, logs one line and counts
-// a transition.
+// target (over TLS when the target has a TlsClientConfig), bounded as a whole by `timeout`; a
+// 2xx/3xx answer is a success. Results feed a per-target HealthState (rise/fall thresholds); a flip
+// calls on_change, logs one line and counts a transition.
 //
 // Threading: the checks run as coroutines on a strand of the given executor (which may be run by
 // any number of threads). start(), stop() and the destructor are called by the owner (one thread,
@@ -13,6 +13,7 @@
 #include "common/health.hpp"
 #include "common/metrics.hpp"
 #include "common/net.hpp"
+#include "common/tls_client.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 
@@ -34,6 +35,9 @@ struct HttpCheckTarget {
     std::string name;  // for log lines, e.g. "http://127.0.0.1:9000"
     std::string path;  // request target; empty: HttpCheckSettings::path
     bool initially_up = true;
+    // https: the handshake (with this context, SNI and name check) comes first; a failed one
+    // is a failed check. Null: plain HTTP.
+    std::shared_ptr<const TlsClientConfig> tls;
 };
 
 struct HttpCheckSettings {

@@ -6,6 +6,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/http/read.hpp>
 
 #include <array>
@@ -18,13 +19,16 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
-asio::awaitable<boost::system::error_code> read_request(beast::tcp_stream& stream,
-                                                        beast::flat_buffer& buffer,
-                                                        RequestParser& parser,
-                                                        std::chrono::milliseconds body_timeout) {
+namespace {
+
+template <class Stream>
+asio::awaitable<boost::system::error_code> read_request_on(Stream& stream,
+                                                           beast::flat_buffer& buffer,
+                                                           RequestParser& parser,
+                                                           std::chrono::milliseconds body_timeout) {
     auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, nothrow);
     if (ec || parser.is_done()) co_return ec;
-    stream.expires_after(body_timeout);
+    beast::get_lowest_layer(stream).expires_after(body_timeout);
     const auto expect = parser.get().find(bhttp::field::expect);
     if (expect != parser.get().end() && http_util::iequals(expect->value(), "100-continue")) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -33,6 +37,21 @@ asio::awaitable<boost::system::error_code> read_request(beast::tcp_stream& strea
     }
     std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, nothrow);
     co_return ec;
+}
+
+}  // namespace
+
+asio::awaitable<boost::system::error_code> read_request(beast::tcp_stream& stream,
+                                                        beast::flat_buffer& buffer,
+                                                        RequestParser& parser,
+                                                        std::chrono::milliseconds body_timeout) {
+    co_return co_await read_request_on(stream, buffer, parser, body_timeout);
+}
+
+asio::awaitable<boost::system::error_code> read_request(
+    beast::ssl_stream<beast::tcp_stream>& stream, beast::flat_buffer& buffer, RequestParser& parser,
+    std::chrono::milliseconds body_timeout) {
+    co_return co_await read_request_on(stream, buffer, parser, body_timeout);
 }
 
 asio::awaitable<void> lingering_close(beast::tcp_stream& stream) {

@@ -7,6 +7,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <chrono>
 
@@ -19,6 +20,10 @@ using RequestParser = boost::beast::http::request_parser<boost::beast::http::str
 boost::asio::awaitable<boost::system::error_code> read_request(
     boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer, RequestParser& parser,
     std::chrono::milliseconds body_timeout);
+// The same over TLS (the timeouts are the TCP layer's).
+boost::asio::awaitable<boost::system::error_code> read_request(
+    boost::beast::ssl_stream<boost::beast::tcp_stream>& stream, boost::beast::flat_buffer& buffer,
+    RequestParser& parser, std::chrono::milliseconds body_timeout);
 
 // Half-closes, then drains what the client still sends for up to a second (at most 1 MiB), so
 // unread input does not make the kernel reset the connection under our last reply; then closes.

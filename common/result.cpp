@@ -22,6 +22,7 @@ class CdnCategory final : public boost::system::error_category {
             case Errc::origin_timeout: return "origin timed out";
             case Errc::origin_bad_response: return "origin sent an invalid response";
             case Errc::origin_closed: return "origin closed the connection early";
+            case Errc::origin_tls: return "origin TLS handshake failed";
             case Errc::no_origin: return "no origin configured for this host";
             case Errc::invalid_value: return "invalid value";
             case Errc::internal: return "internal error";
@@ -48,7 +49,8 @@ Side side_of(Errc e) noexcept {
         case Errc::origin_unreachable:
         case Errc::origin_timeout:
         case Errc::origin_bad_response:
-        case Errc::origin_closed: return Side::origin;
+        case Errc::origin_closed:
+        case Errc::origin_tls: return Side::origin;
         default: return Side::internal;
     }
 }

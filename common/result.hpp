@@ -22,6 +22,7 @@ enum class Errc {
     origin_timeout,       // connect, write or read timed out
     origin_bad_response,  // unparsable or oversized response
     origin_closed,        // origin closed before a complete response
+    origin_tls,           // TLS handshake with the origin failed (certificate, name, protocol)
     no_origin,            // no origin configured for the host
     invalid_value,        // a configuration or input value that does not parse
     internal,

@@ -1,11 +1,15 @@
 #include "edge/config.hpp"
 
+#include "common/log.hpp"
+#include "common/tls_client.hpp"
 #include "common/units.hpp"
 #include "edge/cache/cache_key.hpp"
 
 #include <fmt/format.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+
+#include <algorithm>
 
 namespace cdn::edge {
 
@@ -20,14 +24,35 @@ const OriginGroup* EdgeConfig::origin_for(std::string_view host) const {
     return fallback;
 }
 
-origin::OriginServer make_origin_server(const std::string& url, const std::string& where) {
+namespace {
+
+// The context of https:// origins without settings of their own (--origin): verification on,
+// the system CA store. Built on first use, then shared.
+std::shared_ptr<boost::asio::ssl::context> default_origin_tls_context() {
+    static const std::shared_ptr<boost::asio::ssl::context> ctx =
+        make_tls_client_context(TlsClientOptions{});
+    return ctx;
+}
+
+// The host of a Host header value: "example.com:8443" -> "example.com", "[::1]:80" -> "::1".
+std::string host_of(std::string_view authority) {
+    if (authority.starts_with('[')) {
+        const auto close = authority.find(']');
+        return std::string(
+            authority.substr(1, close == std::string_view::npos ? close : close - 1));
+    }
+    return std::string(authority.substr(0, authority.find(':')));
+}
+
+}  // namespace
+
+origin::OriginServer make_origin_server(const std::string& url, const std::string& where,
+                                        const OriginTlsParams& tls) {
     auto u = parse_url(url);
     if (!u)
-        throw ConfigError(
-            fmt::format("{}: \"{}\" is not an origin URL like http://host:port", where, url));
-    if (u->scheme != "http")
-        throw ConfigError(
-            fmt::format("{}: {}: only http:// origins are supported so far", where, url));
+        throw ConfigError(fmt::format(
+            "{}: \"{}\" is not an origin URL like http://host:port or https://host:port", where,
+            url));
     boost::asio::io_context io;
     tcp::resolver resolver(io);
     boost::system::error_code ec;
@@ -35,7 +60,21 @@ origin::OriginServer make_origin_server(const std::string& url, const std::strin
     if (ec || results.empty())
         throw ConfigError(
             fmt::format("{}: cannot resolve origin host \"{}\": {}", where, u->host, ec.message()));
-    return origin::OriginServer{*u, results.begin()->endpoint()};
+    origin::OriginServer server{*u, results.begin()->endpoint(), nullptr};
+    if (u->scheme == "https") {
+        auto config = std::make_shared<TlsClientConfig>();
+        try {
+            config->context = tls.context  ? tls.context
+                              : tls.verify ? default_origin_tls_context()
+                                           : make_tls_client_context({false, {}});
+        } catch (const std::exception& e) {
+            throw ConfigError(fmt::format("{}: {}: {}", where, url, e.what()));
+        }
+        config->server_name = tls.server_name.empty() ? u->host : tls.server_name;
+        config->verify = tls.verify;
+        server.tls = std::move(config);
+    }
+    return server;
 }
 
 EdgeConfig load_edge_config(const ConfigSection& root) {
@@ -268,25 +307,70 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
     }
     for (const ConfigSection& o : root.sections("origin")) {
         o.allow_only({"hosts", "url", "urls", "host_header", "balance", "retries", "health_check",
-                      "circuit_breaker"});
+                      "circuit_breaker", "tls_verify", "tls_ca", "tls_server_name"});
         OriginGroup g;
         g.hosts = o.strings("hosts").value_or(std::vector<std::string>{"*"});
         for (auto& h : g.hosts)
             h = h == "*" ? h : cache::normalize_host("http", h);
+        if (auto v = o.string("host_header")) g.host_header = *v;
         std::vector<std::string> urls;
         if (auto u = o.strings("url")) urls = *u;
         if (auto u = o.strings("urls")) urls.insert(urls.end(), u->begin(), u->end());
         if (urls.empty()) o.fail("url", "each [[origin]] needs url = \"http://host:port\"");
+        const bool any_https = std::any_of(urls.begin(), urls.end(), [](const std::string& u) {
+            auto p = parse_url(u);
+            return p && p->scheme == "https";
+        });
+        // TLS to the origin: only for https:// URLs, so a key on an http-only group is a mistake.
+        auto https_only = [&](std::string_view key) {
+            if (!any_https) o.fail(key, "TLS settings need an https:// origin url");
+        };
+        if (auto v = o.boolean("tls_verify")) {
+            https_only("tls_verify");
+            g.tls_verify = *v;
+        }
+        if (auto v = o.string("tls_server_name")) {
+            https_only("tls_server_name");
+            if (v->empty() || v->find_first_of(" /") != std::string::npos ||
+                (v->find(':') != std::string::npos && !is_ip_literal(*v)))
+                o.fail("tls_server_name", "expected a host name like origin.example.com");
+            g.tls_server_name = *v;
+        }
+        if (auto v = o.string("tls_ca")) {
+            https_only("tls_ca");
+            if (v->empty()) o.fail("tls_ca", "expected the path of a PEM CA bundle");
+            // Relative paths are relative to the config file's directory.
+            std::filesystem::path p(*v);
+            if (p.is_relative()) p = std::filesystem::path(o.file()).parent_path() / p;
+            g.tls_ca = p;
+        }
+        if (any_https) {
+            try {
+                g.tls_context = make_tls_client_context({g.tls_verify, g.tls_ca});
+            } catch (const std::exception& e) {
+                o.fail(g.tls_ca.empty() ? "url" : "tls_ca", e.what());
+            }
+            if (!g.tls_verify)
+                log_warn(
+                    "{}: {} (hosts {}): tls_verify = false: the certificates of its https "
+                    "origins are not checked",
+                    o.file(), o.path(), fmt::join(g.hosts, ", "));
+        }
+        const OriginTlsParams tls{g.tls_context,
+                                  !g.tls_server_name.empty() ? g.tls_server_name
+                                  : !g.host_header.empty()   ? host_of(g.host_header)
+                                                             : std::string(),
+                                  g.tls_verify};
         for (const auto& u : urls) {
             try {
-                g.servers.push_back(make_origin_server(u, o.file()));
+                g.servers.push_back(make_origin_server(u, o.file(), tls));
             } catch (const ConfigError&) {
-                o.fail(
-                    o.strings("url") ? "url" : "urls",
-                    fmt::format("\"{}\" is not a reachable origin URL like http://host:port", u));
+                o.fail(o.strings("url") ? "url" : "urls",
+                       fmt::format("\"{}\" is not a reachable origin URL like http://host:port "
+                                   "or https://host:port",
+                                   u));
             }
         }
-        if (auto v = o.string("host_header")) g.host_header = *v;
         if (auto v = o.string("balance")) {
             auto p = origin::parse_balance_policy(*v);
             if (!p) o.fail("balance", "expected round_robin, least_outstanding or random");

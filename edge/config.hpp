@@ -12,6 +12,10 @@
 #include "edge/storage/eviction_policy.hpp"
 #include "edge/storage/tiered_store.hpp"
 
+#include <boost/asio/ssl/context.hpp>
+
+#include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,6 +29,12 @@ struct OriginGroup {
     unsigned retries = 1;  // further attempts on another origin, for idempotent requests
     origin::BreakerSettings breaker;
     std::optional<origin::HealthCheckSettings> health_check;  // off unless configured
+    // TLS to https:// servers. The context (CA store, verification, TLS 1.2+) is built once at
+    // load time and shared by the group's servers (each server's OriginServer::tls holds it).
+    bool tls_verify = true;        // the chain and the name; off: a warning at start-up
+    std::filesystem::path tls_ca;  // trusted CAs (PEM); empty: the system store
+    std::string tls_server_name;   // SNI and the name checked; empty: host_header, else URL host
+    std::shared_ptr<boost::asio::ssl::context> tls_context;  // null unless a URL is https://
 };
 
 struct EdgeConfig {
@@ -71,8 +81,17 @@ struct EdgeConfig {
 
 // Reads a TOML config; unspecified values keep their defaults.
 EdgeConfig load_edge_config(const ConfigSection& root);
-// Resolves an origin URL ("http://127.0.0.1:9000") into a server; throws ConfigError.
-origin::OriginServer make_origin_server(const std::string& url, const std::string& where);
+// TLS for an https:// origin server. A null context means the defaults: verification on, the
+// system CA store; an empty server_name means the URL's host.
+struct OriginTlsParams {
+    std::shared_ptr<boost::asio::ssl::context> context;
+    std::string server_name;
+    bool verify = true;
+};
+// Resolves an origin URL ("http://127.0.0.1:9000", "https://origin.example") into a server;
+// throws ConfigError. https:// servers get `tls` (their OriginServer::tls).
+origin::OriginServer make_origin_server(const std::string& url, const std::string& where,
+                                        const OriginTlsParams& tls = {});
 // Checks what a config needs before the edge can start; throws ConfigError.
 void validate(const EdgeConfig& config);
 

@@ -271,6 +271,8 @@ ResponsePlan RequestHandler::admin(const Request& req, std::string_view path,
         o["targets"] = std::move(targets);
         o["not_modified"] = std::move(nm);
         o["global_version"] = state_.global_version();
+        o["tls_handshakes"] = c.tls_handshakes;
+        o["tls_resumed"] = c.tls_resumed;
         return json(200, json::serialize(o));
     }
     if (path == "/_reset") {

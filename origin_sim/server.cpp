@@ -11,14 +11,19 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <fmt/format.h>
 
+#include <openssl/ssl.h>
+
 #include <array>
+#include <type_traits>
 #include <vector>
 
 namespace cdn::origin_sim {
@@ -27,6 +32,7 @@ namespace http = beast::http;
 
 namespace {
 
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kPiece = 64 * 1024;
 constexpr std::size_t kSlowPiece = 1024;
@@ -35,43 +41,56 @@ bool is_parse_error(const ErrorCode& ec) {
     return ec.category() == make_error_code(http::error::bad_method).category();
 }
 
-asio::awaitable<void> pause(beast::tcp_stream& stream, std::chrono::milliseconds d) {
+// The helpers below take a beast::tcp_stream or a TlsStream; timeouts and the socket are the TCP
+// layer's.
+template <class Stream>
+asio::awaitable<void> pause(Stream& stream, std::chrono::milliseconds d) {
     if (d.count() <= 0) co_return;
     asio::steady_timer timer(stream.get_executor(), d);
     co_await timer.async_wait(nothrow);
 }
 
 // Writes buffers with the write timeout; false on any error.
-template <class Buffers>
-asio::awaitable<bool> write_all(beast::tcp_stream& stream, const Buffers& buffers,
+template <class Stream, class Buffers>
+asio::awaitable<bool> write_all(Stream& stream, const Buffers& buffers,
                                 std::chrono::milliseconds timeout) {
-    stream.expires_after(timeout);
+    beast::get_lowest_layer(stream).expires_after(timeout);
     auto [ec, n] = co_await asio::async_write(stream, buffers, nothrow);
     co_return !ec;
 }
 
 // Half-closes and lets the client read what was sent before the socket goes away (an immediate
 // close with unread input would send a RST that can destroy the response in flight).
-void abort_with_reset(beast::tcp_stream& stream) {
+template <class Stream>
+void abort_with_reset(Stream& stream) {
     ErrorCode ec;
-    stream.socket().set_option(asio::socket_base::linger(true, 0), ec);
-    stream.socket().close(ec);
+    auto& socket = beast::get_lowest_layer(stream).socket();
+    socket.set_option(asio::socket_base::linger(true, 0), ec);
+    socket.close(ec);
 }
 
 // Reads and discards until the client closes or the limit passes.
-asio::awaitable<void> hold(beast::tcp_stream& stream, std::chrono::milliseconds limit) {
-    stream.expires_after(limit);
+template <class Stream>
+asio::awaitable<void> hold(Stream& stream, std::chrono::milliseconds limit) {
+    beast::get_lowest_layer(stream).expires_after(limit);
     std::array<char, 4096> sink;
     for (;;) {
         auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), nothrow);
         if (ec) break;
     }
     ErrorCode ignored;
-    stream.socket().close(ignored);
+    beast::get_lowest_layer(stream).socket().close(ignored);
+}
+
+// Closes without losing the last reply (TLS: without close_notify, a test tool's shortcut).
+template <class Stream>
+asio::awaitable<void> lingering_close(Stream& stream) {
+    co_await http_io::lingering_close(beast::get_lowest_layer(stream));
 }
 
 // Carries out a plan; returns whether the connection may serve another request.
-asio::awaitable<bool> deliver(beast::tcp_stream& stream, const ResponsePlan& plan,
+template <class Stream>
+asio::awaitable<bool> deliver(Stream& stream, const ResponsePlan& plan,
                               const ServerOptions& options) {
     if (plan.fault == Fault::hang) {
         co_await hold(stream, options.hang_limit);
@@ -84,8 +103,9 @@ asio::awaitable<bool> deliver(beast::tcp_stream& stream, const ResponsePlan& pla
     }
     if (plan.fault == Fault::close) {
         ErrorCode ec;
-        stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-        stream.socket().close(ec);
+        auto& socket = beast::get_lowest_layer(stream).socket();
+        socket.shutdown(tcp::socket::shutdown_both, ec);
+        socket.close(ec);
         co_return false;
     }
 
@@ -127,7 +147,7 @@ asio::awaitable<bool> deliver(beast::tcp_stream& stream, const ResponsePlan& pla
         if (!co_await write_all(stream, buffers, options.write_timeout)) co_return false;
     }
     if (truncate && plan.send_body) {
-        co_await http_io::lingering_close(stream);
+        co_await lingering_close(stream);
         co_return false;
     }
     co_return !plan.close;
@@ -141,15 +161,15 @@ Server::Server(std::shared_ptr<const SimConfig> config, const Clock& clock, std:
       handler_(std::move(config), state_, clock, std::move(name)),
       options_(options) {}
 
-asio::awaitable<void> Server::session(tcp::socket socket) {
-    beast::tcp_stream stream(std::move(socket));
+template <class Stream>
+asio::awaitable<void> Server::serve(Stream& stream) {
     beast::flat_buffer buffer;
     for (;;) {
         http::request_parser<http::string_body> parser;
         parser.header_limit(options_.header_limit);
         parser.body_limit(options_.body_limit);
 
-        stream.expires_after(options_.idle_timeout);
+        beast::get_lowest_layer(stream).expires_after(options_.idle_timeout);
         const ErrorCode ec =
             co_await http_io::read_request(stream, buffer, parser, options_.idle_timeout);
         if (ec) {
@@ -157,7 +177,7 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
             if (!is_parse_error(ec) || ec == http::error::end_of_stream ||
                 ec == http::error::partial_message) {
                 ErrorCode ignored;
-                stream.socket().close(ignored);
+                beast::get_lowest_layer(stream).socket().close(ignored);
                 co_return;
             }
             unsigned status = 400;
@@ -172,7 +192,7 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
             const ResponsePlan plan = handler_.error(status, message);
             const std::string head = plan.head() + plan.body.front().literal;
             if (co_await write_all(stream, asio::buffer(head), options_.write_timeout))
-                co_await http_io::lingering_close(stream);
+                co_await lingering_close(stream);
             co_return;
         }
 
@@ -185,15 +205,40 @@ asio::awaitable<void> Server::session(tcp::socket socket) {
                 plan.fault == Fault::none ? std::string_view{} : to_string(plan.fault));
         const bool keep = co_await deliver(stream, plan, options_);
         if (!keep) {
-            if (stream.socket().is_open()) co_await http_io::lingering_close(stream);
+            if (beast::get_lowest_layer(stream).socket().is_open())
+                co_await lingering_close(stream);
             co_return;
         }
     }
 }
 
+asio::awaitable<void> Server::session(tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    co_await serve(stream);
+}
+
+asio::awaitable<void> Server::tls_session(tcp::socket socket,
+                                          std::shared_ptr<asio::ssl::context> ctx) {
+    TlsStream stream(std::move(socket), *ctx);
+    beast::get_lowest_layer(stream).expires_after(options_.idle_timeout);
+    auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, nothrow);
+    if (ec) {
+        log(LogLevel::debug, "tls handshake failed: {}", ec.message());
+        co_return;
+    }
+    state_.count_tls_handshake(SSL_session_reused(stream.native_handle()) == 1);
+    co_await serve(stream);
+}
+
 ConnectionHandler Server::connection_handler() {
     // Not a coroutine lambda: it only calls the member coroutine, whose frame owns the socket.
     return [this](tcp::socket socket) { return session(std::move(socket)); };
+}
+
+ConnectionHandler Server::tls_connection_handler(std::shared_ptr<asio::ssl::context> ctx) {
+    return [this, ctx = std::move(ctx)](tcp::socket socket) {
+        return tls_session(std::move(socket), ctx);
+    };
 }
 
 }  // namespace cdn::origin_sim

@@ -1,8 +1,8 @@
 #pragma once
 // The HTTP/1.1 session of the origin simulator: reads requests (keep-alive, pipelining, limits,
 // timeouts), asks the RequestHandler for a plan and carries it out on the socket, including the
-// faults (reset, close, hang, slow, truncate). One coroutine per connection, on the worker that
-// accepted it.
+// faults (reset, close, hang, slow, truncate), over plain TCP or TLS. One coroutine per connection,
+// on the worker that accepted it.
 #include "common/clock.hpp"
 #include "common/runtime.hpp"
 #include "origin_sim/config.hpp"
@@ -10,6 +10,7 @@
 #include "origin_sim/state.hpp"
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -36,13 +37,21 @@ class Server {
 
     // Serves one connection until it closes.
     boost::asio::awaitable<void> session(tcp::socket socket);
+    // The same over TLS: the handshake (within the idle timeout) first; counted in the state.
+    boost::asio::awaitable<void> tls_session(tcp::socket socket,
+                                             std::shared_ptr<boost::asio::ssl::context> ctx);
     // A ConnectionHandler for cdn::Listener that runs session().
     ConnectionHandler connection_handler();
+    // One that runs tls_session() with ctx.
+    ConnectionHandler tls_connection_handler(std::shared_ptr<boost::asio::ssl::context> ctx);
 
     SimState& state() { return state_; }
     RequestHandler& handler() { return handler_; }
 
   private:
+    template <class Stream>
+    boost::asio::awaitable<void> serve(Stream& stream);
+
     SimState state_;
     RequestHandler handler_;
     ServerOptions options_;

@@ -70,6 +70,12 @@ void SimState::count_not_modified(std::string_view target) {
         ++it->second;
 }
 
+void SimState::count_tls_handshake(bool resumed) {
+    std::lock_guard lock(mu_);
+    ++counts_.tls_handshakes;
+    if (resumed) ++counts_.tls_resumed;
+}
+
 void SimState::reset_counters() {
     std::lock_guard lock(mu_);
     counts_ = Counts{};

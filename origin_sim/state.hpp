@@ -36,6 +36,8 @@ class SimState {
 
     void count_request(std::string_view target);
     void count_not_modified(std::string_view target);
+    // A completed TLS handshake (--tls-listen); resumed: an abbreviated one (session reuse).
+    void count_tls_handshake(bool resumed);
     void reset_counters();
 
     using CountMap = std::map<std::string, std::uint64_t, std::less<>>;
@@ -43,6 +45,8 @@ class SimState {
         std::uint64_t total = 0;
         CountMap targets;
         CountMap not_modified;
+        std::uint64_t tls_handshakes = 0;  // completed TLS handshakes (one per TLS connection)
+        std::uint64_t tls_resumed = 0;     // of which resumed a session
     };
     Counts counts() const;
     // Requests and 304s counted for one target.

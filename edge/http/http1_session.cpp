@@ -11,7 +11,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -47,29 +46,6 @@ std::optional<Reply> reply_for_read_error(const boost::system::error_code& ec, b
     if (ec.category() == beast_http::make_error_code(beast_http::error::bad_target).category())
         return make_reply(400, "Bad request\n", cache::Outcome::error);
     return std::nullopt;
-}
-
-// Reads one request: for plain TCP the routine every server shares; over TLS the same steps
-// (a read_request taking any stream would need common/ to see OpenSSL).
-template <class Stream>
-asio::awaitable<boost::system::error_code> read_request(Stream& stream, beast::flat_buffer& buffer,
-                                                        http_io::RequestParser& parser,
-                                                        std::chrono::milliseconds body_timeout) {
-    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
-        co_return co_await http_io::read_request(stream, buffer, parser, body_timeout);
-    } else {
-        auto [ec, n] = co_await beast_http::async_read_header(stream, buffer, parser, nothrow);
-        if (ec || parser.is_done()) co_return ec;
-        beast::get_lowest_layer(stream).expires_after(body_timeout);
-        const auto expect = parser.get().find(beast_http::field::expect);
-        if (expect != parser.get().end() && beast::iequals(expect->value(), "100-continue")) {
-            static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-            auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(kContinue), nothrow);
-            if (wec) co_return wec;
-        }
-        std::tie(ec, n) = co_await beast_http::async_read(stream, buffer, parser, nothrow);
-        co_return ec;
-    }
 }
 
 // Closes without losing the last reply: over TLS, close_notify first (waiting up to a second
@@ -187,7 +163,7 @@ asio::awaitable<void> run_exchanges(Stream& stream, const tcp::endpoint& client,
         parser.body_limit(limits.max_body_bytes);
         tcp_layer.expires_after(limits.request_timeout);
         boost::system::error_code ec =
-            co_await read_request(stream, buffer, parser, limits.request_timeout);
+            co_await http_io::read_request(stream, buffer, parser, limits.request_timeout);
         Request req;
         req.scheme = limits.scheme;
         req.client = client;

@@ -22,6 +22,7 @@ std::vector<HttpCheckTarget> targets_of(const OriginSet& origins,
         if (const std::string ep = cdn::to_string(s.endpoint); ep != s.url.authority())
             t.name += fmt::format(" ({})", ep);
         t.initially_up = origins.healthy(i);
+        t.tls = s.tls;  // https origins are checked over TLS, with the group's settings
         targets.push_back(std::move(t));
     }
     return targets;

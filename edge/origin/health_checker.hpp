@@ -1,6 +1,7 @@
 #pragma once
 // Active health checks of an OriginSet's servers: every `interval`, one HTTP/1.1 GET of `path` on
-// a fresh connection per server, bounded as a whole by `timeout`; a 2xx/3xx answer is a success.
+// a fresh connection per server (over TLS for https:// origins, with the group's context and
+// server name), bounded as a whole by `timeout`; a 2xx/3xx answer is a success.
 // Results feed a per-server HealthState (rise/fall thresholds); a flip marks the server healthy or
 // unhealthy in the OriginSet, logs one line and counts a transition.
 //

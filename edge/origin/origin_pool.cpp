@@ -1,13 +1,24 @@
 #include "edge/origin/origin_pool.hpp"
 
+#include "common/log.hpp"
+
+#include <fmt/format.h>
+#include <openssl/ssl.h>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <utility>
+#include <variant>
 
 namespace cdn::edge::origin {
 namespace {
@@ -25,7 +36,7 @@ bool idempotent(beast_http::verb v) {
 bool connection_lost(const boost::system::error_code& ec) {
     return ec == beast_http::error::end_of_stream || ec == asio::error::eof ||
            ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
-           ec == asio::error::connection_aborted;
+           ec == asio::error::connection_aborted || ec == asio::ssl::error::stream_truncated;
 }
 
 Errc classify(const boost::system::error_code& ec) {
@@ -40,8 +51,89 @@ Errc classify(const boost::system::error_code& ec) {
 
 }  // namespace
 
+// One origin connection: plain TCP or TLS over TCP. The helpers below take either through
+// std::visit, so the request, response and body code is written once.
+struct OriginConnection {
+    using Plain = beast::tcp_stream;
+    using Tls = beast::ssl_stream<beast::tcp_stream>;
+
+    explicit OriginConnection(const asio::any_io_executor& ex)
+        : stream(std::in_place_type<Plain>, ex) {}
+    OriginConnection(const asio::any_io_executor& ex, asio::ssl::context& ctx)
+        : stream(std::in_place_type<Tls>, ex, ctx) {}
+    OriginConnection(const OriginConnection&) = delete;
+    OriginConnection& operator=(const OriginConnection&) = delete;
+    ~OriginConnection() {
+        // No close_notify is sent (HTTP framing, not TLS, ends a response), but the session stays
+        // resumable: OpenSSL would otherwise mark it unusable on SSL_free.
+        if (SSL* s = ssl()) SSL_set_shutdown(s, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    }
+
+    beast::tcp_stream& tcp() {
+        return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); },
+                          stream);
+    }
+    SSL* ssl() {
+        Tls* t = std::get_if<Tls>(&stream);
+        return t ? t->native_handle() : nullptr;
+    }
+
+    std::variant<Plain, Tls> stream;
+};
+
+namespace {
+
+using Connection = OriginConnection;
+
+// The key of a server's idle connections and TLS session: the scheme, the address and, for TLS,
+// everything the handshake checked (context, name, verification), so a connection made for one
+// group's TLS settings never serves another's.
+std::string pool_key_of(const OriginServer& server) {
+    if (!server.tls) return "http " + to_string(server.endpoint);
+    return fmt::format("https {} {} {} {}", to_string(server.endpoint), server.tls->server_name,
+                       static_cast<const void*>(server.tls->context.get()),
+                       server.tls->verify ? "verify" : "no-verify");
+}
+
+// "https://origin.example (192.0.2.1:443)", or just "https://127.0.0.1:8443".
+std::string describe(const OriginServer& server) {
+    std::string out = fmt::format("{}://{}", server.url.scheme, server.url.authority());
+    if (const std::string ep = to_string(server.endpoint); ep != server.url.authority())
+        out += fmt::format(" ({})", ep);
+    return out;
+}
+
+// The I/O steps, on either kind of stream.
+asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> write_request(
+    Connection& c, const OriginRequest& req) {
+    return std::visit([&](auto& s) { return beast_http::async_write(s, req, nothrow); }, c.stream);
+}
+
+template <class Parser>
+asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_header(
+    Connection& c, beast::flat_buffer& buffer, Parser& parser) {
+    return std::visit(
+        [&](auto& s) { return beast_http::async_read_header(s, buffer, parser, nothrow); },
+        c.stream);
+}
+
+template <class Parser>
+asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> receive_some(
+    Connection& c, beast::flat_buffer& buffer, Parser& parser) {
+    return std::visit(
+        [&](auto& s) { return beast_http::async_read_some(s, buffer, parser, nothrow); }, c.stream);
+}
+
+}  // namespace
+
+void OriginPool::SessionFree::operator()(SSL_SESSION* s) const noexcept {
+    SSL_SESSION_free(s);
+}
+
 OriginPool::OriginPool(asio::any_io_executor executor, PoolSettings settings)
     : executor_(std::move(executor)), settings_(settings) {}
+
+OriginPool::~OriginPool() = default;
 
 std::size_t OriginPool::idle_connections() const {
     std::size_t n = 0;
@@ -50,15 +142,62 @@ std::size_t OriginPool::idle_connections() const {
     return n;
 }
 
-asio::awaitable<Result<std::unique_ptr<OriginPool::Stream>>> OriginPool::connect(
-    const OriginServer& server) {
-    auto stream = std::make_unique<Stream>(executor_);
-    stream->expires_after(settings_.connect_timeout);
-    auto [ec] = co_await stream->async_connect(server.endpoint, nothrow);
+asio::awaitable<Result<std::unique_ptr<Connection>>> OriginPool::connect(
+    const OriginServer& server, const std::string& pool_key) {
+    auto conn = server.tls ? std::make_unique<Connection>(executor_, *server.tls->context)
+                           : std::make_unique<Connection>(executor_);
+    beast::tcp_stream& lowest = conn->tcp();
+    // One deadline for the TCP connect and the TLS handshake together.
+    lowest.expires_after(settings_.connect_timeout);
+    auto [ec] = co_await lowest.async_connect(server.endpoint, nothrow);
     if (ec) co_return ec == beast::error::timeout ? Errc::origin_timeout : Errc::origin_unreachable;
     boost::system::error_code ignored;
-    stream->socket().set_option(tcp::no_delay(true), ignored);
-    co_return stream;
+    lowest.socket().set_option(tcp::no_delay(true), ignored);
+    if (!server.tls) co_return conn;
+
+    auto& tls = std::get<Connection::Tls>(conn->stream);
+    SSL* ssl = tls.native_handle();
+    if (!prepare_tls_client(ssl, *server.tls)) {
+        tls_failed(server, pool_key, "invalid server name \"" + server.tls->server_name + "\"");
+        co_return Errc::origin_tls;
+    }
+    if (auto it = sessions_.find(pool_key); it != sessions_.end())
+        SSL_set_session(ssl, it->second.get());  // resumption; a full handshake if refused
+    auto [hec] = co_await tls.async_handshake(asio::ssl::stream_base::client, nothrow);
+    if (hec == beast::error::timeout) co_return Errc::origin_timeout;
+    if (hec) {
+        sessions_.erase(pool_key);
+        tls_failed(server, pool_key, tls_handshake_failure(hec, ssl));
+        co_return Errc::origin_tls;
+    }
+    remember_session(pool_key, *conn);
+    co_return conn;
+}
+
+void OriginPool::remember_session(const std::string& pool_key, Connection& conn) {
+    SSL* ssl = conn.ssl();
+    if (!ssl) return;
+    // TLS 1.3 tickets arrive after the handshake (read with the first response), so this is
+    // called again then; a session without a ticket yet is not resumable and is not kept.
+    SSL_SESSION* session = SSL_get1_session(ssl);
+    if (!session) return;
+    if (SSL_SESSION_is_resumable(session) != 1) {
+        SSL_SESSION_free(session);
+        return;
+    }
+    sessions_[pool_key].reset(session);
+}
+
+void OriginPool::tls_failed(const OriginServer& server, const std::string& pool_key,
+                            std::string why) {
+    const auto now = std::chrono::steady_clock::now();
+    auto [it, first] = tls_warned_.try_emplace(pool_key, now);
+    if (first || now - it->second >= std::chrono::seconds(10)) {
+        it->second = now;
+        log_warn("origin {}: TLS handshake failed (server name \"{}\"): {}", describe(server),
+                 server.tls->server_name, why);
+    }
+    last_tls_failure_ = std::move(why);
 }
 
 constexpr std::size_t kBodyReadSize = 64 * 1024;
@@ -66,7 +205,7 @@ constexpr std::size_t kBodyReadSize = 64 * 1024;
 struct OriginBody::State {
     OriginPool* pool = nullptr;
     std::string pool_key;
-    std::unique_ptr<OriginPool::Stream> stream;
+    std::unique_ptr<OriginConnection> stream;
     beast::flat_buffer buffer;
     beast_http::response_parser<beast_http::buffer_body> parser;
     std::chrono::milliseconds timeout{0};
@@ -92,9 +231,8 @@ asio::awaitable<Result<std::size_t>> OriginBody::read_some(char* out, std::size_
         if (done()) co_return std::size_t{0};
         s.parser.get().body().data = out;
         s.parser.get().body().size = n;
-        s.stream->expires_after(s.timeout);
-        auto [ec, ignored] =
-            co_await beast_http::async_read_some(*s.stream, s.buffer, s.parser, nothrow);
+        s.stream->tcp().expires_after(s.timeout);
+        auto [ec, ignored] = co_await receive_some(*s.stream, s.buffer, s.parser);
         if (ec == beast_http::error::need_buffer) ec = {};
         if (ec) {
             s.stream.reset();
@@ -112,16 +250,17 @@ asio::awaitable<Result<std::size_t>> OriginBody::read_some(char* out, std::size_
     }
 }
 
-void OriginPool::give_back(const std::string& pool_key, std::unique_ptr<Stream> stream) {
+void OriginPool::give_back(const std::string& pool_key, std::unique_ptr<Connection> conn) {
     auto& idle = idle_[pool_key];
     if (idle.size() >= settings_.max_idle_per_server) return;
-    stream->expires_never();
-    idle.push_back(std::move(stream));
+    conn->tcp().expires_never();
+    idle.push_back(std::move(conn));
 }
 
 asio::awaitable<Result<StreamedResponse>> OriginPool::fetch_head(const OriginServer& server,
                                                                  const OriginRequest& req) {
-    const std::string pool_key = to_string(server.endpoint);
+    const std::string pool_key = pool_key_of(server);
+    last_tls_failure_.clear();
     for (int attempt = 0; attempt < 2; ++attempt) {
         auto state = std::make_unique<OriginBody::State>();
         state->pool = this;
@@ -133,25 +272,25 @@ asio::awaitable<Result<StreamedResponse>> OriginPool::fetch_head(const OriginSer
             idle.pop_back();
             reused = true;
         } else {
-            auto c = co_await connect(server);
+            auto c = co_await connect(server, pool_key);
             if (!c) co_return c.error();
             state->stream = std::move(*c);
         }
-        state->stream->expires_after(settings_.response_timeout);
-        auto [wec, wn] = co_await beast_http::async_write(*state->stream, req, nothrow);
+        state->stream->tcp().expires_after(settings_.response_timeout);
+        auto [wec, wn] = co_await write_request(*state->stream, req);
         auto& parser = state->parser;
         parser.header_limit(settings_.max_header_bytes);
         parser.body_limit(boost::none);  // storing limits are the caller's; streaming has none
         if (req.method() == beast_http::verb::head) parser.skip(true);
         boost::system::error_code ec = wec;
         if (!ec)
-            std::tie(ec, std::ignore) = co_await beast_http::async_read_header(
-                *state->stream, state->buffer, parser, nothrow);
+            std::tie(ec, std::ignore) = co_await read_header(*state->stream, state->buffer, parser);
         if (ec) {
             if (reused && !parser.got_some() && connection_lost(ec) && idempotent(req.method()))
                 continue;  // the origin closed an idle connection; try a fresh one
             co_return classify(ec);
         }
+        remember_session(pool_key, *state->stream);  // now with the TLS 1.3 ticket, if any
         StreamedResponse res;
         res.head = parser.get().base();
         if (parser.is_done() && parser.get().keep_alive() && state->buffer.size() == 0) {

@@ -1,9 +1,11 @@
 #pragma once
-// HTTP/1.1 client to origins with keep-alive connection reuse. One pool per worker (not
-// thread-safe; it lives on its worker's io_context). Every step has a timeout; failures come
-// back as cdn::Errc values that say what went wrong on the origin side.
+// HTTP/1.1 client to origins, over plain TCP (http://) or TLS (https://), with keep-alive
+// connection reuse and, for TLS, session resumption (one cached session per server and pool).
+// One pool per worker (not thread-safe; it lives on its worker's io_context). Every step has a
+// timeout; failures come back as cdn::Errc values that say what went wrong on the origin side.
 #include "common/net.hpp"
 #include "common/result.hpp"
+#include "common/tls_client.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -26,6 +28,7 @@ using OriginResponse = beast_http::response<beast_http::string_body>;
 using OriginHead = beast_http::response_header<>;
 
 class OriginPool;
+struct OriginConnection;  // one plain or TLS connection (origin_pool.cpp)
 
 // The body of an origin response, still on the wire. Owns the connection: when the body has
 // been read to its end the connection goes back to the pool (if reusable); destroying the
@@ -57,6 +60,9 @@ struct StreamedResponse {
 struct OriginServer {
     Url url;
     tcp::endpoint endpoint;  // resolved at start-up
+    // https:// origins: the group's context, the server name and whether to verify; null for
+    // http://. Shared (and read-only) across workers.
+    std::shared_ptr<const TlsClientConfig> tls;
 };
 
 struct PoolSettings {
@@ -70,6 +76,9 @@ struct PoolSettings {
 class OriginPool {
   public:
     OriginPool(boost::asio::any_io_executor executor, PoolSettings settings);
+    ~OriginPool();
+    OriginPool(const OriginPool&) = delete;
+    OriginPool& operator=(const OriginPool&) = delete;
 
     // Sends req and reads the response head; the body is read through the returned reader. A
     // request that fails on a reused keep-alive connection before any response byte arrives is
@@ -81,16 +90,29 @@ class OriginPool {
                                                          const OriginRequest& req);
 
     std::size_t idle_connections() const;
+    // Why the last fetch that failed with Errc::origin_tls failed, e.g. "certificate verify
+    // failed: hostname mismatch"; empty when the last fetch failed otherwise or did not fail.
+    const std::string& last_tls_failure() const { return last_tls_failure_; }
 
   private:
     friend class OriginBody;
-    using Stream = boost::beast::tcp_stream;
-    void give_back(const std::string& pool_key, std::unique_ptr<Stream> stream);
-    boost::asio::awaitable<Result<std::unique_ptr<Stream>>> connect(const OriginServer& server);
+    using Connection = OriginConnection;
+    struct SessionFree {
+        void operator()(SSL_SESSION* s) const noexcept;
+    };
+    void give_back(const std::string& pool_key, std::unique_ptr<Connection> conn);
+    boost::asio::awaitable<Result<std::unique_ptr<Connection>>> connect(
+        const OriginServer& server, const std::string& pool_key);
+    void remember_session(const std::string& pool_key, Connection& conn);
+    void tls_failed(const OriginServer& server, const std::string& pool_key, std::string why);
 
     boost::asio::any_io_executor executor_;
     PoolSettings settings_;
-    std::unordered_map<std::string, std::vector<std::unique_ptr<Stream>>> idle_;
+    std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
+    std::unordered_map<std::string, std::unique_ptr<SSL_SESSION, SessionFree>> sessions_;
+    // When each server's last TLS failure was logged (one warning per server per 10 s).
+    std::unordered_map<std::string, std::chrono::steady_clock::time_point> tls_warned_;
+    std::string last_tls_failure_;
 };
 
 }  // namespace cdn::edge::origin

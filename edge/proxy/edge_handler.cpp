@@ -444,12 +444,18 @@ Reply EdgeHandler::origin_failure(Errc e, Outcome outcome) const {
     const char* detail = e == Errc::origin_timeout        ? "origin-timeout"
                          : e == Errc::origin_unreachable  ? "origin-unreachable"
                          : e == Errc::origin_bad_response ? "origin-bad-response"
+                         : e == Errc::origin_tls          ? "origin-tls"
                          : e == Errc::no_origin           ? "no-origin-available"
                                                           : "origin-closed";
     r.extra = fmt::format("X-Cache: {}\r\nCache-Status: {}; fwd={}; detail=\"{}\"\r\n",
                           cache::x_cache(Outcome::error), shared_.config.name,
                           outcome == Outcome::pass ? "bypass" : "uri-miss", detail);
     r.detail = detail;
+    // The access log gets the TLS reason (certificate, name...); the client only the category.
+    // Called right after the failed fetch, with no suspension in between, so the pool's last
+    // TLS failure is this request's.
+    if (e == Errc::origin_tls && !pool_.last_tls_failure().empty())
+        r.detail += ": " + pool_.last_tls_failure();
     return r;
 }
 

@@ -17,6 +17,7 @@ EdgeMetrics::EdgeMetrics(MetricsRegistry& r, const storage::MemoryStore& store)
       origin_errors_bad_response(
           r.counter("cdn_edge_origin_errors_total", "", R"(reason="bad_response")")),
       origin_errors_closed(r.counter("cdn_edge_origin_errors_total", "", R"(reason="closed")")),
+      origin_errors_tls(r.counter("cdn_edge_origin_errors_total", "", R"(reason="tls")")),
       origin_errors_unavailable(
           r.counter("cdn_edge_origin_errors_total", "", R"(reason="no_origin_available")")),
       origin_retries(r.counter("cdn_edge_origin_retries_total",
@@ -182,6 +183,7 @@ void EdgeMetrics::origin_error(Errc e) {
         case Errc::origin_unreachable: origin_errors_unreachable.inc(); break;
         case Errc::origin_timeout: origin_errors_timeout.inc(); break;
         case Errc::origin_bad_response: origin_errors_bad_response.inc(); break;
+        case Errc::origin_tls: origin_errors_tls.inc(); break;
         case Errc::no_origin: origin_errors_unavailable.inc(); break;
         default: origin_errors_closed.inc(); break;
     }

@@ -23,6 +23,7 @@ struct EdgeMetrics {
     Counter& origin_errors_timeout;
     Counter& origin_errors_bad_response;
     Counter& origin_errors_closed;
+    Counter& origin_errors_tls;
     Counter& origin_errors_unavailable;
     Counter& origin_retries;
     Counter& origin_health_transitions;

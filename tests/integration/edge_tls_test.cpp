@@ -2,6 +2,7 @@
 // certificates are made at test time with the openssl CLI: a CA, two host certificates with
 // subjectAltName (a.test, *.a.test; b.test, *.b.test) and one that expired in 2020.
 #include "tests/integration/cluster.hpp"
+#include "tests/integration/pki.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -14,50 +15,6 @@ using namespace cdn::test;
 using Catch::Matchers::Contains;
 
 namespace {
-
-// Runs a shell command line (stderr joined to stdout) and returns status and output.
-CommandResult sh(const std::string& command,
-                 std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
-    return run_command({"sh", "-c", command + " 2>&1"}, timeout);
-}
-
-void must(const std::string& command) {
-    const CommandResult r = sh(command);
-    INFO(command << "\n" << r.out);
-    REQUIRE(r.status == 0);
-}
-
-// A throwaway PKI under dir: openssl req/x509/ca, ECDSA P-256 keys.
-struct Pki {
-    explicit Pki(const TempDir& d) : dir(d.path().string()) {
-        must("cd " + dir + " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 " +
-             "-nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=cdn-test-ca");
-    }
-    std::string path(const std::string& name) const { return dir + "/" + name; }
-    // Issues NAME.pem / NAME.key for the given DNS names (the first is the CN).
-    void issue(const std::string& name, const std::vector<std::string>& dns, int serial) const {
-        std::string san = "subjectAltName=";
-        for (std::size_t i = 0; i < dns.size(); ++i)
-            san += (i ? ",DNS:" : "DNS:") + dns[i];
-        must("cd " + dir + " && printf '" + san + "\\n' > " + name + ".ext" +
-             " && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + name +
-             ".key -out " + name + ".csr -subj /CN=" + dns[0] + " && openssl x509 -req -in " +
-             name + ".csr -CA ca.pem -CAkey ca.key -set_serial " + std::to_string(serial) +
-             " -days 2 -extfile " + name + ".ext -out " + name + ".pem");
-    }
-    // NAME.pem valid only in January 2020 (openssl ca takes explicit dates).
-    void issue_expired(const std::string& name) const {
-        must("cd " + dir + " && mkdir -p db && : > db/index.txt && echo 01 > db/serial && " +
-             "printf '[ca]\\ndefault_ca=c\\n[c]\\ndatabase=db/index.txt\\nnew_certs_dir=db\\n" +
-             "serial=db/serial\\ndefault_md=sha256\\npolicy=p\\nunique_subject=no\\n[p]\\n" +
-             "commonName=supplied\\n' > ca.cnf && openssl req -newkey ec -pkeyopt " +
-             "ec_paramgen_curve:P-256 -nodes -keyout " + name + ".key -out " + name +
-             ".csr -subj /CN=" + name + ".test && openssl ca -batch -config ca.cnf -cert ca.pem " +
-             "-keyfile ca.key -in " + name + ".csr -out " + name +
-             ".pem -startdate 20200101000000Z -enddate 20200201000000Z -notext");
-    }
-    std::string dir;
-};
 
 struct TlsFixture {
     TempDir dir;

@@ -218,3 +218,64 @@ reset_rate = 5
     CHECK_THAT(fails("[http2]\npush = true\n"), Contains("push"));
     CHECK_THAT(fails("[timeouts]\ndrain = \"2h\"\n"), Contains("timeouts.drain"));
 }
+
+TEST_CASE("https origins get a TLS context per group, and a server name", "[edge_config]") {
+    const auto c = load_edge_config(ConfigSection::parse(R"(
+[[origin]]
+hosts = ["a.example"]
+urls = ["https://127.0.0.1:8443", "https://127.0.0.2"]
+[[origin]]
+hosts = ["b.example"]
+url = "https://127.0.0.1:9443"
+host_header = "origin.example:9443"
+[[origin]]
+hosts = ["c.example"]
+url = "https://127.0.0.1:9443"
+host_header = "origin.example"
+tls_server_name = "tls.example"
+tls_verify = false
+[[origin]]
+url = "http://127.0.0.1:9000"
+)",
+                                                         "o.toml"));
+    REQUIRE(c.origins.size() == 4);
+    const auto& a = c.origins[0];
+    REQUIRE(a.servers.size() == 2);
+    REQUIRE(a.tls_context);
+    REQUIRE(a.servers[0].tls);
+    CHECK(a.servers[0].url.port == 8443);
+    CHECK(a.servers[1].url.port == 443);                // the https default
+    CHECK(a.servers[0].tls->context == a.tls_context);  // one context per group
+    CHECK(a.servers[1].tls->context == a.tls_context);
+    CHECK(a.servers[0].tls->server_name == "127.0.0.1");  // the URL host by default
+    CHECK(a.servers[1].tls->server_name == "127.0.0.2");
+    CHECK(a.servers[0].tls->verify);
+    CHECK(c.origins[1].servers[0].tls->server_name == "origin.example");  // host_header's host
+    CHECK(c.origins[1].tls_context != a.tls_context);
+    CHECK(c.origins[2].servers[0].tls->server_name == "tls.example");
+    CHECK_FALSE(c.origins[2].servers[0].tls->verify);
+    CHECK_FALSE(c.origins[2].tls_verify);
+    CHECK_FALSE(c.origins[3].servers[0].tls);  // plain http
+    CHECK_FALSE(c.origins[3].tls_context);
+    // --origin https://... (no group settings): verification on, the URL's host.
+    const auto flag = make_origin_server("https://127.0.0.1:8443", "--origin");
+    REQUIRE(flag.tls);
+    CHECK(flag.tls->verify);
+    CHECK(flag.tls->server_name == "127.0.0.1");
+    CHECK(flag.tls->context);
+}
+
+TEST_CASE("bad origin TLS settings name file, line and key", "[edge_config]") {
+    const std::string https = "[[origin]]\nurl = \"https://127.0.0.1:8443\"\n";
+    CHECK_THAT(fails(https + "tls_ca = \"/nonexistent/ca.pem\"\n"),
+               Contains("t.toml:3: origin[0].tls_ca: cannot read CA bundle /nonexistent/ca.pem"));
+    CHECK_THAT(fails(https + "tls_ca = \"" CDN_SOURCE_DIR "/README.md\"\n"),
+               Contains("t.toml:3: origin[0].tls_ca") && Contains("README.md is not a PEM"));
+    CHECK_THAT(fails(https + "tls_ca = \"\"\n"), Contains("origin[0].tls_ca"));
+    CHECK_THAT(fails(https + "tls_server_name = \"a b\"\n"), Contains("origin[0].tls_server_name"));
+    CHECK_THAT(fails(https + "tls_verify = \"yes\"\n"), Contains("origin[0].tls_verify"));
+    CHECK_THAT(fails("[[origin]]\nurl = \"http://127.0.0.1:9000\"\ntls_verify = false\n"),
+               Contains("t.toml:3: origin[0].tls_verify: TLS settings need an https:// origin"));
+    CHECK_THAT(fails("[[origin]]\nurl = \"http://127.0.0.1:9000\"\ntls_ca = \"ca.pem\"\n"),
+               Contains("origin[0].tls_ca"));
+}
