@@ -18,7 +18,8 @@ namespace {
 
 namespace ssl = boost::asio::ssl;
 
-// The queued OpenSSL errors as text (and the queue cleared).
+}  // namespace
+
 std::string openssl_errors() {
     std::string out;
     while (unsigned long e = ERR_get_error()) {
@@ -29,8 +30,6 @@ std::string openssl_errors() {
     }
     return out.empty() ? "unknown OpenSSL error" : out;
 }
-
-}  // namespace
 
 bool is_ip_literal(const std::string& host) {
     boost::system::error_code ec;

@@ -39,6 +39,10 @@ bool prepare_tls_client(ssl_st* ssl, const TlsClientConfig& config);
 // "certificate verify failed: self-signed certificate"; ec's message otherwise.
 std::string tls_handshake_failure(const boost::system::error_code& ec, ssl_st* ssl);
 
+// The queued OpenSSL errors as text, "; "-separated (and the queue cleared); "unknown OpenSSL
+// error" when the queue is empty.
+std::string openssl_errors();
+
 // True when host is an IPv4 or IPv6 literal (without brackets).
 bool is_ip_literal(const std::string& host);
 

@@ -1,6 +1,7 @@
 #include "edge/http/tls_context.hpp"
 
 #include "common/config.hpp"
+#include "common/tls_client.hpp"
 
 #include <fmt/format.h>
 #include <openssl/bio.h>
@@ -34,18 +35,6 @@ constexpr const char* kTls12Ciphers =
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 constexpr const char* kGroups = "X25519:P-256:P-384";
 constexpr unsigned char kSessionIdContext[] = "cdn-edge";
-
-// The last OpenSSL error as text (and the queue cleared), for start-up messages.
-std::string openssl_error() {
-    std::string out;
-    while (unsigned long e = ERR_get_error()) {
-        char buf[256];
-        ERR_error_string_n(e, buf, sizeof buf);
-        if (!out.empty()) out += "; ";
-        out += buf;
-    }
-    return out.empty() ? "unknown OpenSSL error" : out;
-}
 
 std::string asn1_time(const ASN1_TIME* t) {
     BIO* bio = BIO_new(BIO_s_mem());
@@ -166,7 +155,7 @@ std::shared_ptr<const TlsContextSet> TlsContextSet::load(const TlsSettings& sett
             h, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
         if (SSL_CTX_set_cipher_list(h, kTls12Ciphers) != 1 ||
             SSL_CTX_set1_groups_list(h, kGroups) != 1)
-            throw ConfigError(fmt::format("{}: cipher setup failed: {}", where, openssl_error()));
+            throw ConfigError(fmt::format("{}: cipher setup failed: {}", where, openssl_errors()));
         SSL_CTX_set_session_cache_mode(h, SSL_SESS_CACHE_SERVER);
         SSL_CTX_sess_set_cache_size(h, 20 * 1024);
         SSL_CTX_set_session_id_context(h, kSessionIdContext, sizeof kSessionIdContext - 1);
@@ -177,7 +166,7 @@ std::shared_ptr<const TlsContextSet> TlsContextSet::load(const TlsSettings& sett
         check_readable(c.cert, where + ".cert");
         if (SSL_CTX_use_certificate_chain_file(h, c.cert.c_str()) != 1)
             throw ConfigError(fmt::format("{}.cert: {}: not a PEM certificate chain: {}", where,
-                                          c.cert.string(), openssl_error()));
+                                          c.cert.string(), openssl_errors()));
         check_readable(c.key, where + ".key");
         if (SSL_CTX_use_PrivateKey_file(h, c.key.c_str(), SSL_FILETYPE_PEM) != 1) {
             const unsigned long e = ERR_peek_last_error();
@@ -187,11 +176,12 @@ std::shared_ptr<const TlsContextSet> TlsContextSet::load(const TlsSettings& sett
                                               where, c.key.string(), c.cert.string()));
             }
             throw ConfigError(fmt::format("{}.key: {}: not a usable PEM private key: {}", where,
-                                          c.key.string(), openssl_error()));
+                                          c.key.string(), openssl_errors()));
         }
         if (SSL_CTX_check_private_key(h) != 1)
             throw ConfigError(fmt::format("{}.key: {}: does not match the certificate {}: {}",
-                                          where, c.key.string(), c.cert.string(), openssl_error()));
+                                          where, c.key.string(), c.cert.string(),
+                                          openssl_errors()));
         X509* leaf = SSL_CTX_get0_certificate(h);
         if (X509_cmp_current_time(X509_get0_notAfter(leaf)) <= 0)
             throw ConfigError(fmt::format("{}.cert: {}: certificate expired (notAfter {})", where,
