@@ -67,6 +67,7 @@ Http2Limits http2_limits(const SessionLimits& limits) {
     h2.max_header_list_size = limits.max_header_bytes;
     h2.max_body_bytes = limits.max_body_bytes;
     h2.idle_timeout = limits.idle_timeout;
+    h2.request_timeout = limits.request_timeout;
     h2.send_timeout = limits.send_timeout;
     h2.scheme = limits.scheme;
     h2.shutdown_timeout = limits.drain_timeout;

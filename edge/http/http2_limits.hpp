@@ -18,6 +18,9 @@ struct Http2Limits {
     std::uint32_t max_deflate_table_size = 4096;
     std::uint32_t max_send_header_block = 64 * 1024;
     std::uint64_t max_body_bytes = 16 * 1024 * 1024;  // larger request bodies get 413
+    // Request body bytes all unfinished streams of one connection may hold together; a stream
+    // whose DATA would pass it is refused (RST_STREAM(REFUSED_STREAM)). 0: 2 x max_body_bytes.
+    std::uint64_t max_connection_body_bytes = 0;
     // Rapid reset (CVE-2023-44487): RST_STREAMs from the client are a token bucket of
     // `reset_burst` tokens refilled at `reset_rate` per second; an empty bucket ends the
     // connection with GOAWAY(ENHANCE_YOUR_CALM). nghttp2's own limiter (Debian's 1.52 has the
@@ -28,6 +31,9 @@ struct Http2Limits {
     // beyond it the session stops reading until some finish, so reset streams cannot pile up
     // work. 0: max_concurrent_streams.
     std::uint32_t max_orphaned_handlers = 0;
+    // A stream whose request (head and body) is not complete this long after its HEADERS gets
+    // 408 and RST_STREAM.
+    std::chrono::milliseconds request_timeout{10'000};
     // No frame read, nothing written and no handler running: GOAWAY and close.
     std::chrono::milliseconds idle_timeout{60'000};
     // A write that makes no progress for this long aborts the connection.

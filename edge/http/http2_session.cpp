@@ -62,9 +62,10 @@ struct StreamState {
     std::size_t header_bytes = 0;
     bool header_too_large = false;
     bool body_too_large = false;
-    bool request_complete = false;  // END_STREAM received
-    bool dispatched = false;        // the handler (or an error reply) has the request
-    bool task_running = false;      // its coroutine has not finished
+    bool request_complete = false;   // END_STREAM received
+    std::uint64_t body_counted = 0;  // request body bytes counted in buffered_body_
+    bool dispatched = false;         // the handler (or an error reply) has the request
+    bool task_running = false;       // its coroutine has not finished
     bool has_reply = false;
     bool submitted = false;  // response HEADERS submitted
     bool closed = false;     // nghttp2 closed the stream
@@ -192,6 +193,12 @@ class Http2Connection : public std::enable_shared_from_this<Http2Connection> {
     bool feed(const std::uint8_t* data, std::size_t len);
     void dispatch(const StreamPtr& st);
     void reply_now(const StreamPtr& st, Reply reply);
+    void drop_body(StreamState& st);
+    void expire_requests(Clock::time_point now);
+    std::uint64_t body_budget() const {
+        return limits_.max_connection_body_bytes ? limits_.max_connection_body_bytes
+                                                 : 2 * limits_.max_body_bytes;
+    }
     void submit_reply(StreamState& st);
     void maybe_log(StreamState& st);
     void final_goaway();
@@ -215,12 +222,13 @@ class Http2Connection : public std::enable_shared_from_this<Http2Connection> {
     asio::steady_timer watchdog_timer_;
     tcp::endpoint client_;
 
-    int tasks_ = 0;              // coroutines (reader, watchdog, streams) still running
-    std::uint32_t orphans_ = 0;  // stream coroutines whose stream is already closed
-    bool dead_ = false;          // socket aborted or failed: no more I/O
-    bool recv_stopped_ = false;  // nghttp2 wants no more input (GOAWAY, fatal error)
-    bool finishing_ = false;     // our last frame is out: draining input, then close
-    bool stopped_ = false;       // all I/O over; waiting for stream coroutines
+    int tasks_ = 0;                    // coroutines (reader, watchdog, streams) still running
+    std::uint32_t orphans_ = 0;        // stream coroutines whose stream is already closed
+    std::uint64_t buffered_body_ = 0;  // request body bytes held by open streams
+    bool dead_ = false;                // socket aborted or failed: no more I/O
+    bool recv_stopped_ = false;        // nghttp2 wants no more input (GOAWAY, fatal error)
+    bool finishing_ = false;           // our last frame is out: draining input, then close
+    bool stopped_ = false;             // all I/O over; waiting for stream coroutines
     bool writing_ = false;
     bool reader_running_ = true;
     Clock::time_point write_started_{};
@@ -409,13 +417,50 @@ int Http2Connection::on_data_chunk(std::int32_t stream_id, const std::uint8_t* d
     auto& body = st->req.msg.body();
     if (body.size() + len > limits_.max_body_bytes) {
         st->body_too_large = true;
-        body.clear();
-        body.shrink_to_fit();
+        drop_body(*st);
         reply_now(st, make_reply(413, "Request body too large\n", cache::Outcome::error));
         return 0;
     }
+    if (buffered_body_ + len > body_budget()) {
+        // The connection's streams together hold too much unfinished upload: this stream is
+        // refused (not processed, so the client may retry it) rather than the memory growing
+        // with max_concurrent_streams x max_body_bytes.
+        drop_body(*st);
+        st->dispatched = true;
+        st->reply = make_reply(503, "Too much request body in flight\n", cache::Outcome::error);
+        st->reply.detail = "connection body budget";
+        st->has_reply = true;
+        nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, stream_id,
+                                  NGHTTP2_REFUSED_STREAM);
+        writer_wake_.notify();
+        return 0;
+    }
     body.append(reinterpret_cast<const char*>(data), len);
+    st->body_counted += len;
+    buffered_body_ += len;
     return 0;
+}
+
+void Http2Connection::drop_body(StreamState& st) {
+    buffered_body_ -= st.body_counted;
+    st.body_counted = 0;
+    auto& body = st.req.msg.body();
+    body.clear();
+    body.shrink_to_fit();
+}
+
+// Streams whose request has not completed within request_timeout (a client that opens a stream
+// and then stalls its body) get 408 and RST_STREAM, like HTTP/1.1's client_request timeout.
+void Http2Connection::expire_requests(Clock::time_point now) {
+    std::vector<StreamPtr> late;
+    for (const auto& [id, st] : streams_)
+        if (!st->dispatched && now - st->started > limits_.request_timeout) late.push_back(st);
+    for (const StreamPtr& st : late) {
+        drop_body(*st);
+        Reply r = make_reply(408, "Request timeout\n", cache::Outcome::error);
+        r.detail = "request timeout";
+        reply_now(st, std::move(r));
+    }
 }
 
 int Http2Connection::on_stream_close(std::int32_t stream_id, std::uint32_t error_code) {
@@ -423,6 +468,8 @@ int Http2Connection::on_stream_close(std::int32_t stream_id, std::uint32_t error
     if (it == streams_.end()) return 0;
     const StreamPtr st = it->second;
     streams_.erase(it);
+    buffered_body_ -= st->body_counted;  // the handler may still hold it, bounded by the orphans
+    st->body_counted = 0;
     st->closed = true;
     st->close_error = error_code;
     if (st->task_running) ++orphans_;
@@ -730,8 +777,9 @@ asio::awaitable<void> Http2Connection::writer() {
 }
 
 asio::awaitable<void> Http2Connection::watchdog() {
-    const auto shortest = std::min(
-        {limits_.idle_timeout, limits_.send_timeout, limits_.shutdown_timeout, linger_time});
+    const auto shortest =
+        std::min({limits_.idle_timeout, limits_.send_timeout, limits_.shutdown_timeout,
+                  limits_.request_timeout, linger_time});
     const auto tick = std::clamp<std::chrono::milliseconds>(
         shortest / 4, std::chrono::milliseconds(5), std::chrono::milliseconds(250));
     while (!stopped_) {
@@ -758,6 +806,7 @@ asio::awaitable<void> Http2Connection::watchdog() {
         } else if (idle_goaway_ && now - last_activity_ > limits_.idle_timeout + linger_time) {
             abort_all();  // the GOAWAY itself could not be written
         }
+        if (!recv_stopped_) expire_requests(now);
         if (shutdown_ == ShutdownState::notice_sent && now - shutdown_started_ > goaway_rtt_wait)
             final_goaway();
         if (shutdown_ != ShutdownState::none && now - shutdown_started_ > limits_.shutdown_timeout)

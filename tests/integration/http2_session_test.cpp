@@ -599,6 +599,70 @@ TEST_CASE("a request body over the limit: 413 and RST_STREAM(NO_ERROR), the conn
     CHECK(server.observer.entries().at(0).status == 413);
 }
 
+TEST_CASE("a stream whose request stalls gets 408 and RST_STREAM, its neighbours go on",
+          "[http2]") {
+    Http2Limits limits;
+    limits.request_timeout = 300ms;
+    TestServer server(limits);
+    RawClient c(server.port);
+    // Stream 1 opens an upload and never finishes it; the connection itself stays busy.
+    c.send(RawClient::preface(/*ack=*/true) + c.headers(1, "POST", "/echo", /*end_stream=*/false) +
+           frame(NGHTTP2_DATA, 0, 1, "partial"));
+    bool timed_out = false, reset = false;
+    REQUIRE(c.read_until([&](const Frame& f) {
+        if (f.type == NGHTTP2_DATA && f.stream == 1) timed_out = f.payload == "Request timeout\n";
+        if (f.type == NGHTTP2_RST_STREAM && f.stream == 1)
+            reset = f.error_code() == NGHTTP2_NO_ERROR;
+        CHECK(f.type != NGHTTP2_GOAWAY);
+        return timed_out && reset;
+    }));
+    c.send(c.headers(3, "GET", "/size/10"));
+    REQUIRE(c.read_until([&](const Frame& f) {
+        return f.type == NGHTTP2_DATA && f.stream == 3 && f.payload == pattern_body(10);
+    }));
+    REQUIRE(eventually([&] { return server.observer.count_prefix("/echo") == 1; }));
+    CHECK(server.observer.entries().at(0).status == 408);
+}
+
+TEST_CASE(
+    "uploads held by one connection are bounded: the stream that passes the budget is "
+    "refused",
+    "[http2]") {
+    Http2Limits limits;
+    limits.max_body_bytes = 64 * 1024;
+    limits.max_connection_body_bytes = 100 * 1024;
+    TestServer server(limits);
+    RawClient c(server.port);
+    const std::string chunk(16384, 'u');
+    std::string out = RawClient::preface(/*ack=*/true);
+    out += c.headers(1, "POST", "/echo", /*end_stream=*/false);
+    out += c.headers(3, "POST", "/echo", /*end_stream=*/false);
+    for (int i = 0; i < 3; ++i)  // 48 KiB each: 96 KiB held, under the budget
+        out += frame(NGHTTP2_DATA, 0, 1, chunk) + frame(NGHTTP2_DATA, 0, 3, chunk);
+    out += frame(NGHTTP2_DATA, 0, 3, chunk);  // 112 KiB: stream 3 is refused
+    out += frame(NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, 1, "end");
+    c.send(out);
+    bool refused = false, answered = false;
+    REQUIRE(c.read_until([&](const Frame& f) {
+        if (f.type == NGHTTP2_RST_STREAM && f.stream == 3)
+            refused = f.error_code() == NGHTTP2_REFUSED_STREAM;
+        if (f.type == NGHTTP2_DATA && f.stream == 1)
+            answered = f.payload == "method=POST host=h2.test len=49155\n";
+        CHECK(f.type != NGHTTP2_GOAWAY);
+        return refused && answered;
+    }));
+    // The budget is free again once the streams are gone: a new upload of 64 KiB is served.
+    std::string again = c.headers(5, "POST", "/echo", /*end_stream=*/false);
+    for (int i = 0; i < 3; ++i)
+        again += frame(NGHTTP2_DATA, 0, 5, chunk);
+    again += frame(NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, 5, chunk);
+    c.send(again);
+    REQUIRE(c.read_until([&](const Frame& f) {
+        return f.type == NGHTTP2_DATA && f.stream == 5 &&
+               f.payload == "method=POST host=h2.test len=65536\n";
+    }));
+}
+
 TEST_CASE("a bad preface or a connection-level protocol error ends with GOAWAY", "[http2]") {
     TestServer server;
     SECTION("HTTP/1.1 instead of the preface") {
