@@ -47,6 +47,7 @@ struct Flags {
     std::vector<std::string> tls_key;
     int threads = -1;
     bool no_access_log = false;
+    bool check = false;
     std::string log_level = "info";
 };
 
@@ -155,6 +156,9 @@ int main(int argc, char** argv) {
                    "PEM private key of the --tls-cert at the same position");
     app.add_option("--threads", f.threads, "Worker threads (0 = one per core)");
     app.add_flag("--no-access-log", f.no_access_log, "Do not write access-log lines to stdout");
+    app.add_flag("--check", f.check,
+                 "Load and validate the config, certificates and origin CAs, then exit (0: valid, "
+                 "2: not, with the file and line)");
     app.add_option("--log-level", f.log_level, "debug, info, warn or error")
         ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
     try {
@@ -180,6 +184,18 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "edge: %s\n", e.what());
             return 2;
         }
+    }
+    if (f.check) {
+        std::size_t servers = 0;
+        for (const OriginGroup& g : config.origins)
+            servers += g.servers.size();
+        std::printf(
+            "edge: configuration is valid: %zu http listener(s), %zu https listener(s) with %zu "
+            "certificate(s), %zu origin group(s) with %zu server(s)%s\n",
+            config.listen.size(), config.tls ? config.tls->listen.size() : 0,
+            config.tls ? config.tls->certificates.size() : 0, config.origins.size(), servers,
+            config.admin ? ", admin port" : "");
+        return 0;
     }
     std::setvbuf(stdout, nullptr, _IOLBF, 1 << 16);
 

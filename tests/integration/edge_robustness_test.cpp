@@ -214,6 +214,27 @@ TEST_CASE("start-up: --help, bad config, bad flags", "[edge][config]") {
     CHECK_THAT(bad_flag.log(), Contains("--listen"));
 }
 
+TEST_CASE("--check validates a config without starting, and names what is wrong",
+          "[edge][config]") {
+    TempDir dir;
+    const std::string good = dir.write(
+        "good.toml",
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n[[origin]]\nurl = \"http://127.0.0.1:9\"\n");
+    const auto ok = run_command({EDGE_BIN, "--config", good, "--check"});
+    INFO(ok.out);
+    CHECK(ok.status == 0);
+    CHECK_THAT(ok.out, Contains("configuration is valid: 1 http listener(s)"));
+    CHECK_THAT(ok.out, Contains("1 origin group(s) with 1 server(s)"));
+    CHECK_THAT(ok.out, !Contains("http on"));  // nothing was started
+
+    const std::string bad =
+        dir.write("bad.toml", "[server]\nlisten = [\"127.0.0.1:0\"]\n[http2]\nreset_rate = 0\n");
+    Process no({EDGE_BIN, "--config", bad, "--check", "--origin", "http://127.0.0.1:9"},
+               (dir.path() / "check.log").string());
+    CHECK(no.wait_exit(std::chrono::seconds(10)) == 2);
+    CHECK_THAT(no.log(), Contains("bad.toml:4: http2.reset_rate"));
+}
+
 TEST_CASE("SIGTERM stops the edge cleanly", "[edge]") {
     TempDir dir;
     OriginSim origin(dir);
