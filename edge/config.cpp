@@ -106,7 +106,8 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
         if (auto v = s->boolean("access_log")) c.access_log = *v;
     }
     if (auto s = root.section("tls")) {
-        s->allow_only({"listen", "certificates", "alpn", "handshake_timeout"});
+        s->allow_only(
+            {"listen", "certificates", "alpn", "handshake_timeout", "ticket_key_rotation"});
         http::TlsSettings t;
         if (auto v = s->strings("listen")) {
             for (const auto& l : *v) {
@@ -155,6 +156,11 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
         if (auto v = s->duration("handshake_timeout")) {
             if (v->count() <= 0) s->fail("handshake_timeout", "must be greater than zero");
             t.handshake_timeout = *v;
+        }
+        if (auto v = s->duration("ticket_key_rotation")) {
+            if (*v < std::chrono::seconds(1) || *v > std::chrono::hours(24 * 7))
+                s->fail("ticket_key_rotation", "expected 1s to 7d");
+            t.ticket_key_rotation = std::chrono::duration_cast<std::chrono::seconds>(*v);
         }
         if (t.listen.empty()) s->fail("listen", "expected addresses like [\"127.0.0.1:8443\"]");
         if (t.certificates.empty())

@@ -5,7 +5,10 @@
 
 #include <fmt/format.h>
 #include <openssl/bio.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -18,9 +21,12 @@
 #include <array>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
 
 namespace cdn::edge::http {
@@ -56,17 +62,105 @@ std::string lower(std::string_view s) {
     return out;
 }
 
-// Session-ticket keys: random per process, shared by every context and kept across reloads, so
-// a ticket issued under one certificate (or before a reload) still resumes. A restart rotates
-// them.
-const std::array<unsigned char, 80>& ticket_keys() {
-    static const std::array<unsigned char, 80> keys = [] {
-        std::array<unsigned char, 80> k{};
-        if (RAND_bytes(k.data(), static_cast<int>(k.size())) != 1)
+// Session-ticket keys: random, one ring per process, shared by every context and kept across
+// reloads, so a ticket issued under one certificate (or before a reload) still resumes. The
+// current key is replaced every `rotation`; the one before it still decrypts (and the ticket is
+// renewed), anything older does not: a stolen key opens at most two periods of sessions
+// (forward secrecy for resumption, which a key kept for the process's life would not give).
+struct TicketKey {
+    std::array<unsigned char, 16> name{};
+    std::array<unsigned char, 32> aes{};
+    std::array<unsigned char, 32> hmac{};
+};
+
+class TicketKeyRing {
+  public:
+    void set_rotation(std::chrono::seconds rotation) {
+        std::lock_guard lock(mutex_);
+        rotation_ = rotation;
+    }
+    TicketKey current() {
+        std::lock_guard lock(mutex_);
+        rotate_if_due();
+        return current_;
+    }
+    // The key named `name`, and whether it is the current one.
+    std::optional<std::pair<TicketKey, bool>> find(const unsigned char* name) {
+        std::lock_guard lock(mutex_);
+        rotate_if_due();
+        if (std::memcmp(name, current_.name.data(), current_.name.size()) == 0)
+            return std::pair{current_, true};
+        if (previous_ && std::memcmp(name, previous_->name.data(), previous_->name.size()) == 0)
+            return std::pair{*previous_, false};
+        return std::nullopt;
+    }
+
+  private:
+    static TicketKey fresh() {
+        TicketKey k;
+        if (RAND_bytes(k.name.data(), static_cast<int>(k.name.size())) != 1 ||
+            RAND_bytes(k.aes.data(), static_cast<int>(k.aes.size())) != 1 ||
+            RAND_bytes(k.hmac.data(), static_cast<int>(k.hmac.size())) != 1)
             throw std::runtime_error("tls: no randomness for session-ticket keys");
         return k;
-    }();
-    return keys;
+    }
+    void rotate_if_due() {
+        const auto now = std::chrono::steady_clock::now();
+        if (!started_) {
+            current_ = fresh();
+            rotated_ = now;
+            started_ = true;
+        } else if (now - rotated_ >= 2 * rotation_) {
+            current_ = fresh();  // idle for two periods: nothing issued since is worth keeping
+            previous_.reset();
+            rotated_ = now;
+        } else if (now - rotated_ >= rotation_) {
+            previous_ = current_;
+            current_ = fresh();
+            rotated_ = now;
+        }
+    }
+
+    std::mutex mutex_;
+    std::chrono::seconds rotation_{std::chrono::hours(12)};
+    bool started_ = false;
+    TicketKey current_;
+    std::optional<TicketKey> previous_;
+    std::chrono::steady_clock::time_point rotated_{};
+};
+
+TicketKeyRing& ticket_keys() {
+    static TicketKeyRing ring;
+    return ring;
+}
+
+// OpenSSL's ticket callback (RFC 5077 layout: key name, AES-256-CBC, HMAC-SHA256). Returns 1 to
+// use the key, 2 for a valid ticket under the previous key (OpenSSL then issues a new one), 0
+// for an unknown key (a full handshake), -1 on failure.
+int ticket_key_callback(SSL*, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
+                        EVP_MAC_CTX* mac, int encrypt) {
+    TicketKey key;
+    int result = 1;
+    if (encrypt) {
+        key = ticket_keys().current();
+        std::memcpy(key_name, key.name.data(), key.name.size());
+        if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(EVP_aes_256_cbc())) != 1) return -1;
+    } else {
+        auto found = ticket_keys().find(key_name);
+        if (!found) return 0;
+        key = found->first;
+        result = found->second ? 1 : 2;
+    }
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, key.hmac.data(), key.hmac.size()),
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+        OSSL_PARAM_construct_end()};
+    if (EVP_MAC_CTX_set_params(mac, params) != 1) return -1;
+    const int ok = encrypt
+                       ? EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes.data(), iv)
+                       : EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes.data(), iv);
+    return ok == 1 ? result : -1;
 }
 
 // The DNS names of the certificate's subjectAltName.
@@ -137,6 +231,7 @@ std::shared_ptr<const TlsContextSet> TlsContextSet::load(const TlsSettings& sett
         throw ConfigError("tls.certificates: at least one certificate is needed");
     std::shared_ptr<TlsContextSet> set(new TlsContextSet());
     set->handshake_timeout_ = settings.handshake_timeout;
+    ticket_keys().set_rotation(settings.ticket_key_rotation);
     for (const std::string& p : settings.alpn) {
         if (p.empty() || p.size() > 255)
             throw ConfigError(fmt::format("tls.alpn: \"{}\" is not a protocol name", p));
@@ -159,9 +254,7 @@ std::shared_ptr<const TlsContextSet> TlsContextSet::load(const TlsSettings& sett
         SSL_CTX_set_session_cache_mode(h, SSL_SESS_CACHE_SERVER);
         SSL_CTX_sess_set_cache_size(h, 20 * 1024);
         SSL_CTX_set_session_id_context(h, kSessionIdContext, sizeof kSessionIdContext - 1);
-        auto& keys = ticket_keys();
-        SSL_CTX_set_tlsext_ticket_keys(h, const_cast<unsigned char*>(keys.data()),
-                                       static_cast<long>(keys.size()));
+        SSL_CTX_set_tlsext_ticket_key_evp_cb(h, ticket_key_callback);
 
         check_readable(c.cert, where + ".cert");
         if (SSL_CTX_use_certificate_chain_file(h, c.cert.c_str()) != 1)

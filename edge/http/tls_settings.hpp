@@ -23,11 +23,13 @@ struct TlsSettings {
     std::vector<tcp::endpoint> listen;
     // The first is the default: it answers an absent or unknown SNI name.
     std::vector<TlsCertificate> certificates;
-    // Protocols offered through ALPN, in the server's order of preference. Only "http/1.1" so
-    // far; "h2" joins once the HTTP/2 session exists. A client whose list shares none of them
-    // still gets a handshake (ALPN is then ignored, RFC 7301 allows it) and speaks HTTP/1.1.
+    // Protocols offered through ALPN, in the server's order of preference: "http/1.1", and
+    // "h2" for HTTP/2. A client whose list shares none of them still gets a handshake (ALPN is
+    // then ignored, RFC 7301 allows it) and speaks HTTP/1.1.
     std::vector<std::string> alpn = {"http/1.1"};
     std::chrono::milliseconds handshake_timeout{10'000};  // a slower handshake is cut
+    // Session-ticket keys are replaced this often; a ticket resumes for up to two periods.
+    std::chrono::seconds ticket_key_rotation{std::chrono::hours(12)};
 };
 
 }  // namespace cdn::edge::http

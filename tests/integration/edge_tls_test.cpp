@@ -9,6 +9,7 @@
 #include <csignal>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace cdn::test;
@@ -168,6 +169,40 @@ TEST_CASE_METHOD(TlsFixture, "tls: sessions resume, with a session id (1.2) and 
     INFO(t2.out);
     CHECK_THAT(t2.out, Contains("Reused, TLSv1.3"));
     CHECK_THAT(t2.out, Contains("HTTP/1.1 200"));
+}
+
+namespace {
+struct TlsRotatingFixture : TlsFixture {
+    TlsRotatingFixture() : TlsFixture("ticket_key_rotation = \"1s\"\n") {}
+};
+}  // namespace
+
+TEST_CASE_METHOD(TlsRotatingFixture,
+                 "tls: ticket keys rotate, a ticket resumes for two periods, then no more",
+                 "[edge][tls]") {
+    const std::string sess = pki.path("rot.pem");
+    const std::string request =
+        "printf 'GET /static/rot.txt HTTP/1.1\\r\\nHost: a.test\\r\\nConnection: "
+        "close\\r\\n\\r\\n' | ";
+    const std::string base = "openssl s_client -connect 127.0.0.1:" + port() +
+                             " -servername a.test -tls1_3 -ign_eof -CAfile " + pki.path("ca.pem");
+    auto issued = sh(request + base + " -sess_out " + sess);
+    INFO(issued.out);
+    REQUIRE(issued.status == 0);
+    auto same_period = sh(request + base + " -sess_in " + sess);
+    INFO(same_period.out);
+    CHECK_THAT(same_period.out, Contains("Reused, TLSv1.3"));
+    // One rotation later the key is the previous one: still accepted (and the ticket renewed).
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+    auto next_period = sh(request + base + " -sess_in " + sess);
+    INFO(next_period.out);
+    CHECK_THAT(next_period.out, Contains("Reused, TLSv1.3"));
+    // Two rotations later the key is gone: a full handshake, and the request still works.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2300));
+    auto expired = sh(request + base + " -sess_in " + sess);
+    INFO(expired.out);
+    CHECK_THAT(expired.out, Contains("New, TLSv1.3"));
+    CHECK_THAT(expired.out, Contains("HTTP/1.1 200"));
 }
 
 TEST_CASE_METHOD(TlsFixture, "tls: garbage before the handshake is refused and the edge lives on",

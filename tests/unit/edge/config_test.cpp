@@ -163,6 +163,10 @@ TEST_CASE("bad [tls] settings name the key", "[edge_config]") {
     CHECK_THAT(fails("[tls]\nlisten = [\"127.0.0.1:0\"]\n" + cert + "hosts = [\"a.*.com\"]\n"),
                Contains("hosts"));
     CHECK_THAT(fails("[tls]\nlisten = [\"127.0.0.1:0\"]\ncolor = 1\n" + cert), Contains("color"));
+    CHECK_THAT(fails("[tls]\nlisten = [\"127.0.0.1:0\"]\nticket_key_rotation = \"0s\"\n" + cert),
+               Contains("tls.ticket_key_rotation"));
+    CHECK_THAT(fails("[tls]\nlisten = [\"127.0.0.1:0\"]\nticket_key_rotation = \"30d\"\n" + cert),
+               Contains("tls.ticket_key_rotation"));
 }
 
 TEST_CASE("the commented [tls] block of the example config is valid", "[edge_config]") {
