@@ -64,10 +64,22 @@ void WorkerPool::stop() {
         c->stop();
 }
 
-void WorkerPool::on_termination(std::function<void(int)> on_signal) {
+void WorkerPool::on_termination(std::function<void(int)> on_signal,
+                                std::function<void(int)> on_second_signal) {
     signals_ = std::make_unique<asio::signal_set>(*contexts_[0], SIGINT, SIGTERM);
-    signals_->async_wait([cb = std::move(on_signal)](const boost::system::error_code& ec, int sig) {
-        if (!ec) cb(sig);
+    signals_->async_wait([this, cb = std::move(on_signal), second = std::move(on_second_signal)](
+                             const boost::system::error_code& ec, int sig) mutable {
+        if (ec) return;
+        cb(sig);
+        // A second signal while the first one's shutdown is still running: stop now.
+        signals_->async_wait(
+            [this, second = std::move(second)](const boost::system::error_code& ec2, int sig2) {
+                if (ec2) return;
+                if (second)
+                    second(sig2);
+                else
+                    stop();
+            });
     });
 }
 

@@ -28,8 +28,10 @@ class WorkerPool {
     // Runs every worker (worker 0 on the calling thread) until stop(); joins the others.
     void run();
     void stop();
-    // Calls on_signal once on SIGINT or SIGTERM (on worker 0).
-    void on_termination(std::function<void(int)> on_signal);
+    // Calls on_signal once on SIGINT or SIGTERM (on worker 0). A second signal after it calls
+    // on_second_signal, or stop() when that is empty (a graceful shutdown can be cut short).
+    void on_termination(std::function<void(int)> on_signal,
+                        std::function<void(int)> on_second_signal = {});
 
   private:
     std::vector<std::unique_ptr<asio::io_context>> contexts_;

@@ -25,6 +25,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <utility>
 
 using namespace cdn;
 using namespace cdn::edge;
@@ -401,7 +402,10 @@ int main(int argc, char** argv) {
     // sends GOAWAY), wait for them up to [timeouts] drain, then stop.
     asio::steady_timer drain_timer(pool.at(0).get_executor());
     std::chrono::steady_clock::time_point drain_deadline;
+    bool stopping = false;
     auto stop_all = [&] {
+        if (std::exchange(stopping, true)) return;
+        drain_timer.cancel();
         if (admin_listener) admin_listener->close();
         retire_timer.cancel();
         if (hup) hup->cancel();
@@ -424,19 +428,25 @@ int main(int argc, char** argv) {
             if (!ec) wait_for_drain();
         });
     };
-    pool.on_termination([&](int sig) {
-        log_info("edge {}: signal {}, draining {} connection(s) (at most {} ms)", config.name, sig,
-                 metrics.connections.value(), config.session.drain_timeout.count());
-        admin_handler.set_draining();
-        for (auto& h : health_checkers)
-            h->stop();
-        for (auto& l : listeners)
-            l->close();
-        for (auto& d : drains)
-            d->trigger();
-        drain_deadline = std::chrono::steady_clock::now() + config.session.drain_timeout;
-        wait_for_drain();
-    });
+    pool.on_termination(
+        [&](int sig) {
+            log_info("edge {}: signal {}, draining {} connection(s) (at most {} ms)", config.name,
+                     sig, metrics.connections.value(), config.session.drain_timeout.count());
+            admin_handler.set_draining();
+            for (auto& h : health_checkers)
+                h->stop();
+            for (auto& l : listeners)
+                l->close();
+            for (auto& d : drains)
+                d->trigger();
+            drain_deadline = std::chrono::steady_clock::now() + config.session.drain_timeout;
+            wait_for_drain();
+        },
+        [&](int sig) {
+            log_warn("edge {}: signal {} again, not waiting for {} connection(s)", config.name, sig,
+                     metrics.connections.value());
+            stop_all();
+        });
     pool.run();
     std::fflush(stdout);
     log_info("edge {}: stopped", config.name);

@@ -181,3 +181,19 @@ TEST_CASE("shutdown: with nothing in flight the edge exits at once", "[edge][shu
     CHECK_THAT(edge.process().log(), Contains("connections drained"));
     CHECK(idle.closed_by_server());
 }
+
+TEST_CASE("shutdown: a second SIGTERM cuts the drain short", "[edge][shutdown]") {
+    TempDir dir;
+    OriginSim origin{dir};
+    Edge edge(dir, origin.url(), "[timeouts]\ndrain = \"60s\"\n");
+    const std::string base = "http://127.0.0.1:" + std::to_string(edge.port());
+    Process hung({"/usr/bin/curl", "-sS", "-i", "--max-time", "30", base + "/hung?delay=25s"},
+                 (dir.path() / "curl.log").string());
+    REQUIRE(eventually([&] { return edge.metric("cdn_edge_fills_inflight") == 1; }));
+    REQUIRE(::kill(edge.process().pid(), SIGTERM) == 0);
+    edge.process().wait_for_log("draining");
+    CHECK(edge.process().running());  // waiting for the hung request
+    REQUIRE(::kill(edge.process().pid(), SIGTERM) == 0);
+    CHECK(edge.process().wait_exit(std::chrono::seconds(8)) == 0);
+    CHECK_THAT(edge.process().log(), Contains("again, not waiting for 1 connection(s)"));
+}
