@@ -214,7 +214,7 @@ TEST_CASE("start-up: --help, bad config, bad flags", "[edge][config]") {
     CHECK_THAT(bad_flag.log(), Contains("--listen"));
 }
 
-TEST_CASE("--check validates a config without starting, and names what is wrong",
+TEST_CASE("edge --check validates a config without starting, and names what is wrong",
           "[edge][config]") {
     TempDir dir;
     const std::string good = dir.write(

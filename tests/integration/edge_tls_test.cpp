@@ -53,6 +53,16 @@ struct TlsFixture {
                   pki.path("ca.pem") + " " + args + " </dev/null");
     }
 
+    // A TLS 1.3 GET of path with s_client (session_args: -sess_out or -sess_in FILE). Tickets
+    // arrive after the handshake, so the client reads the whole reply before it saves one.
+    CommandResult tls13_get(const std::string& path, const std::string& session_args) const {
+        return sh("printf 'GET " + path +
+                  " HTTP/1.1\\r\\nHost: a.test\\r\\nConnection: close\\r\\n\\r\\n' | "
+                  "openssl s_client -connect 127.0.0.1:" +
+                  port() + " -servername a.test -tls1_3 -ign_eof -CAfile " + pki.path("ca.pem") +
+                  " " + session_args);
+    }
+
     // Serial and subject of the certificate the edge presents for a server name.
     std::string presented(const std::string& servername_args) const {
         return sh("openssl s_client -connect 127.0.0.1:" + port() + " " + servername_args +
@@ -155,17 +165,11 @@ TEST_CASE_METHOD(TlsFixture, "tls: sessions resume, with a session id (1.2) and 
     INFO(again.out);
     CHECK_THAT(again.out, Contains("Reused, TLSv1.2"));
 
-    // TLS 1.3 tickets arrive after the handshake: make the client read a reply first.
     const std::string sess13 = pki.path("s13.pem");
-    const std::string request =
-        "printf 'GET /static/r.txt HTTP/1.1\\r\\nHost: a.test\\r\\nConnection: close\\r\\n\\r\\n' "
-        "| ";
-    const std::string base = "openssl s_client -connect 127.0.0.1:" + port() +
-                             " -servername a.test -tls1_3 -ign_eof -CAfile " + pki.path("ca.pem");
-    auto t1 = sh(request + base + " -sess_out " + sess13);
+    auto t1 = tls13_get("/static/r.txt", "-sess_out " + sess13);
     INFO(t1.out);
     REQUIRE(t1.status == 0);
-    auto t2 = sh(request + base + " -sess_in " + sess13);
+    auto t2 = tls13_get("/static/r.txt", "-sess_in " + sess13);
     INFO(t2.out);
     CHECK_THAT(t2.out, Contains("Reused, TLSv1.3"));
     CHECK_THAT(t2.out, Contains("HTTP/1.1 200"));
@@ -181,25 +185,20 @@ TEST_CASE_METHOD(TlsRotatingFixture,
                  "tls: ticket keys rotate, a ticket resumes for two periods, then no more",
                  "[edge][tls]") {
     const std::string sess = pki.path("rot.pem");
-    const std::string request =
-        "printf 'GET /static/rot.txt HTTP/1.1\\r\\nHost: a.test\\r\\nConnection: "
-        "close\\r\\n\\r\\n' | ";
-    const std::string base = "openssl s_client -connect 127.0.0.1:" + port() +
-                             " -servername a.test -tls1_3 -ign_eof -CAfile " + pki.path("ca.pem");
-    auto issued = sh(request + base + " -sess_out " + sess);
+    auto issued = tls13_get("/static/rot.txt", "-sess_out " + sess);
     INFO(issued.out);
     REQUIRE(issued.status == 0);
-    auto same_period = sh(request + base + " -sess_in " + sess);
+    auto same_period = tls13_get("/static/rot.txt", "-sess_in " + sess);
     INFO(same_period.out);
     CHECK_THAT(same_period.out, Contains("Reused, TLSv1.3"));
     // One rotation later the key is the previous one: still accepted (and the ticket renewed).
     std::this_thread::sleep_for(std::chrono::milliseconds(1200));
-    auto next_period = sh(request + base + " -sess_in " + sess);
+    auto next_period = tls13_get("/static/rot.txt", "-sess_in " + sess);
     INFO(next_period.out);
     CHECK_THAT(next_period.out, Contains("Reused, TLSv1.3"));
     // Two rotations later the key is gone: a full handshake, and the request still works.
     std::this_thread::sleep_for(std::chrono::milliseconds(2300));
-    auto expired = sh(request + base + " -sess_in " + sess);
+    auto expired = tls13_get("/static/rot.txt", "-sess_in " + sess);
     INFO(expired.out);
     CHECK_THAT(expired.out, Contains("New, TLSv1.3"));
     CHECK_THAT(expired.out, Contains("HTTP/1.1 200"));
