@@ -271,16 +271,24 @@ TEST_CASE("geodns: unbound resolves through geodns with a stub zone and client s
     }
     TempDir dir;
     GeoDns dns(dir, geodns_config());
-    // unbound on a free port: pick one by binding port 0 and releasing it.
-    const int probe = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(probe, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-    socklen_t len = sizeof sa;
-    ::getsockname(probe, reinterpret_cast<sockaddr*>(&sa), &len);
-    const std::uint16_t uport = ntohs(sa.sin_port);
-    ::close(probe);
+    // unbound on a free port: one free for UDP (bind port 0) that is also free for TCP, since
+    // unbound listens on both and exits when either is taken (other tests run in parallel).
+    std::uint16_t uport = 0;
+    for (int attempt = 0; attempt < 50 && uport == 0; ++attempt) {
+        const int udp = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_in sa{};
+        sa.sin_family = AF_INET;
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ::bind(udp, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+        socklen_t len = sizeof sa;
+        ::getsockname(udp, reinterpret_cast<sockaddr*>(&sa), &len);
+        const int tcp = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (::bind(tcp, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0)
+            uport = ntohs(sa.sin_port);
+        ::close(tcp);
+        ::close(udp);
+    }
+    REQUIRE(uport != 0);
     const std::string conf = dir.write("unbound.conf", R"(server:
   interface: 127.0.0.1@)" + std::to_string(uport) + R"(
   port: )" + std::to_string(uport) + R"(
@@ -308,9 +316,11 @@ stub-zone:
     Process unbound({"/usr/sbin/unbound", "-d", "-c", conf}, (dir.path() / "unbound.log").string());
     const bool up = eventually(
         [&] {
-            return !dig_short(uport, {"ns1.cdn.example", "A"}).empty();
+            return !unbound.running() || !dig_short(uport, {"ns1.cdn.example", "A"}).empty();
         },
-        10s);
+        20s);
+    INFO("unbound log:\n" << unbound.log());
+    REQUIRE(unbound.running());
     REQUIRE(up);
     // The resolver forwards the client's subnet (ECS), so a Seoul client gets Seoul's edge and a
     // Berlin client Frankfurt's, each cached for its own subnet.
