@@ -1,7 +1,6 @@
 #include "edge/http/graceful_shutdown.hpp"
 
 #include <utility>
-#include <vector>
 
 namespace cdn::edge::http {
 
@@ -15,11 +14,6 @@ void GracefulShutdown::trigger() {
     }
     for (auto& [id, wake] : subs)
         wake();
-}
-
-bool GracefulShutdown::triggered() const {
-    std::lock_guard lock(mutex_);
-    return triggered_;
 }
 
 std::uint64_t GracefulShutdown::subscribe(std::function<void()> wake) {
@@ -37,11 +31,6 @@ std::uint64_t GracefulShutdown::subscribe(std::function<void()> wake) {
 void GracefulShutdown::unsubscribe(std::uint64_t id) {
     std::lock_guard lock(mutex_);
     subscribers_.erase(id);
-}
-
-std::size_t GracefulShutdown::subscribers() const {
-    std::lock_guard lock(mutex_);
-    return subscribers_.size();
 }
 
 }  // namespace cdn::edge::http

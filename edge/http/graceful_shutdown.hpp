@@ -17,16 +17,14 @@ namespace cdn::edge::http {
 class GracefulShutdown {
   public:
     void trigger();
-    bool triggered() const;
 
     // `wake` runs once, on trigger's thread (it must post to its own executor), or at once
     // (on the caller's thread) when already triggered. Returns an id for unsubscribe.
     std::uint64_t subscribe(std::function<void()> wake);
     void unsubscribe(std::uint64_t id);
-    std::size_t subscribers() const;
 
   private:
-    mutable std::mutex mutex_;
+    std::mutex mutex_;
     bool triggered_ = false;
     std::uint64_t next_id_ = 1;
     std::unordered_map<std::uint64_t, std::function<void()>> subscribers_;
