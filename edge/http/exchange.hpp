@@ -20,10 +20,23 @@ namespace cdn::edge::http {
 namespace beast_http = boost::beast::http;
 using RequestMessage = beast_http::request<beast_http::string_body>;
 
+// Interim (1xx) responses sent to the client while the pipeline is still working on the final
+// one: 103 Early Hints relayed from the origin. Each session implements it for its protocol.
+class InterimWriter {
+  public:
+    virtual ~InterimWriter() = default;
+    // Sends a 1xx (102..199; never 101) with `fields` (each "Name: value\r\n") before the
+    // final response; silently does nothing when the client cannot take one (HTTP/1.0, a stream
+    // already closed). Completes when the bytes are queued; never fails the exchange.
+    virtual boost::asio::awaitable<void> send_interim(unsigned status, std::string_view fields) = 0;
+};
+
 struct Request {
     RequestMessage msg;
     std::string_view scheme = "http";
     tcp::endpoint client;
+    // Where 1xx responses go (null: nowhere; the pipeline then drops them). Valid during handle().
+    InterimWriter* interim = nullptr;
 };
 
 // A body produced while the reply is being written (origin bytes as they arrive).
