@@ -19,6 +19,26 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
+bool transfer_encoding_acceptable(const bhttp::request_header<>& head) {
+    auto [it, end] = head.equal_range(bhttp::field::transfer_encoding);
+    if (it == end) return true;
+    if (head.version() < 11) return false;
+    int chunked = 0;
+    bool other = false;
+    for (; it != end; ++it) {
+        const std::string_view value = http_util::trim(it->value());
+        if (value.empty()) return false;
+        http_util::for_each_element(value, [&](std::string_view coding) {
+            if (http_util::iequals(coding, "chunked"))
+                ++chunked;
+            else
+                other = true;
+            return true;
+        });
+    }
+    return chunked == 1 && !other;
+}
+
 namespace {
 
 template <class Stream>
@@ -27,7 +47,9 @@ asio::awaitable<boost::system::error_code> read_request_on(Stream& stream,
                                                            RequestParser& parser,
                                                            std::chrono::milliseconds body_timeout) {
     auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, nothrow);
-    if (ec || parser.is_done()) co_return ec;
+    if (ec) co_return ec;
+    if (!transfer_encoding_acceptable(parser.get())) co_return bhttp::error::bad_transfer_encoding;
+    if (parser.is_done()) co_return ec;
     beast::get_lowest_layer(stream).expires_after(body_timeout);
     const auto expect = parser.get().find(bhttp::field::expect);
     if (expect != parser.get().end() && http_util::iequals(expect->value(), "100-continue")) {

@@ -15,8 +15,17 @@ namespace cdn::http_io {
 
 using RequestParser = boost::beast::http::request_parser<boost::beast::http::string_body>;
 
+// RFC 9112 sections 6.1 and 6.3: a request with Transfer-Encoding is only framed reliably when the
+// codings are exactly one "chunked" (the one coding a server must know, and last) in HTTP/1.1.
+// Anything else (gzip, "chunked, identity", xchunked, a quoted "chunked", an empty value, chunked
+// twice, any Transfer-Encoding in HTTP/1.0) would leave the body's end unknown: the request must
+// be refused (400) and the connection closed, or its body would be read as a second request.
+bool transfer_encoding_acceptable(const boost::beast::http::request_header<>& head);
+
 // Reads the head into parser (under whatever expiry the caller set on stream), then, if a body
-// follows, answers "100 Continue" when asked and reads the body within body_timeout.
+// follows, answers "100 Continue" when asked and reads the body within body_timeout. A head whose
+// framing transfer_encoding_acceptable() refuses ends with http::error::bad_transfer_encoding
+// before any body byte is read.
 boost::asio::awaitable<boost::system::error_code> read_request(
     boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer, RequestParser& parser,
     std::chrono::milliseconds body_timeout);
