@@ -254,12 +254,17 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
         }
     }
     if (auto s = root.section("limits")) {
-        s->allow_only({"max_header_size", "max_body_size", "max_origin_header_size"});
+        s->allow_only(
+            {"max_header_size", "max_body_size", "max_origin_header_size", "inflight_body_memory"});
         if (auto v = s->size("max_header_size")) {
             if (*v < 1024 || *v > (1u << 20)) s->fail("max_header_size", "expected 1KiB to 1MiB");
             c.session.max_header_bytes = static_cast<std::uint32_t>(*v);
         }
         if (auto v = s->size("max_body_size")) c.session.max_body_bytes = *v;
+        if (auto v = s->size("inflight_body_memory")) {
+            if (*v < (1u << 20)) s->fail("inflight_body_memory", "expected at least 1MiB");
+            c.inflight_body_bytes = *v;
+        }
         if (auto v = s->size("max_origin_header_size")) {
             if (*v < 1024 || *v > (1u << 20))
                 s->fail("max_origin_header_size", "expected 1KiB to 1MiB");
@@ -313,12 +318,29 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
     }
     for (const ConfigSection& o : root.sections("origin")) {
         o.allow_only({"hosts", "url", "urls", "host_header", "balance", "retries", "health_check",
-                      "circuit_breaker", "tls_verify", "tls_ca", "tls_server_name"});
+                      "circuit_breaker", "tls_verify", "tls_ca", "tls_server_name",
+                      "pass_headers"});
         OriginGroup g;
         g.hosts = o.strings("hosts").value_or(std::vector<std::string>{"*"});
         for (auto& h : g.hosts)
             h = h == "*" ? h : cache::normalize_host("http", h);
         if (auto v = o.string("host_header")) g.host_header = *v;
+        if (auto v = o.strings("pass_headers")) {
+            for (std::string name : *v) {
+                if (!cache::is_unkeyed_override(name))
+                    o.fail(
+                        "pass_headers",
+                        fmt::format("\"{}\" is not one of the fields the edge strips (X-Forwarded-"
+                                    "Host, X-Forwarded-Proto, X-Original-URL, X-Rewrite-URL, "
+                                    "X-HTTP-Method-Override, Forwarded...): it is passed on "
+                                    "anyway",
+                                    name));
+                for (char& ch : name)
+                    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch + 32);
+                g.pass_headers.push_back(name);
+            }
+            g.pass_headers_vary = fmt::format("{}", fmt::join(g.pass_headers, ", "));
+        }
         std::vector<std::string> urls;
         if (auto u = o.strings("url")) urls = *u;
         if (auto u = o.strings("urls")) urls.insert(urls.end(), u->begin(), u->end());

@@ -25,6 +25,10 @@ struct OriginGroup {
     std::vector<std::string> hosts;  // Host values served by this group; "*" = any other
     std::vector<origin::OriginServer> servers;
     std::string host_header;  // sent to the origin instead of the client's Host, if set
+    // Unkeyed override fields (cache::is_unkeyed_override) this group passes to its origin,
+    // lower-case; each then selects a variant, as if the origin had named it in Vary.
+    std::vector<std::string> pass_headers;
+    std::string pass_headers_vary;  // pass_headers joined as a Vary value ("" when none)
     origin::BalancePolicy balance = origin::BalancePolicy::round_robin;
     unsigned retries = 1;  // further attempts on another origin, for idempotent requests
     origin::BreakerSettings breaker;
@@ -45,6 +49,9 @@ struct EdgeConfig {
     bool access_log = true;
 
     std::uint64_t memory_bytes = 256ull << 20;
+    // Response bodies being filled and read by clients, outside the cache ([limits]
+    // inflight_body_memory): above it, cacheable responses stream through uncached.
+    std::uint64_t inflight_body_bytes = 256ull << 20;
     std::size_t shards = 16;
     storage::PolicyKind cache_policy = storage::PolicyKind::s3fifo;  // memory tier eviction
     // The disk tier: off unless [cache.disk] path (or --disk-path) is set.

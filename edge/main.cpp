@@ -13,6 +13,7 @@
 #include "edge/proxy/purger.hpp"
 #include "edge/storage/memory_store.hpp"
 
+#include <malloc.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -129,6 +130,10 @@ EdgeConfig build_config(const Flags& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Response bodies of 1 MiB and more get their own mapping, given back to the system as soon
+    // as the last reader lets go: glibc's adaptive threshold would otherwise move them into the
+    // heap after the first free, where slow readers' bodies fragment it and RSS never comes down.
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     Flags f;
     CLI::App app{
         "edge: a caching HTTP reverse proxy.\n"
@@ -247,6 +252,13 @@ int main(int argc, char** argv) {
     cache::FillRegistry fills;
     registry.gauge_fn("cdn_edge_fills_inflight", "Origin fetches other misses may wait on.",
                       [&fills] { return static_cast<double>(fills.inflight()); });
+    proxy::InflightBudget inflight(config.inflight_body_bytes);
+    registry.gauge_fn("cdn_edge_inflight_body_bytes",
+                      "Bytes of response bodies being filled or read, outside the cache.",
+                      [&inflight] { return static_cast<double>(inflight.used()); });
+    registry.gauge_fn("cdn_edge_inflight_body_limit_bytes",
+                      "The in-flight body budget ([limits] inflight_body_memory).",
+                      [&inflight] { return static_cast<double>(inflight.limit()); });
     std::vector<std::unique_ptr<origin::OriginSet>> origin_sets;
     for (const OriginGroup& g : config.origins) {
         origin_sets.push_back(std::make_unique<origin::OriginSet>(g.servers, g.balance, g.breaker));
@@ -280,7 +292,7 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < pool.size(); ++i)
         handlers.push_back(std::make_unique<proxy::EdgeHandler>(
             proxy::EdgeShared{config, store, metrics, SystemClock::instance(), refreshing, fills,
-                              purge_rules, origin_sets},
+                              purge_rules, origin_sets, inflight},
             pool.at(i).get_executor()));
     // Graceful shutdown, one broadcast per worker (its connections subscribe to it).
     std::vector<std::shared_ptr<http::GracefulShutdown>> drains;

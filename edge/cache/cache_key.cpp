@@ -1,6 +1,9 @@
 #include "edge/cache/cache_key.hpp"
 
+#include "common/http_util.hpp"
+
 #include <algorithm>
+#include <array>
 
 namespace cdn::edge::cache {
 namespace {
@@ -21,13 +24,81 @@ bool param_dropped(std::string_view param, const KeyPolicy& policy) {
 
 }  // namespace
 
+bool is_unkeyed_override(std::string_view field_name) {
+    static constexpr std::array<std::string_view, 15> kFields = {
+        "forwarded",         "x-forwarded-host",       "x-forwarded-server", "x-forwarded-port",
+        "x-forwarded-proto", "x-forwarded-scheme",     "x-forwarded-prefix", "x-forwarded-ssl",
+        "x-original-url",    "x-rewrite-url",          "x-original-host",    "x-host",
+        "x-http-method",     "x-http-method-override", "x-method-override"};
+    // Cheap reject for the usual fields: every listed name starts with 'f' or 'x'.
+    if (field_name.empty()) return false;
+    const char c = field_name.front();
+    if (c != 'f' && c != 'F' && c != 'x' && c != 'X') return false;
+    return std::any_of(kFields.begin(), kFields.end(),
+                       [&](std::string_view f) { return http_util::iequals(f, field_name); });
+}
+
+std::optional<std::string> parse_authority(std::string_view scheme, std::string_view authority) {
+    if (authority.empty() || authority.size() > 300) return std::nullopt;
+    std::string_view name;
+    std::string_view port;
+    bool has_port = false;
+    std::string out;
+    out.reserve(authority.size());
+    if (authority.front() == '[') {
+        // IP-literal: "[" IPv6address "]"; zone ids and IPvFuture are not for a site's name.
+        const auto close = authority.find(']');
+        if (close == std::string_view::npos || close < 3) return std::nullopt;
+        for (char c : authority.substr(1, close - 1)) {
+            const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+                            (c >= 'A' && c <= 'F') || c == ':' || c == '.';
+            if (!ok) return std::nullopt;
+        }
+        name = authority.substr(0, close + 1);
+        const std::string_view rest = authority.substr(close + 1);
+        if (!rest.empty()) {
+            if (rest.front() != ':') return std::nullopt;
+            has_port = true;
+            port = rest.substr(1);
+        }
+        for (char c : name)
+            out.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
+    } else {
+        const auto colon = authority.find(':');
+        name = authority.substr(0, colon);
+        if (colon != std::string_view::npos) {
+            has_port = true;
+            port = authority.substr(colon + 1);
+        }
+        if (name.ends_with('.')) name.remove_suffix(1);  // the root label: same site
+        if (name.empty() || name.size() > 253 || name.ends_with('.')) return std::nullopt;
+        char prev = '.';
+        for (char c : name) {
+            const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
+            if (!ok || (c == '.' && prev == '.')) return std::nullopt;  // no empty labels
+            out.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
+            prev = c;
+        }
+    }
+    if (!has_port || port.empty()) return out;  // "example.com:" is example.com
+    unsigned number = 0;
+    for (char c : port) {
+        if (c < '0' || c > '9') return std::nullopt;
+        number = number * 10 + static_cast<unsigned>(c - '0');
+        if (number > 65535) return std::nullopt;
+    }
+    if (number == 0) return std::nullopt;
+    const unsigned default_port = scheme == "https" ? 443 : 80;
+    if (number != default_port) out.append(":").append(std::to_string(number));
+    return out;
+}
+
 std::string normalize_host(std::string_view scheme, std::string_view host) {
+    if (auto a = parse_authority(scheme, host)) return std::move(*a);
     std::string h(host);
     for (char& c : h)
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-    const std::string_view dflt = scheme == "https" ? ":443" : ":80";
-    if (h.size() > dflt.size() && std::string_view(h).substr(h.size() - dflt.size()) == dflt)
-        h.resize(h.size() - dflt.size());
     return h;
 }
 

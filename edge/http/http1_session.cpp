@@ -126,6 +126,41 @@ class DrainWatch {
     std::shared_ptr<State> state_;
 };
 
+// Interim responses (103 Early Hints relayed from the origin) on an HTTP/1.1 connection: written
+// at once, before the final response, under the send timeout. HTTP/1.0 clients get none (RFC
+// 9110 section 15.2). A failed write is remembered; the final response's write then fails too.
+template <class Stream>
+class Http1Interim final : public InterimWriter {
+  public:
+    Http1Interim(Stream& stream, std::chrono::milliseconds send_timeout)
+        : stream_(stream), send_timeout_(send_timeout) {}
+    void start(unsigned version) {
+        version_ = version;
+        sent_ = 0;
+    }
+    std::uint64_t bytes_sent() const { return sent_; }
+
+    asio::awaitable<void> send_interim(unsigned status, std::string_view fields) override {
+        if (version_ < 11 || failed_ || status < 102 || status > 199) co_return;
+        std::string head = "HTTP/1.1 " + std::to_string(status) +
+                           (status == 103   ? " Early Hints\r\n"
+                            : status == 102 ? " Processing\r\n"
+                                            : " Informational\r\n");
+        head.append(fields).append("\r\n");
+        beast::get_lowest_layer(stream_).expires_after(send_timeout_);
+        auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(head), nothrow);
+        sent_ += n;
+        if (ec) failed_ = true;
+    }
+
+  private:
+    Stream& stream_;
+    std::chrono::milliseconds send_timeout_;
+    unsigned version_ = 11;
+    std::uint64_t sent_ = 0;
+    bool failed_ = false;
+};
+
 // The request/reply loop, for a plain or a TLS stream (timeouts live on the TCP layer).
 template <class Stream>
 asio::awaitable<void> run_exchanges(Stream& stream, const tcp::endpoint& client,
@@ -134,6 +169,7 @@ asio::awaitable<void> run_exchanges(Stream& stream, const tcp::endpoint& client,
                                     const std::shared_ptr<GracefulShutdown>& shutdown) {
     auto& tcp_layer = beast::get_lowest_layer(stream);
     DrainWatch drain(shutdown.get(), tcp_layer.socket());
+    Http1Interim<Stream> interim(stream, limits.send_timeout);
     beast::flat_buffer buffer;
     bool first = true;
     for (;;) {
@@ -178,7 +214,10 @@ asio::awaitable<void> run_exchanges(Stream& stream, const tcp::endpoint& client,
             if (parser.is_header_done()) req.msg = parser.release();
         } else {
             req.msg = parser.release();
+            interim.start(req.msg.version());
+            req.interim = &interim;
             reply = co_await handler.handle(req);
+            req.interim = nullptr;
         }
         if (ec == beast::error::timeout) {
             // The stream closed the socket when the timer fired: record the 408 (as nginx
@@ -243,7 +282,8 @@ asio::awaitable<void> run_exchanges(Stream& stream, const tcp::endpoint& client,
             std::tie(wec, written) = co_await asio::async_write(stream, buffers, nothrow);
         }
         if (observer)
-            observer->on_exchange(req, reply, written, std::chrono::steady_clock::now() - started);
+            observer->on_exchange(req, reply, written + interim.bytes_sent(),
+                                  std::chrono::steady_clock::now() - started);
         if (wec || !keep_alive) break;
     }
     co_await close_gracefully(stream);

@@ -207,7 +207,8 @@ struct OriginBody::State {
     std::string pool_key;
     std::unique_ptr<OriginConnection> stream;
     beast::flat_buffer buffer;
-    beast_http::response_parser<beast_http::buffer_body> parser;
+    // Re-made for each message read: interim (1xx) responses come before the final one.
+    std::optional<beast_http::response_parser<beast_http::buffer_body>> parser{std::in_place};
     std::chrono::milliseconds timeout{0};
     bool failed = false;
 };
@@ -216,11 +217,11 @@ OriginBody::OriginBody(std::unique_ptr<State> state) : state_(std::move(state)) 
 OriginBody::~OriginBody() = default;  // an unfinished body closes its connection
 
 bool OriginBody::done() const {
-    return !state_->stream || state_->parser.is_done();
+    return !state_->stream || state_->parser->is_done();
 }
 
 std::optional<std::uint64_t> OriginBody::content_length() const {
-    if (auto n = state_->parser.content_length()) return *n;
+    if (auto n = state_->parser->content_length()) return *n;
     return std::nullopt;
 }
 
@@ -229,20 +230,21 @@ asio::awaitable<Result<std::size_t>> OriginBody::read_some(char* out, std::size_
     for (;;) {
         if (s.failed) co_return Errc::origin_closed;
         if (done()) co_return std::size_t{0};
-        s.parser.get().body().data = out;
-        s.parser.get().body().size = n;
+        auto& parser = *s.parser;
+        parser.get().body().data = out;
+        parser.get().body().size = n;
         s.stream->tcp().expires_after(s.timeout);
-        auto [ec, ignored] = co_await receive_some(*s.stream, s.buffer, s.parser);
+        auto [ec, ignored] = co_await receive_some(*s.stream, s.buffer, parser);
         if (ec == beast_http::error::need_buffer) ec = {};
         if (ec) {
             s.stream.reset();
             s.failed = true;
             co_return classify(ec);
         }
-        const std::size_t got = n - s.parser.get().body().size;
-        if (s.parser.is_done()) {
+        const std::size_t got = n - parser.get().body().size;
+        if (parser.is_done()) {
             // Reuse only a connection whose framing left nothing unread.
-            if (s.parser.get().keep_alive() && s.buffer.size() == 0)
+            if (parser.get().keep_alive() && s.buffer.size() == 0)
                 s.pool->give_back(s.pool_key, std::move(s.stream));
             s.stream.reset();
         }
@@ -258,7 +260,8 @@ void OriginPool::give_back(const std::string& pool_key, std::unique_ptr<Connecti
 }
 
 asio::awaitable<Result<StreamedResponse>> OriginPool::fetch_head(const OriginServer& server,
-                                                                 const OriginRequest& req) {
+                                                                 const OriginRequest& req,
+                                                                 const InterimHandler* interim) {
     const std::string pool_key = pool_key_of(server);
     last_tls_failure_.clear();
     for (int attempt = 0; attempt < 2; ++attempt) {
@@ -276,20 +279,34 @@ asio::awaitable<Result<StreamedResponse>> OriginPool::fetch_head(const OriginSer
             if (!c) co_return c.error();
             state->stream = std::move(*c);
         }
+        // One deadline for the request and every response head, interim ones included.
         state->stream->tcp().expires_after(settings_.response_timeout);
         auto [wec, wn] = co_await write_request(*state->stream, req);
-        auto& parser = state->parser;
-        parser.header_limit(settings_.max_header_bytes);
-        parser.body_limit(boost::none);  // storing limits are the caller's; streaming has none
-        if (req.method() == beast_http::verb::head) parser.skip(true);
         boost::system::error_code ec = wec;
-        if (!ec)
+        bool got_some = false;
+        for (int interims = 0; !ec; ++interims) {
+            auto& parser = *state->parser;
+            parser.header_limit(settings_.max_header_bytes);
+            parser.body_limit(boost::none);  // storing limits are the caller's; streaming has none
+            if (req.method() == beast_http::verb::head) parser.skip(true);
             std::tie(ec, std::ignore) = co_await read_header(*state->stream, state->buffer, parser);
+            got_some = got_some || parser.got_some();
+            if (ec) break;
+            const unsigned status = parser.get().result_int();
+            if (status < 100 || status >= 200) break;  // the final response
+            // RFC 9110 section 15.2: an interim response; the final one follows on the same
+            // connection. A 101 switches protocols only when asked to, and the edge never asks.
+            if (status == 101 || interims >= kMaxInterimResponses)
+                co_return Errc::origin_bad_response;
+            if (status == 103 && interim && *interim) co_await (*interim)(parser.get().base());
+            state->parser.emplace();
+        }
         if (ec) {
-            if (reused && !parser.got_some() && connection_lost(ec) && idempotent(req.method()))
+            if (reused && !got_some && connection_lost(ec) && idempotent(req.method()))
                 continue;  // the origin closed an idle connection; try a fresh one
             co_return classify(ec);
         }
+        auto& parser = *state->parser;
         remember_session(pool_key, *state->stream);  // now with the TLS 1.3 ticket, if any
         StreamedResponse res;
         res.head = parser.get().base();

@@ -14,6 +14,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,6 +53,10 @@ class OriginBody {
     std::unique_ptr<State> state_;
 };
 
+// Told of each 103 (Early Hints) an origin sends before its final response, with its head; the
+// exchange waits for it (it relays the hints to the client). 100 and 102 are consumed silently.
+using InterimHandler = std::function<boost::asio::awaitable<void>(const OriginHead&)>;
+
 struct StreamedResponse {
     OriginHead head;
     std::unique_ptr<OriginBody> body;
@@ -82,9 +87,14 @@ class OriginPool {
 
     // Sends req and reads the response head; the body is read through the returned reader. A
     // request that fails on a reused keep-alive connection before any response byte arrives is
-    // retried once on a fresh connection when the method is idempotent.
-    boost::asio::awaitable<Result<StreamedResponse>> fetch_head(const OriginServer& server,
-                                                                const OriginRequest& req);
+    // retried once on a fresh connection when the method is idempotent. Interim responses
+    // (1xx) never end the exchange: 103s go to `interim` (when set), the others are skipped, and
+    // the final response is read after them, all within the response timeout (at most
+    // kMaxInterimResponses of them; a 101 nobody asked for is a bad response).
+    boost::asio::awaitable<Result<StreamedResponse>> fetch_head(
+        const OriginServer& server, const OriginRequest& req,
+        const InterimHandler* interim = nullptr);
+    static constexpr int kMaxInterimResponses = 16;
     // The whole response, body included (at most max_body_bytes).
     boost::asio::awaitable<Result<OriginResponse>> fetch(const OriginServer& server,
                                                          const OriginRequest& req);

@@ -5,50 +5,110 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
+#include <cstring>
+
 namespace cdn::edge::proxy {
 
 namespace asio = boost::asio;
 
-void BodyStream::wake(std::vector<std::shared_ptr<asio::steady_timer>>& waiters) {
-    // Each waiter's timer belongs to its reader's worker: cancel it there.
-    for (auto& t : waiters)
-        asio::post(t->get_executor(), [t] { t->cancel(); });
-    waiters.clear();
+BodyStream::BodyStream(std::optional<std::uint64_t> length, InflightBudget::Reservation reservation)
+    : reservation_(std::move(reservation)) {
+    if (length) {
+        buffer_ = std::make_shared<std::string>(static_cast<std::size_t>(*length), '\0');
+        data_ = buffer_->data();
+        capacity_ = *length;
+    }
 }
 
-void BodyStream::append(std::string piece) {
-    std::vector<std::shared_ptr<asio::steady_timer>> waiters;
-    {
-        std::lock_guard lock(mu_);
-        size_ += piece.size();
-        pieces_.push_back(std::make_shared<const std::string>(std::move(piece)));
-        waiters.swap(waiters_);
+void BodyStream::wake() {
+    // mu_ held. Each waiter's timer belongs to its reader's worker: cancel it there.
+    for (auto& t : waiters_)
+        asio::post(t->get_executor(), [t] { t->cancel(); });
+    waiters_.clear();
+}
+
+std::span<char> BodyStream::space() {
+    std::lock_guard lock(mu_);
+    if (!data_ || finished_) return {};
+    return {data_ + size_, static_cast<std::size_t>(capacity_ - size_)};
+}
+
+bool BodyStream::commit(std::size_t n) {
+    std::lock_guard lock(mu_);
+    if (!data_ || finished_ || n > capacity_ - size_) return false;
+    size_ += n;
+    wake();
+    return true;
+}
+
+bool BodyStream::append(std::string_view bytes) {
+    std::lock_guard lock(mu_);
+    if (finished_) return false;
+    if (data_) {
+        if (bytes.size() > capacity_ - size_) return false;
+        std::memcpy(data_ + size_, bytes.data(), bytes.size());
+    } else {
+        starts_.push_back(size_);
+        pieces_.push_back(std::make_shared<const std::string>(bytes));
+        reservation_.resize(size_ + bytes.size());
     }
-    wake(waiters);
+    size_ += bytes.size();
+    wake();
+    return true;
 }
 
 void BodyStream::finish(bool complete) {
-    std::vector<std::shared_ptr<asio::steady_timer>> waiters;
-    {
-        std::lock_guard lock(mu_);
-        if (finished_) return;
-        finished_ = true;
-        complete_ = complete;
-        waiters.swap(waiters_);
+    std::unique_lock lock(mu_);
+    if (finished_) return;
+    if (complete && data_ && size_ != capacity_) complete = false;  // shorter than announced
+    if (complete && !data_) {
+        // Join the pieces into the one buffer the cache will hold, then let the pieces go:
+        // readers find the same bytes at the same offsets. The join is not under the lock
+        // (pieces are immutable and only this producer appends).
+        auto pieces = pieces_;
+        const std::uint64_t size = size_;
+        lock.unlock();
+        reservation_.resize(2 * size);  // both copies, for a moment
+        auto joined = std::make_shared<std::string>();
+        joined->reserve(static_cast<std::size_t>(size));
+        for (const auto& p : pieces)
+            joined->append(*p);
+        lock.lock();
+        buffer_ = std::move(joined);
+        data_ = buffer_->data();
+        capacity_ = size;
+        pieces_.clear();
+        starts_.clear();
+        reservation_.resize(size);
     }
-    wake(waiters);
+    finished_ = true;
+    complete_ = complete;
+    wake();
 }
 
-asio::awaitable<Result<std::shared_ptr<const std::string>>> BodyStream::piece(
-    std::size_t i, std::chrono::milliseconds timeout) {
+BodyStream::Slice BodyStream::slice_at(std::uint64_t offset) const {
+    if (data_) {
+        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(size_ - offset, kMaxSlice));
+        return {std::string_view(data_ + offset, n), buffer_};
+    }
+    // The piece holding offset: the last one starting at or before it.
+    const auto it = std::upper_bound(starts_.begin(), starts_.end(), offset) - 1;
+    const auto& piece = pieces_[static_cast<std::size_t>(it - starts_.begin())];
+    const std::string_view rest = std::string_view(*piece).substr(offset - *it);
+    return {rest.substr(0, kMaxSlice), piece};
+}
+
+asio::awaitable<Result<BodyStream::Slice>> BodyStream::read(std::uint64_t offset,
+                                                            std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
         std::shared_ptr<asio::steady_timer> timer;
         {
             std::lock_guard lock(mu_);
-            if (i < pieces_.size()) co_return pieces_[i];
+            if (offset < size_) co_return slice_at(offset);
             if (finished_) {
-                if (complete_) co_return std::shared_ptr<const std::string>();
+                if (complete_) co_return Slice{};
                 co_return Errc::origin_closed;
             }
             if (std::chrono::steady_clock::now() >= deadline) co_return Errc::origin_timeout;
@@ -83,22 +143,18 @@ std::uint64_t BodyStream::size() const {
     return size_;
 }
 
-std::string BodyStream::concatenate() const {
+std::shared_ptr<const std::string> BodyStream::whole() const {
     std::lock_guard lock(mu_);
-    std::string all;
-    all.reserve(size_);
-    for (const auto& p : pieces_)
-        all.append(*p);
-    return all;
+    if (!finished_ || !complete_) return nullptr;
+    return buffer_;
 }
 
 asio::awaitable<Result<std::string_view>> BodyStreamReader::next() {
-    auto p = co_await stream_->piece(next_, timeout_);
-    if (!p) co_return p.error();
-    current_ = std::move(*p);
-    if (!current_) co_return std::string_view();
-    ++next_;
-    co_return std::string_view(*current_);
+    auto s = co_await stream_->read(offset_, timeout_);
+    if (!s) co_return s.error();
+    current_ = std::move(s->keep);
+    offset_ += s->bytes.size();
+    co_return s->bytes;
 }
 
 asio::awaitable<Result<std::string_view>> OriginBodySource::next() {

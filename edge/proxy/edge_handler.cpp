@@ -23,15 +23,13 @@ using http::Request;
 
 namespace {
 
-bool valid_host(std::string_view h) {
-    if (h.empty() || h.size() > 255) return false;
-    for (char c : h) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                        (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ':' || c == '[' ||
-                        c == ']' || c == '_';
-        if (!ok) return false;
-    }
-    return true;
+// "http://" or "https://" in any case (RFC 3986 section 3.1): the scheme's length, else 0.
+std::size_t absolute_scheme_length(std::string_view target) {
+    for (std::string_view scheme : {"http://", "https://"})
+        if (target.size() >= scheme.size() &&
+            http_util::iequals(target.substr(0, scheme.size()), scheme))
+            return scheme.size();
+    return 0;
 }
 
 bool is_conditional_or_range(std::string_view name) {
@@ -39,6 +37,35 @@ bool is_conditional_or_range(std::string_view name) {
     return iequals(name, "if-none-match") || iequals(name, "if-modified-since") ||
            iequals(name, "if-match") || iequals(name, "if-unmodified-since") ||
            iequals(name, "if-range") || iequals(name, "range");
+}
+
+// Whether the group passes this unkeyed override field on (and keys on it).
+bool passes(const OriginGroup& group, std::string_view name) {
+    return std::any_of(group.pass_headers.begin(), group.pass_headers.end(),
+                       [&](const std::string& p) { return http_util::iequals(p, name); });
+}
+
+// The fields that select a stored variant: the response's Vary plus the override fields the
+// group passes to its origin (the origin may build its response from them without saying so).
+std::string keyed_vary(std::string_view vary, const OriginGroup& group) {
+    if (group.pass_headers_vary.empty()) return std::string(vary);
+    if (vary.empty()) return group.pass_headers_vary;
+    return std::string(vary) + ", " + group.pass_headers_vary;
+}
+
+// Relays an origin's 103 Early Hints to the client, without the origin's hop-by-hop fields.
+asio::awaitable<void> relay_early_hints(http::InterimWriter* writer,
+                                        const origin::OriginHead& hints) {
+    const std::string_view connection = hints[beast_http::field::connection];
+    std::string fields;
+    for (const auto& f : hints) {
+        const std::string_view name = f.name_string();
+        if (http_util::is_hop_by_hop(name) || http_util::list_has_token(connection, name) ||
+            http_util::iequals(name, "content-length"))
+            continue;
+        fields.append(name).append(": ").append(f.value()).append("\r\n");
+    }
+    co_await writer->send_interim(103, fields);
 }
 
 }  // namespace
@@ -49,18 +76,31 @@ EdgeHandler::EdgeHandler(EdgeShared shared, asio::any_io_executor executor)
 // recv: which host and path the request is for; nullopt when it is malformed.
 std::optional<EdgeHandler::Target> EdgeHandler::recv(const Request& req) const {
     std::string_view target = req.msg.target();
-    std::string_view host = req.msg[beast_http::field::host];
-    if (target.starts_with("http://") || target.starts_with("https://")) {
-        // absolute-form (RFC 9112 section 3.2.2): its authority wins over Host.
-        target.remove_prefix(target.find("//") + 2);
-        const auto slash = target.find('/');
-        host = target.substr(0, slash);
-        target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+    // RFC 9112 section 3.2: exactly one Host, and it must be valid even where the target's
+    // authority replaces it; HTTP/1.1 (and HTTP/2, whose :authority becomes Host) needs one.
+    const auto hosts = req.msg.count(beast_http::field::host);
+    if (hosts > 1 || (hosts == 0 && req.msg.version() >= 11)) return std::nullopt;
+    std::optional<std::string> host;
+    if (hosts == 1) {
+        host = cache::parse_authority(req.scheme, req.msg[beast_http::field::host]);
+        if (!host) return std::nullopt;
     }
-    if (!valid_host(host)) return std::nullopt;
-    if (target.empty() || (target.front() != '/' && target != "*")) return std::nullopt;
-    if (req.msg.count(beast_http::field::host) > 1) return std::nullopt;
-    return Target{cache::normalize_host(req.scheme, host), std::string(target)};
+    // A fragment is the user agent's business, never sent (RFC 9110 section 4.2.5): a target
+    // with one was crafted. So is "*" outside OPTIONS, and the edge answers no OPTIONS *.
+    if (target.find('#') != std::string_view::npos) return std::nullopt;
+    if (const std::size_t scheme = absolute_scheme_length(target)) {
+        // absolute-form (RFC 9112 section 3.2.2): the target's authority replaces Host, for the
+        // key, the origin group and the Host the origin gets alike.
+        target.remove_prefix(scheme);
+        const auto end = target.find_first_of("/?");
+        host = cache::parse_authority(req.scheme, target.substr(0, end));
+        if (!host) return std::nullopt;
+        target = end == std::string_view::npos ? std::string_view() : target.substr(end);
+        if (target.empty()) return Target{std::move(*host), "/"};
+        if (target.front() == '?') return Target{std::move(*host), "/" + std::string(target)};
+    }
+    if (!host || target.empty() || target.front() != '/') return std::nullopt;
+    return Target{std::move(*host), std::string(target)};
 }
 
 asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
@@ -172,7 +212,7 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
     // Reserved before asking the origin: a purge that arrives while the response is on its way
     // gets a higher floor and so covers what this fetch stores.
     const std::uint64_t seq = storage::next_object_sequence();
-    auto res = co_await fetch_from(group, oreq);
+    auto res = co_await fetch_from(group, oreq, &req);
     const TimePoint response_time = shared_.clock.now();
     const Outcome outcome = stale ? Outcome::expired : Outcome::miss;
     if (!res) {
@@ -202,7 +242,8 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
         const auto meta = cache::make_meta(f, request_time, response_time, policy, random01());
         auto fresh = build_object(key, stored.status, stored.reason, stored.fields, stale->body,
                                   meta, response_time, {.seq = seq});
-        auto entry = store_response(key, req, fresh, stored.fields[beast_http::field::vary]);
+        auto entry = store_response(key, req, fresh,
+                                    keyed_vary(stored.fields[beast_http::field::vary], group));
         if (entry) metrics.stores.inc();
         if (guard) guard->finish({entry, nullptr}, Seconds(0));
         co_return deliver(std::move(fresh), Outcome::revalidated, req, response_time,
@@ -220,12 +261,23 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
     const bool cacheable = verdict == cache::StoreVerdict::store;
     const std::string_view fwd = stale ? "fwd=stale" : "fwd=uri-miss";
     const BuildOptions framing{.content_length = length, .no_length = !length, .seq = seq};
+    const bool too_large = length && *length > limit;
+    // A fill holds its body in memory until its last reader is done: it needs room in the
+    // in-flight budget (the whole length when known), else the body streams through uncached.
+    std::optional<InflightBudget::Reservation> room;
+    if (cacheable && !too_large) {
+        room = shared_.inflight.try_reserve(length.value_or(0));
+        if (!room) metrics.inflight_bypassed.inc();
+    }
 
-    if (!cacheable || (length && *length > limit)) {
-        // Not for the cache: relay the body straight from the origin to this client.
-        if (cacheable) metrics.store_rejected.inc();
+    if (!room) {
+        // Not for the cache (or no memory to fill it now): relay the body straight from the
+        // origin to this client, as fast as it reads.
+        if (cacheable && too_large) metrics.store_rejected.inc();
         if (stale) shared_.store.remove(key);
-        if (guard) guard->finish({}, shared_.config.hit_for_pass);  // waiters fetch alone
+        // Waiters fetch alone; an object that only missed the memory is not hit-for-pass.
+        if (guard)
+            guard->finish({}, cacheable && !too_large ? Seconds(0) : shared_.config.hit_for_pass);
         if (status == 200 && req.msg.method() == beast_http::verb::get &&
             req.msg.count(beast_http::field::range) > 0) {
             // The whole object will not be cached, so fetching it all for one range is waste:
@@ -237,7 +289,9 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
             build_object(key, status, head.reason(), head, nullptr, meta, response_time, framing);
         Reply r = deliver(obj, outcome, req, response_time,
                           fmt::format("{}; fwd-status={}; detail=\"{}\"", fwd, status,
-                                      cacheable ? "too-large" : cache::to_string(verdict)),
+                                      !cacheable  ? cache::to_string(verdict)
+                                      : too_large ? "too-large"
+                                                  : "inflight-memory"),
                           false);
         stream_body(r, obj, std::make_unique<OriginBodySource>(std::move(res->body)),
                     length.has_value(), req);
@@ -247,7 +301,7 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
     // Cacheable: the fill reads the body into a stream on its own; this client and any
     // collapsed waiters read that stream as it grows. The shared copy never carries a
     // Set-Cookie: one user's cookie is not for the next.
-    auto body = std::make_shared<BodyStream>();
+    auto body = std::make_shared<BodyStream>(length, std::move(*room));
     BuildOptions shared_opts = framing;
     shared_opts.strip_set_cookie = true;
     shared_opts.accept_ranges = status == 200;
@@ -260,7 +314,8 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
         client_head =
             build_object(key, status, head.reason(), head, nullptr, meta, response_time, own);
     }
-    if (guard) guard->publish({variant_entry(key, req, shared_head, f.vary, false), body});
+    std::string vary = keyed_vary(f.vary, group);
+    if (guard) guard->publish({variant_entry(key, req, shared_head, vary, false), body});
     FillJob job{std::move(res->body),
                 body,
                 key,
@@ -270,7 +325,7 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
                 Fields(head),
                 meta,
                 response_time,
-                std::string(f.vary),
+                std::move(vary),
                 limit,
                 seq,
                 std::move(guard)};
@@ -294,10 +349,18 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
 asio::awaitable<void> EdgeHandler::fill(FillJob job) {
     auto& metrics = shared_.metrics;
     bool complete = false;
-    // One read buffer for the whole fill; each piece is then allocated at its own size.
-    auto buffer = std::make_unique<char[]>(64 * 1024);
+    // A known length is read straight into the body's own buffer; otherwise through one read
+    // buffer for the whole fill, each piece then kept at its own size.
+    std::unique_ptr<char[]> buffer;
+    constexpr std::size_t kRead = 64 * 1024;
     for (;;) {
-        auto n = co_await job.origin_body->read_some(buffer.get(), 64 * 1024);
+        std::span<char> into = job.body->space();
+        const bool in_place = !into.empty();
+        if (!in_place) {
+            if (!buffer) buffer = std::make_unique<char[]>(kRead);
+            into = {buffer.get(), kRead};
+        }
+        auto n = co_await job.origin_body->read_some(into.data(), std::min(into.size(), kRead));
         if (!n) {
             metrics.origin_error(static_cast<Errc>(n.error().value()));
             break;
@@ -306,7 +369,7 @@ asio::awaitable<void> EdgeHandler::fill(FillJob job) {
             complete = true;
             break;
         }
-        job.body->append(std::string(buffer.get(), *n));
+        if (!(in_place ? job.body->commit(*n) : job.body->append({buffer.get(), *n}))) break;
         if (job.body->size() > job.limit) {
             // A body of unannounced length outgrew what the cache takes: cut it off rather than
             // hold it all in memory (readers see a short body).
@@ -315,8 +378,8 @@ asio::awaitable<void> EdgeHandler::fill(FillJob job) {
         }
     }
     job.body->finish(complete);
-    if (!complete) co_return;  // the guard releases the key: nothing half-written is stored
-    auto whole = std::make_shared<const std::string>(job.body->concatenate());
+    auto whole = job.body->whole();
+    if (!whole) co_return;  // the guard releases the key: nothing half-written is stored
     job.meta.content_length_known = true;
     auto obj = build_object(
         job.key, job.status, job.reason, job.fields, std::move(whole), job.meta, job.response_time,
@@ -350,7 +413,7 @@ asio::awaitable<Reply> EdgeHandler::pass(const Request& req, const OriginGroup& 
                                          const Target& t, std::string_view why) {
     origin::OriginRequest oreq = origin_request(req, group, t, false);
     const TimePoint request_time = shared_.clock.now();
-    auto res = co_await fetch_from(group, oreq);
+    auto res = co_await fetch_from(group, oreq, &req);
     const TimePoint response_time = shared_.clock.now();
     if (!res) co_return origin_failure(static_cast<Errc>(res.error().value()), Outcome::pass);
     invalidate_after_unsafe(req, t, res->head);
@@ -420,6 +483,7 @@ void EdgeHandler::start_refresh(const Request& req, const OriginGroup& group, co
                                 storage::ObjectPtr stale) {
     if (!shared_.refreshing.try_acquire(key)) return;  // one refresh per key at a time
     RefreshJob job{req, &group, t, key, facts, std::move(stale)};
+    job.req.interim = nullptr;  // the client is served already; nobody takes hints
     asio::co_spawn(executor_, refresh(std::move(job)), asio::detached);
 }
 
@@ -460,7 +524,7 @@ Reply EdgeHandler::origin_failure(Errc e, Outcome outcome) const {
 }
 
 asio::awaitable<Result<origin::StreamedResponse>> EdgeHandler::fetch_from(
-    const OriginGroup& group, const origin::OriginRequest& req) {
+    const OriginGroup& group, const origin::OriginRequest& req, const Request* client) {
     using beast_http::verb;
     origin::OriginSet& set = *shared_.origin_sets[shared_.config.index_of(group)];
     const verb m = req.method();
@@ -469,13 +533,18 @@ asio::awaitable<Result<origin::StreamedResponse>> EdgeHandler::fetch_from(
     const unsigned attempts = 1 + (idempotent ? group.retries : 0);
     boost::container::small_vector<std::size_t, 4> tried;
     Result<origin::StreamedResponse> last = Errc::no_origin;
+    origin::InterimHandler hints;
+    if (client && client->interim)
+        hints = [writer = client->interim](const origin::OriginHead& h) {
+            return relay_early_hints(writer, h);
+        };
     for (unsigned a = 0; a < attempts; ++a) {
         auto lease = set.pick(shared_.clock.now(), tried, random01());
         if (!lease) break;  // every origin is down, open, or already tried
         tried.push_back(lease->index());
         if (a > 0) shared_.metrics.origin_retries.inc();
         shared_.metrics.origin_fetches.inc();
-        auto res = co_await pool_.fetch_head(lease->server(), req);
+        auto res = co_await pool_.fetch_head(lease->server(), req, hints ? &hints : nullptr);
         const unsigned status = res ? res->head.result_int() : 0;
         const bool failed = !res || status == 502 || status == 503 || status == 504;
         set.report(lease->index(), !failed, shared_.clock.now());
@@ -510,12 +579,15 @@ origin::OriginRequest EdgeHandler::origin_request(const Request& req, const Orig
             continue;
         }
         if (for_cache && is_conditional_or_range(name)) continue;
+        if (cache::is_unkeyed_override(name) && !passes(group, name)) continue;
         o.insert(name, f.value());
     }
-    o.set(beast_http::field::host, group.host_header.empty()
-                                       ? std::string_view(req.msg[beast_http::field::host])
-                                       : std::string_view(group.host_header));
-    if (o[beast_http::field::host].empty()) o.set(beast_http::field::host, t.host);
+    // The scheme the client used, as the edge knows it (a client's own claim was dropped above).
+    if (!passes(group, "x-forwarded-proto")) o.set("X-Forwarded-Proto", req.scheme);
+    // The Host the key was made from (normalised, or the target's authority), never the
+    // client's spelling of it: what the origin sees is what the cache files it under.
+    o.set(beast_http::field::host, group.host_header.empty() ? std::string_view(t.host)
+                                                             : std::string_view(group.host_header));
     forwarded_for.append(req.client.address().to_string());
     o.set("X-Forwarded-For", forwarded_for);
     std::string via(req.msg[beast_http::field::via]);

@@ -11,6 +11,7 @@
 #include "edge/origin/origin_pool.hpp"
 #include "edge/proxy/body_stream.hpp"
 #include "edge/proxy/edge_metrics.hpp"
+#include "edge/proxy/inflight_budget.hpp"
 #include "edge/proxy/response_fields.hpp"
 #include "edge/storage/memory_store.hpp"
 
@@ -30,6 +31,7 @@ struct EdgeShared {
     const cache::PurgeRules& purges;  // what purges cover, checked on every lookup
     // One per config.origins entry, same order: health, breakers and load of each origin.
     std::vector<std::unique_ptr<origin::OriginSet>>& origin_sets;
+    InflightBudget& inflight;  // memory for bodies being filled and read, outside the cache
 };
 
 class EdgeHandler final : public http::RequestHandler {
@@ -111,8 +113,11 @@ class EdgeHandler final : public http::RequestHandler {
     // Sends req to the group's origins: a healthy one whose breaker allows it, then, for an
     // idempotent request that failed (no response, or 502/503/504), up to `retries` others.
     // Every attempt is reported to the origin's breaker. Errc::no_origin when none is available.
+    // The client's 103s (Early Hints) are relayed as they come when `client` has an interim
+    // writer.
     boost::asio::awaitable<Result<origin::StreamedResponse>> fetch_from(
-        const OriginGroup& group, const origin::OriginRequest& req);
+        const OriginGroup& group, const origin::OriginRequest& req,
+        const http::Request* client = nullptr);
     // The entry for this request: the URL's object, or its variant for the request's fields.
     static storage::ObjectPtr select_variant(storage::ObjectPtr entry, const http::Request& req);
     // Stores a response under key (in the URL's variant set when it varies); returns the entry

@@ -33,6 +33,9 @@ EdgeMetrics::EdgeMetrics(MetricsRegistry& r, const storage::MemoryStore& store)
                           "Misses served by waiting for another request's origin fetch.")),
       hit_for_pass(r.counter("cdn_edge_hit_for_pass_total",
                              "Misses that skipped collapsing because the key was uncacheable.")),
+      inflight_bypassed(r.counter(
+          "cdn_edge_inflight_bypassed_total",
+          "Cacheable responses streamed through uncached: the in-flight body budget was full.")),
       connections(r.gauge("cdn_edge_client_connections", "Open client connections.")),
       duration(r.histogram("cdn_edge_request_duration_seconds",
                            "Time from a request's first byte to the end of its reply.",

@@ -32,6 +32,7 @@ struct EdgeMetrics {
     Counter& store_rejected;
     Counter& collapsed;
     Counter& hit_for_pass;
+    Counter& inflight_bypassed;
     Gauge& connections;
     Histogram& duration;
 
