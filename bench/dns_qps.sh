@@ -4,7 +4,8 @@
 # (tests/data/geodns-test.mmdb): www.cdn.example steered to the nearest of three edges by
 # great-circle distance, TTL 20, one address per answer; static ns1/ns2, SOA, NS. Health checks
 # are off on both sides (geodns: [health] enabled = false; gdnsd: service_types => up), so both
-# answer as if every edge were up.
+# answer as if every edge were up. geodns' response rate limiting is off too ([rrl] enabled =
+# false): gdnsd has none, and dnsperf's flood of identical queries is what it would limit.
 #
 # On 2 cores dnsperf saturates its own core before a fast server does, so each server has one
 # thread pinned to CPU 0, dnsperf runs pinned to CPU 1, and besides QPS the table gives the
@@ -127,6 +128,8 @@ grep -q "dns on 127.0.0.1:$geodns_port" "$work/geodns.log" ||
   echo "warning: geodns did not log 'dns on 127.0.0.1:$geodns_port'" >&2
 grep -q "health checks are off" "$work/geodns.log" ||
   echo "warning: geodns did not log that health checks are off" >&2
+grep -q "response rate limiting is off" "$work/geodns.log" ||
+  echo "warning: geodns did not log that response rate limiting is off (gdnsd has none)" >&2
 
 servers=(geodns)
 declare -A port pid

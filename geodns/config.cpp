@@ -1,5 +1,7 @@
 #include "geodns/config.hpp"
 
+#include "geodns/geo/nets.hpp"
+
 #include <fmt/format.h>
 #include <boost/asio/ip/address.hpp>
 
@@ -7,6 +9,7 @@
 #include <cctype>
 #include <limits>
 #include <set>
+#include <stdexcept>
 
 namespace cdn::geodns {
 namespace {
@@ -67,7 +70,8 @@ std::vector<std::string> values(const ConfigSection& s) {
 
 void load_server(const ConfigSection& s, GeodnsConfig& c) {
     s.allow_only({"dns", "admin", "threads", "max_udp_payload", "tcp_idle_timeout",
-                  "tcp_max_queries", "tcp_max_connections"});
+                  "tcp_busy_idle_timeout", "tcp_max_queries", "tcp_max_connections",
+                  "tcp_max_connections_per_client"});
     if (auto v = s.strings("dns")) {
         for (const auto& l : *v) {
             auto ep = parse_endpoint(l);
@@ -88,9 +92,42 @@ void load_server(const ConfigSection& s, GeodnsConfig& c) {
             s.fail("tcp_idle_timeout", "expected 100ms to 10m");
         c.tcp_idle_timeout = *d;
     }
+    if (auto d = s.duration("tcp_busy_idle_timeout")) {
+        if (*d < std::chrono::milliseconds(100) || *d > std::chrono::minutes(10))
+            s.fail("tcp_busy_idle_timeout", "expected 100ms to 10m");
+        c.tcp_busy_idle_timeout = *d;
+    }
     c.tcp_max_queries = static_cast<unsigned>(integer_in(s, "tcp_max_queries", 1, 65535, 100));
     c.tcp_max_connections =
         static_cast<unsigned>(integer_in(s, "tcp_max_connections", 1, 1000000, 1024));
+    c.tcp_max_connections_per_client =
+        static_cast<unsigned>(integer_in(s, "tcp_max_connections_per_client", 1, 1000000, 16));
+}
+
+void load_rrl(const ConfigSection& s, GeodnsConfig& c) {
+    s.allow_only({"enabled", "responses_per_second", "burst", "slip", "ipv4_prefix", "ipv6_prefix",
+                  "exempt", "table_size"});
+    RrlOptions& r = c.rrl;
+    if (auto v = s.boolean("enabled")) r.enabled = *v;
+    r.responses_per_second =
+        static_cast<unsigned>(integer_in(s, "responses_per_second", 1, 100000, 200));
+    // The burst defaults to one second's worth of responses (BIND's bucket holds as much).
+    r.burst = static_cast<unsigned>(integer_in(s, "burst", 1, 1000000, r.responses_per_second));
+    r.slip = static_cast<unsigned>(integer_in(s, "slip", 0, 10, 2));
+    r.ipv4_prefix = static_cast<unsigned>(integer_in(s, "ipv4_prefix", 1, 32, 24));
+    r.ipv6_prefix = static_cast<unsigned>(integer_in(s, "ipv6_prefix", 1, 128, 56));
+    r.table_size = static_cast<std::size_t>(integer_in(s, "table_size", 64, 1 << 24, 65536));
+    if (auto v = s.strings("exempt")) {
+        Nets check;
+        for (const auto& cidr : *v) {
+            try {
+                check.add(cidr, 0);
+            } catch (const std::invalid_argument& e) {
+                s.fail("exempt", e.what());
+            }
+        }
+        r.exempt = *v;
+    }
 }
 
 std::optional<std::size_t> region_index(const Fleet& fleet, std::string_view id) {
@@ -369,8 +406,9 @@ std::optional<std::string> canonical_name(std::string_view text) {
 
 GeodnsConfig load_config(const ConfigSection& root) {
     GeodnsConfig c;
-    root.allow_only({"server", "geo", "health", "regions", "edges", "zones"});
+    root.allow_only({"server", "rrl", "geo", "health", "regions", "edges", "zones"});
     if (auto s = root.section("server")) load_server(*s, c);
+    if (auto r = root.section("rrl")) load_rrl(*r, c);
     std::uint16_t health_port = 80;
     if (auto h = root.section("health")) load_health(*h, c, health_port);
     c.health.user_agent = "cdn-geodns-health";

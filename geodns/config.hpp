@@ -7,6 +7,7 @@
 #include "common/health_checker.hpp"
 #include "common/net.hpp"
 #include "geodns/policy/fleet.hpp"
+#include "geodns/server/rrl.hpp"
 #include "geodns/zone/zone.hpp"
 
 #include <chrono>
@@ -41,8 +42,11 @@ struct GeodnsConfig {
     std::size_t threads = 2;
     std::uint16_t max_udp_payload = 1232;
     std::chrono::milliseconds tcp_idle_timeout{10000};
+    std::chrono::milliseconds tcp_busy_idle_timeout{1000};  // above 3/4 of the connections
     unsigned tcp_max_queries = 100;
-    unsigned tcp_max_connections = 1024;  // per process; more are closed at once
+    unsigned tcp_max_connections = 1024;           // per process; more are closed at once
+    unsigned tcp_max_connections_per_client = 16;  // per IPv4 address / IPv6 /64
+    RrlOptions rrl;                                // [rrl]: UDP response rate limiting
 
     GeoConfig geo;
     bool health_checks = true;

@@ -122,8 +122,20 @@ int main(int argc, char** argv) {
         options.endpoints = config.dns;
         options.max_udp_payload = config.max_udp_payload;
         options.tcp_idle_timeout = config.tcp_idle_timeout;
+        options.tcp_busy_idle_timeout = config.tcp_busy_idle_timeout;
         options.tcp_max_queries = config.tcp_max_queries;
         options.tcp_max_connections = config.tcp_max_connections;
+        options.tcp_max_connections_per_client = config.tcp_max_connections_per_client;
+        options.rrl = config.rrl;
+        if (config.rrl.enabled) {
+            log_info(
+                "geodns: response rate limiting: {}/s per /{} or /{} and answer, burst {}, "
+                "slip {}",
+                config.rrl.responses_per_second, config.rrl.ipv4_prefix, config.rrl.ipv6_prefix,
+                config.rrl.burst, config.rrl.slip);
+        } else {
+            log_warn("geodns: response rate limiting is off ([rrl] enabled = false)");
+        }
         DnsServer server(pool, options, served, metrics);
         for (const tcp::endpoint& ep : server.start())
             log_info("geodns: dns on {} (udp+tcp)", to_string(ep));

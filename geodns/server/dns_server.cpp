@@ -2,6 +2,7 @@
 
 #include "common/log.hpp"
 #include "geodns/server/responder.hpp"
+#include "geodns/server/tcp_admission.hpp"
 
 #include <fmt/format.h>
 #include <netinet/in.h>
@@ -9,8 +10,10 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
@@ -27,6 +30,7 @@ namespace {
 
 namespace beast = boost::beast;
 using udp = asio::ip::udp;
+using namespace boost::asio::experimental::awaitable_operators;
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kUdpBatch = 32;  // datagrams per recvmmsg/sendmmsg call
 
@@ -125,8 +129,20 @@ DnsMetrics::DnsMetrics(MetricsRegistry& r) {
     ecs = &r.counter("cdn_geodns_ecs_queries_total", "Queries carrying EDNS Client Subnet.");
     dropped = &r.counter("cdn_geodns_dropped_total",
                          "Packets not answered (responses, runts, send failures).");
+    rrl_dropped =
+        &r.counter("cdn_geodns_rrl_dropped_total", "UDP responses over the rate limit, not sent.");
+    rrl_slipped = &r.counter("cdn_geodns_rrl_slipped_total",
+                             "UDP responses over the rate limit, sent truncated (TC) instead.");
+    rrl_evictions = &r.counter("cdn_geodns_rrl_table_evictions_total",
+                               "Rate-limiter buckets handed to another flow before they refilled.");
     tcp_refused = &r.counter("cdn_geodns_tcp_refused_total",
                              "TCP connections closed at once: over the connection limit.");
+    tcp_client_refused =
+        &r.counter("cdn_geodns_tcp_client_refused_total",
+                   "TCP connections closed at once: the client holds its limit already.");
+    tcp_busy_closed =
+        &r.counter("cdn_geodns_tcp_busy_closed_total",
+                   "Idle TCP connections closed after the shorter timeout: slots ran short.");
     tcp_closed_bad = &r.counter("cdn_geodns_tcp_bad_total",
                                 "TCP connections closed for a bad frame or a stalled query.");
     tcp_connections = &r.gauge("cdn_geodns_tcp_connections", "Open TCP connections.");
@@ -140,14 +156,26 @@ void DnsMetrics::count(bool tcp, std::uint16_t qtype, std::uint16_t rcode, bool 
     if (had_ecs) ecs->inc();
 }
 
+void DnsMetrics::count_query(bool tcp, std::uint16_t qtype, bool had_ecs) {
+    (tcp ? tcp_queries : udp_queries)[type_index(qtype)]->inc();
+    if (had_ecs) ecs->inc();
+}
+
 namespace detail {
 struct DnsShared {
-    DnsShared(DnsServerOptions o, const ServedState& s, DnsMetrics& m)
-        : options(std::move(o)), served(s), metrics(m) {}
+    DnsShared(DnsServerOptions o, const ServedState& s, DnsMetrics& m, const Clock& c)
+        : options(std::move(o)),
+          served(s),
+          metrics(m),
+          clock(c),
+          rrl(options.rrl.enabled ? std::make_unique<Rrl>(options.rrl) : nullptr),
+          tcp(options.tcp_max_connections, options.tcp_max_connections_per_client) {}
     const DnsServerOptions options;
     const ServedState& served;
     DnsMetrics& metrics;
-    std::atomic<unsigned> tcp_open{0};
+    const Clock& clock;
+    const std::unique_ptr<Rrl> rrl;  // null: rate limiting is off
+    TcpAdmission tcp;
 };
 }  // namespace detail
 
@@ -161,9 +189,9 @@ asio::awaitable<void> tcp_session(std::shared_ptr<detail::DnsShared> shared, tcp
 }  // namespace
 
 DnsServer::DnsServer(WorkerPool& pool, DnsServerOptions options, const ServedState& served,
-                     DnsMetrics& metrics)
+                     DnsMetrics& metrics, const Clock& clock)
     : pool_(pool),
-      shared_(std::make_shared<detail::DnsShared>(std::move(options), served, metrics)) {}
+      shared_(std::make_shared<detail::DnsShared>(std::move(options), served, metrics, clock)) {}
 
 DnsServer::~DnsServer() {
     stop();
@@ -266,6 +294,8 @@ asio::awaitable<void> udp_loop(std::shared_ptr<detail::DnsShared> shared,
     ServedView view(shared->served);
     ResponderOptions options;
     options.max_udp_payload = shared->options.max_udp_payload;
+    Rrl* const rrl = shared->rrl.get();
+    options.name_hash = rrl != nullptr;
     DnsMetrics& m = shared->metrics;
     for (;;) {
         auto [ec] = co_await sock->async_wait(udp::socket::wait_read, nothrow);
@@ -281,18 +311,35 @@ asio::awaitable<void> udp_loop(std::shared_ptr<detail::DnsShared> shared,
             const int got = ::recvmmsg(fd, batch.rx.data(), kUdpBatch, MSG_DONTWAIT, nullptr);
             if (got <= 0) break;  // EAGAIN: drained; anything else (an ICMP error): next wait
             const Served& served = view.get();
+            const TimePoint now = rrl != nullptr ? shared->clock.now() : TimePoint{};
             unsigned answers = 0;
             for (std::size_t i = 0; i < static_cast<std::size_t>(got); ++i) {
                 const std::size_t n = batch.rx[i].msg_len;
                 std::uint8_t* answer = batch.out.data() + answers * batch.answer_size;
-                const ResponseInfo info = respond(
+                const asio::ip::address source = source_of(batch.from[i]);
+                ResponseInfo info = respond(
                     *served.zones, *served.steering,
                     std::span<const std::uint8_t>(batch.in.data() + i * UdpBatch::kQueryBytes, n),
-                    source_of(batch.from[i]), Transport::udp, options,
+                    source, Transport::udp, options,
                     std::span<std::uint8_t>(answer, batch.answer_size));
                 if (info.size == 0) {
                     m.dropped->inc();
                     continue;
+                }
+                if (rrl != nullptr) {
+                    const RrlDecision d =
+                        rrl->check(source, info.rcode, info.qtype, info.name_hash, now);
+                    if (d.evicted) m.rrl_evictions->inc();
+                    if (d.verdict == RrlVerdict::drop) {
+                        m.count_query(false, info.qtype, info.ecs);
+                        m.rrl_dropped->inc();
+                        continue;
+                    }
+                    if (d.verdict == RrlVerdict::slip) {
+                        info.size = make_slip_response(std::span(answer, info.size));
+                        info.truncated = false;  // counted as a slip, not as a cut answer
+                        m.rrl_slipped->inc();
+                    }
                 }
                 m.count(false, info.qtype, info.rcode, info.truncated, info.ecs);
                 batch.tx_iov[answers] = iovec{answer, info.size};
@@ -320,37 +367,78 @@ asio::awaitable<void> udp_loop(std::shared_ptr<detail::DnsShared> shared,
     }
 }
 
+// A connection's hold on its admission slot, given back when the session ends.
 struct TcpSlot {
     detail::DnsShared& shared;
+    asio::ip::address client;
     ~TcpSlot() {
-        shared.tcp_open.fetch_sub(1, std::memory_order_relaxed);
+        shared.tcp.release(client);
         shared.metrics.tcp_connections->add(-1);
     }
 };
+
+// Waits until the next query starts to arrive, or the client closes. False when the client
+// stayed idle too long: tcp_idle_timeout, or tcp_busy_idle_timeout while more than 3/4 of the
+// slots are taken. Checked again every busy timeout, so a connection already idle when the rush
+// starts is closed too.
+asio::awaitable<bool> wait_for_query(detail::DnsShared& shared, tcp::socket& socket,
+                                     asio::steady_timer& timer) {
+    const DnsServerOptions& o = shared.options;
+    const auto busy_timeout = std::min(o.tcp_busy_idle_timeout, o.tcp_idle_timeout);
+    boost::system::error_code ec;
+    if (socket.available(ec) > 0) co_return true;  // pipelined: the next query is here already
+    const auto idle_since = std::chrono::steady_clock::now();
+    for (;;) {
+        const bool busy = shared.tcp.busy();
+        const auto deadline = idle_since + (busy ? busy_timeout : o.tcp_idle_timeout);
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= deadline) {
+            if (busy && busy_timeout < o.tcp_idle_timeout) shared.metrics.tcp_busy_closed->inc();
+            co_return false;
+        }
+        timer.expires_at(std::min(deadline, now + busy_timeout));
+        auto woke = co_await (socket.async_wait(tcp::socket::wait_read, nothrow) ||
+                              timer.async_wait(nothrow));
+        if (woke.index() == 0) co_return true;  // bytes, EOF or an error: the read tells which
+    }
+}
 
 asio::awaitable<void> tcp_session(std::shared_ptr<detail::DnsShared> shared, tcp::socket socket) {
     DnsMetrics& m = shared->metrics;
     const DnsServerOptions& o = shared->options;
     boost::system::error_code ignored;
-    if (shared->tcp_open.fetch_add(1, std::memory_order_relaxed) >= o.tcp_max_connections) {
-        shared->tcp_open.fetch_sub(1, std::memory_order_relaxed);
-        m.tcp_refused->inc();
+    boost::system::error_code pec;
+    const auto peer = socket.remote_endpoint(pec);
+    if (pec) {  // reset before we got to it
         socket.close(ignored);
         co_return;
     }
+    switch (shared->tcp.admit(peer.address())) {
+        case TcpAdmission::Result::admitted: break;
+        case TcpAdmission::Result::server_full:
+            m.tcp_refused->inc();
+            socket.close(ignored);
+            co_return;
+        case TcpAdmission::Result::client_full:
+            m.tcp_client_refused->inc();
+            socket.close(ignored);
+            co_return;
+    }
     m.tcp_connections->add(1);
-    TcpSlot slot{*shared};
-    const auto peer = socket.remote_endpoint(ignored);
+    TcpSlot slot{*shared, peer.address()};
     beast::tcp_stream stream(std::move(socket));
+    asio::steady_timer idle_timer(stream.get_executor());
     std::vector<std::uint8_t> in(65535);
     std::vector<std::uint8_t> out(2 + 65535);
     ServedView view(shared->served);
     ResponderOptions options;
     options.max_udp_payload = o.max_udp_payload;
+    const auto busy_timeout = std::min(o.tcp_busy_idle_timeout, o.tcp_idle_timeout);
     for (unsigned q = 0; q < o.tcp_max_queries; ++q) {
-        // One expiry covers waiting for the next query and reading all of it (RFC 7766 §6.2.3:
-        // a client that stalls mid-message is closed like an idle one).
-        stream.expires_after(o.tcp_idle_timeout);
+        if (!co_await wait_for_query(*shared, stream.socket(), idle_timer)) break;
+        // Once a query has begun, all of it must arrive within the idle timeout (RFC 7766
+        // §6.2.3: a client that stalls mid-message is closed like an idle one).
+        stream.expires_after(shared->tcp.busy() ? busy_timeout : o.tcp_idle_timeout);
         std::array<std::uint8_t, 2> len{};
         auto [lec, ln] = co_await asio::async_read(stream, asio::buffer(len), nothrow);
         if (lec) {

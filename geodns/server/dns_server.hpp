@@ -1,15 +1,19 @@
 #pragma once
 // The DNS transports: UDP (one SO_REUSEPORT socket per worker per address, read in batches) and
 // TCP (RFC 1035 §4.2.2 length framing, several queries per connection, RFC 7766 idle timeout),
-// both feeding the pure responder. What is served (zones + steering) can be swapped at any time
+// both feeding the pure responder. UDP answers go through response rate limiting (rrl.hpp); TCP
+// connections through a per-client cap, and idle ones get a shorter timeout when slots run short
+// (tcp_admission.hpp). What is served (zones + steering) can be swapped at any time
 // (reload): each worker picks up the new generation before its next packet.
 //
 // Threading: construct, start() and stop() from one thread; the sockets live on the pool's
 // workers. ServedState::publish() may be called from any thread.
+#include "common/clock.hpp"
 #include "common/metrics.hpp"
 #include "common/runtime.hpp"
 #include "geodns/config.hpp"
 #include "geodns/policy/steering.hpp"
+#include "geodns/server/rrl.hpp"
 #include "geodns/zone/zone.hpp"
 
 #include <boost/asio/ip/udp.hpp>
@@ -55,12 +59,20 @@ struct DnsMetrics {
     std::array<Counter*, kRcodes> responses{};
     Counter* truncated = nullptr;
     Counter* ecs = nullptr;
-    Counter* dropped = nullptr;         // packets not answered (responses, runts)
-    Counter* tcp_refused = nullptr;     // connections closed at once: over the connection limit
-    Counter* tcp_closed_bad = nullptr;  // connections closed for a bad frame or a slow client
+    Counter* dropped = nullptr;             // packets not answered (responses, runts)
+    Counter* rrl_dropped = nullptr;         // UDP answers over the rate limit, not sent
+    Counter* rrl_slipped = nullptr;         // UDP answers over the rate limit, sent truncated
+    Counter* rrl_evictions = nullptr;       // limiter buckets reused before they refilled
+    Counter* tcp_refused = nullptr;         // connections closed at once: over the connection limit
+    Counter* tcp_client_refused = nullptr;  // closed at once: over the per-client limit
+    Counter* tcp_busy_closed = nullptr;     // idle connections closed early: slots ran short
+    Counter* tcp_closed_bad = nullptr;      // connections closed for a bad frame or a slow client
     Gauge* tcp_connections = nullptr;
 
+    // A query and the response sent for it.
     void count(bool tcp, std::uint16_t qtype, std::uint16_t rcode, bool truncated, bool ecs);
+    // A query whose response was not sent (rate limited).
+    void count_query(bool tcp, std::uint16_t qtype, bool ecs);
 };
 
 struct DnsServerOptions {
@@ -68,8 +80,12 @@ struct DnsServerOptions {
                                            // for both)
     std::uint16_t max_udp_payload = 1232;
     std::chrono::milliseconds tcp_idle_timeout{10000};
+    // The idle timeout while more than 3/4 of tcp_max_connections are open.
+    std::chrono::milliseconds tcp_busy_idle_timeout{1000};
     unsigned tcp_max_queries = 100;
     unsigned tcp_max_connections = 1024;
+    unsigned tcp_max_connections_per_client = 16;  // per IPv4 address or IPv6 /64
+    RrlOptions rrl;                                // UDP only
 };
 
 namespace detail {
@@ -78,8 +94,9 @@ struct DnsShared;  // what the socket coroutines share (dns_server.cpp)
 
 class DnsServer {
   public:
+    // `clock` (read once per UDP batch, for rate limiting) must outlive the server.
     DnsServer(WorkerPool& pool, DnsServerOptions options, const ServedState& served,
-              DnsMetrics& metrics);
+              DnsMetrics& metrics, const Clock& clock = SystemClock::instance());
     ~DnsServer();
     DnsServer(const DnsServer&) = delete;
     DnsServer& operator=(const DnsServer&) = delete;

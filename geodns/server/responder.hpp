@@ -28,6 +28,8 @@ enum class Transport { udp, tcp };
 struct ResponderOptions {
     // Our EDNS UDP payload size: advertised in OPT and the cap on what a requestor may ask for.
     std::uint16_t max_udp_payload = 1232;
+    // Fill ResponseInfo::name_hash (for response rate limiting; costs a pass over the name).
+    bool name_hash = false;
 };
 
 struct ResponseInfo {
@@ -38,6 +40,10 @@ struct ResponseInfo {
     bool edns = false;        // response carries OPT
     bool ecs = false;         // response echoes an ECS option
     bool steered = false;     // the Steering chose (part of) the answer
+    // With options.name_hash: a hash of the name the answer is about, for rate limiting
+    // (server/rrl.hpp): the question's name (canonical) for NOERROR, the zone's origin for
+    // NXDOMAIN (every nonexistent name of a zone is one answer), 0 otherwise.
+    std::uint64_t name_hash = 0;
 };
 
 // Answers `query` (one DNS message without the TCP length prefix) received from `source`.

@@ -102,7 +102,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     static const ZoneSet zones = make_zones();
     static const FuzzSteering steering;
     const std::span<const std::uint8_t> query(data, size);
-    const ResponderOptions options;  // 1232
+    static const ResponderOptions options = [] {
+        ResponderOptions o;  // 1232
+        o.name_hash = true;  // as the server asks when rate limiting is on
+        return o;
+    }();
     static const auto v4 = make_address("192.0.2.77");
     static const auto mapped = make_address("::ffff:192.0.2.77");
     std::vector<std::uint8_t> udp(options.max_udp_payload);

@@ -62,6 +62,66 @@ TEST_CASE("the example config loads", "[geodns][config]") {
     CHECK(c.geo.default_region == 0u);
     REQUIRE(c.geo.nets.size() == 1);
     CHECK(c.geo.nets[0].region == 0u);
+    CHECK(c.tcp_busy_idle_timeout == std::chrono::seconds(1));
+    CHECK(c.tcp_max_connections_per_client == 16);
+    CHECK(c.rrl.enabled);
+    CHECK(c.rrl.responses_per_second == 200);
+    CHECK(c.rrl.slip == 2);
+    CHECK(c.rrl.ipv6_prefix == 56);
+    CHECK(c.rrl.exempt.empty());
+}
+
+TEST_CASE("[rrl] and the TCP limits: defaults, values and errors", "[geodns][config]") {
+    // Without the sections: rate limiting on, 200/s, burst of one second, slip 2, /24 and /56.
+    const GeodnsConfig d = parse(kBase);
+    CHECK(d.rrl.enabled);
+    CHECK(d.rrl.responses_per_second == 200);
+    CHECK(d.rrl.burst == 200);
+    CHECK(d.rrl.slip == 2);
+    CHECK(d.rrl.ipv4_prefix == 24);
+    CHECK(d.rrl.ipv6_prefix == 56);
+    CHECK(d.rrl.table_size == 65536);
+    CHECK(d.tcp_max_connections_per_client == 16);
+    CHECK(d.tcp_busy_idle_timeout == std::chrono::seconds(1));
+
+    const GeodnsConfig c = parse(std::string(kBase) + R"(
+[server]
+tcp_max_connections_per_client = 4
+tcp_busy_idle_timeout = "250ms"
+[rrl]
+responses_per_second = 50
+slip = 0
+ipv4_prefix = 32
+ipv6_prefix = 64
+exempt = ["192.0.2.0/24", "2001:db8::/32"]
+table_size = 1024
+)");
+    CHECK(c.tcp_max_connections_per_client == 4);
+    CHECK(c.tcp_busy_idle_timeout == std::chrono::milliseconds(250));
+    CHECK(c.rrl.responses_per_second == 50);
+    CHECK(c.rrl.burst == 50);  // follows the rate unless given
+    CHECK(c.rrl.slip == 0);
+    CHECK(c.rrl.ipv4_prefix == 32);
+    CHECK(c.rrl.ipv6_prefix == 64);
+    CHECK(c.rrl.exempt.size() == 2);
+    CHECK(c.rrl.table_size == 1024);
+    CHECK_FALSE(parse(std::string(kBase) + "\n[rrl]\nenabled = false\n").rrl.enabled);
+
+    CHECK_THAT(error_of(std::string(kBase) + "\n[rrl]\nexempt = [\"10.1.2.3/8\"]\n"),
+               Contains("geodns.toml:") && Contains("rrl.exempt") && Contains("host bits"));
+    CHECK_THAT(error_of(std::string(kBase) + "\n[rrl]\nexempt = [\"nope\"]\n"),
+               Contains("rrl.exempt") && Contains("not an IP address"));
+    CHECK_THAT(error_of(std::string(kBase) + "\n[rrl]\nslip = 11\n"),
+               Contains("rrl.slip") && Contains("0 to 10"));
+    CHECK_THAT(error_of(std::string(kBase) + "\n[rrl]\nresponses_per_second = 0\n"),
+               Contains("rrl.responses_per_second"));
+    CHECK_THAT(error_of(std::string(kBase) + "\n[rrl]\nipv6_prefix = 129\n"),
+               Contains("rrl.ipv6_prefix"));
+    CHECK_THAT(error_of(std::string(kBase) + "\n[rrl]\nwindow = 15\n"), Contains("window"));
+    CHECK_THAT(error_of(std::string(kBase) + "\n[server]\ntcp_max_connections_per_client = 0\n"),
+               Contains("server.tcp_max_connections_per_client"));
+    CHECK_THAT(error_of(std::string(kBase) + "\n[server]\ntcp_busy_idle_timeout = \"10ms\"\n"),
+               Contains("server.tcp_busy_idle_timeout") && Contains("100ms to 10m"));
 }
 
 TEST_CASE("names are canonical and relative names join the origin", "[geodns][config]") {

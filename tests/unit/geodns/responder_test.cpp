@@ -790,3 +790,25 @@ TEST_CASE("responder: queries captured from dig and kdig", "[geodns][responder]"
         }
     }
 }
+
+TEST_CASE("responder: the name each answer is about, for rate limiting", "[geodns][responder]") {
+    FakeSteering steering;
+    ResponderOptions on;
+    on.name_hash = true;
+    auto hash = [&](const char* name, std::uint16_t qtype) {
+        return ask(q(name, qtype).build(), steering, Transport::udp, "203.0.113.7", on)
+            .info.name_hash;
+    };
+    CHECK(ask(q("www.cdn.example"), steering).info.name_hash == 0);  // off unless asked for
+    const std::uint64_t www = hash("www.cdn.example", type::a);
+    CHECK(www != 0);
+    CHECK(hash("WwW.CDN.example", type::a) == www);     // case makes no other answer
+    CHECK(hash("www.cdn.example", type::aaaa) == www);  // the type is the limiter's to add
+    CHECK(hash("static.cdn.example", type::a) != www);
+    CHECK(hash("static.cdn.example", 15) == hash("static.cdn.example", type::a));  // MX: NODATA
+    // Every nonexistent name of a zone is one answer: the zone's.
+    CHECK(hash("nope1.cdn.example", type::a) == hash("nope2.cdn.example", type::txt));
+    CHECK(hash("nope1.cdn.example", type::a) != hash("nope.sub.cdn.example", type::a));
+    CHECK(hash("nope1.cdn.example", type::a) != www);
+    CHECK(hash("example.org", type::a) == 0);  // REFUSED: no name
+}
