@@ -1,0 +1,8 @@
+# The control plane under hostile callers: the edge's admin purge (a token, JSON bodies only).
+# Real processes on loopback.
+cdn_test(hostile_admin
+  SOURCES admin_purge_test.cpp ../integration/cluster.cpp
+  DEPS cdn_test_support Boost::json LABELS hostile)
+target_compile_definitions(hostile_admin PRIVATE ORIGIN_SIM_BIN="$<TARGET_FILE:origin_sim>"
+                                                 EDGE_BIN="$<TARGET_FILE:edge>")
+add_dependencies(hostile_admin origin_sim edge)
