@@ -359,3 +359,21 @@ TEST_CASE("bad [purge] TLS settings name file, line and key", "[edge_config]") {
                Contains("t.toml:3: purge.tls_ca: TLS settings need an https:// api"));
     CHECK_THAT(fails("[purge]\napi = \"ftp://127.0.0.1:8090\"\n"), Contains("t.toml:2: purge.api"));
 }
+
+TEST_CASE("the commented [admin] block of the example config is valid", "[edge_config]") {
+    std::ifstream in(CDN_SOURCE_DIR "/infra/configs/edge.example.toml");
+    std::string line, block;
+    bool inside = false;
+    while (std::getline(in, line)) {
+        if (line == "# [admin]") inside = true;
+        if (!inside) continue;
+        if (!line.starts_with("# ")) break;
+        // The inline token, not the file (which does not exist here).
+        if (line.find("purge_token_file") != std::string::npos || line.starts_with("#   "))
+            continue;
+        block += line.substr(2) + "\n";
+    }
+    REQUIRE_THAT(block, Contains("purge_token"));
+    const auto c = load_edge_config(ConfigSection::parse(block, "example-admin.toml"));
+    CHECK(c.admin_purge_token.size() >= kMinAdminTokenLength);
+}

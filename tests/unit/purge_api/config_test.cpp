@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <fstream>
+
 using namespace cdn;
 using namespace cdn::purge_api;
 using Catch::Matchers::Contains;
@@ -176,4 +178,30 @@ key = "/etc/cdn/purge.key"
         INFO(toml);
         CHECK_THROWS_WITH(parse_config(toml, "p.toml"), Contains(message));
     }
+}
+
+TEST_CASE("the annotated example config and its commented [tls] block are valid",
+          "[purge_api][config]") {
+    const std::string file = CDN_SOURCE_DIR "/infra/configs/purge_api.example.toml";
+    const ApiConfig c = load_config(file);
+    CHECK_NOTHROW(validate(c));
+    CHECK(cdn::to_string(c.listen) == "127.0.0.1:8090");
+    CHECK(c.tokens.size() == 2);
+    CHECK(c.edge_token == "change-me-edges");
+    CHECK_FALSE(c.tls);
+
+    std::ifstream in(file);
+    std::string line, text;
+    while (std::getline(in, line)) {
+        // Uncomment the [tls] block in place, so its lines keep their numbers.
+        if (line == "# [tls]" || line.starts_with("# listen") || line.starts_with("# cert") ||
+            line.starts_with("# key"))
+            line = line.substr(2);
+        text += line + "\n";
+    }
+    const ApiConfig t = parse_config(text, "purge_api.example.toml");
+    REQUIRE(t.tls);
+    CHECK(cdn::to_string(t.tls->listen) == "0.0.0.0:8443");
+    CHECK(t.tls->cert == "/etc/cdn/purge.pem");
+    CHECK_NOTHROW(validate(t));  // plain HTTP on loopback beside it
 }
