@@ -10,6 +10,11 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 
 namespace cdn::edge {
 
@@ -44,7 +49,54 @@ std::string host_of(std::string_view authority) {
     return std::string(authority.substr(0, authority.find(':')));
 }
 
+// Why a token is not acceptable, or "" when it is: printable ASCII without spaces (it goes in
+// an Authorization field as it is), long enough not to be guessed by trying.
+std::string token_problem(std::string_view token) {
+    for (unsigned char c : token)
+        if (c <= 0x20 || c >= 0x7f)
+            return "a token is printable ASCII without spaces or control characters";
+    if (token.size() < kMinAdminTokenLength)
+        return fmt::format("a token needs at least {} characters (e.g. openssl rand -hex 16)",
+                           kMinAdminTokenLength);
+    return {};
+}
+
+bool is_loopback_host(const std::string& host) {
+    if (host == "localhost") return true;
+    boost::system::error_code ec;
+    const auto a = boost::asio::ip::make_address(host, ec);
+    return !ec && a.is_loopback();
+}
+
 }  // namespace
+
+std::string read_token_file(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in)
+        throw ConfigError(fmt::format("{}: cannot read: {}", file.string(), std::strerror(errno)));
+    std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
+        token.pop_back();
+    if (token.empty()) throw ConfigError(fmt::format("{}: holds no token", file.string()));
+    if (const std::string p = token_problem(token); !p.empty())
+        throw ConfigError(fmt::format("{}: {}", file.string(), p));
+    return token;
+}
+
+std::shared_ptr<const TlsClientConfig> make_purge_tls(const EdgeConfig::Purge& purge) {
+    const auto url = parse_url(purge.api);
+    if (!url || url->scheme != "https") return nullptr;
+    auto config = std::make_shared<TlsClientConfig>();
+    config->context = make_tls_client_context({purge.tls_verify, purge.tls_ca});
+    config->server_name = purge.tls_server_name.empty() ? url->host : purge.tls_server_name;
+    config->verify = purge.tls_verify;
+    return config;
+}
+
+bool purge_api_in_cleartext(const EdgeConfig::Purge& purge) {
+    const auto url = parse_url(purge.api);
+    return url && url->scheme == "http" && !is_loopback_host(url->host);
+}
 
 origin::OriginServer make_origin_server(const std::string& url, const std::string& where,
                                         const OriginTlsParams& tls) {
@@ -79,7 +131,8 @@ origin::OriginServer make_origin_server(const std::string& url, const std::strin
 
 EdgeConfig load_edge_config(const ConfigSection& root) {
     EdgeConfig c;
-    root.allow_only({"server", "cache", "limits", "timeouts", "origin", "purge", "tls", "http2"});
+    root.allow_only(
+        {"server", "admin", "cache", "limits", "timeouts", "origin", "purge", "tls", "http2"});
     if (auto s = root.section("server")) {
         s->allow_only({"name", "listen", "admin", "threads", "access_log", "h2c"});
         if (auto v = s->string("name")) c.name = *v;
@@ -104,6 +157,26 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
             c.threads = static_cast<std::size_t>(*v);
         }
         if (auto v = s->boolean("access_log")) c.access_log = *v;
+    }
+    if (auto s = root.section("admin")) {
+        s->allow_only({"purge_token", "purge_token_file"});
+        if (auto v = s->string("purge_token")) {
+            if (const std::string p = token_problem(*v); !p.empty()) s->fail("purge_token", p);
+            c.admin_purge_token = *v;
+        }
+        if (auto v = s->string("purge_token_file")) {
+            if (!c.admin_purge_token.empty())
+                s->fail("purge_token_file", "set purge_token or purge_token_file, not both");
+            if (v->empty()) s->fail("purge_token_file", "expected the path of a file");
+            // Relative paths are relative to the config file's directory.
+            std::filesystem::path p(*v);
+            if (p.is_relative()) p = std::filesystem::path(s->file()).parent_path() / p;
+            try {
+                c.admin_purge_token = read_token_file(p);
+            } catch (const ConfigError& e) {
+                s->fail("purge_token_file", e.what());
+            }
+        }
     }
     if (auto s = root.section("tls")) {
         s->allow_only(
@@ -168,21 +241,56 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
         c.tls = std::move(t);
     }
     if (auto s = root.section("purge")) {
-        s->allow_only({"api", "token", "edge_id", "idle_timeout"});
+        s->allow_only(
+            {"api", "token", "edge_id", "idle_timeout", "tls_ca", "tls_server_name", "tls_verify"});
         EdgeConfig::Purge p;
+        constexpr std::string_view kApiExpected =
+            "expected purge_api's URL, like https://purge.example.com:8443 or "
+            "http://127.0.0.1:8090";
         if (auto v = s->string("api")) {
-            if (!parse_url(*v) || parse_url(*v)->scheme != "http")
-                s->fail("api", "expected purge_api's URL, like http://127.0.0.1:8090");
+            const auto u = parse_url(*v);
+            if (!u || (u->scheme != "http" && u->scheme != "https")) s->fail("api", kApiExpected);
             p.api = *v;
         } else {
-            s->fail("api", "expected purge_api's URL, like http://127.0.0.1:8090");
+            s->fail("api", kApiExpected);
         }
+        const bool https = parse_url(p.api)->scheme == "https";
+        auto https_only = [&](std::string_view key) {
+            if (!https) s->fail(key, "TLS settings need an https:// api");
+        };
         if (auto v = s->string("token")) p.token = *v;
         if (auto v = s->string("edge_id")) p.edge_id = *v;
         if (auto v = s->duration("idle_timeout")) {
             if (v->count() <= 0) s->fail("idle_timeout", "expected a positive duration");
             p.idle_timeout = *v;
         }
+        if (auto v = s->boolean("tls_verify")) {
+            https_only("tls_verify");
+            p.tls_verify = *v;
+        }
+        if (auto v = s->string("tls_server_name")) {
+            https_only("tls_server_name");
+            if (v->empty() || v->find_first_of(" /") != std::string::npos ||
+                (v->find(':') != std::string::npos && !is_ip_literal(*v)))
+                s->fail("tls_server_name", "expected a host name like purge.example.com");
+            p.tls_server_name = *v;
+        }
+        if (auto v = s->string("tls_ca")) {
+            https_only("tls_ca");
+            if (v->empty()) s->fail("tls_ca", "expected the path of a PEM CA bundle");
+            // Relative paths are relative to the config file's directory.
+            std::filesystem::path ca(*v);
+            if (ca.is_relative()) ca = std::filesystem::path(s->file()).parent_path() / ca;
+            p.tls_ca = ca;
+        }
+        try {
+            p.tls = make_purge_tls(p);
+        } catch (const std::exception& e) {
+            s->fail(p.tls_ca.empty() ? "api" : "tls_ca", e.what());
+        }
+        if (https && !p.tls_verify)
+            log_warn("{}: purge.tls_verify = false: purge_api's certificate is not checked",
+                     s->file());
         c.purge = std::move(p);
     }
     if (auto s = root.section("cache")) {

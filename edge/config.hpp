@@ -2,6 +2,7 @@
 // The edge's configuration: parsed from TOML (see infra/configs/edge.example.toml) and flags,
 // validated once at start-up, then read-only. Errors throw cdn::ConfigError naming file:line.
 #include "common/config.hpp"
+#include "common/tls_client.hpp"
 #include "edge/cache/cache_key.hpp"
 #include "edge/cache/freshness.hpp"
 #include "edge/http/http1_session.hpp"
@@ -45,6 +46,9 @@ struct EdgeConfig {
     std::string name = "edge";  // in Cache-Status and Via
     std::vector<tcp::endpoint> listen;
     std::optional<tcp::endpoint> admin;
+    // The admin port's POST /purge takes this bearer token ([admin] purge_token or
+    // purge_token_file, --admin-purge-token-file); empty: the endpoint answers 403.
+    std::string admin_purge_token;
     std::size_t threads = 0;  // 0 = one per core
     bool access_log = true;
 
@@ -64,10 +68,17 @@ struct EdgeConfig {
 
     // Purge delivery from purge_api; off unless [purge] api is set.
     struct Purge {
-        std::string api;  // "http://127.0.0.1:8090"
+        std::string api;  // "http://127.0.0.1:8090" or "https://purge.example.com:8443"
         std::string token;
         std::string edge_id;  // default: name
         std::chrono::milliseconds idle_timeout{5000};
+        // TLS to an https:// api (like [[origin]]): trusted CAs (PEM; empty: the system store),
+        // the name sent as SNI and checked (empty: the URL's host), verification (off: a
+        // warning at start-up). `tls` is built from them at load time; null for http://.
+        std::filesystem::path tls_ca;
+        std::string tls_server_name;
+        bool tls_verify = true;
+        std::shared_ptr<const TlsClientConfig> tls;
     };
     std::optional<Purge> purge;
 
@@ -101,5 +112,18 @@ origin::OriginServer make_origin_server(const std::string& url, const std::strin
                                         const OriginTlsParams& tls = {});
 // Checks what a config needs before the edge can start; throws ConfigError.
 void validate(const EdgeConfig& config);
+// The TLS client settings for an https:// purge api (verification, CA, server name defaulting to
+// the URL's host); null for http://. Throws std::runtime_error naming the CA file when it cannot
+// be read or holds no certificate.
+std::shared_ptr<const TlsClientConfig> make_purge_tls(const EdgeConfig::Purge& purge);
+// True when purge's api is http:// to a host that is not loopback: the edge token would cross
+// the network in cleartext (main warns at start-up).
+bool purge_api_in_cleartext(const EdgeConfig::Purge& purge);
+// Admin tokens are at least this long.
+inline constexpr std::size_t kMinAdminTokenLength = 16;
+// A secret kept in a file of its own (a token): the file's content without trailing
+// whitespace. Throws ConfigError "FILE: cannot read: ...", or when it is empty or holds
+// characters other than printable ASCII without spaces.
+std::string read_token_file(const std::filesystem::path& file);
 
 }  // namespace cdn::edge

@@ -39,11 +39,13 @@ struct Flags {
     std::vector<std::string> listen;
     std::vector<std::string> origins;
     std::string admin;
+    std::string admin_purge_token_file;
     std::string name;
     std::string memory;
     std::string disk_path;
     std::string purge_api;
     std::string purge_token;
+    std::string purge_tls_ca;
     std::vector<std::string> tls_listen;
     std::vector<std::string> tls_cert;
     std::vector<std::string> tls_key;
@@ -82,6 +84,13 @@ EdgeConfig build_config(const Flags& f) {
             throw ConfigError("--admin: \"" + f.admin + "\" is not an address like 127.0.0.1:8081");
         c.admin = *ep;
     }
+    if (!f.admin_purge_token_file.empty()) {
+        try {
+            c.admin_purge_token = read_token_file(f.admin_purge_token_file);
+        } catch (const ConfigError& e) {
+            throw ConfigError(std::string("--admin-purge-token-file: ") + e.what());
+        }
+    }
     if (!f.name.empty()) c.name = f.name;
     if (!f.memory.empty()) {
         auto m = parse_size(f.memory);
@@ -92,13 +101,28 @@ EdgeConfig build_config(const Flags& f) {
         if (!c.disk) c.disk.emplace();
         c.disk->path = f.disk_path;
     }
-    if (!f.purge_api.empty()) {
-        if (!c.purge) c.purge.emplace();
-        auto u = parse_url(f.purge_api);
-        if (!u || u->scheme != "http")
-            throw ConfigError("--purge-api: \"" + f.purge_api +
-                              "\" is not a URL like http://127.0.0.1:8090");
-        c.purge->api = f.purge_api;
+    if (!f.purge_api.empty() || !f.purge_tls_ca.empty()) {
+        const std::string flag = f.purge_api.empty() ? "--purge-tls-ca" : "--purge-api";
+        if (!f.purge_api.empty()) {
+            auto u = parse_url(f.purge_api);
+            if (!u || (u->scheme != "http" && u->scheme != "https"))
+                throw ConfigError("--purge-api: \"" + f.purge_api +
+                                  "\" is not a URL like https://purge.example.com:8443 or "
+                                  "http://127.0.0.1:8090");
+            if (!c.purge) c.purge.emplace();
+            c.purge->api = f.purge_api;
+        }
+        if (!c.purge) throw ConfigError("--purge-tls-ca: needs --purge-api or [purge] api");
+        if (!f.purge_tls_ca.empty()) {
+            if (parse_url(c.purge->api)->scheme != "https")
+                throw ConfigError("--purge-tls-ca: needs an https:// purge api");
+            c.purge->tls_ca = f.purge_tls_ca;
+        }
+        try {
+            c.purge->tls = make_purge_tls(*c.purge);
+        } catch (const std::exception& e) {
+            throw ConfigError(flag + ": " + e.what());
+        }
     }
     if (!f.purge_token.empty() && c.purge) c.purge->token = f.purge_token;
     if (!f.tls_listen.empty() || !f.tls_cert.empty() || !f.tls_key.empty()) {
@@ -145,7 +169,10 @@ int main(int argc, char** argv) {
     app.add_option("--origin", f.origins,
                    "Origin URL for every host, e.g. http://127.0.0.1:9000 (repeatable)");
     app.add_option("--admin", f.admin,
-                   "Admin address for /healthz and /metrics, e.g. 127.0.0.1:8081");
+                   "Admin address for /healthz, /metrics and POST /purge, e.g. 127.0.0.1:8081");
+    app.add_option("--admin-purge-token-file", f.admin_purge_token_file,
+                   "File holding the bearer token POST /purge on the admin port requires "
+                   "(replaces [admin] purge_token; without one, /purge answers 403)");
     app.add_option("--name", f.name, "Name of this edge in Cache-Status and Via (default: edge)");
     app.add_option("--memory", f.memory, "Memory cache size, e.g. 256MiB");
     app.add_option("--disk-path", f.disk_path,
@@ -153,6 +180,9 @@ int main(int argc, char** argv) {
     app.add_option("--purge-api", f.purge_api,
                    "purge_api base URL to take purges from (enables [purge])");
     app.add_option("--purge-token", f.purge_token, "Token for purge_api's edge endpoints");
+    app.add_option("--purge-tls-ca", f.purge_tls_ca,
+                   "PEM CA bundle to verify an https:// purge api with (default: the system "
+                   "store)");
     app.add_option("--tls-listen", f.tls_listen,
                    "Address to serve HTTPS on, e.g. 127.0.0.1:8443 (repeatable)");
     app.add_option("--tls-cert", f.tls_cert,
@@ -247,7 +277,7 @@ int main(int argc, char** argv) {
                       [&purge_rules] { return static_cast<double>(purge_rules.size()); });
     registry.gauge_fn("cdn_edge_purge_last_seq", "Last purge-log sequence applied here.",
                       [&purger] { return static_cast<double>(purger.last_seq()); });
-    proxy::AdminHandler admin_handler(registry, &purger);
+    proxy::AdminHandler admin_handler(registry, &purger, config.admin_purge_token);
     cache::InflightKeys refreshing;
     cache::FillRegistry fills;
     registry.gauge_fn("cdn_edge_fills_inflight", "Origin fetches other misses may wait on.",
@@ -365,8 +395,15 @@ int main(int argc, char** argv) {
                     return http::serve_http1(std::move(s), admin_handler, config.session, nullptr);
                 },
                 1);
-            log_info("edge {}: admin on {}", config.name,
-                     to_string(admin_listener->local_endpoint()));
+            const tcp::endpoint admin_ep = admin_listener->local_endpoint();
+            log_info("edge {}: admin on {} (POST /purge {})", config.name, to_string(admin_ep),
+                     config.admin_purge_token.empty() ? "off: no [admin] purge_token"
+                                                      : "with its bearer token");
+            if (!config.admin_purge_token.empty() && !admin_ep.address().is_loopback())
+                log_warn(
+                    "edge {}: the admin port {} is not on loopback: its purge token crosses the "
+                    "network in cleartext",
+                    config.name, to_string(admin_ep));
         }
     } catch (const std::system_error& e) {
         std::fprintf(stderr, "edge: %s\n", e.what());
@@ -380,10 +417,15 @@ int main(int argc, char** argv) {
     std::shared_ptr<proxy::PurgeSubscriber> subscriber;
     if (config.purge) {
         if (tiered) tiered->set_disk_reads(false);
+        if (purge_api_in_cleartext(*config.purge))
+            log_warn(
+                "edge {}: purge api {} is plain http to a host that is not loopback: the edge "
+                "token crosses the network in cleartext; use https:// (purge_api [tls])",
+                config.name, config.purge->api);
         proxy::PurgeSubscription sub{
             *parse_url(config.purge->api),
             config.purge->edge_id.empty() ? config.name : config.purge->edge_id,
-            config.purge->token, config.purge->idle_timeout};
+            config.purge->token, config.purge->idle_timeout, config.purge->tls};
         subscriber = std::make_shared<proxy::PurgeSubscriber>(
             pool.at(0).get_executor(), std::move(sub), purger, disk.get(), [&tiered] {
                 if (tiered && !tiered->disk_reads()) {
@@ -394,6 +436,18 @@ int main(int argc, char** argv) {
         subscriber->start();
         registry.gauge_fn("cdn_edge_purge_stream_connected", "1 while the purge stream is open.",
                           [&subscriber] { return subscriber->connected() ? 1.0 : 0.0; });
+        for (const auto& [kind, label] :
+             {std::pair{proxy::PurgeFailure::connect, R"(reason="connect")"},
+              std::pair{proxy::PurgeFailure::tls, R"(reason="tls")"},
+              std::pair{proxy::PurgeFailure::status, R"(reason="status")"}})
+            registry.counter_fn(
+                "cdn_edge_purge_stream_failures_total",
+                "Failed attempts to reach purge_api (stream or ack): no connection, TLS "
+                "handshake, an answer other than 200.",
+                [&subscriber, kind = kind] {
+                    return static_cast<double>(subscriber->failures(kind));
+                },
+                label);
     }
 
     // Now and then, retire purge rules no cached object can match any more (a walk over the

@@ -4,6 +4,7 @@
 # www.cdn.example with the edge while its /healthz is good).
 #   infra/run-local.sh            # origin on :9000, edge on :8080 (HTTP/1.1 and h2c) and
 #                                 # :8443 (TLS, h2 + http/1.1), edge admin on :8081,
+#                                 # purge_api on :8090 (HTTPS on :8091; edges use that),
 #                                 # geodns on :5353 (UDP+TCP), geodns admin on :9153
 #   EDGE_PORT=18080 ORIGIN_PORT=19000 ADMIN_PORT=18081 infra/run-local.sh
 #   infra/run-local.sh --smoke    # start, check MISS then HIT with curl, stop (exit status says)
@@ -33,14 +34,17 @@ origin_bin=$bin/origin_sim/origin_sim
 purge_bin=$bin/purge_api/purge_api
 geodns_bin=$bin/geodns/geodns
 # Local-only tokens (this script binds loopback only); set your own for anything else.
+# ADMIN_PURGE_TOKEN enables POST /purge on the edge's admin port.
 : "${PURGE_TOKEN:=local-admin-token}" "${EDGE_TOKEN:=local-edge-token}"
+: "${ADMIN_PURGE_TOKEN:=local-edge-admin-purge-token}"
 
 if [ $smoke = 1 ]; then
   : "${ORIGIN_PORT:=0}" "${EDGE_PORT:=0}" "${ADMIN_PORT:=0}" "${PURGE_PORT:=0}" "${TLS_PORT:=0}"
+  : "${PURGE_TLS_PORT:=0}"
   : "${DNS_PORT:=0}" "${DNS_ADMIN_PORT:=0}"
 else
   : "${ORIGIN_PORT:=9000}" "${EDGE_PORT:=8080}" "${ADMIN_PORT:=8081}" "${PURGE_PORT:=8090}"
-  : "${TLS_PORT:=8443}"
+  : "${TLS_PORT:=8443}" "${PURGE_TLS_PORT:=8091}"
   : "${DNS_PORT:=5353}" "${DNS_ADMIN_PORT:=9153}"
 fi
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/cdn-local.XXXXXX")
@@ -65,10 +69,17 @@ trap 'echo; echo "== stopping"; exit 0' INT TERM
 pids+=($!)
 origin_port=$(port_from_log "$run_dir/origin_sim.log" "listening on" "${pids[-1]}")
 
+# purge_api serves HTTPS (a throwaway self-signed certificate for 127.0.0.1, which the edge is
+# told to trust) and plain HTTP on loopback beside it.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+  -subj /CN=purge.local -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+  -keyout "$run_dir/purge.key" -out "$run_dir/purge.pem" 2>/dev/null
 "$purge_bin" --listen "127.0.0.1:$PURGE_PORT" --data-dir "$state_dir/purge_api" \
+  --tls-listen "127.0.0.1:$PURGE_TLS_PORT" --tls-cert "$run_dir/purge.pem" --tls-key "$run_dir/purge.key" \
   --token "$PURGE_TOKEN" --edge-token "$EDGE_TOKEN" >"$run_dir/purge_api.log" 2>&1 &
 pids+=($!)
 purge_port=$(port_from_log "$run_dir/purge_api.log" "http on" "${pids[-1]}")
+purge_tls_port=$(port_from_log "$run_dir/purge_api.log" "https on" "${pids[-1]}")
 
 # The edge speaks TLS (HTTP/2 and HTTP/1.1 by ALPN) with a throwaway self-signed certificate for
 # www.cdn.example, localhost and 127.0.0.1, and h2c on the cleartext port.
@@ -85,11 +96,12 @@ alpn = ["h2", "http/1.1"]
 cert = "$run_dir/edge.pem"
 key = "$run_dir/edge.key"
 TOML
+(umask 077 && printf '%s\n' "$ADMIN_PURGE_TOKEN" >"$run_dir/admin-purge.token")
 "$edge_bin" --config "$run_dir/edge.toml" --name edge-local --listen "127.0.0.1:$EDGE_PORT" \
-  --admin "127.0.0.1:$ADMIN_PORT" --origin "http://127.0.0.1:$origin_port" \
-  --disk-path "$state_dir/edge-cache" \
-  --purge-api "http://127.0.0.1:$purge_port" --purge-token "$EDGE_TOKEN" \
-  >"$run_dir/edge.log" 2>&1 &
+  --admin "127.0.0.1:$ADMIN_PORT" --admin-purge-token-file "$run_dir/admin-purge.token" \
+  --origin "http://127.0.0.1:$origin_port" --disk-path "$state_dir/edge-cache" \
+  --purge-api "https://127.0.0.1:$purge_tls_port" --purge-tls-ca "$run_dir/purge.pem" \
+  --purge-token "$EDGE_TOKEN" >"$run_dir/edge.log" 2>&1 &
 pids+=($!)
 edge_port=$(port_from_log "$run_dir/edge.log" "http on" "${pids[-1]}")
 tls_port=$(port_from_log "$run_dir/edge.log" "https on" "${pids[-1]}")
@@ -145,8 +157,8 @@ if [ $smoke = 1 ]; then
   echo "$second" | grep -q '^X-Cache: HIT' || { echo "smoke: second request was not a HIT"; exit 1; }
   echo "$count" | grep -q '"requests":1[,}]' || { echo "smoke: origin count is not 1: $count"; exit 1; }
   curl -sf "http://127.0.0.1:$admin_port/healthz" >/dev/null || { echo "smoke: /healthz failed"; exit 1; }
-  purge=$(curl -s -X POST -H "Authorization: Bearer $PURGE_TOKEN" \
-    -d "{\"files\":[\"http://127.0.0.1:$edge_port/hello.txt\"]}" "http://127.0.0.1:$purge_port/v1/purge")
+  purge=$(curl -s -X POST -H "Authorization: Bearer $PURGE_TOKEN" --cacert "$run_dir/purge.pem" \
+    -d "{\"files\":[\"http://127.0.0.1:$edge_port/hello.txt\"]}" "https://127.0.0.1:$purge_tls_port/v1/purge")
   echo "$purge" | grep -q '"success":true' || { echo "smoke: purge refused: $purge"; exit 1; }
   for _ in $(seq 1 100); do
     third=$(curl -s -i "http://127.0.0.1:$edge_port/hello.txt" | tr -d '\r')
@@ -154,6 +166,16 @@ if [ $smoke = 1 ]; then
     sleep 0.05
   done
   echo "$third" | grep -q '^X-Cache: MISS' || { echo "smoke: still cached after the purge"; exit 1; }
+  # The edge's own admin purge: refused without the token, applied with it (and a JSON body).
+  anon=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+    -d '{"purge_everything":true}' "http://127.0.0.1:$admin_port/purge")
+  [ "$anon" = 401 ] || { echo "smoke: admin purge without a token answered $anon, not 401"; exit 1; }
+  curl -s -o /dev/null "http://127.0.0.1:$edge_port/hello.txt"
+  admin=$(curl -s -H "Authorization: Bearer $ADMIN_PURGE_TOKEN" -H 'Content-Type: application/json' \
+    -d "{\"files\":[\"http://127.0.0.1:$edge_port/hello.txt\"]}" "http://127.0.0.1:$admin_port/purge")
+  echo "$admin" | grep -q '"success":true' || { echo "smoke: admin purge refused: $admin"; exit 1; }
+  fourth=$(curl -s -i "http://127.0.0.1:$edge_port/hello.txt" | tr -d '\r')
+  echo "$fourth" | grep -q '^X-Cache: MISS' || { echo "smoke: still cached after the admin purge"; exit 1; }
   # https://localhost is its own cache key (scheme and host): the second fetch is the HIT.
   curl -s -o /dev/null --http2 --cacert "$run_dir/edge.pem" "https://localhost:$tls_port/hello.txt"
   h2=$(curl -s -i --http2 --cacert "$run_dir/edge.pem" "https://localhost:$tls_port/hello.txt" | tr -d '\r')
@@ -163,7 +185,8 @@ if [ $smoke = 1 ]; then
   [ "$answer" = "127.0.0.1" ] || { echo "smoke: geodns answered '$answer' for www.cdn.example"; exit 1; }
   nx=$(dig @127.0.0.1 -p "$dns_port" +time=2 +tries=2 nope.cdn.example A)
   echo "$nx" | grep -q 'status: NXDOMAIN' || { echo "smoke: geodns did not say NXDOMAIN"; exit 1; }
-  echo "smoke: MISS then HIT, origin saw 1 request; purged through purge_api, then MISS;"
+  echo "smoke: MISS then HIT, origin saw 1 request; purged through purge_api (https), then MISS;"
+  echo "smoke: admin purge: 401 without the token, purged with it"
   echo "smoke: HTTP/2 over TLS: MISS then HIT"
   echo "smoke: geodns answers www.cdn.example with the edge"
   exit 0
@@ -173,8 +196,9 @@ cat <<TXT
 
 The CDN is running on loopback (logs in $run_dir):
   origin_sim  http://127.0.0.1:$origin_port
-  purge_api   http://127.0.0.1:$purge_port     admin token: $PURGE_TOKEN
-  edge        http://127.0.0.1:$edge_port      admin http://127.0.0.1:$admin_port
+  purge_api   https://127.0.0.1:$purge_tls_port (certificate $run_dir/purge.pem; the edge follows it)
+              http://127.0.0.1:$purge_port  (loopback)  admin token: $PURGE_TOKEN
+  edge        http://127.0.0.1:$edge_port      admin http://127.0.0.1:$admin_port (purge token: $ADMIN_PURGE_TOKEN)
               https://localhost:$tls_port    (HTTP/2 or 1.1; certificate $run_dir/edge.pem)
               disk cache in $state_dir/edge-cache (kept across restarts; rm -rf it to start cold)
   geodns      127.0.0.1:$dns_port (UDP+TCP)    admin http://127.0.0.1:$dns_admin_port
@@ -190,11 +214,14 @@ Try:
   curl -i 'http://127.0.0.1:$edge_port/nocache?cc=no-store'        # never stored
   curl -i 'http://127.0.0.1:$edge_port/short?cc=max-age%3D5'       # expires after 5 s
   curl -X POST 'http://127.0.0.1:$origin_port/_version?path=/hello.txt'   # "deploy" a new version
-  curl -s -X POST -H 'Authorization: Bearer $PURGE_TOKEN' http://127.0.0.1:$purge_port/v1/purge \\
-       -d '{"files":["http://127.0.0.1:$edge_port/hello.txt"]}'      # purge it everywhere
+  curl -s -X POST -H 'Authorization: Bearer $PURGE_TOKEN' --cacert $run_dir/purge.pem \\
+       https://127.0.0.1:$purge_tls_port/v1/purge \\
+       -d '{"files":["http://127.0.0.1:$edge_port/hello.txt"]}'      # purge it everywhere (https)
   curl -s -X POST -H 'Authorization: Bearer $PURGE_TOKEN' http://127.0.0.1:$purge_port/v1/purge \\
        -d '{"tags":["blue"],"soft":true}'          # soft-purge objects tagged blue (?tags=blue)
   curl -s -H 'Authorization: Bearer $PURGE_TOKEN' http://127.0.0.1:$purge_port/v1/edges   # acks
+  curl -s -H 'Authorization: Bearer $ADMIN_PURGE_TOKEN' -H 'Content-Type: application/json' \\
+       http://127.0.0.1:$admin_port/purge -d '{"tags":["blue"]}'   # purge on this edge only
   curl -s http://127.0.0.1:$admin_port/metrics | grep cdn_edge_requests_total
   curl -s http://127.0.0.1:$admin_port/metrics | grep -E 'cdn_edge_(cache_objects|disk_)'
   curl -s http://127.0.0.1:$admin_port/metrics | grep -E 'cdn_edge_(http2|tls)_'

@@ -19,7 +19,13 @@ ApiMetrics::ApiMetrics(MetricsRegistry& r)
       streams_cut(r.counter("cdn_purge_api_streams_ended_total", "Edge streams ended, by reason.",
                             R"(reason="slow")")),
       streams_closed(r.counter("cdn_purge_api_streams_ended_total",
-                               "Edge streams ended, by reason.", R"(reason="closed")")) {
+                               "Edge streams ended, by reason.", R"(reason="closed")")),
+      tls_handshakes(r.counter("cdn_purge_api_tls_handshakes_total",
+                               "TLS handshakes completed on the [tls] listener.")),
+      tls_handshake_failures(
+          r.counter("cdn_purge_api_tls_handshake_failures_total",
+                    "TLS handshakes that failed (plain HTTP or garbage on the TLS port, no "
+                    "shared protocol or cipher, a client that did not finish in 10 s).")) {
     for (PurgeKind k : {PurgeKind::files, PurgeKind::prefixes, PurgeKind::tags, PurgeKind::hosts,
                         PurgeKind::everything})
         accepted_[static_cast<std::size_t>(k)] =

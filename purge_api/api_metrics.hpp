@@ -22,9 +22,11 @@ struct ApiMetrics {
     Gauge& last_seq;
     Counter& acks;
     Counter& streams_opened;
-    Counter& streams_replaced;  // a newer stream for the same edge took over
-    Counter& streams_cut;       // a write stayed blocked past write_timeout (slow client)
-    Counter& streams_closed;    // the client went away, or a write failed
+    Counter& streams_replaced;        // a newer stream for the same edge took over
+    Counter& streams_cut;             // a write stayed blocked past write_timeout (slow client)
+    Counter& streams_closed;          // the client went away, or a write failed
+    Counter& tls_handshakes;          // completed on the [tls] listener
+    Counter& tls_handshake_failures;  // plain HTTP on the TLS port, no shared protocol, timeout
 
   private:
     std::array<Counter*, 5> accepted_{};

@@ -18,6 +18,7 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <fmt/format.h>
 
@@ -38,6 +39,9 @@ constexpr std::size_t kStreamBatch = 256;           // records read from the log
 constexpr std::size_t kStreamBytes = 256 * 1024;    // bytes of events per chunk (soft)
 constexpr std::size_t kWriteSlice = 64 * 1024;      // each slice has its own write timeout
 constexpr std::size_t kMaxClientBytes = 64 * 1024;  // what a stream client may send us
+constexpr std::chrono::seconds kHandshakeTimeout{10};
+
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 using Channel = asio::experimental::concurrent_channel<void(boost::system::error_code)>;
 
@@ -88,27 +92,65 @@ auto async_append(PurgeStore& store, PurgeDraft draft, CompletionToken&& token) 
 }
 
 // Writes bytes in slices, each within `timeout`.
-asio::awaitable<ErrorCode> write_timed(beast::tcp_stream& stream, std::string_view data,
+template <class Stream>
+asio::awaitable<ErrorCode> write_timed(Stream& stream, std::string_view data,
                                        std::chrono::milliseconds timeout) {
+    auto& lowest = beast::get_lowest_layer(stream);
     while (!data.empty()) {
         const std::size_t n = std::min(data.size(), kWriteSlice);
-        stream.expires_after(timeout);
+        lowest.expires_after(timeout);
         auto [ec, written] =
             co_await asio::async_write(stream, asio::buffer(data.data(), n), nothrow);
         if (ec) co_return ec;
         data.remove_prefix(n);
     }
-    stream.expires_never();
+    lowest.expires_never();
     co_return ErrorCode{};
 }
 
-asio::awaitable<ErrorCode> write_events(beast::tcp_stream& stream, std::string_view events,
-                                        bool chunked, std::chrono::milliseconds timeout) {
+template <class Stream>
+asio::awaitable<ErrorCode> write_events(Stream& stream, std::string_view events, bool chunked,
+                                        std::chrono::milliseconds timeout) {
     if (!chunked) co_return co_await write_timed(stream, events, timeout);
     std::string framed = fmt::format("{:x}\r\n", events.size());
     framed.append(events);
     framed.append("\r\n");
     co_return co_await write_timed(stream, framed, timeout);
+}
+
+// Closes without losing the last reply: over TLS, close_notify first (waiting up to a second for
+// the client's), then the TCP half-close and drain.
+template <class Stream>
+asio::awaitable<void> close_gracefully(Stream& stream) {
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+        stream.next_layer().expires_after(std::chrono::seconds(1));
+        co_await stream.async_shutdown(nothrow);
+        co_await http_io::lingering_close(stream.next_layer());
+    } else {
+        co_await http_io::lingering_close(stream);
+    }
+}
+
+// The client sent bytes on a stream (it should not) or closed its side: reads what is there,
+// adding to `received`; an error ends the stream. Over TLS a record may be incomplete, so the
+// read is bounded by `timeout` (a client that starts a record and stalls is cut off).
+template <class Stream>
+asio::awaitable<ErrorCode> drain_client(Stream& stream, std::array<char, 4096>& scratch,
+                                        std::size_t& received, std::chrono::milliseconds timeout) {
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+        asio::steady_timer timer(co_await asio::this_coro::executor);
+        timer.expires_after(timeout);
+        auto r = co_await (stream.async_read_some(asio::buffer(scratch), nothrow) ||
+                           timer.async_wait(nothrow));
+        if (r.index() == 1) co_return make_error_code(beast::error::timeout);
+        auto [ec, n] = std::get<0>(r);
+        received += n;
+        co_return ec;
+    } else {
+        auto [ec, n] = co_await stream.socket().async_read_some(asio::buffer(scratch), nothrow);
+        received += n;
+        co_return ec;
+    }
 }
 
 }  // namespace
@@ -140,20 +182,53 @@ ConnectionHandler ApiServer::connection_handler() {
     return [this](tcp::socket socket) { return session(std::move(socket)); };
 }
 
+ConnectionHandler ApiServer::tls_connection_handler(
+    const std::atomic<std::shared_ptr<asio::ssl::context>>& current) {
+    return [this, &current](tcp::socket socket) {
+        return tls_session(std::move(socket), current.load());
+    };
+}
+
 asio::awaitable<void> ApiServer::session(tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
+    co_await serve(stream);
+}
+
+asio::awaitable<void> ApiServer::tls_session(tcp::socket socket,
+                                             std::shared_ptr<asio::ssl::context> ctx) {
+    ErrorCode ep_ec;
+    const tcp::endpoint peer = socket.remote_endpoint(ep_ec);
+    TlsStream stream(std::move(socket), *ctx);
+    stream.next_layer().expires_after(kHandshakeTimeout);
+    auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, nothrow);
+    if (ec) {
+        // OpenSSL has queued its alert (if the protocol has one) and asio has sent it by now.
+        metrics_.tls_handshake_failures.inc();
+        if (log_enabled(LogLevel::debug))
+            log(LogLevel::debug, "tls handshake from {} failed: {}", cdn::to_string(peer),
+                ec.message());
+        co_await http_io::lingering_close(stream.next_layer());
+        co_return;
+    }
+    metrics_.tls_handshakes.inc();
+    co_await serve(stream);
+}
+
+template <class Stream>
+asio::awaitable<void> ApiServer::serve(Stream& stream) {
+    auto& lowest = beast::get_lowest_layer(stream);
     beast::flat_buffer buffer;
     for (;;) {
         http_io::RequestParser parser;
         parser.header_limit(kHeaderLimit);
         parser.body_limit(config_.max_body);
-        stream.expires_after(config_.idle_timeout);
+        lowest.expires_after(config_.idle_timeout);
         const ErrorCode ec = co_await http_io::read_request(stream, buffer, parser, kBodyTimeout);
         if (ec) {
             if (!is_parse_error(ec) || ec == bh::error::end_of_stream ||
                 ec == bh::error::partial_message) {
                 ErrorCode ignored;
-                stream.socket().close(ignored);
+                lowest.socket().close(ignored);
                 co_return;
             }
             ApiError err = make_error(ApiErrc::bad_request, "bad request: " + ec.message());
@@ -168,9 +243,9 @@ asio::awaitable<void> ApiServer::session(tcp::socket socket) {
             res.set(bh::field::connection, "close");
             res.body() = r.body;
             res.prepare_payload();
-            stream.expires_after(config_.write_timeout);
+            lowest.expires_after(config_.write_timeout);
             auto [wec, n] = co_await bh::async_write(stream, res, nothrow);
-            if (!wec) co_await http_io::lingering_close(stream);
+            if (!wec) co_await close_gracefully(stream);
             co_return;
         }
 
@@ -184,7 +259,7 @@ asio::awaitable<void> ApiServer::session(tcp::socket socket) {
                 co_await async_append(store_, a->draft, asio::use_awaitable);
             reply = handler_.appended(*a, result);
         } else {
-            stream.expires_never();
+            lowest.expires_never();
             co_await serve_stream(stream, std::get<StreamPlan>(std::move(plan)),
                                   req.version() >= 11);
             co_return;
@@ -199,31 +274,32 @@ asio::awaitable<void> ApiServer::session(tcp::socket socket) {
         res.body() = std::move(reply.body);
         res.keep_alive(req.keep_alive());
         res.prepare_payload();
-        stream.expires_after(config_.write_timeout);
+        lowest.expires_after(config_.write_timeout);
         auto [wec, n] = co_await bh::async_write(stream, res, nothrow);
         if (wec) {
             ErrorCode ignored;
-            stream.socket().close(ignored);
+            lowest.socket().close(ignored);
             co_return;
         }
         if (!res.keep_alive()) {
-            co_await http_io::lingering_close(stream);
+            co_await close_gracefully(stream);
             co_return;
         }
     }
 }
 
-asio::awaitable<void> ApiServer::serve_stream(beast::tcp_stream& stream, StreamPlan plan,
-                                              bool chunked) {
+template <class Stream>
+asio::awaitable<void> ApiServer::serve_stream(Stream& stream, StreamPlan plan, bool chunked) {
+    auto& lowest = beast::get_lowest_layer(stream);
     const auto ex = co_await asio::this_coro::executor;
     auto waker = std::make_shared<ChannelWaker>(ex);
     const std::uint64_t gen = edges_.connect(plan.edge, waker);
     const StreamGuard guard{edges_, plan.edge, gen};
     metrics_.streams_opened.inc();
     ErrorCode ep_ec;
-    const tcp::endpoint peer = stream.socket().remote_endpoint(ep_ec);
-    log_info("stream: edge {} connected from {}, after {}", plan.edge, cdn::to_string(peer),
-             plan.after);
+    const tcp::endpoint peer = lowest.socket().remote_endpoint(ep_ec);
+    log_info("stream: edge {} connected from {}{}, after {}", plan.edge, cdn::to_string(peer),
+             std::is_same_v<Stream, TlsStream> ? " (tls)" : "", plan.after);
 
     std::string out = fmt::format(
         "HTTP/1.{} 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
@@ -280,13 +356,12 @@ asio::awaitable<void> ApiServer::serve_stream(beast::tcp_stream& stream, StreamP
         // Caught up: wait for a wake-up, the client, or the heartbeat.
         timer.expires_at(last_write + config_.heartbeat);
         auto woke = co_await (waker->channel.async_receive(nothrow) ||
-                              stream.socket().async_wait(tcp::socket::wait_read, nothrow) ||
+                              lowest.socket().async_wait(tcp::socket::wait_read, nothrow) ||
                               timer.async_wait(nothrow));
         if (woke.index() == 1) {
             // The client sent something (it should not) or closed its side.
-            auto [rec, n] =
-                co_await stream.socket().async_read_some(asio::buffer(scratch), nothrow);
-            received += n;
+            const ErrorCode rec =
+                co_await drain_client(stream, scratch, received, config_.write_timeout);
             if (rec || received > kMaxClientBytes) break;
         } else if (woke.index() == 2 &&
                    std::chrono::steady_clock::now() >= last_write + config_.heartbeat) {
@@ -315,8 +390,8 @@ asio::awaitable<void> ApiServer::serve_stream(beast::tcp_stream& stream, StreamP
                                   : "closed",
              sent);
     ErrorCode ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream.socket().close(ignored);
+    lowest.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    lowest.socket().close(ignored);
 }
 
 }  // namespace cdn::purge_api

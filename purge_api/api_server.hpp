@@ -24,12 +24,20 @@
 // purge reaches N streams with N wake-ups and no polling. A write blocked for longer than
 // write_timeout (a client that does not read) ends the stream; so does a newer stream for the
 // same edge, and the client closing its side.
+//
+// The same sessions run over TLS (tls_session): the handshake first (within 10 s; a failure,
+// e.g. plain HTTP on the TLS port, gets OpenSSL's alert and a close, and is counted), then the
+// same requests and streams; a connection ends with close_notify.
 #include "common/clock.hpp"
 #include "common/runtime.hpp"
 #include "purge_api/api_handler.hpp"
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+
+#include <atomic>
+#include <memory>
 
 namespace cdn::purge_api {
 
@@ -42,11 +50,20 @@ class ApiServer {
     ApiServer& operator=(const ApiServer&) = delete;
 
     boost::asio::awaitable<void> session(tcp::socket socket);
+    // Over TLS with ctx (held for the connection's life, so a reload never pulls it away).
+    boost::asio::awaitable<void> tls_session(tcp::socket socket,
+                                             std::shared_ptr<boost::asio::ssl::context> ctx);
     ConnectionHandler connection_handler();
+    // Runs tls_session() with the context `current` holds when the connection arrives (SIGHUP
+    // swaps it). `current` must outlive every session.
+    ConnectionHandler tls_connection_handler(
+        const std::atomic<std::shared_ptr<boost::asio::ssl::context>>& current);
 
   private:
-    boost::asio::awaitable<void> serve_stream(boost::beast::tcp_stream& stream, StreamPlan plan,
-                                              bool chunked);
+    template <class Stream>
+    boost::asio::awaitable<void> serve(Stream& stream);
+    template <class Stream>
+    boost::asio::awaitable<void> serve_stream(Stream& stream, StreamPlan plan, bool chunked);
 
     const ApiConfig& config_;
     PurgeStore& store_;

@@ -2,7 +2,9 @@
 // Bearer tokens: which token a request carries, and what it may purge. Tokens are compared in
 // constant time (every configured token is compared in full, whatever matches), so response
 // timing does not tell how much of a guess was right. Pure code; read-only after construction,
-// so safe to share between threads.
+// so safe to share between threads. (Reading the Authorization value and the constant-time
+// comparison are common/bearer_auth.hpp, shared with the edge's admin port.)
+#include "common/bearer_auth.hpp"
 #include "purge_api/purge_request.hpp"
 
 #include <optional>
@@ -21,11 +23,8 @@ struct Token {
     bool covers_host(std::string_view host) const;
 };
 
-// True when a and b are equal; the time taken depends only on the lengths.
-bool constant_time_equal(std::string_view a, std::string_view b) noexcept;
-
-// "Bearer <token>" (scheme case-insensitive) -> the token; nullopt when absent or malformed.
-std::optional<std::string_view> bearer_token(std::string_view authorization) noexcept;
+using cdn::bearer_token;
+using cdn::constant_time_equal;
 
 class TokenSet {
   public:

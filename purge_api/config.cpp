@@ -29,21 +29,56 @@ std::size_t bounded(const ConfigSection& s, std::string_view key, std::size_t df
 }  // namespace
 
 ApiConfig build_config(const ConfigSection& root) {
-    root.allow_only({"server", "token", "edges", "limits", "log", "stream", "store"});
+    root.allow_only({"server", "tls", "token", "edges", "limits", "log", "stream", "store"});
     ApiConfig c;
-    if (auto s = root.section("server")) {
-        s->allow_only({"listen", "data_dir", "threads"});
+    const auto server = root.section("server");
+    if (auto s = server) {
+        s->allow_only({"listen", "data_dir", "threads", "allow_cleartext"});
         if (auto l = s->string("listen")) {
-            auto ep = parse_endpoint(*l);
-            if (!ep) s->fail("listen", "expected an address like 127.0.0.1:8090");
-            c.listen = *ep;
+            if (l->empty()) {
+                c.http = false;
+            } else {
+                auto ep = parse_endpoint(*l);
+                if (!ep)
+                    s->fail("listen",
+                            "expected an address like 127.0.0.1:8090 (or \"\": no plain HTTP)");
+                c.listen = *ep;
+            }
         }
+        if (auto a = s->boolean("allow_cleartext")) c.allow_cleartext = *a;
         if (auto d = s->string("data_dir")) {
             if (d->empty()) s->fail("data_dir", "must not be empty");
             c.data_dir = *d;
         }
         c.threads = bounded(*s, "threads", c.threads, 0, 256);
     }
+    if (auto s = root.section("tls")) {
+        s->allow_only({"listen", "cert", "key"});
+        ApiTlsSettings t;
+        if (auto l = s->string("listen")) {
+            auto ep = parse_endpoint(*l);
+            if (!ep) s->fail("listen", "expected an address like 0.0.0.0:8443");
+            t.listen = *ep;
+        } else {
+            s->fail("listen", "expected the HTTPS address, like listen = \"0.0.0.0:8443\"");
+        }
+        auto path = [&](std::string_view key) -> std::filesystem::path {
+            auto v = s->string(key);
+            if (!v || v->empty()) s->fail(key, "expected the path of a PEM file");
+            // Relative paths are relative to the config file's directory.
+            std::filesystem::path p(*v);
+            if (p.is_relative()) p = std::filesystem::path(s->file()).parent_path() / p;
+            return p;
+        };
+        t.cert = path("cert");
+        t.key = path("key");
+        c.tls = std::move(t);
+    }
+    if (server && c.tls && c.http && !c.listen.address().is_loopback() && !c.allow_cleartext)
+        server->fail("listen", fmt::format("{} is not loopback: beside [tls], plain HTTP (where "
+                                           "tokens cross in cleartext) stays on loopback; use "
+                                           "127.0.0.1, \"\" for none, or allow_cleartext = true",
+                                           cdn::to_string(c.listen)));
     std::size_t n = 0;
     for (const ConfigSection& t : root.sections("token")) {
         t.allow_only({"name", "value", "hosts"});
@@ -149,9 +184,21 @@ ApiConfig load_config(const std::string& file) {
     return build_config(ConfigSection::load_file(file));
 }
 
+bool cleartext_exposed(const ApiConfig& c) {
+    return c.http && !c.listen.address().is_loopback();
+}
+
 void validate(const ApiConfig& c) {
     if (c.backend == ApiConfig::Backend::file && c.data_dir.empty())
         throw ConfigError("no data directory: give --data-dir DIR or [server] data_dir");
+    if (!c.http && !c.tls)
+        throw ConfigError(
+            "no listener: [server] listen is \"\" (no plain HTTP) and there is no [tls]");
+    if (c.tls && cleartext_exposed(c) && !c.allow_cleartext)
+        throw ConfigError(fmt::format(
+            "plain HTTP on {} is not loopback: beside TLS it must be (tokens would cross the "
+            "network in cleartext); listen on 127.0.0.1, or set [server] allow_cleartext = true",
+            cdn::to_string(c.listen)));
     std::set<std::string> values;
     for (const Token& t : c.tokens) {
         if (!values.insert(t.value).second)

@@ -2,7 +2,9 @@
 // purge_api's configuration: parsed once at start-up from TOML (and flags), read-only afterwards
 // and safe to share between threads. Loading throws cdn::ConfigError naming file:line: field.
 //
-//   [server]  listen = "127.0.0.1:8090", data_dir = "/var/lib/cdn/purge", threads = 2
+//   [server]  listen = "127.0.0.1:8090" ("" = no plain listener), data_dir = "/var/lib/cdn/purge",
+//             threads = 2, allow_cleartext = false
+//   [tls]     listen = "0.0.0.0:8443", cert = "purge.pem", key = "purge.key"
 //   [[token]] name = "ops", value = "...", hosts = ["example.com"]   (no hosts: every host)
 //   [edges]   token = "...", known = ["edge-1", "edge-2"]
 //   [limits]  max_body = "1MiB", max_items = 1000, max_value_length = 4096
@@ -18,14 +20,28 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace cdn::purge_api {
 
+// HTTPS: every endpoint (purges, the edge stream, acks) over TLS 1.2+ (common/tls_server.hpp).
+struct ApiTlsSettings {
+    tcp::endpoint listen;
+    std::filesystem::path cert;  // PEM chain, leaf first; relative: to the config file
+    std::filesystem::path key;   // PEM private key
+};
+
 struct ApiConfig {
+    // The plain HTTP listener. Tokens cross it in cleartext, so with [tls] it must be on
+    // loopback (for local scripts and scrapers) unless allow_cleartext says otherwise; without
+    // [tls] a non-loopback address is allowed but warned about at start-up.
     tcp::endpoint listen{asio::ip::make_address_v4("127.0.0.1"), 8090};
-    std::filesystem::path data_dir;  // required (flag or file) with the file backend
+    bool http = true;                   // false: no plain listener ([server] listen = "")
+    bool allow_cleartext = false;       // with [tls]: a non-loopback plain listener anyway
+    std::optional<ApiTlsSettings> tls;  // off unless [tls] or --tls-listen/--tls-cert/--tls-key
+    std::filesystem::path data_dir;     // required (flag or file) with the file backend
     std::size_t threads = 2;
 
     std::vector<Token> tokens;  // admin tokens (all hosts or host-limited)
@@ -56,7 +72,11 @@ ApiConfig load_config(const std::string& file);
 ApiConfig build_config(const ConfigSection& root);
 
 // Checks what flags and file together must satisfy (data_dir given for the file backend, tokens
-// distinct...); throws ConfigError.
+// distinct, some listener, no non-loopback plain listener beside [tls] unless allowed...);
+// throws ConfigError.
 void validate(const ApiConfig& c);
+
+// True when tokens would be accepted in cleartext on a non-loopback address (main warns).
+bool cleartext_exposed(const ApiConfig& c);
 
 }  // namespace cdn::purge_api

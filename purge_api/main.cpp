@@ -4,6 +4,7 @@
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "common/runtime.hpp"
+#include "common/tls_server.hpp"
 #include "purge_api/api_handler.hpp"
 #include "purge_api/api_metrics.hpp"
 #include "purge_api/api_server.hpp"
@@ -14,10 +15,16 @@
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
 
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +39,9 @@ struct Flags {
     std::string data_dir;
     std::vector<std::string> tokens;
     std::string edge_token;
+    std::string tls_listen;
+    std::string tls_cert;
+    std::string tls_key;
     int threads = -1;
     std::string log_level = "info";
 };
@@ -52,6 +62,21 @@ ApiConfig build(const Flags& f) {
         c.tokens.push_back(Token{"flag-" + std::to_string(i + 1), f.tokens[i], {}});
     }
     if (!f.edge_token.empty()) c.edge_token = f.edge_token;
+    if (!f.tls_listen.empty() || !f.tls_cert.empty() || !f.tls_key.empty()) {
+        if (!c.tls && (f.tls_listen.empty() || f.tls_cert.empty() || f.tls_key.empty()))
+            throw ConfigError(
+                "TLS needs --tls-listen ADDRESS, --tls-cert FILE and --tls-key FILE (or [tls])");
+        if (!c.tls) c.tls.emplace();
+        if (!f.tls_listen.empty()) {
+            auto ep = parse_endpoint(f.tls_listen);
+            if (!ep)
+                throw ConfigError("--tls-listen: \"" + f.tls_listen +
+                                  "\" is not an address like 0.0.0.0:8443");
+            c.tls->listen = *ep;
+        }
+        if (!f.tls_cert.empty()) c.tls->cert = f.tls_cert;
+        if (!f.tls_key.empty()) c.tls->key = f.tls_key;
+    }
     if (f.threads >= 0) c.threads = static_cast<std::size_t>(f.threads);
     validate(c);
     return c;
@@ -73,6 +98,11 @@ int main(int argc, char** argv) {
                    "backend = \"etcd\")");
     app.add_option("--token", f.tokens, "An admin token valid for every host (repeatable)");
     app.add_option("--edge-token", f.edge_token, "The token edges present on the stream and ack");
+    app.add_option("--tls-listen", f.tls_listen,
+                   "Address to serve HTTPS on, e.g. 0.0.0.0:8443 (port 0: any); with "
+                   "--tls-cert and --tls-key (or [tls])");
+    app.add_option("--tls-cert", f.tls_cert, "PEM certificate chain for --tls-listen");
+    app.add_option("--tls-key", f.tls_key, "PEM private key for --tls-listen");
     app.add_option("--threads", f.threads, "Worker threads (0 = one per core; default 2)");
     app.add_option("--log-level", f.log_level, "debug, info, warn or error")
         ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
@@ -93,6 +123,16 @@ int main(int argc, char** argv) {
         log_warn("purge_api: no admin token configured; every purge gets 401");
     if (config.edge_token.empty())
         log_warn("purge_api: no edge token configured; every stream and ack gets 401");
+    // The certificate is read (and checked) before anything starts: a bad one is a config error.
+    std::atomic<std::shared_ptr<asio::ssl::context>> tls_context;
+    if (config.tls) {
+        try {
+            tls_context.store(make_tls_server_context(config.tls->cert, config.tls->key, "tls"));
+        } catch (const ConfigError& e) {
+            std::fprintf(stderr, "purge_api: %s\n", e.what());
+            return 2;
+        }
+    }
 
     try {
         MetricsRegistry registry;
@@ -145,17 +185,63 @@ int main(int argc, char** argv) {
 
         // Declared last: destroyed first, so no coroutine outlives what it refers to.
         WorkerPool pool(config.threads);
-        Listener listener(pool, config.listen, server.connection_handler());
+        std::optional<Listener> listener;
+        std::optional<Listener> tls_listener;
+        if (config.tls) {
+            tls_listener.emplace(pool, config.tls->listen,
+                                 server.tls_connection_handler(tls_context));
+            log_info("purge_api: https on {} (certificate {})",
+                     cdn::to_string(tls_listener->local_endpoint()), config.tls->cert.string());
+        }
+        if (config.http) listener.emplace(pool, config.listen, server.connection_handler());
+        // SIGHUP re-reads the certificate: new connections use it, open ones keep theirs; one
+        // that fails to load leaves the current one in place. (Without [tls], SIGHUP is ignored
+        // rather than ending the process.)
+        asio::signal_set hup(pool.at(0), SIGHUP);
+        std::function<void()> wait_for_hup = [&] {
+            hup.async_wait([&](const boost::system::error_code& ec, int) {
+                if (ec) return;
+                if (config.tls) {
+                    try {
+                        tls_context.store(
+                            make_tls_server_context(config.tls->cert, config.tls->key, "tls"));
+                        log_info("purge_api: tls: reloaded {}", config.tls->cert.string());
+                    } catch (const std::exception& e) {
+                        log_error(
+                            "purge_api: tls: reload failed, keeping the current "
+                            "certificate: {}",
+                            e.what());
+                    }
+                }
+                wait_for_hup();
+            });
+        };
+        wait_for_hup();
         pool.on_termination([&](int sig) {
             log_info("purge_api: signal {}, stopping", sig);
-            listener.close();
+            if (listener) listener->close();
+            if (tls_listener) tls_listener->close();
+            hup.cancel();
             pool.stop();
         });
-        log_info("purge_api: http on {} ({} thread{}, {} token{}, {} known edge{})",
-                 cdn::to_string(listener.local_endpoint()), pool.size(),
-                 pool.size() == 1 ? "" : "s", config.tokens.size(),
-                 config.tokens.size() == 1 ? "" : "s", config.known_edges.size(),
-                 config.known_edges.size() == 1 ? "" : "s");
+        if (listener) {
+            log_info("purge_api: http on {} ({} thread{}, {} token{}, {} known edge{})",
+                     cdn::to_string(listener->local_endpoint()), pool.size(),
+                     pool.size() == 1 ? "" : "s", config.tokens.size(),
+                     config.tokens.size() == 1 ? "" : "s", config.known_edges.size(),
+                     config.known_edges.size() == 1 ? "" : "s");
+            if (cleartext_exposed(config))
+                log_warn(
+                    "purge_api: plain http on {} is not loopback: admin and edge tokens are "
+                    "accepted there in cleartext; configure [tls] and keep plain http on "
+                    "127.0.0.1 (see purge_api/README.md)",
+                    cdn::to_string(listener->local_endpoint()));
+        } else {
+            log_info("purge_api: no plain http listener ({} thread{}, {} token{}, {} known edge{})",
+                     pool.size(), pool.size() == 1 ? "" : "s", config.tokens.size(),
+                     config.tokens.size() == 1 ? "" : "s", config.known_edges.size(),
+                     config.known_edges.size() == 1 ? "" : "s");
+        }
         pool.run();
         // Finish queued appends while the io_contexts still exist (their replies are dropped).
         if (file_log) file_log->close();

@@ -2,6 +2,8 @@
 
 #include "common/log.hpp"
 
+#include <openssl/ssl.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -12,7 +14,10 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/json.hpp>
+
+#include <variant>
 
 namespace cdn::edge::proxy {
 
@@ -36,6 +41,34 @@ struct PurgeSubscriber::Signal {
     void notify() { timer.cancel(); }
     asio::steady_timer timer;
 };
+
+// One connection to purge_api, plain or TLS (per the api's scheme).
+struct PurgeSubscriber::Connection {
+    using Plain = beast::tcp_stream;
+    using Tls = beast::ssl_stream<beast::tcp_stream>;
+
+    explicit Connection(const asio::any_io_executor& ex) : stream(std::in_place_type<Plain>, ex) {}
+    Connection(const asio::any_io_executor& ex, asio::ssl::context& ctx)
+        : stream(std::in_place_type<Tls>, ex, ctx) {}
+
+    beast::tcp_stream& tcp() {
+        return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); },
+                          stream);
+    }
+
+    std::variant<Plain, Tls> stream;
+};
+
+namespace {
+
+constexpr std::chrono::seconds kConnectTimeout{3};
+constexpr std::chrono::seconds kFailureLogInterval{30};
+
+std::string base_path(const Url& api) {
+    return api.path.ends_with('/') ? api.path : api.path + "/";
+}
+
+}  // namespace
 
 PurgeSubscriber::PurgeSubscriber(asio::any_io_executor executor, PurgeSubscription sub,
                                  Purger& purger, storage::DiskStore* disk,
@@ -88,27 +121,109 @@ asio::awaitable<void> PurgeSubscriber::run(std::shared_ptr<PurgeSubscriber>) {
     }
 }
 
-asio::awaitable<void> PurgeSubscriber::stream_once() {
+void PurgeSubscriber::failed(PurgeFailure kind, const std::string& why) {
+    if (stopping_) return;  // stop() closing the socket is no failure
+    ++failures_[static_cast<std::size_t>(kind)];
+    ++failures_since_success_;
+    const auto now = std::chrono::steady_clock::now();
+    if (why == last_failure_ && now - last_failure_log_ < kFailureLogInterval) {
+        ++failures_unlogged_;
+        return;
+    }
+    if (why == last_failure_ && failures_unlogged_ > 0)
+        log_warn("purge stream: {} (and {} more time(s) since the last report); retrying", why,
+                 failures_unlogged_);
+    else
+        log_warn("purge stream: {}; retrying", why);
+    last_failure_ = why;
+    last_failure_log_ = now;
+    failures_unlogged_ = 0;
+}
+
+void PurgeSubscriber::recovered() {
+    if (!last_failure_.empty())
+        log_info("purge stream: connected to {}://{} after {} failed attempt(s)", sub_.api.scheme,
+                 sub_.api.authority(), failures_since_success_);
+    last_failure_.clear();
+    failures_unlogged_ = 0;
+    failures_since_success_ = 0;
+}
+
+asio::awaitable<std::unique_ptr<PurgeSubscriber::Connection>> PurgeSubscriber::connect(
+    bool for_stream) {
+    const char* purpose = for_stream ? "stream" : "ack";
+    auto conn = sub_.tls ? std::make_unique<Connection>(executor_, *sub_.tls->context)
+                         : std::make_unique<Connection>(executor_);
+    beast::tcp_stream& tcp = conn->tcp();
+    struct Clear {
+        beast::tcp_stream*& p;
+        bool active;
+        ~Clear() {
+            if (active) p = nullptr;
+        }
+    } clear{current_, for_stream};
+    if (for_stream) current_ = &tcp;  // stop() closes it, even during the connect or handshake
+
     error_code ec;
     asio::ip::tcp::resolver resolver(executor_);
     auto endpoints = co_await resolver.async_resolve(sub_.api.host, std::to_string(sub_.api.port),
                                                      redirect_error(use_awaitable, ec));
-    if (ec) co_return;
-    beast::tcp_stream stream(executor_);
-    current_ = &stream;  // stop() closes it under the read
+    if (ec) {
+        failed(PurgeFailure::connect,
+               fmt::format("cannot resolve {} ({}): {}", sub_.api.host, purpose, ec.message()));
+        co_return nullptr;
+    }
+    // One deadline for the TCP connect and the TLS handshake together.
+    tcp.expires_after(kConnectTimeout);
+    co_await tcp.async_connect(endpoints, redirect_error(use_awaitable, ec));
+    if (ec) {
+        failed(PurgeFailure::connect,
+               fmt::format("cannot connect to {}://{} ({}): {}", sub_.api.scheme,
+                           sub_.api.authority(), purpose, ec.message()));
+        co_return nullptr;
+    }
+    if (auto* tls = std::get_if<Connection::Tls>(&conn->stream)) {
+        SSL* ssl = tls->native_handle();
+        if (!prepare_tls_client(ssl, *sub_.tls)) {
+            failed(PurgeFailure::tls,
+                   fmt::format("invalid TLS server name \"{}\"", sub_.tls->server_name));
+            co_return nullptr;
+        }
+        co_await tls->async_handshake(asio::ssl::stream_base::client,
+                                      redirect_error(use_awaitable, ec));
+        if (ec) {
+            failed(PurgeFailure::tls,
+                   fmt::format("TLS handshake with {} (server name \"{}\", {}) failed: {}",
+                               sub_.api.authority(), sub_.tls->server_name, purpose,
+                               tls_handshake_failure(ec, ssl)));
+            co_return nullptr;
+        }
+    }
+    co_return conn;
+}
+
+asio::awaitable<void> PurgeSubscriber::stream_once() {
+    auto conn = co_await connect(true);
+    if (!conn || stopping_) co_return;
+    current_ = &conn->tcp();  // stop() closes it under the read
     struct Clear {
         beast::tcp_stream*& p;
         ~Clear() { p = nullptr; }
     } clear{current_};
-    stream.expires_after(std::chrono::seconds(3));
-    co_await stream.async_connect(endpoints, redirect_error(use_awaitable, ec));
-    if (ec) co_return;
+    if (auto* tls = std::get_if<Connection::Tls>(&conn->stream))
+        co_await read_stream(*tls);
+    else
+        co_await read_stream(std::get<Connection::Plain>(conn->stream));
+}
 
+template <class Stream>
+asio::awaitable<void> PurgeSubscriber::read_stream(Stream& stream) {
+    error_code ec;
+    auto& tcp = beast::get_lowest_layer(stream);
     bhttp::request<bhttp::empty_body> req{
         bhttp::verb::get,
-        fmt::format("{}v1/stream?edge={}&after={}",
-                    sub_.api.path.ends_with('/') ? sub_.api.path : sub_.api.path + "/",
-                    sub_.edge_id, purger_.last_seq()),
+        fmt::format("{}v1/stream?edge={}&after={}", base_path(sub_.api), sub_.edge_id,
+                    purger_.last_seq()),
         11};
     req.set(bhttp::field::host, sub_.api.authority());
     req.set(bhttp::field::authorization, "Bearer " + sub_.token);
@@ -119,21 +234,23 @@ asio::awaitable<void> PurgeSubscriber::stream_once() {
     beast::flat_buffer buffer;
     bhttp::response_parser<bhttp::buffer_body> parser;
     parser.body_limit(boost::none);
-    stream.expires_after(sub_.idle_timeout);
+    tcp.expires_after(sub_.idle_timeout);
     co_await bhttp::async_read_header(stream, buffer, parser, redirect_error(use_awaitable, ec));
     if (ec) co_return;
     if (parser.get().result_int() != 200) {
-        log_warn("purge stream: {} answered {}; retrying", sub_.api.authority(),
-                 parser.get().result_int());
+        failed(PurgeFailure::status,
+               fmt::format("{}://{} answered {} to the stream request", sub_.api.scheme,
+                           sub_.api.authority(), parser.get().result_int()));
         co_return;
     }
     connected_ = true;
+    recovered();
     std::string text;
     char chunk[16384];
     while (!parser.is_done() && !stopping_) {
         parser.get().body().data = chunk;
         parser.get().body().size = sizeof chunk;
-        stream.expires_after(sub_.idle_timeout);  // heartbeats keep a live stream inside it
+        tcp.expires_after(sub_.idle_timeout);  // heartbeats keep a live stream inside it
         co_await bhttp::async_read_some(stream, buffer, parser, redirect_error(use_awaitable, ec));
         if (ec == bhttp::error::need_buffer) ec = {};
         if (ec) break;
@@ -203,8 +320,34 @@ asio::awaitable<void> PurgeSubscriber::stream_once() {
     }
 }
 
+namespace {
+
+// One acknowledgement on an open connection: the answer's status (0 on an I/O error, in ec) and
+// whether the connection may be reused.
+template <class Stream>
+asio::awaitable<std::pair<unsigned, bool>> post_ack(Stream& stream, beast::flat_buffer& buffer,
+                                                    const PurgeSubscription& sub, std::uint64_t seq,
+                                                    error_code& ec) {
+    bhttp::request<bhttp::string_body> req{
+        bhttp::verb::post, fmt::format("{}v1/edges/{}/ack", base_path(sub.api), sub.edge_id), 11};
+    req.set(bhttp::field::host, sub.api.authority());
+    req.set(bhttp::field::authorization, "Bearer " + sub.token);
+    req.set(bhttp::field::content_type, "application/json");
+    req.body() = fmt::format("{{\"seq\":{}}}", seq);
+    req.prepare_payload();
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(3));
+    co_await bhttp::async_write(stream, req, redirect_error(use_awaitable, ec));
+    if (ec) co_return std::pair{0u, false};
+    bhttp::response<bhttp::string_body> res;
+    co_await bhttp::async_read(stream, buffer, res, redirect_error(use_awaitable, ec));
+    if (ec) co_return std::pair{0u, false};
+    co_return std::pair{res.result_int(), res.keep_alive()};
+}
+
+}  // namespace
+
 asio::awaitable<void> PurgeSubscriber::ack_loop(std::shared_ptr<PurgeSubscriber>) {
-    std::optional<beast::tcp_stream> stream;
+    std::unique_ptr<Connection> conn;
     beast::flat_buffer buffer;
     while (!stopping_) {
         if (to_ack_ <= acked_) {
@@ -213,38 +356,16 @@ asio::awaitable<void> PurgeSubscriber::ack_loop(std::shared_ptr<PurgeSubscriber>
         }
         const std::uint64_t seq = to_ack_;
         error_code ec;
-        if (!stream) {
-            asio::ip::tcp::resolver resolver(executor_);
-            auto endpoints = co_await resolver.async_resolve(
-                sub_.api.host, std::to_string(sub_.api.port), redirect_error(use_awaitable, ec));
-            if (!ec) {
-                stream.emplace(executor_);
-                stream->expires_after(std::chrono::seconds(3));
-                co_await stream->async_connect(endpoints, redirect_error(use_awaitable, ec));
-            }
-        }
+        if (!conn) conn = co_await connect(false);
+        if (!conn) ec = asio::error::not_connected;
         if (!ec) {
-            bhttp::request<bhttp::string_body> req{
-                bhttp::verb::post,
-                fmt::format("{}v1/edges/{}/ack",
-                            sub_.api.path.ends_with('/') ? sub_.api.path : sub_.api.path + "/",
-                            sub_.edge_id),
-                11};
-            req.set(bhttp::field::host, sub_.api.authority());
-            req.set(bhttp::field::authorization, "Bearer " + sub_.token);
-            req.set(bhttp::field::content_type, "application/json");
-            req.body() = fmt::format("{{\"seq\":{}}}", seq);
-            req.prepare_payload();
-            stream->expires_after(std::chrono::seconds(3));
-            co_await bhttp::async_write(*stream, req, redirect_error(use_awaitable, ec));
-            bhttp::response<bhttp::string_body> res;
-            if (!ec)
-                co_await bhttp::async_read(*stream, buffer, res, redirect_error(use_awaitable, ec));
-            if (!ec && res.result_int() / 100 == 2) acked_ = std::max(acked_, seq);
-            if (!ec && !res.keep_alive()) stream.reset();
+            const auto [status, keep_alive] = co_await std::visit(
+                [&](auto& s) { return post_ack(s, buffer, sub_, seq, ec); }, conn->stream);
+            if (!ec && status / 100 == 2) acked_ = std::max(acked_, seq);
+            if (!ec && !keep_alive) conn.reset();
         }
         if (ec) {
-            stream.reset();
+            conn.reset();
             buffer.clear();
             co_await ack_signal_->wait(std::chrono::milliseconds(200));
         }

@@ -2,6 +2,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 
 using namespace cdn;
@@ -282,4 +285,95 @@ TEST_CASE("bad origin TLS settings name file, line and key", "[edge_config]") {
                Contains("t.toml:3: origin[0].tls_verify: TLS settings need an https:// origin"));
     CHECK_THAT(fails("[[origin]]\nurl = \"http://127.0.0.1:9000\"\ntls_ca = \"ca.pem\"\n"),
                Contains("origin[0].tls_ca"));
+}
+
+TEST_CASE("[admin] purge_token: off by default, from the file or a file of its own",
+          "[edge_config]") {
+    CHECK(load_edge_config(ConfigSection::parse("", "t.toml")).admin_purge_token.empty());
+    const auto c = load_edge_config(
+        ConfigSection::parse("[admin]\npurge_token = \"0123456789abcdef\"\n", "t.toml"));
+    CHECK(c.admin_purge_token == "0123456789abcdef");
+
+    const std::filesystem::path dir =
+        std::filesystem::temp_directory_path() / ("edge-config-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "token") << "fedcba9876543210-from-file\n\n";
+    std::ofstream(dir / "empty") << "\n";
+    std::ofstream(dir / "short") << "short\n";
+    // Relative to the config file's directory.
+    const auto f = load_edge_config(ConfigSection::parse("[admin]\npurge_token_file = \"token\"\n",
+                                                         (dir / "edge.toml").string()));
+    CHECK(f.admin_purge_token == "fedcba9876543210-from-file");
+    CHECK(read_token_file(dir / "token") == "fedcba9876543210-from-file");
+    CHECK_THAT(fails("[admin]\npurge_token_file = \"" + (dir / "empty").string() + "\"\n"),
+               Contains("t.toml:2: admin.purge_token_file") && Contains("holds no token"));
+    CHECK_THAT(fails("[admin]\npurge_token_file = \"" + (dir / "short").string() + "\"\n"),
+               Contains("t.toml:2: admin.purge_token_file") && Contains("at least 16"));
+    CHECK_THAT(fails("[admin]\npurge_token_file = \"/nonexistent/token\"\n"),
+               Contains("t.toml:2: admin.purge_token_file: /nonexistent/token: cannot read"));
+    std::filesystem::remove_all(dir);
+
+    CHECK_THAT(fails("[admin]\npurge_token = \"short\"\n"),
+               Contains("t.toml:2: admin.purge_token") && Contains("at least 16"));
+    CHECK_THAT(fails("[admin]\npurge_token = \"with a space in it, long\"\n"),
+               Contains("admin.purge_token") && Contains("printable ASCII"));
+    CHECK_THAT(fails("[admin]\npurge_token = \"0123456789abcdef\"\npurge_token_file = \"x\"\n"),
+               Contains("t.toml:3: admin.purge_token_file") && Contains("not both"));
+    CHECK_THAT(fails("[admin]\ntoken = \"0123456789abcdef\"\n"),
+               Contains("t.toml:2: admin.token: unknown key"));
+}
+
+TEST_CASE("[purge] over https: verified by default, tls_ca and tls_server_name", "[edge_config]") {
+    const auto plain = load_edge_config(
+        ConfigSection::parse("[purge]\napi = \"http://127.0.0.1:8090\"\n", "t.toml"));
+    REQUIRE(plain.purge);
+    CHECK_FALSE(plain.purge->tls);
+    CHECK_FALSE(purge_api_in_cleartext(*plain.purge));  // loopback
+    EdgeConfig::Purge remote;
+    remote.api = "http://purge.example.com:8090";
+    CHECK(purge_api_in_cleartext(remote));
+    remote.api = "https://purge.example.com:8443";
+    CHECK_FALSE(purge_api_in_cleartext(remote));
+
+    const auto https = load_edge_config(
+        ConfigSection::parse("[purge]\napi = \"https://127.0.0.1:8443\"\n", "t.toml"));
+    REQUIRE(https.purge->tls);
+    CHECK(https.purge->tls->verify);
+    CHECK(https.purge->tls->server_name == "127.0.0.1");  // the URL's host
+    CHECK(https.purge->tls->context);
+    const auto named = load_edge_config(ConfigSection::parse(
+        "[purge]\napi = \"https://127.0.0.1:8443\"\ntls_server_name = \"purge.example.com\"\n",
+        "t.toml"));
+    CHECK(named.purge->tls->server_name == "purge.example.com");
+}
+
+TEST_CASE("bad [purge] TLS settings name file, line and key", "[edge_config]") {
+    const std::string https = "[purge]\napi = \"https://127.0.0.1:8443\"\n";
+    CHECK_THAT(fails(https + "tls_ca = \"/nonexistent/ca.pem\"\n"),
+               Contains("t.toml:3: purge.tls_ca: cannot read CA bundle /nonexistent/ca.pem"));
+    CHECK_THAT(fails(https + "tls_ca = \"" CDN_SOURCE_DIR "/README.md\"\n"),
+               Contains("t.toml:3: purge.tls_ca") && Contains("README.md is not a PEM"));
+    CHECK_THAT(fails(https + "tls_ca = \"\"\n"), Contains("purge.tls_ca"));
+    CHECK_THAT(fails(https + "tls_server_name = \"a/b\"\n"), Contains("purge.tls_server_name"));
+    CHECK_THAT(fails("[purge]\napi = \"http://127.0.0.1:8090\"\ntls_ca = \"ca.pem\"\n"),
+               Contains("t.toml:3: purge.tls_ca: TLS settings need an https:// api"));
+    CHECK_THAT(fails("[purge]\napi = \"ftp://127.0.0.1:8090\"\n"), Contains("t.toml:2: purge.api"));
+}
+
+TEST_CASE("the commented [admin] block of the example config is valid", "[edge_config]") {
+    std::ifstream in(CDN_SOURCE_DIR "/infra/configs/edge.example.toml");
+    std::string line, block;
+    bool inside = false;
+    while (std::getline(in, line)) {
+        if (line == "# [admin]") inside = true;
+        if (!inside) continue;
+        if (!line.starts_with("# ")) break;
+        // The inline token, not the file (which does not exist here).
+        if (line.find("purge_token_file") != std::string::npos || line.starts_with("#   "))
+            continue;
+        block += line.substr(2) + "\n";
+    }
+    REQUIRE_THAT(block, Contains("purge_token"));
+    const auto c = load_edge_config(ConfigSection::parse(block, "example-admin.toml"));
+    CHECK(c.admin_purge_token.size() >= kMinAdminTokenLength);
 }

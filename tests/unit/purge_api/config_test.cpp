@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <fstream>
+
 using namespace cdn;
 using namespace cdn::purge_api;
 using Catch::Matchers::Contains;
@@ -104,4 +106,102 @@ TEST_CASE("tokens must be distinct, and distinct from the edge token", "[purge_a
         "[server]\ndata_dir = \"/x\"\n[[token]]\nvalue = \"a\"\n[edges]\ntoken = \"a\"\n",
         "p.toml");
     CHECK_THROWS_WITH(validate(c), Contains("cannot also be the edge token"));
+}
+
+TEST_CASE("[tls]: off by default, and beside it plain HTTP stays on loopback unless allowed",
+          "[purge_api][config]") {
+    const ApiConfig none = parse_config("[server]\ndata_dir = \"/x\"\n", "p.toml");
+    CHECK_FALSE(none.tls);
+    CHECK(none.http);
+    CHECK_FALSE(cleartext_exposed(none));
+
+    const ApiConfig c = parse_config(R"([server]
+data_dir = "/x"
+[tls]
+listen = "0.0.0.0:8443"
+cert = "purge.pem"
+key = "/etc/cdn/purge.key"
+)",
+                                     "/etc/cdn/purge.toml");
+    REQUIRE(c.tls);
+    CHECK(cdn::to_string(c.tls->listen) == "0.0.0.0:8443");
+    CHECK(c.tls->cert == "/etc/cdn/purge.pem");  // relative to the config file
+    CHECK(c.tls->key == "/etc/cdn/purge.key");
+    CHECK(c.http);  // plain HTTP on the default 127.0.0.1:8090 beside it
+    CHECK_NOTHROW(validate(c));
+
+    // HTTPS only.
+    const ApiConfig tls_only = parse_config(
+        "[server]\ndata_dir = \"/x\"\nlisten = \"\"\n[tls]\nlisten = \"127.0.0.1:0\"\ncert = "
+        "\"a.pem\"\nkey = \"a.key\"\n",
+        "p.toml");
+    CHECK_FALSE(tls_only.http);
+    CHECK_NOTHROW(validate(tls_only));
+    // No listener at all.
+    CHECK_THROWS_WITH(
+        validate(parse_config("[server]\ndata_dir = \"/x\"\nlisten = \"\"\n", "p.toml")),
+        Contains("no listener"));
+
+    // Plain HTTP on a non-loopback address beside TLS: refused, naming the line...
+    const std::string tls = "[tls]\nlisten = \"0.0.0.0:8443\"\ncert = \"a.pem\"\nkey = \"a.key\"\n";
+    CHECK_THROWS_WITH(
+        parse_config("[server]\ndata_dir = \"/x\"\nlisten = \"0.0.0.0:8090\"\n" + tls, "p.toml"),
+        Contains("p.toml:3: server.listen: 0.0.0.0:8090 is not loopback"));
+    // ... and from flags (validate), unless allowed.
+    ApiConfig flags = parse_config("[server]\ndata_dir = \"/x\"\n" + tls, "p.toml");
+    flags.listen = *cdn::parse_endpoint("192.0.2.1:8090");
+    CHECK(cleartext_exposed(flags));
+    CHECK_THROWS_WITH(validate(flags), Contains("not loopback") && Contains("allow_cleartext"));
+    flags.allow_cleartext = true;
+    CHECK_NOTHROW(validate(flags));
+    const ApiConfig allowed = parse_config(
+        "[server]\ndata_dir = \"/x\"\nlisten = \"0.0.0.0:8090\"\nallow_cleartext = true\n" + tls,
+        "p.toml");
+    CHECK(cleartext_exposed(allowed));
+    CHECK_NOTHROW(validate(allowed));
+    // Without TLS a non-loopback plain listener starts (with a warning: cleartext_exposed).
+    const ApiConfig plain =
+        parse_config("[server]\ndata_dir = \"/x\"\nlisten = \"0.0.0.0:8090\"\n", "p.toml");
+    CHECK(cleartext_exposed(plain));
+    CHECK_NOTHROW(validate(plain));
+
+    const std::vector<std::pair<std::string, std::string>> bad = {
+        {"[tls]\ncert = \"a.pem\"\nkey = \"a.key\"\n", "tls.listen"},
+        {"[tls]\nlisten = \"nowhere\"\ncert = \"a.pem\"\nkey = \"a.key\"\n",
+         "p.toml:2: tls.listen"},
+        {"[tls]\nlisten = \"127.0.0.1:0\"\nkey = \"a.key\"\n", "tls.cert"},
+        {"[tls]\nlisten = \"127.0.0.1:0\"\ncert = \"a.pem\"\nkey = \"\"\n", "p.toml:4: tls.key"},
+        {"[tls]\nlisten = \"127.0.0.1:0\"\ncert = \"a.pem\"\nkey = \"a.key\"\nca = \"x\"\n",
+         "p.toml:5: tls.ca: unknown key"},
+    };
+    for (const auto& [toml, message] : bad) {
+        INFO(toml);
+        CHECK_THROWS_WITH(parse_config(toml, "p.toml"), Contains(message));
+    }
+}
+
+TEST_CASE("the annotated example config and its commented [tls] block are valid",
+          "[purge_api][config]") {
+    const std::string file = CDN_SOURCE_DIR "/infra/configs/purge_api.example.toml";
+    const ApiConfig c = load_config(file);
+    CHECK_NOTHROW(validate(c));
+    CHECK(cdn::to_string(c.listen) == "127.0.0.1:8090");
+    CHECK(c.tokens.size() == 2);
+    CHECK(c.edge_token == "change-me-edges");
+    CHECK_FALSE(c.tls);
+
+    std::ifstream in(file);
+    std::string line, text;
+    while (std::getline(in, line)) {
+        // Uncomment the [tls] block in place, so its lines keep their numbers.
+        if (line == "# [tls]" || line.starts_with("# listen") || line.starts_with("# cert") ||
+            line.starts_with("# key"))
+            line = line.substr(2);
+        text += line + "\n";
+    }
+    const ApiConfig t = parse_config(text, "purge_api.example.toml");
+    REQUIRE(t.tls);
+    CHECK(cdn::to_string(t.tls->listen) == "0.0.0.0:8443");
+    CHECK(t.tls->cert == "/etc/cdn/purge.pem");
+    CHECK_NOTHROW(validate(t));  // plain HTTP on loopback beside it
 }
