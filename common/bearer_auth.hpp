@@ -7,8 +7,8 @@
 
 namespace cdn {
 
-// True when a and b are equal. The time taken depends only on the lengths, never on where the
-// first difference is (both are walked in full).
+// True when a and b are equal. Compares SHA-256 digests with CRYPTO_memcmp, so the time taken
+// tells neither where the first difference is nor how long the secret is.
 bool constant_time_equal(std::string_view a, std::string_view b) noexcept;
 
 // "Bearer <token>" (scheme case-insensitive, RFC 9110 11.1) -> the token; nullopt when absent or
