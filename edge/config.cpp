@@ -381,7 +381,7 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
     }
     if (auto s = root.section("timeouts")) {
         s->allow_only({"client_idle", "client_request", "client_send", "origin_connect",
-                       "origin_response", "drain"});
+                       "origin_response", "origin_fill", "drain"});
         auto positive = [&](std::string_view key, std::chrono::milliseconds& out) {
             if (auto v = s->duration(key)) {
                 if (v->count() <= 0) s->fail(key, "must be greater than zero");
@@ -393,6 +393,7 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
         positive("client_send", c.session.send_timeout);
         positive("origin_connect", c.origin_pool.connect_timeout);
         positive("origin_response", c.origin_pool.response_timeout);
+        positive("origin_fill", c.origin_fill_timeout);
         if (auto v = s->duration("drain")) {
             if (v->count() < 0 || *v > std::chrono::hours(1))
                 s->fail("drain", "expected 0s (stop at once) to 1h");

@@ -64,6 +64,9 @@ struct EdgeConfig {
     cache::KeyPolicy key;
     cache::FreshnessPolicy freshness;
     std::chrono::milliseconds collapse_timeout{10'000};  // a waiter then fetches on its own
+    // A cacheable body read into the cache (at the origin's pace, not a client's) must have
+    // arrived whole this long after its head ([timeouts] origin_fill); else it is not stored.
+    std::chrono::milliseconds origin_fill_timeout{300'000};
     Seconds hit_for_pass{30};  // an uncacheable key skips collapsing for this long
 
     // Purge delivery from purge_api; off unless [purge] api is set.

@@ -210,6 +210,7 @@ struct OriginBody::State {
     // Re-made for each message read: interim (1xx) responses come before the final one.
     std::optional<beast_http::response_parser<beast_http::buffer_body>> parser{std::in_place};
     std::chrono::milliseconds timeout{0};
+    std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
     bool failed = false;
 };
 
@@ -233,7 +234,13 @@ asio::awaitable<Result<std::size_t>> OriginBody::read_some(char* out, std::size_
         auto& parser = *s.parser;
         parser.get().body().data = out;
         parser.get().body().size = n;
-        s.stream->tcp().expires_after(s.timeout);
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= s.deadline) {
+            s.stream.reset();
+            s.failed = true;
+            co_return Errc::origin_timeout;
+        }
+        s.stream->tcp().expires_at(s.deadline - now < s.timeout ? s.deadline : now + s.timeout);
         auto [ec, ignored] = co_await receive_some(*s.stream, s.buffer, parser);
         if (ec == beast_http::error::need_buffer) ec = {};
         if (ec) {
@@ -250,6 +257,10 @@ asio::awaitable<Result<std::size_t>> OriginBody::read_some(char* out, std::size_
         }
         if (got > 0 || done()) co_return got;
     }
+}
+
+void OriginBody::set_deadline(std::chrono::steady_clock::time_point deadline) {
+    state_->deadline = deadline;
 }
 
 void OriginPool::give_back(const std::string& pool_key, std::unique_ptr<Connection> conn) {

@@ -43,6 +43,10 @@ class OriginBody {
     // Reads up to n body bytes into out: the count, 0 at the end, or an origin-side error
     // (a body cut short is Errc::origin_closed). Each read has the response timeout.
     boost::asio::awaitable<Result<std::size_t>> read_some(char* out, std::size_t n);
+    // From now on the whole body must have arrived by `deadline` (each read still has the
+    // response timeout): a fill reading at the origin's pace is bounded in time, not only
+    // between bytes. Past it, reads fail with Errc::origin_timeout.
+    void set_deadline(std::chrono::steady_clock::time_point deadline);
     bool done() const;
     std::optional<std::uint64_t> content_length() const;
 
@@ -72,7 +76,9 @@ struct OriginServer {
 
 struct PoolSettings {
     std::chrono::milliseconds connect_timeout{3'000};
-    std::chrono::milliseconds response_timeout{30'000};  // whole response, once the request is sent
+    // The response head once the request is sent, and then each read of the body (between
+    // bytes); a fill's whole body is bounded by OriginBody::set_deadline.
+    std::chrono::milliseconds response_timeout{30'000};
     std::uint32_t max_header_bytes = 64 * 1024;
     std::uint64_t max_body_bytes = 256ull << 20;
     std::size_t max_idle_per_server = 64;

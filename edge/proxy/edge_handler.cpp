@@ -349,6 +349,10 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
 asio::awaitable<void> EdgeHandler::fill(FillJob job) {
     auto& metrics = shared_.metrics;
     bool complete = false;
+    // Between bytes the response timeout applies; the whole body gets origin_fill, so an origin
+    // that trickles cannot hold a fill (and its collapsed waiters) for ever.
+    job.origin_body->set_deadline(std::chrono::steady_clock::now() +
+                                  shared_.config.origin_fill_timeout);
     // A known length is read straight into the body's own buffer; otherwise through one read
     // buffer for the whole fill, each piece then kept at its own size.
     std::unique_ptr<char[]> buffer;

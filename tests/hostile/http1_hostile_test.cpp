@@ -337,3 +337,21 @@ TEST_CASE("slow readers of large objects: fills past the in-flight budget stream
     readers.clear();
     CHECK(eventually([&] { return edge.metric("cdn_edge_inflight_body_bytes") == 0; }));
 }
+
+TEST_CASE("an origin that trickles a cacheable body cannot hold its fill past origin_fill",
+          "[hostile][http1][origin]") {
+    TempDir dir;
+    const std::string body(400, 'b');
+    ScriptedOrigin origin([&](const RecordedRequest&) { return http_response(200, body); });
+    Edge edge(dir, origin.url(), "[timeouts]\norigin_response = \"5s\"\norigin_fill = \"1s\"\n");
+    const std::string head = http_response(200, body);
+    origin.trickle(head.size() - body.size() + 10, 50ms);  // 10 body bytes, then 1 every 50 ms
+    const auto start = std::chrono::steady_clock::now();
+    RawConnection c(edge.port());
+    c.send("GET /trickle HTTP/1.1\r\nHost: a\r\n\r\n");
+    // Cut at about 1 s (each byte came well within origin_response): a short body, then close.
+    CHECK(c.closed_by_peer(10s));
+    CHECK(std::chrono::steady_clock::now() - start < 4s);
+    CHECK(edge.metric("cdn_edge_origin_errors_total{reason=\"timeout\"}") >= 1);
+    CHECK(edge.metric("cdn_edge_cache_stores_total") == 0);
+}

@@ -135,8 +135,16 @@ void ScriptedOrigin::serve(int fd) {
             requests_.push_back(std::move(req));
         }
         if (reply.empty()) break;
-        for (std::size_t sent = 0; sent < reply.size();) {
-            const ssize_t n = ::send(fd, reply.data() + sent, reply.size() - sent, MSG_NOSIGNAL);
+        const std::size_t trickle_after = trickle_after_.load();
+        for (std::size_t sent = 0; sent < reply.size() && !stop_;) {
+            std::size_t len = reply.size() - sent;
+            if (sent >= trickle_after) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(trickle_pause_ms_.load()));
+                len = 1;
+            } else {
+                len = std::min(len, trickle_after - sent);
+            }
+            const ssize_t n = ::send(fd, reply.data() + sent, len, MSG_NOSIGNAL);
             if (n <= 0) {
                 open = false;
                 break;

@@ -4,6 +4,8 @@
 // origin_sim will not send. It records each request it reads. Blocking sockets on threads of its
 // own; every wait is bounded; the destructor stops and joins everything.
 #include <atomic>
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -37,6 +39,12 @@ class ScriptedOrigin {
     std::uint16_t port() const { return port_; }
     std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
     std::vector<RecordedRequest> requests() const;
+    // From now on, after the first `head_bytes` of each reply, the rest goes one byte every
+    // `pause` (an origin that trickles). The pause is also bounded by the origin's stop.
+    void trickle(std::size_t head_bytes, std::chrono::milliseconds pause) {
+        trickle_after_ = head_bytes;
+        trickle_pause_ms_ = pause.count();
+    }
     std::size_t open_connections() const { return open_.load(); }
 
   private:
@@ -48,6 +56,8 @@ class ScriptedOrigin {
     std::uint16_t port_ = 0;
     std::atomic<bool> stop_{false};
     std::atomic<std::size_t> open_{0};
+    std::atomic<std::size_t> trickle_after_{SIZE_MAX};
+    std::atomic<std::int64_t> trickle_pause_ms_{0};
     mutable std::mutex mu_;
     std::vector<RecordedRequest> requests_;
     std::vector<std::thread> threads_;
