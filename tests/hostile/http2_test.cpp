@@ -64,10 +64,11 @@ TEST_CASE(
     Edge edge(dir, origin.url(),
               "[server]\nh2c = true\n[cache]\nmax_object_size = \"64KiB\"\n"
               "[timeouts]\nclient_send = \"1s\"\n");
-    // A small object first, cached (its origin connection waits in the pool, and a large object
-    // takes it next).
+    // A small object first, cached. Its origin connection waits in the pool of its worker (the
+    // edge runs two), where a large object may take it next.
     const auto warm = curl_h2(edge, "/small?size=100");
     CHECK(warm.status == 0);
+    REQUIRE(eventually([&] { return connections_to(origin.port()) == 1; }));
     RawClient c(edge.port());
     // SETTINGS_INITIAL_WINDOW_SIZE 0, and never a WINDOW_UPDATE: nothing can be sent.
     std::string out = RawClient::preface(/*ack=*/true, {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 0}});
@@ -75,7 +76,7 @@ TEST_CASE(
     for (int i = 0; i < kStreams; ++i)
         out += c.headers(1 + 2 * i, "GET", "/big-" + std::to_string(i) + "?size=8MiB");
     c.send(out);
-    REQUIRE(eventually([&] { return connections_to(origin.port()) == kStreams; }));
+    REQUIRE(eventually([&] { return connections_to(origin.port()) >= kStreams; }));
 
     // Meanwhile the edge serves others (a hit: no origin connection of its own).
     const auto other = curl_h2(edge, "/small?size=100");
@@ -93,8 +94,8 @@ TEST_CASE(
         return resets == kStreams;
     }));
     CHECK(std::chrono::steady_clock::now() - started < 5s);
-    // The relays are gone, and with them the origin connections.
-    CHECK(eventually([&] { return connections_to(origin.port()) == 0; }));
+    // The relays are gone, and with them their origin connections: at most the idle one is left.
+    CHECK(eventually([&] { return connections_to(origin.port()) <= 1; }));
     CHECK(limit_hits(edge, "stream_send_stall") == kStreams);
     // The connection itself is still usable once the client opens its windows.
     c.send(settings({{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 65535}}) +
