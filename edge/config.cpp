@@ -402,7 +402,8 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
     }
     if (auto s = root.section("http2")) {
         s->allow_only({"max_concurrent_streams", "initial_window_size", "header_table_size",
-                       "reset_burst", "reset_rate"});
+                       "reset_burst", "reset_rate", "cheap_frame_burst", "cheap_frame_rate",
+                       "address_reset_burst", "address_reset_rate", "address_table_size"});
         http::Http2Limits& h = c.session.http2;
         auto count = [&](std::string_view key, std::int64_t lo, std::int64_t hi,
                          std::uint32_t& out) {
@@ -414,6 +415,17 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
         count("max_concurrent_streams", 1, 10'000, h.max_concurrent_streams);
         count("reset_burst", 1, 1'000'000, h.reset_burst);
         count("reset_rate", 1, 1'000'000, h.reset_rate);
+        // Real clients send a handful of SETTINGS, PING, PRIORITY and WINDOW_UPDATE frames; below
+        // 10 a browser could trip it.
+        count("cheap_frame_burst", 10, 1'000'000, h.cheap_frame_burst);
+        count("cheap_frame_rate", 1, 1'000'000, h.cheap_frame_rate);
+        count("address_reset_burst", 0, 10'000'000, c.address_resets.burst);  // 0: off
+        count("address_reset_rate", 1, 10'000'000, c.address_resets.rate);
+        if (auto v = s->integer("address_table_size")) {
+            if (*v < 16 || *v > (1 << 22))
+                s->fail("address_table_size", "expected 16 to 4194304 addresses");
+            c.address_resets.slots = static_cast<std::size_t>(*v);
+        }
         if (auto v = s->size("initial_window_size")) {
             // RFC 9113 section 6.9.2: at most 2^31-1; below 16KiB every DATA frame waits.
             if (*v < 16 * 1024 || *v > 0x7fffffff)

@@ -5,6 +5,7 @@
 #include "common/tls_client.hpp"
 #include "edge/cache/cache_key.hpp"
 #include "edge/cache/freshness.hpp"
+#include "edge/http/address_budget.hpp"
 #include "edge/http/http1_session.hpp"
 #include "edge/http/tls_settings.hpp"
 #include "edge/origin/health_checker.hpp"
@@ -90,6 +91,10 @@ struct EdgeConfig {
     std::optional<http::TlsSettings> tls;
 
     http::SessionLimits session;
+    // The rapid-reset budget per client address across HTTP/2 connections ([http2]
+    // address_reset_*); main builds the shared table and sets session.http2.address_resets.
+    // burst 0: off.
+    http::AddressResetBudget::Settings address_resets;
     origin::PoolSettings origin_pool;
     std::vector<OriginGroup> origins;
 

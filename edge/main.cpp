@@ -265,6 +265,13 @@ int main(int argc, char** argv) {
                                                    "h2") != config.tls->alpn.end());
     std::optional<proxy::Http2Metrics> http2_metrics;
     if (http2_on) http2_metrics.emplace(registry);
+    // Rapid reset per client address, across the HTTP/2 connections of every worker.
+    std::unique_ptr<http::AddressResetBudget> address_resets;
+    if (http2_on && config.address_resets.burst > 0) {
+        address_resets = std::make_unique<http::AddressResetBudget>(config.address_resets,
+                                                                    SystemClock::instance());
+        config.session.http2.address_resets = address_resets.get();
+    }
     proxy::EdgeObserver observer(metrics, config.access_log,
                                  http2_metrics ? &*http2_metrics : nullptr);
     std::optional<proxy::TlsMetrics> tls_metrics;

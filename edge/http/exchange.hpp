@@ -93,8 +93,27 @@ class RequestHandler {
 
 // Told about every finished exchange (access log, metrics). Must not block.
 // HTTP/2 events worth counting; error_code (RFC 9113 section 7) goes with reset_sent and
-// goaway_sent.
-enum class Http2Event { connection, stream, reset_received, reset_sent, goaway_sent };
+// goaway_sent. The limit_* events say which protection fired (http2_limits.hpp):
+//  - limit_stream_stall: a stream reset for sending nothing under a closed window;
+//  - limit_connection_stall: a connection ended for the same under a closed connection window;
+//  - limit_cheap_frames: the budget of frames that do no useful work ran out;
+//  - limit_header_block: a header block decoded past the hard limit (HPACK bomb);
+//  - limit_reset_rate: the connection's rapid-reset budget ran out;
+//  - limit_address_resets: the client address's rapid-reset budget ran out (or was already out
+//    when the connection started).
+enum class Http2Event {
+    connection,
+    stream,
+    reset_received,
+    reset_sent,
+    goaway_sent,
+    limit_stream_stall,
+    limit_connection_stall,
+    limit_cheap_frames,
+    limit_header_block,
+    limit_reset_rate,
+    limit_address_resets,
+};
 
 class ExchangeObserver {
   public:

@@ -1,5 +1,8 @@
 #include "edge/http/http2_session.hpp"
 
+#include "edge/http/address_budget.hpp"
+#include "edge/http/token_bucket.hpp"
+
 #include <nghttp2/nghttp2.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -13,22 +16,32 @@
 #include <cstring>
 #include <exception>
 #include <limits>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
 namespace cdn::edge::http {
 
 namespace detail {
+
+class Http2Connection;
+
 namespace {
 
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
+using Bucket = TokenBucket<Clock::time_point>;
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t write_batch = 64 * 1024;              // bytes of frames per socket write
 constexpr std::size_t read_chunk = 16 * 1024;               // bytes per socket read
 constexpr std::size_t linger_limit = 1024 * 1024;           // bytes drained after our last frame
 constexpr std::chrono::milliseconds linger_time{1000};      // time spent draining
 constexpr std::chrono::milliseconds goaway_rtt_wait{1000};  // PING ACK wait before last GOAWAY
+// Reply bytes a stream must send to count as progress against the send timeout, so that a client
+// opening its window a few bytes at a time cannot hold a stream (and its origin fetch) for ever.
+constexpr std::size_t min_progress = 1024;
+// A WINDOW_UPDATE smaller than this does no useful work (it is a cheap frame).
+constexpr std::uint32_t min_window_update = 1024;
 
 // A wake-up that is never lost: notify() before wait() makes the next wait() return at once.
 class Event {
@@ -51,9 +64,26 @@ class Event {
     bool signalled_ = false;
 };
 
+struct StreamState;
+
+// Request::interim of a stream: 1xx HEADERS before the final reply (103 Early Hints).
+class StreamInterim final : public InterimWriter {
+  public:
+    StreamInterim(Http2Connection& conn, StreamState& st) : conn_(conn), st_(st) {}
+    asio::awaitable<void> send_interim(unsigned status, std::string_view fields) override;
+
+  private:
+    Http2Connection& conn_;
+    StreamState& st_;
+};
+
 struct StreamState {
-    explicit StreamState(std::int32_t stream_id, const asio::any_io_executor& ex)
-        : id(stream_id), wake(ex) {}
+    StreamState(std::int32_t stream_id, const asio::any_io_executor& ex, Http2Connection& conn)
+        : id(stream_id), wake(ex), interim(conn, *this) {
+        req.interim = &interim;
+    }
+    StreamState(const StreamState&) = delete;
+    StreamState& operator=(const StreamState&) = delete;
 
     std::int32_t id;
     Request req;
@@ -79,7 +109,12 @@ struct StreamState {
     bool body_failed = false;
     std::uint64_t bytes_sent = 0;
     Clock::time_point started = Clock::now();
+    // Send-stall detection: when reply bytes last became pending or min_progress of them went
+    // out, and the bytes sent since.
+    Clock::time_point progress_at{};
+    std::size_t progress_bytes = 0;
     Event wake;  // the pump waits here for `pending` to drain or the stream to close
+    StreamInterim interim;
 };
 using StreamPtr = std::shared_ptr<StreamState>;
 
@@ -141,6 +176,103 @@ void for_each_field(std::string_view head, std::string_view extra, F&& f) {
 std::uint8_t* bytes(const std::string& s) {
     return reinterpret_cast<std::uint8_t*>(const_cast<char*>(s.data()));
 }
+std::uint8_t* bytes(std::string_view s) {
+    return reinterpret_cast<std::uint8_t*>(const_cast<char*>(s.data()));
+}
+constexpr std::string_view status_name = ":status";
+
+// The HTTP/2 fields of a head (HTTP/1.1 status line skipped) plus extra: names lower-cased,
+// connection-specific fields and those Connection names dropped, and (strict) fields HTTP/2
+// cannot carry dropped too.
+std::vector<std::pair<std::string, std::string>> h2_fields(std::string_view head,
+                                                           std::string_view extra, bool strict) {
+    std::vector<std::string> connection_tokens;
+    for_each_field(head, extra, [&](std::string_view name, std::string_view value) {
+        if (!iequals(name, "connection")) return;
+        while (!value.empty()) {
+            const std::size_t comma = value.find(',');
+            connection_tokens.push_back(lower(trim(value.substr(0, comma))));
+            value.remove_prefix(comma == std::string_view::npos ? value.size() : comma + 1);
+        }
+    });
+    std::vector<std::pair<std::string, std::string>> fields;
+    fields.reserve(24);
+    for_each_field(head, extra, [&](std::string_view name, std::string_view value) {
+        std::string lname = lower(name);
+        if (hop_by_hop(lname) || std::find(connection_tokens.begin(), connection_tokens.end(),
+                                           lname) != connection_tokens.end())
+            return;
+        if (strict && (nghttp2_check_header_name(bytes(lname), lname.size()) == 0 ||
+                       nghttp2_check_header_value(
+                           reinterpret_cast<const std::uint8_t*>(value.data()), value.size()) == 0))
+            return;
+        fields.emplace_back(std::move(lname), std::string(value));
+    });
+    return fields;
+}
+
+// The header of an incoming frame and its first payload bytes, as FrameScanner saw them.
+struct FrameHead {
+    std::uint32_t length = 0;
+    std::uint8_t type = 0;
+    std::uint8_t flags = 0;
+    std::int32_t stream = 0;
+    std::array<std::uint8_t, 4> first{};  // the first min(length, 4) payload bytes
+};
+
+// Follows frame boundaries in the input before nghttp2 parses it (after the 24-byte client
+// preface), so the session sees every frame, also those nghttp2 drops without a callback
+// (unknown types), and can meter the ones that do no useful work. Only reads lengths; nghttp2
+// still validates everything.
+class FrameScanner {
+  public:
+    // Calls f(head, start) for each frame whose header and first payload bytes complete within
+    // data[0, len); start is where that frame began in data (0 when in an earlier chunk). When f
+    // returns false the scan stops.
+    template <class F>
+    void scan(const std::uint8_t* data, std::size_t len, F&& f) {
+        std::size_t pos = 0;
+        std::size_t start = 0;
+        while (pos < len) {
+            if (preface_left_ > 0 || skip_ > 0) {
+                std::size_t& left = preface_left_ > 0 ? preface_left_ : skip_;
+                const std::size_t n = std::min(left, len - pos);
+                left -= n;
+                pos += n;
+                continue;
+            }
+            if (have_ == 0) start = pos;
+            const std::size_t n = std::min(need_ - have_, len - pos);
+            std::memcpy(buf_.data() + have_, data + pos, n);
+            have_ += n;
+            pos += n;
+            if (have_ < need_) break;
+            FrameHead h;
+            h.length = (std::uint32_t{buf_[0]} << 16) | (std::uint32_t{buf_[1]} << 8) | buf_[2];
+            if (need_ == 9 && h.length > 0) {
+                need_ = 9 + std::min<std::size_t>(h.length, 4);
+                continue;
+            }
+            h.type = buf_[3];
+            h.flags = buf_[4];
+            h.stream = static_cast<std::int32_t>(((std::uint32_t{buf_[5]} & 0x7f) << 24) |
+                                                 (std::uint32_t{buf_[6]} << 16) |
+                                                 (std::uint32_t{buf_[7]} << 8) | buf_[8]);
+            std::memcpy(h.first.data(), buf_.data() + 9, have_ - 9);
+            skip_ = h.length - (have_ - 9);
+            have_ = 0;
+            need_ = 9;
+            if (!f(h, start)) return;
+        }
+    }
+
+  private:
+    std::size_t preface_left_ = http2_client_preface.size();
+    std::array<std::uint8_t, 13> buf_{};
+    std::size_t have_ = 0;
+    std::size_t need_ = 9;
+    std::size_t skip_ = 0;  // payload bytes of the current frame still to pass
+};
 
 }  // namespace
 
@@ -162,12 +294,13 @@ class Http2Connection : public std::enable_shared_from_this<Http2Connection> {
           tasks_wake_(ex_),
           watchdog_timer_(ex_),
           client_(io.remote_endpoint()),
-          reset_tokens_(limits.reset_burst),
-          reset_refill_(Clock::now()) {}
+          reset_bucket_(limits.reset_burst, limits.reset_rate, Clock::now()),
+          cheap_bucket_(limits.cheap_frame_burst, limits.cheap_frame_rate, Clock::now()) {}
 
     bool init();
     asio::awaitable<void> run(std::span<const std::uint8_t> already_read);
     void begin_shutdown();
+    void send_interim(StreamState& st, unsigned status, std::string_view fields);
 
   private:
     friend struct Http2Trampolines;
@@ -191,6 +324,17 @@ class Http2Connection : public std::enable_shared_from_this<Http2Connection> {
         return it == streams_.end() ? nullptr : it->second;
     }
     bool feed(const std::uint8_t* data, std::size_t len);
+    void recv(const std::uint8_t* data, std::size_t len);
+    bool cheap(const FrameHead& h) const;
+    std::optional<Http2Event> count_reset();
+    void calm(Http2Event why);
+    void note_sent(StreamState& st, std::size_t n, Clock::time_point now);
+    void expire_stalled(Clock::time_point now);
+    // Decoded bytes past which a header block is not decoded further (HPACK bomb).
+    std::size_t header_block_limit() const {
+        return std::max<std::size_t>(2ULL * limits_.max_header_list_size,
+                                     std::size_t{limits_.max_header_list_size} + 16 * 1024);
+    }
     void dispatch(const StreamPtr& st);
     void reply_now(const StreamPtr& st, Reply reply);
     void drop_body(StreamState& st);
@@ -237,9 +381,20 @@ class Http2Connection : public std::enable_shared_from_this<Http2Connection> {
     enum class ShutdownState { none, notice_sent, goaway_sent } shutdown_ = ShutdownState::none;
     Clock::time_point shutdown_started_{};
     bool idle_goaway_ = false;
-    double reset_tokens_;
-    Clock::time_point reset_refill_;
+    Bucket reset_bucket_;  // RST_STREAMs (rapid reset)
+    Bucket cheap_bucket_;  // frames that do no useful work
+    FrameScanner scanner_;
+    std::size_t block_bytes_ = 0;                // decoded bytes of the header block being received
+    bool header_block_overflow_ = false;         // decoding stopped at header_block_limit()
+    std::optional<Http2Event> calm_after_send_;  // a limit hit while sending: GOAWAY next
+    Clock::time_point conn_progress_at_ = Clock::now();  // last min_progress bytes of DATA out
+    std::size_t conn_progress_bytes_ = 0;
 };
+
+asio::awaitable<void> StreamInterim::send_interim(unsigned status, std::string_view fields) {
+    conn_.send_interim(st_, status, fields);
+    co_return;
+}
 
 namespace {
 
@@ -304,6 +459,10 @@ bool Http2Connection::init() {
     // nghttp2's own rapid-reset limiter as a backstop behind ours (Debian backported it to 1.52).
     nghttp2_option_set_stream_reset_rate_limit(opt, 2ULL * limits_.reset_burst,
                                                2ULL * limits_.reset_rate);
+    // CONTINUATION frames after one HEADERS (CVE-2024-28182; Debian's 1.52 has the backport).
+    // nghttp2's default, pinned: with 16 KiB frames a block this long already passes
+    // header_block_limit(), where our on_header stops decoding it.
+    nghttp2_option_set_max_continuations(opt, 8);
 
     nghttp2_session* raw = nullptr;
     const int rv = nghttp2_session_server_new2(&raw, cbs, this, opt);
@@ -331,8 +490,9 @@ bool Http2Connection::init() {
 // ---- nghttp2 callbacks -------------------------------------------------------------------
 
 int Http2Connection::on_begin_headers(const nghttp2_frame* frame) {
+    block_bytes_ = 0;  // a new header block (request head or trailers)
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    auto st = std::make_shared<StreamState>(frame->hd.stream_id, ex_);
+    auto st = std::make_shared<StreamState>(frame->hd.stream_id, ex_, *this);
     st->req.client = client_;
     st->req.scheme = limits_.scheme;
     st->req.msg.version(11);
@@ -343,11 +503,21 @@ int Http2Connection::on_begin_headers(const nghttp2_frame* frame) {
 
 int Http2Connection::on_header(const nghttp2_frame* frame, std::string_view name,
                                std::string_view value) {
+    // HPACK bomb: nghttp2 validates each field before this callback, so a block of one-byte
+    // references to a large table entry costs work by what it decodes to, not by its size.
+    // Past the hard limit, decoding stops; the HPACK table is then out of step with the client's,
+    // so the connection ends (GOAWAY(COMPRESSION_ERROR), RFC 9113 section 4.3).
+    const std::size_t field = name.size() + value.size() + 32;  // RFC 9113 section 6.5.2
+    block_bytes_ += field;
+    if (block_bytes_ > header_block_limit()) {
+        header_block_overflow_ = true;
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;  // trailers: ignored
     const StreamPtr st = find(frame->hd.stream_id);
     if (!st || st->header_too_large) return 0;
-    st->header_bytes += name.size() + value.size() + 32;  // RFC 9113 section 6.5.2
+    st->header_bytes += field;
     if (st->header_bytes > limits_.max_header_list_size) {
         st->header_too_large = true;
         return 0;
@@ -380,27 +550,17 @@ int Http2Connection::on_frame_recv(const nghttp2_frame* frame) {
             if (st->header_too_large) {
                 reply_now(st, make_reply(431, "Request header fields too large\n",
                                          cache::Outcome::error));
+                // A head decoded and thrown away did no useful work.
+                if (!cheap_bucket_.take(Clock::now())) calm(Http2Event::limit_cheap_frames);
                 break;
             }
             if (st->request_complete) dispatch(st);
             break;
         }
-        case NGHTTP2_RST_STREAM: {
+        case NGHTTP2_RST_STREAM:
             if (observer_) observer_->on_http2(Http2Event::reset_received, 0);
-            // Rapid reset (CVE-2023-44487): a token bucket per connection.
-            const auto now = Clock::now();
-            const double secs = std::chrono::duration<double>(now - reset_refill_).count();
-            reset_refill_ = now;
-            reset_tokens_ =
-                std::min<double>(limits_.reset_burst, reset_tokens_ + secs * limits_.reset_rate);
-            if (reset_tokens_ < 1.0) {
-                nghttp2_session_terminate_session(session_.get(), NGHTTP2_ENHANCE_YOUR_CALM);
-                recv_stopped_ = true;
-            } else {
-                reset_tokens_ -= 1.0;
-            }
+            if (auto limit = count_reset()) calm(*limit);
             break;
-        }
         case NGHTTP2_PING:
             if ((frame->hd.flags & NGHTTP2_FLAG_ACK) && shutdown_ == ShutdownState::notice_sent)
                 final_goaway();
@@ -479,6 +639,21 @@ int Http2Connection::on_stream_close(std::int32_t stream_id, std::uint32_t error
 }
 
 int Http2Connection::on_frame_send(const nghttp2_frame* frame) {
+    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+        // A stream reset because the client broke the protocol on it costs a reset token too
+        // (a client can make the server reset streams as cheaply as it resets them itself).
+        switch (frame->rst_stream.error_code) {
+            case NGHTTP2_PROTOCOL_ERROR:
+            case NGHTTP2_FLOW_CONTROL_ERROR:
+            case NGHTTP2_STREAM_CLOSED:
+            case NGHTTP2_FRAME_SIZE_ERROR:
+                // GOAWAY after this send round (not from inside nghttp2_session_mem_send).
+                if (auto limit = count_reset(); limit && !calm_after_send_)
+                    calm_after_send_ = limit;
+                break;
+            default: break;
+        }
+    }
     if (observer_) {
         if (frame->hd.type == NGHTTP2_RST_STREAM)
             observer_->on_http2(Http2Event::reset_sent, frame->rst_stream.error_code);
@@ -506,6 +681,7 @@ ssize_t Http2Connection::read_body(std::int32_t stream_id, std::uint8_t* buf, st
         std::memcpy(buf, st->pending.data(), n);
         st->pending.remove_prefix(n);
         st->bytes_sent += n;
+        note_sent(*st, n, Clock::now());
         if (st->pending.empty()) {
             if (st->body_done)
                 *data_flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -580,13 +756,19 @@ asio::awaitable<void> Http2Connection::run_stream(std::shared_ptr<Http2Connectio
                 st->body_failed = true;
             else if (piece->empty())
                 st->body_done = true;
-            else
+            else {
                 st->pending = *piece;
+                st->progress_at = Clock::now();  // the send timeout starts now for this piece
+                st->progress_bytes = 0;
+            }
             nghttp2_session_resume_data(c.session_.get(), st->id);
             c.writer_wake_.notify();
             if (st->body_failed || st->body_done) break;
         }
     }
+    // A stream reset (by the client, or by us for a stalled send) frees its body source now: for a
+    // pass-through fetch that closes the origin connection.
+    if (st->closed || c.dead_) st->reply.stream.reset();
     st->task_running = false;
     if (st->closed && st->close_error != NGHTTP2_NO_ERROR && st->reply.detail.empty())
         st->reply.detail = "stream reset";
@@ -597,27 +779,12 @@ asio::awaitable<void> Http2Connection::run_stream(std::shared_ptr<Http2Connectio
 void Http2Connection::submit_reply(StreamState& st) {
     if (st.closed || st.submitted) return;
     const Reply& r = st.reply;
-    std::vector<std::string> connection_tokens;
-    for_each_field(r.object->head, r.extra, [&](std::string_view name, std::string_view value) {
-        if (!iequals(name, "connection")) return;
-        while (!value.empty()) {
-            const std::size_t comma = value.find(',');
-            connection_tokens.push_back(lower(trim(value.substr(0, comma))));
-            value.remove_prefix(comma == std::string_view::npos ? value.size() : comma + 1);
-        }
-    });
-    std::vector<std::pair<std::string, std::string>> fields;
-    fields.reserve(24);
-    fields.emplace_back(":status", std::to_string(r.status()));
-    for_each_field(r.object->head, r.extra, [&](std::string_view name, std::string_view value) {
-        std::string lname = lower(name);
-        if (hop_by_hop(lname) || std::find(connection_tokens.begin(), connection_tokens.end(),
-                                           lname) != connection_tokens.end())
-            return;
-        fields.emplace_back(std::move(lname), std::string(value));
-    });
+    const std::string status_text = std::to_string(r.status());
+    const auto fields = h2_fields(r.object->head, r.extra, /*strict=*/false);
     std::vector<nghttp2_nv> nv;
-    nv.reserve(fields.size());
+    nv.reserve(fields.size() + 1);
+    nv.push_back({bytes(status_name), bytes(status_text), status_name.size(), status_text.size(),
+                  NGHTTP2_NV_FLAG_NONE});
     for (const auto& [name, value] : fields)
         nv.push_back({bytes(name), bytes(value), name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
 
@@ -645,6 +812,26 @@ void Http2Connection::submit_reply(StreamState& st) {
         return;
     }
     st.submitted = true;
+    st.progress_at = Clock::now();
+    st.progress_bytes = 0;
+}
+
+void Http2Connection::send_interim(StreamState& st, unsigned status, std::string_view fields) {
+    // Only before the final reply, on a stream still open, on a connection still sending.
+    if (status < 102 || status > 199 || st.closed || st.submitted || dead_ || recv_stopped_) return;
+    const std::string status_text = std::to_string(status);
+    // Strict: these come from an origin's 1xx, which no cache ever checked.
+    const auto list = h2_fields({}, fields, /*strict=*/true);
+    std::vector<nghttp2_nv> nv;
+    nv.reserve(list.size() + 1);
+    nv.push_back({bytes(status_name), bytes(status_text), status_name.size(), status_text.size(),
+                  NGHTTP2_NV_FLAG_NONE});
+    for (const auto& [name, value] : list)
+        nv.push_back({bytes(name), bytes(value), name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
+    // Copied by nghttp2; queued ahead of the final HEADERS, which come later.
+    if (nghttp2_submit_headers(session_.get(), NGHTTP2_FLAG_NONE, st.id, nullptr, nv.data(),
+                               nv.size(), nullptr) >= 0)
+        writer_wake_.notify();
 }
 
 void Http2Connection::maybe_log(StreamState& st) {
@@ -694,19 +881,140 @@ void Http2Connection::abort_all() {
         st->wake.notify();
 }
 
+// Input from the client: frames metered as they pass (FrameScanner), then handed to nghttp2.
 bool Http2Connection::feed(const std::uint8_t* data, std::size_t len) {
+    if (recv_stopped_) return false;
+    std::size_t fed = 0;  // bytes of data nghttp2 has
+    const auto deliver = [&](std::size_t upto) {
+        if (upto > fed && !recv_stopped_) recv(data + fed, upto - fed);
+        fed = std::max(fed, upto);
+    };
+    bool flood = false;
+    scanner_.scan(data, len, [&](const FrameHead& h, std::size_t start) {
+        // Whether a WINDOW_UPDATE does useful work depends on the streams the frames before it
+        // opened and closed: nghttp2 gets those first.
+        if (h.type == NGHTTP2_WINDOW_UPDATE) deliver(start);
+        if (recv_stopped_) return false;
+        if (!cheap(h) || cheap_bucket_.take(Clock::now())) return true;
+        deliver(start);  // the frames before the one that emptied the bucket
+        flood = true;
+        return false;
+    });
+    if (flood && !recv_stopped_) calm(Http2Event::limit_cheap_frames);
+    if (!flood) deliver(len);
+    writer_wake_.notify();
+    return !recv_stopped_;
+}
+
+void Http2Connection::recv(const std::uint8_t* data, std::size_t len) {
     const ssize_t rv = nghttp2_session_mem_recv(session_.get(), data, len);
     if (rv < 0) {
-        // Fatal to the connection (bad preface, flood, callback failure): say why and stop.
-        nghttp2_session_terminate_session(session_.get(), rv == NGHTTP2_ERR_FLOODED
-                                                              ? NGHTTP2_ENHANCE_YOUR_CALM
-                                                              : NGHTTP2_PROTOCOL_ERROR);
+        // Fatal to the connection (bad preface, flood, HPACK bomb): say why and stop.
+        std::uint32_t code = NGHTTP2_PROTOCOL_ERROR;
+        if (rv == NGHTTP2_ERR_FLOODED) {
+            code = NGHTTP2_ENHANCE_YOUR_CALM;
+        } else if (header_block_overflow_) {
+            code = NGHTTP2_COMPRESSION_ERROR;
+            if (observer_) observer_->on_http2(Http2Event::limit_header_block, 0);
+        }
+        nghttp2_session_terminate_session(session_.get(), code);
         recv_stopped_ = true;
     } else if (!nghttp2_session_want_read(session_.get())) {
         recv_stopped_ = true;
     }
+}
+
+// Frames that do no useful work: they cost a token of cheap_bucket_.
+bool Http2Connection::cheap(const FrameHead& h) const {
+    switch (h.type) {
+        case NGHTTP2_DATA: {
+            if (h.flags & NGHTTP2_FLAG_END_STREAM) return false;
+            const std::size_t pad = (h.flags & NGHTTP2_FLAG_PADDED) ? 1U + h.first[0] : 0;
+            return h.length <= pad;  // no payload (or nothing but padding)
+        }
+        case NGHTTP2_HEADERS:
+        case NGHTTP2_CONTINUATION: return h.length == 0;
+        case NGHTTP2_RST_STREAM: return false;    // reset_bucket_ has those
+        case NGHTTP2_PUSH_PROMISE: return false;  // a connection error anyway
+        case NGHTTP2_WINDOW_UPDATE: {
+            if (h.length != 4) return true;  // FRAME_SIZE_ERROR from nghttp2
+            const std::uint32_t increment = ((std::uint32_t{h.first[0]} & 0x7f) << 24) |
+                                            (std::uint32_t{h.first[1]} << 16) |
+                                            (std::uint32_t{h.first[2]} << 8) | h.first[3];
+            if (increment < min_window_update) return true;
+            // Useful when it opens the window of a reply that may still send something.
+            return h.stream == 0 ? streams_.empty() : !find(h.stream);
+        }
+        default: return true;  // PRIORITY, SETTINGS, PING, GOAWAY, unknown and extension types
+    }
+}
+
+// A stream reset by the client (or for its fault): rapid reset, per connection and per address.
+// Returns the limit that ran out, if one did.
+std::optional<Http2Event> Http2Connection::count_reset() {
+    if (recv_stopped_) return std::nullopt;
+    if (!reset_bucket_.take(Clock::now())) return Http2Event::limit_reset_rate;
+    if (limits_.address_resets && !limits_.address_resets->take(client_.address()))
+        return Http2Event::limit_address_resets;
+    return std::nullopt;
+}
+
+// A limit ran out: GOAWAY(ENHANCE_YOUR_CALM), nothing more is read.
+void Http2Connection::calm(Http2Event why) {
+    if (recv_stopped_) return;
+    if (observer_) observer_->on_http2(why, 0);
+    nghttp2_session_terminate_session(session_.get(), NGHTTP2_ENHANCE_YOUR_CALM);
+    recv_stopped_ = true;
     writer_wake_.notify();
-    return !recv_stopped_;
+}
+
+// n reply bytes of st went into a DATA frame.
+void Http2Connection::note_sent(StreamState& st, std::size_t n, Clock::time_point now) {
+    st.progress_bytes += n;
+    if (st.progress_bytes >= min_progress || st.pending.empty()) {
+        st.progress_at = now;
+        st.progress_bytes = 0;
+    }
+    conn_progress_bytes_ += n;
+    if (conn_progress_bytes_ >= min_progress) {
+        conn_progress_at_ = now;
+        conn_progress_bytes_ = 0;
+    }
+}
+
+// The send timeout under flow control: a reply whose bytes wait for a window the client keeps
+// closed (SETTINGS_INITIAL_WINDOW_SIZE 0, no WINDOW_UPDATE) would otherwise hold its stream, and
+// its origin connection, for as long as the client likes. HTTP/1.1 cuts the same reader at
+// send_timeout; here the stream is reset, or the connection ended when its own window is shut.
+void Http2Connection::expire_stalled(Clock::time_point now) {
+    const bool conn_shut = nghttp2_session_get_remote_window_size(session_.get()) <= 0;
+    bool conn_stalled = false;
+    std::vector<StreamPtr> stalled;
+    for (const auto& [id, st] : streams_) {
+        if (!st->submitted || st->closed || st->pending.empty() ||
+            now - st->progress_at <= limits_.send_timeout)
+            continue;
+        if (conn_shut) {
+            conn_stalled = true;
+        } else if (nghttp2_session_get_stream_remote_window_size(session_.get(), id) <= 0) {
+            stalled.push_back(st);
+        }
+    }
+    if (conn_stalled && now - conn_progress_at_ > limits_.send_timeout) {
+        if (observer_) observer_->on_http2(Http2Event::limit_connection_stall, 0);
+        for (const auto& [id, st] : streams_)
+            if (st->reply.detail.empty()) st->reply.detail = "send timeout";
+        nghttp2_session_terminate_session(session_.get(), NGHTTP2_ENHANCE_YOUR_CALM);
+        recv_stopped_ = true;
+        writer_wake_.notify();
+        return;
+    }
+    for (const StreamPtr& st : stalled) {
+        if (observer_) observer_->on_http2(Http2Event::limit_stream_stall, 0);
+        if (st->reply.detail.empty()) st->reply.detail = "send timeout";
+        nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+    }
+    if (!stalled.empty()) writer_wake_.notify();
 }
 
 asio::awaitable<void> Http2Connection::reader() {
@@ -757,6 +1065,11 @@ asio::awaitable<void> Http2Connection::writer() {
             out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
         }
         if (dead_) break;
+        if (calm_after_send_) {
+            calm(*calm_after_send_);  // its GOAWAY goes out in the next round
+            calm_after_send_.reset();
+            if (out.empty()) continue;
+        }
         if (!out.empty()) {
             writing_ = true;
             write_started_ = Clock::now();
@@ -806,7 +1119,10 @@ asio::awaitable<void> Http2Connection::watchdog() {
         } else if (idle_goaway_ && now - last_activity_ > limits_.idle_timeout + linger_time) {
             abort_all();  // the GOAWAY itself could not be written
         }
-        if (!recv_stopped_) expire_requests(now);
+        if (!recv_stopped_) {
+            expire_requests(now);
+            expire_stalled(now);
+        }
         if (shutdown_ == ShutdownState::notice_sent && now - shutdown_started_ > goaway_rtt_wait)
             final_goaway();
         if (shutdown_ != ShutdownState::none && now - shutdown_started_ > limits_.shutdown_timeout)
@@ -820,6 +1136,9 @@ asio::awaitable<void> Http2Connection::run(std::span<const std::uint8_t> already
         observer_->on_connection(+1);
         observer_->on_http2(Http2Event::connection, 0);
     }
+    // A client address that has spent its reset budget on other connections is turned away.
+    if (limits_.address_resets && !limits_.address_resets->has_budget(client_.address()))
+        calm(Http2Event::limit_address_resets);
     tasks_ += 2;
     asio::co_spawn(ex_, reader(), asio::detached);
     asio::co_spawn(ex_, watchdog(), asio::detached);

@@ -114,6 +114,14 @@ Http2Metrics::Http2Metrics(MetricsRegistry& r)
                                       "counts once, for its final GOAWAY).",
                                       label);
     }
+    constexpr std::array<std::string_view, kLimits> limit_names = {
+        "stream_send_stall", "connection_send_stall", "cheap_frames", "header_block",
+        "reset_rate",        "address_resets"};
+    for (std::size_t i = 0; i < kLimits; ++i)
+        limits_[i] = &r.counter("cdn_edge_http2_limits_total",
+                                "HTTP/2 protections that fired: streams reset or connections "
+                                "ended (or refused) by limit.",
+                                "limit=\"" + std::string(limit_names[i]) + "\"");
 }
 
 void Http2Metrics::on_event(http::Http2Event event, std::uint32_t error_code) {
@@ -124,6 +132,12 @@ void Http2Metrics::on_event(http::Http2Event event, std::uint32_t error_code) {
         case http::Http2Event::reset_received: resets_received_.inc(); break;
         case http::Http2Event::reset_sent: resets_sent_[code]->inc(); break;
         case http::Http2Event::goaway_sent: goaways_sent_[code]->inc(); break;
+        case http::Http2Event::limit_stream_stall: limits_[0]->inc(); break;
+        case http::Http2Event::limit_connection_stall: limits_[1]->inc(); break;
+        case http::Http2Event::limit_cheap_frames: limits_[2]->inc(); break;
+        case http::Http2Event::limit_header_block: limits_[3]->inc(); break;
+        case http::Http2Event::limit_reset_rate: limits_[4]->inc(); break;
+        case http::Http2Event::limit_address_resets: limits_[5]->inc(); break;
     }
 }
 

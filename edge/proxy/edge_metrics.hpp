@@ -59,8 +59,8 @@ class TlsMetrics final : public http::TlsObserver {
 };
 
 // HTTP/2 counters (registered only when HTTP/2 is on: ALPN h2 or h2c): connections, streams,
-// RST_STREAMs received, and RST_STREAMs and GOAWAYs sent by error code. Atomic: any worker may
-// report.
+// RST_STREAMs received, RST_STREAMs and GOAWAYs sent by error code, and the protections that
+// fired by limit. Atomic: any worker may report.
 class Http2Metrics {
   public:
     explicit Http2Metrics(MetricsRegistry& registry);
@@ -75,6 +75,8 @@ class Http2Metrics {
     Counter& resets_received_;
     std::array<Counter*, kCodes + 1> resets_sent_{};  // by error code; [kCodes] = other
     std::array<Counter*, kCodes + 1> goaways_sent_{};
+    static constexpr std::size_t kLimits = 6;  // the Http2Event::limit_* events
+    std::array<Counter*, kLimits> limits_{};
 };
 
 class EdgeObserver final : public http::ExchangeObserver {

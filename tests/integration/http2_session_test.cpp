@@ -3,6 +3,9 @@
 // and by a raw frame client for what real clients will not send (bad frames, too many streams,
 // rapid reset).
 #include "edge/http/http2_session.hpp"
+#include "edge/http/address_budget.hpp"
+#include "tests/support/h2_raw_client.hpp"
+#include "tests/support/manual_clock.hpp"
 #include "tests/support/process.hpp"
 
 #include <nghttp2/nghttp2.h>
@@ -17,9 +20,6 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <catch2/catch.hpp>
-
-#include <sys/socket.h>
-#include <sys/time.h>
 
 #include <atomic>
 #include <charconv>
@@ -36,6 +36,7 @@ using cdn::test::eventually;
 using cdn::test::Process;
 using cdn::test::run_command;
 using cdn::test::TempDir;
+using namespace cdn::test::h2;
 using namespace std::chrono_literals;
 using Catch::Matchers::Contains;
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
@@ -54,10 +55,16 @@ std::size_t number_after(std::string_view target, std::string_view prefix) {
     return n;
 }
 
-// A body handed out in 64 KiB pieces, each after a yield, as an origin relay would.
+// A body handed out in 64 KiB pieces, each after a yield, as an origin relay would. `alive`
+// counts the sources not yet destroyed (a pass-through relay holds an origin connection).
 class PieceSource final : public BodySource {
   public:
-    explicit PieceSource(std::string body) : body_(std::move(body)) {}
+    PieceSource(std::string body, std::atomic<int>& alive) : body_(std::move(body)), alive_(alive) {
+        ++alive_;
+    }
+    ~PieceSource() override { --alive_; }
+    PieceSource(const PieceSource&) = delete;
+    PieceSource& operator=(const PieceSource&) = delete;
     asio::awaitable<cdn::Result<std::string_view>> next() override {
         co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
         const std::string_view rest = std::string_view(body_).substr(offset_);
@@ -69,10 +76,12 @@ class PieceSource final : public BodySource {
   private:
     std::string body_;
     std::size_t offset_ = 0;
+    std::atomic<int>& alive_;
 };
 
 // /size/N: N bytes; /stream/N: N bytes through a BodySource; /slow: waits until release();
-// /echo: method, host, body length and the body.
+// /echo: method, host, body length and the body; /early: a 103 (with a Link and fields HTTP/2
+// must not carry) before its 200; /slow-early: waits until release(), then the same.
 class FakeHandler final : public RequestHandler {
   public:
     explicit FakeHandler(asio::io_context& io) : io_(io), latch_(io) {}
@@ -89,7 +98,16 @@ class FakeHandler final : public RequestHandler {
                 co_await latch_.async_wait(nothrow);
             }
             --slow_waiting;
+            if (target == "/slow-early" && req.interim)
+                co_await req.interim->send_interim(103, "Link: </late.css>; rel=preload\r\n");
             r = make_reply(200, "slow done\n", cdn::edge::cache::Outcome::miss);
+        } else if (target == "/early") {
+            if (req.interim)
+                co_await req.interim->send_interim(
+                    103,
+                    "Link: </a.css>; rel=preload\r\nConnection: x-hop\r\nX-Hop: 1\r\n"
+                    "Keep-Alive: timeout=5\r\nLink: </b.js>; rel=preload; as=script\r\n");
+            r = make_reply(200, "early done\n", cdn::edge::cache::Outcome::miss);
         } else if (target.starts_with("/size/")) {
             r = make_reply(200, pattern_body(number_after(target, "/size/")),
                            cdn::edge::cache::Outcome::hit, "application/octet-stream");
@@ -101,8 +119,8 @@ class FakeHandler final : public RequestHandler {
                 "keep-alive, x-private\r\nX-Private: 1\r\nTransfer-Encoding: chunked\r\n";
             r.object = std::move(obj);
             r.outcome = cdn::edge::cache::Outcome::miss;
-            r.stream =
-                std::make_unique<PieceSource>(pattern_body(number_after(target, "/stream/")));
+            r.stream = std::make_unique<PieceSource>(pattern_body(number_after(target, "/stream/")),
+                                                     sources_alive);
             r.chunked = true;
         } else if (target == "/echo") {
             r = make_reply(200,
@@ -126,6 +144,7 @@ class FakeHandler final : public RequestHandler {
     }
 
     std::atomic<int> slow_waiting{0};
+    std::atomic<int> sources_alive{0};
     std::atomic<int> running{0};
     std::atomic<int> max_running{0};
 
@@ -150,6 +169,17 @@ class RecordingObserver final : public ExchangeObserver {
             {std::string(req.msg.target()), reply.status(), bytes_sent, reply.detail});
     }
     void on_connection(int delta) override { connections += delta; }
+    void on_http2(Http2Event event, std::uint32_t) override {
+        ++events[static_cast<std::size_t>(event)];
+    }
+    int count(Http2Event event) const { return events[static_cast<std::size_t>(event)]; }
+    std::vector<Entry> with_prefix(std::string_view prefix) const {
+        std::lock_guard lock(mutex_);
+        std::vector<Entry> out;
+        for (const Entry& e : entries_)
+            if (e.target.starts_with(prefix)) out.push_back(e);
+        return out;
+    }
 
     std::vector<Entry> entries() const {
         std::lock_guard lock(mutex_);
@@ -162,6 +192,7 @@ class RecordingObserver final : public ExchangeObserver {
                           [&](const Entry& e) { return e.target.starts_with(prefix); }));
     }
     std::atomic<int> connections{0};
+    std::array<std::atomic<int>, 16> events{};
 
   private:
     mutable std::mutex mutex_;
@@ -240,138 +271,6 @@ class TestServer {
     FakeHandler handler;
     RecordingObserver observer;
 };
-
-// ---- a raw frame client ------------------------------------------------------------------
-
-struct Frame {
-    std::uint8_t type = 0;
-    std::uint8_t flags = 0;
-    std::uint32_t stream = 0;
-    std::string payload;
-    std::uint32_t error_code() const {  // RST_STREAM, GOAWAY
-        const std::size_t at = type == NGHTTP2_GOAWAY ? 4 : 0;
-        if (payload.size() < at + 4) return 0xffffffff;
-        return (std::uint32_t(std::uint8_t(payload[at])) << 24) |
-               (std::uint32_t(std::uint8_t(payload[at + 1])) << 16) |
-               (std::uint32_t(std::uint8_t(payload[at + 2])) << 8) |
-               std::uint32_t(std::uint8_t(payload[at + 3]));
-    }
-};
-
-std::string frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream,
-                  std::string_view payload) {
-    std::string f;
-    const std::size_t n = payload.size();
-    f.push_back(static_cast<char>(n >> 16));
-    f.push_back(static_cast<char>(n >> 8));
-    f.push_back(static_cast<char>(n));
-    f.push_back(static_cast<char>(type));
-    f.push_back(static_cast<char>(flags));
-    f.push_back(static_cast<char>((stream >> 24) & 0x7f));
-    f.push_back(static_cast<char>(stream >> 16));
-    f.push_back(static_cast<char>(stream >> 8));
-    f.push_back(static_cast<char>(stream));
-    f.append(payload);
-    return f;
-}
-
-std::string u32(std::uint32_t v) {
-    return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-            static_cast<char>(v)};
-}
-
-class RawClient {
-  public:
-    explicit RawClient(std::uint16_t port) : sock_(io_) {
-        sock_.connect({asio::ip::make_address("127.0.0.1"), port});
-        timeval tv{10, 0};
-        ::setsockopt(sock_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        nghttp2_hd_deflate_new(&deflater_, 4096);
-    }
-    ~RawClient() { nghttp2_hd_deflate_del(deflater_); }
-
-    void send(std::string_view bytes) {
-        boost::system::error_code ec;
-        asio::write(sock_, asio::buffer(bytes), ec);
-    }
-    // The preface and our SETTINGS; with ack, also the acknowledgement of the server's
-    // SETTINGS (sent at once: the server submits them before it reads anything).
-    static std::string preface(bool ack = false) {
-        return std::string(http2_client_preface) + frame(NGHTTP2_SETTINGS, 0, 0, {}) +
-               (ack ? frame(NGHTTP2_SETTINGS, NGHTTP2_FLAG_ACK, 0, {}) : std::string());
-    }
-    // A HEADERS frame (END_HEADERS, and END_STREAM unless a body follows) for method + path.
-    std::string headers(std::uint32_t stream, std::string_view method, std::string_view path,
-                        bool end_stream = true, bool with_path = true,
-                        std::vector<std::pair<std::string, std::string>> extra = {}) {
-        std::vector<std::pair<std::string, std::string>> fields = {
-            {":method", std::string(method)}, {":scheme", "http"}, {":authority", "h2.test"}};
-        if (with_path) fields.emplace_back(":path", std::string(path));
-        fields.insert(fields.end(), extra.begin(), extra.end());
-        std::vector<nghttp2_nv> nv;
-        for (auto& [k, v] : fields)
-            nv.push_back({reinterpret_cast<std::uint8_t*>(k.data()),
-                          reinterpret_cast<std::uint8_t*>(v.data()), k.size(), v.size(),
-                          NGHTTP2_NV_FLAG_NONE});
-        std::string block(nghttp2_hd_deflate_bound(deflater_, nv.data(), nv.size()), '\0');
-        const auto n =
-            nghttp2_hd_deflate_hd(deflater_, reinterpret_cast<std::uint8_t*>(block.data()),
-                                  block.size(), nv.data(), nv.size());
-        REQUIRE(n >= 0);
-        block.resize(static_cast<std::size_t>(n));
-        return frame(NGHTTP2_HEADERS,
-                     NGHTTP2_FLAG_END_HEADERS | (end_stream ? NGHTTP2_FLAG_END_STREAM : 0), stream,
-                     block);
-    }
-    // The next frame; nullopt at EOF, on error or after the 10 s receive timeout.
-    std::optional<Frame> read() {
-        std::array<std::uint8_t, 9> h{};
-        boost::system::error_code ec;
-        asio::read(sock_, asio::buffer(h), ec);
-        if (ec) return std::nullopt;
-        Frame f;
-        const std::size_t len = (std::size_t(h[0]) << 16) | (std::size_t(h[1]) << 8) | h[2];
-        f.type = h[3];
-        f.flags = h[4];
-        f.stream = ((std::uint32_t(h[5]) & 0x7f) << 24) | (std::uint32_t(h[6]) << 16) |
-                   (std::uint32_t(h[7]) << 8) | h[8];
-        f.payload.resize(len);
-        asio::read(sock_, asio::buffer(f.payload), ec);
-        if (ec) return std::nullopt;
-        return f;
-    }
-    // Reads frames until pred(frame) is true (returns it) or the connection ends (nullopt).
-    template <class Pred>
-    std::optional<Frame> read_until(Pred pred, std::vector<Frame>* seen = nullptr) {
-        for (int i = 0; i < 100000; ++i) {
-            auto f = read();
-            if (!f) return std::nullopt;
-            if (seen) seen->push_back(*f);
-            if (pred(*f)) return f;
-        }
-        return std::nullopt;
-    }
-    // True when the server closes the connection (EOF or reset) within the receive timeout.
-    bool closed_by_server() {
-        for (int i = 0; i < 100000; ++i) {
-            std::array<char, 4096> buf{};
-            boost::system::error_code ec;
-            sock_.read_some(asio::buffer(buf), ec);
-            if (ec == asio::error::eof || ec == asio::error::connection_reset) return true;
-            if (ec) return false;  // timeout
-        }
-        return false;
-    }
-
-  private:
-    asio::io_context io_;
-    tcp::socket sock_;
-    nghttp2_hd_deflater* deflater_ = nullptr;
-};
-
-bool is_goaway(const Frame& f) {
-    return f.type == NGHTTP2_GOAWAY;
-}
 
 // The server still answers on a new connection.
 void check_still_serving(TestServer& server) {
@@ -784,4 +683,278 @@ TEST_CASE("serve_http2 instantiates for the stream types the listeners will use"
     CHECK(plain != nullptr);
     CHECK(stream != nullptr);
     CHECK(tls != nullptr);
+}
+
+// ---- issue 13: hostile clients -------------------------------------------------------------
+
+TEST_CASE(
+    "a client that keeps its stream windows shut: the stalled streams are reset after "
+    "send_timeout and their bodies released",
+    "[http2]") {
+    Http2Limits limits;
+    limits.send_timeout = 300ms;
+    TestServer server(limits);
+    RawClient c(server.port);
+    // SETTINGS_INITIAL_WINDOW_SIZE 0: no DATA may be sent on any stream.
+    // (One statement each: HPACK state depends on the order the blocks are encoded in.)
+    std::string out = RawClient::preface(/*ack=*/true, {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 0}});
+    out += c.headers(1, "GET", "/stream/1000000");
+    out += c.headers(3, "GET", "/size/1000000");
+    c.send(out);
+    REQUIRE(eventually([&] { return server.handler.sources_alive == 1; }));
+    int resets = 0;
+    const auto started = std::chrono::steady_clock::now();
+    REQUIRE(c.read_until([&](const Frame& f) {
+        CHECK(f.type != NGHTTP2_GOAWAY);
+        if (f.type == NGHTTP2_DATA) CHECK(f.payload.empty());
+        if (f.type == NGHTTP2_RST_STREAM) {
+            CHECK((f.stream == 1 || f.stream == 3));
+            CHECK(f.error_code() == NGHTTP2_CANCEL);
+            ++resets;
+        }
+        return resets == 2;
+    }));
+    CHECK(std::chrono::steady_clock::now() - started >= 250ms);
+    // The streamed body's source (an origin connection, for a pass-through) is gone.
+    REQUIRE(eventually([&] { return server.handler.sources_alive == 0; }));
+    REQUIRE(eventually([&] {
+        return server.observer.count_prefix("/stream/") == 1 &&
+               server.observer.count_prefix("/size/") == 1;
+    }));
+    for (const auto& e : server.observer.entries())
+        CHECK(e.detail == "send timeout");
+    CHECK(server.observer.count(Http2Event::limit_stream_stall) == 2);
+    // The connection goes on: once the client opens its windows, a new stream is served.
+    c.send(settings({{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 65535}}) +
+           c.headers(5, "GET", "/size/10"));
+    REQUIRE(c.read_until([&](const Frame& f) {
+        return f.type == NGHTTP2_DATA && f.stream == 5 && f.payload == pattern_body(10);
+    }));
+}
+
+TEST_CASE("a client that keeps the connection window shut: GOAWAY after send_timeout", "[http2]") {
+    Http2Limits limits;
+    limits.send_timeout = 300ms;
+    TestServer server(limits);
+    RawClient c(server.port);
+    // Stream windows of 1 MiB, but the connection window stays at its initial 65535 bytes.
+    c.send(RawClient::preface(/*ack=*/true, {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20}}) +
+           c.headers(1, "GET", "/stream/1000000"));
+    std::size_t received = 0;
+    auto g = c.read_until([&](const Frame& f) {
+        if (f.type == NGHTTP2_DATA) received += f.payload.size();
+        return is_goaway(f);
+    });
+    REQUIRE(g);
+    CHECK(g->error_code() == NGHTTP2_ENHANCE_YOUR_CALM);
+    CHECK(received == 65535);
+    CHECK(c.closed_by_server());
+    REQUIRE(eventually([&] { return server.handler.sources_alive == 0; }));
+    CHECK(server.observer.count(Http2Event::limit_connection_stall) == 1);
+    REQUIRE(eventually([&] { return server.observer.count_prefix("/stream/") == 1; }));
+    CHECK(server.observer.entries().at(0).detail == "send timeout");
+}
+
+TEST_CASE("an HPACK bomb ends the connection with COMPRESSION_ERROR, not after decoding it",
+          "[http2]") {
+    TestServer server;  // max_header_list_size 32 KiB: decoding stops past 64 KiB
+    RawClient c(server.port);
+    SECTION("in request heads") {
+        // 20 blocks of ~13 KiB, each decoding to ~30 MB of fields (600 MB in all).
+        std::string out = RawClient::preface(/*ack=*/true);
+        for (std::uint32_t i = 0; i < 20; ++i)
+            out += hpack_bomb(1 + 2 * i, "/size/10", 3000, 10000, /*first_on_connection=*/i == 0);
+        c.send(out);
+    }
+    SECTION("in trailers") {
+        std::string out = RawClient::preface(/*ack=*/true);
+        out += c.headers(1, "POST", "/echo", /*end_stream=*/false);
+        out += hpack_bomb(1, "", 3000, 10000);
+        c.send(out);
+    }
+    const auto started = std::chrono::steady_clock::now();
+    auto g = c.read_until(is_goaway);
+    REQUIRE(g);
+    CHECK(g->error_code() == NGHTTP2_COMPRESSION_ERROR);
+    CHECK(c.closed_by_server());
+    CHECK(std::chrono::steady_clock::now() - started < 2s);
+    CHECK(server.observer.count(Http2Event::limit_header_block) == 1);
+    check_still_serving(server);
+}
+
+TEST_CASE("floods of frames that do no useful work end in GOAWAY(ENHANCE_YOUR_CALM)", "[http2]") {
+    Http2Limits limits;
+    limits.cheap_frame_burst = 100;
+    limits.cheap_frame_rate = 10;
+    TestServer server(limits);
+    RawClient c(server.port);
+    std::string out = RawClient::preface(/*ack=*/true);
+    std::string flood;
+    SECTION("PING") {
+        flood = frame(NGHTTP2_PING, 0, 0, std::string(8, 'p'));
+    }
+    SECTION("PRIORITY") {
+        flood = frame(NGHTTP2_PRIORITY, 0, 3, u32(1) + std::string(1, '\x10'));
+    }
+    SECTION("WINDOW_UPDATE of 1 byte") {
+        flood = window_update(0, 1);
+    }
+    SECTION("unknown frame type") {
+        flood = frame(0x42, 0, 0, "xyz");
+    }
+    SECTION("SETTINGS") {
+        flood = settings({});
+    }
+    SECTION("empty DATA on an open upload") {
+        out += c.headers(1, "POST", "/echo", /*end_stream=*/false);
+        flood = frame(NGHTTP2_DATA, 0, 1, {});
+    }
+    SECTION("DATA with nothing but padding") {
+        out += c.headers(1, "POST", "/echo", /*end_stream=*/false);
+        flood = frame(NGHTTP2_DATA, NGHTTP2_FLAG_PADDED, 1, std::string("\x03", 1) + "pad");
+    }
+    SECTION("empty HEADERS and CONTINUATION fragments") {
+        // Requests whose head comes after an empty HEADERS and 7 empty CONTINUATIONs (nghttp2
+        // itself allows 8 CONTINUATIONs per block): 8 cheap frames per request.
+        for (std::uint32_t i = 0; i < 30; ++i) {
+            const std::uint32_t id = 1 + 2 * i;
+            out += frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_STREAM, id, {});
+            for (int j = 0; j < 7; ++j)
+                out += frame(NGHTTP2_CONTINUATION, 0, id, {});
+            out += frame(NGHTTP2_CONTINUATION, NGHTTP2_FLAG_END_HEADERS, id,
+                         c.headers(id, "GET", "/size/10").substr(9));
+        }
+    }
+    for (int i = 0; i < 500 && !flood.empty(); ++i)
+        out += flood;
+    c.send(out);
+    auto g = c.read_until(is_goaway);
+    REQUIRE(g);
+    CHECK(g->error_code() == NGHTTP2_ENHANCE_YOUR_CALM);
+    CHECK(c.closed_by_server());
+    CHECK(server.observer.count(Http2Event::limit_cheap_frames) == 1);
+    check_still_serving(server);
+}
+
+TEST_CASE("WINDOW_UPDATEs that open a reply's window are not cheap frames", "[http2]") {
+    Http2Limits limits;
+    limits.cheap_frame_burst = 20;
+    limits.cheap_frame_rate = 1;
+    TestServer server(limits);
+    RawClient c(server.port);
+    // A 1 KiB stream window reopened 1 KiB at a time: 600 WINDOW_UPDATEs (stream and
+    // connection) for a 300 KiB reply.
+    c.send(RawClient::preface(/*ack=*/true, {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1024}}) +
+           c.headers(1, "GET", "/size/307200"));
+    std::string body;
+    REQUIRE(c.read_until([&](const Frame& f) {
+        CHECK(f.type != NGHTTP2_GOAWAY);
+        if (f.type != NGHTTP2_DATA || f.stream != 1) return false;
+        body += f.payload;
+        if (f.flags & NGHTTP2_FLAG_END_STREAM) return true;
+        const auto n = static_cast<std::uint32_t>(f.payload.size());
+        c.send(window_update(1, n) + window_update(0, n));  // the stream's and the connection's
+        return false;
+    }));
+    CHECK(body == pattern_body(307200));
+    CHECK(server.observer.count(Http2Event::limit_cheap_frames) == 0);
+}
+
+TEST_CASE("rapid reset across connections: the client address runs out of its budget", "[http2]") {
+    cdn::test::ManualClock clock;
+    AddressResetBudget budget({.burst = 50, .rate = 1, .slots = 64}, clock);
+    Http2Limits limits;  // 200 resets per connection: each connection alone stays under it
+    limits.address_resets = &budget;
+    TestServer server(limits);
+    auto resets = [](RawClient& c, std::uint32_t count) {
+        std::string out = RawClient::preface();
+        for (std::uint32_t i = 0; i < count; ++i) {
+            out += c.headers(1 + 2 * i, "GET", "/size/10");
+            out += rst_stream(1 + 2 * i);
+        }
+        return out;
+    };
+    {
+        RawClient c(server.port);  // 30 resets, then a request that is served
+        std::string out = resets(c, 30);
+        out += c.headers(61, "GET", "/size/10");
+        c.send(out);
+        REQUIRE(c.read_until([&](const Frame& f) {
+            CHECK(f.type != NGHTTP2_GOAWAY);
+            return f.type == NGHTTP2_DATA && f.stream == 61;
+        }));
+    }
+    {
+        RawClient c(server.port);  // 30 more: the address's 50 run out on this one
+        c.send(resets(c, 30));
+        auto g = c.read_until(is_goaway);
+        REQUIRE(g);
+        CHECK(g->error_code() == NGHTTP2_ENHANCE_YOUR_CALM);
+        CHECK(c.closed_by_server());
+    }
+    {
+        RawClient c(server.port);  // a new connection from it is turned away at once
+        c.send(RawClient::preface() + c.headers(1, "GET", "/size/10"));
+        std::vector<Frame> seen;
+        auto g = c.read_until(is_goaway, &seen);
+        REQUIRE(g);
+        CHECK(g->error_code() == NGHTTP2_ENHANCE_YOUR_CALM);
+        for (const Frame& f : seen)
+            CHECK(f.type != NGHTTP2_HEADERS);
+        CHECK(c.closed_by_server());
+    }
+    {
+        RawClient c(server.port, "127.0.0.2");  // another address is served
+        c.send(RawClient::preface() + c.headers(1, "GET", "/size/10"));
+        REQUIRE(c.read_until([&](const Frame& f) {
+            CHECK(f.type != NGHTTP2_GOAWAY);
+            return f.type == NGHTTP2_DATA && f.stream == 1 && f.payload == pattern_body(10);
+        }));
+    }
+    clock.advance(10s);  // 10 tokens back
+    {
+        RawClient c(server.port);
+        c.send(RawClient::preface() + c.headers(1, "GET", "/size/10"));
+        REQUIRE(c.read_until([&](const Frame& f) {
+            CHECK(f.type != NGHTTP2_GOAWAY);
+            return f.type == NGHTTP2_DATA && f.stream == 1;
+        }));
+    }
+    CHECK(server.observer.count(Http2Event::limit_address_resets) == 2);
+}
+
+TEST_CASE("103 Early Hints reach an HTTP/2 client before the final response", "[http2]") {
+    TestServer server;
+    const auto r = run_command({"nghttp", "-v", server.url("/early")});
+    CHECK(r.status == 0);
+    const auto s103 = r.out.find(":status: 103");
+    const auto link_a = r.out.find("link: </a.css>; rel=preload");
+    const auto link_b = r.out.find("link: </b.js>; rel=preload; as=script");
+    const auto s200 = r.out.find(":status: 200");
+    REQUIRE(s103 != std::string::npos);
+    REQUIRE(s200 != std::string::npos);
+    CHECK(s103 < link_a);
+    CHECK(link_a < link_b);
+    CHECK(link_b < s200);
+    // Connection-specific fields and the one Connection names are not sent.
+    CHECK_THAT(r.out, !Contains("x-hop") && !Contains("keep-alive") && !Contains("connection:"));
+    CHECK_THAT(r.out, Contains("early done"));
+}
+
+TEST_CASE("103 Early Hints for a stream already reset: nothing is sent", "[http2]") {
+    TestServer server;
+    RawClient c(server.port);
+    c.send(RawClient::preface(/*ack=*/true) + c.headers(1, "GET", "/slow-early") + rst_stream(1));
+    REQUIRE(eventually([&] { return server.handler.slow_waiting == 1; }));
+    server.handler.release();
+    REQUIRE(eventually([&] { return server.observer.count_prefix("/slow-early") == 1; }));
+    c.send(c.headers(3, "GET", "/size/10"));
+    std::vector<Frame> seen;
+    REQUIRE(c.read_until(
+        [&](const Frame& f) {
+            return f.type == NGHTTP2_DATA && f.stream == 3 && f.payload == pattern_body(10);
+        },
+        &seen));
+    for (const Frame& f : seen)
+        CHECK(f.stream != 1);
 }

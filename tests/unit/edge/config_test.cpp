@@ -203,6 +203,11 @@ initial_window_size = "1MiB"
 header_table_size = "8KiB"
 reset_burst = 10
 reset_rate = 5
+cheap_frame_burst = 50
+cheap_frame_rate = 7
+address_reset_burst = 0
+address_reset_rate = 3
+address_table_size = 128
 )",
                                                          "e.toml"));
     CHECK(c.session.drain_timeout == std::chrono::seconds(2));
@@ -211,6 +216,14 @@ reset_rate = 5
     CHECK(c.session.http2.header_table_size == 8192);
     CHECK(c.session.http2.reset_burst == 10);
     CHECK(c.session.http2.reset_rate == 5);
+    CHECK(c.session.http2.cheap_frame_burst == 50);
+    CHECK(c.session.http2.cheap_frame_rate == 7);
+    CHECK(c.address_resets.burst == 0);  // off
+    CHECK(c.address_resets.rate == 3);
+    CHECK(c.address_resets.slots == 128);
+    CHECK(defaults.address_resets.burst == 1000);
+    CHECK(defaults.session.http2.cheap_frame_burst == 1000);
+    CHECK(defaults.session.http2.address_resets == nullptr);  // main sets it
     CHECK(load_edge_config(ConfigSection::parse("[timeouts]\ndrain = \"0s\"\n", "e.toml"))
               .session.drain_timeout == std::chrono::milliseconds(0));
     CHECK_THAT(fails("[http2]\nmax_concurrent_streams = 0\n"),
@@ -223,6 +236,13 @@ reset_rate = 5
                Contains("http2.header_table_size"));
     CHECK_THAT(fails("[http2]\nreset_rate = -1\n"), Contains("http2.reset_rate"));
     CHECK_THAT(fails("[http2]\npush = true\n"), Contains("push"));
+    CHECK_THAT(fails("[http2]\ncheap_frame_burst = 5\n"),
+               Contains("t.toml:2") && Contains("http2.cheap_frame_burst"));
+    CHECK_THAT(fails("[http2]\ncheap_frame_rate = 0\n"), Contains("http2.cheap_frame_rate"));
+    CHECK_THAT(fails("[http2]\naddress_reset_burst = -1\n"), Contains("http2.address_reset_burst"));
+    CHECK_THAT(fails("[http2]\naddress_reset_rate = 0\n"), Contains("http2.address_reset_rate"));
+    CHECK_THAT(fails("[http2]\n\naddress_table_size = 8\n"),
+               Contains("t.toml:3") && Contains("http2.address_table_size"));
     CHECK_THAT(fails("[timeouts]\ndrain = \"2h\"\n"), Contains("timeouts.drain"));
 }
 
