@@ -101,7 +101,6 @@ Listener::Listener(WorkerPool& pool, const tcp::endpoint& ep, ConnectionHandler 
 
 void Listener::close() {
     for (auto& a : acceptors_) {
-        boost::system::error_code ignored;
         // Close on the acceptor's own thread to avoid racing its pending accept.
         asio::post(a->get_executor(), [a] {
             boost::system::error_code e;
