@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 
 namespace cdn::edge::cache {
 namespace {
@@ -38,13 +39,31 @@ bool is_unkeyed_override(std::string_view field_name) {
                        [&](std::string_view f) { return http_util::iequals(f, field_name); });
 }
 
+namespace {
+
+// What each byte may be in a reg-name: 0 never, 1 as it is (a-z 0-9 - _), 2 upper case (A-Z),
+// 3 a dot.
+constexpr std::array<std::uint8_t, 256> kNameChar = [] {
+    std::array<std::uint8_t, 256> t{};
+    for (int c = 'a'; c <= 'z'; ++c)
+        t[static_cast<std::size_t>(c)] = 1;
+    for (int c = '0'; c <= '9'; ++c)
+        t[static_cast<std::size_t>(c)] = 1;
+    t['-'] = t['_'] = 1;
+    for (int c = 'A'; c <= 'Z'; ++c)
+        t[static_cast<std::size_t>(c)] = 2;
+    t['.'] = 3;
+    return t;
+}();
+
+}  // namespace
+
 std::optional<std::string> parse_authority(std::string_view scheme, std::string_view authority) {
     if (authority.empty() || authority.size() > 300) return std::nullopt;
     std::string_view name;
     std::string_view port;
     bool has_port = false;
-    std::string out;
-    out.reserve(authority.size());
+    bool upper = false;
     if (authority.front() == '[') {
         // IP-literal: "[" IPv6address "]"; zone ids and IPvFuture are not for a site's name.
         const auto close = authority.find(']');
@@ -53,6 +72,7 @@ std::optional<std::string> parse_authority(std::string_view scheme, std::string_
             const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
                             (c >= 'A' && c <= 'F') || c == ':' || c == '.';
             if (!ok) return std::nullopt;
+            upper = upper || (c >= 'A' && c <= 'F');
         }
         name = authority.substr(0, close + 1);
         const std::string_view rest = authority.substr(close + 1);
@@ -61,8 +81,6 @@ std::optional<std::string> parse_authority(std::string_view scheme, std::string_
             has_port = true;
             port = rest.substr(1);
         }
-        for (char c : name)
-            out.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
     } else {
         const auto colon = authority.find(':');
         name = authority.substr(0, colon);
@@ -71,26 +89,36 @@ std::optional<std::string> parse_authority(std::string_view scheme, std::string_
             port = authority.substr(colon + 1);
         }
         if (name.ends_with('.')) name.remove_suffix(1);  // the root label: same site
-        if (name.empty() || name.size() > 253 || name.ends_with('.')) return std::nullopt;
-        char prev = '.';
+        if (name.empty() || name.size() > 253 || name.front() == '.' || name.back() == '.')
+            return std::nullopt;
+        std::uint8_t prev = 0;
         for (char c : name) {
-            const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
-            if (!ok || (c == '.' && prev == '.')) return std::nullopt;  // no empty labels
-            out.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
-            prev = c;
+            const std::uint8_t k = kNameChar[static_cast<unsigned char>(c)];
+            if (k == 0 || (k == 3 && prev == 3)) return std::nullopt;  // no empty labels
+            upper = upper || k == 2;
+            prev = k;
         }
     }
-    if (!has_port || port.empty()) return out;  // "example.com:" is example.com
-    unsigned number = 0;
-    for (char c : port) {
-        if (c < '0' || c > '9') return std::nullopt;
-        number = number * 10 + static_cast<unsigned>(c - '0');
-        if (number > 65535) return std::nullopt;
+    // The port: digits, 1-65535; dropped when empty or the scheme's default; leading zeros go.
+    std::string_view keep_port;
+    if (has_port && !port.empty()) {
+        unsigned number = 0;
+        for (char c : port) {
+            if (c < '0' || c > '9') return std::nullopt;
+            number = number * 10 + static_cast<unsigned>(c - '0');
+            if (number > 65535) return std::nullopt;
+        }
+        if (number == 0) return std::nullopt;
+        if (number != (scheme == "https" ? 443u : 80u))
+            keep_port = port.substr(port.find_first_not_of('0'));
     }
-    if (number == 0) return std::nullopt;
-    const unsigned default_port = scheme == "https" ? 443 : 80;
-    if (number != default_port) out.append(":").append(std::to_string(number));
+    std::string out;
+    out.reserve(name.size() + 1 + keep_port.size());
+    out.append(name);
+    if (upper)
+        for (char& c : out)
+            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    if (!keep_port.empty()) out.append(1, ':').append(keep_port);
     return out;
 }
 
@@ -106,7 +134,7 @@ std::string make_cache_key(std::string_view scheme, std::string_view host, std::
                            const KeyPolicy& policy) {
     std::string key;
     key.reserve(scheme.size() + 3 + host.size() + target.size());
-    key.append(scheme).append("://").append(normalize_host(scheme, host));
+    key.append(scheme).append("://").append(host);
     const auto q = target.find('?');
     key.append(target.substr(0, q));
     if (q == std::string_view::npos) return key;

@@ -1,6 +1,6 @@
 #pragma once
 // The cache key: scheme + host + path + query, so versioned URLs (/app.js?v=2, /v2/app.js) are
-// distinct objects. Host is lower-cased and loses a default port. Optionally the query
+// distinct objects. The host comes in normalised (lower case, no default port: parse_authority). Optionally the query
 // parameters are sorted and listed ones (exact names or prefixes ending in '*', e.g. "utm_*")
 // are dropped. Pure.
 #include <optional>
@@ -15,6 +15,7 @@ struct KeyPolicy {
     std::vector<std::string> drop_query_params;  // "fbclid", "utm_*"
 };
 
+// `host` is already normalised (parse_authority, normalize_host): the key takes it as it is.
 std::string make_cache_key(std::string_view scheme, std::string_view host, std::string_view target,
                            const KeyPolicy& policy);
 
