@@ -85,15 +85,7 @@ fi
 case $BIN_DIR in /*) bin=$BIN_DIR ;; *) bin=$root/$BIN_DIR ;; esac
 [ -x "$bin/geodns/geodns" ] || { echo "no geodns binary at $bin/geodns/geodns" >&2; exit 1; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/cdn-dnsqps.XXXXXX")
-chmod 755 "$work"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+scratch_dir dnsqps
 
 free_port() {  # a port free for both UDP and TCP on 127.0.0.1
   perl -MIO::Socket::INET -e '

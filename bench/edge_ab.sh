@@ -21,14 +21,7 @@ abs() { case $1 in /*) echo "$1" ;; *) echo "$root/$1" ;; esac; }
 base=$(abs "$BASE_BIN_DIR")
 new=$(abs "$BIN_DIR")
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/cdn-ab.XXXXXX")
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+scratch_dir ab
 
 cpu_ns() {  # all threads of PID, nanoseconds on CPU
   local t=0 f

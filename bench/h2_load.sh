@@ -75,15 +75,7 @@ for b in edge/edge origin_sim/origin_sim; do
   [ -x "$bin/$b" ] || { echo "missing $bin/$b (build the Release targets edge origin_sim)" >&2; exit 1; }
 done
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/cdn-h2load.XXXXXX")
-chmod 755 "$work"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+scratch_dir h2load
 
 hz=$(getconf CLK_TCK)
 

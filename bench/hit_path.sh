@@ -22,15 +22,7 @@ if [ -z "${BIN_DIR:-}" ]; then
 fi
 case $BIN_DIR in /*) bin=$BIN_DIR ;; *) bin=$root/$BIN_DIR ;; esac
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/cdn-bench.XXXXXX")
-chmod 755 "$work"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+scratch_dir bench
 
 
 origin_port=$(free_port)

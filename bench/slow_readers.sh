@@ -24,14 +24,7 @@ if [ -z "${BIN_DIR:-}" ]; then
 fi
 abs() { case $1 in /*) echo "$1" ;; *) echo "$root/$1" ;; esac; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/cdn-slow.XXXXXX")
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+scratch_dir slow
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }

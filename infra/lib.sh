@@ -46,3 +46,19 @@ cpu_ticks() {
   done
   echo "$t"
 }
+
+# scratch_dir NAME: sets $work to a fresh directory (mode 755, so servers running as another user
+# can read it) and $pids to an empty list; on exit every PID in pids is stopped and waited for,
+# and the directory removed. Start processes with `cmd & pids+=($!)`.
+scratch_dir() {
+  work=$(mktemp -d "${TMPDIR:-/tmp}/cdn-$1.XXXXXX")
+  chmod 755 "$work"
+  pids=()
+  trap scratch_cleanup EXIT
+}
+scratch_cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}

@@ -15,14 +15,6 @@ constexpr std::string_view kRefused = "cdn_edge_admin_refused_total";
 constexpr std::string_view kRefusedHelp =
     "Admin requests refused: purge not enabled, no or wrong token, body not JSON.";
 
-std::string_view trim_ows(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
-    return s;
-}
-
 }  // namespace
 
 AdminAuth check_admin_token(std::string_view token, const http::RequestMessage& req) {
@@ -38,7 +30,7 @@ AdminAuth check_admin_token(std::string_view token, const http::RequestMessage& 
 
 bool is_json_media_type(std::string_view content_type) {
     // RFC 9110 8.3.1: type "/" subtype *( OWS ";" OWS parameter ), case-insensitive.
-    const std::string_view essence = trim_ows(content_type.substr(0, content_type.find(';')));
+    const std::string_view essence = http_util::trim(content_type.substr(0, content_type.find(';')));
     return http_util::iequals(essence, "application/json");
 }
 
