@@ -225,6 +225,10 @@ Try:
   curl -s http://127.0.0.1:$admin_port/metrics | grep cdn_edge_requests_total
   curl -s http://127.0.0.1:$admin_port/metrics | grep -E 'cdn_edge_(cache_objects|disk_)'
   curl -s http://127.0.0.1:$admin_port/metrics | grep -E 'cdn_edge_(http2|tls)_'
+  curl -s http://127.0.0.1:$admin_port/metrics | grep -E 'cdn_edge_(inflight|admin_refused|http2_limits)'
+                                                          # bodies in flight, refused admin calls
+  curl -i --request-target http://other.example/hello.txt -H 'Host: attacker.example' \\
+       http://127.0.0.1:$edge_port/    # absolute-form: the target's host wins (key and origin Host)
   tail -f $run_dir/edge.log                                # one access-log line per request
   dig @127.0.0.1 -p $dns_port www.cdn.example A           # the edge, TTL 20 (geodns)
   dig @127.0.0.1 -p $dns_port +subnet=198.51.100.0/24 www.cdn.example   # with client subnet
