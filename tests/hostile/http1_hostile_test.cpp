@@ -355,3 +355,25 @@ TEST_CASE("an origin that trickles a cacheable body cannot hold its fill past or
     CHECK(edge.metric("cdn_edge_origin_errors_total{reason=\"timeout\"}") >= 1);
     CHECK(edge.metric("cdn_edge_cache_stores_total") == 0);
 }
+
+TEST_CASE("an origin's 103 reaches an HTTP/2 client before the final response too",
+          "[hostile][http2][desync]") {
+    TempDir dir;
+    ScriptedOrigin origin([](const RecordedRequest& r) {
+        return "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </style.css>; "
+               "rel=preload; as=style\r\n\r\n" +
+               http_response(200, "final " + r.target + "\n");
+    });
+    Edge edge(dir, origin.url(), "[server]\nh2c = true\n");
+    const auto r = run_command(
+        {"nghttp", "-v", "http://127.0.0.1:" + std::to_string(edge.port()) + "/h2hints"}, 15s);
+    CHECK(r.status == 0);
+    const auto hints = r.out.find(":status: 103");
+    const auto final_response = r.out.find(":status: 200");
+    REQUIRE(hints != std::string::npos);
+    REQUIRE(final_response != std::string::npos);
+    CHECK(hints < final_response);
+    CHECK_THAT(r.out, Contains("link: </style.css>; rel=preload; as=style"));
+    CHECK(r.out.find(":status: 100") == std::string::npos);
+    CHECK_THAT(r.out, Contains("final /h2hints"));
+}
