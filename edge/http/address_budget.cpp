@@ -55,8 +55,10 @@ void AddressResetBudget::refill(Slot& s, TimePoint now) const {
     if (now > s.refilled) {
         const double secs = std::chrono::duration<double>(now - s.refilled).count();
         s.tokens = std::min<double>(settings_.burst, s.tokens + secs * settings_.rate);
-        s.refilled = now;
     }
+    // A wall clock that steps back refills nothing, and the bucket refills from the new time on
+    // (left at the old time it would stay empty for as long as the step).
+    s.refilled = now;
 }
 
 AddressResetBudget::Slot& AddressResetBudget::slot_for(const Key& key, std::size_t set,

@@ -34,12 +34,13 @@ class TokenBucket {
 
   private:
     void refill(TimePoint now) {
-        // A clock that steps back (wall time) refills nothing rather than draining.
+        // A clock that steps back (wall time) refills nothing rather than draining, and the
+        // bucket refills from the new time on (not only once the clock is back where it was).
         if (now > refilled_) {
             const double secs = std::chrono::duration<double>(now - refilled_).count();
             tokens_ = std::min(burst_, tokens_ + secs * rate_);
-            refilled_ = now;
         }
+        refilled_ = now;
     }
 
     double burst_;

@@ -155,12 +155,17 @@ class CountingObserver final : public ExchangeObserver {
     int open = 0;
 };
 
-// Time for the per-address budget: an hour passes between inputs, so every bucket is full again
-// when the next one starts (as if the table were new, without building one per input).
+// Time for the per-address budget: a minute passes between inputs, so every bucket is full again
+// when the next one starts (as if the table were new, without building one per input). After
+// about 100 years of inputs the clock steps back to 0, as a wall clock may (it once ran past the
+// end of TimePoint, after 2.5 million one-hour steps: signed overflow).
 class FuzzClock final : public cdn::Clock {
   public:
     cdn::TimePoint now() const noexcept override { return now_; }
-    void next_input() { now_ += std::chrono::hours(1); }
+    void next_input() {
+        now_ += std::chrono::minutes(1);
+        if (now_.time_since_epoch() > std::chrono::hours(24 * 365 * 100)) now_ = {};
+    }
 
   private:
     cdn::TimePoint now_{};

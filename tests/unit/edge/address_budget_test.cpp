@@ -44,6 +44,17 @@ TEST_CASE("address budget: a burst, then the refill rate", "[address_budget]") {
     CHECK(take_all(b, "192.0.2.1", 100) == 10);
 }
 
+TEST_CASE("address budget: after the wall clock steps back a bucket refills from the new time",
+          "[address_budget]") {
+    ManualClock clock;
+    AddressResetBudget b({.burst = 10, .rate = 2, .slots = 64}, clock);
+    CHECK(take_all(b, "192.0.2.1", 100) == 10);
+    clock.advance(-1h);  // an NTP step back: nothing refilled...
+    CHECK(take_all(b, "192.0.2.1", 100) == 0);
+    clock.advance(2s);  // ...but the rate applies from there, not an hour later
+    CHECK(take_all(b, "192.0.2.1", 100) == 4);
+}
+
 TEST_CASE("address budget: an IPv6 /64 is one client, an IPv4-mapped address is its IPv4",
           "[address_budget]") {
     ManualClock clock;
