@@ -1,4 +1,5 @@
 // edge: the caching reverse proxy. Parses flags and config, wires the objects, runs.
+#include "common/build_info.hpp"
 #include "common/log.hpp"
 #include "common/net.hpp"
 #include "common/runtime.hpp"
@@ -197,6 +198,8 @@ int main(int argc, char** argv) {
                  "2: not, with the file and line)");
     app.add_option("--log-level", f.log_level, "debug, info, warn or error")
         ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+    app.set_version_flag("--version", version_line("edge"),
+                         "Print the version, git revision and build type, then exit");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -236,6 +239,8 @@ int main(int argc, char** argv) {
     std::setvbuf(stdout, nullptr, _IOLBF, 1 << 16);
 
     MetricsRegistry registry;
+
+    register_build_info(registry);
     // Object sequences start at the wall clock in microseconds, so they order objects across
     // restarts even when the disk tier cannot be read at start-up (recovery then raises it
     // further, past everything found on disk).

@@ -1,5 +1,6 @@
 // geodns: the authoritative DNS responder that answers each user with the nearest healthy edge.
 // Flags, config, wiring and reload; the behaviour lives in the cdn_geodns libraries.
+#include "common/build_info.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "common/runtime.hpp"
@@ -71,6 +72,8 @@ int main(int argc, char** argv) {
     app.add_option("--log-level", f.log_level, "debug, info, warn or error")
         ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
     app.add_flag("--check", f.check, "Load and validate the config and database, then exit");
+    app.set_version_flag("--version", version_line("geodns"),
+                         "Print the version, git revision and build type, then exit");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -80,6 +83,7 @@ int main(int argc, char** argv) {
 
     GeodnsConfig config;
     MetricsRegistry registry;
+    register_build_info(registry);
     std::unique_ptr<HealthTable> health;
     std::unique_ptr<ServedBuilder> builder;
     std::shared_ptr<const Served> first;

@@ -1,5 +1,6 @@
 // origin_sim: a configurable HTTP/1.1 origin for CDN tests. Flags, config, wiring; the behaviour
 // lives in the cdn_origin_sim library.
+#include "common/build_info.hpp"
 #include "common/clock.hpp"
 #include "common/config.hpp"
 #include "common/log.hpp"
@@ -41,6 +42,8 @@ int main(int argc, char** argv) {
                    "and --tls-key");
     app.add_option("--tls-cert", tls_cert, "PEM certificate chain for --tls-listen");
     app.add_option("--tls-key", tls_key, "PEM private key for --tls-listen");
+    app.set_version_flag("--version", version_line("origin_sim"),
+                         "Print the version, git revision and build type, then exit");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -1,5 +1,6 @@
 // purge_api: the REST control plane of purge. Flags, config, wiring; the behaviour lives in the
 // cdn_purge_api library.
+#include "common/build_info.hpp"
 #include "common/clock.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
@@ -106,6 +107,8 @@ int main(int argc, char** argv) {
     app.add_option("--threads", f.threads, "Worker threads (0 = one per core; default 2)");
     app.add_option("--log-level", f.log_level, "debug, info, warn or error")
         ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+    app.set_version_flag("--version", version_line("purge_api"),
+                         "Print the version, git revision and build type, then exit");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -136,6 +139,7 @@ int main(int argc, char** argv) {
 
     try {
         MetricsRegistry registry;
+        register_build_info(registry);
         ApiMetrics metrics(registry);
         const Clock& clock = SystemClock::instance();
         std::unique_ptr<FilePurgeLog> file_log;
