@@ -5,6 +5,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -84,11 +85,32 @@ void WorkerPool::on_termination(std::function<void(int)> on_signal,
 }
 
 Listener::Listener(WorkerPool& pool, const tcp::endpoint& ep, ConnectionHandler handler,
-                   std::size_t workers) {
+                   std::size_t workers, bool share_port) {
     if (workers == 0 || workers > pool.size()) workers = pool.size();
+    if (!share_port && ep.port() != 0) {
+        // A probe without SO_REUSEPORT cannot bind beside any listener on the port, reuse-port
+        // group or not. (Two processes started in the same instant can still both pass it; the
+        // window is between this close and the bind below.) Bound, never listening: no client's
+        // connection can land in it.
+        tcp::acceptor probe(pool.at(0));
+        boost::system::error_code ec;
+        probe.open(ep.protocol(), ec);
+        if (!ec) probe.set_option(asio::socket_base::reuse_address(true), ec);
+        if (!ec && ep.address().is_v6()) probe.set_option(asio::ip::v6_only(true), ec);
+        if (!ec) probe.bind(ep, ec);
+        if (ec == boost::system::errc::address_in_use)
+            throw std::system_error(ec, "cannot listen on " + to_string(ep) +
+                                            ": another process listens there (to share the port "
+                                            "on purpose, for a replacement process, set "
+                                            "reuse_port)");
+        if (ec) throw std::system_error(ec, "cannot listen on " + to_string(ep));
+        probe.close(ec);
+    }
     tcp::endpoint bind_ep = ep;
     for (std::size_t i = 0; i < workers; ++i) {
-        auto acc = make_acceptor(pool.at(i), bind_ep, workers > 1);
+        // SO_REUSEPORT always, also for one worker: a replacement process (which opts in with
+        // share_port) can then join the port of whichever process runs now.
+        auto acc = make_acceptor(pool.at(i), bind_ep, true);
         if (!acc) throw std::system_error(acc.error(), "cannot listen on " + to_string(bind_ep));
         if (i == 0) {
             local_ = acc->local_endpoint();

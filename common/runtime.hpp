@@ -44,10 +44,15 @@ using ConnectionHandler = std::function<asio::awaitable<void>(tcp::socket)>;
 
 // Binds one acceptor per worker on ep (SO_REUSEPORT; port 0 picks one port for all of them),
 // starts accepting, and returns the bound endpoint. Throws std::system_error on failure.
+//
+// A port another socket already listens on is an error (EADDRINUSE, naming the address), even
+// when that socket is another process's SO_REUSEPORT group, which the kernel would otherwise let
+// this one join silently and split the traffic with. share_port opts in to exactly that: the way
+// to start a replacement process beside a running one.
 class Listener {
   public:
     Listener(WorkerPool& pool, const tcp::endpoint& ep, ConnectionHandler handler,
-             std::size_t workers = 0 /* 0 = all */);
+             std::size_t workers = 0 /* 0 = all */, bool share_port = false);
     const tcp::endpoint& local_endpoint() const { return local_; }
     void close();
 

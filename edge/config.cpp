@@ -134,7 +134,7 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
     root.allow_only(
         {"server", "admin", "cache", "limits", "timeouts", "origin", "purge", "tls", "http2"});
     if (auto s = root.section("server")) {
-        s->allow_only({"name", "listen", "admin", "threads", "access_log", "h2c"});
+        s->allow_only({"name", "listen", "admin", "threads", "access_log", "h2c", "reuse_port"});
         if (auto v = s->string("name")) c.name = *v;
         if (auto v = s->boolean("h2c")) c.session.h2c = *v;
         if (auto v = s->strings("listen")) {
@@ -157,6 +157,7 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
             c.threads = static_cast<std::size_t>(*v);
         }
         if (auto v = s->boolean("access_log")) c.access_log = *v;
+        if (auto v = s->boolean("reuse_port")) c.reuse_port = *v;
     }
     if (auto s = root.section("admin")) {
         s->allow_only({"purge_token", "purge_token_file"});

@@ -52,6 +52,9 @@ struct EdgeConfig {
     std::string admin_purge_token;
     std::size_t threads = 0;  // 0 = one per core
     bool access_log = true;
+    // Share the listen ports with another process ([server] reuse_port, --reuse-port): only for
+    // starting a replacement beside a running edge; otherwise a port in use is an error.
+    bool reuse_port = false;
 
     std::uint64_t memory_bytes = 256ull << 20;
     // Response bodies being filled and read by clients, outside the cache ([limits]

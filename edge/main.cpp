@@ -52,6 +52,7 @@ struct Flags {
     std::vector<std::string> tls_key;
     int threads = -1;
     bool no_access_log = false;
+    bool reuse_port = false;
     bool check = false;
     std::string log_level = "info";
 };
@@ -148,6 +149,7 @@ EdgeConfig build_config(const Flags& f) {
     }
     if (f.threads >= 0) c.threads = static_cast<std::size_t>(f.threads);
     if (f.no_access_log) c.access_log = false;
+    if (f.reuse_port) c.reuse_port = true;
     validate(c);
     return c;
 }
@@ -193,6 +195,9 @@ int main(int argc, char** argv) {
                    "PEM private key of the --tls-cert at the same position");
     app.add_option("--threads", f.threads, "Worker threads (0 = one per core)");
     app.add_flag("--no-access-log", f.no_access_log, "Do not write access-log lines to stdout");
+    app.add_flag("--reuse-port", f.reuse_port,
+                 "Share the listen ports with a running edge (to replace it without a gap); "
+                 "otherwise a port in use is an error");
     app.add_flag("--check", f.check,
                  "Load and validate the config, certificates and origin CAs, then exit (0: valid, "
                  "2: not, with the file and line)");
@@ -253,7 +258,12 @@ int main(int argc, char** argv) {
     std::unique_ptr<storage::TieredStore> tiered;
     if (config.disk) {
         // Recovers what the directory holds before the edge takes a request.
-        disk = std::make_unique<storage::DiskStore>(*config.disk, SystemClock::instance());
+        try {
+            disk = std::make_unique<storage::DiskStore>(*config.disk, SystemClock::instance());
+        } catch (const storage::DirectoryInUse& e) {
+            std::fprintf(stderr, "edge: %s\n", e.what());
+            return 1;
+        }
         const storage::DiskRecovery& r = disk->recovery();
         log_info(
             "disk tier {}: {} objects from {} segments ({} from summaries, {} scanned, {} "
@@ -375,11 +385,14 @@ int main(int argc, char** argv) {
     std::unique_ptr<Listener> admin_listener;
     try {
         for (const auto& ep : config.listen) {
-            listeners.push_back(std::make_unique<Listener>(pool, ep, [&](tcp::socket s) {
-                const std::size_t w = worker_of(s);
-                return http::serve_http1(std::move(s), *handlers[w], config.session, &observer,
-                                         drains[w]);
-            }));
+            listeners.push_back(std::make_unique<Listener>(
+                pool, ep,
+                [&](tcp::socket s) {
+                    const std::size_t w = worker_of(s);
+                    return http::serve_http1(std::move(s), *handlers[w], config.session, &observer,
+                                             drains[w]);
+                },
+                0, config.reuse_port));
             log_info("edge {}: http on {}", config.name,
                      to_string(listeners.back()->local_endpoint()));
         }
@@ -390,11 +403,15 @@ int main(int argc, char** argv) {
                          config.tls->certificates[i].cert.string(), i == 0 ? "default" : "by SNI",
                          fmt::join(set->hosts(i), " "));
             for (const auto& ep : config.tls->listen) {
-                listeners.push_back(std::make_unique<Listener>(pool, ep, [&](tcp::socket s) {
-                    const std::size_t w = worker_of(s);
-                    return http::serve_http1_tls(std::move(s), tls_contexts.load(), *handlers[w],
-                                                 tls_session, &observer, &*tls_metrics, drains[w]);
-                }));
+                listeners.push_back(std::make_unique<Listener>(
+                    pool, ep,
+                    [&](tcp::socket s) {
+                        const std::size_t w = worker_of(s);
+                        return http::serve_http1_tls(std::move(s), tls_contexts.load(),
+                                                     *handlers[w], tls_session, &observer,
+                                                     &*tls_metrics, drains[w]);
+                    },
+                    0, config.reuse_port));
                 log_info("edge {}: https on {}", config.name,
                          to_string(listeners.back()->local_endpoint()));
             }
@@ -406,7 +423,7 @@ int main(int argc, char** argv) {
                 [&](tcp::socket s) {
                     return http::serve_http1(std::move(s), admin_handler, config.session, nullptr);
                 },
-                1);
+                1, config.reuse_port);
             const tcp::endpoint admin_ep = admin_listener->local_endpoint();
             log_info("edge {}: admin on {} (POST /purge {})", config.name, to_string(admin_ep),
                      config.admin_purge_token.empty() ? "off: no [admin] purge_token"
@@ -421,8 +438,6 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "edge: %s\n", e.what());
         return 1;
     }
-    log_info("edge {}: {} worker(s), memory cache {}, {} origin group(s)", config.name, pool.size(),
-             format_size(config.memory_bytes), config.origins.size());
 
     // Purge delivery. With a persistent cache, the disk is not read until the stream has caught
     // up: it may hold objects that purges sent while this edge was down have invalidated.
@@ -525,6 +540,9 @@ int main(int argc, char** argv) {
                      metrics.connections.value());
             stop_all();
         });
+    // Last, once signals are handled: "ready" means SIGTERM drains and SIGHUP reloads.
+    log_info("edge {}: ready: {} worker(s), memory cache {}, {} origin group(s)", config.name,
+             pool.size(), format_size(config.memory_bytes), config.origins.size());
     pool.run();
     std::fflush(stdout);
     log_info("edge {}: stopped", config.name);

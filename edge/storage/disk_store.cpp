@@ -4,6 +4,7 @@
 #include "edge/storage/record_codec.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -179,6 +180,40 @@ bool DiskStore::open_directory() {
         return false;
     }
     if (fd_ >= 0) return true;
+    if (lock_fd_ < 0) {
+        // One edge per directory: two writing the same segments would destroy each other's
+        // records. The lock goes with the process (also on kill -9); the file keeps the pid of
+        // the last holder for the message below.
+        const std::filesystem::path lock = settings_.path / "LOCK";
+        const int lfd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (lfd < 0) {
+            fault("opening LOCK", errno);
+            return false;
+        }
+        if (::flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+            const int err = errno;
+            char buf[32] = {};
+            const ssize_t n = ::pread(lfd, buf, sizeof buf - 1, 0);
+            ::close(lfd);
+            if (err != EWOULDBLOCK) {
+                fault("locking LOCK", err);
+                return false;
+            }
+            std::string holder(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+            while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' '))
+                holder.pop_back();
+            throw DirectoryInUse(
+                "disk tier " + settings_.path.string() + ": the directory is in use by " +
+                (holder.empty() ? std::string("another process") : "process " + holder) +
+                " (another edge?); each edge needs a cache directory of its own");
+        }
+        const std::string pid = std::to_string(::getpid()) + "\n";
+        if (::ftruncate(lfd, 0) != 0 ||
+            ::pwrite(lfd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size()))
+            log_warn("disk tier {}: cannot write the pid into LOCK: {}", settings_.path.string(),
+                     std::strerror(errno));
+        lock_fd_ = lfd;
+    }
     const int fd = ::open(data_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
         fault("opening cache.dat", errno);
@@ -647,7 +682,13 @@ bool DiskStore::try_recover() {
     if (!degraded_.load()) return true;
     if (clock_.now() < retry_at_) return false;
     retry_at_ = clock_.now() + settings_.retry_interval;
-    if (!open_directory()) return false;
+    try {
+        if (!open_directory()) return false;
+    } catch (const DirectoryInUse&) {
+        // Another process took the directory while it was unusable here: stay in memory.
+        fault("locking the directory", EWOULDBLOCK);
+        return false;
+    }
     if (!recovered_) {
         // The directory was unavailable at start-up: take in what it holds before writing,
         // or older segments would later look newer than the ones written from now on.
@@ -819,6 +860,10 @@ void DiskStore::close() {
     if (const int fd = fd_.exchange(-1); fd >= 0) {
         ::fdatasync(fd);
         ::close(fd);
+    }
+    if (lock_fd_ >= 0) {
+        ::close(lock_fd_);  // releases the flock
+        lock_fd_ = -1;
     }
 }
 

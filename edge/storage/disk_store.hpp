@@ -32,6 +32,7 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -67,10 +68,17 @@ struct DiskRecovery {
     std::chrono::milliseconds duration{0};
 };
 
+// Another process (another edge) holds the disk tier's directory.
+struct DirectoryInUse : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 class DiskStore final : public ObjectStore {
   public:
     // Opens (creating the directory if needed) and recovers what is on disk before returning;
-    // never throws for a disk fault (the store starts degraded and keeps retrying).
+    // never throws for a disk fault (the store starts degraded and keeps retrying). The
+    // directory is locked (flock on its LOCK file, which holds the holder's pid) for the
+    // store's life: a directory another process holds throws DirectoryInUse.
     DiskStore(DiskSettings settings, const Clock& clock);
     ~DiskStore() override;  // close()
     DiskStore(const DiskStore&) = delete;
@@ -154,6 +162,7 @@ class DiskStore final : public ObjectStore {
     mutable std::shared_mutex index_mu_;  // guards log_
     std::filesystem::path data_path_;
     std::atomic<int> fd_{-1};  // cache.dat; -1 until the directory is usable
+    int lock_fd_ = -1;         // LOCK, flock'ed while open
 
     mutable std::mutex queue_mu_;  // guards queue_, pending_, queued_bytes_, stop_, busy_
     std::condition_variable queue_cv_;

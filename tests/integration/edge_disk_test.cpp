@@ -481,7 +481,8 @@ TEST_CASE("disk: a read-only disk degrades the tier until it is writable", "[edg
     // system read-only under an open writer, so the edge starts on the read-only disk.)
     REQUIRE(mnt.remount("ro"));
     Edge edge(dir, origin.url(), config);
-    CHECK_THAT(edge.process().wait_for_log("opening cache.dat failed: "),
+    // (The first file it opens is the directory's LOCK.)
+    CHECK_THAT(edge.process().wait_for_log("opening LOCK failed: "),
                Contains("Read-only file system"));
     CHECK(recovery_line(edge).objects == 0);
     CHECK(edge.metric(kDegraded) == 1);

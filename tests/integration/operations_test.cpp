@@ -33,3 +33,48 @@ TEST_CASE("the edge exports cdn_build_info", "[operations]") {
                                v.substr(comma + 2, close - comma - 2) + "\"}";
     CHECK(edge.metric(sample) == 1.0);
 }
+
+TEST_CASE("a second edge on a port in use is refused unless it opts in to reuse_port",
+          "[operations][bad-input]") {
+    TempDir dir;
+    OriginSim origin(dir);
+    Edge first(dir, origin.url());
+    const std::string taken = "127.0.0.1:" + std::to_string(first.port());
+
+    Process second({EDGE_BIN, "--listen", taken, "--origin", origin.url(), "--threads", "2"},
+                   (dir.path() / "second.log").string());
+    CHECK(second.wait_exit(std::chrono::seconds(10)) == 1);
+    CHECK_THAT(second.log(), Contains("cannot listen on " + taken));
+    CHECK_THAT(second.log(), Contains("another process listens there"));
+    CHECK(http_get(first.port(), "/still-served").result_int() == 200);
+
+    // The opt-in (for a replacement started beside the running edge): both serve the port.
+    Process replacement({EDGE_BIN, "--listen", taken, "--origin", origin.url(), "--threads", "1",
+                         "--reuse-port", "--name", "replacement"},
+                        (dir.path() / "replacement.log").string());
+    CHECK(replacement.wait_for_port("http on") == first.port());
+    replacement.wait_for_log("ready:");
+    CHECK(replacement.terminate() == 0);
+}
+
+TEST_CASE("a second edge on a disk directory in use is refused, naming the holder's pid",
+          "[operations][bad-input]") {
+    TempDir dir;
+    OriginSim origin(dir);
+    const std::string cache = (dir.path() / "cache").string();
+    Edge first(dir, origin.url(), "", {"--disk-path", cache});
+    CHECK(http_get(first.port(), "/a").result_int() == 200);
+
+    Process second(
+        {EDGE_BIN, "--listen", "127.0.0.1:0", "--origin", origin.url(), "--disk-path", cache},
+        (dir.path() / "second.log").string());
+    CHECK(second.wait_exit(std::chrono::seconds(10)) == 1);
+    CHECK_THAT(second.log(),
+               Contains("disk tier " + cache + ": the directory is in use by process " +
+                        std::to_string(first.process().pid())));
+
+    // The lock goes with the process, also when it is killed: the next edge takes the directory.
+    first.process().kill_hard();
+    Edge third(dir, origin.url(), "", {"--disk-path", cache});
+    CHECK(http_get(third.port(), "/a").result_int() == 200);
+}
