@@ -39,34 +39,43 @@ MetricsRegistry::Family& MetricsRegistry::family(const std::string& name, const 
 Counter& MetricsRegistry::counter(const std::string& name, const std::string& help,
                                   const std::string& labels) {
     Counter& c = counters_.emplace_back();
-    family(name, help, Type::counter).entries.push_back(Entry{labels, &c, nullptr, nullptr, {}});
+    family(name, help, Type::counter)
+        .entries.push_back(Entry{labels, &c, nullptr, nullptr, {}, {}});
     return c;
 }
 
 Gauge& MetricsRegistry::gauge(const std::string& name, const std::string& help,
                               const std::string& labels) {
     Gauge& g = gauges_.emplace_back();
-    family(name, help, Type::gauge).entries.push_back(Entry{labels, nullptr, &g, nullptr, {}});
+    family(name, help, Type::gauge).entries.push_back(Entry{labels, nullptr, &g, nullptr, {}, {}});
     return g;
 }
 
 Histogram& MetricsRegistry::histogram(const std::string& name, const std::string& help,
                                       std::vector<double> bounds, const std::string& labels) {
     Histogram& h = histograms_.emplace_back(std::move(bounds));
-    family(name, help, Type::histogram).entries.push_back(Entry{labels, nullptr, nullptr, &h, {}});
+    family(name, help, Type::histogram)
+        .entries.push_back(Entry{labels, nullptr, nullptr, &h, {}, {}});
     return h;
 }
 
 void MetricsRegistry::gauge_fn(const std::string& name, const std::string& help,
                                std::function<double()> fn, const std::string& labels) {
     family(name, help, Type::gauge)
-        .entries.push_back(Entry{labels, nullptr, nullptr, nullptr, std::move(fn)});
+        .entries.push_back(Entry{labels, nullptr, nullptr, nullptr, std::move(fn), {}});
 }
 
 void MetricsRegistry::counter_fn(const std::string& name, const std::string& help,
                                  std::function<double()> fn, const std::string& labels) {
     family(name, help, Type::counter)
-        .entries.push_back(Entry{labels, nullptr, nullptr, nullptr, std::move(fn)});
+        .entries.push_back(Entry{labels, nullptr, nullptr, nullptr, std::move(fn), {}});
+}
+
+void MetricsRegistry::gauge_samples_fn(const std::string& name, const std::string& help,
+                                       std::function<Samples()> fn) {
+    Entry e;
+    e.samples = std::move(fn);
+    family(name, help, Type::gauge).entries.push_back(std::move(e));
 }
 
 std::string MetricsRegistry::render() const {
@@ -90,6 +99,10 @@ std::string MetricsRegistry::render() const {
             } else if (e.fn) {
                 fmt::format_to(std::back_inserter(out), "{}{} {}\n", f->name, braces(e.labels),
                                e.fn());
+            } else if (e.samples) {
+                for (const auto& [labels, value] : e.samples())
+                    fmt::format_to(std::back_inserter(out), "{}{} {}\n", f->name, braces(labels),
+                                   value);
             } else if (e.histogram) {
                 const Histogram& h = *e.histogram;
                 const std::string sep = e.labels.empty() ? "" : e.labels + ",";

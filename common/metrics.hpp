@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace cdn {
@@ -65,6 +66,12 @@ class MetricsRegistry {
     void counter_fn(const std::string& name, const std::string& help, std::function<double()> fn,
                     const std::string& labels = "");
 
+    // Gauge samples computed when scraped, labels and all: for a set that changes while the
+    // process runs (the origins of a reloaded config). Each pair is (labels, value).
+    using Samples = std::vector<std::pair<std::string, double>>;
+    void gauge_samples_fn(const std::string& name, const std::string& help,
+                          std::function<Samples()> fn);
+
     std::string render() const;
 
   private:
@@ -75,6 +82,7 @@ class MetricsRegistry {
         Gauge* gauge = nullptr;
         Histogram* histogram = nullptr;
         std::function<double()> fn;
+        std::function<Samples()> samples;
     };
     struct Family {
         std::string name, help;

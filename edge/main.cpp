@@ -154,6 +154,78 @@ EdgeConfig build_config(const Flags& f) {
     return c;
 }
 
+// What a reload cannot change in a running edge (the sockets, the stores, the purge stream, the
+// sessions' limits, fixed at start-up): each field that differs, named as in the config file.
+std::vector<std::string> restart_only_changes(const EdgeConfig& a, const EdgeConfig& b) {
+    std::vector<std::string> out;
+    auto check = [&out](bool same, const char* what) {
+        if (!same) out.emplace_back(what);
+    };
+    check(a.listen == b.listen, "server.listen");
+    check(a.admin == b.admin, "server.admin");
+    check(a.threads == b.threads, "server.threads");
+    check(a.reuse_port == b.reuse_port, "server.reuse_port");
+    check(a.access_log == b.access_log, "server.access_log");
+    check(a.session.h2c == b.session.h2c, "server.h2c");
+    check(a.memory_bytes == b.memory_bytes, "cache.memory");
+    check(a.shards == b.shards && a.cache_policy == b.cache_policy, "cache (shards, policy)");
+    check(a.inflight_body_bytes == b.inflight_body_bytes, "limits.inflight_body_memory");
+    check(a.disk.has_value() == b.disk.has_value() &&
+              (!a.disk ||
+               (a.disk->path == b.disk->path && a.disk->capacity_bytes == b.disk->capacity_bytes &&
+                a.disk->segment_bytes == b.disk->segment_bytes)),
+          "cache.disk");
+    check(a.purge.has_value() == b.purge.has_value() &&
+              (!a.purge ||
+               (a.purge->api == b.purge->api && a.purge->token == b.purge->token &&
+                a.purge->edge_id == b.purge->edge_id && a.purge->tls_ca == b.purge->tls_ca &&
+                a.purge->tls_server_name == b.purge->tls_server_name &&
+                a.purge->tls_verify == b.purge->tls_verify &&
+                a.purge->idle_timeout == b.purge->idle_timeout)),
+          "purge");
+    check(a.tls.has_value() == b.tls.has_value() &&
+              (!a.tls || (a.tls->listen == b.tls->listen && a.tls->alpn == b.tls->alpn)),
+          "tls.listen, tls.alpn");
+    const auto& s = a.session;
+    const auto& t = b.session;
+    check(s.max_header_bytes == t.max_header_bytes && s.max_body_bytes == t.max_body_bytes,
+          "limits (request header and body sizes)");
+    check(s.idle_timeout == t.idle_timeout && s.request_timeout == t.request_timeout &&
+              s.send_timeout == t.send_timeout && s.drain_timeout == t.drain_timeout,
+          "timeouts (client_idle, client_request, client_send, drain)");
+    check(a.address_resets.burst == b.address_resets.burst &&
+              a.address_resets.rate == b.address_resets.rate,
+          "http2.address_reset_*");
+    return out;
+}
+
+// A generation from a loaded config. Its origin sets are new (new servers, TLS settings and
+// breaker settings take effect); a server that was in the previous generation under the same
+// URL keeps its health mark, so a reload does not send traffic to an origin known to be down.
+// Breakers start closed.
+std::shared_ptr<proxy::EdgeGeneration> make_generation(EdgeConfig config,
+                                                       const proxy::EdgeGeneration* previous) {
+    auto gen = std::make_shared<proxy::EdgeGeneration>();
+    gen->config = std::move(config);
+    gen->number = previous ? previous->number + 1 : 1;
+    for (const OriginGroup& g : gen->config.origins) {
+        auto set = std::make_shared<origin::OriginSet>(g.servers, g.balance, g.breaker);
+        if (previous) {
+            for (std::size_t i = 0; i < set->size(); ++i) {
+                const std::string url =
+                    set->server(i).url.scheme + "://" + set->server(i).url.authority();
+                for (const auto& old : previous->origin_sets)
+                    for (std::size_t j = 0; j < old->size(); ++j)
+                        if (old->server(j).url.scheme + "://" + old->server(j).url.authority() ==
+                            url)
+                            set->set_healthy(i, old->healthy(j));
+            }
+        }
+        gen->origin_sets.push_back(std::move(set));
+    }
+    return gen;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -161,6 +233,9 @@ int main(int argc, char** argv) {
     // as the last reader lets go: glibc's adaptive threshold would otherwise move them into the
     // heap after the first free, where slow readers' bodies fragment it and RSS never comes down.
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    // Until the reload handler is in place (after the disk tier's recovery, which may take a
+    // while), a SIGHUP is ignored instead of killing the edge with its default action.
+    std::signal(SIGHUP, SIG_IGN);
     Flags f;
     CLI::App app{
         "edge: a caching HTTP reverse proxy.\n"
@@ -311,41 +386,64 @@ int main(int argc, char** argv) {
     registry.gauge_fn("cdn_edge_inflight_body_limit_bytes",
                       "The in-flight body budget ([limits] inflight_body_memory).",
                       [&inflight] { return static_cast<double>(inflight.limit()); });
-    std::vector<std::unique_ptr<origin::OriginSet>> origin_sets;
-    for (const OriginGroup& g : config.origins) {
-        origin_sets.push_back(std::make_unique<origin::OriginSet>(g.servers, g.balance, g.breaker));
-        const origin::OriginSet& set = *origin_sets.back();
-        for (std::size_t i = 0; i < g.servers.size(); ++i) {
-            const std::string label =
-                "origin=\"" + g.servers[i].url.scheme + "://" + g.servers[i].url.authority() + "\"";
-            registry.gauge_fn(
-                "cdn_edge_origin_up",
-                "1 when the origin is healthy and its circuit breaker is not open.",
-                [&set, i] {
-                    return set.healthy(i) && set.breaker_state(i, SystemClock::instance().now()) !=
-                                                 origin::CircuitBreaker::State::open
-                               ? 1.0
-                               : 0.0;
-                },
-                label);
-        }
-    }
+    // The config requests use: replaced as a whole on SIGHUP (see reload below).
+    std::shared_ptr<const proxy::EdgeGeneration> generation = make_generation(config, nullptr);
+    std::atomic<std::shared_ptr<const proxy::EdgeGeneration>> published{generation};
+    registry.gauge_samples_fn(
+        "cdn_edge_origin_up", "1 when the origin is healthy and its circuit breaker is not open.",
+        [&published] {
+            MetricsRegistry::Samples out;
+            const auto gen = published.load();
+            for (const auto& set : gen->origin_sets)
+                for (std::size_t i = 0; i < set->size(); ++i)
+                    out.emplace_back(
+                        "origin=\"" + set->server(i).url.scheme + "://" +
+                            set->server(i).url.authority() + "\"",
+                        set->healthy(i) && set->breaker_state(i, SystemClock::instance().now()) !=
+                                               origin::CircuitBreaker::State::open
+                            ? 1.0
+                            : 0.0);
+            return out;
+        });
+    registry.gauge_fn("cdn_edge_config_generation",
+                      "The config in use: 1 at start-up, +1 per successful reload (SIGHUP).",
+                      [&published] { return static_cast<double>(published.load()->number); });
+    Counter& reloads_ok = registry.counter(
+        "cdn_edge_reloads_total", "Config reloads on SIGHUP, by result.", R"(result="ok")");
+    Counter& reloads_failed = registry.counter(
+        "cdn_edge_reloads_total", "Config reloads on SIGHUP, by result.", R"(result="failed")");
     // Declared last: destroyed first, so no coroutine outlives what it refers to.
     WorkerPool pool(config.threads);
-    std::vector<std::unique_ptr<origin::HealthChecker>> health_checkers;
-    for (std::size_t i = 0; i < config.origins.size(); ++i) {
-        if (!config.origins[i].health_check) continue;
-        health_checkers.push_back(std::make_unique<origin::HealthChecker>(
-            pool.at(0).get_executor(), *origin_sets[i], *config.origins[i].health_check,
-            &metrics.origin_health_transitions));
-        health_checkers.back()->start();
-    }
+    // Active health checks of the current generation's groups; a reload stops them and starts
+    // its own. Stopped checkers are kept (with their sets) until exit: their last check may
+    // still be finishing.
+    struct Checker {
+        std::shared_ptr<origin::OriginSet> set;
+        std::unique_ptr<origin::HealthChecker> checker;
+    };
+    std::vector<Checker> health_checkers, retired_checkers;
+    auto start_health_checks = [&](const proxy::EdgeGeneration& gen) {
+        for (auto& c : health_checkers) {
+            c.checker->stop();
+            retired_checkers.push_back(std::move(c));
+        }
+        health_checkers.clear();
+        for (std::size_t i = 0; i < gen.config.origins.size(); ++i) {
+            if (!gen.config.origins[i].health_check) continue;
+            auto checker = std::make_unique<origin::HealthChecker>(
+                pool.at(0).get_executor(), *gen.origin_sets[i], *gen.config.origins[i].health_check,
+                &metrics.origin_health_transitions);
+            checker->start();
+            health_checkers.push_back({gen.origin_sets[i], std::move(checker)});
+        }
+    };
+    start_health_checks(*generation);
     std::vector<std::unique_ptr<proxy::EdgeHandler>> handlers;
     for (std::size_t i = 0; i < pool.size(); ++i)
         handlers.push_back(std::make_unique<proxy::EdgeHandler>(
-            proxy::EdgeShared{config, store, metrics, SystemClock::instance(), refreshing, fills,
-                              purge_rules, origin_sets, inflight},
-            pool.at(i).get_executor()));
+            proxy::EdgeShared{store, metrics, SystemClock::instance(), refreshing, fills,
+                              purge_rules, inflight},
+            generation, pool.at(i).get_executor()));
     // Graceful shutdown, one broadcast per worker (its connections subscribe to it).
     std::vector<std::shared_ptr<http::GracefulShutdown>> drains;
     for (std::size_t i = 0; i < pool.size(); ++i)
@@ -356,28 +454,54 @@ int main(int argc, char** argv) {
         return std::size_t{0};
     };
 
-    // SIGHUP re-reads the certificates: new handshakes use the new contexts, live connections
-    // keep the ones they started with; a set that fails to load leaves the current one in place.
-    std::unique_ptr<asio::signal_set> hup;
+    // SIGHUP reloads: the config file is read again (the command line's flags still override
+    // it). Requests that start from then on use the new generation (origins and their groups,
+    // cache key and freshness rules, origin timeouts and limits, the admin token, TLS
+    // certificates); requests under way finish on theirs; no connection is touched and the
+    // cache stays. What only a restart can change is named and kept. A config that fails to
+    // load changes nothing.
+    asio::signal_set hup(pool.at(0), SIGHUP);
+    auto reload = [&] {
+        EdgeConfig fresh;
+        std::shared_ptr<const http::TlsContextSet> fresh_tls;
+        try {
+            fresh = build_config(f);
+            if (config.tls && fresh.tls) fresh_tls = http::TlsContextSet::load(*fresh.tls);
+        } catch (const std::exception& e) {
+            reloads_failed.inc();
+            log_error("edge {}: reload failed, keeping the running config: {}", config.name,
+                      e.what());
+            return;
+        }
+        for (const std::string& field : restart_only_changes(config, fresh))
+            log_warn("edge {}: reload: {} changed; it needs a restart, the running value stays",
+                     config.name, field);
+        if (fresh_tls) tls_contexts.store(fresh_tls);
+        admin_handler.set_purge_token(fresh.admin_purge_token);
+        generation = make_generation(std::move(fresh), generation.get());
+        published.store(generation);
+        start_health_checks(*generation);
+        for (std::size_t i = 0; i < pool.size(); ++i)
+            asio::post(pool.at(i),
+                       [h = handlers[i].get(), gen = generation] { h->set_generation(gen); });
+        reloads_ok.inc();
+        std::size_t servers = 0;
+        for (const OriginGroup& g : generation->config.origins)
+            servers += g.servers.size();
+        log_info("edge {}: reloaded {} (generation {}): {} origin group(s) with {} server(s)",
+                 config.name, f.config_file.empty() ? "flags" : f.config_file, generation->number,
+                 generation->config.origins.size(), servers);
+        if (fresh_tls)
+            log_info("edge {}: tls: reloaded {} certificate(s)", config.name, fresh_tls->size());
+    };
     std::function<void()> wait_for_hup = [&] {
-        hup->async_wait([&](const boost::system::error_code& ec, int) {
+        hup.async_wait([&](const boost::system::error_code& ec, int) {
             if (ec) return;
-            try {
-                auto fresh = http::TlsContextSet::load(*config.tls);
-                const std::size_t n = fresh->size();
-                tls_contexts.store(std::move(fresh));
-                log_info("edge {}: tls: reloaded {} certificate(s)", config.name, n);
-            } catch (const std::exception& e) {
-                log_error("edge {}: tls: reload failed, keeping the current certificates: {}",
-                          config.name, e.what());
-            }
+            reload();
             wait_for_hup();
         });
     };
-    if (config.tls) {
-        hup = std::make_unique<asio::signal_set>(pool.at(0), SIGHUP);
-        wait_for_hup();
-    }
+    wait_for_hup();
     http::SessionLimits tls_session = config.session;
     tls_session.scheme = "https";
 
@@ -501,7 +625,7 @@ int main(int argc, char** argv) {
         drain_timer.cancel();
         if (admin_listener) admin_listener->close();
         retire_timer.cancel();
-        if (hup) hup->cancel();
+        hup.cancel();
         if (subscriber) subscriber->stop();
         pool.stop();
     };
@@ -526,8 +650,8 @@ int main(int argc, char** argv) {
             log_info("edge {}: signal {}, draining {} connection(s) (at most {} ms)", config.name,
                      sig, metrics.connections.value(), config.session.drain_timeout.count());
             admin_handler.set_draining();
-            for (auto& h : health_checkers)
-                h->stop();
+            for (auto& c : health_checkers)
+                c.checker->stop();
             for (auto& l : listeners)
                 l->close();
             for (auto& d : drains)

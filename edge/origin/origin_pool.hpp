@@ -88,6 +88,8 @@ class OriginPool {
   public:
     OriginPool(boost::asio::any_io_executor executor, PoolSettings settings);
     ~OriginPool();
+    // A reload's settings, for exchanges that start from now on (on the pool's worker).
+    void set_settings(const PoolSettings& settings) { settings_ = settings; }
     OriginPool(const OriginPool&) = delete;
     OriginPool& operator=(const OriginPool&) = delete;
 

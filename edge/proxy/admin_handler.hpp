@@ -39,6 +39,8 @@ class AdminHandler final : public http::RequestHandler {
   public:
     // purge_token empty: POST /purge answers 403. Registers the refusal counters in registry.
     AdminHandler(MetricsRegistry& registry, Purger* purger = nullptr, std::string purge_token = {});
+    // A reload's token (SIGHUP). Call on the admin listener's worker, the one handle() runs on.
+    void set_purge_token(std::string token) { purge_token_ = std::move(token); }
     boost::asio::awaitable<http::Reply> handle(http::Request& req) override;
     // While draining (SIGTERM received), /healthz answers 503 so balancers stop sending.
     void set_draining() { draining_.store(true); }
@@ -48,7 +50,7 @@ class AdminHandler final : public http::RequestHandler {
 
     const MetricsRegistry& registry_;
     Purger* purger_;
-    const std::string purge_token_;
+    std::string purge_token_;
     Counter& refused_disabled_;
     Counter& refused_missing_;
     Counter& refused_wrong_;

@@ -70,8 +70,17 @@ asio::awaitable<void> relay_early_hints(http::InterimWriter* writer,
 
 }  // namespace
 
-EdgeHandler::EdgeHandler(EdgeShared shared, asio::any_io_executor executor)
-    : shared_(shared), executor_(executor), pool_(executor, shared.config.origin_pool) {}
+EdgeHandler::EdgeHandler(EdgeShared shared, std::shared_ptr<const EdgeGeneration> generation,
+                         asio::any_io_executor executor)
+    : shared_(shared),
+      current_(std::make_shared<const Pinned>(Pinned{generation})),
+      executor_(executor),
+      pool_(executor, generation->config.origin_pool) {}
+
+void EdgeHandler::set_generation(std::shared_ptr<const EdgeGeneration> generation) {
+    pool_.set_settings(generation->config.origin_pool);
+    current_ = std::make_shared<const Pinned>(Pinned{std::move(generation)});
+}
 
 // recv: which host and path the request is for; nullopt when it is malformed.
 std::optional<EdgeHandler::Target> EdgeHandler::recv(const Request& req) const {
@@ -104,6 +113,8 @@ std::optional<EdgeHandler::Target> EdgeHandler::recv(const Request& req) const {
 }
 
 asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
+    const std::shared_ptr<const Pinned> pin = current_;  // this request's config, to its end
+    const Gen& g = *pin->gen;
     // recv
     const auto target = recv(req);
     if (!target) {
@@ -113,7 +124,7 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
         r.close = true;
         co_return r;
     }
-    const OriginGroup* group = shared_.config.origin_for(target->host);
+    const OriginGroup* group = g.config.origin_for(target->host);
     if (!group)
         co_return http::make_reply(421, "This edge serves no site for host " + target->host + "\n",
                                    Outcome::error);
@@ -123,12 +134,11 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
     facts.method_cacheable = method == beast_http::verb::get || method == beast_http::verb::head;
     facts.has_authorization = req.msg.count(beast_http::field::authorization) > 0;
     facts.cc = cache::parse_cache_control(join_values(req.msg, beast_http::field::cache_control));
-    if (!facts.method_cacheable) co_return co_await pass(req, *group, *target, "fwd=method");
-    if (facts.cc.no_store) co_return co_await pass(req, *group, *target, "fwd=request");
+    if (!facts.method_cacheable) co_return co_await pass(g, req, *group, *target, "fwd=method");
+    if (facts.cc.no_store) co_return co_await pass(g, req, *group, *target, "fwd=request");
 
     // key
-    std::string key =
-        cache::make_cache_key(req.scheme, target->host, target->path, shared_.config.key);
+    std::string key = cache::make_cache_key(req.scheme, target->host, target->path, g.config.key);
     // lookup
     const TimePoint now = shared_.clock.now();
     storage::ObjectPtr cached = lookup(key, req);
@@ -137,23 +147,23 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
             case cache::Use::fresh: {
                 // hit
                 std::string params = fmt::format("hit; ttl={}", cache::ttl_left(cached->meta, now));
-                co_return deliver(std::move(cached), Outcome::hit, req, now, params);
+                co_return deliver(g, std::move(cached), Outcome::hit, req, now, params);
             }
             case cache::Use::stale_while_revalidate:
-                start_refresh(req, *group, *target, key, facts, cached);
-                co_return serve_stale(std::move(cached), req, now, "stale-while-revalidate");
+                start_refresh(pin, req, *group, *target, key, facts, cached);
+                co_return serve_stale(g, std::move(cached), req, now, "stale-while-revalidate");
             case cache::Use::revalidate: break;
         }
     }
     // stale or miss
-    co_return co_await miss(req, *group, *target, std::move(key), facts, std::move(cached), now);
+    co_return co_await miss(g, req, *group, *target, std::move(key), facts, std::move(cached), now);
 }
 
-asio::awaitable<Reply> EdgeHandler::miss(const Request& req, const OriginGroup& group,
+asio::awaitable<Reply> EdgeHandler::miss(const Gen& g, const Request& req, const OriginGroup& group,
                                          const Target& t, std::string key,
                                          const cache::RequestFacts& facts, storage::ObjectPtr stale,
                                          TimePoint now) {
-    const auto& cfg = shared_.config;
+    const auto& cfg = g.config;
     cache::FillRegistry::Ticket ticket = shared_.fills.join(key, now);
     using Role = cache::FillRegistry::Ticket::Role;
     if (ticket.role == Role::follower) {
@@ -164,46 +174,47 @@ asio::awaitable<Reply> EdgeHandler::miss(const Request& req, const OriginGroup& 
             const TimePoint at = shared_.clock.now();
             std::string params =
                 fmt::format("hit; ttl={}; detail=\"collapsed\"", cache::ttl_left(obj->meta, at));
-            Reply r = deliver(obj, Outcome::hit, req, at, params);
+            Reply r = deliver(g, obj, Outcome::hit, req, at, params);
             if (result.stream) {
                 // The body is still arriving: read it as it comes, like the leader does.
                 auto body = std::static_pointer_cast<const BodyStream>(result.stream);
                 stream_body(r, obj,
                             std::make_unique<BodyStreamReader>(
-                                std::const_pointer_cast<BodyStream>(body), body_timeout()),
+                                std::const_pointer_cast<BodyStream>(body), body_timeout(g)),
                             obj->meta.content_length_known, req);
             }
             co_return r;
         }
         // Uncacheable, failed, or too slow: fetch alone.
-        co_return co_await fetch_and_store(req, group, t, std::move(key), facts, std::move(stale),
-                                           nullptr);
+        co_return co_await fetch_and_store(g, req, group, t, std::move(key), facts,
+                                           std::move(stale), nullptr);
     }
     if (ticket.role == Role::pass) {
         // hit-for-pass: this key was recently uncacheable; do not queue behind anyone.
         shared_.metrics.hit_for_pass.inc();
         // Nothing to answer a Range from: let the origin do it.
         if (req.msg.count(beast_http::field::range) > 0)
-            co_return co_await pass(req, group, t, "fwd=miss; detail=\"uncacheable-range\"");
-        co_return co_await fetch_and_store(req, group, t, std::move(key), facts, std::move(stale),
-                                           nullptr);
+            co_return co_await pass(g, req, group, t, "fwd=miss; detail=\"uncacheable-range\"");
+        co_return co_await fetch_and_store(g, req, group, t, std::move(key), facts,
+                                           std::move(stale), nullptr);
     }
     auto guard = std::make_unique<cache::FillGuard>(shared_.fills, key, std::move(ticket.fill),
                                                     shared_.clock);
-    co_return co_await fetch_and_store(req, group, t, std::move(key), facts, std::move(stale),
+    co_return co_await fetch_and_store(g, req, group, t, std::move(key), facts, std::move(stale),
                                        std::move(guard));
 }
 
-asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const OriginGroup& group,
-                                                    const Target& t, std::string key,
+asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request& req,
+                                                    const OriginGroup& group, const Target& t,
+                                                    std::string key,
                                                     const cache::RequestFacts& facts,
                                                     storage::ObjectPtr stale,
                                                     std::unique_ptr<cache::FillGuard> guard) {
     auto& metrics = shared_.metrics;
-    const auto& policy = shared_.config.freshness;
+    const auto& policy = g.config.freshness;
     // fetch: always a full GET (HEAD and Range are answered from it), conditional when we hold
     // a copy.
-    origin::OriginRequest oreq = origin_request(req, group, t, true);
+    origin::OriginRequest oreq = origin_request(g, req, group, t, true);
     oreq.method(beast_http::verb::get);
     if (stale && !stale->etag().empty()) oreq.set(beast_http::field::if_none_match, stale->etag());
     if (stale && !stale->last_modified().empty())
@@ -212,27 +223,27 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
     // Reserved before asking the origin: a purge that arrives while the response is on its way
     // gets a higher floor and so covers what this fetch stores.
     const std::uint64_t seq = storage::next_object_sequence();
-    auto res = co_await fetch_from(group, oreq, &req);
+    auto res = co_await fetch_from(g, group, oreq, &req);
     const TimePoint response_time = shared_.clock.now();
     const Outcome outcome = stale ? Outcome::expired : Outcome::miss;
     if (!res) {
         const auto e = static_cast<Errc>(res.error().value());
         if (stale && cache::may_serve_stale_on_error(stale->meta, response_time, policy))
-            co_return serve_stale(std::move(stale), req, response_time,
+            co_return serve_stale(g, std::move(stale), req, response_time,
                                   fmt::format("stale-if-error; {}", make_error_code(e).message()));
-        co_return origin_failure(e, outcome);
+        co_return origin_failure(g, e, outcome);
     }
     const origin::OriginHead& head = res->head;
     const unsigned status = head.result_int();
     if (stale && cache::is_origin_error_status(status) &&
         cache::may_serve_stale_on_error(stale->meta, response_time, policy))
-        co_return serve_stale(std::move(stale), req, response_time,
+        co_return serve_stale(g, std::move(stale), req, response_time,
                               fmt::format("stale-if-error; origin status {}", status));
 
     if (!stale && status == 304) {
         // A 304 to an unconditional request has nothing to refer to.
         metrics.origin_error(Errc::origin_bad_response);
-        co_return origin_failure(Errc::origin_bad_response, outcome);
+        co_return origin_failure(g, Errc::origin_bad_response, outcome);
     }
     if (stale && status == 304) {
         // revalidated: refresh the stored fields and freshness, keep the stored body.
@@ -246,7 +257,7 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
                                     keyed_vary(stored.fields[beast_http::field::vary], group));
         if (entry) metrics.stores.inc();
         if (guard) guard->finish({entry, nullptr}, Seconds(0));
-        co_return deliver(std::move(fresh), Outcome::revalidated, req, response_time,
+        co_return deliver(g, std::move(fresh), Outcome::revalidated, req, response_time,
                           fmt::format("fwd=stale; fwd-status=304; ttl={}", meta.lifetime.count()));
     }
 
@@ -256,7 +267,7 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
     auto meta = cache::make_meta(f, request_time, response_time, policy, random01());
     const std::optional<std::uint64_t> length = res->body->content_length();
     meta.content_length_known = length.has_value();
-    const std::uint64_t limit = std::min<std::uint64_t>(shared_.config.origin_pool.max_body_bytes,
+    const std::uint64_t limit = std::min<std::uint64_t>(g.config.origin_pool.max_body_bytes,
                                                         shared_.store.max_object_bytes());
     const bool cacheable = verdict == cache::StoreVerdict::store;
     const std::string_view fwd = stale ? "fwd=stale" : "fwd=uri-miss";
@@ -276,18 +287,17 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
         if (cacheable && too_large) metrics.store_rejected.inc();
         if (stale) shared_.store.remove(key);
         // Waiters fetch alone; an object that only missed the memory is not hit-for-pass.
-        if (guard)
-            guard->finish({}, cacheable && !too_large ? Seconds(0) : shared_.config.hit_for_pass);
+        if (guard) guard->finish({}, cacheable && !too_large ? Seconds(0) : g.config.hit_for_pass);
         if (status == 200 && req.msg.method() == beast_http::verb::get &&
             req.msg.count(beast_http::field::range) > 0) {
             // The whole object will not be cached, so fetching it all for one range is waste:
             // drop this response and let the origin answer the Range itself.
             res->body.reset();
-            co_return co_await pass(req, group, t, "fwd=miss; detail=\"uncacheable-range\"");
+            co_return co_await pass(g, req, group, t, "fwd=miss; detail=\"uncacheable-range\"");
         }
         auto obj =
             build_object(key, status, head.reason(), head, nullptr, meta, response_time, framing);
-        Reply r = deliver(obj, outcome, req, response_time,
+        Reply r = deliver(g, obj, outcome, req, response_time,
                           fmt::format("{}; fwd-status={}; detail=\"{}\"", fwd, status,
                                       !cacheable  ? cache::to_string(verdict)
                                       : too_large ? "too-large"
@@ -327,6 +337,7 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
                 response_time,
                 std::move(vary),
                 limit,
+                g.config.origin_fill_timeout,
                 seq,
                 std::move(guard)};
     asio::co_spawn(executor_, fill(std::move(job)), asio::detached);
@@ -336,12 +347,12 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Request& req, const Or
     if (req.msg.method() == beast_http::verb::get && status == 200 &&
         req.msg.count(beast_http::field::range) > 0) {
         // A range needs the whole object: wait for the fill, then answer from the stored copy.
-        if (co_await body->finished(body_timeout()))
+        if (co_await body->finished(body_timeout(g)))
             if (auto stored = select_variant(shared_.store.lookup(key), req))
-                co_return deliver(std::move(stored), outcome, req, response_time, params);
+                co_return deliver(g, std::move(stored), outcome, req, response_time, params);
     }
-    Reply r = deliver(client_head, outcome, req, response_time, params);
-    stream_body(r, client_head, std::make_unique<BodyStreamReader>(body, body_timeout()),
+    Reply r = deliver(g, client_head, outcome, req, response_time, params);
+    stream_body(r, client_head, std::make_unique<BodyStreamReader>(body, body_timeout(g)),
                 length.has_value(), req);
     co_return r;
 }
@@ -351,8 +362,7 @@ asio::awaitable<void> EdgeHandler::fill(FillJob job) {
     bool complete = false;
     // Between bytes the response timeout applies; the whole body gets origin_fill, so an origin
     // that trickles cannot hold a fill (and its collapsed waiters) for ever.
-    job.origin_body->set_deadline(std::chrono::steady_clock::now() +
-                                  shared_.config.origin_fill_timeout);
+    job.origin_body->set_deadline(std::chrono::steady_clock::now() + job.fill_timeout);
     // A known length is read straight into the body's own buffer; otherwise through one read
     // buffer for the whole fill, each piece then kept at its own size.
     std::unique_ptr<char[]> buffer;
@@ -413,29 +423,30 @@ void EdgeHandler::stream_body(Reply& r, const storage::ObjectPtr& head,
     }
 }
 
-asio::awaitable<Reply> EdgeHandler::pass(const Request& req, const OriginGroup& group,
+asio::awaitable<Reply> EdgeHandler::pass(const Gen& g, const Request& req, const OriginGroup& group,
                                          const Target& t, std::string_view why) {
-    origin::OriginRequest oreq = origin_request(req, group, t, false);
+    origin::OriginRequest oreq = origin_request(g, req, group, t, false);
     const TimePoint request_time = shared_.clock.now();
-    auto res = co_await fetch_from(group, oreq, &req);
+    auto res = co_await fetch_from(g, group, oreq, &req);
     const TimePoint response_time = shared_.clock.now();
-    if (!res) co_return origin_failure(static_cast<Errc>(res.error().value()), Outcome::pass);
-    invalidate_after_unsafe(req, t, res->head);
+    if (!res) co_return origin_failure(g, static_cast<Errc>(res.error().value()), Outcome::pass);
+    invalidate_after_unsafe(g, req, t, res->head);
     const cache::ResponseFacts f = facts_of(res->head.result_int(), res->head);
-    const auto meta = cache::make_meta(f, request_time, response_time, shared_.config.freshness);
+    const auto meta = cache::make_meta(f, request_time, response_time, g.config.freshness);
     const bool head = req.msg.method() == beast_http::verb::head;
     const std::optional<std::uint64_t> length = res->body->content_length();
     auto obj = build_object(
         {}, res->head.result_int(), res->head.reason(), res->head, nullptr, meta, response_time,
         {.head_response = head, .content_length = length, .no_length = !length});
-    Reply r = deliver(obj, Outcome::pass, req, response_time, why, false);
+    Reply r = deliver(g, obj, Outcome::pass, req, response_time, why, false);
     stream_body(r, obj, std::make_unique<OriginBodySource>(std::move(res->body)),
                 length.has_value(), req);
     co_return r;
 }
 
-Reply EdgeHandler::deliver(storage::ObjectPtr obj, Outcome outcome, const Request& req,
-                           TimePoint now, std::string_view status_params, bool conditional) const {
+Reply EdgeHandler::deliver(const Gen& g, storage::ObjectPtr obj, Outcome outcome,
+                           const Request& req, TimePoint now, std::string_view status_params,
+                           bool conditional) const {
     // The client's own validators are answered from the cache (RFC 9110 section 13.2.1).
     if (conditional && obj->status == 200) {
         const std::string_view inm = req.msg[beast_http::field::if_none_match];
@@ -466,27 +477,27 @@ Reply EdgeHandler::deliver(storage::ObjectPtr obj, Outcome outcome, const Reques
     }
     r.extra = fmt::format("Age: {}\r\nX-Cache: {}\r\nCache-Status: {}; {}\r\n",
                           cache::current_age(obj->meta, now).count(), cache::x_cache(outcome),
-                          shared_.config.name, status_params);
+                          g.config.name, status_params);
     r.object = std::move(obj);
     r.outcome = outcome;
     r.head_only = req.msg.method() == beast_http::verb::head;
     return r;
 }
 
-Reply EdgeHandler::serve_stale(storage::ObjectPtr stale, const Request& req, TimePoint now,
-                               std::string_view why) const {
+Reply EdgeHandler::serve_stale(const Gen& g, storage::ObjectPtr stale, const Request& req,
+                               TimePoint now, std::string_view why) const {
     Reply r =
-        deliver(stale, Outcome::stale, req, now,
+        deliver(g, stale, Outcome::stale, req, now,
                 fmt::format("hit; ttl={}; detail=\"{}\"", cache::ttl_left(stale->meta, now), why));
     r.detail = why;
     return r;
 }
 
-void EdgeHandler::start_refresh(const Request& req, const OriginGroup& group, const Target& t,
-                                const std::string& key, const cache::RequestFacts& facts,
-                                storage::ObjectPtr stale) {
+void EdgeHandler::start_refresh(const std::shared_ptr<const Pinned>& pin, const Request& req,
+                                const OriginGroup& group, const Target& t, const std::string& key,
+                                const cache::RequestFacts& facts, storage::ObjectPtr stale) {
     if (!shared_.refreshing.try_acquire(key)) return;  // one refresh per key at a time
-    RefreshJob job{req, &group, t, key, facts, std::move(stale)};
+    RefreshJob job{pin, req, &group, t, key, facts, std::move(stale)};
     job.req.interim = nullptr;  // the client is served already; nobody takes hints
     asio::co_spawn(executor_, refresh(std::move(job)), asio::detached);
 }
@@ -498,11 +509,11 @@ asio::awaitable<void> EdgeHandler::refresh(RefreshJob job) {
         const std::string& key;
         ~Release() { keys.release(key); }
     } release{shared_.refreshing, job.key};
-    (void)co_await fetch_and_store(job.req, *job.group, job.target, job.key, job.facts, job.stale,
-                                   nullptr);
+    (void)co_await fetch_and_store(*job.pin->gen, job.req, *job.group, job.target, job.key,
+                                   job.facts, job.stale, nullptr);
 }
 
-Reply EdgeHandler::origin_failure(Errc e, Outcome outcome) const {
+Reply EdgeHandler::origin_failure(const Gen& g, Errc e, Outcome outcome) const {
     const unsigned status = e == Errc::origin_timeout ? 504 : e == Errc::no_origin ? 503 : 502;
     const char* what = status == 504   ? "Gateway timeout"
                        : status == 503 ? "Service unavailable"
@@ -516,7 +527,7 @@ Reply EdgeHandler::origin_failure(Errc e, Outcome outcome) const {
                          : e == Errc::no_origin           ? "no-origin-available"
                                                           : "origin-closed";
     r.extra = fmt::format("X-Cache: {}\r\nCache-Status: {}; fwd={}; detail=\"{}\"\r\n",
-                          cache::x_cache(Outcome::error), shared_.config.name,
+                          cache::x_cache(Outcome::error), g.config.name,
                           outcome == Outcome::pass ? "bypass" : "uri-miss", detail);
     r.detail = detail;
     // The access log gets the TLS reason (certificate, name...); the client only the category.
@@ -528,9 +539,10 @@ Reply EdgeHandler::origin_failure(Errc e, Outcome outcome) const {
 }
 
 asio::awaitable<Result<origin::StreamedResponse>> EdgeHandler::fetch_from(
-    const OriginGroup& group, const origin::OriginRequest& req, const Request* client) {
+    const Gen& g, const OriginGroup& group, const origin::OriginRequest& req,
+    const Request* client) {
     using beast_http::verb;
-    origin::OriginSet& set = *shared_.origin_sets[shared_.config.index_of(group)];
+    origin::OriginSet& set = *g.origin_sets[g.config.index_of(group)];
     const verb m = req.method();
     const bool idempotent = m == verb::get || m == verb::head || m == verb::options ||
                             m == verb::put || m == verb::delete_ || m == verb::trace;
@@ -561,8 +573,9 @@ asio::awaitable<Result<origin::StreamedResponse>> EdgeHandler::fetch_from(
     co_return last;
 }
 
-origin::OriginRequest EdgeHandler::origin_request(const Request& req, const OriginGroup& group,
-                                                  const Target& t, bool for_cache) const {
+origin::OriginRequest EdgeHandler::origin_request(const Gen& g, const Request& req,
+                                                  const OriginGroup& group, const Target& t,
+                                                  bool for_cache) const {
     origin::OriginRequest o;
     if (req.msg.method() == beast_http::verb::unknown)
         o.method_string(req.msg.method_string());
@@ -595,7 +608,7 @@ origin::OriginRequest EdgeHandler::origin_request(const Request& req, const Orig
     forwarded_for.append(req.client.address().to_string());
     o.set("X-Forwarded-For", forwarded_for);
     std::string via(req.msg[beast_http::field::via]);
-    via.append(via.empty() ? "" : ", ").append("1.1 ").append(shared_.config.name);
+    via.append(via.empty() ? "" : ", ").append("1.1 ").append(g.config.name);
     o.set(beast_http::field::via, via);
     if (!for_cache &&
         (!req.msg.body().empty() || req.msg.has_content_length() || req.msg.chunked())) {
@@ -605,14 +618,14 @@ origin::OriginRequest EdgeHandler::origin_request(const Request& req, const Orig
     return o;
 }
 
-void EdgeHandler::invalidate_after_unsafe(const Request& req, const Target& t,
+void EdgeHandler::invalidate_after_unsafe(const Gen& g, const Request& req, const Target& t,
                                           const origin::OriginHead& res) {
     using beast_http::verb;
     const verb m = req.msg.method();
     const bool safe = m == verb::get || m == verb::head || m == verb::options || m == verb::trace;
     if (safe || res.result_int() >= 400) return;
     auto drop = [&](std::string_view target) {
-        shared_.store.remove(cache::make_cache_key(req.scheme, t.host, target, shared_.config.key));
+        shared_.store.remove(cache::make_cache_key(req.scheme, t.host, target, g.config.key));
     };
     drop(t.path);
     for (const auto field : {beast_http::field::location, beast_http::field::content_location}) {

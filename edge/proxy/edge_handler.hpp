@@ -21,25 +21,43 @@
 
 namespace cdn::edge::proxy {
 
+// One loaded configuration and what is built from it. A request takes the current one when it
+// starts and keeps it to its end, so a reload (SIGHUP) never changes a request under way.
+struct EdgeGeneration {
+    EdgeConfig config;
+    // One per config.origins entry, same order: health, breakers and load of each origin. A
+    // reload keeps the sets of groups whose servers did not change, with their state.
+    std::vector<std::shared_ptr<origin::OriginSet>> origin_sets;
+    std::uint64_t number = 1;  // 1 at start-up, +1 per reload
+};
+
 struct EdgeShared {
-    const EdgeConfig& config;
     storage::ObjectStore& store;
     EdgeMetrics& metrics;
     const Clock& clock;
     cache::InflightKeys& refreshing;  // keys with a background refresh under way
     cache::FillRegistry& fills;       // request collapsing
     const cache::PurgeRules& purges;  // what purges cover, checked on every lookup
-    // One per config.origins entry, same order: health, breakers and load of each origin.
-    std::vector<std::unique_ptr<origin::OriginSet>>& origin_sets;
-    InflightBudget& inflight;  // memory for bodies being filled and read, outside the cache
+    InflightBudget& inflight;         // memory for bodies being filled and read, outside the cache
 };
 
 class EdgeHandler final : public http::RequestHandler {
   public:
-    EdgeHandler(EdgeShared shared, boost::asio::any_io_executor executor);
+    EdgeHandler(EdgeShared shared, std::shared_ptr<const EdgeGeneration> generation,
+                boost::asio::any_io_executor executor);
     boost::asio::awaitable<http::Reply> handle(http::Request& req) override;
+    // Requests from now on use `generation`; those under way keep theirs. Call on the
+    // handler's executor.
+    void set_generation(std::shared_ptr<const EdgeGeneration> generation);
+    std::uint64_t generation() const { return current_->gen->number; }
 
   private:
+    // The current generation behind a pointer of this worker's own: a request pins it with a
+    // reference count no other worker touches.
+    struct Pinned {
+        std::shared_ptr<const EdgeGeneration> gen;
+    };
+    using Gen = EdgeGeneration;
     struct Target {
         std::string host;  // normalised
         std::string path;  // origin-form: path and query
@@ -48,16 +66,17 @@ class EdgeHandler final : public http::RequestHandler {
     // The stored response for key that this request may use, after purges had their say: a
     // hard-purged object is dropped (a miss), a soft-purged one comes back already stale.
     storage::ObjectPtr lookup(const std::string& key, const http::Request& req);
-    boost::asio::awaitable<http::Reply> pass(const http::Request& req, const OriginGroup& group,
-                                             const Target& t, std::string_view why);
+    boost::asio::awaitable<http::Reply> pass(const Gen& g, const http::Request& req,
+                                             const OriginGroup& group, const Target& t,
+                                             std::string_view why);
     // A miss or a stale entry: collapse onto a fetch already under way, or lead one.
-    boost::asio::awaitable<http::Reply> miss(const http::Request& req, const OriginGroup& group,
-                                             const Target& t, std::string key,
-                                             const cache::RequestFacts& facts,
+    boost::asio::awaitable<http::Reply> miss(const Gen& g, const http::Request& req,
+                                             const OriginGroup& group, const Target& t,
+                                             std::string key, const cache::RequestFacts& facts,
                                              storage::ObjectPtr stale, TimePoint now);
     // Fetches; a cacheable body is filled into the cache by its own coroutine while clients
     // read it as it arrives. A leader's guard is handed to the fill.
-    boost::asio::awaitable<http::Reply> fetch_and_store(const http::Request& req,
+    boost::asio::awaitable<http::Reply> fetch_and_store(const Gen& g, const http::Request& req,
                                                         const OriginGroup& group, const Target& t,
                                                         std::string key,
                                                         const cache::RequestFacts& facts,
@@ -75,7 +94,8 @@ class EdgeHandler final : public http::RequestHandler {
         TimePoint response_time;
         std::string vary;
         std::uint64_t limit;
-        std::uint64_t seq;  // reserved when the fetch started
+        std::chrono::milliseconds fill_timeout;  // [timeouts] origin_fill
+        std::uint64_t seq;                       // reserved when the fetch started
         std::unique_ptr<cache::FillGuard> guard;
     };
     boost::asio::awaitable<void> fill(FillJob job);
@@ -84,39 +104,41 @@ class EdgeHandler final : public http::RequestHandler {
     void stream_body(http::Reply& r, const storage::ObjectPtr& head,
                      std::unique_ptr<http::BodySource> source, bool length_known,
                      const http::Request& req) const;
-    std::chrono::milliseconds body_timeout() const {
-        return shared_.config.origin_pool.response_timeout + std::chrono::seconds(5);
+    static std::chrono::milliseconds body_timeout(const Gen& g) {
+        return g.config.origin_pool.response_timeout + std::chrono::seconds(5);
     }
     // Builds the reply; answers a matching conditional GET/HEAD with 304 when `conditional`.
-    http::Reply deliver(storage::ObjectPtr obj, cache::Outcome outcome, const http::Request& req,
-                        TimePoint now, std::string_view status_params,
+    http::Reply deliver(const Gen& g, storage::ObjectPtr obj, cache::Outcome outcome,
+                        const http::Request& req, TimePoint now, std::string_view status_params,
                         bool conditional = true) const;
-    http::Reply origin_failure(Errc e, cache::Outcome outcome) const;
-    http::Reply serve_stale(storage::ObjectPtr stale, const http::Request& req, TimePoint now,
-                            std::string_view why) const;
+    http::Reply origin_failure(const Gen& g, Errc e, cache::Outcome outcome) const;
+    http::Reply serve_stale(const Gen& g, storage::ObjectPtr stale, const http::Request& req,
+                            TimePoint now, std::string_view why) const;
 
     // stale-while-revalidate: one background refresh per key, never blocking a client.
     struct RefreshJob {
-        http::Request req;  // a copy of the request that found the entry stale
+        std::shared_ptr<const Pinned> pin;  // the generation of that request
+        http::Request req;                  // a copy of the request that found the entry stale
         const OriginGroup* group;
         Target target;
         std::string key;
         cache::RequestFacts facts;
         storage::ObjectPtr stale;
     };
-    void start_refresh(const http::Request& req, const OriginGroup& group, const Target& t,
-                       const std::string& key, const cache::RequestFacts& facts,
-                       storage::ObjectPtr stale);
+    void start_refresh(const std::shared_ptr<const Pinned>& pin, const http::Request& req,
+                       const OriginGroup& group, const Target& t, const std::string& key,
+                       const cache::RequestFacts& facts, storage::ObjectPtr stale);
     boost::asio::awaitable<void> refresh(RefreshJob job);
-    origin::OriginRequest origin_request(const http::Request& req, const OriginGroup& group,
-                                         const Target& t, bool for_cache) const;
+    origin::OriginRequest origin_request(const Gen& g, const http::Request& req,
+                                         const OriginGroup& group, const Target& t,
+                                         bool for_cache) const;
     // Sends req to the group's origins: a healthy one whose breaker allows it, then, for an
     // idempotent request that failed (no response, or 502/503/504), up to `retries` others.
     // Every attempt is reported to the origin's breaker. Errc::no_origin when none is available.
     // The client's 103s (Early Hints) are relayed as they come when `client` has an interim
     // writer.
     boost::asio::awaitable<Result<origin::StreamedResponse>> fetch_from(
-        const OriginGroup& group, const origin::OriginRequest& req,
+        const Gen& g, const OriginGroup& group, const origin::OriginRequest& req,
         const http::Request* client = nullptr);
     // The entry for this request: the URL's object, or its variant for the request's fields.
     static storage::ObjectPtr select_variant(storage::ObjectPtr entry, const http::Request& req);
@@ -131,11 +153,12 @@ class EdgeHandler final : public http::RequestHandler {
                                      bool keep_stored_variants) const;
     // RFC 9111 section 4.4: a non-error response to an unsafe method invalidates the target and
     // the Location / Content-Location URIs on the same host.
-    void invalidate_after_unsafe(const http::Request& req, const Target& t,
+    void invalidate_after_unsafe(const Gen& g, const http::Request& req, const Target& t,
                                  const origin::OriginHead& res);
     double random01() { return std::uniform_real_distribution<double>(0, 1)(rng_); }
 
     EdgeShared shared_;
+    std::shared_ptr<const Pinned> current_;
     boost::asio::any_io_executor executor_;
     origin::OriginPool pool_;
     std::minstd_rand rng_{std::random_device{}()};

@@ -67,7 +67,7 @@ struct Edge {
     cache::InflightKeys refreshing;
     cache::FillRegistry fills;
     cache::PurgeRules purges;
-    std::vector<std::unique_ptr<origin::OriginSet>> origin_sets;
+    std::shared_ptr<proxy::EdgeGeneration> generation;
     proxy::InflightBudget inflight{64 << 20};
     asio::io_context io;
     std::unique_ptr<proxy::EdgeHandler> handler;
@@ -83,13 +83,15 @@ struct Edge {
         g.pass_headers_vary = "x-forwarded-host";
         g.retries = 0;
         config.origins.push_back(std::move(g));
-        const OriginGroup& group = config.origins.front();
-        origin_sets.push_back(
-            std::make_unique<origin::OriginSet>(group.servers, group.balance, group.breaker));
+        generation = std::make_shared<proxy::EdgeGeneration>();
+        generation->config = config;
+        const OriginGroup& group = generation->config.origins.front();
+        generation->origin_sets.push_back(
+            std::make_shared<origin::OriginSet>(group.servers, group.balance, group.breaker));
         handler = std::make_unique<proxy::EdgeHandler>(
-            proxy::EdgeShared{config, store, metrics, SystemClock::instance(), refreshing, fills,
-                              purges, origin_sets, inflight},
-            io.get_executor());
+            proxy::EdgeShared{store, metrics, SystemClock::instance(), refreshing, fills, purges,
+                              inflight},
+            generation, io.get_executor());
         // Fill the cache through the pipeline itself, then take the origin away.
         serve("GET /a HTTP/1.1\r\nHost: a.example\r\n\r\n"
               "GET /big HTTP/1.1\r\nHost: a.example\r\n\r\n"
@@ -104,7 +106,7 @@ struct Edge {
         soft.values = {"t2"};
         soft.soft = true;
         purges.add(soft, storage::next_object_sequence());
-        origin_sets.front()->set_healthy(0, false);
+        generation->origin_sets.front()->set_healthy(0, false);
     }
 
     // One connection: `input` from the client, then its end of sending; everything the edge
