@@ -54,6 +54,10 @@ void ConfigSection::fail(std::string_view key, std::string_view message) const {
     throw ConfigError(fmt::format("{}: {}", where(get(key), key), message));
 }
 
+std::string ConfigSection::locate(std::string_view key) const {
+    return where(get(key), key);
+}
+
 std::optional<ConfigSection> ConfigSection::section(std::string_view key) const {
     const toml::node* n = get(key);
     if (!n) return std::nullopt;
@@ -140,6 +144,15 @@ std::optional<std::vector<std::string>> ConfigSection::strings(std::string_view 
         return out;
     }
     fail(key, "expected a string or an array of strings");
+}
+
+std::optional<std::filesystem::path> ConfigSection::file_path(std::string_view key) const {
+    auto v = string(key);
+    if (!v) return std::nullopt;
+    if (v->empty()) fail(key, "expected a path, not \"\"");
+    std::filesystem::path p(*v);
+    if (p.is_relative()) p = std::filesystem::path(*file_).parent_path() / p;
+    return p;
 }
 
 void ConfigSection::allow_only(std::initializer_list<std::string_view> keys) const {

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <initializer_list>
 #include <memory>
 #include <optional>
@@ -43,10 +44,16 @@ class ConfigSection {
     std::optional<std::uint64_t> size(std::string_view key) const;
     // An array of strings, or one string taken as a list of one.
     std::optional<std::vector<std::string>> strings(std::string_view key) const;
+    // A file or directory path (a non-empty string); a relative one is taken relative to the
+    // directory of the config file, so a config means the same wherever it is started from.
+    std::optional<std::filesystem::path> file_path(std::string_view key) const;
 
     // Rejects keys not in the list, so a typo is an error instead of a silent default.
     void allow_only(std::initializer_list<std::string_view> keys) const;
     [[noreturn]] void fail(std::string_view key, std::string_view message) const;
+    // "file:line: dotted.key" (the table's line when the key is absent): for errors found after
+    // loading, e.g. when flags and the file together are inconsistent.
+    std::string locate(std::string_view key) const;
 
     const std::string& file() const { return *file_; }
     const std::string& path() const { return path_; }

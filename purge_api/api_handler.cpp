@@ -17,6 +17,26 @@ namespace bh = boost::beast::http;
 namespace {
 
 constexpr std::size_t kValuesShown = 100;  // GET /v1/purges/<id> lists at most this many
+constexpr std::string_view kZonePrefix = "/client/v4/zones/", kZoneSuffix = "/purge_cache";
+
+// "application/json" or a "+json" type, with any parameters ("; charset=utf-8").
+bool is_json_media_type(std::string_view v) {
+    v = v.substr(0, v.find(';'));
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
+        v.remove_suffix(1);
+    std::string t(v);
+    for (char& c : t)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    return t == "application/json" || (t.starts_with("application/") && t.ends_with("+json"));
+}
+
+// Cloudflare's zone ids are 32 lower-case hex digits.
+bool looks_like_zone_id(std::string_view z) {
+    if (z.size() != 32) return false;
+    for (char c : z)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    return true;
+}
 
 std::optional<std::uint64_t> parse_u64(std::string_view s) {
     std::uint64_t v = 0;
@@ -49,45 +69,50 @@ std::optional<std::string_view> query_param(std::string_view query, std::string_
     return std::nullopt;
 }
 
-ApiHandler::ApiHandler(const ApiConfig& config, PurgeStore& store, EdgeRegistry& edges,
+ApiHandler::ApiHandler(const LiveSettings& settings, PurgeStore& store, EdgeRegistry& edges,
                        const MetricsRegistry& registry, ApiMetrics& metrics)
-    : config_(config),
-      tokens_(config.tokens),
-      store_(store),
-      edges_(edges),
-      registry_(registry),
-      metrics_(metrics) {}
+    : settings_(settings), store_(store), edges_(edges), registry_(registry), metrics_(metrics) {}
 
-Reply ApiHandler::error(const ApiError& e) {
+Reply ApiHandler::error(const ApiError& e, ReplyShape shape) {
     metrics_.rejected(e.reason()).inc();
-    return Reply{e.status, "application/json", error_body(e)};
+    return Reply{e.status, "application/json",
+                 shape == ReplyShape::cloudflare ? cloudflare_error_body(e) : error_body(e)};
 }
 
-std::variant<const Token*, ApiError> ApiHandler::admin(const Request& req) const {
+Reply ApiHandler::error_for(std::string_view target, const ApiError& e) {
+    return error(e, target.starts_with(kZonePrefix) ? ReplyShape::cloudflare : ReplyShape::native);
+}
+
+std::variant<const Token*, ApiError> ApiHandler::admin(const Request& req, const ApiSettings& s) {
     const auto h = req.find(bh::field::authorization);
     if (h == req.end())
         return make_error(ApiErrc::unauthenticated, "missing Authorization: Bearer <token>");
     const auto presented = bearer_token(h->value());
     if (!presented)
         return make_error(ApiErrc::unauthenticated, "expected Authorization: Bearer <token>");
-    const Token* t = tokens_.find(*presented);
+    const Token* t = s.tokens.find(*presented);
     if (!t) return make_error(ApiErrc::unauthenticated, "unknown token");
     return t;
 }
 
-std::optional<ApiError> ApiHandler::edge_auth(const Request& req) const {
+std::optional<ApiError> ApiHandler::edge_auth(const Request& req, const ApiSettings& s) {
     const auto h = req.find(bh::field::authorization);
     if (h == req.end())
         return make_error(ApiErrc::unauthenticated, "missing Authorization: Bearer <edge token>");
     const auto presented = bearer_token(h->value());
     // With no edge token configured, nothing matches.
-    if (!presented || config_.edge_token.empty() ||
-        !constant_time_equal(config_.edge_token, *presented))
+    if (!presented || s.config.edge_token.empty() ||
+        !constant_time_equal(s.config.edge_token, *presented))
         return make_error(ApiErrc::unauthenticated, "unknown edge token");
     return std::nullopt;
 }
 
 Plan ApiHandler::plan(const Request& req) {
+    const SettingsPtr s = settings_.current();
+    return plan(req, *s);
+}
+
+Plan ApiHandler::plan(const Request& req, const ApiSettings& s) {
     const std::string_view target = req.target();
     const auto q = target.find('?');
     const std::string_view path = target.substr(0, q);
@@ -110,63 +135,121 @@ Plan ApiHandler::plan(const Request& req) {
     }
     if (path == "/v1/purge") {
         if (auto r = only(bh::verb::post)) return *r;
-        return post_purge(req);
+        return post_purge(req, s);
     }
+    if (path.starts_with(kZonePrefix) && path.ends_with(kZoneSuffix) &&
+        path.size() > kZonePrefix.size() + kZoneSuffix.size()) {
+        if (m != bh::verb::post)
+            return error(make_error(ApiErrc::method_not_allowed, "purge_cache takes POST"),
+                         ReplyShape::cloudflare);
+        return zone_purge(
+            req, s,
+            path.substr(kZonePrefix.size(), path.size() - kZonePrefix.size() - kZoneSuffix.size()));
+    }
+    if (path.starts_with(kZonePrefix))
+        return error(make_error(ApiErrc::not_found,
+                                "no such endpoint; the zone API has only POST "
+                                "/client/v4/zones/<host>/purge_cache"),
+                     ReplyShape::cloudflare);
     if (path == "/v1/stream") {
         if (auto r = only(bh::verb::get)) return *r;
-        return stream(req, query);
+        return stream(req, s, query);
     }
     if (path == "/v1/edges") {
         if (auto r = only(bh::verb::get)) return *r;
-        return get_edges(req);
+        return get_edges(req, s);
     }
     constexpr std::string_view kEdges = "/v1/edges/", kAck = "/ack", kPurges = "/v1/purges/";
     if (path.starts_with(kEdges) && path.ends_with(kAck) &&
         path.size() > kEdges.size() + kAck.size()) {
         if (auto r = only(bh::verb::post)) return *r;
-        return ack(req, path.substr(kEdges.size(), path.size() - kEdges.size() - kAck.size()));
+        return ack(req, s, path.substr(kEdges.size(), path.size() - kEdges.size() - kAck.size()));
     }
     if (path.starts_with(kPurges) && path.size() > kPurges.size()) {
         if (auto r = only(bh::verb::get)) return *r;
-        return get_purge(req, path.substr(kPurges.size()));
+        return get_purge(req, s, path.substr(kPurges.size()));
     }
     return error(make_error(ApiErrc::not_found,
                             "no such endpoint; see POST /v1/purge, GET /v1/purges/<id>, GET "
                             "/v1/edges, GET /v1/stream"));
 }
 
-Plan ApiHandler::post_purge(const Request& req) {
-    auto who = admin(req);
+Plan ApiHandler::post_purge(const Request& req, const ApiSettings& s) {
+    auto who = admin(req, s);
     if (auto* e = std::get_if<ApiError>(&who)) return error(*e);
     const Token& token = *std::get<const Token*>(who);
-    auto parsed = parse_purge_body(req.body(), config_.limits);
+    auto parsed = parse_purge_body(req.body(), s.config.limits);
     if (auto* e = std::get_if<ApiError>(&parsed)) return error(*e);
     PurgeDraft& draft = std::get<PurgeDraft>(parsed);
     if (auto e = authorize(token, draft)) return error(*e);
     if (!store_.healthy())
         return error(make_error(ApiErrc::unavailable, "the purge log cannot take writes"));
-    return AppendPlan{std::move(draft), token.name};
+    return AppendPlan{std::move(draft), token.name, ReplyShape::native};
+}
+
+// Cloudflare's POST /zones/<zone>/purge_cache, with a host name for the zone: the same checks as
+// /v1/purge, in the order a client can act on them, then the purge limited to the zone.
+Plan ApiHandler::zone_purge(const Request& req, const ApiSettings& s, std::string_view zone_name) {
+    auto fail = [&](const ApiError& e) -> Plan { return error(e, ReplyShape::cloudflare); };
+    auto who = admin(req, s);
+    if (auto* e = std::get_if<ApiError>(&who)) return fail(*e);
+    const Token& token = *std::get<const Token*>(who);
+    if (const auto ct = req.find(bh::field::content_type);
+        ct != req.end() && !is_json_media_type(ct->value()))
+        return fail(make_error(ApiErrc::unsupported_media_type,
+                               fmt::format("Content-Type \"{}\": expected application/json",
+                                           std::string_view(ct->value()).substr(0, 100))));
+    if (looks_like_zone_id(zone_name))
+        return fail(make_error(ApiErrc::not_found,
+                               fmt::format("zone \"{}\" looks like a Cloudflare zone id; here a "
+                                           "zone is a host name, e.g. "
+                                           "/client/v4/zones/example.com/purge_cache",
+                                           zone_name)));
+    const auto zone = parse_zone(zone_name);
+    if (!zone)
+        return fail(make_error(ApiErrc::not_found,
+                               fmt::format("zone \"{}\" is not a host name like example.com",
+                                           zone_name.substr(0, 255))));
+    if (!token.covers_host(*zone))
+        return fail(
+            make_error(ApiErrc::forbidden,
+                       fmt::format("token \"{}\" may not purge zone \"{}\"", token.name, *zone)));
+    auto parsed = parse_purge_body(req.body(), s.config.limits);
+    if (auto* e = std::get_if<ApiError>(&parsed)) return fail(*e);
+    PurgeDraft& draft = std::get<PurgeDraft>(parsed);
+    if (auto e = limit_to_zone(draft, *zone)) return fail(*e);
+    if (auto e = authorize(token, draft)) return fail(*e);
+    if (!store_.healthy())
+        return fail(make_error(ApiErrc::unavailable, "the purge log cannot take writes"));
+    return AppendPlan{std::move(draft), token.name, ReplyShape::cloudflare};
 }
 
 Reply ApiHandler::appended(const AppendPlan& plan, const Result<PurgeRecordPtr>& result) {
     if (!result)
         return error(make_error(ApiErrc::unavailable,
-                                "the purge could not be made durable; it was not applied"));
+                                "the purge could not be made durable; it was not applied"),
+                     plan.shape);
     const PurgeRecord& r = **result;
     metrics_.accepted(r.kind).inc();
     log_info("purge seq={} id={} kind={} values={} soft={} token={}", r.seq, r.id,
              to_string(r.kind), r.values.size(), r.soft, plan.token_name);
     json::object res;
     res["id"] = r.id;
-    res["seq"] = r.seq;
     json::object o;
     o["success"] = true;
+    if (plan.shape == ReplyShape::cloudflare) {
+        // Cloudflare's envelope; GET /v1/purges/<id> tells the seq and progress.
+        o["errors"] = json::array{};
+        o["messages"] = json::array{};
+    } else {
+        res["seq"] = r.seq;
+    }
     o["result"] = std::move(res);
     return json_reply(200, o);
 }
 
-Plan ApiHandler::stream(const Request& req, std::string_view query) {
-    if (auto e = edge_auth(req)) return error(*e);
+Plan ApiHandler::stream(const Request& req, const ApiSettings& s, std::string_view query) {
+    if (auto e = edge_auth(req, s)) return error(*e);
     const auto edge = query_param(query, "edge");
     if (!edge || !valid_edge_id(*edge))
         return error(
@@ -184,8 +267,8 @@ Plan ApiHandler::stream(const Request& req, std::string_view query) {
     return StreamPlan{std::string(*edge), after};
 }
 
-Reply ApiHandler::ack(const Request& req, std::string_view edge) {
-    if (auto e = edge_auth(req)) return error(*e);
+Reply ApiHandler::ack(const Request& req, const ApiSettings& s, std::string_view edge) {
+    if (auto e = edge_auth(req, s)) return error(*e);
     if (!valid_edge_id(edge))
         return error(
             make_error(ApiErrc::bad_request, "not an edge id (1-64 of A-Z a-z 0-9 . _ -)"));
@@ -208,8 +291,8 @@ Reply ApiHandler::ack(const Request& req, std::string_view edge) {
     return Reply{204, "", ""};
 }
 
-Reply ApiHandler::get_purge(const Request& req, std::string_view id) {
-    auto who = admin(req);
+Reply ApiHandler::get_purge(const Request& req, const ApiSettings& s, std::string_view id) {
+    auto who = admin(req, s);
     if (auto* e = std::get_if<ApiError>(&who)) return error(*e);
     const PurgeRecordPtr r = store_.find(id);
     if (!r)
@@ -244,8 +327,8 @@ Reply ApiHandler::get_purge(const Request& req, std::string_view id) {
     return json_reply(200, o);
 }
 
-Reply ApiHandler::get_edges(const Request& req) {
-    auto who = admin(req);
+Reply ApiHandler::get_edges(const Request& req, const ApiSettings& s) {
+    auto who = admin(req, s);
     if (auto* e = std::get_if<ApiError>(&who)) return error(*e);
     json::array a;
     for (const EdgeView& e : edges_.edges()) {

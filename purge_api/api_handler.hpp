@@ -2,9 +2,12 @@
 // The REST API without sockets: a parsed request becomes a Plan (an immediate reply, a purge to
 // append, or a stream to start), and an append's outcome becomes the reply. Authentication,
 // validation, routing and the JSON answers live here; ApiServer only moves bytes. Thread-safe
-// (the objects it refers to are).
+// (the objects it refers to are). Each request is planned with one settings snapshot
+// (live_settings.hpp), so a reload never changes the tokens or limits under a request.
 //
 //   POST /v1/purge                admin token   -> 200 {"success":true,"result":{"id","seq"}}
+//   POST /client/v4/zones/<host>/purge_cache    -> the same, limited to one host, in Cloudflare's
+//                                 admin token      shape (see purge_api/README.md)
 //   GET  /v1/purges/<id>          admin token   -> the purge and its progress on every edge
 //   GET  /v1/edges                admin token   -> [{"edge","last_applied_seq","connected",...}]
 //   GET  /v1/stream?edge=E&after=N  edge token  -> text/event-stream (ApiServer)
@@ -14,6 +17,7 @@
 #include "purge_api/api_metrics.hpp"
 #include "purge_api/config.hpp"
 #include "purge_api/edge_registry.hpp"
+#include "purge_api/live_settings.hpp"
 #include "purge_api/purge_store.hpp"
 
 #include <boost/beast/http/message.hpp>
@@ -32,9 +36,13 @@ struct Reply {
     std::string body;
 };
 
+// The shape of answers: purge_api's own, or Cloudflare's envelope (the zone API).
+enum class ReplyShape { native, cloudflare };
+
 struct AppendPlan {
     PurgeDraft draft;
     std::string token_name;  // for the audit log line
+    ReplyShape shape = ReplyShape::native;
 };
 
 struct StreamPlan {
@@ -46,27 +54,32 @@ using Plan = std::variant<Reply, AppendPlan, StreamPlan>;
 
 class ApiHandler {
   public:
-    ApiHandler(const ApiConfig& config, PurgeStore& store, EdgeRegistry& edges,
+    // `settings` must outlive the handler; each plan() reads its current snapshot.
+    ApiHandler(const LiveSettings& settings, PurgeStore& store, EdgeRegistry& edges,
                const MetricsRegistry& registry, ApiMetrics& metrics);
 
+    // With the current settings, or with the snapshot the caller took when the request began.
     Plan plan(const Request& req);
+    Plan plan(const Request& req, const ApiSettings& settings);
     // The answer to a purge once the log took it (or failed to).
     Reply appended(const AppendPlan& plan, const Result<PurgeRecordPtr>& result);
     // An error answer, counted in cdn_purge_api_rejected_total.
-    Reply error(const ApiError& e);
+    Reply error(const ApiError& e, ReplyShape shape = ReplyShape::native);
+    // The same, shaped for the endpoint `target` names (Cloudflare's under /client/v4/).
+    Reply error_for(std::string_view target, const ApiError& e);
 
   private:
-    Plan post_purge(const Request& req);
-    Plan stream(const Request& req, std::string_view query);
-    Reply ack(const Request& req, std::string_view edge);
-    Reply get_purge(const Request& req, std::string_view id);
-    Reply get_edges(const Request& req);
+    Plan post_purge(const Request& req, const ApiSettings& s);
+    Plan zone_purge(const Request& req, const ApiSettings& s, std::string_view zone);
+    Plan stream(const Request& req, const ApiSettings& s, std::string_view query);
+    Reply ack(const Request& req, const ApiSettings& s, std::string_view edge);
+    Reply get_purge(const Request& req, const ApiSettings& s, std::string_view id);
+    Reply get_edges(const Request& req, const ApiSettings& s);
     // The admin token of the request, or the 401 error.
-    std::variant<const Token*, ApiError> admin(const Request& req) const;
-    std::optional<ApiError> edge_auth(const Request& req) const;
+    static std::variant<const Token*, ApiError> admin(const Request& req, const ApiSettings& s);
+    static std::optional<ApiError> edge_auth(const Request& req, const ApiSettings& s);
 
-    const ApiConfig& config_;
-    TokenSet tokens_;
+    const LiveSettings& settings_;
     PurgeStore& store_;
     EdgeRegistry& edges_;
     const MetricsRegistry& registry_;

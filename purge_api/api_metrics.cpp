@@ -25,7 +25,12 @@ ApiMetrics::ApiMetrics(MetricsRegistry& r)
       tls_handshake_failures(
           r.counter("cdn_purge_api_tls_handshake_failures_total",
                     "TLS handshakes that failed (plain HTTP or garbage on the TLS port, no "
-                    "shared protocol or cipher, a client that did not finish in 10 s).")) {
+                    "shared protocol or cipher, a client that did not finish in 10 s).")),
+      reloads_ok(r.counter("cdn_purge_api_reloads_total",
+                           "Configuration reloads (SIGHUP), by result.", R"(result="ok")")),
+      reloads_failed(r.counter("cdn_purge_api_reloads_total",
+                               "Configuration reloads (SIGHUP), by result.",
+                               R"(result="failed")")) {
     for (PurgeKind k : {PurgeKind::files, PurgeKind::prefixes, PurgeKind::tags, PurgeKind::hosts,
                         PurgeKind::everything})
         accepted_[static_cast<std::size_t>(k)] =

@@ -27,6 +27,8 @@ struct ApiMetrics {
     Counter& streams_closed;          // the client went away, or a write failed
     Counter& tls_handshakes;          // completed on the [tls] listener
     Counter& tls_handshake_failures;  // plain HTTP on the TLS port, no shared protocol, timeout
+    Counter& reloads_ok;              // SIGHUP: the config file was read and applied
+    Counter& reloads_failed;          // SIGHUP: it did not load; the running config stays
 
   private:
     std::array<Counter*, 5> accepted_{};

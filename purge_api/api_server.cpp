@@ -168,9 +168,9 @@ std::string purge_event(const PurgeRecord& r) {
     return fmt::format("id: {}\nevent: purge\ndata: {}\n\n", r.seq, r.json);
 }
 
-ApiServer::ApiServer(const ApiConfig& config, PurgeStore& store, EdgeRegistry& edges,
+ApiServer::ApiServer(const LiveSettings& settings, PurgeStore& store, EdgeRegistry& edges,
                      ApiHandler& handler, ApiMetrics& metrics, const Clock& clock)
-    : config_(config),
+    : settings_(settings),
       store_(store),
       edges_(edges),
       handler_(handler),
@@ -219,10 +219,11 @@ asio::awaitable<void> ApiServer::serve(Stream& stream) {
     auto& lowest = beast::get_lowest_layer(stream);
     beast::flat_buffer buffer;
     for (;;) {
+        SettingsPtr settings = settings_.current();
         http_io::RequestParser parser;
         parser.header_limit(kHeaderLimit);
-        parser.body_limit(config_.max_body);
-        lowest.expires_after(config_.idle_timeout);
+        parser.body_limit(settings->config.max_body);
+        lowest.expires_after(settings->config.idle_timeout);
         const ErrorCode ec = co_await http_io::read_request(stream, buffer, parser, kBodyTimeout);
         if (ec) {
             if (!is_parse_error(ec) || ec == bh::error::end_of_stream ||
@@ -233,24 +234,28 @@ asio::awaitable<void> ApiServer::serve(Stream& stream) {
             }
             ApiError err = make_error(ApiErrc::bad_request, "bad request: " + ec.message());
             if (ec == bh::error::body_limit)
-                err = make_error(ApiErrc::body_too_large,
-                                 fmt::format("the body is larger than {} bytes", config_.max_body));
+                err = make_error(
+                    ApiErrc::body_too_large,
+                    fmt::format("the body is larger than {} bytes", settings->config.max_body));
             else if (ec == bh::error::header_limit)
                 err = ApiError{431, ApiErrc::bad_request, "request header fields too large"};
-            const Reply r = handler_.error(err);
+            const Reply r = handler_.error_for(parser.get().target(), err);
             bh::response<bh::string_body> res{static_cast<bh::status>(r.status), 11};
             res.set(bh::field::content_type, r.content_type);
             res.set(bh::field::connection, "close");
             res.body() = r.body;
             res.prepare_payload();
-            lowest.expires_after(config_.write_timeout);
+            lowest.expires_after(settings->config.write_timeout);
             auto [wec, n] = co_await bh::async_write(stream, res, nothrow);
             if (!wec) co_await close_gracefully(stream);
             co_return;
         }
 
+        // The request is here: it is planned and answered with the settings of this moment
+        // (a reload meanwhile must not let an old token through, or refuse a new one).
+        settings = settings_.current();
         const Request& req = parser.get();
-        Plan plan = handler_.plan(req);
+        Plan plan = handler_.plan(req, *settings);
         Reply reply;
         if (auto* r = std::get_if<Reply>(&plan)) {
             reply = std::move(*r);
@@ -274,7 +279,7 @@ asio::awaitable<void> ApiServer::serve(Stream& stream) {
         res.body() = std::move(reply.body);
         res.keep_alive(req.keep_alive());
         res.prepare_payload();
-        lowest.expires_after(config_.write_timeout);
+        lowest.expires_after(settings->config.write_timeout);
         auto [wec, n] = co_await bh::async_write(stream, res, nothrow);
         if (wec) {
             ErrorCode ignored;
@@ -305,7 +310,8 @@ asio::awaitable<void> ApiServer::serve_stream(Stream& stream, StreamPlan plan, b
         "HTTP/1.{} 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
         "X-Accel-Buffering: no\r\nConnection: close\r\n{}\r\n",
         chunked ? 1 : 0, chunked ? "Transfer-Encoding: chunked\r\n" : "");
-    ErrorCode ec = co_await write_timed(stream, out, config_.write_timeout);
+    SettingsPtr settings = settings_.current();
+    ErrorCode ec = co_await write_timed(stream, out, settings->config.write_timeout);
 
     std::uint64_t sent = plan.after;
     if (const std::uint64_t last = store_.last_seq(); !ec && sent > last) {
@@ -314,7 +320,7 @@ asio::awaitable<void> ApiServer::serve_stream(Stream& stream, StreamPlan plan, b
         log_warn("stream: edge {} asked for purges after {}, but the log ends at {}; sending reset",
                  plan.edge, sent, last);
         ec = co_await write_events(stream, reset_event(last, to_ms(clock_.now())), chunked,
-                                   config_.write_timeout);
+                                   settings->config.write_timeout);
         sent = last;
     }
 
@@ -325,6 +331,10 @@ asio::awaitable<void> ApiServer::serve_stream(Stream& stream, StreamPlan plan, b
     bool synced = false;
     enum class End { closed, slow, replaced } end = End::closed;
     while (!ec) {
+        // Each turn reads the current settings: a reload reaches long-lived streams.
+        settings = settings_.current();
+        const std::chrono::milliseconds write_timeout = settings->config.write_timeout;
+        const std::chrono::milliseconds heartbeat = settings->config.heartbeat;
         if (!edges_.is_current(plan.edge, gen)) {
             end = End::replaced;
             break;
@@ -346,7 +356,7 @@ asio::awaitable<void> ApiServer::serve_stream(Stream& stream, StreamPlan plan, b
             synced = true;
         }
         if (!out.empty()) {
-            ec = co_await write_events(stream, out, chunked, config_.write_timeout);
+            ec = co_await write_events(stream, out, chunked, write_timeout);
             if (ec) break;
             edges_.seen(plan.edge);
             last_write = std::chrono::steady_clock::now();
@@ -354,18 +364,17 @@ asio::awaitable<void> ApiServer::serve_stream(Stream& stream, StreamPlan plan, b
         }
 
         // Caught up: wait for a wake-up, the client, or the heartbeat.
-        timer.expires_at(last_write + config_.heartbeat);
+        timer.expires_at(last_write + heartbeat);
         auto woke = co_await (waker->channel.async_receive(nothrow) ||
                               lowest.socket().async_wait(tcp::socket::wait_read, nothrow) ||
                               timer.async_wait(nothrow));
         if (woke.index() == 1) {
             // The client sent something (it should not) or closed its side.
-            const ErrorCode rec =
-                co_await drain_client(stream, scratch, received, config_.write_timeout);
+            const ErrorCode rec = co_await drain_client(stream, scratch, received, write_timeout);
             if (rec || received > kMaxClientBytes) break;
         } else if (woke.index() == 2 &&
-                   std::chrono::steady_clock::now() >= last_write + config_.heartbeat) {
-            ec = co_await write_events(stream, kPingEvent, chunked, config_.write_timeout);
+                   std::chrono::steady_clock::now() >= last_write + heartbeat) {
+            ec = co_await write_events(stream, kPingEvent, chunked, write_timeout);
             if (ec) break;
             edges_.seen(plan.edge);
             last_write = std::chrono::steady_clock::now();

@@ -25,6 +25,10 @@
 // write_timeout (a client that does not read) ends the stream; so does a newer stream for the
 // same edge, and the client closing its side.
 //
+// Settings (limits, timeouts, tokens) come from a LiveSettings snapshot taken per request (after
+// its head and body are read; the body limit is the one current when reading began); a stream
+// re-reads heartbeat and write_timeout at each turn, so a reload reaches open streams too.
+//
 // The same sessions run over TLS (tls_session): the handshake first (within 10 s; a failure,
 // e.g. plain HTTP on the TLS port, gets OpenSSL's alert and a close, and is counted), then the
 // same requests and streams; a connection ends with close_notify.
@@ -44,8 +48,8 @@ namespace cdn::purge_api {
 class ApiServer {
   public:
     // Everything referred to must outlive every session (the WorkerPool's io_contexts).
-    ApiServer(const ApiConfig& config, PurgeStore& store, EdgeRegistry& edges, ApiHandler& handler,
-              ApiMetrics& metrics, const Clock& clock);
+    ApiServer(const LiveSettings& settings, PurgeStore& store, EdgeRegistry& edges,
+              ApiHandler& handler, ApiMetrics& metrics, const Clock& clock);
     ApiServer(const ApiServer&) = delete;
     ApiServer& operator=(const ApiServer&) = delete;
 
@@ -65,7 +69,7 @@ class ApiServer {
     template <class Stream>
     boost::asio::awaitable<void> serve_stream(Stream& stream, StreamPlan plan, bool chunked);
 
-    const ApiConfig& config_;
+    const LiveSettings& settings_;
     PurgeStore& store_;
     EdgeRegistry& edges_;
     ApiHandler& handler_;

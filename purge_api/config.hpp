@@ -1,6 +1,8 @@
 #pragma once
-// purge_api's configuration: parsed once at start-up from TOML (and flags), read-only afterwards
-// and safe to share between threads. Loading throws cdn::ConfigError naming file:line: field.
+// purge_api's configuration: parsed from TOML and flags at start-up and again on SIGHUP; each
+// ApiConfig is read-only once built and safe to share between threads (live_settings.hpp swaps
+// whole ones). Loading throws cdn::ConfigError naming file:line: field. Relative paths in the
+// file (data_dir, tls cert and key) are relative to the file's directory.
 //
 //   [server]  listen = "127.0.0.1:8090" ("" = no plain listener), data_dir = "/var/lib/cdn/purge",
 //             threads = 2, allow_cleartext = false
@@ -8,11 +10,12 @@
 //   [[token]] name = "ops", value = "...", hosts = ["example.com"]   (no hosts: every host)
 //   [edges]   token = "...", known = ["edge-1", "edge-2"]
 //   [limits]  max_body = "1MiB", max_items = 1000, max_value_length = 4096
-//   [log]     keep = 100000
+//   [log]     keep = 100000, level = "info"
 //   [stream]  heartbeat = "1s", write_timeout = "5s"
 //   [store]   backend = "file" | "etcd", etcd_endpoints = ["http://127.0.0.1:2379"],
 //             etcd_prefix = "/cdn/purge/"
 #include "common/config.hpp"
+#include "common/log.hpp"
 #include "common/net.hpp"
 #include "purge_api/auth.hpp"
 #include "purge_api/purge_request.hpp"
@@ -60,6 +63,32 @@ struct ApiConfig {
     std::chrono::milliseconds heartbeat{1000};       // ": ping" after this much idleness
     std::chrono::milliseconds write_timeout{5000};   // a stream write stuck longer is cut off
     std::chrono::milliseconds idle_timeout{60'000};  // waiting for a request on a connection
+
+    LogLevel log_level = LogLevel::info;  // [log] level; --log-level overrides it
+
+    // Where the plain listener was configured ("p.toml:3: server.listen", "--listen"; empty for
+    // the default) and the config file ("" without one): validate() names them.
+    std::string listen_source;
+    std::string file;
+    // The same for data_dir ("p.toml:4: server.data_dir", "--data-dir") and [tls] ("p.toml:7:
+    // tls"; empty from flags): what --check names when the directory or a PEM file is bad.
+    std::string data_dir_source;
+    std::string tls_source;
+};
+
+// The command line. Flags override the file; build_config(flags) is run again, with the same
+// flags, on every SIGHUP, so a flag keeps overriding the file after a reload.
+struct ApiFlags {
+    std::string config_file;
+    std::string listen;
+    std::string data_dir;
+    std::vector<std::string> tokens;  // admin tokens valid for every host, named flag-1, flag-2...
+    std::string edge_token;
+    std::string tls_listen;
+    std::string tls_cert;
+    std::string tls_key;
+    int threads = -1;       // < 0: from the file
+    std::string log_level;  // "": from the file ([log] level), else info
 };
 
 // Bounds on values.
@@ -70,6 +99,9 @@ inline constexpr std::uint64_t kMaxBodyLimit = 64ull << 20;
 ApiConfig parse_config(std::string_view text, const std::string& name);
 ApiConfig load_config(const std::string& file);
 ApiConfig build_config(const ConfigSection& root);
+// The file (if any) with the flags applied, validated: what main runs at start-up, on --check
+// and on SIGHUP. Throws ConfigError naming file:line: field, or the flag.
+ApiConfig build_config(const ApiFlags& flags);
 
 // Checks what flags and file together must satisfy (data_dir given for the file backend, tokens
 // distinct, some listener, no non-loopback plain listener beside [tls] unless allowed...);
@@ -78,5 +110,17 @@ void validate(const ApiConfig& c);
 
 // True when tokens would be accepted in cleartext on a non-loopback address (main warns).
 bool cleartext_exposed(const ApiConfig& c);
+
+// For a reload: copies into `next` what cannot change while running (listeners, data_dir,
+// threads, log keep, the store) from `running`, and returns the settings that differed (e.g.
+// "server.listen"), which need a restart to take effect. Everything else in `next` applies live.
+std::vector<std::string> keep_restart_only(const ApiConfig& running, ApiConfig& next);
+
+// What --check reports about the data directory without taking its lock: an error message when
+// it (or, if it does not exist yet, its nearest existing parent) is not a writable directory.
+std::optional<std::string> check_data_dir(const std::filesystem::path& dir);
+
+// One line: listeners, tokens, edges, store ("http on 127.0.0.1:8090, 2 tokens, ...").
+std::string summary(const ApiConfig& c);
 
 }  // namespace cdn::purge_api

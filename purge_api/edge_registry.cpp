@@ -27,7 +27,22 @@ std::string_view to_string(EdgeStatus s) noexcept {
 EdgeRegistry::EdgeRegistry(const Clock& clock, const std::vector<std::string>& known)
     : clock_(clock) {
     for (const auto& e : known)
-        edges_[e];
+        edges_[e].configured = true;
+}
+
+void EdgeRegistry::set_known(const std::vector<std::string>& known) {
+    std::lock_guard lk(mu_);
+    for (auto it = edges_.begin(); it != edges_.end();) {
+        State& s = it->second;
+        s.configured = std::find(known.begin(), known.end(), it->first) != known.end();
+        const bool joined = s.last_seen_ms || s.generation != 0 || s.last_applied != 0;
+        if (!s.configured && !joined)
+            it = edges_.erase(it);
+        else
+            ++it;
+    }
+    for (const auto& e : known)
+        edges_[e].configured = true;
 }
 
 std::int64_t EdgeRegistry::now_ms() const {

@@ -60,6 +60,11 @@ class EdgeRegistry {
 
     EdgeRegistry(const Clock& clock, const std::vector<std::string>& known);
 
+    // The configured edges changed (a reload): new ones become known; ones no longer configured
+    // are forgotten unless they connected or acknowledged (then they stay, as any edge that
+    // joined by connecting does).
+    void set_known(const std::vector<std::string>& known);
+
     // A stream for `edge` starts; it replaces (wakes, and makes stale) any earlier one. Returns
     // the stream's generation, for is_current() and disconnect().
     std::uint64_t connect(const std::string& edge, std::shared_ptr<StreamWaker> waker);
@@ -89,6 +94,7 @@ class EdgeRegistry {
         std::uint64_t generation = 0;  // of the live stream (0: none)
         std::shared_ptr<StreamWaker> waker;
         std::deque<AckPoint> acks;  // increasing seq
+        bool configured = false;    // in [edges] known (else it joined by connecting or acking)
     };
     std::int64_t now_ms() const;
 

@@ -34,59 +34,22 @@ using namespace cdn::purge_api;
 
 namespace {
 
-struct Flags {
-    std::string config_file;
-    std::string listen;
-    std::string data_dir;
-    std::vector<std::string> tokens;
-    std::string edge_token;
-    std::string tls_listen;
-    std::string tls_cert;
-    std::string tls_key;
-    int threads = -1;
-    std::string log_level = "info";
-};
+// How TLS errors name the configuration: "p.toml:7: tls" (then ".cert: FILE: ..."), or "tls".
+std::string tls_where(const ApiConfig& c) {
+    return c.tls_source.empty() ? std::string("tls") : c.tls_source;
+}
 
-ApiConfig build(const Flags& f) {
-    ApiConfig c = f.config_file.empty() ? ApiConfig{} : load_config(f.config_file);
-    if (!f.listen.empty()) {
-        auto ep = parse_endpoint(f.listen);
-        if (!ep)
-            throw ConfigError("--listen: \"" + f.listen +
-                              "\" is not an address like 127.0.0.1:8090");
-        c.listen = *ep;
-    }
-    if (!f.data_dir.empty()) c.data_dir = f.data_dir;
-    for (std::size_t i = 0; i < f.tokens.size(); ++i) {
-        if (f.tokens[i].empty() || f.tokens[i].find_first_of(" \t\r\n") != std::string::npos)
-            throw ConfigError("--token: must be non-empty without spaces");
-        c.tokens.push_back(Token{"flag-" + std::to_string(i + 1), f.tokens[i], {}});
-    }
-    if (!f.edge_token.empty()) c.edge_token = f.edge_token;
-    if (!f.tls_listen.empty() || !f.tls_cert.empty() || !f.tls_key.empty()) {
-        if (!c.tls && (f.tls_listen.empty() || f.tls_cert.empty() || f.tls_key.empty()))
-            throw ConfigError(
-                "TLS needs --tls-listen ADDRESS, --tls-cert FILE and --tls-key FILE (or [tls])");
-        if (!c.tls) c.tls.emplace();
-        if (!f.tls_listen.empty()) {
-            auto ep = parse_endpoint(f.tls_listen);
-            if (!ep)
-                throw ConfigError("--tls-listen: \"" + f.tls_listen +
-                                  "\" is not an address like 0.0.0.0:8443");
-            c.tls->listen = *ep;
-        }
-        if (!f.tls_cert.empty()) c.tls->cert = f.tls_cert;
-        if (!f.tls_key.empty()) c.tls->key = f.tls_key;
-    }
-    if (f.threads >= 0) c.threads = static_cast<std::size_t>(f.threads);
-    validate(c);
-    return c;
+void warn_missing_tokens(const ApiConfig& c) {
+    if (c.tokens.empty()) log_warn("purge_api: no admin token configured; every purge gets 401");
+    if (c.edge_token.empty())
+        log_warn("purge_api: no edge token configured; every stream and ack gets 401");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    Flags f;
+    ApiFlags f;
+    bool check = false;
     CLI::App app{
         "purge_api: the REST control plane of purge (durable purge log, edge streams).\n"
         "Quick start: purge_api --data-dir /tmp/purge --token SECRET --edge-token EDGESECRET"};
@@ -105,8 +68,13 @@ int main(int argc, char** argv) {
     app.add_option("--tls-cert", f.tls_cert, "PEM certificate chain for --tls-listen");
     app.add_option("--tls-key", f.tls_key, "PEM private key for --tls-listen");
     app.add_option("--threads", f.threads, "Worker threads (0 = one per core; default 2)");
-    app.add_option("--log-level", f.log_level, "debug, info, warn or error")
+    app.add_option("--log-level", f.log_level,
+                   "debug, info, warn or error (default: [log] level, else info)")
         ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+    app.add_flag("--check", check,
+                 "Load and validate the config, the TLS certificate and key and the data "
+                 "directory, print a summary, then exit (0: valid, 2: not, naming the file and "
+                 "line)");
     app.set_version_flag("--version", version_line("purge_api"),
                          "Print the version, git revision and build type, then exit");
     try {
@@ -114,28 +82,39 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? 0 : 2;
     }
-    set_log_level(parse_log_level(f.log_level));
     ApiConfig config;
     try {
-        config = build(f);
+        config = build_config(f);
     } catch (const ConfigError& e) {
         std::fprintf(stderr, "purge_api: %s\n", e.what());
         return 2;
     }
-    if (config.tokens.empty())
-        log_warn("purge_api: no admin token configured; every purge gets 401");
-    if (config.edge_token.empty())
-        log_warn("purge_api: no edge token configured; every stream and ack gets 401");
+    set_log_level(config.log_level);
     // The certificate is read (and checked) before anything starts: a bad one is a config error.
     std::atomic<std::shared_ptr<asio::ssl::context>> tls_context;
     if (config.tls) {
         try {
-            tls_context.store(make_tls_server_context(config.tls->cert, config.tls->key, "tls"));
+            tls_context.store(
+                make_tls_server_context(config.tls->cert, config.tls->key, tls_where(config)));
         } catch (const ConfigError& e) {
             std::fprintf(stderr, "purge_api: %s\n", e.what());
             return 2;
         }
     }
+    if (check) {
+        // The data directory as far as can be told without taking its lock (a running
+        // purge_api holds it): a directory we can write, or one we can create.
+        if (config.backend == ApiConfig::Backend::file)
+            if (auto problem = check_data_dir(config.data_dir)) {
+                const std::string where =
+                    config.data_dir_source.empty() ? "" : config.data_dir_source + ": ";
+                std::fprintf(stderr, "purge_api: %s%s\n", where.c_str(), problem->c_str());
+                return 2;
+            }
+        std::printf("purge_api: configuration is valid: %s\n", summary(config).c_str());
+        return 0;
+    }
+    warn_missing_tokens(config);
 
     try {
         MetricsRegistry registry;
@@ -184,8 +163,9 @@ int main(int argc, char** argv) {
             registry.counter_fn("cdn_purge_api_etcd_conflicts_total",
                                 "Appends that lost a txn race to another instance and retried.",
                                 [&] { return static_cast<double>(etcd->conflicts()); });
-        ApiHandler handler(config, store, edges, registry, metrics);
-        ApiServer server(config, store, edges, handler, metrics, clock);
+        LiveSettings live(config);
+        ApiHandler handler(live, store, edges, registry, metrics);
+        ApiServer server(live, store, edges, handler, metrics, clock);
 
         // Declared last: destroyed first, so no coroutine outlives what it refers to.
         WorkerPool pool(config.threads);
@@ -198,25 +178,56 @@ int main(int argc, char** argv) {
                      cdn::to_string(tls_listener->local_endpoint()), config.tls->cert.string());
         }
         if (config.http) listener.emplace(pool, config.listen, server.connection_handler());
-        // SIGHUP re-reads the certificate: new connections use it, open ones keep theirs; one
-        // that fails to load leaves the current one in place. (Without [tls], SIGHUP is ignored
-        // rather than ending the process.)
+        // SIGHUP re-reads the config file (and the flags still override it) and the TLS
+        // certificate. What can change live (tokens, edges, limits, timeouts, log level, the
+        // certificate) applies to requests read from then on; what cannot (listeners, data dir,
+        // store, threads) is kept and logged as needing a restart. A file or certificate that
+        // does not load changes nothing. Always handled: SIGHUP never ends purge_api.
+        auto reload = [&] {
+            const std::string what =
+                f.config_file.empty() ? std::string("the flags") : f.config_file;
+            ApiConfig next;
+            try {
+                next = build_config(f);
+            } catch (const std::exception& e) {
+                metrics.reloads_failed.inc();
+                log_error("purge_api: reload failed, keeping the running configuration: {}",
+                          e.what());
+                return;
+            }
+            const SettingsPtr running = live.current();
+            const std::vector<std::string> restart = keep_restart_only(running->config, next);
+            if (next.tls) {
+                try {
+                    tls_context.store(
+                        make_tls_server_context(next.tls->cert, next.tls->key, tls_where(next)));
+                    log_info("purge_api: tls: reloaded {}", next.tls->cert.string());
+                } catch (const std::exception& e) {
+                    metrics.reloads_failed.inc();
+                    log_error(
+                        "purge_api: tls: reload failed, keeping the current certificate and "
+                        "configuration: {}",
+                        e.what());
+                    return;
+                }
+            }
+            set_log_level(next.log_level);
+            edges.set_known(next.known_edges);
+            warn_missing_tokens(next);
+            log_info("purge_api: reloaded {}: {}", what, summary(next));
+            if (!restart.empty())
+                log_warn(
+                    "purge_api: reload: {} changed, which needs a restart; still running "
+                    "with the old value{}",
+                    fmt::join(restart, ", "), restart.size() == 1 ? "" : "s");
+            live.publish(std::move(next));
+            metrics.reloads_ok.inc();
+        };
         asio::signal_set hup(pool.at(0), SIGHUP);
         std::function<void()> wait_for_hup = [&] {
             hup.async_wait([&](const boost::system::error_code& ec, int) {
                 if (ec) return;
-                if (config.tls) {
-                    try {
-                        tls_context.store(
-                            make_tls_server_context(config.tls->cert, config.tls->key, "tls"));
-                        log_info("purge_api: tls: reloaded {}", config.tls->cert.string());
-                    } catch (const std::exception& e) {
-                        log_error(
-                            "purge_api: tls: reload failed, keeping the current "
-                            "certificate: {}",
-                            e.what());
-                    }
-                }
+                reload();
                 wait_for_hup();
             });
         };

@@ -183,12 +183,15 @@ std::string_view ApiError::reason() const noexcept {
         case ApiErrc::several_kinds:
         case ApiErrc::empty_list:
         case ApiErrc::bad_value:
-        case ApiErrc::bad_url: return "invalid";
+        case ApiErrc::bad_url:
+        case ApiErrc::outside_zone:
+        case ApiErrc::zone_kind: return "invalid";
         case ApiErrc::too_many_items: return "too_many_items";
         case ApiErrc::body_too_large: return "too_large";
         case ApiErrc::bad_request:
         case ApiErrc::not_found:
-        case ApiErrc::method_not_allowed: return "bad_request";
+        case ApiErrc::method_not_allowed:
+        case ApiErrc::unsupported_media_type: return "bad_request";
         case ApiErrc::unauthenticated: return "unauthenticated";
         case ApiErrc::forbidden: return "forbidden";
         case ApiErrc::unavailable: return "unavailable";
@@ -202,6 +205,7 @@ ApiError make_error(ApiErrc code, std::string message) {
         case ApiErrc::body_too_large: status = 413; break;
         case ApiErrc::not_found: status = 404; break;
         case ApiErrc::method_not_allowed: status = 405; break;
+        case ApiErrc::unsupported_media_type: status = 415; break;
         case ApiErrc::unauthenticated: status = 401; break;
         case ApiErrc::forbidden: status = 403; break;
         case ApiErrc::unavailable: status = 503; break;
@@ -217,6 +221,18 @@ std::string error_body(const ApiError& e) {
     json::object o;
     o["success"] = false;
     o["errors"] = json::array{std::move(err)};
+    return json::serialize(o);
+}
+
+std::string cloudflare_error_body(const ApiError& e) {
+    json::object err;
+    err["code"] = static_cast<int>(e.code);
+    err["message"] = e.message;
+    json::object o;
+    o["success"] = false;
+    o["errors"] = json::array{std::move(err)};
+    o["messages"] = json::array{};
+    o["result"] = nullptr;
     return json::serialize(o);
 }
 
@@ -303,6 +319,42 @@ std::string host_of_value(PurgeKind kind, std::string_view value) {
         case PurgeKind::everything: return {};
     }
     return {};
+}
+
+std::optional<std::string> parse_zone(std::string_view zone) {
+    if (zone.empty() || zone.size() > 253) return std::nullopt;
+    for (char c : zone) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
+        if (!ok) return std::nullopt;
+    }
+    if (zone.front() == '.' || zone.back() == '.') return std::nullopt;
+    return lower(zone);
+}
+
+std::optional<ApiError> limit_to_zone(PurgeDraft& draft, const std::string& zone) {
+    switch (draft.kind) {
+        case PurgeKind::everything:
+            draft.kind = PurgeKind::hosts;
+            draft.values = {zone};
+            return std::nullopt;
+        case PurgeKind::tags:
+            return make_error(ApiErrc::zone_kind,
+                              "tags cannot be limited to a zone (edges match a tag on every "
+                              "host); purge them with POST /v1/purge and a token for every host");
+        case PurgeKind::files:
+        case PurgeKind::prefixes:
+        case PurgeKind::hosts: break;
+    }
+    for (std::size_t i = 0; i < draft.values.size(); ++i) {
+        const std::string host = host_of_value(draft.kind, draft.values[i]);
+        if (host != zone)
+            return make_error(ApiErrc::outside_zone,
+                              fmt::format("{}[{}]: {} is not in zone \"{}\" (its host is \"{}\")",
+                                          to_string(draft.kind), i, quoted(draft.values[i]), zone,
+                                          host.substr(0, 255)));
+    }
+    return std::nullopt;
 }
 
 }  // namespace cdn::purge_api

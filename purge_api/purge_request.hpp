@@ -36,11 +36,14 @@ enum class ApiErrc {
     bad_url = 1007,         // 400: a file that is not an http(s) URL with a host
     body_too_large = 1008,  // 413
     bad_request = 1009,     // 400: a bad query parameter or an unparsable request
+    outside_zone = 1010,    // 400: (zone API) a file, prefix or host outside the zone
+    zone_kind = 1011,       // 400: (zone API) a kind that cannot be limited to a zone (tags)
     not_found = 1404,       // 404
     method_not_allowed = 1405,
-    unauthenticated = 10000,  // 401: missing or unknown token
-    forbidden = 10001,        // 403: the token may not purge this
-    unavailable = 1500,       // 503: the log could not take the purge
+    unsupported_media_type = 1415,  // 415: (zone API) a Content-Type other than JSON
+    unauthenticated = 10000,        // 401: missing or unknown token
+    forbidden = 10001,              // 403: the token may not purge this
+    unavailable = 1500,             // 503: the log could not take the purge
 };
 
 struct ApiError {
@@ -53,6 +56,9 @@ struct ApiError {
 ApiError make_error(ApiErrc code, std::string message);
 // {"success":false,"errors":[{"code":N,"message":"..."}]}
 std::string error_body(const ApiError& e);
+// Cloudflare's envelope, for the zone API:
+// {"success":false,"errors":[{"code":N,"message":"..."}],"messages":[],"result":null}
+std::string cloudflare_error_body(const ApiError& e);
 
 struct RequestLimits {
     std::size_t max_items = 1000;         // values per list
@@ -73,5 +79,14 @@ std::variant<PurgeDraft, ApiError> parse_purge_body(std::string_view body,
 // The host a value names (lower-cased, without a port), for host-limited tokens: a file's URL
 // host, a prefix's host, a hosts entry. Empty for tags and everything.
 std::string host_of_value(PurgeKind kind, std::string_view value);
+
+// The zone API (POST /client/v4/zones/<zone>/purge_cache): a zone is one host name, lower-cased,
+// without a port ("example.com"; subdomains are zones of their own). Returns the normalised
+// zone, or nullopt when `zone` is not a host name.
+std::optional<std::string> parse_zone(std::string_view zone);
+// Limits a parsed purge to `zone`: files, prefixes and hosts must name the zone's host (400
+// outside_zone otherwise); purge_everything becomes {"hosts": [zone]}; tags, which edges match
+// on every host, cannot be limited to a zone (400 zone_kind).
+std::optional<ApiError> limit_to_zone(PurgeDraft& draft, const std::string& zone);
 
 }  // namespace cdn::purge_api

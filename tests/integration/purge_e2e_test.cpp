@@ -473,3 +473,49 @@ TEST_CASE(
         CHECK(metric_or(*e, kLastSeq) == static_cast<double>(s1));
     }
 }
+
+TEST_CASE("purge e2e: the Cloudflare zone API reaches both edges, limited to its zone",
+          "[purge][e2e]") {
+    Cluster c;
+    const std::string img = "img.example.com";
+    const std::vector<std::string> targets = {"/z/1.png", "/z/2.png"};
+    for (const auto& t : targets) {
+        c.warm(t);
+        c.warm(t, {}, img);
+    }
+    // As a Cloudflare client would send it, with curl.
+    auto zone_purge = [&](const std::string& zone, const std::string& body) {
+        const CommandResult r = run_command(
+            {"curl", "-s", "-X", "POST", c.api->url() + "/client/v4/zones/" + zone + "/purge_cache",
+             "-H", std::string("Authorization: Bearer ") + kAdminToken, "-H",
+             "Content-Type: application/json", "--data", body});
+        INFO(r.out);
+        REQUIRE(r.status == 0);
+        const json::value v = json::parse(r.out);
+        REQUIRE(v.at("success") == true);
+        // The envelope carries the purge id; its seq is in GET /v1/purges/<id>.
+        const Response got =
+            c.api->get("/v1/purges/" + std::string(v.at("result").at("id").as_string()));
+        REQUIRE(got.result_int() == 200);
+        return json::parse(got.body()).at("seq").to_number<std::uint64_t>();
+    };
+
+    // Everything in zone img.example.com: that host only.
+    const std::uint64_t all = zone_purge(img, R"({"purge_everything":true})");
+    REQUIRE(eventually([&] { return c.applied_everywhere(all); }));
+    for (auto& e : c.edges)
+        for (const auto& t : targets) {
+            INFO(t);
+            CHECK(cache_of(*e, t, {}, img) == "MISS");
+            CHECK(cache_of(*e, t) == "HIT");
+        }
+
+    // One file of zone www.example.com, in Cloudflare's {"url", "headers"} form.
+    const std::uint64_t one = zone_purge(
+        kHost, R"({"files":[{"url":")" + kSite + targets[0] + R"(","headers":{"Origin":"x"}}]})");
+    REQUIRE(eventually([&] { return c.applied_everywhere(one); }));
+    for (auto& e : c.edges) {
+        CHECK(cache_of(*e, targets[0]) == "MISS");
+        CHECK(cache_of(*e, targets[1]) == "HIT");
+    }
+}

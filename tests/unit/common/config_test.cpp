@@ -46,3 +46,20 @@ TEST_CASE("a missing file is a clear error", "[config]") {
     REQUIRE_THROWS_WITH(ConfigSection::load_file("/nonexistent/edge.toml"),
                         Contains("/nonexistent/edge.toml"));
 }
+
+TEST_CASE("paths are relative to the config file, and locate names file:line: field", "[config]") {
+    const auto c = ConfigSection::parse("[s]\nrel = \"data/x\"\nabs = \"/var/x\"\nempty = \"\"\n",
+                                        "/etc/cdn/p.toml");
+    const auto s = c.section("s");
+    REQUIRE(s);
+    CHECK(s->file_path("rel") == std::filesystem::path("/etc/cdn/data/x"));
+    CHECK(s->file_path("abs") == std::filesystem::path("/var/x"));
+    CHECK_FALSE(s->file_path("absent"));
+    CHECK_THROWS_WITH(s->file_path("empty"),
+                      Contains("/etc/cdn/p.toml:4: s.empty: expected a path"));
+    // A file named without a directory: relative to the working directory, as given.
+    CHECK(ConfigSection::parse("d = \"x\"\n", "p.toml").file_path("d") ==
+          std::filesystem::path("x"));
+    CHECK(s->locate("abs") == "/etc/cdn/p.toml:3: s.abs");
+    CHECK(s->locate("absent") == "/etc/cdn/p.toml:1: s.absent");
+}

@@ -61,6 +61,7 @@ struct Fixture {
     EdgeRegistry edges{clock, {"edge-a", "edge-b"}};
     MetricsRegistry registry;
     ApiMetrics metrics{registry};
+    std::unique_ptr<LiveSettings> live;
     std::unique_ptr<ApiHandler> handler;
 
     Fixture() {
@@ -68,7 +69,8 @@ struct Fixture {
         config.tokens = {Token{"ops", "ops-token", {}}, Token{"shop", "shop-token", {"shop.com"}}};
         config.edge_token = "edge-token";
         config.limits.max_items = 30;
-        handler = std::make_unique<ApiHandler>(config, store, edges, registry, metrics);
+        live = std::make_unique<LiveSettings>(config);
+        handler = std::make_unique<ApiHandler>(*live, store, edges, registry, metrics);
     }
 
     Plan plan(bh::verb method, const std::string& target, const std::string& token = {},
@@ -275,4 +277,103 @@ TEST_CASE("stream event texts", "[purge_api][handler]") {
     CHECK(query_param("a=1&edge=x&b", "edge") == std::optional<std::string_view>("x"));
     CHECK(query_param("a=1&b", "b") == std::optional<std::string_view>(""));
     CHECK_FALSE(query_param("a=1", "edge"));
+}
+
+TEST_CASE("a reload swaps tokens and limits for the next request", "[purge_api][handler]") {
+    Fixture f;
+    REQUIRE(f.purge(R"({"tags":["a"]})").status == 200);
+    const SettingsPtr before = f.live->current();
+    ApiConfig next = f.config;
+    next.tokens = {Token{"ops2", "ops-token-2", {}}};
+    next.limits.max_items = 1;
+    f.live->publish(next);
+    CHECK(f.purge(R"({"tags":["a"]})").status == 401);
+    CHECK(f.purge(R"({"tags":["a"]})", "ops-token-2").status == 200);
+    CHECK(error_code(f.purge(R"({"tags":["a","b"]})", "ops-token-2")) == 1005);
+    // A request planned with the snapshot it started with still sees the old settings.
+    Request req{bh::verb::post, "/v1/purge", 11};
+    req.set(bh::field::authorization, "Bearer ops-token");
+    req.body() = R"({"tags":["a","b"]})";
+    CHECK(std::holds_alternative<AppendPlan>(f.handler->plan(req, *before)));
+}
+
+TEST_CASE("the Cloudflare zone API: body shapes, zone limits and its envelope",
+          "[purge_api][handler]") {
+    Fixture f;
+    auto zone = [&](const std::string& z, const std::string& body,
+                    const std::string& token = "ops-token") {
+        return f.reply(bh::verb::post, "/client/v4/zones/" + z + "/purge_cache", token, body);
+    };
+    auto last = [&] { return f.store.read_after(f.store.last_seq() - 1, 1).records.at(0); };
+
+    Reply r = zone(
+        "shop.com",
+        R"({"files":["https://shop.com/a.js",{"url":"http://SHOP.com:8080/b","headers":{"CF-IPCountry":"US"}}]})");
+    CHECK(r.status == 200);
+    CHECK(r.body == R"({"success":true,"errors":[],"messages":[],"result":{"id":"id1"}})");
+    CHECK(last()->kind == PurgeKind::files);
+    CHECK(last()->values ==
+          std::vector<std::string>{"https://shop.com/a.js", "http://SHOP.com:8080/b"});
+
+    CHECK(zone("Shop.com", R"({"purge_everything":true})").status == 200);
+    CHECK(last()->kind == PurgeKind::hosts);  // everything in the zone = its host
+    CHECK(last()->values == std::vector<std::string>{"shop.com"});
+    CHECK(zone("shop.com", R"({"prefixes":["shop.com/static/"]})").status == 200);
+    CHECK(last()->kind == PurgeKind::prefixes);
+    CHECK(zone("shop.com", R"({"hosts":["shop.com"],"soft":true})").status == 200);
+    CHECK(last()->soft);
+    // The host-limited token may purge its zone, everything in it included.
+    CHECK(zone("shop.com", R"({"purge_everything":true})", "shop-token").status == 200);
+
+    struct Bad {
+        std::string zone, body, token;
+        unsigned status;
+        int code;
+    };
+    const std::vector<Bad> bad = {
+        {"shop.com", R"({"files":["https://other.com/a"]})", "ops-token", 400, 1010},
+        {"shop.com", R"({"prefixes":["other.com/"]})", "ops-token", 400, 1010},
+        {"shop.com", R"({"hosts":["img.shop.com"]})", "ops-token", 400, 1010},
+        {"shop.com", R"({"tags":["a"]})", "ops-token", 400, 1011},
+        {"shop.com", R"({"files":[]})", "ops-token", 400, 1004},
+        {"shop.com", R"({"nope":1})", "ops-token", 400, 1001},
+        {"shop.com", "{", "ops-token", 400, 1000},
+        {"shop.com", R"({"tags":["a"]})", "nope", 401, 10000},
+        {"other.com", R"({"purge_everything":true})", "shop-token", 403, 10001},
+        {"023e105f4ecef8ad9ca31a8372d0c353", R"({"purge_everything":true})", "ops-token", 404,
+         1404},
+        {"a:80", R"({"purge_everything":true})", "ops-token", 404, 1404},
+    };
+    for (const Bad& b : bad) {
+        INFO(b.zone << " " << b.body);
+        const Reply e = zone(b.zone, b.body, b.token);
+        CHECK(e.status == b.status);
+        CHECK(error_code(e) == b.code);
+        const json::value v = json::parse(e.body);
+        CHECK(v.at("success") == false);
+        CHECK(v.at("messages").as_array().empty());
+        CHECK(v.at("result").is_null());
+    }
+
+    // A body that is not JSON by its Content-Type: 415.
+    Request req{bh::verb::post, "/client/v4/zones/shop.com/purge_cache", 11};
+    req.set(bh::field::authorization, "Bearer ops-token");
+    req.set(bh::field::content_type, "application/x-www-form-urlencoded");
+    req.body() = R"({"purge_everything":true})";
+    Plan p = f.handler->plan(req);
+    REQUIRE(std::holds_alternative<Reply>(p));
+    CHECK(std::get<Reply>(p).status == 415);
+    req.set(bh::field::content_type, "Application/JSON; charset=utf-8");
+    CHECK(std::holds_alternative<AppendPlan>(f.handler->plan(req)));
+
+    // Other methods and paths under /client/v4/ answer in the same envelope.
+    const Reply get = f.reply(bh::verb::get, "/client/v4/zones/shop.com/purge_cache", "ops-token");
+    CHECK(get.status == 405);
+    CHECK(json::parse(get.body).at("result").is_null());
+    CHECK(f.reply(bh::verb::post, "/client/v4/zones/shop.com/dns_records", "ops-token").status ==
+          404);
+    CHECK(f.handler
+              ->error_for("/client/v4/zones/x/purge_cache",
+                          make_error(ApiErrc::body_too_large, "big"))
+              .body.find("\"messages\":[]") != std::string::npos);
 }

@@ -1,8 +1,12 @@
 // purge_api's TOML configuration.
 #include "purge_api/config.hpp"
+#include "tests/support/process.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 
 using namespace cdn;
@@ -98,13 +102,24 @@ TEST_CASE("config errors name the file, line and field", "[purge_api][config]") 
 }
 
 TEST_CASE("tokens must be distinct, and distinct from the edge token", "[purge_api][config]") {
-    ApiConfig c = parse_config(
-        "[server]\ndata_dir = \"/x\"\n[[token]]\nvalue = \"a\"\n[[token]]\nvalue = \"a\"\n",
-        "p.toml");
+    // In the file: the error names the line of the second one and where the first one is.
+    CHECK_THROWS_WITH(
+        parse_config(
+            "[server]\ndata_dir = \"/x\"\n[[token]]\nvalue = \"a\"\n[[token]]\nvalue = \"a\"\n",
+            "p.toml"),
+        Contains("p.toml:6: token[1].value: the same value as the token at p.toml:4: "
+                 "token[0].value"));
+    CHECK_THROWS_WITH(
+        parse_config(
+            "[server]\ndata_dir = \"/x\"\n[[token]]\nvalue = \"a\"\n[edges]\ntoken = \"a\"\n",
+            "p.toml"),
+        Contains("p.toml:6: edges.token: the same value as the admin token at p.toml:4"));
+    // Built in code (or from flags): validate() still refuses.
+    ApiConfig c = parse_config("[server]\ndata_dir = \"/x\"\n", "p.toml");
+    c.tokens = {Token{"a", "v", {}}, Token{"b", "v", {}}};
     CHECK_THROWS_WITH(validate(c), Contains("configured twice"));
-    c = parse_config(
-        "[server]\ndata_dir = \"/x\"\n[[token]]\nvalue = \"a\"\n[edges]\ntoken = \"a\"\n",
-        "p.toml");
+    c.tokens = {Token{"a", "v", {}}};
+    c.edge_token = "v";
     CHECK_THROWS_WITH(validate(c), Contains("cannot also be the edge token"));
 }
 
@@ -204,4 +219,194 @@ TEST_CASE("the annotated example config and its commented [tls] block are valid"
     CHECK(cdn::to_string(t.tls->listen) == "0.0.0.0:8443");
     CHECK(t.tls->cert == "/etc/cdn/purge.pem");
     CHECK_NOTHROW(validate(t));  // plain HTTP on loopback beside it
+}
+
+TEST_CASE("relative paths in the file are relative to the file's directory",
+          "[purge_api][config]") {
+    const ApiConfig c = parse_config(R"([server]
+data_dir = "state/purge"
+[tls]
+listen = "127.0.0.1:0"
+cert = "tls/purge.pem"
+key = "../keys/purge.key"
+)",
+                                     "/etc/cdn/purge.toml");
+    CHECK(c.data_dir == "/etc/cdn/state/purge");
+    CHECK(c.tls->cert == "/etc/cdn/tls/purge.pem");
+    CHECK(c.tls->key == "/etc/cdn/../keys/purge.key");
+    CHECK(c.data_dir_source == "/etc/cdn/purge.toml:2: server.data_dir");
+    CHECK(c.tls_source == "/etc/cdn/purge.toml:3: tls");
+    CHECK(parse_config("[server]\ndata_dir = \"/abs\"\n", "/etc/p.toml").data_dir == "/abs");
+    CHECK_THROWS_WITH(parse_config("[server]\ndata_dir = \"\"\n", "p.toml"),
+                      Contains("p.toml:2: server.data_dir: expected a path"));
+}
+
+TEST_CASE("[log] level, and --log-level over it", "[purge_api][config]") {
+    CHECK(parse_config("", "p.toml").log_level == LogLevel::info);
+    CHECK(parse_config("[log]\nlevel = \"warn\"\n", "p.toml").log_level == LogLevel::warn);
+    CHECK_THROWS_WITH(parse_config("[log]\nlevel = \"loud\"\n", "p.toml"),
+                      Contains("p.toml:2: log.level: expected"));
+}
+
+TEST_CASE("flags over the file: build_config(flags), the same on every reload",
+          "[purge_api][config]") {
+    test::TempDir dir;
+    const std::string file = dir.write("p.toml", R"([server]
+listen = ""
+data_dir = "data"
+[tls]
+listen = "127.0.0.1:0"
+cert = "a.pem"
+key = "a.key"
+[[token]]
+name = "ops"
+value = "ops-1"
+[edges]
+token = "edge-1"
+[log]
+level = "debug"
+)");
+    ApiFlags f;
+    f.config_file = file;
+    ApiConfig c = build_config(f);
+    CHECK(c.data_dir == dir.path() / "data");  // relative to the file, not to the cwd
+    CHECK_FALSE(c.http);
+    CHECK(c.log_level == LogLevel::debug);
+    CHECK(c.tokens.size() == 1);
+
+    f.listen = "127.0.0.1:0";  // turns plain HTTP back on
+    f.tokens = {"flag-secret"};
+    f.edge_token = "edge-2";
+    f.log_level = "error";
+    f.data_dir = "/var/x";
+    c = build_config(f);
+    CHECK(c.http);
+    CHECK(c.listen_source == "--listen");
+    CHECK(c.data_dir == "/var/x");
+    CHECK(c.data_dir_source == "--data-dir");
+    REQUIRE(c.tokens.size() == 2);
+    CHECK(c.tokens[1].name == "flag-1");
+    CHECK(c.edge_token == "edge-2");
+    CHECK(c.log_level == LogLevel::error);
+
+    ApiFlags bad = f;
+    bad.tokens = {"ops-1"};
+    CHECK_THROWS_WITH(build_config(bad), Contains("--token: the same value as the token \"ops\""));
+    bad = f;
+    bad.edge_token = "ops-1";
+    CHECK_THROWS_WITH(build_config(bad), Contains("--edge-token: the same value as the admin"));
+    bad = f;
+    bad.tokens = {"edge-2"};
+    CHECK_THROWS_WITH(build_config(bad), Contains("--token: the same value as the edge token"));
+    bad = f;
+    bad.tokens = {"a b"};
+    CHECK_THROWS_WITH(build_config(bad), Contains("--token: must be"));
+
+    // Without a data_dir anywhere, the error names the file.
+    const std::string nodata = dir.write("n.toml", "[server]\nlisten = \"127.0.0.1:0\"\n");
+    ApiFlags n;
+    n.config_file = nodata;
+    CHECK_THROWS_WITH(build_config(n),
+                      Contains(nodata + ": server.data_dir: not set") && Contains("--data-dir"));
+    // "" turns plain HTTP off: without [tls] that is no listener, named by its line.
+    const std::string none =
+        dir.write("none.toml", "[server]\ndata_dir = \"d\"\n\nlisten = \"\"\n");
+    n.config_file = none;
+    CHECK_THROWS_WITH(build_config(n),
+                      Contains(none + ":4: server.listen") && Contains("no listener"));
+}
+
+TEST_CASE("a reload keeps what needs a restart and says what it was", "[purge_api][config]") {
+    const std::string base = R"([server]
+listen = "127.0.0.1:8090"
+data_dir = "/var/a"
+threads = 2
+[[token]]
+value = "one"
+[limits]
+max_items = 10
+)";
+    const ApiConfig running = parse_config(base, "p.toml");
+    ApiConfig same = parse_config(base, "p.toml");
+    CHECK(keep_restart_only(running, same).empty());
+
+    ApiConfig next = parse_config(R"([server]
+listen = "127.0.0.1:9999"
+data_dir = "/var/b"
+threads = 4
+[[token]]
+value = "two"
+[limits]
+max_items = 20
+[log]
+keep = 7
+[store]
+etcd_prefix = "/other/"
+[tls]
+listen = "127.0.0.1:0"
+cert = "a.pem"
+key = "a.key"
+)",
+                                  "p.toml");
+    const auto changed = keep_restart_only(running, next);
+    CHECK(changed == std::vector<std::string>{"server.listen", "tls", "server.data_dir",
+                                              "server.threads", "log.keep", "store.etcd_prefix"});
+    // Kept...
+    CHECK(cdn::to_string(next.listen) == "127.0.0.1:8090");
+    CHECK(next.data_dir == "/var/a");
+    CHECK(next.threads == 2);
+    CHECK(next.log_keep == running.log_keep);
+    CHECK_FALSE(next.tls);
+    CHECK(next.etcd_prefix == "/cdn/purge/");
+    // ... and live.
+    CHECK(next.tokens.at(0).value == "two");
+    CHECK(next.limits.max_items == 20);
+
+    // With [tls] on both sides, the certificate paths are live, the address is not.
+    const std::string tls = "[server]\ndata_dir = \"/x\"\n[tls]\nlisten = \"127.0.0.1:1\"\n";
+    const ApiConfig t1 = parse_config(tls + "cert = \"a.pem\"\nkey = \"a.key\"\n", "/e/p.toml");
+    ApiConfig t2 = parse_config(
+        "[server]\ndata_dir = \"/x\"\n[tls]\nlisten = \"127.0.0.1:2\"\ncert = \"b.pem\"\nkey = "
+        "\"b.key\"\n",
+        "/e/p.toml");
+    CHECK(keep_restart_only(t1, t2) == std::vector<std::string>{"tls.listen"});
+    CHECK(cdn::to_string(t2.tls->listen) == "127.0.0.1:1");
+    CHECK(t2.tls->cert == "/e/b.pem");
+}
+
+TEST_CASE("the data directory as --check sees it", "[purge_api][config]") {
+    test::TempDir dir;
+    CHECK_FALSE(check_data_dir(dir.path()));
+    CHECK_FALSE(check_data_dir(dir.path() / "new" / "deeper"));  // created at start-up
+    const std::string file = dir.write("file", "x");
+    CHECK_THAT(check_data_dir(file).value_or(""), Contains("not a directory"));
+    CHECK_THAT(check_data_dir(std::filesystem::path(file) / "sub").value_or(""),
+               Contains("is not a directory"));
+    if (::geteuid() != 0) {  // root may write anywhere
+        std::filesystem::create_directory(dir.path() / "ro");
+        std::filesystem::permissions(dir.path() / "ro", std::filesystem::perms::owner_read |
+                                                            std::filesystem::perms::owner_exec);
+        CHECK_THAT(check_data_dir(dir.path() / "ro").value_or(""), Contains("not writable"));
+        CHECK_THAT(check_data_dir(dir.path() / "ro" / "x").value_or(""),
+                   Contains("cannot be created"));
+        std::filesystem::permissions(dir.path() / "ro", std::filesystem::perms::owner_all);
+    }
+}
+
+TEST_CASE("the one-line summary", "[purge_api][config]") {
+    const ApiConfig c = parse_config(R"([server]
+data_dir = "/var/purge"
+[[token]]
+value = "a"
+[[token]]
+value = "b"
+hosts = ["shop.com"]
+[edges]
+token = "e"
+known = ["edge-1"]
+)",
+                                     "p.toml");
+    CHECK(summary(c) ==
+          "http on 127.0.0.1:8090, 2 admin tokens (1 host-limited), edge token, 1 known edge, "
+          "file store /var/purge, 2 threads");
 }

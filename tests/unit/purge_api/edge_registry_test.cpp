@@ -131,3 +131,17 @@ TEST_CASE("no known edges is not complete", "[purge_api][edges]") {
     EdgeRegistry r(clock, {});
     CHECK_FALSE(r.progress(1).complete);
 }
+
+TEST_CASE("a reload changes the configured edges, and edges that joined stay",
+          "[purge_api][edges]") {
+    test::ManualClock clock;
+    EdgeRegistry r(clock, {"edge-a", "edge-b", "edge-c"});
+    r.ack("edge-b", 0);  // seen: it stays even when no longer configured
+    r.ack("edge-x", 0);  // joined by acking
+    r.set_known({"edge-a", "edge-d"});
+    std::vector<std::string> ids;
+    for (const EdgeView& e : r.edges())
+        ids.push_back(e.edge);
+    CHECK(ids == std::vector<std::string>{"edge-a", "edge-b", "edge-d", "edge-x"});
+    CHECK(r.progress(1).edges.size() == 4);
+}
