@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 
 namespace cdn {
@@ -48,6 +49,18 @@ std::string ConfigSection::where(const toml::node* node, std::string_view key) c
     const auto line = node ? node->source().begin.line : table_->source().begin.line;
     if (line == 0) return fmt::format("{}: {}", *file_, field);
     return fmt::format("{}:{}: {}", *file_, line, field);
+}
+
+std::string ConfigSection::where(std::string_view key) const {
+    return where(get(key), key);
+}
+
+std::optional<std::string> ConfigSection::file_path(std::string_view key) const {
+    auto v = string(key);
+    if (!v || v->empty()) return v;
+    std::filesystem::path p(*v);
+    if (p.is_relative()) p = (std::filesystem::path(*file_).parent_path() / p).lexically_normal();
+    return p.string();
 }
 
 void ConfigSection::fail(std::string_view key, std::string_view message) const {

@@ -43,10 +43,15 @@ class ConfigSection {
     std::optional<std::uint64_t> size(std::string_view key) const;
     // An array of strings, or one string taken as a list of one.
     std::optional<std::vector<std::string>> strings(std::string_view key) const;
+    // A string naming a file; a relative one is taken relative to the config file's directory
+    // (not the working directory), so a config works wherever the daemon is started from.
+    std::optional<std::string> file_path(std::string_view key) const;
 
     // Rejects keys not in the list, so a typo is an error instead of a silent default.
     void allow_only(std::initializer_list<std::string_view> keys) const;
     [[noreturn]] void fail(std::string_view key, std::string_view message) const;
+    // "file:line: path.key", for an error found later (e.g. when a named file is opened).
+    std::string where(std::string_view key) const;
 
     const std::string& file() const { return *file_; }
     const std::string& path() const { return path_; }
