@@ -69,6 +69,13 @@ void MetricsRegistry::counter_fn(const std::string& name, const std::string& hel
         .entries.push_back(Entry{labels, nullptr, nullptr, nullptr, std::move(fn)});
 }
 
+void MetricsRegistry::remove(const std::string& name, const std::string& labels) {
+    for (auto& f : families_) {
+        if (f->name != name) continue;
+        std::erase_if(f->entries, [&](const Entry& e) { return e.labels == labels; });
+    }
+}
+
 std::string MetricsRegistry::render() const {
     fmt::memory_buffer out;
     auto braces = [](const std::string& labels) {
