@@ -35,14 +35,15 @@ struct EdgeSpec {
     std::string health;  // URL
 };
 
-// Three regions, the given edges (checked every 100 ms, rise 2, fall 2), and www steered over up
-// to 4 of them. RRL exempts loopback: the load below is one client asking one name.
+// Three regions, the given edges (checked every 100 ms, rise 2, fall 3, with a timeout generous
+// enough for a loaded sanitizer build), and www steered over up to 4 of them. RRL exempts loopback:
+// the load below is one client asking one name.
 std::string fleet_config(const std::vector<EdgeSpec>& edges, const std::string& extra = "") {
     std::ostringstream c;
     c << "[server]\nthreads = 2\n\n[rrl]\nexempt = [\"127.0.0.0/8\"]\n\n";
     c << "[geo]\ndatabase = \"" << geodns_test_data("geodns-test.mmdb") << "\"\n"
       << "default_region = \"us-east\"\n\n";
-    c << "[health]\ninterval = \"100ms\"\ntimeout = \"300ms\"\nrise = 2\nfall = 2\n\n";
+    c << "[health]\ninterval = \"100ms\"\ntimeout = \"1s\"\nrise = 2\nfall = 3\n\n";
     c << R"([[regions]]
 id = "us-east"
 latitude = 39.0438
@@ -244,7 +245,7 @@ TEST_CASE("geodns: SIGHUP under query load follows the fleet and loses no query"
     CHECK(dns.metric(R"(cdn_geodns_edge_up{edge="euc1",region="eu-central"})") == 0);
     CHECK(eventually([&] { return has(home(), "127.10.0.11"); }, 10s));
     CHECK(dns.metric(
-              R"(cdn_geodns_health_transitions_total{edge="use1-b",region="us-east",to="up"})") ==
+              R"(cdn_geodns_health_transitions_total{edge="use1-b",region="us-east",to="up"})") >=
           1);
     CHECK_THAT(http_get(dns.admin_port(), "/v1/edges").body(), Contains(R"("id":"use1-b")"));
 
