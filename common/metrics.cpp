@@ -78,6 +78,13 @@ void MetricsRegistry::gauge_samples_fn(const std::string& name, const std::strin
     family(name, help, Type::gauge).entries.push_back(std::move(e));
 }
 
+void MetricsRegistry::remove(const std::string& name, const std::string& labels) {
+    for (auto& f : families_) {
+        if (f->name != name) continue;
+        std::erase_if(f->entries, [&](const Entry& e) { return e.labels == labels; });
+    }
+}
+
 std::string MetricsRegistry::render() const {
     fmt::memory_buffer out;
     auto braces = [](const std::string& labels) {

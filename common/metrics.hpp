@@ -72,6 +72,11 @@ class MetricsRegistry {
     void gauge_samples_fn(const std::string& name, const std::string& help,
                           std::function<Samples()> fn);
 
+    // Stops rendering the series `name`{labels} (something that went away, e.g. an edge dropped
+    // from geodns' fleet on reload). References handed out for it stay valid. Same threading
+    // rule as registering.
+    void remove(const std::string& name, const std::string& labels);
+
     std::string render() const;
 
   private:

@@ -69,9 +69,9 @@ std::vector<std::string> values(const ConfigSection& s) {
 }
 
 void load_server(const ConfigSection& s, GeodnsConfig& c) {
-    s.allow_only({"dns", "admin", "threads", "max_udp_payload", "tcp_idle_timeout",
-                  "tcp_busy_idle_timeout", "tcp_max_queries", "tcp_max_connections",
-                  "tcp_max_connections_per_client"});
+    s.allow_only({"dns", "admin", "threads", "reuse_port", "log_level", "max_udp_payload",
+                  "tcp_idle_timeout", "tcp_busy_idle_timeout", "tcp_max_queries",
+                  "tcp_max_connections", "tcp_max_connections_per_client"});
     if (auto v = s.strings("dns")) {
         for (const auto& l : *v) {
             auto ep = parse_endpoint(l);
@@ -85,6 +85,12 @@ void load_server(const ConfigSection& s, GeodnsConfig& c) {
         c.admin = *ep;
     }
     c.threads = static_cast<std::size_t>(integer_in(s, "threads", 0, 256, 2));
+    if (auto v = s.boolean("reuse_port")) c.reuse_port = *v;
+    if (auto v = s.string("log_level")) {
+        if (*v != "debug" && *v != "info" && *v != "warn" && *v != "error")
+            s.fail("log_level", fmt::format("\"{}\": expected debug, info, warn or error", *v));
+        c.log_level = parse_log_level(*v);
+    }
     c.max_udp_payload =
         static_cast<std::uint16_t>(integer_in(s, "max_udp_payload", 512, 65535, 1232));
     if (auto d = s.duration("tcp_idle_timeout")) {
@@ -203,10 +209,9 @@ void load_fleet(const ConfigSection& root, GeodnsConfig& c, std::uint16_t defaul
 void load_geo(const ConfigSection& g, GeodnsConfig& c) {
     g.allow_only(
         {"database", "latitude", "longitude", "country", "continent", "default_region", "nets"});
-    if (auto v = g.string("database")) {
-        if (v->empty()) g.fail("database", "must not be empty (leave it out for no database)");
-        c.geo.database = *v;
-        c.geo.where_database = g.file() + ": " + g.path() + ".database";
+    if (auto v = g.file_path("database")) {
+        c.geo.database = v->string();
+        c.geo.where_database = g.locate("database");
     }
     if (auto v = g.string("latitude")) c.geo.latitude = *v;
     if (auto v = g.string("longitude")) c.geo.longitude = *v;
@@ -218,7 +223,6 @@ void load_geo(const ConfigSection& g, GeodnsConfig& c) {
             g.fail("default_region", fmt::format("\"{}\" is not one of the [[regions]] ids", *v));
         c.geo.default_region = *ri;
     }
-    std::size_t i = 0;
     for (const ConfigSection& n : g.sections("nets")) {
         n.allow_only({"cidr", "region"});
         auto cidr = n.string("cidr");
@@ -227,9 +231,7 @@ void load_geo(const ConfigSection& g, GeodnsConfig& c) {
         if (!region) n.fail("region", "is required");
         auto ri = region_index(c.fleet, *region);
         if (!ri) n.fail("region", fmt::format("\"{}\" is not one of the [[regions]] ids", *region));
-        c.geo.nets.push_back(
-            NetRule{*cidr, *ri, fmt::format("{}: {}[{}].cidr", n.file(), n.path(), i)});
-        ++i;
+        c.geo.nets.push_back(NetRule{*cidr, *ri, n.locate("cidr")});
     }
 }
 
@@ -429,6 +431,28 @@ GeodnsConfig load_config(const ConfigSection& root) {
         c.dns.push_back(*ep);
     }
     return c;
+}
+
+std::vector<std::string> restart_needed(const GeodnsConfig& running, const GeodnsConfig& next) {
+    std::vector<std::string> out;
+    auto list = [](const std::vector<tcp::endpoint>& eps) {
+        std::string s;
+        for (const auto& ep : eps)
+            s += (s.empty() ? "" : ", ") + to_string(ep);
+        return s;
+    };
+    if (running.dns != next.dns)
+        out.push_back(fmt::format("[server] dns: {} -> {}", list(running.dns), list(next.dns)));
+    if (running.admin != next.admin)
+        out.push_back(fmt::format("[server] admin: {} -> {}",
+                                  running.admin ? to_string(*running.admin) : "none",
+                                  next.admin ? to_string(*next.admin) : "none"));
+    if (running.threads != next.threads)
+        out.push_back(fmt::format("[server] threads: {} -> {}", running.threads, next.threads));
+    if (running.reuse_port != next.reuse_port)
+        out.push_back(
+            fmt::format("[server] reuse_port: {} -> {}", running.reuse_port, next.reuse_port));
+    return out;
 }
 
 GeodnsConfig load_config(const std::string& file) {

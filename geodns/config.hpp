@@ -5,6 +5,7 @@
 // range) and throws ConfigError naming the file, the line and the field.
 #include "common/config.hpp"
 #include "common/health_checker.hpp"
+#include "common/log.hpp"
 #include "common/net.hpp"
 #include "geodns/policy/fleet.hpp"
 #include "geodns/server/rrl.hpp"
@@ -26,8 +27,8 @@ struct NetRule {
 };
 
 struct GeoConfig {
-    std::string database;  // empty: no database
-    std::string where_database;
+    std::string database;        // empty: no database; relative paths resolved against the file
+    std::string where_database;  // "geodns.toml:29: geo.database", for errors opening it
     std::string latitude = "location.latitude";
     std::string longitude = "location.longitude";
     std::string country = "country.iso_code";
@@ -40,6 +41,10 @@ struct GeodnsConfig {
     std::vector<tcp::endpoint> dns;  // UDP and TCP on each
     std::optional<tcp::endpoint> admin;
     std::size_t threads = 2;
+    // Share the DNS port with another process on purpose (SO_REUSEPORT across processes, for a
+    // zero-downtime replacement). Off: an address another process holds is a start-up error.
+    bool reuse_port = false;
+    LogLevel log_level = LogLevel::info;
     std::uint16_t max_udp_payload = 1232;
     std::chrono::milliseconds tcp_idle_timeout{10000};
     std::chrono::milliseconds tcp_busy_idle_timeout{1000};  // above 3/4 of the connections
@@ -58,6 +63,11 @@ struct GeodnsConfig {
 // Throws ConfigError.
 GeodnsConfig load_config(const std::string& file);
 GeodnsConfig load_config(const ConfigSection& root);
+
+// What differs between the running config and a reloaded one that only a restart applies
+// (listen addresses, threads, reuse_port), one line per setting, e.g. "[server] dns:
+// 127.0.0.1:53 -> 127.0.0.1:5353". Empty when the reload applies in full.
+std::vector<std::string> restart_needed(const GeodnsConfig& running, const GeodnsConfig& next);
 
 // "WWW.Example.COM." -> "www.example.com"; nullopt when not a valid name (empty label, label over
 // 63 bytes, name over 253, or bytes outside printable ASCII).

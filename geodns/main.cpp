@@ -31,12 +31,14 @@ struct Flags {
     std::vector<std::string> dns;
     std::string admin;
     int threads = -1;
-    std::string log_level = "info";
+    std::string log_level;  // empty: the file's [server] log_level
     bool check = false;
 };
 
+// The config file with the flags applied over it (at start-up and on every reload).
 GeodnsConfig build(const Flags& f) {
     GeodnsConfig c = load_config(f.config_file);
+    if (!f.log_level.empty()) c.log_level = parse_log_level(f.log_level);
     if (!f.dns.empty()) {
         c.dns.clear();
         for (const auto& d : f.dns) {
@@ -55,6 +57,34 @@ GeodnsConfig build(const Flags& f) {
     return c;
 }
 
+DnsLimits limits_of(const GeodnsConfig& c) {
+    DnsLimits l;
+    l.max_udp_payload = c.max_udp_payload;
+    l.tcp_idle_timeout = c.tcp_idle_timeout;
+    l.tcp_busy_idle_timeout = c.tcp_busy_idle_timeout;
+    l.tcp_max_queries = c.tcp_max_queries;
+    l.tcp_max_connections = c.tcp_max_connections;
+    l.tcp_max_connections_per_client = c.tcp_max_connections_per_client;
+    l.rrl = c.rrl;
+    return l;
+}
+
+void log_rrl(const RrlOptions& rrl) {
+    if (rrl.enabled)
+        log_info(
+            "geodns: response rate limiting: {}/s per /{} or /{} and answer, burst {}, slip {}",
+            rrl.responses_per_second, rrl.ipv4_prefix, rrl.ipv6_prefix, rrl.burst, rrl.slip);
+    else
+        log_warn("geodns: response rate limiting is off ([rrl] enabled = false)");
+}
+
+// Stops the health checks when it goes out of scope: declared after the WorkerPool, so the checks
+// end while their io_context still exists.
+struct StopChecks {
+    EdgeHealth& health;
+    ~StopChecks() { health.stop(); }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -69,7 +99,8 @@ int main(int argc, char** argv) {
                    "Address to serve DNS on, UDP and TCP (repeatable; port 0: any)");
     app.add_option("--admin", f.admin, "Admin address for /metrics, /healthz, /v1/edges");
     app.add_option("--threads", f.threads, "Worker threads (0 = one per core)");
-    app.add_option("--log-level", f.log_level, "debug, info, warn or error")
+    app.add_option("--log-level", f.log_level,
+                   "debug, info, warn or error (default: [server] log_level, else info)")
         ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
     app.add_flag("--check", f.check, "Load and validate the config and database, then exit");
     app.set_version_flag("--version", version_line("geodns"),
@@ -79,20 +110,23 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? 0 : 2;
     }
-    set_log_level(parse_log_level(f.log_level));
+    if (!f.log_level.empty()) set_log_level(parse_log_level(f.log_level));
 
     GeodnsConfig config;
     MetricsRegistry registry;
     register_build_info(registry);
-    std::unique_ptr<HealthTable> health;
     std::unique_ptr<ServedBuilder> builder;
+    std::unique_ptr<EdgeHealth> health;
     std::shared_ptr<const Served> first;
     try {
         config = build(f);
-        health = std::make_unique<HealthTable>(config.fleet.edges.size());
-        builder = std::make_unique<ServedBuilder>(config.fleet, *health, registry);
-        first = builder->build(config);
-    } catch (const std::exception& e) {  // ConfigError, or a database that does not open
+        set_log_level(config.log_level);
+        auto geo = ServedBuilder::open_geo(config);  // ConfigError naming the file and line
+        builder = std::make_unique<ServedBuilder>(registry);
+        health = std::make_unique<EdgeHealth>(registry);
+        first = builder->build(config, std::move(geo),
+                               health->update(config.fleet, config.health, config.health_checks));
+    } catch (const std::exception& e) {
         std::fprintf(stderr, "geodns: %s\n", e.what());
         return 2;
     }
@@ -105,59 +139,79 @@ int main(int argc, char** argv) {
 
     try {
         ServedState served(first);
+        first.reset();
         DnsMetrics metrics(registry);
-        registry.counter_fn("cdn_geodns_reloads_total", "Successful config reloads (SIGHUP).",
-                            [&] { return static_cast<double>(builder->reloads()); });
-        registry.counter_fn("cdn_geodns_reload_failures_total",
-                            "Reloads rejected (the old zones stay).",
-                            [&] { return static_cast<double>(builder->failures()); });
+        Counter& reloads =
+            registry.counter("cdn_geodns_reloads_total", "Successful config reloads (SIGHUP).");
+        Counter& reload_failures =
+            registry.counter("cdn_geodns_reload_failures_total",
+                             "Reloads rejected (the running config stays, error logged).");
 
         // Declared last: destroyed first, so no coroutine outlives what it refers to.
         WorkerPool pool(config.threads);
-        std::unique_ptr<EdgeHealth> checks;
-        if (config.health_checks && !config.fleet.edges.empty()) {
-            checks = std::make_unique<EdgeHealth>(pool.at(0).get_executor(), config.fleet, *health,
-                                                  config.health, registry);
-            checks->start();
-        } else {
+        StopChecks stop_checks{*health};
+        health->start(pool.at(0).get_executor());
+        if (!config.health_checks || config.fleet.edges.empty())
             log_warn("geodns: health checks are off; every edge counts as up");
-        }
         DnsServerOptions options;
         options.endpoints = config.dns;
-        options.max_udp_payload = config.max_udp_payload;
-        options.tcp_idle_timeout = config.tcp_idle_timeout;
-        options.tcp_busy_idle_timeout = config.tcp_busy_idle_timeout;
-        options.tcp_max_queries = config.tcp_max_queries;
-        options.tcp_max_connections = config.tcp_max_connections;
-        options.tcp_max_connections_per_client = config.tcp_max_connections_per_client;
-        options.rrl = config.rrl;
-        if (config.rrl.enabled) {
-            log_info(
-                "geodns: response rate limiting: {}/s per /{} or /{} and answer, burst {}, "
-                "slip {}",
-                config.rrl.responses_per_second, config.rrl.ipv4_prefix, config.rrl.ipv6_prefix,
-                config.rrl.burst, config.rrl.slip);
-        } else {
-            log_warn("geodns: response rate limiting is off ([rrl] enabled = false)");
-        }
+        options.reuse_port = config.reuse_port;
+        options.limits = limits_of(config);
+        log_rrl(config.rrl);
         DnsServer server(pool, options, served, metrics);
         for (const tcp::endpoint& ep : server.start())
             log_info("geodns: dns on {} (udp+tcp)", to_string(ep));
         std::unique_ptr<Listener> admin;
         if (config.admin) {
-            admin = std::make_unique<Listener>(pool, *config.admin,
-                                               admin_handler(registry, config.fleet, *health), 1);
+            // On worker 0, like the reloads that register and remove metrics.
+            admin =
+                std::make_unique<Listener>(pool, *config.admin, admin_handler(registry, served), 1);
             log_info("geodns: admin on {}", to_string(admin->local_endpoint()));
         }
         log_info("geodns: serving {} zones, {} edges in {} regions", config.zones->zones.size(),
                  config.fleet.edges.size(), config.fleet.regions.size());
 
-        // SIGHUP: reload zones (and the database) from the same file; a bad file keeps the old.
+        // SIGHUP: re-read the file and the database and apply everything that can change live
+        // (zones, fleet and health checks, geo, limits, log level). A file or database that does
+        // not load keeps the running config; what only a restart applies is logged and kept.
+        auto reload = [&] {
+            GeodnsConfig next;
+            ServedBuilder::Geo geo;
+            try {
+                next = build(f);
+                geo = ServedBuilder::open_geo(next);
+                for (const std::string& what : restart_needed(config, next))
+                    log_warn("geodns: reload: {} needs a restart; keeping the running value", what);
+                next.dns = config.dns;
+                next.admin = config.admin;
+                next.threads = config.threads;
+                next.reuse_port = config.reuse_port;
+                auto table = health->update(next.fleet, next.health, next.health_checks);
+                served.publish(builder->build(next, std::move(geo), std::move(table)));
+            } catch (const std::exception& e) {
+                reload_failures.inc();
+                log_error("geodns: reload failed, keeping the running config: {}", e.what());
+                return;
+            }
+            server.set_limits(limits_of(next));
+            if (!(next.rrl == config.rrl)) log_rrl(next.rrl);
+            std::size_t names = 0;
+            for (const Zone& z : next.zones->zones)
+                names += z.nodes.size();
+            log_info("geodns: reloaded {}: {} zones, {} names, {} edges in {} regions",
+                     f.config_file, next.zones->zones.size(), names, next.fleet.edges.size(),
+                     next.fleet.regions.size());
+            set_log_level(next.log_level);  // after the line above: "warn" would hide it
+            if (next.health_checks != config.health_checks && !next.health_checks)
+                log_warn("geodns: health checks are off; every edge counts as up");
+            config = std::move(next);
+            reloads.inc();
+        };
         asio::signal_set hup(pool.at(0), SIGHUP);
         std::function<void()> wait_hup = [&] {
             hup.async_wait([&](const boost::system::error_code& ec, int) {
                 if (ec) return;
-                if (auto next = builder->reload(f.config_file)) served.publish(std::move(next));
+                reload();
                 wait_hup();
             });
         };
@@ -166,7 +220,7 @@ int main(int argc, char** argv) {
             log_info("geodns: signal {}, stopping", sig);
             boost::system::error_code ignored;
             hup.cancel(ignored);
-            if (checks) checks->stop();
+            health->stop();
             server.stop();
             if (admin) admin->close();
             pool.stop();

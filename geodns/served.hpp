@@ -1,11 +1,13 @@
 #pragma once
-// Builds what geodns serves (zones + geo steering) from a loaded config, and rebuilds it on
-// reload: a reload re-reads the file and the geo database; when anything fails (syntax, a bad
-// zone, a database that does not open) or the fleet changed (edges and regions need a restart,
-// their health state is keyed by position), the old generation stays and the reason is logged.
-// Not thread-safe: one owner (main) calls build and reload.
+// Builds what geodns serves (zones + fleet + health + geo steering) from a loaded config, at
+// start-up and on every reload. Opening the database and checking the CIDR nets come first
+// (open_geo), so a reload that fails there changes nothing; build() then assembles the
+// generation around the health table of its fleet (health/edge_health.hpp).
+// Not thread-safe: one owner (main, on worker 0) calls it.
 #include "common/metrics.hpp"
 #include "geodns/config.hpp"
+#include "geodns/geo/geo_database.hpp"
+#include "geodns/geo/nets.hpp"
 #include "geodns/server/dns_server.hpp"
 
 #include <memory>
@@ -15,29 +17,25 @@ namespace cdn::geodns {
 
 class ServedBuilder {
   public:
-    // fleet, health and registry must outlive the builder and everything it builds.
-    ServedBuilder(const Fleet& fleet, const HealthTable& health, MetricsRegistry& registry);
+    // registry must outlive the builder and everything it builds.
+    explicit ServedBuilder(MetricsRegistry& registry);
     ~ServedBuilder();
 
-    // The first generation; throws (ConfigError, or std::runtime_error from the database).
-    std::shared_ptr<const Served> build(const GeodnsConfig& config);
-    // A new generation from `file`, or nullptr (logged) when it cannot be used.
-    std::shared_ptr<const Served> reload(const std::string& file);
+    struct Geo {
+        std::shared_ptr<const GeoDatabase> db;  // null: no database configured
+        Nets nets;
+    };
+    // Opens the database and parses the nets; throws ConfigError naming the file, line and field.
+    static Geo open_geo(const GeodnsConfig& config);
 
-    std::uint64_t reloads() const { return reloads_; }
-    std::uint64_t failures() const { return failures_; }
+    // A generation for `config` with its fleet's health table (health.size() must equal
+    // config.fleet.edges.size()).
+    std::shared_ptr<const Served> build(const GeodnsConfig& config, Geo geo,
+                                        std::shared_ptr<const HealthTable> health);
 
   private:
     struct Metrics;
-    const Fleet& fleet_;
-    const HealthTable& health_;
-    MetricsRegistry& registry_;
     std::unique_ptr<Metrics> metrics_;  // registered once, shared by every generation
-    std::uint64_t reloads_ = 0;
-    std::uint64_t failures_ = 0;
 };
-
-// True when two fleets have the same regions and edges in the same order (what reload needs).
-bool same_fleet(const Fleet& a, const Fleet& b);
 
 }  // namespace cdn::geodns

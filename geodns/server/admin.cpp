@@ -35,8 +35,8 @@ std::string edges_json(const Fleet& fleet, const HealthTable& table) {
     return boost::json::serialize(boost::json::object{{"edges", std::move(edges)}}) + "\n";
 }
 
-asio::awaitable<void> serve(const MetricsRegistry& registry, const Fleet& fleet,
-                            const HealthTable& table, tcp::socket socket) {
+asio::awaitable<void> serve(const MetricsRegistry& registry, const ServedState& served,
+                            tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
     for (;;) {
@@ -63,7 +63,8 @@ asio::awaitable<void> serve(const MetricsRegistry& registry, const Fleet& fleet,
             res.body() = "ok\n";
         } else if (path == "/v1/edges") {
             res.set(bh::field::content_type, "application/json");
-            res.body() = edges_json(fleet, table);
+            const auto now = served.current();
+            res.body() = edges_json(*now->fleet, *now->health);
         } else {
             res.result(bh::status::not_found);
             res.set(bh::field::content_type, "text/plain");
@@ -81,11 +82,8 @@ asio::awaitable<void> serve(const MetricsRegistry& registry, const Fleet& fleet,
 
 }  // namespace
 
-ConnectionHandler admin_handler(const MetricsRegistry& registry, const Fleet& fleet,
-                                const HealthTable& table) {
-    return [&registry, &fleet, &table](tcp::socket s) {
-        return serve(registry, fleet, table, std::move(s));
-    };
+ConnectionHandler admin_handler(const MetricsRegistry& registry, const ServedState& served) {
+    return [&registry, &served](tcp::socket s) { return serve(registry, served, std::move(s)); };
 }
 
 }  // namespace cdn::geodns

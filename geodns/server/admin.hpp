@@ -1,17 +1,17 @@
 #pragma once
 // geodns' admin port (HTTP/1.1, keep-alive): GET /metrics (Prometheus text), GET /healthz
 // (liveness: 200 "ok"), GET /v1/edges (each edge's id, region, addresses, health URL and current
-// up/down as JSON). Kept off the DNS addresses. Thread-safe: the registry and table are read-only
-// here.
+// up/down as JSON, from the generation being served: it follows reloads). Kept off the DNS
+// addresses. The registry is read-only here; run the listener on the thread that registers
+// metrics (worker 0), since a reload adds and removes them.
 #include "common/metrics.hpp"
 #include "common/runtime.hpp"
-#include "geodns/policy/fleet.hpp"
+#include "geodns/server/dns_server.hpp"
 
 namespace cdn::geodns {
 
-// The connection handler for a Listener on the admin address. registry, fleet and table must
-// outlive the listener.
-ConnectionHandler admin_handler(const MetricsRegistry& registry, const Fleet& fleet,
-                                const HealthTable& table);
+// The connection handler for a Listener on the admin address. registry and served must outlive
+// the listener.
+ConnectionHandler admin_handler(const MetricsRegistry& registry, const ServedState& served);
 
 }  // namespace cdn::geodns

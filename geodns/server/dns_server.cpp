@@ -53,11 +53,12 @@ std::size_t rcode_index(std::uint16_t rcode) {
     return rcode == 16 ? 6 : 7;
 }
 
-// A worker's view of the served generation: refreshed only when the generation moved.
-class ServedView {
+// A worker's view of a Snapshot: refreshed only when the generation moved.
+template <class T>
+class View {
   public:
-    explicit ServedView(const ServedState& state) : state_(state) {}
-    const Served& get() {
+    explicit View(const Snapshot<T>& state) : state_(state) {}
+    const T& get() {
         const std::uint64_t g = state_.generation();
         if (g != generation_) {
             current_ = state_.current();
@@ -67,9 +68,9 @@ class ServedView {
     }
 
   private:
-    const ServedState& state_;
+    const Snapshot<T>& state_;
     std::uint64_t generation_ = 0;
-    std::shared_ptr<const Served> current_;
+    std::shared_ptr<const T> current_;
 };
 
 udp::endpoint to_udp(const tcp::endpoint& ep) {
@@ -91,22 +92,25 @@ std::shared_ptr<udp::socket> bind_udp(asio::io_context& io, const udp::endpoint&
     return sock;
 }
 
+// Binds `ep` alone (no SO_REUSEPORT, no SO_REUSEADDR) and lets it go: this fails when another
+// socket holds the port, even one that shares it with SO_REUSEPORT (another geodns).
+void probe_udp(asio::io_context& io, const udp::endpoint& ep) {
+    udp::socket probe(io);
+    boost::system::error_code ec;
+    probe.open(ep.protocol(), ec);
+    if (!ec && ep.address().is_v6()) probe.set_option(asio::ip::v6_only(true), ec);
+    if (!ec) probe.bind(ep, ec);
+    if (ec == asio::error::address_in_use)
+        throw std::system_error(
+            ec, fmt::format("udp {}: another process holds this port (another geodns?); set "
+                            "[server] reuse_port = true to share it on purpose",
+                            to_string(tcp::endpoint(ep.address(), ep.port()))));
+    if (ec)
+        throw std::system_error(
+            ec, fmt::format("udp {}", to_string(tcp::endpoint(ep.address(), ep.port()))));
+}
+
 }  // namespace
-
-ServedState::ServedState(std::shared_ptr<const Served> first) : served_(std::move(first)) {}
-
-void ServedState::publish(std::shared_ptr<const Served> next) {
-    {
-        std::lock_guard lock(mu_);
-        served_ = std::move(next);
-    }
-    generation_.fetch_add(1, std::memory_order_acq_rel);
-}
-
-std::shared_ptr<const Served> ServedState::current() const {
-    std::lock_guard lock(mu_);
-    return served_;
-}
 
 DnsMetrics::DnsMetrics(MetricsRegistry& r) {
     static constexpr std::array<const char*, kTypes> types = {
@@ -162,19 +166,28 @@ void DnsMetrics::count_query(bool tcp, std::uint16_t qtype, bool had_ecs) {
 }
 
 namespace detail {
+// The limits one generation applies, with the rate limiter built for them.
+struct DnsLive {
+    DnsLimits limits;
+    std::shared_ptr<Rrl> rrl;  // null: rate limiting is off
+};
+
 struct DnsShared {
     DnsShared(DnsServerOptions o, const ServedState& s, DnsMetrics& m, const Clock& c)
-        : options(std::move(o)),
+        : endpoints(std::move(o.endpoints)),
+          reuse_port(o.reuse_port),
           served(s),
           metrics(m),
           clock(c),
-          rrl(options.rrl.enabled ? std::make_unique<Rrl>(options.rrl) : nullptr),
-          tcp(options.tcp_max_connections, options.tcp_max_connections_per_client) {}
-    const DnsServerOptions options;
+          live(std::make_shared<const DnsLive>(DnsLive{
+              o.limits, o.limits.rrl.enabled ? std::make_shared<Rrl>(o.limits.rrl) : nullptr})),
+          tcp(o.limits.tcp_max_connections, o.limits.tcp_max_connections_per_client) {}
+    const std::vector<asio::ip::tcp::endpoint> endpoints;
+    const bool reuse_port;
     const ServedState& served;
     DnsMetrics& metrics;
     const Clock& clock;
-    const std::unique_ptr<Rrl> rrl;  // null: rate limiting is off
+    Snapshot<DnsLive> live;
     TcpAdmission tcp;
 };
 }  // namespace detail
@@ -200,7 +213,10 @@ DnsServer::~DnsServer() {
 std::vector<tcp::endpoint> DnsServer::start() {
     std::vector<tcp::endpoint> bound;
     auto handler = [shared = shared_](tcp::socket s) { return tcp_session(shared, std::move(s)); };
-    for (const tcp::endpoint& want : shared_->options.endpoints) {
+    for (const tcp::endpoint& want : shared_->endpoints) {
+        // A port held by another process is an error, unless sharing it is what the operator
+        // asked for (port 0 always gets a port nobody holds).
+        if (want.port() != 0 && !shared_->reuse_port) probe_udp(pool_.at(0), to_udp(want));
         // Port 0: let the kernel pick a UDP port, then take the same TCP port; retry if that
         // TCP port is taken.
         std::vector<std::shared_ptr<udp::socket>> socks;
@@ -228,6 +244,17 @@ std::vector<tcp::endpoint> DnsServer::start() {
         tcp_.push_back(std::move(listener));
     }
     return bound;
+}
+
+void DnsServer::set_limits(const DnsLimits& limits) {
+    using detail::DnsLive;
+    const auto old = shared_->live.current();
+    std::shared_ptr<Rrl> rrl;
+    if (limits.rrl.enabled)
+        rrl = old->rrl && old->limits.rrl == limits.rrl ? old->rrl
+                                                        : std::make_shared<Rrl>(limits.rrl);
+    shared_->tcp.set_limits(limits.tcp_max_connections, limits.tcp_max_connections_per_client);
+    shared_->live.publish(std::make_shared<const DnsLive>(DnsLive{limits, std::move(rrl)}));
 }
 
 void DnsServer::stop() {
@@ -274,6 +301,13 @@ struct UdpBatch {
     std::array<mmsghdr, kUdpBatch> tx{};
     std::array<iovec, kUdpBatch> tx_iov{};
 
+    // Room for answers of up to `answer_bytes` (between batches: nothing points into `out`).
+    void fit_answers(std::size_t answer_bytes) {
+        if (answer_bytes == answer_size) return;
+        out.assign(kUdpBatch * answer_bytes, 0);
+        answer_size = answer_bytes;
+    }
+
     void arm_receive() {
         for (std::size_t i = 0; i < kUdpBatch; ++i) {
             rx_iov[i] = iovec{in.data() + i * kQueryBytes, kQueryBytes};
@@ -289,13 +323,11 @@ struct UdpBatch {
 
 asio::awaitable<void> udp_loop(std::shared_ptr<detail::DnsShared> shared,
                                std::shared_ptr<udp::socket> sock) {
-    // Answers never exceed max_udp_payload (the responder caps UDP at it).
-    UdpBatch batch(std::max<std::size_t>(512, shared->options.max_udp_payload));
-    ServedView view(shared->served);
-    ResponderOptions options;
-    options.max_udp_payload = shared->options.max_udp_payload;
-    Rrl* const rrl = shared->rrl.get();
-    options.name_hash = rrl != nullptr;
+    View<Served> view(shared->served);
+    View<detail::DnsLive> live_view(shared->live);
+    // Answers never exceed max_udp_payload (the responder caps UDP at it); a reload that changes
+    // it resizes the answer buffers.
+    UdpBatch batch(std::max<std::size_t>(512, live_view.get().limits.max_udp_payload));
     DnsMetrics& m = shared->metrics;
     for (;;) {
         auto [ec] = co_await sock->async_wait(udp::socket::wait_read, nothrow);
@@ -311,6 +343,12 @@ asio::awaitable<void> udp_loop(std::shared_ptr<detail::DnsShared> shared,
             const int got = ::recvmmsg(fd, batch.rx.data(), kUdpBatch, MSG_DONTWAIT, nullptr);
             if (got <= 0) break;  // EAGAIN: drained; anything else (an ICMP error): next wait
             const Served& served = view.get();
+            const detail::DnsLive& live = live_view.get();
+            Rrl* const rrl = live.rrl.get();
+            ResponderOptions options;
+            options.max_udp_payload = live.limits.max_udp_payload;
+            options.name_hash = rrl != nullptr;
+            batch.fit_answers(std::max<std::size_t>(512, options.max_udp_payload));
             const TimePoint now = rrl != nullptr ? shared->clock.now() : TimePoint{};
             unsigned answers = 0;
             for (std::size_t i = 0; i < static_cast<std::size_t>(got); ++i) {
@@ -381,9 +419,8 @@ struct TcpSlot {
 // stayed idle too long: tcp_idle_timeout, or tcp_busy_idle_timeout while more than 3/4 of the
 // slots are taken. Checked again every busy timeout, so a connection already idle when the rush
 // starts is closed too.
-asio::awaitable<bool> wait_for_query(detail::DnsShared& shared, tcp::socket& socket,
-                                     asio::steady_timer& timer) {
-    const DnsServerOptions& o = shared.options;
+asio::awaitable<bool> wait_for_query(detail::DnsShared& shared, const DnsLimits& o,
+                                     tcp::socket& socket, asio::steady_timer& timer) {
     const auto busy_timeout = std::min(o.tcp_busy_idle_timeout, o.tcp_idle_timeout);
     boost::system::error_code ec;
     if (socket.available(ec) > 0) co_return true;  // pipelined: the next query is here already
@@ -405,7 +442,6 @@ asio::awaitable<bool> wait_for_query(detail::DnsShared& shared, tcp::socket& soc
 
 asio::awaitable<void> tcp_session(std::shared_ptr<detail::DnsShared> shared, tcp::socket socket) {
     DnsMetrics& m = shared->metrics;
-    const DnsServerOptions& o = shared->options;
     boost::system::error_code ignored;
     boost::system::error_code pec;
     const auto peer = socket.remote_endpoint(pec);
@@ -430,12 +466,16 @@ asio::awaitable<void> tcp_session(std::shared_ptr<detail::DnsShared> shared, tcp
     asio::steady_timer idle_timer(stream.get_executor());
     std::vector<std::uint8_t> in(65535);
     std::vector<std::uint8_t> out(2 + 65535);
-    ServedView view(shared->served);
-    ResponderOptions options;
-    options.max_udp_payload = o.max_udp_payload;
-    const auto busy_timeout = std::min(o.tcp_busy_idle_timeout, o.tcp_idle_timeout);
-    for (unsigned q = 0; q < o.tcp_max_queries; ++q) {
-        if (!co_await wait_for_query(*shared, stream.socket(), idle_timer)) break;
+    View<Served> view(shared->served);
+    View<detail::DnsLive> live_view(shared->live);
+    for (unsigned q = 0;; ++q) {
+        // The limits of the latest reload; this query keeps them until it is answered.
+        const DnsLimits& o = live_view.get().limits;
+        if (q >= o.tcp_max_queries) break;
+        const auto busy_timeout = std::min(o.tcp_busy_idle_timeout, o.tcp_idle_timeout);
+        ResponderOptions options;
+        options.max_udp_payload = o.max_udp_payload;
+        if (!co_await wait_for_query(*shared, o, stream.socket(), idle_timer)) break;
         // Once a query has begun, all of it must arrive within the idle timeout (RFC 7766
         // §6.2.3: a client that stalls mid-message is closed like an idle one).
         stream.expires_after(shared->tcp.busy() ? busy_timeout : o.tcp_idle_timeout);

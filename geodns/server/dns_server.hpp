@@ -3,11 +3,17 @@
 // TCP (RFC 1035 §4.2.2 length framing, several queries per connection, RFC 7766 idle timeout),
 // both feeding the pure responder. UDP answers go through response rate limiting (rrl.hpp); TCP
 // connections through a per-client cap, and idle ones get a shorter timeout when slots run short
-// (tcp_admission.hpp). What is served (zones + steering) can be swapped at any time
-// (reload): each worker picks up the new generation before its next packet.
+// (tcp_admission.hpp). What is served (zones, fleet, health, steering) and the limits (DnsLimits)
+// can be swapped at any time (reload): each worker picks up the new generation before its next
+// UDP batch or TCP query; a query in flight finishes with the generation it started with.
 //
-// Threading: construct, start() and stop() from one thread; the sockets live on the pool's
-// workers. ServedState::publish() may be called from any thread.
+// Ports: one SO_REUSEPORT socket per worker shares a port, so another process could share it
+// too and silently take half the queries. Unless DnsServerOptions::reuse_port says that is
+// wanted, start() first binds each UDP address alone (no SO_REUSEPORT) and fails when another
+// process holds it.
+//
+// Threading: construct, start(), set_limits() and stop() from one thread; the sockets live on the
+// pool's workers. ServedState::publish() may be called from any thread.
 #include "common/clock.hpp"
 #include "common/metrics.hpp"
 #include "common/runtime.hpp"
@@ -29,23 +35,39 @@ namespace cdn::geodns {
 // One generation of what is served.
 struct Served {
     std::shared_ptr<const ZoneSet> zones;
+    std::shared_ptr<const Fleet> fleet;         // for /v1/edges
+    std::shared_ptr<const HealthTable> health;  // the fleet's health, read by the steering
     std::shared_ptr<const Steering> steering;
 };
 
-class ServedState {
+// A value one thread publishes and others pick up: a reader keeps the generation it took until
+// it asks again, and asks cheaply (one atomic load) whether there is a newer one.
+template <class T>
+class Snapshot {
   public:
-    explicit ServedState(std::shared_ptr<const Served> first);
-    void publish(std::shared_ptr<const Served> next);
+    explicit Snapshot(std::shared_ptr<const T> first) : value_(std::move(first)) {}
+    void publish(std::shared_ptr<const T> next) {
+        {
+            std::lock_guard lock(mu_);
+            value_ = std::move(next);
+        }
+        generation_.fetch_add(1, std::memory_order_acq_rel);
+    }
     std::uint64_t generation() const noexcept {
         return generation_.load(std::memory_order_acquire);
     }
-    std::shared_ptr<const Served> current() const;
+    std::shared_ptr<const T> current() const {
+        std::lock_guard lock(mu_);
+        return value_;
+    }
 
   private:
     mutable std::mutex mu_;
-    std::shared_ptr<const Served> served_;
+    std::shared_ptr<const T> value_;
     std::atomic<std::uint64_t> generation_{1};
 };
+
+using ServedState = Snapshot<Served>;
 
 // Counters by query type and response code, kept as fixed arrays so the hot path only does an
 // index and an atomic add.
@@ -75,9 +97,8 @@ struct DnsMetrics {
     void count_query(bool tcp, std::uint16_t qtype, bool ecs);
 };
 
-struct DnsServerOptions {
-    std::vector<tcp::endpoint> endpoints;  // UDP and TCP on each (port 0: a free port, the same
-                                           // for both)
+// What a reload may change in how the sockets behave.
+struct DnsLimits {
     std::uint16_t max_udp_payload = 1232;
     std::chrono::milliseconds tcp_idle_timeout{10000};
     // The idle timeout while more than 3/4 of tcp_max_connections are open.
@@ -86,6 +107,15 @@ struct DnsServerOptions {
     unsigned tcp_max_connections = 1024;
     unsigned tcp_max_connections_per_client = 16;  // per IPv4 address or IPv6 /64
     RrlOptions rrl;                                // UDP only
+};
+
+struct DnsServerOptions {
+    std::vector<tcp::endpoint> endpoints;  // UDP and TCP on each (port 0: a free port, the same
+                                           // for both)
+    // Share the ports with other processes on purpose; false: a port another process holds is an
+    // error (start() throws).
+    bool reuse_port = false;
+    DnsLimits limits;
 };
 
 namespace detail {
@@ -104,6 +134,9 @@ class DnsServer {
     // Binds every socket and starts serving. Throws std::system_error when an address cannot be
     // bound. Returns the bound addresses (one per configured endpoint, ports resolved).
     std::vector<tcp::endpoint> start();
+    // New limits for the next UDP batch and TCP query (a reload). The rate limiter keeps its
+    // table when [rrl] did not change, and starts afresh when it did.
+    void set_limits(const DnsLimits& limits);
     // Closes the sockets (connections in progress finish their current query). Idempotent.
     void stop();
 

@@ -41,6 +41,7 @@ struct RrlOptions {
     unsigned ipv6_prefix = 56;        // 1..128
     std::vector<std::string> exempt;  // CIDR blocks never limited ("192.0.2.0/24")
     std::size_t table_size = 65536;   // slots; rounded up to a power of two, at least 64
+    bool operator==(const RrlOptions&) const = default;
 };
 
 enum class RrlVerdict : std::uint8_t { send, drop, slip };

@@ -9,6 +9,13 @@ TcpAdmission::TcpAdmission(unsigned max_connections, unsigned max_per_client)
       max_per_client_(max_per_client),
       busy_above_(max_connections - max_connections / 4) {}
 
+void TcpAdmission::set_limits(unsigned max_connections, unsigned max_per_client) {
+    std::lock_guard lock(mu_);
+    max_connections_ = max_connections;
+    max_per_client_ = max_per_client;
+    busy_above_.store(max_connections - max_connections / 4, std::memory_order_relaxed);
+}
+
 std::size_t TcpAdmission::KeyHash::operator()(const Key& k) const noexcept {
     std::uint64_t a, b;
     std::memcpy(&a, k.data(), 8);

@@ -23,13 +23,16 @@ class TcpAdmission {
 
     TcpAdmission(unsigned max_connections, unsigned max_per_client);
 
+    // New limits (a reload); connections already open stay, and count against them.
+    void set_limits(unsigned max_connections, unsigned max_per_client);
+
     // Takes a slot for `client` (release() gives it back) or says why not.
     Result admit(const boost::asio::ip::address& client);
     void release(const boost::asio::ip::address& client);
 
     unsigned open() const noexcept { return open_.load(std::memory_order_relaxed); }
     // More than 3/4 of the slots are taken.
-    bool busy() const noexcept { return open() > busy_above_; }
+    bool busy() const noexcept { return open() > busy_above_.load(std::memory_order_relaxed); }
     // Clients holding at least one connection.
     std::size_t clients() const;
 
@@ -40,9 +43,9 @@ class TcpAdmission {
     };
     static Key key_of(const boost::asio::ip::address& client);
 
-    const unsigned max_connections_;
-    const unsigned max_per_client_;
-    const unsigned busy_above_;
+    unsigned max_connections_;  // guarded by mu_
+    unsigned max_per_client_;   // guarded by mu_
+    std::atomic<unsigned> busy_above_;
     std::atomic<unsigned> open_{0};
     mutable std::mutex mu_;
     std::unordered_map<Key, unsigned, KeyHash> per_client_;

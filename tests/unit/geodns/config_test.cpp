@@ -3,6 +3,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <regex>
+
 using namespace cdn;
 using namespace cdn::geodns;
 using Catch::Matchers::Contains;
@@ -69,6 +72,9 @@ TEST_CASE("the example config loads", "[geodns][config]") {
     CHECK(c.rrl.slip == 2);
     CHECK(c.rrl.ipv6_prefix == 56);
     CHECK(c.rrl.exempt.empty());
+    // Its database path is relative to the file, so it loads from any working directory.
+    CHECK(std::filesystem::exists(c.geo.database));
+    CHECK(!c.reuse_port);
 }
 
 TEST_CASE("[rrl] and the TCP limits: defaults, values and errors", "[geodns][config]") {
@@ -199,4 +205,55 @@ ipv4 = ["127.0.0.1"]
     CHECK_THAT(error_of(std::string(kBase) +
                         "\n[[zones.records]]\nname = \"@\"\ntype = \"CNAME\"\nvalues = [\"x\"]\n"),
                Contains("zone origin"));
+}
+
+TEST_CASE("relative paths are relative to the config file, and errors about them name file:line",
+          "[geodns][config]") {
+    const auto doc = [](const std::string& db) {
+        return std::string(kBase) + "\n[geo]\ndatabase = \"" + db + "\"\n";
+    };
+    const auto rel =
+        load_config(ConfigSection::parse(doc("geo/city.mmdb"), "/etc/cdn/geodns.toml"));
+    CHECK(rel.geo.database == "/etc/cdn/geo/city.mmdb");
+    CHECK(load_config(ConfigSection::parse(doc("../maxmind/city.mmdb"), "/etc/cdn/geodns.toml"))
+              .geo.database == "/etc/maxmind/city.mmdb");
+    CHECK(load_config(ConfigSection::parse(doc("/var/lib/geo.mmdb"), "/etc/cdn/geodns.toml"))
+              .geo.database == "/var/lib/geo.mmdb");
+    // Where the database is named, for the error when it does not open.
+    CHECK(std::regex_match(rel.geo.where_database,
+                           std::regex(R"(/etc/cdn/geodns\.toml:\d+: geo\.database)")));
+    const auto nets = parse(std::string(kBase) +
+                            "\n[geo]\n[[geo.nets]]\ncidr = \"10.0.0.0/8\"\nregion = \"us-east\"\n");
+    REQUIRE(nets.geo.nets.size() == 1);
+    CHECK(std::regex_match(nets.geo.nets[0].where,
+                           std::regex(R"(geodns\.toml:\d+: geo\.nets\[0\]\.cidr)")));
+}
+
+TEST_CASE("[server] reuse_port and log_level, and what a reload cannot apply", "[geodns][config]") {
+    const GeodnsConfig base = parse(kBase);
+    CHECK(!base.reuse_port);
+    CHECK(base.log_level == LogLevel::info);
+    const GeodnsConfig set =
+        parse(std::string(kBase) + "\n[server]\nreuse_port = true\nlog_level = \"warn\"\n");
+    CHECK(set.reuse_port);
+    CHECK(set.log_level == LogLevel::warn);
+    CHECK_THAT(error_of(std::string(kBase) + "\n[server]\nlog_level = \"loud\"\n"),
+               Contains("geodns.toml:") && Contains("server.log_level") && Contains("loud"));
+
+    CHECK(restart_needed(base, base).empty());
+    // Zones, fleet, limits and log level reload; addresses, threads and reuse_port do not.
+    const GeodnsConfig live = parse(std::string(kBase) +
+                                    "\n[server]\ntcp_max_connections = 9\nlog_level = \"warn\"\n"
+                                    "[rrl]\nenabled = false\n");
+    CHECK(restart_needed(base, live).empty());
+    const GeodnsConfig moved =
+        parse(std::string(kBase) +
+              "\n[server]\ndns = [\"127.0.0.1:5353\"]\nadmin = \"127.0.0.1:9\"\nthreads = 4\n"
+              "reuse_port = true\n");
+    const auto why = restart_needed(base, moved);
+    REQUIRE(why.size() == 4);
+    CHECK(why[0] == "[server] dns: 127.0.0.1:53 -> 127.0.0.1:5353");
+    CHECK(why[1] == "[server] admin: none -> 127.0.0.1:9");
+    CHECK(why[2] == "[server] threads: 2 -> 4");
+    CHECK(why[3] == "[server] reuse_port: false -> true");
 }

@@ -57,3 +57,22 @@ TEST_CASE("tcp admission: IPv6 clients are /64s, and the table forgets closed cl
     t.release(make_address("192.0.2.9"));  // never admitted: ignored
     CHECK(t.open() == 0);
 }
+
+TEST_CASE("tcp admission: new limits apply to the next connection", "[geodns][tcp]") {
+    TcpAdmission t(16, 4);
+    const auto a = make_address("203.0.113.1");
+    for (int i = 0; i < 4; ++i)
+        REQUIRE(t.admit(a) == Result::admitted);
+    CHECK_FALSE(t.busy());
+    t.set_limits(4, 2);  // a reload: fewer slots; the open ones stay and count
+    CHECK(t.busy());
+    CHECK(t.admit(make_address("203.0.113.2")) == Result::server_full);
+    t.release(a);
+    t.release(a);
+    t.release(a);
+    CHECK(t.admit(a) == Result::admitted);  // 2 of 2 for a
+    CHECK(t.admit(a) == Result::client_full);
+    t.set_limits(1024, 16);
+    CHECK(t.admit(a) == Result::admitted);
+    CHECK_FALSE(t.busy());
+}
