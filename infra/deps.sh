@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs (or, when not root, prints the apt-get line for) the Debian 12 packages the project needs.
-# Usage: infra/deps.sh [build|test|bench]  (default: test = build + the clients the tests drive;
-#        bench = build + the peers the benchmarks compare against)
+# Usage: infra/deps.sh [build|test|bench|package]  (default: test = build + the clients the tests
+#        drive; bench = build + the peers the benchmarks compare against; package = build + what
+#        infra/package.sh needs to make the .deb files)
 set -euo pipefail
 
 build_pkgs=(
@@ -11,7 +12,9 @@ build_pkgs=(
   libssl-dev libnghttp2-dev libmaxminddb-dev
   catch2
 )
-test_pkgs=(curl openssl nghttp2-client etcd-server dnsutils knot-dnsutils unbound clang libclang-rt-14-dev gnuplot-nox)
+package_pkgs=(dpkg-dev file)
+test_pkgs=(curl openssl nghttp2-client etcd-server dnsutils knot-dnsutils unbound clang libclang-rt-14-dev gnuplot-nox
+           "${package_pkgs[@]}" systemd)
 bench_pkgs=(curl wrk nginx varnish dnsperf gdnsd dnsutils)
 
 want=("${build_pkgs[@]}")
@@ -19,7 +22,8 @@ case "${1:-test}" in
   build) ;;
   test) want+=("${test_pkgs[@]}") ;;
   bench) want+=("${bench_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+  package) want+=("${package_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|test|bench|package]" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -10,7 +10,10 @@ infra/deps.sh test
 
 build=${BUILD_DIR:-build-test}
 jobs=${JOBS:-$(nproc)}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCDN_SANITIZE=ON -DCDN_BUILD_TESTS=ON >/dev/null
+# Prefix /usr: the installed layout of the Debian packages, which tests/package builds from this
+# build's binaries and checks (nothing is installed on this machine).
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCDN_SANITIZE=ON -DCDN_BUILD_TESTS=ON \
+  -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
 cmake --build "$build" -j"$jobs"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
