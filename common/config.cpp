@@ -152,6 +152,7 @@ std::optional<std::filesystem::path> ConfigSection::file_path(std::string_view k
     if (!v) return std::nullopt;
     if (v->empty()) fail(key, "expected a path, not \"\"");
     std::filesystem::path p(*v);
+    // Not normalised: with a symlinked config directory, "../x" means what the kernel says.
     if (p.is_relative()) p = std::filesystem::path(*file_).parent_path() / p;
     return p;
 }

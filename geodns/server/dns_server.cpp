@@ -226,8 +226,9 @@ std::vector<tcp::endpoint> DnsServer::start() {
             socks.push_back(bind_udp(pool_.at(0), to_udp(want)));
             const udp::endpoint got = socks.front()->local_endpoint();
             try {
-                listener = std::make_unique<Listener>(
-                    pool_, tcp::endpoint(got.address(), got.port()), handler);
+                listener =
+                    std::make_unique<Listener>(pool_, tcp::endpoint(got.address(), got.port()),
+                                               handler, 0, shared_->reuse_port);
             } catch (const std::system_error&) {
                 if (want.port() != 0 || attempt >= 20) throw;
                 continue;

@@ -216,7 +216,7 @@ TEST_CASE("relative paths are relative to the config file, and errors about them
         load_config(ConfigSection::parse(doc("geo/city.mmdb"), "/etc/cdn/geodns.toml"));
     CHECK(rel.geo.database == "/etc/cdn/geo/city.mmdb");
     CHECK(load_config(ConfigSection::parse(doc("../maxmind/city.mmdb"), "/etc/cdn/geodns.toml"))
-              .geo.database == "/etc/maxmind/city.mmdb");
+              .geo.database == "/etc/cdn/../maxmind/city.mmdb");
     CHECK(load_config(ConfigSection::parse(doc("/var/lib/geo.mmdb"), "/etc/cdn/geodns.toml"))
               .geo.database == "/var/lib/geo.mmdb");
     // Where the database is named, for the error when it does not open.
