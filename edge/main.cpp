@@ -150,6 +150,8 @@ EdgeConfig build_config(const Flags& f) {
     if (f.threads >= 0) c.threads = static_cast<std::size_t>(f.threads);
     if (f.no_access_log) c.access_log = false;
     if (f.reuse_port) c.reuse_port = true;
+    // A replacement (sharing the ports on purpose) waits for the running edge's disk directory.
+    if (c.disk && c.reuse_port) c.disk->wait_for_lock = true;
     validate(c);
     return c;
 }

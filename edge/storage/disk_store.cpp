@@ -202,6 +202,16 @@ bool DiskStore::open_directory() {
             std::string holder(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
             while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' '))
                 holder.pop_back();
+            if (settings_.wait_for_lock) {
+                if (!degraded_.exchange(true))
+                    log_info(
+                        "disk tier {}: held by process {}; serving from memory until it exits, "
+                        "then taking the directory over",
+                        settings_.path.string(), holder.empty() ? "?" : holder);
+                retry_at_ = clock_.now() + std::chrono::milliseconds(200);
+                needs_rotation_ = true;
+                return false;
+            }
             throw DirectoryInUse(
                 "disk tier " + settings_.path.string() + ": the directory is in use by " +
                 (holder.empty() ? std::string("another process") : "process " + holder) +

@@ -45,6 +45,10 @@ struct DiskSettings {
     std::uint32_t segment_bytes = 16u << 20;
     std::uint64_t write_queue_bytes = 64ull << 20;   // accepted but not yet written
     std::chrono::milliseconds retry_interval{5000};  // after a fault
+    // A directory another process holds: wait for it (serving from memory, retrying every
+    // 200 ms) instead of refusing to start. For a replacement started beside the running edge
+    // ([server] reuse_port), which takes the directory over once the old one has exited.
+    bool wait_for_lock = false;
 };
 
 struct DiskStats {

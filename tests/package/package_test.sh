@@ -98,7 +98,8 @@ for f in "$debs"/*/*.deb; do
 done
 for f in /usr/bin/edge /usr/bin/purge_api /usr/bin/geodns /etc/cdn/edge.toml /etc/cdn/purge_api.toml \
   /etc/cdn/geodns.toml /lib/systemd/system/cdn-edge.service /lib/systemd/system/cdn-purge-api.service \
-  /lib/systemd/system/cdn-geodns.service /usr/lib/sysusers.d/cdn.conf; do
+  /lib/systemd/system/cdn-geodns.service /usr/lib/sysusers.d/cdn.conf \
+  /usr/lib/sysctl.d/60-cdn-edge.conf; do
   [ -e "$root$f" ] || fail "$f is not installed"
 done
 [ -L "$root/lib" ] || fail "unpacking replaced the root's /lib symlink"
