@@ -15,6 +15,8 @@
 
 #include <boost/asio/signal_set.hpp>
 
+#include <csignal>
+
 #include <cstdio>
 #include <exception>
 #include <memory>
@@ -88,6 +90,9 @@ struct StopChecks {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Until the reload handler is in place (after the store or the database is loaded), a
+    // SIGHUP is ignored instead of ending the process with its default action.
+    std::signal(SIGHUP, SIG_IGN);
     Flags f;
     CLI::App app{
         "geodns: authoritative DNS that answers each user with the nearest healthy edge.\n"

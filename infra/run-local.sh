@@ -103,6 +103,7 @@ TOML
   --purge-api "https://127.0.0.1:$purge_tls_port" --purge-tls-ca "$run_dir/purge.pem" \
   --purge-token "$EDGE_TOKEN" >"$run_dir/edge.log" 2>&1 &
 pids+=($!)
+edge_pid=${pids[-1]}
 edge_port=$(port_from_log "$run_dir/edge.log" "http on" "${pids[-1]}")
 tls_port=$(port_from_log "$run_dir/edge.log" "https on" "${pids[-1]}")
 admin_port=$(port_from_log "$run_dir/edge.log" "admin on" "${pids[-1]}")
@@ -185,10 +186,20 @@ if [ $smoke = 1 ]; then
   [ "$answer" = "127.0.0.1" ] || { echo "smoke: geodns answered '$answer' for www.cdn.example"; exit 1; }
   nx=$(dig @127.0.0.1 -p "$dns_port" +time=2 +tries=2 nope.cdn.example A)
   echo "$nx" | grep -q 'status: NXDOMAIN' || { echo "smoke: geodns did not say NXDOMAIN"; exit 1; }
+  kill -HUP "$edge_pid"
+  for _ in $(seq 50); do
+    curl -s "http://127.0.0.1:$admin_port/metrics" | grep -q '^cdn_edge_config_generation 2$' && break
+    sleep 0.1
+  done
+  curl -s "http://127.0.0.1:$admin_port/metrics" | grep -q '^cdn_edge_config_generation 2$' ||
+    { echo "smoke: SIGHUP did not reload the edge"; exit 1; }
+  reloaded=$(curl -s -D - -o /dev/null "http://127.0.0.1:$edge_port/hello.txt")
+  echo "$reloaded" | grep -q '^HTTP/1.1 200' || { echo "smoke: no answer after the reload"; exit 1; }
   echo "smoke: MISS then HIT, origin saw 1 request; purged through purge_api (https), then MISS;"
   echo "smoke: admin purge: 401 without the token, purged with it"
   echo "smoke: HTTP/2 over TLS: MISS then HIT"
   echo "smoke: geodns answers www.cdn.example with the edge"
+  echo "smoke: SIGHUP reloaded the edge (generation 2), still serving"
   exit 0
 fi
 
@@ -230,6 +241,8 @@ Try:
   curl -i --request-target http://other.example/hello.txt -H 'Host: attacker.example' \\
        http://127.0.0.1:$edge_port/    # absolute-form: the target's host wins (key and origin Host)
   tail -f $run_dir/edge.log                                # one access-log line per request
+  kill -HUP $edge_pid        # reload $run_dir/edge.toml: new requests use it, nothing is dropped
+  $edge_bin --version        # version, git revision, build type (cdn_build_info in /metrics)
   dig @127.0.0.1 -p $dns_port www.cdn.example A           # the edge, TTL 20 (geodns)
   dig @127.0.0.1 -p $dns_port +subnet=198.51.100.0/24 www.cdn.example   # with client subnet
   curl -i --resolve www.cdn.example:$edge_port:\$(dig @127.0.0.1 -p $dns_port +short www.cdn.example) \\

@@ -48,6 +48,9 @@ void warn_missing_tokens(const ApiConfig& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Until the reload handler is in place (after the store or the database is loaded), a
+    // SIGHUP is ignored instead of ending the process with its default action.
+    std::signal(SIGHUP, SIG_IGN);
     ApiFlags f;
     bool check = false;
     CLI::App app{
