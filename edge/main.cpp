@@ -156,8 +156,25 @@ EdgeConfig build_config(const Flags& f) {
     return c;
 }
 
-// What a reload cannot change in a running edge (the sockets, the stores, the purge stream, the
-// sessions' limits, fixed at start-up): each field that differs, named as in the config file.
+// A connection's session with the limits in force when it was accepted: its coroutine keeps
+// them alive, and a reload replaces them for later connections only.
+asio::awaitable<void> serve_plain(tcp::socket s, http::RequestHandler& handler,
+                                  std::shared_ptr<const http::SessionLimits> limits,
+                                  http::ExchangeObserver* observer,
+                                  std::shared_ptr<http::GracefulShutdown> drain) {
+    co_await http::serve_http1(std::move(s), handler, *limits, observer, std::move(drain));
+}
+asio::awaitable<void> serve_tls(tcp::socket s, std::shared_ptr<const http::TlsContextSet> tls,
+                                http::RequestHandler& handler,
+                                std::shared_ptr<const http::SessionLimits> limits,
+                                http::ExchangeObserver* observer, http::TlsObserver* tls_observer,
+                                std::shared_ptr<http::GracefulShutdown> drain) {
+    co_await http::serve_http1_tls(std::move(s), std::move(tls), handler, *limits, observer,
+                                   tls_observer, std::move(drain));
+}
+
+// What a reload cannot change in a running edge (the sockets, the stores, the purge stream,
+// fixed at start-up): each field that differs, named as in the config file.
 std::vector<std::string> restart_only_changes(const EdgeConfig& a, const EdgeConfig& b) {
     std::vector<std::string> out;
     auto check = [&out](bool same, const char* what) {
@@ -188,13 +205,6 @@ std::vector<std::string> restart_only_changes(const EdgeConfig& a, const EdgeCon
     check(a.tls.has_value() == b.tls.has_value() &&
               (!a.tls || (a.tls->listen == b.tls->listen && a.tls->alpn == b.tls->alpn)),
           "tls.listen, tls.alpn");
-    const auto& s = a.session;
-    const auto& t = b.session;
-    check(s.max_header_bytes == t.max_header_bytes && s.max_body_bytes == t.max_body_bytes,
-          "limits (request header and body sizes)");
-    check(s.idle_timeout == t.idle_timeout && s.request_timeout == t.request_timeout &&
-              s.send_timeout == t.send_timeout && s.drain_timeout == t.drain_timeout,
-          "timeouts (client_idle, client_request, client_send, drain)");
     check(a.address_resets.burst == b.address_resets.burst &&
               a.address_resets.rate == b.address_resets.rate,
           "http2.address_reset_*");
@@ -462,6 +472,18 @@ int main(int argc, char** argv) {
     // certificates); requests under way finish on theirs; no connection is touched and the
     // cache stays. What only a restart can change is named and kept. A config that fails to
     // load changes nothing.
+    // Client-side limits and timeouts of new connections (a reload replaces them).
+    auto limits_for = [&config](const http::SessionLimits& from, std::string_view scheme) {
+        http::SessionLimits l = from;
+        l.scheme = scheme;
+        l.h2c = config.session.h2c;  // a listener's protocol: fixed at start-up
+        l.http2.address_resets = config.session.http2.address_resets;
+        return std::make_shared<const http::SessionLimits>(l);
+    };
+    std::atomic<std::shared_ptr<const http::SessionLimits>> plain_limits{
+        limits_for(config.session, "http")};
+    std::atomic<std::shared_ptr<const http::SessionLimits>> tls_limits{
+        limits_for(config.session, "https")};
     asio::signal_set hup(pool.at(0), SIGHUP);
     auto reload = [&] {
         EdgeConfig fresh;
@@ -480,6 +502,8 @@ int main(int argc, char** argv) {
                      config.name, field);
         if (fresh_tls) tls_contexts.store(fresh_tls);
         admin_handler.set_purge_token(fresh.admin_purge_token);
+        plain_limits.store(limits_for(fresh.session, "http"));
+        tls_limits.store(limits_for(fresh.session, "https"));
         generation = make_generation(std::move(fresh), generation.get());
         published.store(generation);
         start_health_checks(*generation);
@@ -504,8 +528,6 @@ int main(int argc, char** argv) {
         });
     };
     wait_for_hup();
-    http::SessionLimits tls_session = config.session;
-    tls_session.scheme = "https";
 
     std::vector<std::unique_ptr<Listener>> listeners;
     std::unique_ptr<Listener> admin_listener;
@@ -515,8 +537,8 @@ int main(int argc, char** argv) {
                 pool, ep,
                 [&](tcp::socket s) {
                     const std::size_t w = worker_of(s);
-                    return http::serve_http1(std::move(s), *handlers[w], config.session, &observer,
-                                             drains[w]);
+                    return serve_plain(std::move(s), *handlers[w], plain_limits.load(), &observer,
+                                       drains[w]);
                 },
                 0, config.reuse_port));
             log_info("edge {}: http on {}", config.name,
@@ -533,9 +555,8 @@ int main(int argc, char** argv) {
                     pool, ep,
                     [&](tcp::socket s) {
                         const std::size_t w = worker_of(s);
-                        return http::serve_http1_tls(std::move(s), tls_contexts.load(),
-                                                     *handlers[w], tls_session, &observer,
-                                                     &*tls_metrics, drains[w]);
+                        return serve_tls(std::move(s), tls_contexts.load(), *handlers[w],
+                                         tls_limits.load(), &observer, &*tls_metrics, drains[w]);
                     },
                     0, config.reuse_port));
                 log_info("edge {}: https on {}", config.name,
@@ -650,7 +671,7 @@ int main(int argc, char** argv) {
     pool.on_termination(
         [&](int sig) {
             log_info("edge {}: signal {}, draining {} connection(s) (at most {} ms)", config.name,
-                     sig, metrics.connections.value(), config.session.drain_timeout.count());
+                     sig, metrics.connections.value(), plain_limits.load()->drain_timeout.count());
             admin_handler.set_draining();
             for (auto& c : health_checkers)
                 c.checker->stop();
@@ -658,7 +679,7 @@ int main(int argc, char** argv) {
                 l->close();
             for (auto& d : drains)
                 d->trigger();
-            drain_deadline = std::chrono::steady_clock::now() + config.session.drain_timeout;
+            drain_deadline = std::chrono::steady_clock::now() + plain_limits.load()->drain_timeout;
             wait_for_drain();
         },
         [&](int sig) {

@@ -199,5 +199,16 @@ TEST_CASE(
     const std::string again = kept.read_response();
     CHECK_THAT(again, StartsWith("HTTP/1.1 200"));
     CHECK_THAT(again, Contains("X-Cache: HIT"));
+
+    // Client-side limits apply to connections accepted after the reload; an open one keeps
+    // those it was accepted with.
+    edge.reload(config_for(first.url()) + "[limits]\nmax_header_size = \"1KiB\"\n");
+    const std::string big = "GET /cached?cc=max-age%3D600 HTTP/1.1\r\nHost: a.example\r\nX-Big: " +
+                            std::string(2000, 'a') + "\r\n\r\n";
+    kept.send(big);
+    CHECK_THAT(kept.read_response(), StartsWith("HTTP/1.1 200"));
+    RawConnection fresh(edge.port);
+    fresh.send(big);
+    CHECK_THAT(fresh.read_response(), StartsWith("HTTP/1.1 431"));
     CHECK(edge.proc->running());
 }
