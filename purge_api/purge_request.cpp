@@ -214,23 +214,25 @@ ApiError make_error(ApiErrc code, std::string message) {
     return ApiError{status, code, std::move(message)};
 }
 
-std::string error_body(const ApiError& e) {
+namespace {
+// {"success":false,"errors":[{"code":...,"message":...}]}: both envelopes start with it.
+json::object error_object(const ApiError& e) {
     json::object err;
     err["code"] = static_cast<int>(e.code);
     err["message"] = e.message;
     json::object o;
     o["success"] = false;
     o["errors"] = json::array{std::move(err)};
-    return json::serialize(o);
+    return o;
+}
+}  // namespace
+
+std::string error_body(const ApiError& e) {
+    return json::serialize(error_object(e));
 }
 
 std::string cloudflare_error_body(const ApiError& e) {
-    json::object err;
-    err["code"] = static_cast<int>(e.code);
-    err["message"] = e.message;
-    json::object o;
-    o["success"] = false;
-    o["errors"] = json::array{std::move(err)};
+    json::object o = error_object(e);
     o["messages"] = json::array{};
     o["result"] = nullptr;
     return json::serialize(o);

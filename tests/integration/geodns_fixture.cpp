@@ -26,21 +26,7 @@ std::string geodns_config(const std::vector<std::string>& health_urls, const std
         c << "[health]\nenabled = false\n\n";
     else
         c << "[health]\ninterval = \"200ms\"\ntimeout = \"300ms\"\nrise = 2\nfall = 2\n\n";
-    c << R"([[regions]]
-id = "us-east"
-latitude = 39.0438
-longitude = -77.4874
-
-[[regions]]
-id = "eu-central"
-latitude = 50.1109
-longitude = 8.6821
-
-[[regions]]
-id = "ap-northeast"
-latitude = 37.5665
-longitude = 126.9780
-)";
+    c << kTestRegions;
     const char* ids[] = {"use1", "euc1", "apne1"};
     const char* regions[] = {"us-east", "eu-central", "ap-northeast"};
     for (int i = 0; i < 3; ++i) {

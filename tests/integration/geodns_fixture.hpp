@@ -14,6 +14,23 @@ namespace cdn::test {
 // The test databases (tests/data/README.md says how they were made).
 std::string geodns_test_data(const std::string& name);
 
+// The three regions of tests/data/geodns-test.mmdb, as geodns.toml [[regions]] tables.
+inline constexpr const char* kTestRegions = R"([[regions]]
+id = "us-east"
+latitude = 39.0438
+longitude = -77.4874
+
+[[regions]]
+id = "eu-central"
+latitude = 50.1109
+longitude = 8.6821
+
+[[regions]]
+id = "ap-northeast"
+latitude = 37.5665
+longitude = 126.9780
+)";
+
 // A minimal zone "cdn.example" with ns1/ns2 and a steered "www" over three single-edge regions
 // (us-east 127.10.0.1, eu-central 127.10.0.2, ap-northeast 127.10.0.3) whose health URLs are
 // given (empty: health checks off). extra is appended.

@@ -44,21 +44,7 @@ std::string fleet_config(const std::vector<EdgeSpec>& edges, const std::string& 
     c << "[geo]\ndatabase = \"" << geodns_test_data("geodns-test.mmdb") << "\"\n"
       << "default_region = \"us-east\"\n\n";
     c << "[health]\ninterval = \"100ms\"\ntimeout = \"1s\"\nrise = 2\nfall = 3\n\n";
-    c << R"([[regions]]
-id = "us-east"
-latitude = 39.0438
-longitude = -77.4874
-
-[[regions]]
-id = "eu-central"
-latitude = 50.1109
-longitude = 8.6821
-
-[[regions]]
-id = "ap-northeast"
-latitude = 37.5665
-longitude = 126.9780
-)";
+    c << kTestRegions;
     for (const EdgeSpec& e : edges)
         c << "\n[[edges]]\nid = \"" << e.id << "\"\nregion = \"" << e.region << "\"\nipv4 = [\""
           << e.ipv4 << "\"]\nhealth = \"" << e.health << "\"\n";
