@@ -2,6 +2,7 @@
 #include "common/build_info.hpp"
 #include "common/log.hpp"
 #include "common/net.hpp"
+#include "common/process_metrics.hpp"
 #include "common/runtime.hpp"
 #include "common/units.hpp"
 #include "edge/config.hpp"
@@ -341,6 +342,7 @@ int main(int argc, char** argv) {
     MetricsRegistry registry;
 
     register_build_info(registry);
+    register_process_metrics(registry);
     // Object sequences start at the wall clock in microseconds, so they order objects across
     // restarts even when the disk tier cannot be read at start-up (recovery then raises it
     // further, past everything found on disk).

@@ -53,8 +53,8 @@ EdgeMetrics::EdgeMetrics(MetricsRegistry& r, const storage::MemoryStore& store)
     r.gauge_fn(
         "cdn_edge_cache_capacity_bytes", "Budget of each cache tier.",
         [&store] { return static_cast<double>(store.capacity()); }, R"(tier="memory")");
-    r.gauge_fn(
-        "cdn_edge_cache_evictions", "Objects evicted from each cache tier so far.",
+    r.counter_fn(
+        "cdn_edge_cache_evictions_total", "Objects evicted from each cache tier.",
         [&store] { return static_cast<double>(store.evictions()); }, R"(tier="memory")");
 }
 
@@ -155,8 +155,8 @@ void add_disk_metrics(MetricsRegistry& r, const storage::TieredStore& tiered) {
     r.gauge_fn(
         "cdn_edge_cache_capacity_bytes", "Budget of each cache tier.",
         [&disk] { return static_cast<double>(disk.capacity()); }, tier);
-    r.gauge_fn(
-        "cdn_edge_cache_evictions", "Objects evicted from each cache tier so far.",
+    r.counter_fn(
+        "cdn_edge_cache_evictions_total", "Objects evicted from each cache tier.",
         [&disk] { return static_cast<double>(disk.reclaimed()); }, tier);
     r.counter_fn("cdn_edge_disk_lookups_total", "Disk tier lookups by result.", value(ds.hits),
                  R"(result="hit")");
