@@ -60,61 +60,77 @@ void append_2(std::string& out, int v) {
 
 }  // namespace
 
+// The escapers copy runs of bytes that need nothing in one append each: per-byte push_back
+// costs several times more, and most of a line needs nothing. kPlain says which bytes those are
+// (printable ASCII but '"' and '\\'), one load per byte.
+constexpr auto kPlain = [] {
+    std::array<bool, 256> t{};
+    for (std::size_t c = 0x20; c < 0x7f; ++c)
+        t[c] = c != '"' && c != '\\';
+    return t;
+}();
+
 void append_quoted(std::string& out, std::string_view value) {
     out.push_back('"');
-    for (const char c : value) {
+    std::size_t run = 0;
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        const char c = value[i];
         const auto u = static_cast<unsigned char>(c);
+        if (kPlain[u]) continue;
+        out.append(value.data() + run, i - run);
+        run = i + 1;
         if (c == '"' || c == '\\') {
             out.push_back('\\');
             out.push_back(c);
-        } else if (u < 0x20 || u >= 0x7f) {
-            append_hex_byte(out, "\\x", u);
         } else {
-            out.push_back(c);
+            append_hex_byte(out, "\\x", u);
         }
     }
+    out.append(value.data() + run, value.size() - run);
     out.push_back('"');
 }
 
 void append_json_string(std::string& out, std::string_view value) {
     out.push_back('"');
+    std::size_t run = 0;
     for (std::size_t i = 0; i < value.size();) {
         const auto u = static_cast<unsigned char>(value[i]);
-        if (u >= 0x80) {
-            if (const std::size_t n = utf8_sequence(value.substr(i))) {
-                out.append(value.substr(i, n));
-                i += n;
-            } else {
-                append_hex_byte(out, "\\u00", u);
-                ++i;
-            }
+        if (kPlain[u]) {
+            ++i;
             continue;
         }
+        if (u >= 0x80) {
+            if (const std::size_t n = utf8_sequence(value.substr(i))) {
+                i += n;  // well-formed: stays in the run
+                continue;
+            }
+        }
+        out.append(value.data() + run, i - run);
         switch (u) {
             case '"': out.append("\\\""); break;
             case '\\': out.append("\\\\"); break;
             case '\n': out.append("\\n"); break;
             case '\r': out.append("\\r"); break;
             case '\t': out.append("\\t"); break;
-            default:
-                if (u < 0x20 || u == 0x7f)
-                    append_hex_byte(out, "\\u00", u);
-                else
-                    out.push_back(static_cast<char>(u));
+            default: append_hex_byte(out, "\\u00", u);  // control, DEL, a stray byte
         }
-        ++i;
+        run = ++i;
     }
+    out.append(value.data() + run, value.size() - run);
     out.push_back('"');
 }
 
 void append_combined(std::string& out, std::string_view value) {
-    for (const char c : value) {
+    std::size_t run = 0;
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        const char c = value[i];
         const auto u = static_cast<unsigned char>(c);
-        if (c == '"' || c == '\\' || u < 0x20 || u >= 0x7f)
-            append_hex_byte(out, "\\x", u);
-        else
-            out.push_back(c);
+        if (kPlain[u]) continue;
+        out.append(value.data() + run, i - run);
+        run = i + 1;
+        append_hex_byte(out, "\\x", u);
     }
+    out.append(value.data() + run, value.size() - run);
 }
 
 void append_iso8601(std::string& out, std::chrono::system_clock::time_point t) {

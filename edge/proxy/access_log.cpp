@@ -3,9 +3,7 @@
 #include "common/log_format.hpp"
 #include "edge/cache/outcome.hpp"
 
-#include <fmt/format.h>
-
-#include <iterator>
+#include <charconv>
 
 namespace cdn::edge::proxy {
 namespace {
@@ -14,8 +12,17 @@ using logline::append_combined;
 using logline::append_json_string;
 using logline::append_quoted;
 
+// std::to_chars rather than fmt: a line has several numbers, and this runs per request.
 void append_ms(std::string& out, double ms) {
-    fmt::format_to(std::back_inserter(out), "{:.3f}", ms);
+    char buf[64];
+    const auto r = std::to_chars(buf, buf + sizeof buf, ms, std::chars_format::fixed, 3);
+    out.append(buf, r.ptr);
+}
+
+void append_uint(std::string& out, std::uint64_t v) {
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, r.ptr);
 }
 
 // A logfmt value bare when it is a plain token (as methods and our own labels are), quoted
@@ -43,8 +50,11 @@ void logfmt_line(std::string& out, const AccessRecord& r) {
     out.append(" url=");
     append_quoted(out, r.url);
     out.append(" protocol=").append(r.protocol);
-    fmt::format_to(std::back_inserter(out), " status={} bytes={} cache=", r.status, r.bytes);
-    out.append(r.cache);
+    out.append(" status=");
+    append_uint(out, r.status);
+    out.append(" bytes=");
+    append_uint(out, r.bytes);
+    out.append(" cache=").append(r.cache);
     out.append(" dur_ms=");
     append_ms(out, r.duration_ms);
     if (r.origin_ms >= 0) {
@@ -92,8 +102,11 @@ void json_line(std::string& out, const AccessRecord& r) {
     append_json_string(out, r.url);
     out.append(",\"protocol\":");
     append_json_string(out, r.protocol);
-    fmt::format_to(std::back_inserter(out), ",\"status\":{},\"bytes\":{},\"cache\":", r.status,
-                   r.bytes);
+    out.append(",\"status\":");
+    append_uint(out, r.status);
+    out.append(",\"bytes\":");
+    append_uint(out, r.bytes);
+    out.append(",\"cache\":");
     append_json_string(out, r.cache);
     out.append(",\"dur_ms\":");
     append_ms(out, r.duration_ms);
@@ -141,7 +154,11 @@ void combined_line(std::string& out, const AccessRecord& r) {
         out.push_back(' ');
         append_combined(out, r.protocol);
     }
-    fmt::format_to(std::back_inserter(out), "\" {} {} ", r.status, r.bytes);
+    out.append("\" ");
+    append_uint(out, r.status);
+    out.push_back(' ');
+    append_uint(out, r.bytes);
+    out.push_back(' ');
     combined_quoted(out, r.referer);
     out.push_back(' ');
     combined_quoted(out, r.user_agent);
