@@ -613,6 +613,16 @@ void validate(const EdgeConfig& c) {
     }
     if (c.origins.empty()) throw ConfigError("no origin: add an [[origin]] table or --origin URL");
     if (c.memory_bytes < (1u << 20)) throw ConfigError("cache.memory must be at least 1MiB");
+    if (c.log.access != "stdout" && c.log.access != "off") {
+        // The edge creates the file, not its directory: say so now (and in --check) rather
+        // than when it starts.
+        const std::filesystem::path dir =
+            std::filesystem::absolute(std::filesystem::path(c.log.access)).parent_path();
+        std::error_code ec;
+        if (!std::filesystem::is_directory(dir, ec))
+            throw ConfigError(fmt::format("log.access: {}: the directory {} does not exist",
+                                          c.log.access, dir.string()));
+    }
 }
 
 }  // namespace cdn::edge

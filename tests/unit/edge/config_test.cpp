@@ -440,4 +440,19 @@ format = "json"
     CHECK_THAT(fails("[log]\nlevel = \"verbose\"\n"), Contains("t.toml:2: log.level"));
     CHECK_THAT(fails("[log]\nformat = \"xml\"\n"), Contains("t.toml:2: log.format"));
     CHECK_THAT(fails("[log]\nacess = \"off\"\n"), Contains("log.acess"));
+
+    // The file's directory must exist (validate, so --check says it too).
+    EdgeConfig v;
+    v.listen.push_back(*parse_endpoint("127.0.0.1:0"));
+    v.origins.push_back(OriginGroup{});
+    v.log.access = "/nonexistent-cdn-dir/access.log";
+    try {
+        validate(v);
+        FAIL("validate accepted a log file in a missing directory");
+    } catch (const ConfigError& e) {
+        CHECK_THAT(e.what(), Contains("log.access: /nonexistent-cdn-dir/access.log: the directory "
+                                      "/nonexistent-cdn-dir does not exist"));
+    }
+    v.log.access = (std::filesystem::temp_directory_path() / "access.log").string();
+    CHECK_NOTHROW(validate(v));
 }
