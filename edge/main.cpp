@@ -531,16 +531,6 @@ int main(int argc, char** argv) {
         });
     };
     wait_for_hup();
-    // SIGUSR1 (logrotate's postrotate): the access log file is opened again at its path.
-    asio::signal_set usr1(pool.at(0), SIGUSR1);
-    std::function<void()> wait_for_usr1 = [&] {
-        usr1.async_wait([&](const boost::system::error_code& ec, int) {
-            if (ec) return;
-            if (access_log) access_log->writer().reopen();
-            wait_for_usr1();
-        });
-    };
-    wait_for_usr1();
     http::SessionLimits tls_session = config.session;
     tls_session.scheme = "https";
 
@@ -639,6 +629,17 @@ int main(int argc, char** argv) {
                 },
                 label);
     }
+
+    // SIGUSR1 (logrotate's postrotate): the access log file is opened again at its path.
+    asio::signal_set usr1(pool.at(0), SIGUSR1);
+    std::function<void()> wait_for_usr1 = [&] {
+        usr1.async_wait([&](const boost::system::error_code& ec, int) {
+            if (ec) return;
+            if (access_log) access_log->writer().reopen();
+            wait_for_usr1();
+        });
+    };
+    wait_for_usr1();
 
     // Now and then, retire purge rules no cached object can match any more (a walk over the
     // index: cheap next to the 30 s between walks).
