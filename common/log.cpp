@@ -1,5 +1,7 @@
 #include "common/log.hpp"
 
+#include "common/log_format.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -8,6 +10,7 @@
 namespace cdn {
 namespace {
 std::atomic<int> g_level{static_cast<int>(LogLevel::info)};
+std::atomic<LogFormat> g_format{LogFormat::text};
 const char* name_of(LogLevel l) {
     switch (l) {
         case LogLevel::debug: return "debug";
@@ -26,6 +29,16 @@ LogLevel parse_log_level(std::string_view name) noexcept {
                              : LogLevel::info;
 }
 
+std::optional<LogFormat> parse_log_format(std::string_view name) noexcept {
+    if (name == "text") return LogFormat::text;
+    if (name == "json") return LogFormat::json;
+    return std::nullopt;
+}
+
+void set_log_format(LogFormat format) noexcept {
+    g_format.store(format);
+}
+
 void set_log_level(LogLevel level) noexcept {
     g_level.store(static_cast<int>(level));
 }
@@ -34,20 +47,25 @@ bool log_enabled(LogLevel level) noexcept {
 }
 
 std::string iso8601_now() {
-    const auto now = std::chrono::system_clock::now();
-    const std::time_t t = std::chrono::system_clock::to_time_t(now);
-    const auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() %
-        1000;
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900,
-                       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+    std::string out;
+    logline::append_iso8601(out, std::chrono::system_clock::now());
+    return out;
 }
 
 void log_line(LogLevel level, std::string_view text) noexcept {
     try {
-        const std::string line = fmt::format("{} {} {}\n", iso8601_now(), name_of(level), text);
+        std::string line;
+        line.reserve(text.size() + 64);
+        if (g_format.load() == LogFormat::json) {
+            line.append("{\"ts\":\"");
+            logline::append_iso8601(line, std::chrono::system_clock::now());
+            line.append("\",\"level\":\"").append(name_of(level)).append("\",\"msg\":");
+            logline::append_json_string(line, text);
+            line.append("}\n");
+        } else {
+            logline::append_iso8601(line, std::chrono::system_clock::now());
+            line.append(" ").append(name_of(level)).append(" ").append(text).append("\n");
+        }
         std::fwrite(line.data(), 1, line.size(), stderr);
     } catch (...) {
         // Logging must never take the process down.

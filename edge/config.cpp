@@ -131,8 +131,8 @@ origin::OriginServer make_origin_server(const std::string& url, const std::strin
 
 EdgeConfig load_edge_config(const ConfigSection& root) {
     EdgeConfig c;
-    root.allow_only(
-        {"server", "admin", "cache", "limits", "timeouts", "origin", "purge", "tls", "http2"});
+    root.allow_only({"server", "admin", "cache", "limits", "timeouts", "origin", "purge", "tls",
+                     "http2", "log"});
     if (auto s = root.section("server")) {
         s->allow_only({"name", "listen", "admin", "threads", "access_log", "h2c", "reuse_port"});
         if (auto v = s->string("name")) c.name = *v;
@@ -156,8 +156,38 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
             if (*v < 0 || *v > 256) s->fail("threads", "expected 0 (one per core) to 256");
             c.threads = static_cast<std::size_t>(*v);
         }
-        if (auto v = s->boolean("access_log")) c.access_log = *v;
+        if (auto v = s->boolean("access_log")) {
+            // The older spelling of [log] access = "off" (true: the default, stdout).
+            if (root.section("log") && root.section("log")->string("access"))
+                s->fail("access_log", "set log.access or server.access_log, not both");
+            if (!*v) c.log.access = "off";
+        }
         if (auto v = s->boolean("reuse_port")) c.reuse_port = *v;
+    }
+    if (auto s = root.section("log")) {
+        s->allow_only({"access", "access_format", "level", "format"});
+        if (auto v = s->string("access")) {
+            if (v->empty()) s->fail("access", "expected \"stdout\", \"off\" or the path of a file");
+            if (*v == "stdout" || *v == "off")
+                c.log.access = *v;
+            else
+                c.log.access = s->file_path("access")->string();
+        }
+        if (auto v = s->string("access_format")) {
+            auto f = proxy::parse_access_log_format(*v);
+            if (!f) s->fail("access_format", "expected \"logfmt\", \"json\" or \"combined\"");
+            c.log.access_format = *f;
+        }
+        if (auto v = s->string("level")) {
+            if (*v != "debug" && *v != "info" && *v != "warn" && *v != "error")
+                s->fail("level", "expected \"debug\", \"info\", \"warn\" or \"error\"");
+            c.log.level = parse_log_level(*v);
+        }
+        if (auto v = s->string("format")) {
+            auto f = parse_log_format(*v);
+            if (!f) s->fail("format", "expected \"text\" or \"json\"");
+            c.log.format = *f;
+        }
     }
     if (auto s = root.section("admin")) {
         s->allow_only({"purge_token", "purge_token_file"});
@@ -583,6 +613,16 @@ void validate(const EdgeConfig& c) {
     }
     if (c.origins.empty()) throw ConfigError("no origin: add an [[origin]] table or --origin URL");
     if (c.memory_bytes < (1u << 20)) throw ConfigError("cache.memory must be at least 1MiB");
+    if (c.log.access != "stdout" && c.log.access != "off") {
+        // The edge creates the file, not its directory: say so now (and in --check) rather
+        // than when it starts.
+        const std::filesystem::path dir =
+            std::filesystem::absolute(std::filesystem::path(c.log.access)).parent_path();
+        std::error_code ec;
+        if (!std::filesystem::is_directory(dir, ec))
+            throw ConfigError(fmt::format("log.access: {}: the directory {} does not exist",
+                                          c.log.access, dir.string()));
+    }
 }
 
 }  // namespace cdn::edge

@@ -2,6 +2,7 @@
 // The edge's configuration: parsed from TOML (see infra/configs/edge.example.toml) and flags,
 // validated once at start-up, then read-only. Errors throw cdn::ConfigError naming file:line.
 #include "common/config.hpp"
+#include "common/log.hpp"
 #include "common/tls_client.hpp"
 #include "edge/cache/cache_key.hpp"
 #include "edge/cache/freshness.hpp"
@@ -11,6 +12,7 @@
 #include "edge/origin/health_checker.hpp"
 #include "edge/origin/origin_pool.hpp"
 #include "edge/origin/origin_set.hpp"
+#include "edge/proxy/access_log.hpp"
 #include "edge/storage/eviction_policy.hpp"
 #include "edge/storage/tiered_store.hpp"
 
@@ -51,7 +53,18 @@ struct EdgeConfig {
     // purge_token_file, --admin-purge-token-file); empty: the endpoint answers 403.
     std::string admin_purge_token;
     std::size_t threads = 0;  // 0 = one per core
-    bool access_log = true;
+    // [log]: the access log and the error log (stderr).
+    struct Log {
+        // "stdout", "off" or a file (absolute, or relative to the working directory: a relative
+        // path in the config file is made relative to that file when loading). [server]
+        // access_log = false (or --no-access-log) is "off".
+        std::string access = "stdout";
+        proxy::AccessLogFormat access_format = proxy::AccessLogFormat::logfmt;
+        std::optional<LogLevel> level;  // unset: --log-level, else info
+        LogFormat format = LogFormat::text;
+        bool operator==(const Log&) const = default;
+    };
+    Log log;
     // Share the listen ports with another process ([server] reuse_port, --reuse-port): only for
     // starting a replacement beside a running edge; otherwise a port in use is an error.
     bool reuse_port = false;

@@ -2,6 +2,7 @@
 #include "common/build_info.hpp"
 #include "common/log.hpp"
 #include "common/net.hpp"
+#include "common/process_metrics.hpp"
 #include "common/runtime.hpp"
 #include "common/units.hpp"
 #include "edge/config.hpp"
@@ -52,9 +53,12 @@ struct Flags {
     std::vector<std::string> tls_key;
     int threads = -1;
     bool no_access_log = false;
+    std::string access_log;         // --access-log: "stdout", "off" or a file
+    std::string access_log_format;  // --access-log-format
     bool reuse_port = false;
     bool check = false;
-    std::string log_level = "info";
+    std::string log_level;   // empty: [log] level, else info
+    std::string log_format;  // empty: [log] format, else text
 };
 
 EdgeConfig build_config(const Flags& f) {
@@ -148,7 +152,12 @@ EdgeConfig build_config(const Flags& f) {
         }
     }
     if (f.threads >= 0) c.threads = static_cast<std::size_t>(f.threads);
-    if (f.no_access_log) c.access_log = false;
+    if (!f.access_log.empty()) c.log.access = f.access_log;
+    if (f.no_access_log) c.log.access = "off";
+    if (!f.access_log_format.empty())
+        c.log.access_format = *proxy::parse_access_log_format(f.access_log_format);
+    if (!f.log_level.empty()) c.log.level = parse_log_level(f.log_level);
+    if (!f.log_format.empty()) c.log.format = *parse_log_format(f.log_format);
     if (f.reuse_port) c.reuse_port = true;
     // A replacement (sharing the ports on purpose) waits for the running edge's disk directory.
     if (c.disk && c.reuse_port) c.disk->wait_for_lock = true;
@@ -184,7 +193,7 @@ std::vector<std::string> restart_only_changes(const EdgeConfig& a, const EdgeCon
     check(a.admin == b.admin, "server.admin");
     check(a.threads == b.threads, "server.threads");
     check(a.reuse_port == b.reuse_port, "server.reuse_port");
-    check(a.access_log == b.access_log, "server.access_log");
+    check(a.log == b.log, "log (access, access_format, level, format)");
     check(a.session.h2c == b.session.h2c, "server.h2c");
     check(a.memory_bytes == b.memory_bytes, "cache.memory");
     check(a.shards == b.shards && a.cache_policy == b.cache_policy, "cache (shards, policy)");
@@ -248,6 +257,7 @@ int main(int argc, char** argv) {
     // Until the reload handler is in place (after the disk tier's recovery, which may take a
     // while), a SIGHUP is ignored instead of killing the edge with its default action.
     std::signal(SIGHUP, SIG_IGN);
+    std::signal(SIGUSR1, SIG_IGN);  // the same for SIGUSR1 (reopen the access log)
     Flags f;
     CLI::App app{
         "edge: a caching HTTP reverse proxy.\n"
@@ -281,15 +291,24 @@ int main(int argc, char** argv) {
     app.add_option("--tls-key", f.tls_key,
                    "PEM private key of the --tls-cert at the same position");
     app.add_option("--threads", f.threads, "Worker threads (0 = one per core)");
-    app.add_flag("--no-access-log", f.no_access_log, "Do not write access-log lines to stdout");
+    app.add_flag("--no-access-log", f.no_access_log,
+                 "No access log (the same as --access-log off)");
+    app.add_option("--access-log", f.access_log,
+                   "Where access-log lines go: stdout (default), off, or a file (reopened on "
+                   "SIGUSR1)");
+    app.add_option("--access-log-format", f.access_log_format, "logfmt (default), json or combined")
+        ->check(CLI::IsMember({"logfmt", "json", "combined"}));
     app.add_flag("--reuse-port", f.reuse_port,
                  "Share the listen ports with a running edge (to replace it without a gap); "
                  "otherwise a port in use is an error");
     app.add_flag("--check", f.check,
                  "Load and validate the config, certificates and origin CAs, then exit (0: valid, "
                  "2: not, with the file and line)");
-    app.add_option("--log-level", f.log_level, "debug, info, warn or error")
+    app.add_option("--log-level", f.log_level, "debug, info (default), warn or error")
         ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+    app.add_option("--log-format", f.log_format,
+                   "Error log (stderr) format: text (default) or json")
+        ->check(CLI::IsMember({"text", "json"}));
     app.set_version_flag("--version", version_line("edge"),
                          "Print the version, git revision and build type, then exit");
     try {
@@ -306,6 +325,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "edge: %s\n", e.what());
         return 2;
     }
+    set_log_format(config.log.format);
+    if (config.log.level) set_log_level(*config.log.level);
     // Certificates are read before anything else starts: a bad one is a config error.
     std::atomic<std::shared_ptr<const http::TlsContextSet>> tls_contexts;
     if (config.tls) {
@@ -333,6 +354,7 @@ int main(int argc, char** argv) {
     MetricsRegistry registry;
 
     register_build_info(registry);
+    register_process_metrics(registry);
     // Object sequences start at the wall clock in microseconds, so they order objects across
     // restarts even when the disk tier cannot be read at start-up (recovery then raises it
     // further, past everything found on disk).
@@ -374,7 +396,14 @@ int main(int argc, char** argv) {
                                                                     SystemClock::instance());
         config.session.http2.address_resets = address_resets.get();
     }
-    proxy::EdgeObserver observer(metrics, config.access_log,
+    std::unique_ptr<proxy::AccessLog> access_log;
+    try {
+        access_log = proxy::open_access_log(config.log.access, config.log.access_format, registry);
+    } catch (const std::system_error& e) {
+        std::fprintf(stderr, "edge: log.access: %s\n", e.what());
+        return 1;
+    }
+    proxy::EdgeObserver observer(metrics, access_log.get(),
                                  http2_metrics ? &*http2_metrics : nullptr);
     std::optional<proxy::TlsMetrics> tls_metrics;
     if (config.tls) tls_metrics.emplace(registry);
@@ -624,6 +653,17 @@ int main(int argc, char** argv) {
                 label);
     }
 
+    // SIGUSR1 (logrotate's postrotate): the access log file is opened again at its path.
+    asio::signal_set usr1(pool.at(0), SIGUSR1);
+    std::function<void()> wait_for_usr1 = [&] {
+        usr1.async_wait([&](const boost::system::error_code& ec, int) {
+            if (ec) return;
+            if (access_log) access_log->writer().reopen();
+            wait_for_usr1();
+        });
+    };
+    wait_for_usr1();
+
     // Now and then, retire purge rules no cached object can match any more (a walk over the
     // index: cheap next to the 30 s between walks).
     asio::steady_timer retire_timer(pool.at(0).get_executor());
@@ -649,6 +689,7 @@ int main(int argc, char** argv) {
         if (admin_listener) admin_listener->close();
         retire_timer.cancel();
         hup.cancel();
+        usr1.cancel();
         if (subscriber) subscriber->stop();
         pool.stop();
     };

@@ -3,6 +3,7 @@
 #include "common/build_info.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
+#include "common/process_metrics.hpp"
 #include "common/runtime.hpp"
 #include "geodns/config.hpp"
 #include "geodns/health/edge_health.hpp"
@@ -107,6 +108,9 @@ int main(int argc, char** argv) {
     app.add_option("--log-level", f.log_level,
                    "debug, info, warn or error (default: [server] log_level, else info)")
         ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+    std::string log_format;
+    app.add_option("--log-format", log_format, "Log (stderr) format: text (default) or json")
+        ->check(CLI::IsMember({"text", "json"}));
     app.add_flag("--check", f.check, "Load and validate the config and database, then exit");
     app.set_version_flag("--version", version_line("geodns"),
                          "Print the version, git revision and build type, then exit");
@@ -116,10 +120,12 @@ int main(int argc, char** argv) {
         return app.exit(e) == 0 ? 0 : 2;
     }
     if (!f.log_level.empty()) set_log_level(parse_log_level(f.log_level));
+    if (!log_format.empty()) set_log_format(*parse_log_format(log_format));
 
     GeodnsConfig config;
     MetricsRegistry registry;
     register_build_info(registry);
+    register_process_metrics(registry);
     std::unique_ptr<ServedBuilder> builder;
     std::unique_ptr<EdgeHealth> health;
     std::shared_ptr<const Served> first;

@@ -4,6 +4,7 @@
 #include "common/clock.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
+#include "common/process_metrics.hpp"
 #include "common/runtime.hpp"
 #include "common/tls_server.hpp"
 #include "purge_api/api_handler.hpp"
@@ -74,6 +75,9 @@ int main(int argc, char** argv) {
     app.add_option("--log-level", f.log_level,
                    "debug, info, warn or error (default: [log] level, else info)")
         ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+    std::string log_format;
+    app.add_option("--log-format", log_format, "Log (stderr) format: text (default) or json")
+        ->check(CLI::IsMember({"text", "json"}));
     app.add_flag("--check", check,
                  "Load and validate the config, the TLS certificate and key and the data "
                  "directory, print a summary, then exit (0: valid, 2: not, naming the file and "
@@ -85,6 +89,7 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? 0 : 2;
     }
+    if (!log_format.empty()) set_log_format(*parse_log_format(log_format));
     ApiConfig config;
     try {
         config = build_config(f);
@@ -122,6 +127,7 @@ int main(int argc, char** argv) {
     try {
         MetricsRegistry registry;
         register_build_info(registry);
+        register_process_metrics(registry);
         ApiMetrics metrics(registry);
         const Clock& clock = SystemClock::instance();
         std::unique_ptr<FilePurgeLog> file_log;

@@ -10,7 +10,9 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <array>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -31,12 +33,38 @@ class InterimWriter {
     virtual boost::asio::awaitable<void> send_interim(unsigned status, std::string_view fields) = 0;
 };
 
+// The id that ties a request's access-log line, its origin request and its response together
+// (X-Request-Id). Held inline, so it costs no allocation; at most kMax bytes.
+class RequestId {
+  public:
+    static constexpr std::size_t kMax = 128;
+    std::string_view view() const { return {data_.data(), size_}; }
+    bool empty() const { return size_ == 0; }
+    // Precondition: value.size() <= kMax.
+    void assign(std::string_view value) {
+        size_ = static_cast<std::uint8_t>(value.copy(data_.data(), kMax));
+    }
+    char* data() { return data_.data(); }
+    void resize(std::size_t n) { size_ = static_cast<std::uint8_t>(n < kMax ? n : kMax); }
+
+  private:
+    std::array<char, kMax> data_{};
+    std::uint8_t size_ = 0;
+};
+
 struct Request {
     RequestMessage msg;
     std::string_view scheme = "http";
     tcp::endpoint client;
     // Where 1xx responses go (null: nowhere; the pipeline then drops them). Valid during handle().
     InterimWriter* interim = nullptr;
+    // Set by the session, for the access log: HTTP/2 (msg.version() then says 1.1) and the TLS
+    // version of the connection ("TLSv1.2", "TLSv1.3"; empty on cleartext).
+    bool http2 = false;
+    std::string_view tls;
+    // Set by the pipeline: the client's X-Request-Id when it is sane, else a new one. Empty for
+    // requests that never reached it (unreadable ones).
+    RequestId id;
 };
 
 // A body produced while the reply is being written (origin bytes as they arrive).
@@ -65,6 +93,9 @@ struct Reply {
     bool chunked = false;
     bool close = false;  // close the connection after this reply
     std::string detail;  // short reason for logs (e.g. "origin-timeout")
+    // For the access log: from sending the origin request (the first attempt) to its response
+    // head; negative when no origin was asked (a hit, a collapsed wait) or none answered.
+    std::chrono::steady_clock::duration origin_time{-1};
 
     unsigned status() const { return object ? object->status : 0; }
 };

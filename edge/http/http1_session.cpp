@@ -166,7 +166,8 @@ template <class Stream>
 asio::awaitable<void> run_exchanges(Stream& stream, const tcp::endpoint& client,
                                     RequestHandler& handler, const SessionLimits& limits,
                                     ExchangeObserver* observer,
-                                    const std::shared_ptr<GracefulShutdown>& shutdown) {
+                                    const std::shared_ptr<GracefulShutdown>& shutdown,
+                                    std::string_view tls = {}) {
     auto& tcp_layer = beast::get_lowest_layer(stream);
     DrainWatch drain(shutdown.get(), tcp_layer.socket());
     Http1Interim<Stream> interim(stream, limits.send_timeout);
@@ -204,6 +205,7 @@ asio::awaitable<void> run_exchanges(Stream& stream, const tcp::endpoint& client,
         Request req;
         req.scheme = limits.scheme;
         req.client = client;
+        req.tls = tls;
         Reply reply;
         if (ec) {
             auto r = reply_for_read_error(ec, true);
@@ -302,6 +304,11 @@ std::string_view tls_version(SSL* ssl) {
     }
 }
 
+// The same as the access log shows it (as nginx's $ssl_protocol does).
+std::string_view tls_protocol(std::string_view version) {
+    return version == "1.3" ? "TLSv1.3" : version == "1.2" ? "TLSv1.2" : "TLS";
+}
+
 }  // namespace
 
 asio::awaitable<void> serve_http1(tcp::socket socket, RequestHandler& handler,
@@ -332,15 +339,19 @@ asio::awaitable<void> serve_http1_tls(tcp::socket socket, std::shared_ptr<const 
                 label(reason), ec.message());
         co_await http_io::lingering_close(stream.next_layer());
     } else {
-        if (tls_observer) tls_observer->on_handshake(tls_version(stream.native_handle()));
+        const std::string_view version = tls_version(stream.native_handle());
+        if (tls_observer) tls_observer->on_handshake(version);
         // ALPN "h2" (offered only when [tls] alpn lists it) hands the stream to HTTP/2.
         const unsigned char* proto = nullptr;
         unsigned int proto_len = 0;
         SSL_get0_alpn_selected(stream.native_handle(), &proto, &proto_len);
         if (proto_len == 2 && proto[0] == 'h' && proto[1] == '2') {
-            co_await serve_http2(stream, handler, http2_limits(limits), observer, {}, shutdown);
+            Http2Limits h2 = http2_limits(limits);
+            h2.tls = tls_protocol(version);
+            co_await serve_http2(stream, handler, h2, observer, {}, shutdown);
         } else {
-            co_await run_exchanges(stream, client, handler, limits, observer, shutdown);
+            co_await run_exchanges(stream, client, handler, limits, observer, shutdown,
+                                   tls_protocol(version));
         }
     }
     if (observer) observer->on_connection(-1);

@@ -62,6 +62,7 @@ struct Http2Limits {
     // After a graceful shutdown starts, streams in flight get this long to finish.
     std::chrono::milliseconds shutdown_timeout{30'000};
     std::string_view scheme = "http";  // Request::scheme when the client sends no :scheme
+    std::string_view tls;              // Request::tls: the connection's TLS version, if any
 };
 
 }  // namespace cdn::edge::http

@@ -496,6 +496,8 @@ int Http2Connection::on_begin_headers(const nghttp2_frame* frame) {
     st->req.client = client_;
     st->req.scheme = limits_.scheme;
     st->req.msg.version(11);
+    st->req.http2 = true;
+    st->req.tls = limits_.tls;
     streams_[frame->hd.stream_id] = std::move(st);
     if (observer_) observer_->on_http2(Http2Event::stream, 0);
     return 0;

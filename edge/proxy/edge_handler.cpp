@@ -68,6 +68,21 @@ asio::awaitable<void> relay_early_hints(http::InterimWriter* writer,
     co_await writer->send_interim(103, fields);
 }
 
+// The response field that returns the request's id to the client.
+void add_request_id(Reply& r, const Request& req) {
+    if (req.id.empty()) return;
+    r.extra.append("X-Request-Id: ").append(req.id.view()).append("\r\n");
+}
+
+using SteadyDuration = std::chrono::steady_clock::duration;
+constexpr SteadyDuration kNoOrigin{-1};
+
+// For the access log's origin time.
+Reply with_origin_time(Reply r, SteadyDuration t) {
+    r.origin_time = t;
+    return r;
+}
+
 }  // namespace
 
 EdgeHandler::EdgeHandler(EdgeShared shared, std::shared_ptr<const EdgeGeneration> generation,
@@ -115,6 +130,7 @@ std::optional<EdgeHandler::Target> EdgeHandler::recv(const Request& req) const {
 asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
     const std::shared_ptr<const Pinned> pin = current_;  // this request's config, to its end
     const Gen& g = *pin->gen;
+    assign_request_id(req, ids_);
     // recv
     const auto target = recv(req);
     if (!target) {
@@ -122,12 +138,16 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
         Reply r = http::make_reply(400, "Bad request: missing or invalid Host or target\n",
                                    Outcome::error);
         r.close = true;
+        add_request_id(r, req);
         co_return r;
     }
     const OriginGroup* group = g.config.origin_for(target->host);
-    if (!group)
-        co_return http::make_reply(421, "This edge serves no site for host " + target->host + "\n",
+    if (!group) {
+        Reply r = http::make_reply(421, "This edge serves no site for host " + target->host + "\n",
                                    Outcome::error);
+        add_request_id(r, req);
+        co_return r;
+    }
 
     const auto method = req.msg.method();
     cache::RequestFacts facts;
@@ -223,7 +243,10 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request&
     // Reserved before asking the origin: a purge that arrives while the response is on its way
     // gets a higher floor and so covers what this fetch stores.
     const std::uint64_t seq = storage::next_object_sequence();
+    const auto asked = std::chrono::steady_clock::now();
     auto res = co_await fetch_from(g, group, oreq, &req);
+    // Every reply below was made from this answer: the access log shows how long it took.
+    const SteadyDuration origin_time = res ? std::chrono::steady_clock::now() - asked : kNoOrigin;
     const TimePoint response_time = shared_.clock.now();
     const Outcome outcome = stale ? Outcome::expired : Outcome::miss;
     if (!res) {
@@ -231,19 +254,22 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request&
         if (stale && cache::may_serve_stale_on_error(stale->meta, response_time, policy))
             co_return serve_stale(g, std::move(stale), req, response_time,
                                   fmt::format("stale-if-error; {}", make_error_code(e).message()));
-        co_return origin_failure(g, e, outcome);
+        co_return origin_failure(g, e, outcome, req);
     }
     const origin::OriginHead& head = res->head;
     const unsigned status = head.result_int();
     if (stale && cache::is_origin_error_status(status) &&
         cache::may_serve_stale_on_error(stale->meta, response_time, policy))
-        co_return serve_stale(g, std::move(stale), req, response_time,
-                              fmt::format("stale-if-error; origin status {}", status));
+        co_return with_origin_time(
+            serve_stale(g, std::move(stale), req, response_time,
+                        fmt::format("stale-if-error; origin status {}", status)),
+            origin_time);
 
     if (!stale && status == 304) {
         // A 304 to an unconditional request has nothing to refer to.
         metrics.origin_error(Errc::origin_bad_response);
-        co_return origin_failure(g, Errc::origin_bad_response, outcome);
+        co_return with_origin_time(origin_failure(g, Errc::origin_bad_response, outcome, req),
+                                   origin_time);
     }
     if (stale && status == 304) {
         // revalidated: refresh the stored fields and freshness, keep the stored body.
@@ -257,8 +283,10 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request&
                                     keyed_vary(stored.fields[beast_http::field::vary], group));
         if (entry) metrics.stores.inc();
         if (guard) guard->finish({entry, nullptr}, Seconds(0));
-        co_return deliver(g, std::move(fresh), Outcome::revalidated, req, response_time,
-                          fmt::format("fwd=stale; fwd-status=304; ttl={}", meta.lifetime.count()));
+        co_return with_origin_time(
+            deliver(g, std::move(fresh), Outcome::revalidated, req, response_time,
+                    fmt::format("fwd=stale; fwd-status=304; ttl={}", meta.lifetime.count())),
+            origin_time);
     }
 
     // store?
@@ -305,6 +333,7 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request&
                           false);
         stream_body(r, obj, std::make_unique<OriginBodySource>(std::move(res->body)),
                     length.has_value(), req);
+        r.origin_time = origin_time;
         co_return r;
     }
 
@@ -349,11 +378,14 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request&
         // A range needs the whole object: wait for the fill, then answer from the stored copy.
         if (co_await body->finished(body_timeout(g)))
             if (auto stored = select_variant(shared_.store.lookup(key), req))
-                co_return deliver(g, std::move(stored), outcome, req, response_time, params);
+                co_return with_origin_time(
+                    deliver(g, std::move(stored), outcome, req, response_time, params),
+                    origin_time);
     }
     Reply r = deliver(g, client_head, outcome, req, response_time, params);
     stream_body(r, client_head, std::make_unique<BodyStreamReader>(body, body_timeout(g)),
                 length.has_value(), req);
+    r.origin_time = origin_time;
     co_return r;
 }
 
@@ -427,9 +459,12 @@ asio::awaitable<Reply> EdgeHandler::pass(const Gen& g, const Request& req, const
                                          const Target& t, std::string_view why) {
     origin::OriginRequest oreq = origin_request(g, req, group, t, false);
     const TimePoint request_time = shared_.clock.now();
+    const auto asked = std::chrono::steady_clock::now();
     auto res = co_await fetch_from(g, group, oreq, &req);
     const TimePoint response_time = shared_.clock.now();
-    if (!res) co_return origin_failure(g, static_cast<Errc>(res.error().value()), Outcome::pass);
+    if (!res)
+        co_return origin_failure(g, static_cast<Errc>(res.error().value()), Outcome::pass, req);
+    const SteadyDuration origin_time = std::chrono::steady_clock::now() - asked;
     invalidate_after_unsafe(g, req, t, res->head);
     const cache::ResponseFacts f = facts_of(res->head.result_int(), res->head);
     const auto meta = cache::make_meta(f, request_time, response_time, g.config.freshness);
@@ -441,6 +476,7 @@ asio::awaitable<Reply> EdgeHandler::pass(const Gen& g, const Request& req, const
     Reply r = deliver(g, obj, Outcome::pass, req, response_time, why, false);
     stream_body(r, obj, std::make_unique<OriginBodySource>(std::move(res->body)),
                 length.has_value(), req);
+    r.origin_time = origin_time;
     co_return r;
 }
 
@@ -475,9 +511,12 @@ Reply EdgeHandler::deliver(const Gen& g, storage::ObjectPtr obj, Outcome outcome
             }
         }
     }
-    r.extra = fmt::format("Age: {}\r\nX-Cache: {}\r\nCache-Status: {}; {}\r\n",
+    // One formatting, one allocation, X-Request-Id included: this runs on every hit.
+    const bool id = !req.id.empty();
+    r.extra = fmt::format("Age: {}\r\nX-Cache: {}\r\nCache-Status: {}; {}\r\n{}{}{}",
                           cache::current_age(obj->meta, now).count(), cache::x_cache(outcome),
-                          g.config.name, status_params);
+                          g.config.name, status_params, id ? "X-Request-Id: " : "", req.id.view(),
+                          id ? "\r\n" : "");
     r.object = std::move(obj);
     r.outcome = outcome;
     r.head_only = req.msg.method() == beast_http::verb::head;
@@ -513,7 +552,7 @@ asio::awaitable<void> EdgeHandler::refresh(RefreshJob job) {
                                    job.facts, job.stale, nullptr);
 }
 
-Reply EdgeHandler::origin_failure(const Gen& g, Errc e, Outcome outcome) const {
+Reply EdgeHandler::origin_failure(const Gen& g, Errc e, Outcome outcome, const Request& req) const {
     const unsigned status = e == Errc::origin_timeout ? 504 : e == Errc::no_origin ? 503 : 502;
     const char* what = status == 504   ? "Gateway timeout"
                        : status == 503 ? "Service unavailable"
@@ -529,6 +568,7 @@ Reply EdgeHandler::origin_failure(const Gen& g, Errc e, Outcome outcome) const {
     r.extra = fmt::format("X-Cache: {}\r\nCache-Status: {}; fwd={}; detail=\"{}\"\r\n",
                           cache::x_cache(Outcome::error), g.config.name,
                           outcome == Outcome::pass ? "bypass" : "uri-miss", detail);
+    add_request_id(r, req);
     r.detail = detail;
     // The access log gets the TLS reason (certificate, name...); the client only the category.
     // Called right after the failed fetch, with no suspension in between, so the pool's last
@@ -589,7 +629,7 @@ origin::OriginRequest EdgeHandler::origin_request(const Gen& g, const Request& r
         const std::string_view name = f.name_string();
         if (http_util::is_hop_by_hop(name) || http_util::list_has_token(connection, name)) continue;
         if (http_util::iequals(name, "host") || http_util::iequals(name, "expect") ||
-            http_util::iequals(name, "content-length"))
+            http_util::iequals(name, "content-length") || http_util::iequals(name, "x-request-id"))
             continue;
         if (http_util::iequals(name, "x-forwarded-for")) {
             forwarded_for.append(f.value()).append(", ");
@@ -610,6 +650,9 @@ origin::OriginRequest EdgeHandler::origin_request(const Gen& g, const Request& r
     std::string via(req.msg[beast_http::field::via]);
     via.append(via.empty() ? "" : ", ").append("1.1 ").append(g.config.name);
     o.set(beast_http::field::via, via);
+    // The request's own id (the client's when sane, see assign_request_id), so the origin's
+    // logs can be joined with the edge's.
+    if (!req.id.empty()) o.set("X-Request-Id", req.id.view());
     if (!for_cache &&
         (!req.msg.body().empty() || req.msg.has_content_length() || req.msg.chunked())) {
         o.body() = req.msg.body();

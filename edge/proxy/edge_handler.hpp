@@ -12,6 +12,7 @@
 #include "edge/proxy/body_stream.hpp"
 #include "edge/proxy/edge_metrics.hpp"
 #include "edge/proxy/inflight_budget.hpp"
+#include "edge/proxy/request_id.hpp"
 #include "edge/proxy/response_fields.hpp"
 #include "edge/storage/memory_store.hpp"
 
@@ -111,7 +112,8 @@ class EdgeHandler final : public http::RequestHandler {
     http::Reply deliver(const Gen& g, storage::ObjectPtr obj, cache::Outcome outcome,
                         const http::Request& req, TimePoint now, std::string_view status_params,
                         bool conditional = true) const;
-    http::Reply origin_failure(const Gen& g, Errc e, cache::Outcome outcome) const;
+    http::Reply origin_failure(const Gen& g, Errc e, cache::Outcome outcome,
+                               const http::Request& req) const;
     http::Reply serve_stale(const Gen& g, storage::ObjectPtr stale, const http::Request& req,
                             TimePoint now, std::string_view why) const;
 
@@ -162,6 +164,7 @@ class EdgeHandler final : public http::RequestHandler {
     boost::asio::any_io_executor executor_;
     origin::OriginPool pool_;
     std::minstd_rand rng_{std::random_device{}()};
+    RequestIdGenerator ids_;  // this worker's X-Request-Id values
 };
 
 }  // namespace cdn::edge::proxy

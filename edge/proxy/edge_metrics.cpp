@@ -1,9 +1,6 @@
 #include "edge/proxy/edge_metrics.hpp"
 
-#include "common/log.hpp"
-
 #include <algorithm>
-#include <cstdio>
 
 namespace cdn::edge::proxy {
 
@@ -56,8 +53,8 @@ EdgeMetrics::EdgeMetrics(MetricsRegistry& r, const storage::MemoryStore& store)
     r.gauge_fn(
         "cdn_edge_cache_capacity_bytes", "Budget of each cache tier.",
         [&store] { return static_cast<double>(store.capacity()); }, R"(tier="memory")");
-    r.gauge_fn(
-        "cdn_edge_cache_evictions", "Objects evicted from each cache tier so far.",
+    r.counter_fn(
+        "cdn_edge_cache_evictions_total", "Objects evicted from each cache tier.",
         [&store] { return static_cast<double>(store.evictions()); }, R"(tier="memory")");
 }
 
@@ -158,8 +155,8 @@ void add_disk_metrics(MetricsRegistry& r, const storage::TieredStore& tiered) {
     r.gauge_fn(
         "cdn_edge_cache_capacity_bytes", "Budget of each cache tier.",
         [&disk] { return static_cast<double>(disk.capacity()); }, tier);
-    r.gauge_fn(
-        "cdn_edge_cache_evictions", "Objects evicted from each cache tier so far.",
+    r.counter_fn(
+        "cdn_edge_cache_evictions_total", "Objects evicted from each cache tier.",
         [&disk] { return static_cast<double>(disk.reclaimed()); }, tier);
     r.counter_fn("cdn_edge_disk_lookups_total", "Disk tier lookups by result.", value(ds.hits),
                  R"(result="hit")");
@@ -206,7 +203,7 @@ void EdgeMetrics::origin_error(Errc e) {
     }
 }
 
-EdgeObserver::EdgeObserver(EdgeMetrics& metrics, bool access_log, Http2Metrics* http2)
+EdgeObserver::EdgeObserver(EdgeMetrics& metrics, AccessLog* access_log, Http2Metrics* http2)
     : metrics_(metrics), access_log_(access_log), http2_(http2) {}
 
 void EdgeObserver::on_connection(int delta) {
@@ -217,31 +214,6 @@ void EdgeObserver::on_http2(http::Http2Event event, std::uint32_t error_code) {
     if (http2_) http2_->on_event(event, error_code);
 }
 
-namespace {
-
-// A logfmt value between quotes: '"' and '\\' escaped, control and non-ASCII bytes as \xNN, so a
-// client cannot break or forge access-log lines with what it puts in its request.
-std::string logfmt_quoted(std::string_view v) {
-    std::string out;
-    out.reserve(v.size() + 2);
-    out.push_back('"');
-    for (const char c : v) {
-        const auto u = static_cast<unsigned char>(c);
-        if (c == '"' || c == '\\') {
-            out.push_back('\\');
-            out.push_back(c);
-        } else if (u < 0x20 || u >= 0x7f) {
-            out += fmt::format("\\x{:02x}", u);
-        } else {
-            out.push_back(c);
-        }
-    }
-    out.push_back('"');
-    return out;
-}
-
-}  // namespace
-
 void EdgeObserver::on_exchange(const http::Request& req, const http::Reply& reply,
                                std::uint64_t bytes_sent,
                                std::chrono::steady_clock::duration elapsed) {
@@ -251,20 +223,7 @@ void EdgeObserver::on_exchange(const http::Request& req, const http::Reply& repl
     if (status >= 100 && status < 600) metrics_.responses[status / 100]->inc();
     metrics_.bytes_sent.inc(bytes_sent);
     metrics_.duration.observe(seconds);
-    if (!access_log_) return;
-    try {
-        std::string line = fmt::format(
-            "ts={} client={} method={} host={} url={} status={} bytes={} cache={} dur_ms={:.3f}",
-            iso8601_now(), req.client.address().to_string(), req.msg.method_string(),
-            logfmt_quoted(req.msg[boost::beast::http::field::host]),
-            logfmt_quoted(req.msg.target()), status, bytes_sent, cache::x_cache(reply.outcome),
-            seconds * 1000);
-        if (!reply.detail.empty()) line += " detail=" + logfmt_quoted(reply.detail);
-        line.push_back('\n');
-        std::fwrite(line.data(), 1, line.size(), stdout);
-    } catch (...) {
-        // An access-log failure must not fail the request.
-    }
+    if (access_log_) access_log_->log(req, reply, bytes_sent, elapsed);
 }
 
 }  // namespace cdn::edge::proxy

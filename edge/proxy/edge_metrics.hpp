@@ -1,10 +1,11 @@
 #pragma once
 // The edge's metrics (listed in edge/README.md) and the observer that counts and logs every
-// exchange: one access-log line per request on stdout, in logfmt.
+// exchange: one access-log line per request (access_log.hpp).
 #include "common/metrics.hpp"
 #include "edge/cache/outcome.hpp"
 #include "edge/http/exchange.hpp"
 #include "edge/http/tls_observer.hpp"
+#include "edge/proxy/access_log.hpp"
 #include "edge/storage/memory_store.hpp"
 #include "edge/storage/tiered_store.hpp"
 
@@ -81,7 +82,8 @@ class Http2Metrics {
 
 class EdgeObserver final : public http::ExchangeObserver {
   public:
-    EdgeObserver(EdgeMetrics& metrics, bool access_log, Http2Metrics* http2 = nullptr);
+    // access_log: null when off; borrowed, it must outlive the observer.
+    EdgeObserver(EdgeMetrics& metrics, AccessLog* access_log, Http2Metrics* http2 = nullptr);
     void on_exchange(const http::Request& req, const http::Reply& reply, std::uint64_t bytes_sent,
                      std::chrono::steady_clock::duration elapsed) override;
     void on_connection(int delta) override;
@@ -89,7 +91,7 @@ class EdgeObserver final : public http::ExchangeObserver {
 
   private:
     EdgeMetrics& metrics_;
-    bool access_log_;
+    AccessLog* access_log_;
     Http2Metrics* http2_;
 };
 

@@ -64,7 +64,9 @@ storage::ObjectPtr build_object(std::string key, unsigned status, std::string_vi
     for (const auto& f : fields) {
         const std::string_view name = f.name_string();
         if (http_util::is_hop_by_hop(name) || http_util::list_has_token(connection, name)) continue;
-        if (iequals(name, "age")) continue;
+        // Age is the edge's to compute; X-Request-Id is each request's own (an origin that
+        // echoes one would otherwise hand the first requester's id to every hit).
+        if (iequals(name, "age") || iequals(name, "x-request-id")) continue;
         if (iequals(name, "content-length") && !options.head_response) continue;
         if (options.strip_set_cookie && iequals(name, "set-cookie")) continue;
         if (iequals(name, "date")) has_date = true;
@@ -120,7 +122,9 @@ void merge_not_modified(Fields& stored, const Fields& not_modified) {
     for (const auto& f : not_modified) {
         const std::string_view name = f.name_string();
         if (http_util::is_hop_by_hop(name) || http_util::list_has_token(connection, name)) continue;
-        if (iequals(name, "content-length") || iequals(name, "age")) continue;
+        if (iequals(name, "content-length") || iequals(name, "age") ||
+            iequals(name, "x-request-id"))
+            continue;
         bool seen = false;
         for (const auto& r : replaced)
             seen = seen || iequals(r, name);

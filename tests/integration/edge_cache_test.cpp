@@ -234,7 +234,7 @@ TEST_CASE("a full cache evicts and stays within its budget", "[edge][cache]") {
     for (int i = 0; i < 40; ++i)
         client.get("/big/" + std::to_string(i) + "?size=65536");
     CHECK(edge.metric("cdn_edge_cache_bytes{tier=\"memory\"}") <= 1024 * 1024);
-    CHECK(edge.metric("cdn_edge_cache_evictions{tier=\"memory\"}") > 0);
+    CHECK(edge.metric("cdn_edge_cache_evictions_total{tier=\"memory\"}") > 0);
     // The most recent object is still there; the first is gone.
     CHECK(std::string(client.get("/big/39?size=65536")["X-Cache"]) == "HIT");
     CHECK(std::string(client.get("/big/0?size=65536")["X-Cache"]) == "MISS");

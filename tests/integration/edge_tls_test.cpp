@@ -91,6 +91,9 @@ TEST_CASE_METHOD(TlsFixture, "tls: miss then hit over https, verified against th
     REQUIRE(http_get(edge->port(), "/static/plain.css", {{"Host", "a.test"}}).result_int() == 200);
     CHECK_THAT(curl("a.test", "/static/plain.css").out, Contains("X-Cache: MISS"));
     CHECK(metric("cdn_edge_tls_handshakes_total{version=\"1.3\"}") >= 3);
+    // The access log says which protocol and TLS version each request came over.
+    CHECK_THAT(edge->process().wait_for_log("url=\"/static/logo.png\" "),
+               Contains("protocol=HTTP/1.1 ") && Contains(" tls=TLSv1.3 "));
 }
 
 TEST_CASE_METHOD(TlsFixture,
@@ -317,6 +320,8 @@ TEST_CASE_METHOD(TlsH2Fixture,
     CHECK_THAT(first.out, Contains("HTTP/2 200"));
     CHECK_THAT(first.out, Contains("x-cache: MISS"));
     CHECK_THAT(first.out, Contains("v=2"));
+    CHECK_THAT(edge->process().wait_for_log("url=\"/static/h2.txt\" protocol=HTTP/2.0 "),
+               Contains(" tls=TLSv1.3 "));
     auto second = curl("a.test", "/static/h2.txt", "--http2");
     INFO(second.out);
     CHECK_THAT(second.out, Contains("x-cache: HIT"));

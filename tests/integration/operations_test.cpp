@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <memory>
 #include <string>
@@ -38,6 +39,22 @@ TEST_CASE("the edge exports cdn_build_info", "[operations]") {
                                "\",revision=\"" + v.substr(rev, comma - rev) + "\",build_type=\"" +
                                v.substr(comma + 2, close - comma - 2) + "\"}";
     CHECK(edge.metric(sample) == 1.0);
+}
+
+TEST_CASE("the edge exports the standard process metrics", "[operations]") {
+    TempDir dir;
+    OriginSim origin(dir);
+    Edge edge(dir, origin.url());
+    CHECK(edge.metric("process_cpu_seconds_total") > 0);
+    CHECK(edge.metric("process_resident_memory_bytes") > (1 << 20));
+    CHECK(edge.metric("process_virtual_memory_bytes") >=
+          edge.metric("process_resident_memory_bytes"));
+    CHECK(edge.metric("process_open_fds") >= 5);  // std streams, listeners, the admin socket
+    CHECK(edge.metric("process_max_fds") >= edge.metric("process_open_fds"));
+    const double now =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    CHECK(edge.metric("process_start_time_seconds") <= now + 1);
+    CHECK(edge.metric("process_start_time_seconds") > now - 300);
 }
 
 TEST_CASE("a second edge on a port in use is refused unless it opts in to reuse_port",

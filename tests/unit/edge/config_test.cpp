@@ -63,7 +63,7 @@ urls = ["http://127.0.0.1:9001", "http://127.0.0.1:9002"]
     CHECK(c.listen.size() == 2);
     CHECK(c.admin);
     CHECK(c.threads == 2);
-    CHECK_FALSE(c.access_log);
+    CHECK(c.log.access == "off");
     CHECK(c.memory_bytes == 64u << 20);
     CHECK(c.origin_pool.max_body_bytes == 8u << 20);
     CHECK(c.key.sort_query);
@@ -100,6 +100,10 @@ TEST_CASE("the annotated example config parses and validates", "[edge_config]") 
     CHECK(c.name == "edge-1");
     CHECK(c.origins.size() == 2);
     CHECK(c.memory_bytes == 256u << 20);
+    CHECK(c.log.access == "stdout");  // the defaults, spelled out
+    CHECK(c.log.access_format == proxy::AccessLogFormat::logfmt);
+    CHECK(c.log.level == LogLevel::info);
+    CHECK(c.log.format == LogFormat::text);
     REQUIRE(c.disk);
     CHECK(c.disk->path == "/var/cache/cdn-edge");
     CHECK(c.disk->capacity_bytes == 10ull << 30);
@@ -396,4 +400,59 @@ TEST_CASE("the commented [admin] block of the example config is valid", "[edge_c
     REQUIRE_THAT(block, Contains("purge_token"));
     const auto c = load_edge_config(ConfigSection::parse(block, "example-admin.toml"));
     CHECK(c.admin_purge_token.size() >= kMinAdminTokenLength);
+}
+
+TEST_CASE("[log]: access log destination and format, error log level and format", "[edge_config]") {
+    const auto d = load_edge_config(ConfigSection::parse("", "edge.toml"));
+    CHECK(d.log.access == "stdout");
+    CHECK(d.log.access_format == proxy::AccessLogFormat::logfmt);
+    CHECK_FALSE(d.log.level);
+    CHECK(d.log.format == LogFormat::text);
+
+    const auto c = load_edge_config(ConfigSection::parse(R"(
+[log]
+access = "logs/access.log"
+access_format = "combined"
+level = "warn"
+format = "json"
+)",
+                                                         "/etc/cdn/edge.toml"));
+    // Relative to the config file's directory.
+    CHECK(c.log.access == "/etc/cdn/logs/access.log");
+    CHECK(c.log.access_format == proxy::AccessLogFormat::combined);
+    CHECK(c.log.level == LogLevel::warn);
+    CHECK(c.log.format == LogFormat::json);
+
+    CHECK(
+        load_edge_config(ConfigSection::parse("[log]\naccess = \"off\"\n", "e.toml")).log.access ==
+        "off");
+    CHECK(load_edge_config(ConfigSection::parse("[log]\naccess = \"stdout\"\n", "e.toml"))
+              .log.access == "stdout");
+    CHECK(load_edge_config(ConfigSection::parse("[log]\naccess_format = \"json\"\n", "e.toml"))
+              .log.access_format == proxy::AccessLogFormat::json);
+    // The older switch still works, but not together with the new key.
+    CHECK(load_edge_config(ConfigSection::parse("[server]\naccess_log = true\n", "e.toml"))
+              .log.access == "stdout");
+    CHECK_THAT(fails("[server]\naccess_log = false\n[log]\naccess = \"a.log\"\n"),
+               Contains("t.toml:2: server.access_log: set log.access or server.access_log"));
+    CHECK_THAT(fails("[log]\naccess = \"\"\n"), Contains("t.toml:2: log.access"));
+    CHECK_THAT(fails("[log]\naccess_format = \"clf\"\n"), Contains("t.toml:2: log.access_format"));
+    CHECK_THAT(fails("[log]\nlevel = \"verbose\"\n"), Contains("t.toml:2: log.level"));
+    CHECK_THAT(fails("[log]\nformat = \"xml\"\n"), Contains("t.toml:2: log.format"));
+    CHECK_THAT(fails("[log]\nacess = \"off\"\n"), Contains("log.acess"));
+
+    // The file's directory must exist (validate, so --check says it too).
+    EdgeConfig v;
+    v.listen.push_back(*parse_endpoint("127.0.0.1:0"));
+    v.origins.push_back(OriginGroup{});
+    v.log.access = "/nonexistent-cdn-dir/access.log";
+    try {
+        validate(v);
+        FAIL("validate accepted a log file in a missing directory");
+    } catch (const ConfigError& e) {
+        CHECK_THAT(e.what(), Contains("log.access: /nonexistent-cdn-dir/access.log: the directory "
+                                      "/nonexistent-cdn-dir does not exist"));
+    }
+    v.log.access = (std::filesystem::temp_directory_path() / "access.log").string();
+    CHECK_NOTHROW(validate(v));
 }
