@@ -257,6 +257,9 @@ int main(int argc, char** argv) {
     // Until the reload handler is in place (after the disk tier's recovery, which may take a
     // while), a SIGHUP is ignored instead of killing the edge with its default action.
     std::signal(SIGHUP, SIG_IGN);
+    // A closed stdout or stderr (journald restarting, a log pipe gone) must not kill the daemon
+    // at its next log line: writes fail with EPIPE instead.
+    std::signal(SIGPIPE, SIG_IGN);
     std::signal(SIGUSR1, SIG_IGN);  // the same for SIGUSR1 (reopen the access log)
     Flags f;
     CLI::App app{

@@ -94,6 +94,9 @@ int main(int argc, char** argv) {
     // Until the reload handler is in place (after the store or the database is loaded), a
     // SIGHUP is ignored instead of ending the process with its default action.
     std::signal(SIGHUP, SIG_IGN);
+    // A closed stdout or stderr (journald restarting, a log pipe gone) must not kill the daemon
+    // at its next log line: writes fail with EPIPE instead.
+    std::signal(SIGPIPE, SIG_IGN);
     Flags f;
     CLI::App app{
         "geodns: authoritative DNS that answers each user with the nearest healthy edge.\n"

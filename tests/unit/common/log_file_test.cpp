@@ -70,7 +70,7 @@ TEST_CASE("reopen after a rename: nothing lost, nothing twice, in order", "[log_
     auto w = LogWriter::to_file(file, {.flush_interval = std::chrono::milliseconds(5)});
     // Two threads write all the time the file is renamed and reopened, five times.
     std::atomic<bool> done{false};
-    int written[2] = {0, 0};
+    std::atomic<int> written[2] = {0, 0};
     auto writer = [&](int t) {
         while (!done.load() || written[t] < 1000) {
             w->write(std::string(1, t == 0 ? 'a' : 'b') + std::to_string(written[t]) + "\n");
@@ -79,8 +79,14 @@ TEST_CASE("reopen after a rename: nothing lost, nothing twice, in order", "[log_
     };
     std::thread a(writer, 0), b(writer, 1);
     std::vector<fs::path> rotated;
+    auto total = [&] { return written[0].load() + written[1].load(); };
     for (int r = 0; r < 5; ++r) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(3));
+        // Lines go into each file: wait until the writers made some since the last rotation
+        // (not a fixed sleep: on a loaded machine the writer threads may not run for a while).
+        const int before = total();
+        const auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (total() < before + 50 && std::chrono::steady_clock::now() < bound)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
         const fs::path to = dir.path / ("access.log." + std::to_string(r));
         fs::rename(file, to);
         rotated.push_back(to);

@@ -38,7 +38,8 @@ std::string all_bytes() {
 
 }  // namespace
 
-TEST_CASE("logfmt values: quotes and backslashes escaped, other bytes as \\xNN", "[log_format]") {
+TEST_CASE("logfmt values: quotes and backslashes escaped, other bytes as hex escapes",
+          "[log_format]") {
     CHECK(quoted("plain /a?b=c") == "\"plain /a?b=c\"");
     CHECK(quoted("") == "\"\"");
     CHECK(quoted("a\"b\\c") == R"("a\"b\\c")");
