@@ -69,9 +69,9 @@ std::vector<std::string> values(const ConfigSection& s) {
 }
 
 void load_server(const ConfigSection& s, GeodnsConfig& c) {
-    s.allow_only({"dns", "admin", "threads", "reuse_port", "log_level", "max_udp_payload",
-                  "tcp_idle_timeout", "tcp_busy_idle_timeout", "tcp_max_queries",
-                  "tcp_max_connections", "tcp_max_connections_per_client"});
+    s.allow_only({"dns", "admin", "threads", "reuse_port", "max_udp_payload", "tcp_idle_timeout",
+                  "tcp_busy_idle_timeout", "tcp_max_queries", "tcp_max_connections",
+                  "tcp_max_connections_per_client"});
     if (auto v = s.strings("dns")) {
         for (const auto& l : *v) {
             auto ep = parse_endpoint(l);
@@ -86,11 +86,6 @@ void load_server(const ConfigSection& s, GeodnsConfig& c) {
     }
     c.threads = static_cast<std::size_t>(integer_in(s, "threads", 0, 256, 2));
     if (auto v = s.boolean("reuse_port")) c.reuse_port = *v;
-    if (auto v = s.string("log_level")) {
-        if (*v != "debug" && *v != "info" && *v != "warn" && *v != "error")
-            s.fail("log_level", fmt::format("\"{}\": expected debug, info, warn or error", *v));
-        c.log_level = parse_log_level(*v);
-    }
     c.max_udp_payload =
         static_cast<std::uint16_t>(integer_in(s, "max_udp_payload", 512, 65535, 1232));
     if (auto d = s.duration("tcp_idle_timeout")) {
@@ -408,8 +403,17 @@ std::optional<std::string> canonical_name(std::string_view text) {
 
 GeodnsConfig load_config(const ConfigSection& root) {
     GeodnsConfig c;
-    root.allow_only({"server", "rrl", "geo", "health", "regions", "edges", "zones"});
+    root.allow_only({"server", "log", "rrl", "geo", "health", "regions", "edges", "zones"});
     if (auto s = root.section("server")) load_server(*s, c);
+    // [log] level, as the edge and purge_api spell it.
+    if (auto l = root.section("log")) {
+        l->allow_only({"level"});
+        if (auto v = l->string("level")) {
+            if (*v != "debug" && *v != "info" && *v != "warn" && *v != "error")
+                l->fail("level", fmt::format("\"{}\": expected debug, info, warn or error", *v));
+            c.log_level = parse_log_level(*v);
+        }
+    }
     if (auto r = root.section("rrl")) load_rrl(*r, c);
     std::uint16_t health_port = 80;
     if (auto h = root.section("health")) load_health(*h, c, health_port);

@@ -34,7 +34,7 @@ struct Flags {
     std::vector<std::string> dns;
     std::string admin;
     int threads = -1;
-    std::string log_level;  // empty: the file's [server] log_level
+    std::string log_level;  // empty: the file's [log] level
     bool check = false;
 };
 
@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
     app.add_option("--admin", f.admin, "Admin address for /metrics, /healthz, /v1/edges");
     app.add_option("--threads", f.threads, "Worker threads (0 = one per core)");
     app.add_option("--log-level", f.log_level,
-                   "debug, info, warn or error (default: [server] log_level, else info)")
+                   "debug, info, warn or error (default: [log] level, else info)")
         ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
     std::string log_format;
     app.add_option("--log-format", log_format, "Log (stderr) format: text (default) or json")

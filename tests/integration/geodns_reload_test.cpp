@@ -283,7 +283,8 @@ TEST_CASE("geodns: SIGHUP applies limits and reports what needs a restart", "[ge
         std::string c = geodns_config({},
                                       "\n[[zones.records]]\nname = \"n\"\ntype = \"A\"\n"
                                       "values = [\"127.0.0.77\"]\n");
-        c.replace(c.find("threads = 2"), 11, "threads = 3\nlog_level = \"warn\"");
+        c.replace(c.find("threads = 2"), 11, "threads = 3");
+        c += "\n[log]\nlevel = \"warn\"\n";
         std::ofstream(dns.config_path()) << c;
     }
     ::kill(dns.process().pid(), SIGHUP);

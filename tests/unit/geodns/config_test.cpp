@@ -229,21 +229,24 @@ TEST_CASE("relative paths are relative to the config file, and errors about them
                            std::regex(R"(geodns\.toml:\d+: geo\.nets\[0\]\.cidr)")));
 }
 
-TEST_CASE("[server] reuse_port and log_level, and what a reload cannot apply", "[geodns][config]") {
+TEST_CASE("[server] reuse_port and [log] level, and what a reload cannot apply",
+          "[geodns][config]") {
     const GeodnsConfig base = parse(kBase);
     CHECK(!base.reuse_port);
     CHECK(base.log_level == LogLevel::info);
     const GeodnsConfig set =
-        parse(std::string(kBase) + "\n[server]\nreuse_port = true\nlog_level = \"warn\"\n");
+        parse(std::string(kBase) + "\n[server]\nreuse_port = true\n[log]\nlevel = \"warn\"\n");
     CHECK(set.reuse_port);
     CHECK(set.log_level == LogLevel::warn);
-    CHECK_THAT(error_of(std::string(kBase) + "\n[server]\nlog_level = \"loud\"\n"),
-               Contains("geodns.toml:") && Contains("server.log_level") && Contains("loud"));
+    CHECK_THAT(error_of(std::string(kBase) + "\n[log]\nlevel = \"loud\"\n"),
+               Contains("geodns.toml:") && Contains("log.level") && Contains("loud"));
+    CHECK_THAT(error_of(std::string(kBase) + "\n[server]\nlog_level = \"warn\"\n"),
+               Contains("unknown key"));
 
     CHECK(restart_needed(base, base).empty());
     // Zones, fleet, limits and log level reload; addresses, threads and reuse_port do not.
     const GeodnsConfig live = parse(std::string(kBase) +
-                                    "\n[server]\ntcp_max_connections = 9\nlog_level = \"warn\"\n"
+                                    "\n[server]\ntcp_max_connections = 9\n[log]\nlevel = \"warn\"\n"
                                     "[rrl]\nenabled = false\n");
     CHECK(restart_needed(base, live).empty());
     const GeodnsConfig moved =
