@@ -30,7 +30,8 @@ AdminAuth check_admin_token(std::string_view token, const http::RequestMessage& 
 
 bool is_json_media_type(std::string_view content_type) {
     // RFC 9110 8.3.1: type "/" subtype *( OWS ";" OWS parameter ), case-insensitive.
-    const std::string_view essence = http_util::trim(content_type.substr(0, content_type.find(';')));
+    const std::string_view essence =
+        http_util::trim(content_type.substr(0, content_type.find(';')));
     return http_util::iequals(essence, "application/json");
 }
 

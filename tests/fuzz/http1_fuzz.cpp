@@ -93,13 +93,14 @@ struct Edge {
                               inflight},
             generation, io.get_executor());
         // Fill the cache through the pipeline itself, then take the origin away.
-        serve("GET /a HTTP/1.1\r\nHost: a.example\r\n\r\n"
-              "GET /big HTTP/1.1\r\nHost: a.example\r\n\r\n"
-              "GET /vary HTTP/1.1\r\nHost: a.example\r\nAccept-Encoding: gzip\r\n\r\n"
-              "GET /vary HTTP/1.1\r\nHost: a.example\r\nAccept-Encoding: br\r\nX-Var: 1\r\n\r\n"
-              "GET /cookie HTTP/1.1\r\nHost: a.example\r\n\r\n"
-              "GET /private HTTP/1.1\r\nHost: a.example\r\n\r\n"
-              "GET /x?q=1 HTTP/1.1\r\nHost: b.example:8080\r\nX-Forwarded-Host: h\r\n\r\n");
+        serve(
+            "GET /a HTTP/1.1\r\nHost: a.example\r\n\r\n"
+            "GET /big HTTP/1.1\r\nHost: a.example\r\n\r\n"
+            "GET /vary HTTP/1.1\r\nHost: a.example\r\nAccept-Encoding: gzip\r\n\r\n"
+            "GET /vary HTTP/1.1\r\nHost: a.example\r\nAccept-Encoding: br\r\nX-Var: 1\r\n\r\n"
+            "GET /cookie HTTP/1.1\r\nHost: a.example\r\n\r\n"
+            "GET /private HTTP/1.1\r\nHost: a.example\r\n\r\n"
+            "GET /x?q=1 HTTP/1.1\r\nHost: b.example:8080\r\nX-Forwarded-Host: h\r\n\r\n");
         // A soft purge of what is tagged t2 (/big): lookups find it stale from now on.
         cache::PurgeRequest soft;
         soft.kind = cache::PurgeKind::tags;
