@@ -70,23 +70,30 @@ constexpr auto kPlain = [] {
     return t;
 }();
 
-void append_quoted(std::string& out, std::string_view value) {
-    out.push_back('"');
+// Copies value into out in runs of plain bytes; escape(out, byte) writes each other byte.
+template <class Escape>
+void append_escaped(std::string& out, std::string_view value, Escape escape) {
     std::size_t run = 0;
     for (std::size_t i = 0; i < value.size(); ++i) {
-        const char c = value[i];
-        const auto u = static_cast<unsigned char>(c);
+        const auto u = static_cast<unsigned char>(value[i]);
         if (kPlain[u]) continue;
         out.append(value.data() + run, i - run);
         run = i + 1;
-        if (c == '"' || c == '\\') {
-            out.push_back('\\');
-            out.push_back(c);
-        } else {
-            append_hex_byte(out, "\\x", u);
-        }
+        escape(out, u);
     }
     out.append(value.data() + run, value.size() - run);
+}
+
+void append_quoted(std::string& out, std::string_view value) {
+    out.push_back('"');
+    append_escaped(out, value, [](std::string& o, unsigned char u) {
+        if (u == '"' || u == '\\') {
+            o.push_back('\\');
+            o.push_back(static_cast<char>(u));
+        } else {
+            append_hex_byte(o, "\\x", u);
+        }
+    });
     out.push_back('"');
 }
 
@@ -121,16 +128,8 @@ void append_json_string(std::string& out, std::string_view value) {
 }
 
 void append_combined(std::string& out, std::string_view value) {
-    std::size_t run = 0;
-    for (std::size_t i = 0; i < value.size(); ++i) {
-        const char c = value[i];
-        const auto u = static_cast<unsigned char>(c);
-        if (kPlain[u]) continue;
-        out.append(value.data() + run, i - run);
-        run = i + 1;
-        append_hex_byte(out, "\\x", u);
-    }
-    out.append(value.data() + run, value.size() - run);
+    append_escaped(out, value,
+                   [](std::string& o, unsigned char u) { append_hex_byte(o, "\\x", u); });
 }
 
 void append_iso8601(std::string& out, std::chrono::system_clock::time_point t) {
