@@ -98,7 +98,7 @@ bool purge_api_in_cleartext(const EdgeConfig::Purge& purge) {
     return url && url->scheme == "http" && !is_loopback_host(url->host);
 }
 
-origin::OriginServer make_origin_server(const std::string& url, const std::string& where,
+upstream::OriginServer make_origin_server(const std::string& url, const std::string& where,
                                         const OriginTlsParams& tls) {
     auto u = parse_url(url);
     if (!u)
@@ -112,7 +112,7 @@ origin::OriginServer make_origin_server(const std::string& url, const std::strin
     if (ec || results.empty())
         throw ConfigError(
             fmt::format("{}: cannot resolve origin host \"{}\": {}", where, u->host, ec.message()));
-    origin::OriginServer server{*u, results.begin()->endpoint(), nullptr};
+    upstream::OriginServer server{*u, results.begin()->endpoint(), nullptr};
     if (u->scheme == "https") {
         auto config = std::make_shared<TlsClientConfig>();
         try {
@@ -552,7 +552,7 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
             }
         }
         if (auto v = o.string("balance")) {
-            auto p = origin::parse_balance_policy(*v);
+            auto p = upstream::parse_balance_policy(*v);
             if (!p) o.fail("balance", "expected round_robin, least_outstanding or random");
             g.balance = *p;
         }
@@ -575,7 +575,7 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
         };
         if (auto hc = o.section("health_check")) {
             hc->allow_only({"path", "interval", "timeout", "rise", "fall", "host_header"});
-            origin::HealthCheckSettings h;
+            upstream::HealthCheckSettings h;
             if (auto v = hc->string("path")) {
                 if (v->empty() || v->front() != '/')
                     hc->fail("path", "expected a path like /healthz");

@@ -9,9 +9,9 @@
 #include "edge/http/address_budget.hpp"
 #include "edge/http/http1_session.hpp"
 #include "edge/http/tls_settings.hpp"
-#include "edge/origin/health_checker.hpp"
-#include "edge/origin/origin_pool.hpp"
-#include "edge/origin/origin_set.hpp"
+#include "edge/upstream/health_checker.hpp"
+#include "edge/upstream/origin_pool.hpp"
+#include "edge/upstream/origin_set.hpp"
 #include "edge/proxy/access_log.hpp"
 #include "edge/storage/eviction_policy.hpp"
 #include "edge/storage/tiered_store.hpp"
@@ -27,16 +27,16 @@ namespace cdn::edge {
 
 struct OriginGroup {
     std::vector<std::string> hosts;  // Host values served by this group; "*" = any other
-    std::vector<origin::OriginServer> servers;
+    std::vector<upstream::OriginServer> servers;
     std::string host_header;  // sent to the origin instead of the client's Host, if set
     // Unkeyed override fields (cache::is_unkeyed_override) this group passes to its origin,
     // lower-case; each then selects a variant, as if the origin had named it in Vary.
     std::vector<std::string> pass_headers;
     std::string pass_headers_vary;  // pass_headers joined as a Vary value ("" when none)
-    origin::BalancePolicy balance = origin::BalancePolicy::round_robin;
+    upstream::BalancePolicy balance = upstream::BalancePolicy::round_robin;
     unsigned retries = 1;  // further attempts on another origin, for idempotent requests
-    origin::BreakerSettings breaker;
-    std::optional<origin::HealthCheckSettings> health_check;  // off unless configured
+    upstream::BreakerSettings breaker;
+    std::optional<upstream::HealthCheckSettings> health_check;  // off unless configured
     // TLS to https:// servers. The context (CA store, verification, TLS 1.2+) is built once at
     // load time and shared by the group's servers (each server's OriginServer::tls holds it).
     bool tls_verify = true;        // the chain and the name; off: a warning at start-up
@@ -111,7 +111,7 @@ struct EdgeConfig {
     // address_reset_*); main builds the shared table and sets session.http2.address_resets.
     // burst 0: off.
     http::AddressResetBudget::Settings address_resets;
-    origin::PoolSettings origin_pool;
+    upstream::PoolSettings origin_pool;
     std::vector<OriginGroup> origins;
 
     // The group for a Host value (already normalised), or nullptr.
@@ -132,7 +132,7 @@ struct OriginTlsParams {
 };
 // Resolves an origin URL ("http://127.0.0.1:9000", "https://origin.example") into a server;
 // throws ConfigError. https:// servers get `tls` (their OriginServer::tls).
-origin::OriginServer make_origin_server(const std::string& url, const std::string& where,
+upstream::OriginServer make_origin_server(const std::string& url, const std::string& where,
                                         const OriginTlsParams& tls = {});
 // Checks what a config needs before the edge can start; throws ConfigError.
 void validate(const EdgeConfig& config);

@@ -230,7 +230,7 @@ std::shared_ptr<proxy::EdgeGeneration> make_generation(EdgeConfig config,
     gen->config = std::move(config);
     gen->number = previous ? previous->number + 1 : 1;
     for (const OriginGroup& g : gen->config.origins) {
-        auto set = std::make_shared<origin::OriginSet>(g.servers, g.balance, g.breaker);
+        auto set = std::make_shared<upstream::OriginSet>(g.servers, g.balance, g.breaker);
         if (previous) {
             for (std::size_t i = 0; i < set->size(); ++i) {
                 const std::string url =
@@ -444,7 +444,7 @@ int main(int argc, char** argv) {
                         "origin=\"" + set->server(i).url.scheme + "://" +
                             set->server(i).url.authority() + "\"",
                         set->healthy(i) && set->breaker_state(i, SystemClock::instance().now()) !=
-                                               origin::CircuitBreaker::State::open
+                                               upstream::CircuitBreaker::State::open
                             ? 1.0
                             : 0.0);
             return out;
@@ -462,8 +462,8 @@ int main(int argc, char** argv) {
     // its own. Stopped checkers are kept (with their sets) until exit: their last check may
     // still be finishing.
     struct Checker {
-        std::shared_ptr<origin::OriginSet> set;
-        std::unique_ptr<origin::HealthChecker> checker;
+        std::shared_ptr<upstream::OriginSet> set;
+        std::unique_ptr<upstream::HealthChecker> checker;
     };
     std::vector<Checker> health_checkers, retired_checkers;
     auto start_health_checks = [&](const proxy::EdgeGeneration& gen) {
@@ -474,7 +474,7 @@ int main(int argc, char** argv) {
         health_checkers.clear();
         for (std::size_t i = 0; i < gen.config.origins.size(); ++i) {
             if (!gen.config.origins[i].health_check) continue;
-            auto checker = std::make_unique<origin::HealthChecker>(
+            auto checker = std::make_unique<upstream::HealthChecker>(
                 pool.at(0).get_executor(), *gen.origin_sets[i], *gen.config.origins[i].health_check,
                 &metrics.origin_health_transitions);
             checker->start();

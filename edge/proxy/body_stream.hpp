@@ -9,7 +9,7 @@
 //   too large to cache), read only as fast as the client takes it.
 #include "common/result.hpp"
 #include "edge/http/exchange.hpp"
-#include "edge/origin/origin_pool.hpp"
+#include "edge/upstream/origin_pool.hpp"
 #include "edge/proxy/inflight_budget.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -99,11 +99,11 @@ class BodyStreamReader final : public http::BodySource {
 
 class OriginBodySource final : public http::BodySource {
   public:
-    explicit OriginBodySource(std::unique_ptr<origin::OriginBody> body) : body_(std::move(body)) {}
+    explicit OriginBodySource(std::unique_ptr<upstream::OriginBody> body) : body_(std::move(body)) {}
     boost::asio::awaitable<Result<std::string_view>> next() override;
 
   private:
-    std::unique_ptr<origin::OriginBody> body_;
+    std::unique_ptr<upstream::OriginBody> body_;
     std::string buffer_ = std::string(64 * 1024, '\0');
 };
 

@@ -55,7 +55,7 @@ std::string keyed_vary(std::string_view vary, const OriginGroup& group) {
 
 // Relays an origin's 103 Early Hints to the client, without the origin's hop-by-hop fields.
 asio::awaitable<void> relay_early_hints(http::InterimWriter* writer,
-                                        const origin::OriginHead& hints) {
+                                        const upstream::OriginHead& hints) {
     const std::string_view connection = hints[beast_http::field::connection];
     std::string fields;
     for (const auto& f : hints) {
@@ -234,7 +234,7 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request&
     const auto& policy = g.config.freshness;
     // fetch: always a full GET (HEAD and Range are answered from it), conditional when we hold
     // a copy.
-    origin::OriginRequest oreq = origin_request(g, req, group, t, true);
+    upstream::OriginRequest oreq = origin_request(g, req, group, t, true);
     oreq.method(beast_http::verb::get);
     if (stale && !stale->etag().empty()) oreq.set(beast_http::field::if_none_match, stale->etag());
     if (stale && !stale->last_modified().empty())
@@ -256,7 +256,7 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request&
                                   fmt::format("stale-if-error; {}", make_error_code(e).message()));
         co_return origin_failure(g, e, outcome, req);
     }
-    const origin::OriginHead& head = res->head;
+    const upstream::OriginHead& head = res->head;
     const unsigned status = head.result_int();
     if (stale && cache::is_origin_error_status(status) &&
         cache::may_serve_stale_on_error(stale->meta, response_time, policy))
@@ -457,7 +457,7 @@ void EdgeHandler::stream_body(Reply& r, const storage::ObjectPtr& head,
 
 asio::awaitable<Reply> EdgeHandler::pass(const Gen& g, const Request& req, const OriginGroup& group,
                                          const Target& t, std::string_view why) {
-    origin::OriginRequest oreq = origin_request(g, req, group, t, false);
+    upstream::OriginRequest oreq = origin_request(g, req, group, t, false);
     const TimePoint request_time = shared_.clock.now();
     const auto asked = std::chrono::steady_clock::now();
     auto res = co_await fetch_from(g, group, oreq, &req);
@@ -578,20 +578,20 @@ Reply EdgeHandler::origin_failure(const Gen& g, Errc e, Outcome outcome, const R
     return r;
 }
 
-asio::awaitable<Result<origin::StreamedResponse>> EdgeHandler::fetch_from(
-    const Gen& g, const OriginGroup& group, const origin::OriginRequest& req,
+asio::awaitable<Result<upstream::StreamedResponse>> EdgeHandler::fetch_from(
+    const Gen& g, const OriginGroup& group, const upstream::OriginRequest& req,
     const Request* client) {
     using beast_http::verb;
-    origin::OriginSet& set = *g.origin_sets[g.config.index_of(group)];
+    upstream::OriginSet& set = *g.origin_sets[g.config.index_of(group)];
     const verb m = req.method();
     const bool idempotent = m == verb::get || m == verb::head || m == verb::options ||
                             m == verb::put || m == verb::delete_ || m == verb::trace;
     const unsigned attempts = 1 + (idempotent ? group.retries : 0);
     boost::container::small_vector<std::size_t, 4> tried;
-    Result<origin::StreamedResponse> last = Errc::no_origin;
-    origin::InterimHandler hints;
+    Result<upstream::StreamedResponse> last = Errc::no_origin;
+    upstream::InterimHandler hints;
     if (client && client->interim)
-        hints = [writer = client->interim](const origin::OriginHead& h) {
+        hints = [writer = client->interim](const upstream::OriginHead& h) {
             return relay_early_hints(writer, h);
         };
     for (unsigned a = 0; a < attempts; ++a) {
@@ -613,10 +613,10 @@ asio::awaitable<Result<origin::StreamedResponse>> EdgeHandler::fetch_from(
     co_return last;
 }
 
-origin::OriginRequest EdgeHandler::origin_request(const Gen& g, const Request& req,
+upstream::OriginRequest EdgeHandler::origin_request(const Gen& g, const Request& req,
                                                   const OriginGroup& group, const Target& t,
                                                   bool for_cache) const {
-    origin::OriginRequest o;
+    upstream::OriginRequest o;
     if (req.msg.method() == beast_http::verb::unknown)
         o.method_string(req.msg.method_string());
     else
@@ -662,7 +662,7 @@ origin::OriginRequest EdgeHandler::origin_request(const Gen& g, const Request& r
 }
 
 void EdgeHandler::invalidate_after_unsafe(const Gen& g, const Request& req, const Target& t,
-                                          const origin::OriginHead& res) {
+                                          const upstream::OriginHead& res) {
     using beast_http::verb;
     const verb m = req.msg.method();
     const bool safe = m == verb::get || m == verb::head || m == verb::options || m == verb::trace;

@@ -8,7 +8,7 @@
 #include "edge/cache/purge_rules.hpp"
 #include "edge/config.hpp"
 #include "edge/http/exchange.hpp"
-#include "edge/origin/origin_pool.hpp"
+#include "edge/upstream/origin_pool.hpp"
 #include "edge/proxy/body_stream.hpp"
 #include "edge/proxy/edge_metrics.hpp"
 #include "edge/proxy/inflight_budget.hpp"
@@ -28,7 +28,7 @@ struct EdgeGeneration {
     EdgeConfig config;
     // One per config.origins entry, same order: health, breakers and load of each origin. A
     // reload keeps the sets of groups whose servers did not change, with their state.
-    std::vector<std::shared_ptr<origin::OriginSet>> origin_sets;
+    std::vector<std::shared_ptr<upstream::OriginSet>> origin_sets;
     std::uint64_t number = 1;  // 1 at start-up, +1 per reload
 };
 
@@ -84,7 +84,7 @@ class EdgeHandler final : public http::RequestHandler {
                                                         storage::ObjectPtr stale,
                                                         std::unique_ptr<cache::FillGuard> guard);
     struct FillJob {
-        std::unique_ptr<origin::OriginBody> origin_body;
+        std::unique_ptr<upstream::OriginBody> origin_body;
         std::shared_ptr<BodyStream> body;
         std::string key;
         http::Request req;  // for the variant id
@@ -131,7 +131,7 @@ class EdgeHandler final : public http::RequestHandler {
                        const OriginGroup& group, const Target& t, const std::string& key,
                        const cache::RequestFacts& facts, storage::ObjectPtr stale);
     boost::asio::awaitable<void> refresh(RefreshJob job);
-    origin::OriginRequest origin_request(const Gen& g, const http::Request& req,
+    upstream::OriginRequest origin_request(const Gen& g, const http::Request& req,
                                          const OriginGroup& group, const Target& t,
                                          bool for_cache) const;
     // Sends req to the group's origins: a healthy one whose breaker allows it, then, for an
@@ -139,8 +139,8 @@ class EdgeHandler final : public http::RequestHandler {
     // Every attempt is reported to the origin's breaker. Errc::no_origin when none is available.
     // The client's 103s (Early Hints) are relayed as they come when `client` has an interim
     // writer.
-    boost::asio::awaitable<Result<origin::StreamedResponse>> fetch_from(
-        const Gen& g, const OriginGroup& group, const origin::OriginRequest& req,
+    boost::asio::awaitable<Result<upstream::StreamedResponse>> fetch_from(
+        const Gen& g, const OriginGroup& group, const upstream::OriginRequest& req,
         const http::Request* client = nullptr);
     // The entry for this request: the URL's object, or its variant for the request's fields.
     static storage::ObjectPtr select_variant(storage::ObjectPtr entry, const http::Request& req);
@@ -156,13 +156,13 @@ class EdgeHandler final : public http::RequestHandler {
     // RFC 9111 section 4.4: a non-error response to an unsafe method invalidates the target and
     // the Location / Content-Location URIs on the same host.
     void invalidate_after_unsafe(const Gen& g, const http::Request& req, const Target& t,
-                                 const origin::OriginHead& res);
+                                 const upstream::OriginHead& res);
     double random01() { return std::uniform_real_distribution<double>(0, 1)(rng_); }
 
     EdgeShared shared_;
     std::shared_ptr<const Pinned> current_;
     boost::asio::any_io_executor executor_;
-    origin::OriginPool pool_;
+    upstream::OriginPool pool_;
     std::minstd_rand rng_{std::random_device{}()};
     RequestIdGenerator ids_;  // this worker's X-Request-Id values
 };

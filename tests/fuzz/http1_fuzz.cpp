@@ -14,7 +14,7 @@
 #include "edge/cache/purge_rules.hpp"
 #include "edge/config.hpp"
 #include "edge/http/http1_session.hpp"
-#include "edge/origin/origin_set.hpp"
+#include "edge/upstream/origin_set.hpp"
 #include "edge/proxy/edge_handler.hpp"
 #include "edge/proxy/edge_metrics.hpp"
 #include "edge/proxy/inflight_budget.hpp"
@@ -87,7 +87,7 @@ struct Edge {
         generation->config = config;
         const OriginGroup& group = generation->config.origins.front();
         generation->origin_sets.push_back(
-            std::make_shared<origin::OriginSet>(group.servers, group.balance, group.breaker));
+            std::make_shared<upstream::OriginSet>(group.servers, group.balance, group.breaker));
         handler = std::make_unique<proxy::EdgeHandler>(
             proxy::EdgeShared{store, metrics, SystemClock::instance(), refreshing, fills, purges,
                               inflight},

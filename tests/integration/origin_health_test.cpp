@@ -2,8 +2,8 @@
 // the request shape, a recording listener in the test). The test runs the io_context itself, for
 // bounded slices of time, until the expected marks appear.
 #include "common/metrics.hpp"
-#include "edge/origin/health_checker.hpp"
-#include "edge/origin/origin_set.hpp"
+#include "edge/upstream/health_checker.hpp"
+#include "edge/upstream/origin_set.hpp"
 #include "tests/integration/cluster.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -22,7 +22,7 @@
 #include <vector>
 
 using namespace cdn;
-using namespace cdn::edge::origin;
+using namespace cdn::edge::upstream;
 using namespace cdn::test;
 using namespace std::chrono_literals;
 namespace asio = boost::asio;

@@ -1,11 +1,11 @@
 // CircuitBreaker: threshold, fail-fast while open, one half-open probe, close / re-open. Time is
 // injected; nothing sleeps.
-#include "edge/origin/circuit_breaker.hpp"
+#include "edge/upstream/circuit_breaker.hpp"
 
 #include <catch2/catch.hpp>
 
 using namespace cdn;
-using namespace cdn::edge::origin;
+using namespace cdn::edge::upstream;
 using namespace std::chrono_literals;
 using State = CircuitBreaker::State;
 

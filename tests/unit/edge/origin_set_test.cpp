@@ -1,6 +1,6 @@
 // OriginSet: balancing policies, exclusion, active/passive health, leases and concurrency.
 // No connection is made: servers are addresses only.
-#include "edge/origin/origin_set.hpp"
+#include "edge/upstream/origin_set.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -12,7 +12,7 @@
 #include <vector>
 
 using namespace cdn;
-using namespace cdn::edge::origin;
+using namespace cdn::edge::upstream;
 using namespace std::chrono_literals;
 
 namespace {

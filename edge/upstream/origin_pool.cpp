@@ -1,4 +1,4 @@
-#include "edge/origin/origin_pool.hpp"
+#include "edge/upstream/origin_pool.hpp"
 
 #include "common/log.hpp"
 
@@ -20,7 +20,7 @@
 #include <utility>
 #include <variant>
 
-namespace cdn::edge::origin {
+namespace cdn::edge::upstream {
 namespace {
 
 namespace asio = boost::asio;
@@ -352,4 +352,4 @@ asio::awaitable<Result<OriginResponse>> OriginPool::fetch(const OriginServer& se
     co_return res;
 }
 
-}  // namespace cdn::edge::origin
+}  // namespace cdn::edge::upstream

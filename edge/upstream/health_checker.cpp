@@ -1,11 +1,11 @@
-#include "edge/origin/health_checker.hpp"
+#include "edge/upstream/health_checker.hpp"
 
 #include <fmt/format.h>
 
 #include <utility>
 #include <vector>
 
-namespace cdn::edge::origin {
+namespace cdn::edge::upstream {
 namespace {
 
 std::vector<HttpCheckTarget> targets_of(const OriginSet& origins,
@@ -48,4 +48,4 @@ HealthChecker::HealthChecker(boost::asio::any_io_executor executor, OriginSet& o
           [&origins](std::size_t index, bool up) { origins.set_healthy(index, up); }, transitions) {
 }
 
-}  // namespace cdn::edge::origin
+}  // namespace cdn::edge::upstream

@@ -14,7 +14,7 @@
 #include "common/health.hpp"
 #include "common/health_checker.hpp"
 #include "common/metrics.hpp"
-#include "edge/origin/origin_set.hpp"
+#include "edge/upstream/origin_set.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 
@@ -22,7 +22,7 @@
 #include <memory>
 #include <string>
 
-namespace cdn::edge::origin {
+namespace cdn::edge::upstream {
 
 struct HealthCheckSettings {
     std::string path = "/";                    // request target, e.g. "/healthz"
@@ -52,4 +52,4 @@ class HealthChecker {
     HttpHealthChecker checker_;
 };
 
-}  // namespace cdn::edge::origin
+}  // namespace cdn::edge::upstream

@@ -10,7 +10,7 @@
 #include <chrono>
 #include <mutex>
 
-namespace cdn::edge::origin {
+namespace cdn::edge::upstream {
 
 struct BreakerSettings {
     unsigned failure_threshold = 5;  // consecutive failures that open the breaker (0 acts as 1)
@@ -62,4 +62,4 @@ class CircuitBreaker {
 // "closed", "open", "half_open" (for logs and metric labels).
 const char* breaker_state_name(CircuitBreaker::State state) noexcept;
 
-}  // namespace cdn::edge::origin
+}  // namespace cdn::edge::upstream

@@ -21,7 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace cdn::edge::origin {
+namespace cdn::edge::upstream {
 
 namespace beast_http = boost::beast::http;
 using OriginRequest = beast_http::request<beast_http::string_body>;
@@ -133,4 +133,4 @@ class OriginPool {
     std::string last_tls_failure_;
 };
 
-}  // namespace cdn::edge::origin
+}  // namespace cdn::edge::upstream

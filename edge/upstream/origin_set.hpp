@@ -4,8 +4,8 @@
 // request (passive health, report()). Shared by all worker threads: every member is thread-safe;
 // pick() takes no set-wide lock (atomics plus the per-server breaker's short mutex, which a
 // closed breaker skips).
-#include "edge/origin/circuit_breaker.hpp"
-#include "edge/origin/origin_pool.hpp"
+#include "edge/upstream/circuit_breaker.hpp"
+#include "edge/upstream/origin_pool.hpp"
 
 #include <atomic>
 #include <cstddef>
@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-namespace cdn::edge::origin {
+namespace cdn::edge::upstream {
 
 enum class BalancePolicy { round_robin, least_outstanding, random };
 
@@ -94,4 +94,4 @@ class OriginSet {
     std::atomic<std::size_t> ticket_{0};  // rotation for round_robin and least_outstanding ties
 };
 
-}  // namespace cdn::edge::origin
+}  // namespace cdn::edge::upstream

@@ -1,8 +1,8 @@
-#include "edge/origin/circuit_breaker.hpp"
+#include "edge/upstream/circuit_breaker.hpp"
 
 #include <algorithm>
 
-namespace cdn::edge::origin {
+namespace cdn::edge::upstream {
 
 CircuitBreaker::CircuitBreaker(BreakerSettings settings) : settings_(settings) {}
 
@@ -100,4 +100,4 @@ const char* breaker_state_name(CircuitBreaker::State state) noexcept {
     return "unknown";
 }
 
-}  // namespace cdn::edge::origin
+}  // namespace cdn::edge::upstream

@@ -1,4 +1,4 @@
-#include "edge/origin/origin_set.hpp"
+#include "edge/upstream/origin_set.hpp"
 
 #include <boost/container/small_vector.hpp>
 
@@ -7,7 +7,7 @@
 #include <limits>
 #include <utility>
 
-namespace cdn::edge::origin {
+namespace cdn::edge::upstream {
 
 std::optional<BalancePolicy> parse_balance_policy(std::string_view text) {
     if (text == "round_robin") return BalancePolicy::round_robin;
@@ -143,4 +143,4 @@ std::size_t OriginSet::outstanding(std::size_t index) const {
     return members_[index]->outstanding.load(std::memory_order_relaxed);
 }
 
-}  // namespace cdn::edge::origin
+}  // namespace cdn::edge::upstream
