@@ -105,6 +105,24 @@ std::optional<double> ConfigSection::number(std::string_view key) const {
     fail(key, "expected a number");
 }
 
+std::optional<std::vector<double>> ConfigSection::numbers(std::string_view key) const {
+    const toml::node* n = get(key);
+    if (!n) return std::nullopt;
+    if (const toml::array* a = n->as_array()) {
+        std::vector<double> out;
+        for (const toml::node& e : *a) {
+            if (e.is_floating_point())
+                out.push_back(e.as_floating_point()->get());
+            else if (e.is_integer())
+                out.push_back(static_cast<double>(e.as_integer()->get()));
+            else
+                fail(key, "expected an array of numbers");
+        }
+        return out;
+    }
+    fail(key, "expected an array of numbers");
+}
+
 std::optional<bool> ConfigSection::boolean(std::string_view key) const {
     const toml::node* n = get(key);
     if (!n) return std::nullopt;

@@ -37,6 +37,7 @@ class ConfigSection {
     std::optional<std::string> string(std::string_view key) const;
     std::optional<std::int64_t> integer(std::string_view key) const;
     std::optional<double> number(std::string_view key) const;
+    std::optional<std::vector<double>> numbers(std::string_view key) const;  // [1, 2.5]
     std::optional<bool> boolean(std::string_view key) const;
     // A duration string ("30s", "500ms") or an integer number of seconds.
     std::optional<std::chrono::milliseconds> duration(std::string_view key) const;

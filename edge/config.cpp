@@ -29,6 +29,17 @@ const OriginGroup* EdgeConfig::origin_for(std::string_view host) const {
     return fallback;
 }
 
+const ParentGroup* EdgeConfig::parents_for(std::string_view host) const {
+    const ParentGroup* fallback = nullptr;
+    for (const ParentGroup& g : parents) {
+        for (const std::string& h : g.hosts) {
+            if (h == host) return &g;
+            if (h == "*" && !fallback) fallback = &g;
+        }
+    }
+    return fallback;
+}
+
 namespace {
 
 // The context of https:// origins without settings of their own (--origin): verification on,
@@ -99,7 +110,7 @@ bool purge_api_in_cleartext(const EdgeConfig::Purge& purge) {
 }
 
 upstream::OriginServer make_origin_server(const std::string& url, const std::string& where,
-                                        const OriginTlsParams& tls) {
+                                          const OriginTlsParams& tls) {
     auto u = parse_url(url);
     if (!u)
         throw ConfigError(fmt::format(
@@ -132,10 +143,22 @@ upstream::OriginServer make_origin_server(const std::string& url, const std::str
 EdgeConfig load_edge_config(const ConfigSection& root) {
     EdgeConfig c;
     root.allow_only({"server", "admin", "cache", "limits", "timeouts", "origin", "purge", "tls",
-                     "http2", "log"});
+                     "http2", "log", "parents"});
     if (auto s = root.section("server")) {
-        s->allow_only({"name", "listen", "admin", "threads", "access_log", "h2c", "reuse_port"});
-        if (auto v = s->string("name")) c.name = *v;
+        s->allow_only(
+            {"name", "listen", "admin", "threads", "access_log", "h2c", "reuse_port", "max_hops"});
+        if (auto v = s->string("name")) {
+            // The name goes into Cache-Status, Via and CDN-Loop: a token (RFC 9110 5.6.2).
+            if (v->empty() || v->size() > 64 ||
+                v->find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                     "0123456789.-_") != std::string::npos)
+                s->fail("name", "expected 1 to 64 of [A-Za-z0-9._-], like \"edge-1\"");
+            c.name = *v;
+        }
+        if (auto v = s->integer("max_hops")) {
+            if (*v < 1 || *v > 64) s->fail("max_hops", "expected 1 to 64");
+            c.max_hops = static_cast<unsigned>(*v);
+        }
         if (auto v = s->boolean("h2c")) c.session.h2c = *v;
         if (auto v = s->strings("listen")) {
             for (const auto& l : *v) {
@@ -598,7 +621,106 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
         }
         c.origins.push_back(std::move(g));
     }
+    for (const ConfigSection& p : root.sections("parents")) {
+        p.allow_only({"name", "hosts", "urls", "weights", "tries", "on_failure", "ramp_up",
+                      "circuit_breaker", "tls_ca", "tls_verify"});
+        ParentGroup g;
+        if (auto v = p.string("name")) g.name = *v;
+        g.hosts = p.strings("hosts").value_or(std::vector<std::string>{"*"});
+        for (auto& h : g.hosts)
+            h = h == "*" ? h : cache::normalize_host("http", h);
+        const auto urls = p.strings("urls").value_or(std::vector<std::string>{});
+        if (urls.empty())
+            p.fail("urls", "each [[parents]] needs urls = [\"http://parent-1:8080\", ...]");
+        bool verify = p.boolean("tls_verify").value_or(true);
+        std::filesystem::path ca;
+        if (auto v = p.string("tls_ca")) ca = p.file_path("tls_ca").value_or(*v);
+        std::shared_ptr<boost::asio::ssl::context> tls_context;
+        for (const auto& u : urls) {
+            auto parsed = parse_url(u);
+            if (!parsed || parsed->path != "/")
+                p.fail("urls", fmt::format("\"{}\" is not a parent URL like http://host:port", u));
+            if (parsed->scheme == "https" && !tls_context) {
+                try {
+                    tls_context = make_tls_client_context({verify, ca});
+                } catch (const std::exception& e) {
+                    p.fail(ca.empty() ? "urls" : "tls_ca", e.what());
+                }
+            }
+            try {
+                g.servers.push_back(make_origin_server(u, p.file(), {tls_context, {}, verify}));
+            } catch (const ConfigError&) {
+                p.fail("urls", fmt::format("\"{}\" is not a reachable parent URL", u));
+            }
+            for (std::size_t i = 0; i + 1 < g.servers.size(); ++i)
+                if (g.servers[i].url.host == g.servers.back().url.host &&
+                    g.servers[i].url.port == g.servers.back().url.port)
+                    p.fail("urls", fmt::format("\"{}\" is listed twice", u));
+        }
+        if (auto v = p.numbers("weights")) {
+            if (v->size() != urls.size()) p.fail("weights", "expected one weight per url");
+            for (double w : *v)
+                if (!(w > 0) || w > 1000) p.fail("weights", "expected weights from 0 to 1000");
+            g.weights = *v;
+        }
+        if (auto v = p.integer("tries")) {
+            if (*v < 1 || *v > 16) p.fail("tries", "expected 1 to 16");
+            g.tries = static_cast<unsigned>(*v);
+        }
+        if (auto v = p.string("on_failure")) {
+            if (*v != "origin" && *v != "error") p.fail("on_failure", "expected origin or error");
+            g.origin_on_failure = *v == "origin";
+        }
+        if (auto v = p.duration("ramp_up")) {
+            if (v->count() < 0) p.fail("ramp_up", "must not be negative");
+            g.ramp_up = *v;
+        }
+        if (auto cb = p.section("circuit_breaker")) {
+            cb->allow_only({"failures", "reset_timeout"});
+            if (auto v = cb->integer("failures")) {
+                if (*v < 1 || *v > 1000) cb->fail("failures", "expected 1 to 1000");
+                g.breaker.failure_threshold = static_cast<unsigned>(*v);
+            }
+            if (auto v = cb->duration("reset_timeout")) {
+                if (v->count() <= 0) cb->fail("reset_timeout", "must be greater than zero");
+                g.breaker.reset_timeout = *v;
+            }
+        }
+        c.parents.push_back(std::move(g));
+    }
     return c;
+}
+
+void drop_self_from_parents(EdgeConfig& c) {
+    auto is_self = [&](const tcp::endpoint& ep) {
+        auto same = [&](const tcp::endpoint& l) {
+            return l.port() == ep.port() &&
+                   (l.address() == ep.address() ||
+                    (l.address().is_unspecified() &&
+                     (ep.address().is_loopback() || ep.address().is_unspecified())));
+        };
+        return std::any_of(c.listen.begin(), c.listen.end(), same) ||
+               (c.tls && std::any_of(c.tls->listen.begin(), c.tls->listen.end(), same));
+    };
+    for (ParentGroup& g : c.parents) {
+        for (std::size_t i = 0; i < g.servers.size();) {
+            if (!is_self(g.servers[i].endpoint)) {
+                ++i;
+                continue;
+            }
+            log_warn("edge: parents \"{}\": {} is this edge itself; it is left out of the group",
+                     g.name, g.servers[i].url.authority());
+            g.servers.erase(g.servers.begin() + static_cast<std::ptrdiff_t>(i));
+            if (i < g.weights.size())
+                g.weights.erase(g.weights.begin() + static_cast<std::ptrdiff_t>(i));
+        }
+    }
+    std::erase_if(c.parents, [](const ParentGroup& g) {
+        if (!g.servers.empty()) return false;
+        log_warn("edge: parents \"{}\": no parent left but this edge: its misses go to the origin",
+                 g.name);
+        return true;
+    });
 }
 
 void validate(const EdgeConfig& c) {

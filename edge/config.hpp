@@ -9,12 +9,12 @@
 #include "edge/http/address_budget.hpp"
 #include "edge/http/http1_session.hpp"
 #include "edge/http/tls_settings.hpp"
-#include "edge/upstream/health_checker.hpp"
-#include "edge/upstream/origin_pool.hpp"
-#include "edge/upstream/origin_set.hpp"
 #include "edge/proxy/access_log.hpp"
 #include "edge/storage/eviction_policy.hpp"
 #include "edge/storage/tiered_store.hpp"
+#include "edge/upstream/health_checker.hpp"
+#include "edge/upstream/origin_pool.hpp"
+#include "edge/upstream/origin_set.hpp"
 
 #include <boost/asio/ssl/context.hpp>
 
@@ -43,6 +43,22 @@ struct OriginGroup {
     std::filesystem::path tls_ca;  // trusted CAs (PEM); empty: the system store
     std::string tls_server_name;   // SNI and the name checked; empty: host_header, else URL host
     std::shared_ptr<boost::asio::ssl::context> tls_context;  // null unless a URL is https://
+};
+
+// A parent group (tiered caching): the edges a miss goes to before the origin. Each key has
+// one owner among the healthy members, by weighted rendezvous hashing, and a failover order
+// after it, the same on every edge.
+struct ParentGroup {
+    std::string name = "parents";    // for logs
+    std::vector<std::string> hosts;  // Host values whose misses go here; "*" = any other
+    std::vector<upstream::OriginServer> servers;  // the parents' client ports
+    std::vector<double> weights;                  // per server (HRW share); default 1
+    unsigned tries = 2;  // parents asked per request, in the key's order (at most the members)
+    // When every parent tried failed: go to the origin (true), or answer with that failure
+    // (a 502, or a stale copy when stale-if-error allows).
+    bool origin_on_failure = true;
+    std::chrono::milliseconds ramp_up{30'000};  // a parent that comes back takes its keys back
+    upstream::BreakerSettings breaker{3, std::chrono::milliseconds(5'000)};
 };
 
 struct EdgeConfig {
@@ -113,9 +129,18 @@ struct EdgeConfig {
     http::AddressResetBudget::Settings address_resets;
     upstream::PoolSettings origin_pool;
     std::vector<OriginGroup> origins;
+    // [[parents]]: tiered caching; empty: misses go straight to the origins.
+    std::vector<ParentGroup> parents;
+    // A request that already carries this many CDN-Loop entries is refused (508): the cap on
+    // hops through caches, ours or others' ([server] max_hops).
+    unsigned max_hops = 8;
 
     // The group for a Host value (already normalised), or nullptr.
     const OriginGroup* origin_for(std::string_view host) const;
+    const ParentGroup* parents_for(std::string_view host) const;
+    std::size_t index_of(const ParentGroup& g) const {
+        return static_cast<std::size_t>(&g - parents.data());
+    }
     std::size_t index_of(const OriginGroup& g) const {
         return static_cast<std::size_t>(&g - origins.data());
     }
@@ -133,9 +158,13 @@ struct OriginTlsParams {
 // Resolves an origin URL ("http://127.0.0.1:9000", "https://origin.example") into a server;
 // throws ConfigError. https:// servers get `tls` (their OriginServer::tls).
 upstream::OriginServer make_origin_server(const std::string& url, const std::string& where,
-                                        const OriginTlsParams& tls = {});
+                                          const OriginTlsParams& tls = {});
 // Checks what a config needs before the edge can start; throws ConfigError.
 void validate(const EdgeConfig& config);
+// Drops from every parent group the servers that are this edge itself (a parent URL on one of
+// its listen addresses), so a config shared by a tier does not send requests to itself; logs a
+// warning for each. Call once the listen addresses are final.
+void drop_self_from_parents(EdgeConfig& config);
 // The TLS client settings for an https:// purge api (verification, CA, server name defaulting to
 // the URL's host); null for http://. Throws std::runtime_error naming the CA file when it cannot
 // be read or holds no certificate.

@@ -161,6 +161,7 @@ EdgeConfig build_config(const Flags& f) {
     if (f.reuse_port) c.reuse_port = true;
     // A replacement (sharing the ports on purpose) waits for the running edge's disk directory.
     if (c.disk && c.reuse_port) c.disk->wait_for_lock = true;
+    drop_self_from_parents(c);
     validate(c);
     return c;
 }
@@ -243,6 +244,18 @@ std::shared_ptr<proxy::EdgeGeneration> make_generation(EdgeConfig config,
             }
         }
         gen->origin_sets.push_back(std::move(set));
+    }
+    // Parents start with closed breakers; their health is passive (a parent that fails is
+    // skipped for its breaker's reset_timeout, then probed).
+    for (const ParentGroup& p : gen->config.parents) {
+        auto set = std::make_shared<upstream::OriginSet>(
+            p.servers, upstream::BalancePolicy::round_robin, p.breaker,
+            upstream::SetOptions{
+                .breakers_always = true, .weights = p.weights, .ramp_up = p.ramp_up});
+        gen->parent_routes.push_back(
+            {set.get(), std::min<unsigned>(p.tries, static_cast<unsigned>(p.servers.size())),
+             p.origin_on_failure});
+        gen->parent_sets.push_back(std::move(set));
     }
     return gen;
 }

@@ -99,11 +99,11 @@ class BodyStreamReader final : public http::BodySource {
 
 class OriginBodySource final : public http::BodySource {
   public:
-    explicit OriginBodySource(std::unique_ptr<upstream::OriginBody> body) : body_(std::move(body)) {}
+    explicit OriginBodySource(std::unique_ptr<upstream::ResponseBody> body) : body_(std::move(body)) {}
     boost::asio::awaitable<Result<std::string_view>> next() override;
 
   private:
-    std::unique_ptr<upstream::OriginBody> body_;
+    std::unique_ptr<upstream::ResponseBody> body_;
     std::string buffer_ = std::string(64 * 1024, '\0');
 };
 

@@ -7,6 +7,7 @@
 #include "edge/proxy/body_stream.hpp"
 #include "edge/proxy/range_reply.hpp"
 #include "edge/proxy/response_fields.hpp"
+#include "edge/upstream/hrw.hpp"
 
 #include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
@@ -86,14 +87,30 @@ Reply with_origin_time(Reply r, SteadyDuration t) {
 }  // namespace
 
 EdgeHandler::EdgeHandler(EdgeShared shared, std::shared_ptr<const EdgeGeneration> generation,
-                         asio::any_io_executor executor)
+                         asio::any_io_executor executor,
+                         std::unique_ptr<upstream::Upstream> upstream)
     : shared_(shared),
       current_(std::make_shared<const Pinned>(Pinned{generation})),
       executor_(executor),
-      pool_(executor, generation->config.origin_pool) {}
+      upstream_(std::move(upstream)) {
+    if (!upstream_) {
+        EdgeMetrics& m = shared_.metrics;
+        upstream::UpstreamMetrics um;
+        um.origin_fetches = &m.origin_fetches;
+        um.origin_retries = &m.origin_retries;
+        um.parent_fetches = &m.parent_fetches;
+        um.parent_failures = &m.parent_failures;
+        um.parent_fallbacks = &m.parent_fallbacks;
+        um.parent_loops = &m.parent_loops;
+        um.origin_error = [&m](Errc e) { m.origin_error(e); };
+        upstream_ = std::make_unique<upstream::UpstreamClient>(
+            executor, generation->config.origin_pool, shared_.clock, std::move(um),
+            [this] { return random01(); });
+    }
+}
 
 void EdgeHandler::set_generation(std::shared_ptr<const EdgeGeneration> generation) {
-    pool_.set_settings(generation->config.origin_pool);
+    upstream_->set_settings(generation->config.origin_pool);
     current_ = std::make_shared<const Pinned>(Pinned{std::move(generation)});
 }
 
@@ -139,6 +156,18 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
                                    Outcome::error);
         r.close = true;
         add_request_id(r, req);
+        co_return r;
+    }
+    if (is_loop(g, req)) {
+        // RFC 8586 section 2: a loop is answered, not forwarded; 508 (RFC 5842) says which.
+        Reply r = http::make_reply(508,
+                                   "Loop detected: this request already came through " +
+                                       g.config.name + " or through too many caches\n",
+                                   Outcome::error);
+        r.extra = fmt::format("Cache-Status: {}; fwd=bypass; detail=\"loop\"\r\n", g.config.name);
+        r.detail = "loop";
+        add_request_id(r, req);
+        shared_.metrics.loops.inc();
         co_return r;
     }
     const OriginGroup* group = g.config.origin_for(target->host);
@@ -244,7 +273,7 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request&
     // gets a higher floor and so covers what this fetch stores.
     const std::uint64_t seq = storage::next_object_sequence();
     const auto asked = std::chrono::steady_clock::now();
-    auto res = co_await fetch_from(g, group, oreq, &req);
+    auto res = co_await fetch_from(g, group, t, oreq, &key, &req);
     // Every reply below was made from this answer: the access log shows how long it took.
     const SteadyDuration origin_time = res ? std::chrono::steady_clock::now() - asked : kNoOrigin;
     const TimePoint response_time = shared_.clock.now();
@@ -460,7 +489,7 @@ asio::awaitable<Reply> EdgeHandler::pass(const Gen& g, const Request& req, const
     upstream::OriginRequest oreq = origin_request(g, req, group, t, false);
     const TimePoint request_time = shared_.clock.now();
     const auto asked = std::chrono::steady_clock::now();
-    auto res = co_await fetch_from(g, group, oreq, &req);
+    auto res = co_await fetch_from(g, group, t, oreq, nullptr, &req);
     const TimePoint response_time = shared_.clock.now();
     if (!res)
         co_return origin_failure(g, static_cast<Errc>(res.error().value()), Outcome::pass, req);
@@ -573,49 +602,54 @@ Reply EdgeHandler::origin_failure(const Gen& g, Errc e, Outcome outcome, const R
     // The access log gets the TLS reason (certificate, name...); the client only the category.
     // Called right after the failed fetch, with no suspension in between, so the pool's last
     // TLS failure is this request's.
-    if (e == Errc::origin_tls && !pool_.last_tls_failure().empty())
-        r.detail += ": " + pool_.last_tls_failure();
+    if (e == Errc::origin_tls && !upstream_->last_tls_failure().empty())
+        r.detail += ": " + upstream_->last_tls_failure();
     return r;
 }
 
-asio::awaitable<Result<upstream::StreamedResponse>> EdgeHandler::fetch_from(
-    const Gen& g, const OriginGroup& group, const upstream::OriginRequest& req,
-    const Request* client) {
-    using beast_http::verb;
-    upstream::OriginSet& set = *g.origin_sets[g.config.index_of(group)];
-    const verb m = req.method();
-    const bool idempotent = m == verb::get || m == verb::head || m == verb::options ||
-                            m == verb::put || m == verb::delete_ || m == verb::trace;
-    const unsigned attempts = 1 + (idempotent ? group.retries : 0);
-    boost::container::small_vector<std::size_t, 4> tried;
-    Result<upstream::StreamedResponse> last = Errc::no_origin;
+asio::awaitable<Result<upstream::UpstreamResponse>> EdgeHandler::fetch_from(
+    const Gen& g, const OriginGroup& group, const Target& t, upstream::OriginRequest& req,
+    const std::string* key, const Request* client) {
     upstream::InterimHandler hints;
     if (client && client->interim)
         hints = [writer = client->interim](const upstream::OriginHead& h) {
             return relay_early_hints(writer, h);
         };
-    for (unsigned a = 0; a < attempts; ++a) {
-        auto lease = set.pick(shared_.clock.now(), tried, random01());
-        if (!lease) break;  // every origin is down, open, or already tried
-        tried.push_back(lease->index());
-        if (a > 0) shared_.metrics.origin_retries.inc();
-        shared_.metrics.origin_fetches.inc();
-        auto res = co_await pool_.fetch_head(lease->server(), req, hints ? &hints : nullptr);
-        const unsigned status = res ? res->head.result_int() : 0;
-        const bool failed = !res || status == 502 || status == 503 || status == 504;
-        set.report(lease->index(), !failed, shared_.clock.now());
-        if (!res) shared_.metrics.origin_error(static_cast<Errc>(res.error().value()));
-        if (!failed) co_return res;
-        last = std::move(res);
+    upstream::UpstreamCall call;
+    call.req = &req;
+    call.host = t.host;
+    call.origins = g.origin_sets[g.config.index_of(group)].get();
+    call.retries = group.retries;
+    if (key && !g.parent_routes.empty()) {
+        if (const ParentGroup* p = g.config.parents_for(t.host)) {
+            call.parents = &g.parent_routes[g.config.index_of(*p)];
+            call.key_hash = upstream::hrw_key_hash(*key);
+        }
     }
-    if (!last && static_cast<Errc>(last.error().value()) == Errc::no_origin)
-        shared_.metrics.origin_error(Errc::no_origin);
-    co_return last;
+    call.hints = hints ? &hints : nullptr;
+    co_return co_await upstream_->fetch(call);
+}
+
+bool EdgeHandler::is_loop(const Gen& g, const Request& req) const {
+    unsigned hops = 0;
+    for (const auto& f : req.msg) {
+        if (!http_util::iequals(f.name_string(), "cdn-loop")) continue;
+        // cdn-info = cdn-id *( OWS ";" OWS parameter ), comma-separated (RFC 8586 section 2).
+        for (std::string_view rest = f.value(); !rest.empty();) {
+            const auto comma = rest.find(',');
+            std::string_view info = rest.substr(0, comma);
+            rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+            info = http_util::trim(info.substr(0, info.find(';')));
+            if (info.empty()) continue;
+            if (info == g.config.name || ++hops >= g.config.max_hops) return true;
+        }
+    }
+    return false;
 }
 
 upstream::OriginRequest EdgeHandler::origin_request(const Gen& g, const Request& req,
-                                                  const OriginGroup& group, const Target& t,
-                                                  bool for_cache) const {
+                                                    const OriginGroup& group, const Target& t,
+                                                    bool for_cache) const {
     upstream::OriginRequest o;
     if (req.msg.method() == beast_http::verb::unknown)
         o.method_string(req.msg.method_string());
@@ -647,6 +681,8 @@ upstream::OriginRequest EdgeHandler::origin_request(const Gen& g, const Request&
                                                              : std::string_view(group.host_header));
     forwarded_for.append(req.client.address().to_string());
     o.set("X-Forwarded-For", forwarded_for);
+    // RFC 8586: this edge's own entry after those of the caches before it (copied above).
+    o.insert("CDN-Loop", g.config.name);
     std::string via(req.msg[beast_http::field::via]);
     via.append(via.empty() ? "" : ", ").append("1.1 ").append(g.config.name);
     o.set(beast_http::field::via, via);

@@ -8,13 +8,14 @@
 #include "edge/cache/purge_rules.hpp"
 #include "edge/config.hpp"
 #include "edge/http/exchange.hpp"
-#include "edge/upstream/origin_pool.hpp"
 #include "edge/proxy/body_stream.hpp"
 #include "edge/proxy/edge_metrics.hpp"
 #include "edge/proxy/inflight_budget.hpp"
 #include "edge/proxy/request_id.hpp"
 #include "edge/proxy/response_fields.hpp"
 #include "edge/storage/memory_store.hpp"
+#include "edge/upstream/origin_pool.hpp"
+#include "edge/upstream/upstream.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 
@@ -29,6 +30,9 @@ struct EdgeGeneration {
     // One per config.origins entry, same order: health, breakers and load of each origin. A
     // reload keeps the sets of groups whose servers did not change, with their state.
     std::vector<std::shared_ptr<upstream::OriginSet>> origin_sets;
+    // One per config.parents entry, same order, and the routes requests take through them.
+    std::vector<std::shared_ptr<upstream::OriginSet>> parent_sets;
+    std::vector<upstream::ParentRoute> parent_routes;
     std::uint64_t number = 1;  // 1 at start-up, +1 per reload
 };
 
@@ -44,8 +48,11 @@ struct EdgeShared {
 
 class EdgeHandler final : public http::RequestHandler {
   public:
+    // `upstream`: where misses and passes go; null: the real one (parents, then origins), with
+    // a connection pool of this worker's own.
     EdgeHandler(EdgeShared shared, std::shared_ptr<const EdgeGeneration> generation,
-                boost::asio::any_io_executor executor);
+                boost::asio::any_io_executor executor,
+                std::unique_ptr<upstream::Upstream> upstream = nullptr);
     boost::asio::awaitable<http::Reply> handle(http::Request& req) override;
     // Requests from now on use `generation`; those under way keep theirs. Call on the
     // handler's executor.
@@ -84,7 +91,7 @@ class EdgeHandler final : public http::RequestHandler {
                                                         storage::ObjectPtr stale,
                                                         std::unique_ptr<cache::FillGuard> guard);
     struct FillJob {
-        std::unique_ptr<upstream::OriginBody> origin_body;
+        std::unique_ptr<upstream::ResponseBody> origin_body;
         std::shared_ptr<BodyStream> body;
         std::string key;
         http::Request req;  // for the variant id
@@ -132,16 +139,18 @@ class EdgeHandler final : public http::RequestHandler {
                        const cache::RequestFacts& facts, storage::ObjectPtr stale);
     boost::asio::awaitable<void> refresh(RefreshJob job);
     upstream::OriginRequest origin_request(const Gen& g, const http::Request& req,
-                                         const OriginGroup& group, const Target& t,
-                                         bool for_cache) const;
-    // Sends req to the group's origins: a healthy one whose breaker allows it, then, for an
-    // idempotent request that failed (no response, or 502/503/504), up to `retries` others.
-    // Every attempt is reported to the origin's breaker. Errc::no_origin when none is available.
-    // The client's 103s (Early Hints) are relayed as they come when `client` has an interim
-    // writer.
-    boost::asio::awaitable<Result<upstream::StreamedResponse>> fetch_from(
-        const Gen& g, const OriginGroup& group, const upstream::OriginRequest& req,
-        const http::Request* client = nullptr);
+                                           const OriginGroup& group, const Target& t,
+                                           bool for_cache) const;
+    // Sends req upstream: for a cacheable fetch (`key` set) to the key's parent when the host
+    // has parents, then to the group's origins (upstream.hpp has the order and the retries).
+    // Errc::no_origin when nothing is available. The client's 103s (Early Hints) are relayed
+    // as they come when `client` has an interim writer.
+    boost::asio::awaitable<Result<upstream::UpstreamResponse>> fetch_from(
+        const Gen& g, const OriginGroup& group, const Target& t, upstream::OriginRequest& req,
+        const std::string* key, const http::Request* client = nullptr);
+    // RFC 8586: a request that already went through this edge (its name in CDN-Loop), or
+    // through max_hops caches, is a loop.
+    bool is_loop(const Gen& g, const http::Request& req) const;
     // The entry for this request: the URL's object, or its variant for the request's fields.
     static storage::ObjectPtr select_variant(storage::ObjectPtr entry, const http::Request& req);
     // Stores a response under key (in the URL's variant set when it varies); returns the entry
@@ -162,7 +171,7 @@ class EdgeHandler final : public http::RequestHandler {
     EdgeShared shared_;
     std::shared_ptr<const Pinned> current_;
     boost::asio::any_io_executor executor_;
-    upstream::OriginPool pool_;
+    std::unique_ptr<upstream::Upstream> upstream_;
     std::minstd_rand rng_{std::random_device{}()};
     RequestIdGenerator ids_;  // this worker's X-Request-Id values
 };

@@ -21,6 +21,20 @@ EdgeMetrics::EdgeMetrics(MetricsRegistry& r, const storage::MemoryStore& store)
                                "Origin attempts after a failed one, on another origin.")),
       origin_health_transitions(r.counter("cdn_edge_origin_health_transitions_total",
                                           "Origins marked up or down by health checks.")),
+      parent_fetches(
+          r.counter("cdn_edge_parent_fetches_total", "Requests sent to parents (tiered caching).")),
+      parent_failures(r.counter(
+          "cdn_edge_parent_failures_total",
+          "Parent attempts with no usable answer (no response, 502/503/504, 508): the next "
+          "parent in the key's order is asked.")),
+      parent_fallbacks(r.counter("cdn_edge_parent_fallbacks_total",
+                                 "Requests that went to the origin because every parent tried "
+                                 "failed.")),
+      parent_loops(r.counter("cdn_edge_parent_loops_total",
+                             "Parents that answered 508: the request came back to them.")),
+      loops(r.counter("cdn_edge_loops_total",
+                      "Requests refused with 508: they already came through this edge "
+                      "(CDN-Loop) or through server.max_hops caches.")),
       client_errors(r.counter("cdn_edge_client_errors_total",
                               "Requests rejected as malformed, too large or too slow.")),
       stores(r.counter("cdn_edge_cache_stores_total", "Responses written to the cache.")),

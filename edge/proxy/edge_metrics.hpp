@@ -28,6 +28,11 @@ struct EdgeMetrics {
     Counter& origin_errors_unavailable;
     Counter& origin_retries;
     Counter& origin_health_transitions;
+    Counter& parent_fetches;
+    Counter& parent_failures;
+    Counter& parent_fallbacks;
+    Counter& parent_loops;
+    Counter& loops;
     Counter& client_errors;
     Counter& stores;
     Counter& store_rejected;

@@ -45,7 +45,9 @@ HealthChecker::HealthChecker(boost::asio::any_io_executor executor, OriginSet& o
                              HealthCheckSettings settings, Counter* transitions)
     : checker_(
           std::move(executor), targets_of(origins, settings), http_settings(settings),
-          [&origins](std::size_t index, bool up) { origins.set_healthy(index, up); }, transitions) {
-}
+          [&origins](std::size_t index, bool up) {
+              origins.set_healthy(index, up, SystemClock::instance().now());
+          },
+          transitions) {}
 
 }  // namespace cdn::edge::upstream

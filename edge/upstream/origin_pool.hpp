@@ -31,24 +31,35 @@ using OriginHead = beast_http::response_header<>;
 class OriginPool;
 struct OriginConnection;  // one plain or TLS connection (origin_pool.cpp)
 
+// The body of an upstream response, still arriving: what the pipeline reads a fill or a
+// pass-through from. Implemented by OriginBody (a connection of the pool) and by test fakes.
+class ResponseBody {
+  public:
+    virtual ~ResponseBody() = default;
+    // Reads up to n body bytes into out: the count, 0 at the end, or an upstream-side error
+    // (a body cut short is Errc::origin_closed).
+    virtual boost::asio::awaitable<Result<std::size_t>> read_some(char* out, std::size_t n) = 0;
+    // From now on the whole body must have arrived by `deadline`: a fill reading at the
+    // upstream's pace is bounded in time, not only between bytes. Past it, reads fail with
+    // Errc::origin_timeout.
+    virtual void set_deadline(std::chrono::steady_clock::time_point deadline) = 0;
+    virtual bool done() const = 0;
+    virtual std::optional<std::uint64_t> content_length() const = 0;
+};
+
 // The body of an origin response, still on the wire. Owns the connection: when the body has
 // been read to its end the connection goes back to the pool (if reusable); destroying the
-// reader earlier closes it. Used on the pool's worker only.
-class OriginBody {
+// reader earlier closes it. Used on the pool's worker only. Each read has the response timeout.
+class OriginBody final : public ResponseBody {
   public:
-    ~OriginBody();
+    ~OriginBody() override;
     OriginBody(const OriginBody&) = delete;
     OriginBody& operator=(const OriginBody&) = delete;
 
-    // Reads up to n body bytes into out: the count, 0 at the end, or an origin-side error
-    // (a body cut short is Errc::origin_closed). Each read has the response timeout.
-    boost::asio::awaitable<Result<std::size_t>> read_some(char* out, std::size_t n);
-    // From now on the whole body must have arrived by `deadline` (each read still has the
-    // response timeout): a fill reading at the origin's pace is bounded in time, not only
-    // between bytes. Past it, reads fail with Errc::origin_timeout.
-    void set_deadline(std::chrono::steady_clock::time_point deadline);
-    bool done() const;
-    std::optional<std::uint64_t> content_length() const;
+    boost::asio::awaitable<Result<std::size_t>> read_some(char* out, std::size_t n) override;
+    void set_deadline(std::chrono::steady_clock::time_point deadline) override;
+    bool done() const override;
+    std::optional<std::uint64_t> content_length() const override;
 
   private:
     friend class OriginPool;
@@ -63,7 +74,7 @@ using InterimHandler = std::function<boost::asio::awaitable<void>(const OriginHe
 
 struct StreamedResponse {
     OriginHead head;
-    std::unique_ptr<OriginBody> body;
+    std::unique_ptr<ResponseBody> body;
 };
 
 struct OriginServer {

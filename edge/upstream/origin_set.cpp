@@ -1,5 +1,9 @@
 #include "edge/upstream/origin_set.hpp"
 
+#include "edge/upstream/hrw.hpp"
+
+#include <fmt/format.h>
+
 #include <boost/container/small_vector.hpp>
 
 #include <algorithm>
@@ -61,12 +65,54 @@ const OriginServer& OriginSet::Lease::server() const {
 // --- OriginSet -----------------------------------------------------------------------------
 
 OriginSet::OriginSet(std::vector<OriginServer> servers, BalancePolicy policy,
-                     BreakerSettings breaker)
-    : policy_(policy) {
+                     BreakerSettings breaker, SetOptions options)
+    : policy_(policy), ramp_up_(options.ramp_up) {
     members_.reserve(servers.size());
-    for (auto& s : servers)
-        members_.push_back(std::make_unique<Member>(std::move(s), breaker));
-    breakers_on_ = members_.size() > 1;
+    for (auto& s : servers) {
+        auto m = std::make_unique<Member>(std::move(s), breaker);
+        const std::size_t i = members_.size();
+        m->weight = i < options.weights.size() ? options.weights[i] : 1.0;
+        m->hash = hrw_member_hash(fmt::format("{}:{}", m->server.url.host, m->server.url.port));
+        members_.push_back(std::move(m));
+    }
+    breakers_on_ = options.breakers_always || members_.size() > 1;
+}
+
+void OriginSet::came_back(Member& m, TimePoint now) {
+    if (ramp_up_.count() > 0)
+        m.returned_at.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+}
+
+double OriginSet::effective_weight(std::size_t index, TimePoint now) const {
+    const Member& m = *members_[index];
+    const TimePoint::rep since = m.returned_at.load(std::memory_order_relaxed);
+    if (since == 0 || ramp_up_.count() <= 0) return m.weight;
+    const auto elapsed = now - TimePoint(TimePoint::duration(since));
+    const double share = std::chrono::duration<double>(elapsed).count() /
+                         std::chrono::duration<double>(ramp_up_).count();
+    if (share >= 1.0) return m.weight;
+    return m.weight * std::clamp(share, 0.1, 1.0);
+}
+
+std::optional<OriginSet::Lease> OriginSet::pick_hashed(std::uint64_t key_hash, TimePoint now,
+                                                       std::span<const std::size_t> exclude) {
+    boost::container::small_vector<std::pair<double, std::size_t>, 16> ranked;
+    for (std::size_t i = 0; i < members_.size(); ++i) {
+        if (std::find(exclude.begin(), exclude.end(), i) != exclude.end()) continue;
+        const Member& m = *members_[i];
+        if (!m.healthy.load(std::memory_order_relaxed)) continue;
+        if (breakers_on_ && !m.breaker.available(now)) continue;
+        ranked.emplace_back(hrw_score(key_hash, m.hash, effective_weight(i, now)), i);
+    }
+    std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+        return a.first > b.first || (a.first == b.first && a.second < b.second);
+    });
+    for (const auto& [score, index] : ranked) {
+        // Only the owner's breaker is asked to admit, so a half-open probe slot is taken by
+        // the member that gets the request.
+        if (!breakers_on_ || members_[index]->breaker.allow(now)) return Lease(this, index);
+    }
+    return std::nullopt;
 }
 
 std::optional<OriginSet::Lease> OriginSet::pick(TimePoint now, std::span<const std::size_t> exclude,
@@ -120,15 +166,21 @@ std::optional<OriginSet::Lease> OriginSet::pick(TimePoint now, std::span<const s
 
 void OriginSet::report(std::size_t index, bool success, TimePoint now) {
     if (index >= members_.size() || !breakers_on_) return;
-    CircuitBreaker& b = members_[index]->breaker;
-    if (success)
+    Member& m = *members_[index];
+    CircuitBreaker& b = m.breaker;
+    if (success) {
+        const bool was_probing = b.state(now) == CircuitBreaker::State::half_open;
         b.on_success(now);
-    else
+        if (was_probing && b.state(now) == CircuitBreaker::State::closed) came_back(m, now);
+    } else {
         b.on_failure(now);
+    }
 }
 
-void OriginSet::set_healthy(std::size_t index, bool up) {
-    members_[index]->healthy.store(up, std::memory_order_relaxed);
+void OriginSet::set_healthy(std::size_t index, bool up, TimePoint now) {
+    Member& m = *members_[index];
+    const bool was = m.healthy.exchange(up, std::memory_order_relaxed);
+    if (up && !was && now != TimePoint{}) came_back(m, now);
 }
 
 bool OriginSet::healthy(std::size_t index) const {

@@ -8,6 +8,7 @@
 #include "edge/upstream/origin_pool.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -23,6 +24,18 @@ enum class BalancePolicy { round_robin, least_outstanding, random };
 // "round_robin", "least_outstanding", "random"; nullopt for anything else.
 std::optional<BalancePolicy> parse_balance_policy(std::string_view text);
 std::string_view balance_policy_name(BalancePolicy policy) noexcept;
+
+// What a set of parents needs beyond a set of origins.
+struct SetOptions {
+    // Breakers even with a single member (a lone parent that fails is skipped, so the request
+    // goes on to the origin; a lone origin's breaker is off, there being nowhere else to go).
+    bool breakers_always = false;
+    std::vector<double> weights;  // per server for pick_hashed (missing: 1)
+    // A member that comes back (health check up again, or its breaker closes after being open)
+    // gets its hashed share gradually over this long: its weight grows from 10 % to 100 %, so
+    // it takes back its keys a slice at a time instead of all its misses at once. 0: at once.
+    std::chrono::milliseconds ramp_up{0};
+};
 
 class OriginSet {
   public:
@@ -50,7 +63,8 @@ class OriginSet {
     };
 
     // Every server starts healthy with a closed breaker.
-    OriginSet(std::vector<OriginServer> servers, BalancePolicy policy, BreakerSettings breaker);
+    OriginSet(std::vector<OriginServer> servers, BalancePolicy policy, BreakerSettings breaker,
+              SetOptions options = {});
     OriginSet(const OriginSet&) = delete;
     OriginSet& operator=(const OriginSet&) = delete;
 
@@ -63,12 +77,23 @@ class OriginSet {
     // The caller must report() the outcome of the request.
     std::optional<Lease> pick(TimePoint now, std::span<const std::size_t> exclude, double random01);
 
+    // The member that owns key_hash by weighted rendezvous hashing (hrw.hpp) among the eligible
+    // ones (not excluded, healthy, breaker admitting): called again with the chosen index
+    // excluded, it gives the next in the key's failover order. Weights of members ramping up
+    // after a return are scaled down (SetOptions::ramp_up). nullopt when none qualifies.
+    std::optional<Lease> pick_hashed(std::uint64_t key_hash, TimePoint now,
+                                     std::span<const std::size_t> exclude);
+    // The weight pick_hashed gives server `index` at `now` (ramp-up included).
+    double effective_weight(std::size_t index, TimePoint now) const;
+
     // Passive health: the outcome of a request sent to server `index` (feeds its breaker).
     // An index out of range is ignored.
     void report(std::size_t index, bool success, TimePoint now);
 
     // Active health (HealthChecker). Preconditions for all below: index < size().
-    void set_healthy(std::size_t index, bool up);
+    // `now`: when it was seen to change; a member marked up again then ramps up (epoch: no
+    // ramp, as when a reload carries marks over).
+    void set_healthy(std::size_t index, bool up, TimePoint now = TimePoint{});
     bool healthy(std::size_t index) const;
     CircuitBreaker::State breaker_state(std::size_t index, TimePoint now) const;
     std::size_t outstanding(std::size_t index) const;
@@ -84,10 +109,16 @@ class OriginSet {
         CircuitBreaker breaker;
         std::atomic<bool> healthy{true};
         std::atomic<std::size_t> outstanding{0};
+        double weight = 1;
+        std::uint64_t hash = 0;  // hrw_member_hash of the URL's host:port
+        // When it came back (TimePoint ticks since epoch; 0: not ramping).
+        std::atomic<TimePoint::rep> returned_at{0};
     };
+    void came_back(Member& m, TimePoint now);
 
     std::vector<std::unique_ptr<Member>> members_;  // fixed after construction
     const BalancePolicy policy_;
+    const std::chrono::milliseconds ramp_up_;
     // With a single origin there is nowhere else to go: like nginx with one server in an
     // upstream, its breaker is off, so one bad URL cannot turn the whole host into 503s.
     bool breakers_on_ = true;
