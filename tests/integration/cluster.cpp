@@ -1,5 +1,7 @@
 #include "tests/integration/cluster.hpp"
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 
 #include <atomic>
@@ -58,9 +60,12 @@ Edge::Edge(const TempDir& dir, const std::string& origin_url, const std::string&
         argv.push_back("--config");
         argv.push_back(dir.write("edge-" + std::to_string(seq) + ".toml", config_toml));
     }
-    for (const char* a : {"--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--name",
-                          "test-edge", "--threads", "2"})
+    for (const char* a : {"--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--threads", "2"})
         argv.emplace_back(a);
+    // "test-edge" unless the test names it (tiers need distinct names: CDN-Loop).
+    if (std::find(extra_args.begin(), extra_args.end(), "--name") == extra_args.end())
+        for (const char* a : {"--name", "test-edge"})
+            argv.emplace_back(a);
     if (!origin_url.empty()) {
         argv.emplace_back("--origin");
         argv.push_back(origin_url);
