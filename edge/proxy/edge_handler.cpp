@@ -1,5 +1,6 @@
 #include "edge/proxy/edge_handler.hpp"
 
+#include "common/http_date.hpp"
 #include "common/http_util.hpp"
 #include "edge/cache/cache_key.hpp"
 #include "edge/cache/conditional.hpp"
@@ -304,6 +305,10 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request&
         // revalidated: refresh the stored fields and freshness, keep the stored body.
         ParsedHead stored = parse_head(stale->head);
         merge_not_modified(stored.fields, head);
+        // A 304 without Date was made now (RFC 9110 section 6.6.1): the stored Date would
+        // otherwise age the refreshed response from the first fetch.
+        if (head.find(beast_http::field::date) == head.end())
+            stored.fields.set(beast_http::field::date, format_http_date(response_time));
         const cache::ResponseFacts f = facts_of(stored.status, stored.fields);
         const auto meta = cache::make_meta(f, request_time, response_time, policy, random01());
         auto fresh = build_object(key, stored.status, stored.reason, stored.fields, stale->body,

@@ -456,3 +456,61 @@ format = "json"
     v.log.access = (std::filesystem::temp_directory_path() / "access.log").string();
     CHECK_NOTHROW(validate(v));
 }
+
+TEST_CASE("[[parents]]: parsed, checked, and this edge left out of its own parents",
+          "[edge_config]") {
+    auto c = load_edge_config(ConfigSection::parse(R"(
+[server]
+listen = ["127.0.0.1:8080"]
+max_hops = 4
+[[origin]]
+url = "http://127.0.0.1:9000"
+[[parents]]
+name = "shield"
+hosts = ["Static.Example.com", "*"]
+urls = ["http://127.0.0.1:8081", "http://127.0.0.1:8082", "http://127.0.0.1:8080"]
+weights = [2, 1, 1]
+tries = 3
+on_failure = "error"
+ramp_up = "1m"
+[parents.circuit_breaker]
+failures = 4
+reset_timeout = "2s"
+)",
+                                                   "t.toml"));
+    REQUIRE(c.parents.size() == 1);
+    const ParentGroup& p = c.parents[0];
+    CHECK(p.name == "shield");
+    CHECK(p.hosts == std::vector<std::string>{"static.example.com", "*"});
+    CHECK(p.servers.size() == 3);
+    CHECK(p.weights == std::vector<double>{2, 1, 1});
+    CHECK(p.tries == 3);
+    CHECK_FALSE(p.origin_on_failure);
+    CHECK(p.ramp_up == std::chrono::minutes(1));
+    CHECK(p.breaker.failure_threshold == 4);
+    CHECK(c.max_hops == 4);
+    CHECK(c.parents_for("static.example.com") == &p);
+    CHECK(c.parents_for("other.example") == &p);
+
+    // The edge listens on 8080: that member is itself, and goes.
+    drop_self_from_parents(c);
+    REQUIRE(c.parents.size() == 1);
+    CHECK(c.parents[0].servers.size() == 2);
+    CHECK(c.parents[0].weights == std::vector<double>{2, 1});
+    // A group of nothing but itself goes altogether: misses go to the origin.
+    c.parents[0].servers.resize(1);
+    c.listen = {c.parents[0].servers[0].endpoint};
+    drop_self_from_parents(c);
+    CHECK(c.parents.empty());
+
+    CHECK_THAT(fails("[[parents]]\nname = \"p\"\n"), Contains("t.toml:1") && Contains("urls"));
+    CHECK_THAT(fails("[[parents]]\nurls = [\"ftp://x\"]\n"), Contains("not a parent URL"));
+    CHECK_THAT(fails("[[parents]]\nurls = [\"http://127.0.0.1:1\", \"http://127.0.0.1:1\"]\n"),
+               Contains("listed twice"));
+    CHECK_THAT(fails("[[parents]]\nurls = [\"http://127.0.0.1:1\"]\nweights = [1, 2]\n"),
+               Contains("one weight per url"));
+    CHECK_THAT(fails("[[parents]]\nurls = [\"http://127.0.0.1:1\"]\non_failure = \"retry\"\n"),
+               Contains("origin or error"));
+    CHECK_THAT(fails("[server]\nname = \"a b\"\n"), Contains("server.name"));
+    CHECK_THAT(fails("[server]\nmax_hops = 0\n"), Contains("1 to 64"));
+}
