@@ -462,6 +462,27 @@ int main(int argc, char** argv) {
                             : 0.0);
             return out;
         });
+    registry.gauge_samples_fn(
+        "cdn_edge_parent_up",
+        "1 when the parent is in use (breaker not open); 0.1 to 1 while it ramps up after a return.",
+        [&published] {
+            MetricsRegistry::Samples out;
+            const auto gen = published.load();
+            const TimePoint now = SystemClock::instance().now();
+            for (std::size_t g = 0; g < gen->parent_sets.size(); ++g) {
+                const auto& set = *gen->parent_sets[g];
+                for (std::size_t i = 0; i < set.size(); ++i) {
+                    const bool up = set.healthy(i) && set.breaker_state(i, now) !=
+                                                          upstream::CircuitBreaker::State::open;
+                    out.emplace_back(fmt::format("group=\"{}\",parent=\"{}://{}\"",
+                                                 gen->config.parents[g].name,
+                                                 set.server(i).url.scheme,
+                                                 set.server(i).url.authority()),
+                                     up ? set.ramp_share(i, now) : 0.0);
+                }
+            }
+            return out;
+        });
     registry.gauge_fn("cdn_edge_config_generation",
                       "The config in use: 1 at start-up, +1 per successful reload (SIGHUP).",
                       [&published] { return static_cast<double>(published.load()->number); });

@@ -83,15 +83,18 @@ void OriginSet::came_back(Member& m, TimePoint now) {
         m.returned_at.store(now.time_since_epoch().count(), std::memory_order_relaxed);
 }
 
-double OriginSet::effective_weight(std::size_t index, TimePoint now) const {
+double OriginSet::ramp_share(std::size_t index, TimePoint now) const {
     const Member& m = *members_[index];
     const TimePoint::rep since = m.returned_at.load(std::memory_order_relaxed);
-    if (since == 0 || ramp_up_.count() <= 0) return m.weight;
+    if (since == 0 || ramp_up_.count() <= 0) return 1.0;
     const auto elapsed = now - TimePoint(TimePoint::duration(since));
     const double share = std::chrono::duration<double>(elapsed).count() /
                          std::chrono::duration<double>(ramp_up_).count();
-    if (share >= 1.0) return m.weight;
-    return m.weight * std::clamp(share, 0.1, 1.0);
+    return std::clamp(share, 0.1, 1.0);
+}
+
+double OriginSet::effective_weight(std::size_t index, TimePoint now) const {
+    return members_[index]->weight * ramp_share(index, now);
 }
 
 std::optional<OriginSet::Lease> OriginSet::pick_hashed(std::uint64_t key_hash, TimePoint now,

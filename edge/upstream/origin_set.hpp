@@ -85,6 +85,8 @@ class OriginSet {
                                      std::span<const std::size_t> exclude);
     // The weight pick_hashed gives server `index` at `now` (ramp-up included).
     double effective_weight(std::size_t index, TimePoint now) const;
+    // How far server `index` is through its ramp-up at `now`: 0.1 to 1 (1: not ramping).
+    double ramp_share(std::size_t index, TimePoint now) const;
 
     // Passive health: the outcome of a request sent to server `index` (feeds its breaker).
     // An index out of range is ignored.
