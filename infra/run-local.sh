@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The front door: builds (Release) and starts the whole CDN on loopback, prints what to try, and
-# stops everything on Ctrl-C: origin_sim, purge_api, one edge and geodns (answering
-# www.cdn.example with the edge while its /healthz is good).
+# stops everything on Ctrl-C: origin_sim, purge_api, a parent edge (the shield tier), one edge
+# in front of it and geodns (answering www.cdn.example with the edge while its /healthz is good).
 #   infra/run-local.sh            # origin on :9000, edge on :8080 (HTTP/1.1 and h2c) and
 #                                 # :8443 (TLS, h2 + http/1.1), edge admin on :8081,
+#                                 # parent edge on :8180 (admin :8181),
 #                                 # purge_api on :8090 (HTTPS on :8091; edges use that),
 #                                 # geodns on :5353 (UDP+TCP), geodns admin on :9153
 #   EDGE_PORT=18080 ORIGIN_PORT=19000 ADMIN_PORT=18081 infra/run-local.sh
@@ -41,11 +42,11 @@ geodns_bin=$bin/geodns/geodns
 if [ $smoke = 1 ]; then
   : "${ORIGIN_PORT:=0}" "${EDGE_PORT:=0}" "${ADMIN_PORT:=0}" "${PURGE_PORT:=0}" "${TLS_PORT:=0}"
   : "${PURGE_TLS_PORT:=0}"
-  : "${DNS_PORT:=0}" "${DNS_ADMIN_PORT:=0}"
+  : "${DNS_PORT:=0}" "${DNS_ADMIN_PORT:=0}" "${PARENT_PORT:=0}" "${PARENT_ADMIN_PORT:=0}"
 else
   : "${ORIGIN_PORT:=9000}" "${EDGE_PORT:=8080}" "${ADMIN_PORT:=8081}" "${PURGE_PORT:=8090}"
   : "${TLS_PORT:=8443}" "${PURGE_TLS_PORT:=8091}"
-  : "${DNS_PORT:=5353}" "${DNS_ADMIN_PORT:=9153}"
+  : "${DNS_PORT:=5353}" "${DNS_ADMIN_PORT:=9153}" "${PARENT_PORT:=8180}" "${PARENT_ADMIN_PORT:=8181}"
 fi
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/cdn-local.XXXXXX")
 if [ $smoke = 1 ]; then
@@ -81,6 +82,19 @@ pids+=($!)
 purge_port=$(port_from_log "$run_dir/purge_api.log" "http on" "${pids[-1]}")
 purge_tls_port=$(port_from_log "$run_dir/purge_api.log" "https on" "${pids[-1]}")
 
+(umask 077 && printf '%s\n' "$ADMIN_PURGE_TOKEN" >"$run_dir/admin-purge.token")
+# The parent (shield) tier: an edge like the others, in front of the origin. The edge below sends
+# its misses here, so the origin sees each object once however many edges ask; purges reach it
+# from purge_api like any edge.
+"$edge_bin" --name edge-parent --listen "127.0.0.1:$PARENT_PORT" --admin "127.0.0.1:$PARENT_ADMIN_PORT" \
+  --admin-purge-token-file "$run_dir/admin-purge.token" --origin "http://127.0.0.1:$origin_port" \
+  --disk-path "$state_dir/parent-cache" \
+  --purge-api "https://127.0.0.1:$purge_tls_port" --purge-tls-ca "$run_dir/purge.pem" \
+  --purge-token "$EDGE_TOKEN" >"$run_dir/parent.log" 2>&1 &
+pids+=($!)
+parent_port=$(port_from_log "$run_dir/parent.log" "http on" "${pids[-1]}")
+parent_admin_port=$(port_from_log "$run_dir/parent.log" "admin on" "${pids[-1]}")
+
 # The edge speaks TLS (HTTP/2 and HTTP/1.1 by ALPN) with a throwaway self-signed certificate for
 # www.cdn.example, localhost and 127.0.0.1, and h2c on the cleartext port.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
@@ -95,8 +109,10 @@ alpn = ["h2", "http/1.1"]
 [[tls.certificates]]
 cert = "$run_dir/edge.pem"
 key = "$run_dir/edge.key"
+[[parents]]
+name = "shield"
+urls = ["http://127.0.0.1:$parent_port"]
 TOML
-(umask 077 && printf '%s\n' "$ADMIN_PURGE_TOKEN" >"$run_dir/admin-purge.token")
 "$edge_bin" --config "$run_dir/edge.toml" --name edge-local --listen "127.0.0.1:$EDGE_PORT" \
   --admin "127.0.0.1:$ADMIN_PORT" --admin-purge-token-file "$run_dir/admin-purge.token" \
   --origin "http://127.0.0.1:$origin_port" --disk-path "$state_dir/edge-cache" \
@@ -155,6 +171,8 @@ if [ $smoke = 1 ]; then
   second=$(curl -s -i "http://127.0.0.1:$edge_port/hello.txt" | tr -d '\r')
   count=$(curl -s "http://127.0.0.1:$origin_port/_stats?target=/hello.txt")
   echo "$first" | grep -q '^X-Cache: MISS' || { echo "smoke: first request was not a MISS"; exit 1; }
+  echo "$first" | grep -q '^Cache-Status: edge-parent; fwd=uri-miss' ||
+    { echo "smoke: the miss did not go through the parent: $first"; exit 1; }
   echo "$second" | grep -q '^X-Cache: HIT' || { echo "smoke: second request was not a HIT"; exit 1; }
   echo "$count" | grep -q '"requests":1[,}]' || { echo "smoke: origin count is not 1: $count"; exit 1; }
   curl -sf "http://127.0.0.1:$admin_port/healthz" >/dev/null || { echo "smoke: /healthz failed"; exit 1; }
@@ -195,7 +213,7 @@ if [ $smoke = 1 ]; then
     { echo "smoke: SIGHUP did not reload the edge"; exit 1; }
   reloaded=$(curl -s -D - -o /dev/null "http://127.0.0.1:$edge_port/hello.txt")
   echo "$reloaded" | grep -q '^HTTP/1.1 200' || { echo "smoke: no answer after the reload"; exit 1; }
-  echo "smoke: MISS then HIT, origin saw 1 request; purged through purge_api (https), then MISS;"
+  echo "smoke: MISS (through the parent) then HIT, origin saw 1 request; purged through purge_api (https), then MISS;"
   echo "smoke: admin purge: 401 without the token, purged with it"
   echo "smoke: HTTP/2 over TLS: MISS then HIT"
   echo "smoke: geodns answers www.cdn.example with the edge"
@@ -212,11 +230,15 @@ The CDN is running on loopback (logs in $run_dir):
   edge        http://127.0.0.1:$edge_port      admin http://127.0.0.1:$admin_port (purge token: $ADMIN_PURGE_TOKEN)
               https://localhost:$tls_port    (HTTP/2 or 1.1; certificate $run_dir/edge.pem)
               disk cache in $state_dir/edge-cache (kept across restarts; rm -rf it to start cold)
+  parent edge http://127.0.0.1:$parent_port      admin http://127.0.0.1:$parent_admin_port
+              the shield tier: the edge's misses go here, its misses to the origin
   geodns      127.0.0.1:$dns_port (UDP+TCP)    admin http://127.0.0.1:$dns_admin_port
 
 Try:
   curl -i http://127.0.0.1:$edge_port/hello.txt          # X-Cache: MISS
   curl -i http://127.0.0.1:$edge_port/hello.txt          # X-Cache: HIT, Age grows
+                                  # Cache-Status: edge-parent's entry, then edge-local's
+  curl -s http://127.0.0.1:$admin_port/metrics | grep cdn_edge_parent   # tiered caching
   curl -s http://127.0.0.1:$origin_port/_stats?target=/hello.txt   # the origin saw 1 request
   curl -i --http2 --cacert $run_dir/edge.pem https://localhost:$tls_port/hello.txt   # HTTP/2 + TLS
   curl -i --http2-prior-knowledge http://127.0.0.1:$edge_port/hello.txt              # h2c
