@@ -49,7 +49,7 @@ cpu_ticks() {
 
 # scratch_dir NAME: sets $work to a fresh directory (mode 755, so servers running as another user
 # can read it) and $pids to an empty list; on exit every PID in pids is stopped and waited for,
-# and the directory removed. Start processes with `cmd & pids+=($!)`.
+# and the directory removed (kept, and its path printed, when KEEP is set). Start processes with `cmd & pids+=($!)`.
 scratch_dir() {
   work=$(mktemp -d "${TMPDIR:-/tmp}/cdn-$1.XXXXXX")
   chmod 755 "$work"
@@ -60,5 +60,6 @@ scratch_cleanup() {
   local p
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  [ -n "${KEEP:-}" ] && { echo "kept $work" >&2; return 0; }
   rm -rf "$work"
 }
