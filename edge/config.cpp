@@ -143,7 +143,7 @@ upstream::OriginServer make_origin_server(const std::string& url, const std::str
 EdgeConfig load_edge_config(const ConfigSection& root) {
     EdgeConfig c;
     root.allow_only({"server", "admin", "cache", "limits", "timeouts", "origin", "purge", "tls",
-                     "http2", "log", "parents"});
+                     "http2", "log", "parents", "peering"});
     if (auto s = root.section("server")) {
         s->allow_only(
             {"name", "listen", "admin", "threads", "access_log", "h2c", "reuse_port", "max_hops"});
@@ -688,7 +688,63 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
         }
         c.parents.push_back(std::move(g));
     }
+    if (auto s = root.section("peering")) {
+        s->allow_only({"peers", "self", "load_cap"});
+        Peering p;
+        const auto urls = s->strings("peers").value_or(std::vector<std::string>{});
+        if (urls.size() < 2)
+            s->fail("peers", "list the PoP's edges, this one included (at least two URLs)");
+        for (const auto& u : urls) {
+            auto parsed = parse_url(u);
+            if (!parsed || parsed->scheme != "http" || parsed->path != "/")
+                s->fail("peers", fmt::format("\"{}\" is not a peer URL like http://host:port", u));
+            try {
+                p.peers.push_back(make_origin_server(u, s->file()));
+            } catch (const ConfigError&) {
+                s->fail("peers", fmt::format("\"{}\" is not a reachable peer URL", u));
+            }
+            for (std::size_t i = 0; i + 1 < p.peers.size(); ++i)
+                if (p.peers[i].endpoint == p.peers.back().endpoint)
+                    s->fail("peers", fmt::format("\"{}\" is listed twice", u));
+        }
+        if (auto v = s->string("self")) {
+            auto parsed = parse_url(*v);
+            if (!parsed) s->fail("self", "expected this edge's URL as the peers list it");
+            p.self_url = *v;
+        }
+        if (auto v = s->number("load_cap")) {
+            if (!(*v >= 1.0) || *v > 10) s->fail("load_cap", "expected 1 to 10 (e.g. 1.25)");
+            p.load_cap = *v;
+        }
+        c.peering = std::move(p);
+    }
     return c;
+}
+
+void find_self_peer(EdgeConfig& c) {
+    if (!c.peering) return;
+    Peering& p = *c.peering;
+    p.self.reset();
+    for (std::size_t i = 0; i < p.peers.size(); ++i) {
+        const auto& url = p.peers[i].url;
+        if (!p.self_url.empty()) {
+            auto self = parse_url(p.self_url);
+            if (self && self->host == url.host && self->port == url.port) p.self = i;
+            continue;
+        }
+        const tcp::endpoint ep = p.peers[i].endpoint;
+        for (const auto& l : c.listen)
+            if (l.port() == ep.port() &&
+                (l.address() == ep.address() ||
+                 (l.address().is_unspecified() && ep.address().is_loopback())))
+                p.self = i;
+    }
+    if (!p.self)
+        throw ConfigError(
+            p.self_url.empty()
+                ? "peering.peers: none of them is this edge (no peer URL on a listen address); "
+                  "list this edge too, or say which one it is with peering.self"
+                : fmt::format("peering.self: \"{}\" is not one of peering.peers", p.self_url));
 }
 
 void drop_self_from_parents(EdgeConfig& c) {

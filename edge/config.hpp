@@ -61,6 +61,18 @@ struct ParentGroup {
     upstream::BreakerSettings breaker{3, std::chrono::milliseconds(5'000)};
 };
 
+// PoP peering: the edges of one PoP share their caches. Each key has one owner among them (HRW);
+// a non-owner takes the object from the owner instead of fetching and storing it, so the PoP
+// holds one copy and fetches once. A hot key spills to the next peer in its order when the
+// owner has more than load_cap times the mean of this edge's requests in flight to the peers
+// (consistent hashing with bounded loads).
+struct Peering {
+    std::vector<upstream::OriginServer> peers;  // the PoP's edges, this one included
+    std::optional<std::size_t> self;            // this edge in `peers` (set by find_self_peer)
+    std::string self_url;                       // [peering] self: how the peers list this edge
+    double load_cap = 1.25;
+};
+
 struct EdgeConfig {
     std::string name = "edge";  // in Cache-Status and Via
     std::vector<tcp::endpoint> listen;
@@ -131,6 +143,7 @@ struct EdgeConfig {
     std::vector<OriginGroup> origins;
     // [[parents]]: tiered caching; empty: misses go straight to the origins.
     std::vector<ParentGroup> parents;
+    std::optional<Peering> peering;  // [peering]; off unless set
     // A request that already carries this many CDN-Loop entries is refused (508): the cap on
     // hops through caches, ours or others' ([server] max_hops).
     unsigned max_hops = 8;
@@ -165,6 +178,10 @@ void validate(const EdgeConfig& config);
 // its listen addresses), so a config shared by a tier does not send requests to itself; logs a
 // warning for each. Call once the listen addresses are final.
 void drop_self_from_parents(EdgeConfig& config);
+// Finds this edge among [peering] peers (its `self` URL, else the peer on one of its listen
+// addresses); throws ConfigError when it is not there: a PoP's edges must agree on the member
+// list, this one included, to agree on owners.
+void find_self_peer(EdgeConfig& config);
 // The TLS client settings for an https:// purge api (verification, CA, server name defaulting to
 // the URL's host); null for http://. Throws std::runtime_error naming the CA file when it cannot
 // be read or holds no certificate.

@@ -162,6 +162,7 @@ EdgeConfig build_config(const Flags& f) {
     // A replacement (sharing the ports on purpose) waits for the running edge's disk directory.
     if (c.disk && c.reuse_port) c.disk->wait_for_lock = true;
     drop_self_from_parents(c);
+    find_self_peer(c);
     validate(c);
     return c;
 }
@@ -257,6 +258,11 @@ std::shared_ptr<proxy::EdgeGeneration> make_generation(EdgeConfig config,
              p.origin_on_failure});
         gen->parent_sets.push_back(std::move(set));
     }
+    if (gen->config.peering)
+        gen->peer_set = std::make_shared<upstream::OriginSet>(
+            gen->config.peering->peers, upstream::BalancePolicy::round_robin,
+            upstream::BreakerSettings{3, std::chrono::milliseconds(5'000)},
+            upstream::SetOptions{.breakers_always = true, .weights = {}, .ramp_up = {}});
     return gen;
 }
 
@@ -464,7 +470,8 @@ int main(int argc, char** argv) {
         });
     registry.gauge_samples_fn(
         "cdn_edge_parent_up",
-        "1 when the parent is in use (breaker not open); 0.1 to 1 while it ramps up after a return.",
+        "1 when the parent is in use (breaker not open); 0.1 to 1 while it ramps up after a "
+        "return.",
         [&published] {
             MetricsRegistry::Samples out;
             const auto gen = published.load();
@@ -474,11 +481,10 @@ int main(int argc, char** argv) {
                 for (std::size_t i = 0; i < set.size(); ++i) {
                     const bool up = set.healthy(i) && set.breaker_state(i, now) !=
                                                           upstream::CircuitBreaker::State::open;
-                    out.emplace_back(fmt::format("group=\"{}\",parent=\"{}://{}\"",
-                                                 gen->config.parents[g].name,
-                                                 set.server(i).url.scheme,
-                                                 set.server(i).url.authority()),
-                                     up ? set.ramp_share(i, now) : 0.0);
+                    out.emplace_back(
+                        fmt::format("group=\"{}\",parent=\"{}://{}\"", gen->config.parents[g].name,
+                                    set.server(i).url.scheme, set.server(i).url.authority()),
+                        up ? set.ramp_share(i, now) : 0.0);
                 }
             }
             return out;

@@ -205,7 +205,9 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
             case cache::Use::revalidate: break;
         }
     }
-    // stale or miss
+    // stale or miss: another peer of the PoP may own the key
+    if (g.peer_set && !cached)
+        if (auto r = co_await from_peer(g, req, *group, *target, key)) co_return std::move(*r);
     co_return co_await miss(g, req, *group, *target, std::move(key), facts, std::move(cached), now);
 }
 
@@ -635,6 +637,59 @@ asio::awaitable<Result<upstream::UpstreamResponse>> EdgeHandler::fetch_from(
     co_return co_await upstream_->fetch(call);
 }
 
+// The field that marks a request from a PoP peer: the receiver fetches it itself, so a key is
+// never passed on twice inside a PoP. Never sent further upstream.
+constexpr std::string_view kPeerField = "CDN-Peer";
+
+asio::awaitable<std::optional<Reply>> EdgeHandler::from_peer(const Gen& g, const Request& req,
+                                                             const OriginGroup& group,
+                                                             const Target& t,
+                                                             const std::string& key) {
+    if (req.msg.find(kPeerField) != req.msg.end()) co_return std::nullopt;
+    const std::size_t self = *g.config.peering->self;
+    bool spilled = false;
+    auto lease = g.peer_set->pick_bounded(upstream::hrw_key_hash(key), shared_.clock.now(),
+                                          g.config.peering->load_cap, self, &spilled);
+    if (spilled) shared_.metrics.peer_spills.inc();  // to another peer, or to this edge
+    if (!lease || lease->index() == self) co_return std::nullopt;
+    // The client's own request (conditionals and Range included: the owner answers them from
+    // its copy), to the peer, for the Host the client asked for.
+    upstream::OriginRequest oreq = origin_request(g, req, group, t, false);
+    oreq.set(beast_http::field::host, t.host);
+    oreq.set(kPeerField, g.config.name);
+    upstream::UpstreamCall call;
+    call.req = &oreq;
+    call.host = t.host;
+    call.peer = &lease->server();
+    shared_.metrics.peer_fetches.inc();
+    const TimePoint request_time = shared_.clock.now();
+    const auto asked = std::chrono::steady_clock::now();
+    auto res = co_await upstream_->fetch(call);
+    const unsigned status = res ? res->head.result_int() : 0;
+    const bool failed = !res || upstream::parent_failed(status);
+    g.peer_set->report(lease->index(), !failed, shared_.clock.now());
+    if (failed) {
+        shared_.metrics.peer_failures.inc();
+        co_return std::nullopt;  // fetch it here, as its owner would have
+    }
+    const TimePoint response_time = shared_.clock.now();
+    const cache::ResponseFacts f = facts_of(status, res->head);
+    const auto meta = cache::make_meta(f, request_time, response_time, g.config.freshness);
+    const bool head = req.msg.method() == beast_http::verb::head;
+    const std::optional<std::uint64_t> length = res->body->content_length();
+    auto obj =
+        build_object({}, status, res->head.reason(), res->head, nullptr, meta, response_time,
+                     {.head_response = head, .content_length = length, .no_length = !length});
+    Reply r = deliver(g, obj, Outcome::miss, req, response_time,
+                      fmt::format("fwd=uri-miss; fwd-status={}; detail=\"peer {}\"", status,
+                                  lease->server().url.authority()),
+                      false);
+    stream_body(r, obj, std::make_unique<OriginBodySource>(std::move(res->body)),
+                length.has_value(), req);
+    r.origin_time = std::chrono::steady_clock::now() - asked;
+    co_return r;
+}
+
 bool EdgeHandler::is_loop(const Gen& g, const Request& req) const {
     unsigned hops = 0;
     for (const auto& f : req.msg) {
@@ -668,7 +723,8 @@ upstream::OriginRequest EdgeHandler::origin_request(const Gen& g, const Request&
         const std::string_view name = f.name_string();
         if (http_util::is_hop_by_hop(name) || http_util::list_has_token(connection, name)) continue;
         if (http_util::iequals(name, "host") || http_util::iequals(name, "expect") ||
-            http_util::iequals(name, "content-length") || http_util::iequals(name, "x-request-id"))
+            http_util::iequals(name, "content-length") ||
+            http_util::iequals(name, "x-request-id") || http_util::iequals(name, kPeerField))
             continue;
         if (http_util::iequals(name, "x-forwarded-for")) {
             forwarded_for.append(f.value()).append(", ");

@@ -33,7 +33,8 @@ struct EdgeGeneration {
     // One per config.parents entry, same order, and the routes requests take through them.
     std::vector<std::shared_ptr<upstream::OriginSet>> parent_sets;
     std::vector<upstream::ParentRoute> parent_routes;
-    std::uint64_t number = 1;  // 1 at start-up, +1 per reload
+    std::shared_ptr<upstream::OriginSet> peer_set;  // [peering] peers, this edge included
+    std::uint64_t number = 1;                       // 1 at start-up, +1 per reload
 };
 
 struct EdgeShared {
@@ -148,6 +149,14 @@ class EdgeHandler final : public http::RequestHandler {
     boost::asio::awaitable<Result<upstream::UpstreamResponse>> fetch_from(
         const Gen& g, const OriginGroup& group, const Target& t, upstream::OriginRequest& req,
         const std::string* key, const http::Request* client = nullptr);
+    // PoP peering: a miss whose key another peer owns is answered from that peer (not stored
+    // here); nullopt when this edge is to fetch it itself (it owns the key, the request came
+    // from a peer, or the peer failed).
+    boost::asio::awaitable<std::optional<http::Reply>> from_peer(const Gen& g,
+                                                                 const http::Request& req,
+                                                                 const OriginGroup& group,
+                                                                 const Target& t,
+                                                                 const std::string& key);
     // RFC 8586: a request that already went through this edge (its name in CDN-Loop), or
     // through max_hops caches, is a loop.
     bool is_loop(const Gen& g, const http::Request& req) const;

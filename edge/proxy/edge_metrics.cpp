@@ -35,6 +35,12 @@ EdgeMetrics::EdgeMetrics(MetricsRegistry& r, const storage::MemoryStore& store)
       loops(r.counter("cdn_edge_loops_total",
                       "Requests refused with 508: they already came through this edge "
                       "(CDN-Loop) or through server.max_hops caches.")),
+      peer_fetches(r.counter("cdn_edge_peer_fetches_total",
+                             "Misses taken from the PoP peer that owns the key ([peering]).")),
+      peer_failures(r.counter("cdn_edge_peer_failures_total",
+                              "Peer fetches with no usable answer: this edge fetched itself.")),
+      peer_spills(r.counter("cdn_edge_peer_spills_total",
+                            "Peer choices past a key's owner, whose load was over the cap.")),
       client_errors(r.counter("cdn_edge_client_errors_total",
                               "Requests rejected as malformed, too large or too slow.")),
       stores(r.counter("cdn_edge_cache_stores_total", "Responses written to the cache.")),

@@ -33,6 +33,9 @@ struct EdgeMetrics {
     Counter& parent_fallbacks;
     Counter& parent_loops;
     Counter& loops;
+    Counter& peer_fetches;
+    Counter& peer_failures;
+    Counter& peer_spills;
     Counter& client_errors;
     Counter& stores;
     Counter& store_rejected;

@@ -97,9 +97,9 @@ double OriginSet::effective_weight(std::size_t index, TimePoint now) const {
     return members_[index]->weight * ramp_share(index, now);
 }
 
-std::optional<OriginSet::Lease> OriginSet::pick_hashed(std::uint64_t key_hash, TimePoint now,
-                                                       std::span<const std::size_t> exclude) {
-    boost::container::small_vector<std::pair<double, std::size_t>, 16> ranked;
+OriginSet::Ranked OriginSet::rank(std::uint64_t key_hash, TimePoint now,
+                                  std::span<const std::size_t> exclude) const {
+    Ranked ranked;
     for (std::size_t i = 0; i < members_.size(); ++i) {
         if (std::find(exclude.begin(), exclude.end(), i) != exclude.end()) continue;
         const Member& m = *members_[i];
@@ -110,10 +110,36 @@ std::optional<OriginSet::Lease> OriginSet::pick_hashed(std::uint64_t key_hash, T
     std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
         return a.first > b.first || (a.first == b.first && a.second < b.second);
     });
-    for (const auto& [score, index] : ranked) {
+    return ranked;
+}
+
+std::optional<OriginSet::Lease> OriginSet::pick_hashed(std::uint64_t key_hash, TimePoint now,
+                                                       std::span<const std::size_t> exclude) {
+    for (const auto& [score, index] : rank(key_hash, now, exclude)) {
         // Only the owner's breaker is asked to admit, so a half-open probe slot is taken by
         // the member that gets the request.
         if (!breakers_on_ || members_[index]->breaker.allow(now)) return Lease(this, index);
+    }
+    return std::nullopt;
+}
+
+std::optional<OriginSet::Lease> OriginSet::pick_bounded(std::uint64_t key_hash, TimePoint now,
+                                                        double load_cap, std::size_t self,
+                                                        bool* spilled) {
+    const Ranked ranked = rank(key_hash, now, {});
+    if (ranked.empty()) return std::nullopt;
+    std::size_t total = 0;
+    for (const auto& r : ranked)
+        total += outstanding(r.second);
+    // Mirrokni, Thorup and Zadimoghaddam: a member takes one more request while its load
+    // stays within ceil(c * (total + 1) / n).
+    const auto cap = static_cast<std::size_t>(
+        std::ceil(load_cap * static_cast<double>(total + 1) / static_cast<double>(ranked.size())));
+    for (const auto& [score, index] : ranked) {
+        if (index != self && outstanding(index) + 1 > cap) continue;
+        if (breakers_on_ && !members_[index]->breaker.allow(now)) continue;
+        if (spilled) *spilled = index != ranked.front().second;
+        return Lease(this, index);
     }
     return std::nullopt;
 }

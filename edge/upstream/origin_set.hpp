@@ -7,6 +7,8 @@
 #include "edge/upstream/circuit_breaker.hpp"
 #include "edge/upstream/origin_pool.hpp"
 
+#include <boost/container/small_vector.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -83,6 +85,13 @@ class OriginSet {
     // after a return are scaled down (SetOptions::ramp_up). nullopt when none qualifies.
     std::optional<Lease> pick_hashed(std::uint64_t key_hash, TimePoint now,
                                      std::span<const std::size_t> exclude);
+    // pick_hashed over all members with bounded loads (PoP peering): the first in the key's order
+    // whose requests in flight (leases) stay within ceil(load_cap * (total + 1) / members) takes
+    // it, so a hot key spreads over the next members instead of piling onto its owner. Member
+    // `self` (this edge; SIZE_MAX: none) is never over the cap. *spilled says whether it went
+    // past the key's owner.
+    std::optional<Lease> pick_bounded(std::uint64_t key_hash, TimePoint now, double load_cap,
+                                      std::size_t self, bool* spilled = nullptr);
     // The weight pick_hashed gives server `index` at `now` (ramp-up included).
     double effective_weight(std::size_t index, TimePoint now) const;
     // How far server `index` is through its ramp-up at `now`: 0.1 to 1 (1: not ramping).
@@ -117,6 +126,9 @@ class OriginSet {
         std::atomic<TimePoint::rep> returned_at{0};
     };
     void came_back(Member& m, TimePoint now);
+    // The eligible members for a key, best score first.
+    using Ranked = boost::container::small_vector<std::pair<double, std::size_t>, 16>;
+    Ranked rank(std::uint64_t key_hash, TimePoint now, std::span<const std::size_t> exclude) const;
 
     std::vector<std::unique_ptr<Member>> members_;  // fixed after construction
     const BalancePolicy policy_;

@@ -31,6 +31,12 @@ UpstreamClient::UpstreamClient(asio::any_io_executor executor, const PoolSetting
       random01_(std::move(random01)) {}
 
 asio::awaitable<Result<UpstreamResponse>> UpstreamClient::fetch(const UpstreamCall& call) {
+    if (call.peer) {
+        auto res = co_await pool_.fetch_head(*call.peer, *call.req, call.hints);
+        if (!res) co_return res.error();
+        res->head.erase("X-Cache");
+        co_return UpstreamResponse{std::move(res->head), std::move(res->body), Hop::peer};
+    }
     if (!call.parents || !call.parents->set) co_return co_await from_origins(call);
     auto res = co_await from_parents(call);
     if (res || !call.parents->origin_on_failure) co_return res;

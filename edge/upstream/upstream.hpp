@@ -25,7 +25,7 @@
 namespace cdn::edge::upstream {
 
 // Which tier answered.
-enum class Hop : std::uint8_t { origin, parent };
+enum class Hop : std::uint8_t { origin, parent, peer };
 
 // A parent group as one request sees it.
 struct ParentRoute {
@@ -39,11 +39,14 @@ struct UpstreamCall {
     // As it goes to an origin. Sent to a parent with Host set to `host` (a parent keys on the
     // Host the client asked for, not the origin's host_header); restored for the origins.
     OriginRequest* req = nullptr;
-    std::string_view host;                  // the request's (normalised) host
-    OriginSet* origins = nullptr;           // the origin group's servers
-    unsigned retries = 0;                   // further origins tried for an idempotent request
-    const ParentRoute* parents = nullptr;   // null: straight to the origins
-    std::uint64_t key_hash = 0;             // the cache key's hrw_key_hash (parents only)
+    std::string_view host;                 // the request's (normalised) host
+    OriginSet* origins = nullptr;          // the origin group's servers
+    unsigned retries = 0;                  // further origins tried for an idempotent request
+    const ParentRoute* parents = nullptr;  // null: straight to the origins
+    std::uint64_t key_hash = 0;            // the cache key's hrw_key_hash (parents only)
+    // A PoP peer chosen by the pipeline: the request goes to it alone, once (no parents, no
+    // origins, no retry); its failure is the pipeline's to handle.
+    const OriginServer* peer = nullptr;
     const InterimHandler* hints = nullptr;  // 103s relayed to the client
 };
 

@@ -5,6 +5,7 @@
 #include "tests/support/raw_connection.hpp"
 #include "tests/support/scripted_origin.hpp"
 
+#include <boost/asio/ip/tcp.hpp>
 #include <catch2/catch.hpp>
 
 #include <fmt/format.h>
@@ -278,4 +279,102 @@ TEST_CASE("tiers: stale-if-error serves the child's copy when parent and origin 
     auto r = http_get(child.port(), t);
     CHECK(r.result_int() == 200);
     CHECK(cache_status(r).find("stale-if-error") != std::string::npos);
+}
+
+namespace {
+
+// A TCP port free on 127.0.0.1 right now (for peers that must know each other's ports before
+// they start).
+std::uint16_t free_port() {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor a(
+        io, boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+    return a.local_endpoint().port();
+}
+
+std::string peering_toml(const std::vector<std::uint16_t>& ports) {
+    std::string peers;
+    for (auto p : ports)
+        peers += (peers.empty() ? "\"" : ", \"") + fmt::format("http://127.0.0.1:{}", p) + "\"";
+    return fmt::format("[peering]\npeers = [{}]\n", peers);
+}
+
+}  // namespace
+
+TEST_CASE("peering: a PoP fetches each key once and keeps one copy, at its owner",
+          "[edge][tiers][peering]") {
+    TempDir dir;
+    OriginSim origin(dir);
+    const std::vector<std::uint16_t> ports = {free_port(), free_port(), free_port()};
+    std::vector<std::unique_ptr<Edge>> pop;
+    for (std::size_t i = 0; i < ports.size(); ++i)
+        pop.push_back(std::make_unique<Edge>(
+            dir, origin.url(), peering_toml(ports),
+            std::vector<std::string>{"--name", "pop-" + std::to_string(i), "--listen",
+                                     "127.0.0.1:" + std::to_string(ports[i])}));
+    constexpr int kKeys = 30;
+    // Every edge asks for every key: one origin fetch per key.
+    for (auto& e : pop)
+        for (int k = 0; k < kKeys; ++k) {
+            auto r = http_get(e->port(), "/p/" + std::to_string(k) + "?size=300");
+            REQUIRE(r.result_int() == 200);
+            REQUIRE(r.body().size() == 300);
+        }
+    CHECK(origin.total() == static_cast<std::uint64_t>(kKeys));
+    // One copy in the PoP: the edges' objects add up to the keys, each edge holding some.
+    double objects = 0;
+    for (auto& e : pop) {
+        REQUIRE(eventually([&] { return e->metric("cdn_edge_fills_inflight") == 0; }));
+        const double n = e->metric("cdn_edge_cache_objects{tier=\"memory\"}");
+        CHECK(n > 0);
+        objects += n;
+    }
+    CHECK(objects == kKeys);
+    double peer_fetches = 0;
+    for (auto& e : pop)
+        peer_fetches += e->metric("cdn_edge_peer_fetches_total");
+    CHECK(peer_fetches == 2 * kKeys);  // each key: its owner fetched, the two others asked it
+    // A peer that goes away: the others fetch its keys themselves, without an error.
+    pop[2]->process().kill_hard();
+    int errors = 0;
+    for (int k = 0; k < kKeys; ++k)
+        if (http_get(pop[0]->port(), "/q/" + std::to_string(k) + "?size=300").result_int() != 200)
+            ++errors;
+    CHECK(errors == 0);
+}
+
+TEST_CASE("peering: a hot key spreads past its owner when the owner is over the load cap",
+          "[edge][tiers][peering]") {
+    TempDir dir;
+    OriginSim origin(dir);
+    const std::vector<std::uint16_t> ports = {free_port(), free_port(), free_port()};
+    std::vector<std::unique_ptr<Edge>> pop;
+    for (std::size_t i = 0; i < ports.size(); ++i)
+        pop.push_back(std::make_unique<Edge>(
+            dir, origin.url(), peering_toml(ports) + "load_cap = 1.25\n",
+            std::vector<std::string>{"--name", "pop-" + std::to_string(i), "--listen",
+                                     "127.0.0.1:" + std::to_string(ports[i])}));
+    // Find an edge that does not own the hot key (its first request goes to a peer).
+    const std::string hot = "/hot?size=1000&delay=300&cc=no-store";
+    std::size_t asker = 0;
+    for (; asker < pop.size(); ++asker) {
+        http_get(pop[asker]->port(), hot);
+        if (pop[asker]->metric("cdn_edge_peer_fetches_total") > 0) break;
+    }
+    REQUIRE(asker < pop.size());
+    // Many clients at once at that edge: past the cap, the next peer in the key's order takes
+    // some of them.
+    std::vector<std::thread> threads;
+    std::atomic<int> ok{0};
+    for (int i = 0; i < 12; ++i)
+        threads.emplace_back([&] {
+            try {
+                if (http_get(pop[asker]->port(), hot).result_int() == 200) ++ok;
+            } catch (const std::exception&) {
+            }
+        });
+    for (auto& t : threads)
+        t.join();
+    CHECK(ok == 12);
+    CHECK(pop[asker]->metric("cdn_edge_peer_spills_total") > 0);
 }

@@ -514,3 +514,33 @@ reset_timeout = "2s"
     CHECK_THAT(fails("[server]\nname = \"a b\"\n"), Contains("server.name"));
     CHECK_THAT(fails("[server]\nmax_hops = 0\n"), Contains("1 to 64"));
 }
+
+TEST_CASE("[peering]: the PoP's peers, this edge found among them", "[edge_config]") {
+    auto c = load_edge_config(ConfigSection::parse(R"(
+[server]
+listen = ["127.0.0.1:8081"]
+[[origin]]
+url = "http://127.0.0.1:9000"
+[peering]
+peers = ["http://127.0.0.1:8080", "http://127.0.0.1:8081", "http://127.0.0.1:8082"]
+load_cap = 1.5
+)",
+                                                   "t.toml"));
+    REQUIRE(c.peering);
+    CHECK(c.peering->peers.size() == 3);
+    CHECK(c.peering->load_cap == 1.5);
+    find_self_peer(c);
+    CHECK(c.peering->self == 1u);
+    c.listen = {tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 9999)};
+    CHECK_THROWS_WITH(find_self_peer(c), Contains("none of them is this edge"));
+    c.peering->self_url = "http://127.0.0.1:8082";
+    find_self_peer(c);
+    CHECK(c.peering->self == 2u);
+
+    CHECK_THAT(fails("[peering]\npeers = [\"http://127.0.0.1:1\"]\n"), Contains("at least two"));
+    CHECK_THAT(fails("[peering]\npeers = [\"http://127.0.0.1:1\", \"http://127.0.0.1:1\"]\n"),
+               Contains("listed twice"));
+    CHECK_THAT(fails("[peering]\npeers = [\"http://127.0.0.1:1\", \"http://127.0.0.1:2\"]\n"
+                     "load_cap = 0.5\n"),
+               Contains("1 to 10"));
+}

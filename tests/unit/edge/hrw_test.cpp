@@ -161,3 +161,29 @@ TEST_CASE("hrw: no eligible member means no pick", "[hrw]") {
     CHECK_FALSE(set.pick_hashed(key(1), t0, all));
     CHECK(set.pick_hashed(key(1), t0, {}));
 }
+
+TEST_CASE("hrw: bounded loads spread a hot key past its owner, never past this edge", "[hrw]") {
+    auto set = parent_set({8001, 8002, 8003});
+    const std::uint64_t k = key(7);
+    bool spilled = true;
+    auto first = set.pick_bounded(k, t0, 1.25, SIZE_MAX, &spilled);
+    REQUIRE(first);
+    CHECK_FALSE(spilled);
+    const std::size_t owner = first->index();
+    // The owner holds one request: cap = ceil(1.25 * 2 / 3) = 1, so the next goes elsewhere.
+    auto second = set.pick_bounded(k, t0, 1.25, SIZE_MAX, &spilled);
+    REQUIRE(second);
+    CHECK(spilled);
+    CHECK(second->index() != owner);
+    // Leases held: the loads spread evenly, none above the cap.
+    std::vector<OriginSet::Lease> held;
+    for (int i = 0; i < 30; ++i)
+        held.push_back(*set.pick_bounded(k, t0, 1.25, SIZE_MAX));
+    for (std::size_t i = 0; i < 3; ++i) {
+        INFO(i << ": " << set.outstanding(i));
+        CHECK(set.outstanding(i) <= static_cast<std::size_t>(std::ceil(1.25 * 33 / 3.0)));
+    }
+    // This edge itself (self) is never over the cap: it takes what the others cannot.
+    auto mine = set.pick_bounded(k, t0, 1.0, owner == 0 ? 1 : 0);
+    REQUIRE(mine);
+}
