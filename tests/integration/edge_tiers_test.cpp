@@ -61,7 +61,7 @@ Response purge(Edge& edge, const std::string& body) {
 
 }  // namespace
 
-TEST_CASE("tiers: children share their parent's copy; Cache-Status lists every hop",
+TEST_CASE("tiers: children share their parent's copy, Cache-Status lists every hop",
           "[edge][tiers]") {
     TempDir dir;
     OriginSim origin(dir);
@@ -183,7 +183,7 @@ TEST_CASE(
     CHECK(c3.metric("cdn_edge_parent_fallbacks_total") == 0);
 }
 
-TEST_CASE("tiers: every parent down means the origin; on_failure = error means a 502",
+TEST_CASE("tiers: every parent down means the origin, on_failure = error means a 502",
           "[edge][tiers]") {
     TempDir dir;
     OriginSim origin(dir);
@@ -230,7 +230,7 @@ TEST_CASE("tiers: CDN-Loop stops a request that comes back, and caps hops", "[ed
     CHECK(loop == std::vector<std::string>{"other-cdn", "edge-x"});
 }
 
-TEST_CASE("tiers: a parent that sends the request back answers 508; the child goes on",
+TEST_CASE("tiers: a parent that sends the request back answers 508, the child goes on",
           "[edge][tiers]") {
     TempDir dir;
     OriginSim origin(dir);

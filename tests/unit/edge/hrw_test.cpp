@@ -105,7 +105,7 @@ TEST_CASE("hrw: when one of N members leaves, only its keys move, each to its ne
     CHECK(moved < kKeys / 4 + kKeys / 40);
 }
 
-TEST_CASE("hrw: a member whose breaker is open is skipped; its keys come back, ramped up",
+TEST_CASE("hrw: a member whose breaker is open is skipped, its keys come back, ramped up",
           "[hrw]") {
     constexpr int kKeys = 20000;
     auto set = parent_set({8001, 8002}, {}, 30s);

@@ -134,7 +134,7 @@ TEST_CASE("pipeline: a miss is fetched and stored, the next request is a hit", "
 
 // Regression: a 304 without Date left the stored Date in place, so the refreshed response
 // looked as old as the first one and was stale again at once.
-TEST_CASE("pipeline: expiry is decided by the injected clock; revalidation keeps the body",
+TEST_CASE("pipeline: expiry is decided by the injected clock, revalidation keeps the body",
           "[pipeline]") {
     unsigned answer_304 = 0;
     Pipeline p([&](const test::FakeCall& c) {
@@ -174,7 +174,7 @@ TEST_CASE("pipeline: stale-if-error serves the stored copy when the upstream fai
     CHECK(p.request("GET", "/s").status == 502);
 }
 
-TEST_CASE("pipeline: cacheable fetches go to the parents with the key's hash; passes do not",
+TEST_CASE("pipeline: cacheable fetches go to the parents with the key's hash, passes do not",
           "[pipeline]") {
     Pipeline p([](const test::FakeCall&) { return ok("x"); }, true);
     p.request("GET", "/p?q=1");
