@@ -9,12 +9,12 @@
 #include "edge/http/address_budget.hpp"
 #include "edge/http/http1_session.hpp"
 #include "edge/http/tls_settings.hpp"
-#include "edge/upstream/health_checker.hpp"
-#include "edge/upstream/origin_pool.hpp"
-#include "edge/upstream/origin_set.hpp"
 #include "edge/proxy/access_log.hpp"
 #include "edge/storage/eviction_policy.hpp"
 #include "edge/storage/tiered_store.hpp"
+#include "edge/upstream/health_checker.hpp"
+#include "edge/upstream/origin_pool.hpp"
+#include "edge/upstream/origin_set.hpp"
 
 #include <boost/asio/ssl/context.hpp>
 
@@ -102,6 +102,23 @@ struct EdgeConfig {
     };
     std::optional<Purge> purge;
 
+    // Self-registration in purge_api's fleet registry ([fleet]; proxy/registrar.hpp): on by
+    // default when [purge] is set, through the same api, token and TLS settings.
+    struct Fleet {
+        std::optional<bool> enabled;  // [fleet] register; unset: on when [purge] api is set
+        std::string region;           // a region id geodns knows ("" : none)
+        std::optional<double> latitude, longitude;  // both or neither
+        // What DNS hands out; default: the first listen address, when it is a specific one.
+        std::vector<std::string> advertise_ipv4, advertise_ipv6;
+        std::string http_url;   // client-facing base URL; default: http://<first listen address>
+        std::string admin_url;  // default: http://<admin address> (geodns checks /healthz there)
+        std::string role = "edge";  // or "parent"
+        unsigned weight = 1;        // 1..1000
+        bool operator==(const Fleet&) const = default;
+    };
+    Fleet fleet;
+    bool registers() const { return purge.has_value() && fleet.enabled.value_or(true); }
+
     // TLS listeners; off unless [tls] (or --tls-listen with --tls-cert/--tls-key) is set.
     // Certificates are read (and checked) by http::TlsContextSet::load at start-up and reload.
     std::optional<http::TlsSettings> tls;
@@ -133,7 +150,7 @@ struct OriginTlsParams {
 // Resolves an origin URL ("http://127.0.0.1:9000", "https://origin.example") into a server;
 // throws ConfigError. https:// servers get `tls` (their OriginServer::tls).
 upstream::OriginServer make_origin_server(const std::string& url, const std::string& where,
-                                        const OriginTlsParams& tls = {});
+                                          const OriginTlsParams& tls = {});
 // Checks what a config needs before the edge can start; throws ConfigError.
 void validate(const EdgeConfig& config);
 // The TLS client settings for an https:// purge api (verification, CA, server name defaulting to
