@@ -102,7 +102,7 @@ bool purge_api_in_cleartext(const EdgeConfig::Purge& purge) {
 }
 
 upstream::OriginServer make_origin_server(const std::string& url, const std::string& where,
-                                          const OriginTlsParams& tls) {
+                                        const OriginTlsParams& tls) {
     auto u = parse_url(url);
     if (!u)
         throw ConfigError(fmt::format(

@@ -9,12 +9,12 @@
 #include "edge/http/address_budget.hpp"
 #include "edge/http/http1_session.hpp"
 #include "edge/http/tls_settings.hpp"
-#include "edge/proxy/access_log.hpp"
-#include "edge/storage/eviction_policy.hpp"
-#include "edge/storage/tiered_store.hpp"
 #include "edge/upstream/health_checker.hpp"
 #include "edge/upstream/origin_pool.hpp"
 #include "edge/upstream/origin_set.hpp"
+#include "edge/proxy/access_log.hpp"
+#include "edge/storage/eviction_policy.hpp"
+#include "edge/storage/tiered_store.hpp"
 
 #include <boost/asio/ssl/context.hpp>
 
