@@ -113,7 +113,8 @@ asio::awaitable<void> Registrar::run(std::shared_ptr<Registrar>) {
             } else if (r.ok() && r.status == 409) {
                 registered_ = false;
                 lease = lease_of(r.body, lease);
-                note("refused:" + r.body, LogLevel::error,
+                // The holder's description (not its lease times) decides whether this is news.
+                note("refused:" + registration::error_message(r.body), LogLevel::error,
                      fmt::format("registry: {} refused the id {}: {} -- this edge keeps serving "
                                  "but is not registered and takes no purges under that id; "
                                  "trying again every {} ms",
