@@ -1,12 +1,14 @@
 #include "edge/config.hpp"
 
 #include "common/log.hpp"
+#include "common/registration.hpp"
 #include "common/tls_client.hpp"
 #include "common/units.hpp"
 #include "edge/cache/cache_key.hpp"
 
 #include <fmt/format.h>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
 #include <algorithm>
@@ -15,6 +17,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <tuple>
 
 namespace cdn::edge {
 
@@ -140,10 +143,62 @@ upstream::OriginServer make_origin_server(const std::string& url, const std::str
     return server;
 }
 
+namespace {
+
+// [fleet]: what this edge registers with purge_api's registry (see EdgeConfig::Fleet).
+void load_fleet(const ConfigSection& s, EdgeConfig::Fleet& f) {
+    s.allow_only({"register", "region", "latitude", "longitude", "advertise_ipv4", "advertise_ipv6",
+                  "http_url", "admin_url", "role", "weight"});
+    if (auto v = s.boolean("register")) f.enabled = *v;
+    if (auto v = s.string("region")) {
+        if (!registration::valid_id(*v))
+            s.fail("region", "expected a region id: 1 to 64 of A-Z a-z 0-9 . _ -");
+        f.region = *v;
+    }
+    const auto lat = s.number("latitude"), lon = s.number("longitude");
+    if (lat.has_value() != lon.has_value())
+        s.fail(lat ? "longitude" : "latitude", "latitude and longitude go together");
+    if (lat) {
+        if (*lat < -90 || *lat > 90) s.fail("latitude", "expected -90 to 90");
+        if (*lon < -180 || *lon > 180) s.fail("longitude", "expected -180 to 180");
+        f.latitude = *lat;
+        f.longitude = *lon;
+    }
+    for (const auto& [key, out, v6] : {std::tuple{"advertise_ipv4", &f.advertise_ipv4, false},
+                                       std::tuple{"advertise_ipv6", &f.advertise_ipv6, true}}) {
+        for (const auto& a : s.strings(key).value_or(std::vector<std::string>{})) {
+            boost::system::error_code ec;
+            const auto addr = boost::asio::ip::make_address(a, ec);
+            if (ec || addr.is_v6() != v6 || (v6 && addr.to_v6().is_v4_mapped()))
+                s.fail(key, fmt::format("\"{}\" is not an IPv{} address", a, v6 ? 6 : 4));
+            out->push_back(addr.to_string());
+        }
+    }
+    for (const auto& [key, out] :
+         {std::pair{"http_url", &f.http_url}, std::pair{"admin_url", &f.admin_url}}) {
+        if (auto v = s.string(key)) {
+            const auto u = parse_url(*v);
+            if (!u || (u->scheme != "http" && u->scheme != "https"))
+                s.fail(key, "expected a base URL like http://192.0.2.10:8080");
+            *out = *v;
+        }
+    }
+    if (auto v = s.string("role")) {
+        if (*v != "edge" && *v != "parent") s.fail("role", "expected \"edge\" or \"parent\"");
+        f.role = *v;
+    }
+    if (auto v = s.integer("weight")) {
+        if (*v < 1 || *v > 1000) s.fail("weight", "expected an integer from 1 to 1000");
+        f.weight = static_cast<unsigned>(*v);
+    }
+}
+
+}  // namespace
+
 EdgeConfig load_edge_config(const ConfigSection& root) {
     EdgeConfig c;
     root.allow_only({"server", "admin", "cache", "limits", "timeouts", "origin", "purge", "tls",
-                     "http2", "log", "parents", "peering"});
+                     "http2", "log", "parents", "peering", "fleet"});
     if (auto s = root.section("server")) {
         s->allow_only(
             {"name", "listen", "admin", "threads", "access_log", "h2c", "reuse_port", "max_hops"});
@@ -347,6 +402,7 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
                      s->file());
         c.purge = std::move(p);
     }
+    if (auto s = root.section("fleet")) load_fleet(*s, c.fleet);
     if (auto s = root.section("cache")) {
         s->allow_only({"memory", "max_object_size", "shards", "sort_query", "drop_query_params",
                        "heuristic_fraction", "heuristic_max", "negative_ttl", "ttl_jitter", "grace",
@@ -790,6 +846,9 @@ void validate(const EdgeConfig& c) {
                 "TLS: no certificate: add a [[tls.certificates]] table or --tls-cert/--tls-key");
     }
     if (c.origins.empty()) throw ConfigError("no origin: add an [[origin]] table or --origin URL");
+    if (c.fleet.enabled.value_or(false) && !c.purge)
+        throw ConfigError(
+            "fleet.register: registration goes to purge_api: set [purge] api (or --purge-api)");
     if (c.memory_bytes < (1u << 20)) throw ConfigError("cache.memory must be at least 1MiB");
     if (c.log.access != "stdout" && c.log.access != "off") {
         // The edge creates the file, not its directory: say so now (and in --check) rather

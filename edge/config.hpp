@@ -130,6 +130,23 @@ struct EdgeConfig {
     };
     std::optional<Purge> purge;
 
+    // Self-registration in purge_api's fleet registry ([fleet]; proxy/registrar.hpp): on by
+    // default when [purge] is set, through the same api, token and TLS settings.
+    struct Fleet {
+        std::optional<bool> enabled;  // [fleet] register; unset: on when [purge] api is set
+        std::string region;           // a region id geodns knows ("" : none)
+        std::optional<double> latitude, longitude;  // both or neither
+        // What DNS hands out; default: the first listen address, when it is a specific one.
+        std::vector<std::string> advertise_ipv4, advertise_ipv6;
+        std::string http_url;   // client-facing base URL; default: http://<first listen address>
+        std::string admin_url;  // default: http://<admin address> (geodns checks /healthz there)
+        std::string role = "edge";  // or "parent"
+        unsigned weight = 1;        // 1..1000
+        bool operator==(const Fleet&) const = default;
+    };
+    Fleet fleet;
+    bool registers() const { return purge.has_value() && fleet.enabled.value_or(true); }
+
     // TLS listeners; off unless [tls] (or --tls-listen with --tls-cert/--tls-key) is set.
     // Certificates are read (and checked) by http::TlsContextSet::load at start-up and reload.
     std::optional<http::TlsSettings> tls;

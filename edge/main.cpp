@@ -13,6 +13,7 @@
 #include "edge/proxy/edge_metrics.hpp"
 #include "edge/proxy/purge_subscriber.hpp"
 #include "edge/proxy/purger.hpp"
+#include "edge/proxy/registrar.hpp"
 #include "edge/storage/memory_store.hpp"
 
 #include <malloc.h>
@@ -213,6 +214,7 @@ std::vector<std::string> restart_only_changes(const EdgeConfig& a, const EdgeCon
                 a.purge->tls_verify == b.purge->tls_verify &&
                 a.purge->idle_timeout == b.purge->idle_timeout)),
           "purge");
+    check(a.fleet == b.fleet, "fleet");
     check(a.tls.has_value() == b.tls.has_value() &&
               (!a.tls || (a.tls->listen == b.tls->listen && a.tls->alpn == b.tls->alpn)),
           "tls.listen, tls.alpn");
@@ -264,6 +266,45 @@ std::shared_ptr<proxy::EdgeGeneration> make_generation(EdgeConfig config,
             upstream::BreakerSettings{3, std::chrono::milliseconds(5'000)},
             upstream::SetOptions{.breakers_always = true, .weights = {}, .ramp_up = {}});
     return gen;
+}
+
+// What this edge registers ([fleet], proxy/registrar.hpp): the configured values, else what
+// the listeners say (their bound ports, so port 0 works). A wildcard listen address (0.0.0.0)
+// is no address to hand out: then the first advertised one stands in for it.
+registration::Registration make_registration(const EdgeConfig& c, const std::string& id,
+                                             const std::string& instance,
+                                             std::optional<tcp::endpoint> client, bool client_tls,
+                                             std::optional<tcp::endpoint> admin) {
+    const EdgeConfig::Fleet& f = c.fleet;
+    registration::Registration r;
+    r.id = id;
+    r.instance = instance;
+    r.region = f.region;
+    r.latitude = f.latitude;
+    r.longitude = f.longitude;
+    r.ipv4 = f.advertise_ipv4;
+    r.ipv6 = f.advertise_ipv6;
+    if (client && r.ipv4.empty() && r.ipv6.empty() && !client->address().is_unspecified()) {
+        if (client->address().is_v4())
+            r.ipv4.push_back(client->address().to_string());
+        else
+            r.ipv6.push_back(client->address().to_string());
+    }
+    auto url_of = [&](const tcp::endpoint& ep, const char* scheme) {
+        std::string host = ep.address().to_string();
+        if (ep.address().is_unspecified())
+            host = !r.ipv4.empty() ? r.ipv4.front() : !r.ipv6.empty() ? r.ipv6.front() : host;
+        if (host.find(':') != std::string::npos) host = "[" + host + "]";
+        return fmt::format("{}://{}:{}", scheme, host, ep.port());
+    };
+    r.http = f.http_url;
+    if (r.http.empty() && client) r.http = url_of(*client, client_tls ? "https" : "http");
+    r.admin = f.admin_url;
+    if (r.admin.empty() && admin) r.admin = url_of(*admin, "http");
+    r.role = f.role;
+    r.weight = f.weight;
+    r.version = std::string(build_info().version);
+    return r;
 }
 
 }  // namespace
@@ -660,6 +701,8 @@ int main(int argc, char** argv) {
 
     // Purge delivery. With a persistent cache, the disk is not read until the stream has caught
     // up: it may hold objects that purges sent while this edge was down have invalidated.
+    // This process's nonce in the fleet registry; the purge stream presents it too.
+    const std::string instance = registration::random_instance();
     std::shared_ptr<proxy::PurgeSubscriber> subscriber;
     if (config.purge) {
         if (tiered) tiered->set_disk_reads(false);
@@ -671,7 +714,10 @@ int main(int argc, char** argv) {
         proxy::PurgeSubscription sub{
             *parse_url(config.purge->api),
             config.purge->edge_id.empty() ? config.name : config.purge->edge_id,
-            config.purge->token, config.purge->idle_timeout, config.purge->tls};
+            config.purge->token,
+            config.purge->idle_timeout,
+            config.purge->tls,
+            instance};
         subscriber = std::make_shared<proxy::PurgeSubscriber>(
             pool.at(0).get_executor(), std::move(sub), purger, disk.get(), [&tiered] {
                 if (tiered && !tiered->disk_reads()) {
@@ -679,7 +725,8 @@ int main(int argc, char** argv) {
                     log_info("disk tier: serving from disk (purges caught up)");
                 }
             });
-        subscriber->start();
+        // With registration, the stream starts after the first registration attempt (below).
+        if (!config.registers()) subscriber->start();
         registry.gauge_fn("cdn_edge_purge_stream_connected", "1 while the purge stream is open.",
                           [&subscriber] { return subscriber->connected() ? 1.0 : 0.0; });
         for (const auto& [kind, label] :
@@ -694,6 +741,38 @@ int main(int argc, char** argv) {
                     return static_cast<double>(subscriber->failures(kind));
                 },
                 label);
+    }
+
+    // Self-registration in purge_api's fleet registry ([fleet]), once the listeners are up (their
+    // bound ports are what it registers). The purge stream starts after the first attempt, so a
+    // restarted edge taking its id over is not refused its stream meanwhile.
+    std::shared_ptr<proxy::Registrar> registrar;
+    if (config.registers()) {
+        std::optional<tcp::endpoint> client_ep, admin_ep;
+        bool client_tls = false;
+        if (!listeners.empty()) {
+            client_ep = listeners.front()->local_endpoint();
+            client_tls = config.listen.empty();  // only TLS listeners
+        }
+        if (admin_listener) admin_ep = admin_listener->local_endpoint();
+        proxy::RegistrarSettings rs{
+            *parse_url(config.purge->api), config.purge->token, config.purge->tls,
+            make_registration(config,
+                              config.purge->edge_id.empty() ? config.name : config.purge->edge_id,
+                              instance, client_ep, client_tls, admin_ep)};
+        if (rs.reg.ipv4.empty() && rs.reg.ipv6.empty())
+            log_warn(
+                "edge {}: registering without an address (the listen address is a wildcard): "
+                "geodns cannot hand this edge out; set [fleet] advertise_ipv4 / advertise_ipv6",
+                config.name);
+        registrar = std::make_shared<proxy::Registrar>(pool.at(0).get_executor(), std::move(rs),
+                                                       [&subscriber] {
+                                                           if (subscriber) subscriber->start();
+                                                       });
+        registrar->start();
+        registry.gauge_fn("cdn_edge_registered",
+                          "1 while this edge holds a lease in purge_api's fleet registry.",
+                          [&registrar] { return registrar->registered() ? 1.0 : 0.0; });
     }
 
     // SIGUSR1 (logrotate's postrotate): the access log file is opened again at its path.
@@ -734,10 +813,21 @@ int main(int argc, char** argv) {
         hup.cancel();
         usr1.cancel();
         if (subscriber) subscriber->stop();
+        if (registrar) registrar->stop();
         pool.stop();
     };
+    // The deregistration (DELETE, bounded by 2 s) may outlast the connections.
+    std::chrono::steady_clock::time_point deregister_deadline;
     std::function<void()> wait_for_drain = [&] {
         const std::int64_t open = metrics.connections.value();
+        if (open <= 0 && registrar && !registrar->finished() &&
+            std::chrono::steady_clock::now() < deregister_deadline) {
+            drain_timer.expires_after(std::chrono::milliseconds(20));
+            drain_timer.async_wait([&](boost::system::error_code ec) {
+                if (!ec) wait_for_drain();
+            });
+            return;
+        }
         if (open <= 0) {
             log_info("edge {}: connections drained", config.name);
             return stop_all();
@@ -757,6 +847,11 @@ int main(int argc, char** argv) {
             log_info("edge {}: signal {}, draining {} connection(s) (at most {} ms)", config.name,
                      sig, metrics.connections.value(), plain_limits.load()->drain_timeout.count());
             admin_handler.set_draining();
+            if (registrar) {
+                registrar->stop();  // deregisters: geodns stops handing this edge out
+                deregister_deadline =
+                    std::chrono::steady_clock::now() + std::chrono::milliseconds(2500);
+            }
             for (auto& c : health_checkers)
                 c.checker->stop();
             for (auto& l : listeners)

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <fstream>
 #include <limits>
 #include <set>
 #include <stdexcept>
@@ -252,11 +253,70 @@ void load_health(const ConfigSection& h, GeodnsConfig& c, std::uint16_t& default
     default_port = static_cast<std::uint16_t>(integer_in(h, "port", 1, 65535, 80));
 }
 
+void load_registry(const ConfigSection& r, GeodnsConfig& c) {
+    r.allow_only({"url", "token", "token_file", "tls_ca", "tls_server_name", "tls_verify", "wait"});
+    RegistrySettings s;
+    auto url = r.string("url");
+    if (!url) r.fail("url", "expected purge_api's URL, like http://127.0.0.1:8090");
+    auto u = parse_url(*url);
+    if (!u || (u->scheme != "http" && u->scheme != "https"))
+        r.fail("url", fmt::format("\"{}\" is not a URL like http://127.0.0.1:8090", *url));
+    s.url = *url;
+    s.api = *u;
+    const bool https = u->scheme == "https";
+    if (auto t = r.string("token")) s.token = *t;
+    if (auto f = r.file_path("token_file")) {
+        if (!s.token.empty()) r.fail("token_file", "set token or token_file, not both");
+        std::ifstream in(*f);
+        if (!in) r.fail("token_file", fmt::format("{}: cannot be read", f->string()));
+        std::getline(in, s.token);
+        while (!s.token.empty() && std::isspace(static_cast<unsigned char>(s.token.back())))
+            s.token.pop_back();
+        if (s.token.empty()) r.fail("token_file", fmt::format("{}: empty", f->string()));
+    }
+    if (s.token.empty())
+        r.fail("token_file", "the registry needs purge_api's edge token (or an admin token)");
+    for (unsigned char ch : s.token)
+        if (ch <= 0x20 || ch >= 0x7f) r.fail("token", "must be printable ASCII without spaces");
+    auto https_only = [&](std::string_view key) {
+        if (!https) r.fail(key, "TLS settings need an https:// url");
+    };
+    if (auto v = r.boolean("tls_verify")) {
+        https_only("tls_verify");
+        s.tls_verify = *v;
+    }
+    if (auto v = r.string("tls_server_name")) {
+        https_only("tls_server_name");
+        s.tls_server_name = *v;
+    }
+    if (auto p = r.file_path("tls_ca")) {
+        https_only("tls_ca");
+        s.tls_ca = *p;
+    }
+    if (auto w = r.duration("wait")) {
+        if (*w < std::chrono::milliseconds(100) || *w > std::chrono::seconds(30))
+            r.fail("wait", "expected 100ms to 30s");
+        s.wait = *w;
+    }
+    if (https) {
+        try {
+            auto cfg = std::make_shared<TlsClientConfig>();
+            cfg->context = make_tls_client_context({s.tls_verify, s.tls_ca});
+            cfg->server_name = s.tls_server_name.empty() ? u->host : s.tls_server_name;
+            cfg->verify = s.tls_verify;
+            s.tls = std::move(cfg);
+        } catch (const std::exception& e) {
+            r.fail(s.tls_ca.empty() ? "url" : "tls_ca", e.what());
+        }
+    }
+    c.registry = std::move(s);
+}
+
 Node& node_at(Zone& z, const std::string& name) {
     return z.nodes[name];
 }
 
-void load_zone(const ConfigSection& zs, const Fleet& fleet, ZoneSet& set,
+void load_zone(const ConfigSection& zs, const Fleet& fleet, bool registry, ZoneSet& set,
                std::vector<Steered*>& steered_nodes) {
     zs.allow_only({"origin", "ns", "ns_ttl", "ttl", "soa", "records", "steered"});
     Zone z;
@@ -365,8 +425,8 @@ void load_zone(const ConfigSection& zs, const Fleet& fleet, ZoneSet& set,
                 if (!known) s.fail("edges", fmt::format("\"{}\" is not one of the [[edges]]", id));
                 st.edges.push_back(id);
             }
-        } else if (fleet.edges.empty()) {
-            s.fail("name", "a steered name needs [[edges]] to answer with");
+        } else if (fleet.edges.empty() && !registry) {
+            s.fail("name", "a steered name needs [[edges]] (or a [registry]) to answer with");
         }
         node.steered = std::move(st);
     }
@@ -403,7 +463,8 @@ std::optional<std::string> canonical_name(std::string_view text) {
 
 GeodnsConfig load_config(const ConfigSection& root) {
     GeodnsConfig c;
-    root.allow_only({"server", "log", "rrl", "geo", "health", "regions", "edges", "zones"});
+    root.allow_only(
+        {"server", "log", "rrl", "geo", "health", "regions", "edges", "zones", "registry"});
     if (auto s = root.section("server")) load_server(*s, c);
     // [log] level, as the edge and purge_api spell it.
     if (auto l = root.section("log")) {
@@ -421,11 +482,12 @@ GeodnsConfig load_config(const ConfigSection& root) {
     c.health.subject = "geodns: edge";
     load_fleet(root, c, health_port);
     if (auto g = root.section("geo")) load_geo(*g, c);
+    if (auto r = root.section("registry")) load_registry(*r, c);
 
     auto zones = std::make_shared<ZoneSet>();
     std::vector<Steered*> steered;
     for (const ConfigSection& z : root.sections("zones"))
-        load_zone(z, c.fleet, *zones, steered);
+        load_zone(z, c.fleet, c.registry.has_value(), *zones, steered);
     if (zones->zones.empty()) root.fail("zones", "at least one [[zones]] table is required");
     for (std::size_t i = 0; i < steered.size(); ++i)
         steered[i]->index = i;
@@ -453,6 +515,9 @@ std::vector<std::string> restart_needed(const GeodnsConfig& running, const Geodn
                                   next.admin ? to_string(*next.admin) : "none"));
     if (running.threads != next.threads)
         out.push_back(fmt::format("[server] threads: {} -> {}", running.threads, next.threads));
+    if (running.registry.has_value() != next.registry.has_value() ||
+        (running.registry && !running.registry->same_as(*next.registry)))
+        out.push_back("[registry]: changed");
     if (running.reuse_port != next.reuse_port)
         out.push_back(
             fmt::format("[server] reuse_port: {} -> {}", running.reuse_port, next.reuse_port));

@@ -7,12 +7,14 @@
 #include "common/health_checker.hpp"
 #include "common/log.hpp"
 #include "common/net.hpp"
+#include "common/tls_client.hpp"
 #include "geodns/policy/fleet.hpp"
 #include "geodns/server/rrl.hpp"
 #include "geodns/zone/zone.hpp"
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,6 +39,22 @@ struct GeoConfig {
     std::vector<NetRule> nets;
 };
 
+// [registry]: learn the fleet from purge_api's registry (registry/registry_watcher.hpp).
+struct RegistrySettings {
+    std::string url;  // purge_api's base URL, "http://127.0.0.1:8090"
+    Url api;
+    std::string token;  // an edge or admin token of purge_api ([registry] token_file or token)
+    std::filesystem::path tls_ca;  // https: trusted CAs; empty: the system store
+    std::string tls_server_name;   // default: the URL's host
+    bool tls_verify = true;
+    std::shared_ptr<const TlsClientConfig> tls;  // built at load time for https://
+    std::chrono::milliseconds wait{25'000};      // long-poll wait (at most 30 s)
+    bool same_as(const RegistrySettings& o) const {
+        return url == o.url && token == o.token && tls_ca == o.tls_ca &&
+               tls_server_name == o.tls_server_name && tls_verify == o.tls_verify && wait == o.wait;
+    }
+};
+
 struct GeodnsConfig {
     std::vector<tcp::endpoint> dns;  // UDP and TCP on each
     std::optional<tcp::endpoint> admin;
@@ -56,7 +74,8 @@ struct GeodnsConfig {
     GeoConfig geo;
     bool health_checks = true;
     HttpCheckSettings health;
-    Fleet fleet;
+    Fleet fleet;  // the static [[edges]]: the base the registry's edges are added to
+    std::optional<RegistrySettings> registry;
     std::shared_ptr<const ZoneSet> zones;
 };
 

@@ -7,6 +7,8 @@
 #include "common/runtime.hpp"
 #include "geodns/config.hpp"
 #include "geodns/health/edge_health.hpp"
+#include "geodns/registry/fleet_merge.hpp"
+#include "geodns/registry/registry_watcher.hpp"
 #include "geodns/served.hpp"
 #include "geodns/server/admin.hpp"
 #include "geodns/server/dns_server.hpp"
@@ -21,6 +23,8 @@
 #include <cstdio>
 #include <exception>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -132,10 +136,12 @@ int main(int argc, char** argv) {
     std::unique_ptr<ServedBuilder> builder;
     std::unique_ptr<EdgeHealth> health;
     std::shared_ptr<const Served> first;
+    ServedBuilder::Geo current_geo;  // what the generation in force was built with
     try {
         config = build(f);
         set_log_level(config.log_level);
         auto geo = ServedBuilder::open_geo(config);  // ConfigError naming the file and line
+        current_geo = geo;
         builder = std::make_unique<ServedBuilder>(registry);
         health = std::make_unique<EdgeHealth>(registry);
         first = builder->build(config, std::move(geo),
@@ -185,6 +191,54 @@ int main(int argc, char** argv) {
         log_info("geodns: serving {} zones, {} edges in {} regions", config.zones->zones.size(),
                  config.fleet.edges.size(), config.fleet.regions.size());
 
+        // The fleet served = the static [[edges]] + what the registry lists ([registry]). A new
+        // listing (or a reload) publishes a new generation the way SIGHUP does: edges that stay
+        // keep their health cells, registered newcomers start up (their checks take them down),
+        // lapsed ones go. Runs on worker 0, like the reload.
+        std::optional<registration::RegistryListing> listing;
+        std::size_t registered_edges = 0;
+        auto publish_fleet = [&](const GeodnsConfig& c, ServedBuilder::Geo geo) {
+            GeodnsConfig merged_config = c;
+            std::set<std::string, std::less<>> registered;
+            if (listing) {
+                MergedFleet m = merge_fleet(c.fleet, *listing);
+                for (const std::string& why : m.skipped)
+                    log_warn("geodns: registry: skipping {}", why);
+                merged_config.fleet = std::move(m.fleet);
+                registered = std::move(m.registered);
+            }
+            auto table = health->update(merged_config.fleet, merged_config.health,
+                                        merged_config.health_checks, registered);
+            served.publish(builder->build(merged_config, std::move(geo), std::move(table)));
+            registered_edges = registered.size();
+            return merged_config.fleet.edges.size();
+        };
+        std::shared_ptr<RegistryWatcher> watcher;
+        if (config.registry) {
+            watcher = std::make_shared<RegistryWatcher>(
+                pool.at(0).get_executor(), *config.registry,
+                [&](const registration::RegistryListing& l) {
+                    listing = l;
+                    try {
+                        const std::size_t n = publish_fleet(config, current_geo);
+                        log_info("geodns: registry version {}: serving {} edges ({} registered)",
+                                 l.version, n, registered_edges);
+                    } catch (const std::exception& e) {
+                        log_error("geodns: registry version {} not applied: {}", l.version,
+                                  e.what());
+                    }
+                });
+            registry.gauge_fn(
+                "cdn_geodns_registry_edges",
+                "Edges in the served fleet that came from the registry.",
+                [&registered_edges] { return static_cast<double>(registered_edges); });
+            registry.gauge_fn("cdn_geodns_registry_connected",
+                              "1 while the last request to purge_api's registry succeeded.",
+                              [&watcher] { return watcher->connected() ? 1.0 : 0.0; });
+            watcher->start();
+            log_info("geodns: learning the fleet from the registry at {}", config.registry->url);
+        }
+
         // SIGHUP: re-read the file and the database and apply everything that can change live
         // (zones, fleet and health checks, geo, limits, log level). A file or database that does
         // not load keeps the running config; what only a restart applies is logged and kept.
@@ -200,8 +254,10 @@ int main(int argc, char** argv) {
                 next.admin = config.admin;
                 next.threads = config.threads;
                 next.reuse_port = config.reuse_port;
-                auto table = health->update(next.fleet, next.health, next.health_checks);
-                served.publish(builder->build(next, std::move(geo), std::move(table)));
+                next.registry = config.registry;
+                ServedBuilder::Geo kept = geo;
+                publish_fleet(next, std::move(geo));
+                current_geo = std::move(kept);
             } catch (const std::exception& e) {
                 reload_failures.inc();
                 log_error("geodns: reload failed, keeping the running config: {}", e.what());
@@ -234,6 +290,7 @@ int main(int argc, char** argv) {
             log_info("geodns: signal {}, stopping", sig);
             boost::system::error_code ignored;
             hup.cancel(ignored);
+            if (watcher) watcher->stop();
             health->stop();
             server.stop();
             if (admin) admin->close();

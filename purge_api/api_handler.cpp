@@ -70,8 +70,13 @@ std::optional<std::string_view> query_param(std::string_view query, std::string_
 }
 
 ApiHandler::ApiHandler(const LiveSettings& settings, PurgeStore& store, EdgeRegistry& edges,
-                       const MetricsRegistry& registry, ApiMetrics& metrics)
-    : settings_(settings), store_(store), edges_(edges), registry_(registry), metrics_(metrics) {}
+                       const MetricsRegistry& registry, ApiMetrics& metrics, FleetRegistry* fleet)
+    : settings_(settings),
+      store_(store),
+      edges_(edges),
+      registry_(registry),
+      metrics_(metrics),
+      fleet_(fleet) {}
 
 Reply ApiHandler::error(const ApiError& e, ReplyShape shape) {
     metrics_.rejected(e.reason()).inc();
@@ -169,9 +174,11 @@ Plan ApiHandler::plan(const Request& req, const ApiSettings& s) {
         if (auto r = only(bh::verb::get)) return *r;
         return get_purge(req, s, path.substr(kPurges.size()));
     }
+    if (fleet_ && (path == "/v1/registry" || path.starts_with("/v1/registry/")))
+        return registry(req, s, path, query);
     return error(make_error(ApiErrc::not_found,
                             "no such endpoint; see POST /v1/purge, GET /v1/purges/<id>, GET "
-                            "/v1/edges, GET /v1/stream"));
+                            "/v1/edges, GET /v1/stream, GET /v1/registry"));
 }
 
 Plan ApiHandler::post_purge(const Request& req, const ApiSettings& s) {
@@ -264,6 +271,20 @@ Plan ApiHandler::stream(const Request& req, const ApiSettings& s, std::string_vi
         if (!v) return error(make_error(ApiErrc::bad_request, "Last-Event-ID: expected a number"));
         after = *v;
     }
+    // An edge that says which process it is (instance=) may not take over the stream of an id
+    // another live instance registered: two edges configured with one id would otherwise
+    // silently steal each other's purges.
+    if (const auto instance = query_param(query, "instance"); instance && fleet_) {
+        if (!registration::valid_instance(*instance))
+            return error(make_error(ApiErrc::bad_request,
+                                    "instance=<nonce>: expected 1 to 64 of A-Z a-z 0-9 . _ -"));
+        if (auto holder = fleet_->held_by_other(*edge, *instance)) {
+            fleet_->count_refused();
+            log_warn("stream: edge {} refused for instance {}: the id is registered by {}", *edge,
+                     *instance, describe_holder(*holder));
+            return conflict(*edge, *holder);
+        }
+    }
     return StreamPlan{std::string(*edge), after};
 }
 
@@ -340,6 +361,137 @@ Reply ApiHandler::get_edges(const Request& req, const ApiSettings& s) {
         a.push_back(std::move(eo));
     }
     return json_reply(200, a);
+}
+
+}  // namespace cdn::purge_api
+
+namespace cdn::purge_api {
+
+std::optional<ApiError> ApiHandler::any_auth(const Request& req, const ApiSettings& s) {
+    const auto h = req.find(bh::field::authorization);
+    if (h == req.end())
+        return make_error(ApiErrc::unauthenticated, "missing Authorization: Bearer <token>");
+    const auto presented = bearer_token(h->value());
+    if (!presented)
+        return make_error(ApiErrc::unauthenticated, "expected Authorization: Bearer <token>");
+    if (!s.config.edge_token.empty() && constant_time_equal(s.config.edge_token, *presented))
+        return std::nullopt;
+    if (s.tokens.find(*presented)) return std::nullopt;
+    return make_error(ApiErrc::unauthenticated, "unknown token");
+}
+
+Reply ApiHandler::conflict(std::string_view id, const RegisteredEdge& holder) {
+    const ApiError e = make_error(
+        ApiErrc::conflict, fmt::format("edge id \"{}\" is held by {}; give this edge another id "
+                                       "([purge] edge_id or [server] name), or stop the other one",
+                                       id, describe_holder(holder)));
+    metrics_.rejected(e.reason()).inc();
+    json::value v = json::parse(error_body(e));
+    json::object h = registration::to_json(holder.reg);
+    h["registered_ms"] = holder.registered_ms;
+    h["expires_ms"] = holder.expires_ms;
+    v.as_object()["holder"] = std::move(h);
+    v.as_object()["lease_ttl_ms"] = fleet_->lease_ttl().count();  // when to try again
+    return json_reply(409, v);
+}
+
+Reply ApiHandler::lease_grant(std::uint64_t version) {
+    json::object o;
+    o["lease_ttl_ms"] = fleet_->lease_ttl().count();
+    o["renew_every_ms"] = fleet_->renew_every().count();
+    o["version"] = version;
+    return json_reply(200, o);
+}
+
+Reply ApiHandler::registry_listing() {
+    const RegistryListing l = fleet_->list();
+    return json_reply(200, registration::to_json(l, fleet_->now_ms()));
+}
+
+Plan ApiHandler::registry(const Request& req, const ApiSettings& s, std::string_view path,
+                          std::string_view query) {
+    const bh::verb m = req.method();
+    if (path == "/v1/registry" || path == "/v1/registry/") {
+        if (m != bh::verb::get)
+            return error(make_error(ApiErrc::method_not_allowed, "/v1/registry takes GET"));
+        if (auto e = any_auth(req, s)) return error(*e);
+        const auto after = query_param(query, "after");
+        if (!after) return registry_listing();
+        const auto v = parse_u64(*after);
+        if (!v)
+            return error(make_error(ApiErrc::bad_request, "after=<version>: expected a number"));
+        std::uint64_t wait_ms = 0;
+        if (const auto w = query_param(query, "wait")) {
+            const auto n = parse_u64(*w);
+            if (!n || *n > 30'000)
+                return error(make_error(ApiErrc::bad_request,
+                                        "wait=<ms>: expected a number from 0 to 30000"));
+            wait_ms = *n;
+        }
+        if (wait_ms == 0 || fleet_->version() > *v) return registry_listing();
+        return RegistryWaitPlan{*v, std::chrono::milliseconds(wait_ms)};
+    }
+    std::string_view rest = path.substr(std::string_view("/v1/registry/").size());
+    constexpr std::string_view kHeartbeat = "/heartbeat";
+    const bool heartbeat = rest.ends_with(kHeartbeat);
+    if (heartbeat) rest.remove_suffix(kHeartbeat.size());
+    if (!registration::valid_id(rest))
+        return error(make_error(ApiErrc::bad_request,
+                                "not an edge id (1-64 of A-Z a-z 0-9 . _ -) in the path"));
+    const std::string_view id = rest;
+    if (heartbeat) {
+        if (m != bh::verb::post)
+            return error(make_error(ApiErrc::method_not_allowed, "heartbeat takes POST"));
+    } else if (m != bh::verb::put && m != bh::verb::delete_) {
+        return error(
+            make_error(ApiErrc::method_not_allowed, "/v1/registry/<id> takes PUT or DELETE"));
+    }
+    if (auto e = edge_auth(req, s)) return error(*e);
+    if (m == bh::verb::put) return put_registration(req, id);
+
+    // Heartbeat and DELETE name the instance: {"instance":"..."} or ?instance=.
+    std::string instance;
+    if (const auto q = query_param(query, "instance")) instance = std::string(*q);
+    if (instance.empty() && !req.body().empty()) {
+        boost::system::error_code ec;
+        const json::value v = json::parse(req.body(), ec);
+        const json::value* i =
+            !ec && v.is_object() ? v.get_object().if_contains("instance") : nullptr;
+        if (i && i->is_string()) instance = std::string(i->get_string());
+    }
+    if (!registration::valid_instance(instance))
+        return error(make_error(ApiErrc::malformed_json,
+                                "expected a body like {\"instance\":\"9f2c41d07ab3e655\"} (or "
+                                "?instance=): the nonce the edge registered with"));
+    const FleetRegistry::RenewResult r =
+        heartbeat ? fleet_->heartbeat(id, instance) : fleet_->remove(id, instance);
+    switch (r.outcome) {
+        case FleetRegistry::RenewOutcome::renewed:
+            if (heartbeat) return lease_grant(r.version);
+            return Reply{204, "", ""};
+        case FleetRegistry::RenewOutcome::unknown:
+            return error(make_error(
+                ApiErrc::not_found,
+                fmt::format("edge {} has no live registration (never registered, or its lease "
+                            "lapsed): register again with PUT /v1/registry/{}",
+                            id, id)));
+        case FleetRegistry::RenewOutcome::other_instance: return conflict(id, *r.holder);
+    }
+    return error(make_error(ApiErrc::bad_request, "unreachable"));
+}
+
+Reply ApiHandler::put_registration(const Request& req, std::string_view id) {
+    auto parsed = registration::parse_registration(req.body(), id);
+    if (auto* e = std::get_if<std::string>(&parsed))
+        return error(make_error(ApiErrc::bad_value, "registration: " + *e));
+    const Registration& r = std::get<Registration>(parsed);
+    const FleetRegistry::PutResult res = fleet_->put(r);
+    if (res.outcome == FleetRegistry::PutOutcome::refused) {
+        log_warn("registry: {} refused for instance {} (http {}): held by {}", id, r.instance,
+                 r.http, describe_holder(*res.holder));
+        return conflict(id, *res.holder);
+    }
+    return lease_grant(res.version);
 }
 
 }  // namespace cdn::purge_api

@@ -12,11 +12,18 @@
 //   GET  /v1/edges                admin token   -> [{"edge","last_applied_seq","connected",...}]
 //   GET  /v1/stream?edge=E&after=N  edge token  -> text/event-stream (ApiServer)
 //   POST /v1/edges/<id>/ack       edge token    -> 204
+//   PUT  /v1/registry/<id>        edge token    -> 200 {"lease_ttl_ms","renew_every_ms","version"};
+//                                                  409 naming the holder; 400 naming the field
+//   POST /v1/registry/<id>/heartbeat  edge token -> 200 as PUT; 404: register again
+//   DELETE /v1/registry/<id>?instance=I  edge token -> 204
+//   GET  /v1/registry[?after=V&wait=MS]  edge or admin token -> the live registrations
+//                                 (with after: a long poll, ApiServer waits for version > V)
 //   GET  /healthz, GET /metrics   no token
 #include "common/metrics.hpp"
 #include "purge_api/api_metrics.hpp"
 #include "purge_api/config.hpp"
 #include "purge_api/edge_registry.hpp"
+#include "purge_api/fleet_registry.hpp"
 #include "purge_api/live_settings.hpp"
 #include "purge_api/purge_store.hpp"
 
@@ -50,13 +57,22 @@ struct StreamPlan {
     std::uint64_t after = 0;
 };
 
-using Plan = std::variant<Reply, AppendPlan, StreamPlan>;
+// GET /v1/registry?after=V&wait=MS: answer registry_listing() once the version is > after, or
+// at the deadline.
+struct RegistryWaitPlan {
+    std::uint64_t after = 0;
+    std::chrono::milliseconds wait{0};
+};
+
+using Plan = std::variant<Reply, AppendPlan, StreamPlan, RegistryWaitPlan>;
 
 class ApiHandler {
   public:
     // `settings` must outlive the handler; each plan() reads its current snapshot.
+    // `fleet` (may be null: no registry endpoints, streams never refused) must outlive it too.
     ApiHandler(const LiveSettings& settings, PurgeStore& store, EdgeRegistry& edges,
-               const MetricsRegistry& registry, ApiMetrics& metrics);
+               const MetricsRegistry& registry, ApiMetrics& metrics,
+               FleetRegistry* fleet = nullptr);
 
     // With the current settings, or with the snapshot the caller took when the request began.
     Plan plan(const Request& req);
@@ -67,6 +83,9 @@ class ApiHandler {
     Reply error(const ApiError& e, ReplyShape shape = ReplyShape::native);
     // The same, shaped for the endpoint `target` names (Cloudflare's under /client/v4/).
     Reply error_for(std::string_view target, const ApiError& e);
+    // GET /v1/registry's answer (the live registrations, now).
+    Reply registry_listing();
+    FleetRegistry* fleet() const { return fleet_; }
 
   private:
     Plan post_purge(const Request& req, const ApiSettings& s);
@@ -75,6 +94,13 @@ class ApiHandler {
     Reply ack(const Request& req, const ApiSettings& s, std::string_view edge);
     Reply get_purge(const Request& req, const ApiSettings& s, std::string_view id);
     Reply get_edges(const Request& req, const ApiSettings& s);
+    Plan registry(const Request& req, const ApiSettings& s, std::string_view path,
+                  std::string_view query);
+    Reply put_registration(const Request& req, std::string_view id);
+    Reply conflict(std::string_view id, const RegisteredEdge& holder);
+    Reply lease_grant(std::uint64_t version);
+    // Edge token or an admin token (registry reads).
+    static std::optional<ApiError> any_auth(const Request& req, const ApiSettings& s);
     // The admin token of the request, or the 401 error.
     static std::variant<const Token*, ApiError> admin(const Request& req, const ApiSettings& s);
     static std::optional<ApiError> edge_auth(const Request& req, const ApiSettings& s);
@@ -84,6 +110,7 @@ class ApiHandler {
     EdgeRegistry& edges_;
     const MetricsRegistry& registry_;
     ApiMetrics& metrics_;
+    FleetRegistry* fleet_;
 };
 
 // "a=1&b=2" -> the value of key (not percent-decoded); nullopt when absent.

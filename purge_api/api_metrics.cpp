@@ -38,7 +38,7 @@ ApiMetrics::ApiMetrics(MetricsRegistry& r)
                        fmt::format("kind=\"{}\"", to_string(k)));
     for (std::string_view reason :
          {"malformed_json", "unknown_field", "invalid", "too_many_items", "too_large",
-          "bad_request", "unauthenticated", "forbidden", "unavailable"})
+          "bad_request", "unauthenticated", "forbidden", "unavailable", "conflict"})
         rejected_.emplace_back(
             reason, &r.counter("cdn_purge_api_rejected_total", "Requests refused, by reason.",
                                fmt::format("reason=\"{}\"", reason)));

@@ -263,6 +263,8 @@ asio::awaitable<void> ApiServer::serve(Stream& stream) {
             const Result<PurgeRecordPtr> result =
                 co_await async_append(store_, a->draft, asio::use_awaitable);
             reply = handler_.appended(*a, result);
+        } else if (auto* w = std::get_if<RegistryWaitPlan>(&plan)) {
+            reply = co_await wait_registry(*w);
         } else {
             lowest.expires_never();
             co_await serve_stream(stream, std::get<StreamPlan>(std::move(plan)),
@@ -291,6 +293,21 @@ asio::awaitable<void> ApiServer::serve(Stream& stream) {
             co_return;
         }
     }
+}
+
+asio::awaitable<Reply> ApiServer::wait_registry(RegistryWaitPlan plan) {
+    FleetRegistry* fleet = handler_.fleet();
+    const auto ex = co_await asio::this_coro::executor;
+    // Registered before the version is read, so a change in between still wakes us.
+    auto waker = std::make_shared<ChannelWaker>(ex);
+    fleet->add_waiter(waker);
+    asio::steady_timer timer(ex);
+    timer.expires_after(plan.wait);
+    while (fleet->version() <= plan.after) {
+        auto woke = co_await (waker->channel.async_receive(nothrow) || timer.async_wait(nothrow));
+        if (woke.index() == 1) break;
+    }
+    co_return handler_.registry_listing();
 }
 
 template <class Stream>

@@ -68,6 +68,9 @@ class ApiServer {
     boost::asio::awaitable<void> serve(Stream& stream);
     template <class Stream>
     boost::asio::awaitable<void> serve_stream(Stream& stream, StreamPlan plan, bool chunked);
+    // GET /v1/registry?after=V&wait=MS: the listing once the registry's version passes V, or at
+    // the deadline (woken by the registry, no polling).
+    boost::asio::awaitable<Reply> wait_registry(RegistryWaitPlan plan);
 
     const LiveSettings& settings_;
     PurgeStore& store_;

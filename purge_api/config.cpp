@@ -34,7 +34,8 @@ std::size_t bounded(const ConfigSection& s, std::string_view key, std::size_t df
 }  // namespace
 
 ApiConfig build_config(const ConfigSection& root) {
-    root.allow_only({"server", "tls", "token", "edges", "limits", "log", "stream", "store"});
+    root.allow_only(
+        {"server", "tls", "token", "edges", "limits", "log", "stream", "store", "registry"});
     ApiConfig c;
     const auto server = root.section("server");
     if (auto s = server) {
@@ -193,6 +194,14 @@ ApiConfig build_config(const ConfigSection& root) {
             c.etcd_prefix = *p;
         }
     }
+    if (auto r = root.section("registry")) {
+        r->allow_only({"lease_ttl"});
+        if (auto t = r->duration("lease_ttl")) {
+            if (*t < std::chrono::milliseconds(300) || *t > std::chrono::hours(1))
+                r->fail("lease_ttl", "expected 300ms to 1h");
+            c.lease_ttl = *t;
+        }
+    }
     c.file = root.file();
     return c;
 }
@@ -325,6 +334,7 @@ std::vector<std::string> keep_restart_only(const ApiConfig& running, ApiConfig& 
     keep(next.backend, running.backend, "store.backend");
     keep(next.etcd_endpoints, running.etcd_endpoints, "store.etcd_endpoints");
     keep(next.etcd_prefix, running.etcd_prefix, "store.etcd_prefix");
+    keep(next.lease_ttl, running.lease_ttl, "registry.lease_ttl");
     return changed;
 }
 

@@ -14,6 +14,7 @@
 //   [stream]  heartbeat = "1s", write_timeout = "5s"
 //   [store]   backend = "file" | "etcd", etcd_endpoints = ["http://127.0.0.1:2379"],
 //             etcd_prefix = "/cdn/purge/"
+//   [registry] lease_ttl = "10s"   (edges renew every third of it; fleet_registry.hpp)
 #include "common/config.hpp"
 #include "common/log.hpp"
 #include "common/net.hpp"
@@ -59,6 +60,10 @@ struct ApiConfig {
     Backend backend = Backend::file;
     std::vector<std::string> etcd_endpoints{"http://127.0.0.1:2379"};
     std::string etcd_prefix = "/cdn/purge/";
+
+    // The fleet registry: a registration lapses this long after its last renewal ([registry]
+    // lease_ttl); edges are told to renew every third of it. Needs a restart to change.
+    std::chrono::milliseconds lease_ttl{10'000};
 
     std::chrono::milliseconds heartbeat{1000};       // ": ping" after this much idleness
     std::chrono::milliseconds write_timeout{5000};   // a stream write stuck longer is cut off

@@ -13,13 +13,16 @@
 #include "purge_api/config.hpp"
 #include "purge_api/edge_registry.hpp"
 #include "purge_api/etcd_store.hpp"
+#include "purge_api/fleet_registry.hpp"
 #include "purge_api/purge_log.hpp"
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -175,8 +178,31 @@ int main(int argc, char** argv) {
             registry.counter_fn("cdn_purge_api_etcd_conflicts_total",
                                 "Appends that lost a txn race to another instance and retried.",
                                 [&] { return static_cast<double>(etcd->conflicts()); });
+        // The fleet registry, persisted beside the purge log (with the etcd store: in data_dir
+        // when one is given, else in memory only; see README "The registry").
+        FleetRegistry fleet(
+            clock, FleetRegistryOptions{config.lease_ttl, config.data_dir.empty()
+                                                              ? std::filesystem::path{}
+                                                              : config.data_dir / "registry.json"});
+        if (auto problem = fleet.load()) log_error("purge_api: registry: {}", *problem);
+        log_info("purge_api: registry {}: {} edge(s), lease {} ms",
+                 fleet.file().empty() ? std::string("in memory") : fleet.file().string(),
+                 fleet.size(), config.lease_ttl.count());
+        registry.gauge_fn("cdn_purge_api_registry_edges", "Edges with a live registration.",
+                          [&fleet] { return static_cast<double>(fleet.size()); });
+        for (const auto& [label, fn] :
+             {std::pair{R"(event="register")", &FleetRegistry::registers},
+              std::pair{R"(event="renew")", &FleetRegistry::renews},
+              std::pair{R"(event="expire")", &FleetRegistry::expires},
+              std::pair{R"(event="deregister")", &FleetRegistry::deregisters},
+              std::pair{R"(event="refused")", &FleetRegistry::refused}})
+            registry.counter_fn(
+                "cdn_purge_api_registry_events_total",
+                "Registry events: registrations (new, changed, taken over), renewals, lapsed "
+                "leases, deregistrations, refusals of a held id.",
+                [&fleet, fn = fn] { return static_cast<double>((fleet.*fn)()); }, label);
         LiveSettings live(config);
-        ApiHandler handler(live, store, edges, registry, metrics);
+        ApiHandler handler(live, store, edges, registry, metrics, &fleet);
         ApiServer server(live, store, edges, handler, metrics, clock);
 
         // Declared last: destroyed first, so no coroutine outlives what it refers to.
@@ -244,8 +270,23 @@ int main(int argc, char** argv) {
             });
         };
         wait_for_hup();
+        // Lapsed leases go within a tenth of the lease (at most a second) even when nobody
+        // reads: the long polls of GET /v1/registry (geodns) see them at once.
+        asio::steady_timer sweep_timer(pool.at(0));
+        const auto sweep_every = std::clamp(config.lease_ttl / 10, std::chrono::milliseconds(50),
+                                            std::chrono::milliseconds(1000));
+        std::function<void()> schedule_sweep = [&] {
+            sweep_timer.expires_after(sweep_every);
+            sweep_timer.async_wait([&](const boost::system::error_code& ec) {
+                if (ec) return;
+                fleet.sweep();
+                schedule_sweep();
+            });
+        };
+        schedule_sweep();
         pool.on_termination([&](int sig) {
             log_info("purge_api: signal {}, stopping", sig);
+            sweep_timer.cancel();
             if (listener) listener->close();
             if (tls_listener) tls_listener->close();
             hup.cancel();

@@ -40,6 +40,7 @@ enum class ApiErrc {
     zone_kind = 1011,       // 400: (zone API) a kind that cannot be limited to a zone (tags)
     not_found = 1404,       // 404
     method_not_allowed = 1405,
+    conflict = 1409,                // 409: (registry) the edge id is held by another instance
     unsupported_media_type = 1415,  // 415: (zone API) a Content-Type other than JSON
     unauthenticated = 10000,        // 401: missing or unknown token
     forbidden = 10001,              // 403: the token may not purge this

@@ -1,6 +1,7 @@
 #include "edge/proxy/purge_subscriber.hpp"
 
 #include "common/log.hpp"
+#include "common/registration.hpp"
 
 #include <openssl/ssl.h>
 
@@ -222,8 +223,9 @@ asio::awaitable<void> PurgeSubscriber::read_stream(Stream& stream) {
     auto& tcp = beast::get_lowest_layer(stream);
     bhttp::request<bhttp::empty_body> req{
         bhttp::verb::get,
-        fmt::format("{}v1/stream?edge={}&after={}", base_path(sub_.api), sub_.edge_id,
-                    purger_.last_seq()),
+        fmt::format("{}v1/stream?edge={}&after={}{}", base_path(sub_.api), sub_.edge_id,
+                    purger_.last_seq(),
+                    sub_.instance.empty() ? std::string() : "&instance=" + sub_.instance),
         11};
     req.set(bhttp::field::host, sub_.api.authority());
     req.set(bhttp::field::authorization, "Bearer " + sub_.token);
@@ -237,6 +239,32 @@ asio::awaitable<void> PurgeSubscriber::read_stream(Stream& stream) {
     tcp.expires_after(sub_.idle_timeout);
     co_await bhttp::async_read_header(stream, buffer, parser, redirect_error(use_awaitable, ec));
     if (ec) co_return;
+    if (parser.get().result_int() == 409) {
+        // Another live edge registered this id: say so once, loudly, naming it.
+        std::string body;
+        char part[4096];
+        while (!parser.is_done() && body.size() < 16384) {
+            parser.get().body().data = part;
+            parser.get().body().size = sizeof part;
+            co_await bhttp::async_read_some(stream, buffer, parser,
+                                            redirect_error(use_awaitable, ec));
+            if (ec == bhttp::error::need_buffer) ec = {};
+            if (ec) break;
+            body.append(part, sizeof part - parser.get().body().size);
+        }
+        ++failures_[static_cast<std::size_t>(PurgeFailure::status)];
+        ++failures_since_success_;
+        const std::string why = registration::error_message(body);
+        if (why != last_refusal_ && !stopping_) {
+            log_error(
+                "purge stream: {}://{} refused the stream of edge id {} (409): {} -- no purges "
+                "reach this edge until it holds the id; retrying",
+                sub_.api.scheme, sub_.api.authority(), sub_.edge_id, why);
+            last_refusal_ = why;
+        }
+        last_failure_ = "409";
+        co_return;
+    }
     if (parser.get().result_int() != 200) {
         failed(PurgeFailure::status,
                fmt::format("{}://{} answered {} to the stream request", sub_.api.scheme,
@@ -244,6 +272,9 @@ asio::awaitable<void> PurgeSubscriber::read_stream(Stream& stream) {
         co_return;
     }
     connected_ = true;
+    if (!last_refusal_.empty())
+        log_info("purge stream: edge id {} is no longer refused; streaming", sub_.edge_id);
+    last_refusal_.clear();
     recovered();
     std::string text;
     char chunk[16384];

@@ -11,7 +11,8 @@
 // server name, verification), for the stream and the acks alike. A failure to connect, a failed
 // handshake (with OpenSSL's reason, e.g. "certificate verify failed: unable to get local issuer
 // certificate") or an answer other than 200 is logged (a changed reason at once, the same one at
-// most every 30 s with the count of repeats) and counted, and retried with the backoff.
+// most every 30 s with the count of repeats) and counted, and retried with the backoff. A 409
+// (the id is registered by another live instance) is logged once as an error naming the holder.
 #include "common/net.hpp"
 #include "common/tls_client.hpp"
 #include "edge/proxy/purger.hpp"
@@ -36,6 +37,10 @@ struct PurgeSubscription {
     std::string token;  // purge_api's edge token
     std::chrono::milliseconds idle_timeout{5000};
     std::shared_ptr<const TlsClientConfig> tls;  // required for https://; null for http://
+    // This process's registry nonce, sent as &instance=: purge_api answers 409 (naming the
+    // holder) instead of handing this edge the stream of an id another live instance registered.
+    // Empty: not sent.
+    std::string instance;
 };
 
 // Why a stream (or an ack) could not be had, for the failure counters.
@@ -87,6 +92,7 @@ class PurgeSubscriber : public std::enable_shared_from_this<PurgeSubscriber> {
     std::chrono::steady_clock::time_point last_failure_log_{};
     std::uint64_t failures_unlogged_ = 0;
     std::uint64_t failures_since_success_ = 0;
+    std::string last_refusal_;  // the 409 last logged (logged once, not at every retry)
     bool synced_ = false;
     boost::beast::tcp_stream* current_ = nullptr;  // the open stream, for stop()
     std::uint64_t to_ack_ = 0;  // newest sequence applied and not yet acknowledged

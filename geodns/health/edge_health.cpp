@@ -86,9 +86,9 @@ void EdgeHealth::start_checker(const std::string& id, Edge& edge) {
     log(LogLevel::debug, "geodns: checking edge {} at {}", id, edge.health_url);
 }
 
-std::shared_ptr<const HealthTable> EdgeHealth::update(const Fleet& fleet,
-                                                      const HttpCheckSettings& settings,
-                                                      bool enabled) {
+std::shared_ptr<const HealthTable> EdgeHealth::update(
+    const Fleet& fleet, const HttpCheckSettings& settings, bool enabled,
+    const std::set<std::string, std::less<>>& start_up) {
     // Everything that can fail first, so a bad fleet changes nothing.
     std::vector<HttpCheckTarget> targets;
     targets.reserve(fleet.edges.size());
@@ -102,7 +102,7 @@ std::shared_ptr<const HealthTable> EdgeHealth::update(const Fleet& fleet,
 
     std::map<std::string, std::unique_ptr<Edge>, std::less<>> next;
     std::vector<std::shared_ptr<HealthCell>> cells;
-    std::vector<std::string> added;
+    std::vector<std::string> added, added_up;
     std::vector<std::pair<std::string, Edge*>> to_start;
     for (std::size_t i = 0; i < fleet.edges.size(); ++i) {
         const EdgeInfo& e = fleet.edges[i];
@@ -123,9 +123,10 @@ std::shared_ptr<const HealthTable> EdgeHealth::update(const Fleet& fleet,
             edge = std::make_unique<Edge>();
             // A fresh fleet is assumed healthy until checked; an edge added to a running one is
             // not answered before its checks pass.
-            edge->cell = std::make_shared<HealthCell>(first_ || !enabled);
+            const bool up = first_ || !enabled || start_up.contains(e.id);
+            edge->cell = std::make_shared<HealthCell>(up);
             register_metrics(*edge, labels);
-            if (!first_) added.push_back(e.id);
+            if (!first_) (up ? added_up : added).push_back(e.id);
             to_start.emplace_back(e.id, edge.get());
         }
         edge->health_url = e.health_url;
@@ -150,9 +151,13 @@ std::shared_ptr<const HealthTable> EdgeHealth::update(const Fleet& fleet,
         for (auto& [id, edge] : to_start)
             start_checker(id, *edge);
     }
-    if (!added.empty() || !removed.empty())
-        log_info("geodns: fleet changed: added [{}]{}, removed [{}] (no longer checked)",
+    if (!added.empty() || !added_up.empty() || !removed.empty())
+        log_info("geodns: fleet changed: added [{}]{}{}, removed [{}] (no longer checked)",
                  fmt::join(added, ", "), enabled ? " (down until their checks pass)" : "",
+                 added_up.empty() ? std::string()
+                                  : fmt::format(", added [{}] (registered: up until their "
+                                                "checks fail)",
+                                                fmt::join(added_up, ", ")),
                  fmt::join(removed, ", "));
     if (restart_all)
         log_info("geodns: health checks {}", enabled ? "restarted with the new [health] settings"

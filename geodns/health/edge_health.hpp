@@ -26,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,8 +42,11 @@ class EdgeHealth {
     // Makes the checks follow `fleet`, `settings` and `enabled` (see above) and returns the health
     // table for `fleet`, sharing the cells of the edges that stay. Health URLs must be numeric
     // http:// URLs (the config loader checks; throws ConfigError otherwise, changing nothing).
-    std::shared_ptr<const HealthTable> update(const Fleet& fleet, const HttpCheckSettings& settings,
-                                              bool enabled);
+    // Edges new to the fleet whose id is in `start_up` (registered ones: an edge that just
+    // registered is answered at once) start up instead of down; their checks take them down.
+    std::shared_ptr<const HealthTable> update(
+        const Fleet& fleet, const HttpCheckSettings& settings, bool enabled,
+        const std::set<std::string, std::less<>>& start_up = {});
     // Starts the checks on `executor`; later updates start and stop checks as the fleet changes.
     void start(boost::asio::any_io_executor executor);
     // Stops every check. Idempotent; update() after it starts none.

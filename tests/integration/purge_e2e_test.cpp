@@ -30,10 +30,12 @@ const std::string kStreamToml = "[stream]\nheartbeat = \"200ms\"\nwrite_timeout 
 const std::string kConnected = "cdn_edge_purge_stream_connected";
 const std::string kLastSeq = "cdn_edge_purge_last_seq";
 
-// The edge's [purge] section: purge_api at `api_port`, under the id purge_api knows.
+// The edge's [purge] section: purge_api at `api_port`, under the id purge_api knows. Without
+// registration: an edge killed here comes back on another port under the same id, which the
+// registry would (rightly) refuse until the old lease lapses; integration_registry tests that.
 std::string purge_toml(std::uint16_t api_port, const std::string& id) {
     return "[purge]\napi = \"http://127.0.0.1:" + std::to_string(api_port) + "\"\ntoken = \"" +
-           kEdgeToken + "\"\nedge_id = \"" + id + "\"\n";
+           kEdgeToken + "\"\nedge_id = \"" + id + "\"\n[fleet]\nregister = false\n";
 }
 
 // A metric sample, or `absent` while the edge does not export it (yet).

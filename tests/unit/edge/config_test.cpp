@@ -544,3 +544,36 @@ load_cap = 1.5
                      "load_cap = 0.5\n"),
                Contains("1 to 10"));
 }
+
+TEST_CASE("[fleet]: what the edge registers, checked", "[edge_config]") {
+    const auto defaults = load_edge_config(ConfigSection::parse("", "e.toml"));
+    CHECK_FALSE(defaults.registers());  // no [purge]
+    const std::string purge = "[purge]\napi = \"http://127.0.0.1:8090\"\n";
+    const auto on = load_edge_config(ConfigSection::parse(purge, "e.toml"));
+    CHECK(on.registers());  // on by default with [purge]
+    const auto c = load_edge_config(ConfigSection::parse(purge + R"([fleet]
+region = "eu-central"
+latitude = 50.1
+longitude = 8.7
+advertise_ipv4 = ["192.0.2.10"]
+advertise_ipv6 = ["2001:db8::10"]
+http_url = "http://192.0.2.10:8080"
+role = "parent"
+weight = 7
+)",
+                                                         "e.toml"));
+    CHECK(c.registers());
+    CHECK(c.fleet.region == "eu-central");
+    CHECK(c.fleet.advertise_ipv6 == std::vector<std::string>{"2001:db8::10"});
+    CHECK(c.fleet.role == "parent");
+    CHECK(c.fleet.weight == 7);
+    CHECK_FALSE(load_edge_config(ConfigSection::parse(purge + "[fleet]\nregister = false\n", "e"))
+                    .registers());
+    CHECK_THAT(fails("[fleet]\nadvertise_ipv4 = [\"::1\"]\n"), Contains("fleet.advertise_ipv4"));
+    CHECK_THAT(fails("[fleet]\nlatitude = 1\n"), Contains("fleet.longitude"));
+    CHECK_THAT(fails("[fleet]\nweight = 0\n"), Contains("fleet.weight"));
+    CHECK_THAT(fails("[fleet]\nrole = \"king\"\n"), Contains("fleet.role"));
+    CHECK_THAT(fails("[fleet]\nregion = \"a b\"\n"), Contains("fleet.region"));
+    CHECK_THAT(fails("[fleet]\nhttp_url = \"8080\"\n"), Contains("fleet.http_url"));
+    CHECK_THAT(fails("[fleet]\ncolour = 1\n"), Contains("fleet.colour"));
+}

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <fstream>
 #include <regex>
 
 using namespace cdn;
@@ -259,4 +260,62 @@ TEST_CASE("[server] reuse_port and [log] level, and what a reload cannot apply",
     CHECK(why[1] == "[server] admin: none -> 127.0.0.1:9");
     CHECK(why[2] == "[server] threads: 2 -> 4");
     CHECK(why[3] == "[server] reuse_port: false -> true");
+}
+
+TEST_CASE("[registry]: the fleet from purge_api, with or without static edges",
+          "[geodns][config]") {
+    const char* zone_only = R"(
+[[regions]]
+id = "us-east"
+latitude = 39.0
+longitude = -77.5
+
+[[zones]]
+origin = "cdn.example"
+ns = ["ns1"]
+[zones.soa]
+serial = 1
+[[zones.steered]]
+name = "www"
+)";
+    CHECK_THAT(error_of(zone_only), Contains("needs [[edges]] (or a [registry])"));
+    const GeodnsConfig c = parse(std::string(zone_only) +
+                                 "[registry]\nurl = \"http://127.0.0.1:8090\"\ntoken = \"t0k\"\n"
+                                 "wait = \"5s\"\n");
+    REQUIRE(c.registry);
+    CHECK(c.registry->api.port == 8090);
+    CHECK(c.registry->wait == std::chrono::seconds(5));
+    CHECK_FALSE(c.registry->tls);
+    CHECK(c.fleet.edges.empty());
+    CHECK_THAT(error_of(std::string(kBase) + "[registry]\nurl = \"ftp://x\"\ntoken = \"t\"\n"),
+               Contains("registry.url"));
+    CHECK_THAT(error_of(std::string(kBase) + "[registry]\nurl = \"http://127.0.0.1:8090\"\n"),
+               Contains("registry.token_file"));
+    CHECK_THAT(
+        error_of(std::string(kBase) +
+                 "[registry]\nurl = \"http://127.0.0.1:1\"\ntoken = \"t\"\nwait = \"31s\"\n"),
+        Contains("registry.wait"));
+    CHECK_THAT(error_of(std::string(kBase) + "[registry]\nurl = \"http://127.0.0.1:1\"\ntoken = "
+                                             "\"t\"\ntls_ca = \"ca.pem\"\n"),
+               Contains("TLS settings need an https:// url"));
+    // A change needs a restart (the watcher is started once).
+    const GeodnsConfig other = parse(
+        std::string(zone_only) + "[registry]\nurl = \"http://127.0.0.1:8091\"\ntoken = \"t0k\"\n");
+    CHECK(restart_needed(c, other) == std::vector<std::string>{"[registry]: changed"});
+}
+
+TEST_CASE("the commented [registry] block of the example config is valid", "[geodns][config]") {
+    std::ifstream in(GEODNS_EXAMPLE_CONFIG);
+    std::string line, text;
+    while (std::getline(in, line)) {
+        // Uncommented in place (the token inline: the example's token file does not exist here).
+        if (line == "# [registry]" || line.starts_with("# url") || line.starts_with("# wait"))
+            line = line.substr(2);
+        if (line.starts_with("# token_file")) line = "token = \"change-me-edges\"";
+        text += line + "\n";
+    }
+    const GeodnsConfig c = parse(text);
+    REQUIRE(c.registry);
+    CHECK(c.registry->url == "http://127.0.0.1:8090");
+    CHECK(c.registry->wait == std::chrono::seconds(25));
 }

@@ -1,0 +1,75 @@
+#pragma once
+// The edge's registration in purge_api's fleet registry (PUT /v1/registry/ID, then
+// POST /v1/registry/ID/heartbeat every renew_every_ms the answer names, DELETE on a drain), so
+// geodns learns the edge without anyone editing its config. Uses [purge] api, token and TLS.
+//
+// - Registered: renews every renew_every_ms; a 404 (the lease lapsed, or purge_api lost its
+//   registry) registers again at once.
+// - Refused (409: another live instance holds the id): logs an error naming the holder and tries
+//   again every lease period (it gets the id once the holder's lease lapses or it deregisters);
+//   the edge keeps serving, registered() stays false, and purge_api refuses this instance's purge
+//   stream too (the subscriber passes the same instance), so no purge is taken under a stolen id.
+// - purge_api unreachable or answering something else: retried with backoff (0.5 s doubling to
+//   5 s; 30 s for a 4xx such as a wrong token).
+// Each state change is logged once (not every attempt). stop() deregisters (at most 2 s).
+//
+// Threading: everything runs on the executor given (one strand: worker 0's io_context);
+// registered() and finished() may be read from any thread.
+#include "common/log.hpp"
+#include "common/net.hpp"
+#include "common/registration.hpp"
+#include "common/tls_client.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace cdn::edge::proxy {
+
+struct RegistrarSettings {
+    Url api;  // purge_api's base URL
+    std::string token;
+    std::shared_ptr<const TlsClientConfig> tls;  // for https://; null for http://
+    registration::Registration reg;              // id and instance set
+};
+
+// Held by shared_ptr: its coroutine keeps it alive until it ends.
+class Registrar : public std::enable_shared_from_this<Registrar> {
+  public:
+    // on_first_attempt runs once on the executor, after the first registration attempt (whatever
+    // its outcome): main starts the purge stream then, so a restarted edge that takes its id
+    // over is not refused its stream in the meantime.
+    Registrar(boost::asio::any_io_executor executor, RegistrarSettings settings,
+              std::function<void()> on_first_attempt = {});
+    void start();
+    // Ends the loop and deregisters if registered (from any thread).
+    void stop();
+
+    bool registered() const { return registered_.load(); }
+    // True once the loop has ended (after the deregistration, if any).
+    bool finished() const { return finished_.load(); }
+
+  private:
+    boost::asio::awaitable<void> run(std::shared_ptr<Registrar> self);
+    boost::asio::awaitable<void> pause(std::chrono::milliseconds d);
+    // Logs `line` at `level` when `state` differs from the last one logged.
+    void note(const std::string& state, LogLevel level, const std::string& line);
+    void first_attempt_done();
+
+    boost::asio::any_io_executor executor_;
+    RegistrarSettings settings_;
+    std::function<void()> on_first_attempt_;
+    boost::asio::steady_timer timer_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<bool> registered_{false};
+    std::atomic<bool> finished_{false};
+    std::string state_;
+};
+
+}  // namespace cdn::edge::proxy
