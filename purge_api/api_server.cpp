@@ -2,6 +2,7 @@
 
 #include "common/http_io.hpp"
 #include "common/log.hpp"
+#include "common/purge_event.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
@@ -154,19 +155,6 @@ asio::awaitable<ErrorCode> drain_client(Stream& stream, std::array<char, 4096>& 
 }
 
 }  // namespace
-
-std::string reset_event(std::uint64_t compacted_through, std::int64_t time_ms) {
-    return fmt::format("event: reset\ndata: {{\"compacted_through\":{},\"time_ms\":{}}}\n\n",
-                       compacted_through, time_ms);
-}
-
-std::string synced_event(std::uint64_t seq) {
-    return fmt::format("event: synced\ndata: {{\"seq\":{}}}\n\n", seq);
-}
-
-std::string purge_event(const PurgeRecord& r) {
-    return fmt::format("id: {}\nevent: purge\ndata: {}\n\n", r.seq, r.json);
-}
 
 ApiServer::ApiServer(const LiveSettings& settings, PurgeStore& store, EdgeRegistry& edges,
                      ApiHandler& handler, ApiMetrics& metrics, const Clock& clock)
@@ -336,7 +324,7 @@ asio::awaitable<void> ApiServer::serve_stream(Stream& stream, StreamPlan plan, b
         // is to have it purge everything it cached until now.
         log_warn("stream: edge {} asked for purges after {}, but the log ends at {}; sending reset",
                  plan.edge, sent, last);
-        ec = co_await write_events(stream, reset_event(last, to_ms(clock_.now())), chunked,
+        ec = co_await write_events(stream, purge::sse_reset({last, to_ms(clock_.now())}), chunked,
                                    settings->config.write_timeout);
         sent = last;
     }
@@ -359,17 +347,17 @@ asio::awaitable<void> ApiServer::serve_stream(Stream& stream, StreamPlan plan, b
         const LogSlice slice = store_.read_after(sent, kStreamBatch);
         out.clear();
         if (sent < slice.compacted_through) {
-            out += reset_event(slice.compacted_through, slice.compacted_time_ms);
+            out += purge::sse_reset({slice.compacted_through, slice.compacted_time_ms});
             sent = slice.compacted_through;
         }
         for (const PurgeRecordPtr& r : slice.records) {
-            out += purge_event(*r);
+            out += purge::sse_purge(r->seq, r->json);
             sent = r->seq;
             if (out.size() >= kStreamBytes) break;
         }
         if (out.empty() && !synced) {
             // Once per stream: the backlog is behind; the edge may serve from its cache.
-            out = synced_event(sent);
+            out = purge::sse_synced(sent);
             synced = true;
         }
         if (!out.empty()) {
@@ -391,7 +379,7 @@ asio::awaitable<void> ApiServer::serve_stream(Stream& stream, StreamPlan plan, b
             if (rec || received > kMaxClientBytes) break;
         } else if (woke.index() == 2 &&
                    std::chrono::steady_clock::now() >= last_write + heartbeat) {
-            ec = co_await write_events(stream, kPingEvent, chunked, write_timeout);
+            ec = co_await write_events(stream, purge::kSsePing, chunked, write_timeout);
             if (ec) break;
             edges_.seen(plan.edge);
             last_write = std::chrono::steady_clock::now();

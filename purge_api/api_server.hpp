@@ -80,10 +80,4 @@ class ApiServer {
     const Clock& clock_;
 };
 
-// The stream's event texts (exposed for tests).
-std::string reset_event(std::uint64_t compacted_through, std::int64_t time_ms);
-std::string purge_event(const PurgeRecord& r);
-std::string synced_event(std::uint64_t seq);
-inline constexpr std::string_view kPingEvent = ": ping\n\n";
-
 }  // namespace cdn::purge_api

@@ -98,7 +98,7 @@ struct ApiFlags {
 
 // Bounds on values.
 inline constexpr std::size_t kMaxItemsLimit = 100'000;
-inline constexpr std::size_t kMaxValueLengthLimit = 4096;  // what edges accept
+inline constexpr std::size_t kMaxValueLengthLimit = purge::kMaxValueLength;  // what edges accept
 inline constexpr std::uint64_t kMaxBodyLimit = 64ull << 20;
 
 ApiConfig parse_config(std::string_view text, const std::string& name);

@@ -1,8 +1,7 @@
 #include "purge_api/purge_log.hpp"
 
+#include "common/durable_file.hpp"
 #include "common/log.hpp"
-
-#include <boost/json.hpp>
 
 #include <fmt/format.h>
 #include <xxhash.h>
@@ -19,7 +18,6 @@
 
 namespace cdn::purge_api {
 namespace fs = std::filesystem;
-namespace json = boost::json;
 
 namespace {
 
@@ -47,16 +45,6 @@ bool write_all(int fd, std::string_view data) {
     return true;
 }
 
-void fsync_dir(const fs::path& dir) {
-    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        throw std::runtime_error(fmt::format("{}: cannot open: {}", dir.string(), errno_text()));
-    const int rc = ::fsync(fd);
-    ::close(fd);
-    if (rc != 0)
-        throw std::runtime_error(fmt::format("{}: fsync failed: {}", dir.string(), errno_text()));
-}
-
 std::string read_file(const fs::path& p) {
     const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -82,19 +70,6 @@ std::string read_file(const fs::path& p) {
 
 std::int64_t to_ms(TimePoint t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
-template <class T>
-std::optional<T> json_int(const json::object& o, std::string_view key) {
-    const json::value* v = o.if_contains(key);
-    if (!v) return std::nullopt;
-    if (v->is_uint64()) return static_cast<T>(v->get_uint64());
-    if (v->is_int64()) {
-        if constexpr (std::is_unsigned_v<T>)
-            if (v->get_int64() < 0) return std::nullopt;
-        return static_cast<T>(v->get_int64());
-    }
-    return std::nullopt;
 }
 
 }  // namespace
@@ -166,47 +141,21 @@ Frame decode_frame(std::string_view b) noexcept {
 }
 
 std::string marker_payload(const CompactionMarker& m) {
-    json::object o;
-    o["compacted_through"] = m.through;
-    o["time_ms"] = m.time_ms;
-    return json::serialize(o);
+    return purge::encode_reset(purge::PurgeReset{m.through, m.time_ms});
 }
 
 std::optional<std::variant<PurgeRecordPtr, CompactionMarker>> parse_payload(
     std::string_view payload) {
-    boost::system::error_code ec;
-    const json::value v = json::parse(payload, ec);
-    if (ec || !v.is_object()) return std::nullopt;
-    const json::object& o = v.get_object();
-    if (o.contains("compacted_through")) {
-        auto through = json_int<std::uint64_t>(o, "compacted_through");
-        auto t = json_int<std::int64_t>(o, "time_ms");
-        if (!through || !t) return std::nullopt;
-        return CompactionMarker{*through, *t};
+    // Records first: all lines but the first are records, so one JSON parse for each.
+    if (auto e = purge::decode_event(payload, purge::Decode::complete)) {
+        auto r = std::make_shared<PurgeRecord>();
+        static_cast<purge::PurgeEvent&>(*r) = std::move(*e);
+        r->json = std::string(payload);
+        return PurgeRecordPtr(std::move(r));
     }
-    auto seq = json_int<std::uint64_t>(o, "seq");
-    auto t = json_int<std::int64_t>(o, "time_ms");
-    const json::value* id = o.if_contains("id");
-    const json::value* kind = o.if_contains("kind");
-    const json::value* values = o.if_contains("values");
-    const json::value* soft = o.if_contains("soft");
-    if (!seq || *seq == 0 || !t || !id || !id->is_string() || !kind || !kind->is_string() ||
-        !values || !values->is_array() || !soft || !soft->is_bool())
-        return std::nullopt;
-    const auto k = parse_purge_kind(kind->get_string());
-    if (!k) return std::nullopt;
-    auto r = std::make_shared<PurgeRecord>();
-    r->seq = *seq;
-    r->id = std::string(id->get_string());
-    r->time_ms = *t;
-    r->kind = *k;
-    r->soft = soft->get_bool();
-    for (const json::value& e : values->get_array()) {
-        if (!e.is_string()) return std::nullopt;
-        r->values.emplace_back(e.get_string());
-    }
-    r->json = std::string(payload);
-    return PurgeRecordPtr(std::move(r));
+    if (const auto m = purge::decode_reset(payload))
+        return CompactionMarker{m->compacted_through, m->time_ms};
+    return std::nullopt;
 }
 
 FilePurgeLog::FilePurgeLog(PurgeLogOptions options, const Clock& clock)
@@ -234,7 +183,9 @@ FilePurgeLog::FilePurgeLog(PurgeLogOptions options, const Clock& clock)
         fd_ = ::open(p.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
         if (fd_ < 0)
             throw std::runtime_error(fmt::format("{}: cannot open: {}", p.string(), errno_text()));
-        if (!existed) fsync_dir(options_.dir);
+        if (!existed)
+            if (const std::string e = fsync_directory(options_.dir); !e.empty())
+                throw std::runtime_error(e);
     } catch (...) {
         if (fd_ >= 0) ::close(fd_);
         ::close(lock_fd_);
@@ -443,24 +394,18 @@ void FilePurgeLog::maybe_compact() {
     for (std::size_t i = drop; i < records_.size(); ++i)
         buf += encode_frame(records_[i]->json);
 
-    const fs::path tmp = options_.dir / (std::string(kFileName) + ".tmp");
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0 || !write_all(fd, buf) || ::fsync(fd) != 0 ||
-        ::rename(tmp.c_str(), file().c_str()) != 0) {
-        log_error("purge log {}: compaction failed: {}", file().string(), errno_text());
-        if (fd >= 0) ::close(fd);
-        std::error_code ec;
-        fs::remove(tmp, ec);
+    // The new file replaces the log and is appended to from now on.
+    const DurableWrite w = replace_file_durably(file(), buf, DurableOptions{.keep_open = true});
+    if (!w.replaced) {
+        log_error("purge log {}: compaction failed: {}", file().string(), w.error);
         return;
     }
-    try {
-        fsync_dir(options_.dir);
-    } catch (const std::exception& e) {
-        log_error("purge log: {}; no more appends", e.what());
+    if (!w.ok()) {
+        log_error("purge log: {}; no more appends", w.error);
         broken_.store(true);
     }
     ::close(fd_);
-    fd_ = fd;
+    fd_ = w.fd;
     file_size_ = buf.size();
     {
         std::unique_lock lk(data_mu_);

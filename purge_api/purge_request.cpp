@@ -157,24 +157,6 @@ std::variant<std::string, ApiError> file_object(const json::object& o, const std
 
 }  // namespace
 
-std::string_view to_string(PurgeKind k) noexcept {
-    switch (k) {
-        case PurgeKind::files: return "files";
-        case PurgeKind::prefixes: return "prefixes";
-        case PurgeKind::tags: return "tags";
-        case PurgeKind::hosts: return "hosts";
-        case PurgeKind::everything: return "everything";
-    }
-    return "files";
-}
-
-std::optional<PurgeKind> parse_purge_kind(std::string_view s) noexcept {
-    for (PurgeKind k : {PurgeKind::files, PurgeKind::prefixes, PurgeKind::tags, PurgeKind::hosts,
-                        PurgeKind::everything})
-        if (to_string(k) == s) return k;
-    return std::nullopt;
-}
-
 std::string_view ApiError::reason() const noexcept {
     switch (code) {
         case ApiErrc::malformed_json: return "malformed_json";
@@ -266,7 +248,7 @@ std::variant<PurgeDraft, ApiError> parse_purge_body(std::string_view body,
         } else if (std::find(kListKinds.begin(), kListKinds.end(), key) != kListKinds.end()) {
             ++kinds;
             list_key = key;
-            d.kind = *parse_purge_kind(key);
+            d.kind = *purge::parse_purge_kind(key);
         } else {
             return make_error(ApiErrc::unknown_field,
                               fmt::format("unknown field \"{}\" (known: files, prefixes, tags, "

@@ -4,6 +4,8 @@
 //
 // Values are stored as sent (each edge normalises them itself); what is accepted here is a
 // subset of what edge/cache/purge_rules.hpp accepts, so an edge never refuses a logged purge.
+#include "common/purge_event.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -13,9 +15,8 @@
 
 namespace cdn::purge_api {
 
-enum class PurgeKind { files, prefixes, tags, hosts, everything };
-std::string_view to_string(PurgeKind k) noexcept;
-std::optional<PurgeKind> parse_purge_kind(std::string_view s) noexcept;
+// The kinds are the wire format's (common/purge_event.hpp).
+using purge::PurgeKind;
 
 // What a client asked for, validated, before it has a sequence number.
 struct PurgeDraft {
@@ -62,8 +63,8 @@ std::string error_body(const ApiError& e);
 std::string cloudflare_error_body(const ApiError& e);
 
 struct RequestLimits {
-    std::size_t max_items = 1000;         // values per list
-    std::size_t max_value_length = 4096;  // bytes per value (edges accept at most 4096)
+    std::size_t max_items = purge::kDefaultMaxItems;        // values per list
+    std::size_t max_value_length = purge::kMaxValueLength;  // bytes per value (edges' limit)
 };
 
 // Parses and validates a POST /v1/purge body.

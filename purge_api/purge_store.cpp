@@ -1,7 +1,6 @@
 #include "purge_api/purge_store.hpp"
 
 #include <algorithm>
-#include <boost/json.hpp>
 
 #include <future>
 
@@ -16,18 +15,7 @@ PurgeRecordPtr make_record(std::uint64_t seq, std::string id, std::int64_t time_
     r->kind = draft.kind;
     r->values = std::move(draft.values);
     r->soft = draft.soft;
-    boost::json::object o;
-    o["seq"] = r->seq;
-    o["id"] = r->id;
-    o["time_ms"] = r->time_ms;
-    o["kind"] = to_string(r->kind);
-    boost::json::array values;
-    values.reserve(r->values.size());
-    for (const auto& v : r->values)
-        values.emplace_back(v);
-    o["values"] = std::move(values);
-    o["soft"] = r->soft;
-    r->json = boost::json::serialize(o);
+    r->json = purge::encode_event(*r);
     return r;
 }
 

@@ -15,16 +15,10 @@
 
 namespace cdn::purge_api {
 
-// A purge as logged. Immutable once created and shared between readers.
-struct PurgeRecord {
-    std::uint64_t seq = 0;
-    std::string id;            // 16 hex digits, random
-    std::int64_t time_ms = 0;  // when it was accepted (Unix ms; never below the previous one)
-    PurgeKind kind = PurgeKind::files;
-    std::vector<std::string> values;
-    bool soft = false;
-    // {"seq":N,"id":"...","time_ms":T,"kind":"...","values":[...],"soft":false} on one line:
-    // the log payload and the stream's data line.
+// A purge as logged: the wire event (common/purge_event.hpp; time_ms never below the previous
+// record's) and its encoding. Immutable once created and shared between readers.
+struct PurgeRecord : purge::PurgeEvent {
+    // purge::encode_event(*this), on one line: the log payload and the stream's data line.
     std::string json;
 };
 using PurgeRecordPtr = std::shared_ptr<const PurgeRecord>;

@@ -8,7 +8,7 @@ namespace cdn::edge::cache {
 
 namespace {
 
-constexpr std::size_t kMaxValue = 4096;
+constexpr std::size_t kMaxValue = purge::kMaxValueLength;
 
 struct KeyParts {
     std::string_view host;
@@ -38,24 +38,6 @@ std::string host_of(std::string_view scheme, std::string_view host) {
 }
 
 }  // namespace
-
-std::string_view to_string(PurgeKind k) {
-    switch (k) {
-        case PurgeKind::files: return "files";
-        case PurgeKind::prefixes: return "prefixes";
-        case PurgeKind::tags: return "tags";
-        case PurgeKind::hosts: return "hosts";
-        case PurgeKind::everything: return "everything";
-    }
-    return "files";
-}
-
-std::optional<PurgeKind> parse_purge_kind(std::string_view s) {
-    for (PurgeKind k : {PurgeKind::files, PurgeKind::prefixes, PurgeKind::tags, PurgeKind::hosts,
-                        PurgeKind::everything})
-        if (to_string(k) == s) return k;
-    return std::nullopt;
-}
 
 std::optional<std::string> normalize(PurgeRequest& r, const KeyPolicy& policy) {
     if (r.kind == PurgeKind::everything) {

@@ -10,6 +10,7 @@
 // Values are normalised by normalize(): files become cache keys (both http and https, since a
 // user purges the URL they see), prefixes become host + path prefix, hosts are lower-cased
 // without a default port, tags are kept as given (surrogate keys are case-sensitive).
+#include "common/purge_event.hpp"
 #include "edge/cache/cache_key.hpp"
 #include "edge/storage/cached_object.hpp"
 
@@ -25,9 +26,8 @@
 
 namespace cdn::edge::cache {
 
-enum class PurgeKind { files, prefixes, tags, hosts, everything };
-std::string_view to_string(PurgeKind k);
-std::optional<PurgeKind> parse_purge_kind(std::string_view s);
+// The kinds are the wire format's (common/purge_event.hpp).
+using purge::PurgeKind;
 
 struct PurgeRequest {
     std::uint64_t seq = 0;  // in the purge log; 0 for a purge applied only here

@@ -25,9 +25,9 @@ std::string HeadBuilder::finish(std::size_t content_length, bool with_length) {
     return std::move(head_);
 }
 
-Reply make_reply(unsigned status, std::string body, cache::Outcome outcome,
+Reply make_reply(unsigned status, std::string body, OutcomeLabel outcome,
                  std::string_view content_type) {
-    auto obj = std::make_shared<storage::CachedObject>();
+    auto obj = std::make_shared<ResponseData>();
     obj->status = status;
     HeadBuilder hb(status, {});
     hb.field("Date", format_http_date(SystemClock::instance().now()));

@@ -32,19 +32,20 @@ constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 // just close (peer went away, nothing was sent).
 std::optional<Reply> reply_for_read_error(const boost::system::error_code& ec, bool got_some) {
     if (ec == beast_http::error::header_limit)
-        return make_reply(431, "Request header fields too large\n", cache::Outcome::error);
+        return make_reply(431, "Request header fields too large\n", OutcomeLabel::session_error);
     if (ec == beast_http::error::body_limit)
-        return make_reply(413, "Request body too large\n", cache::Outcome::error);
+        return make_reply(413, "Request body too large\n", OutcomeLabel::session_error);
     if (ec == beast::error::timeout)
-        return got_some ? std::optional(make_reply(408, "Request timeout\n", cache::Outcome::error))
+        return got_some ? std::optional(
+                              make_reply(408, "Request timeout\n", OutcomeLabel::session_error))
                         : std::nullopt;
     if (ec == beast_http::error::end_of_stream || ec == asio::error::eof ||
         ec == asio::error::connection_reset || ec == asio::error::operation_aborted)
-        return got_some
-                   ? std::optional(make_reply(400, "Incomplete request\n", cache::Outcome::error))
-                   : std::nullopt;
+        return got_some ? std::optional(
+                              make_reply(400, "Incomplete request\n", OutcomeLabel::session_error))
+                        : std::nullopt;
     if (ec.category() == beast_http::make_error_code(beast_http::error::bad_target).category())
-        return make_reply(400, "Bad request\n", cache::Outcome::error);
+        return make_reply(400, "Bad request\n", OutcomeLabel::session_error);
     return std::nullopt;
 }
 

@@ -551,7 +551,7 @@ int Http2Connection::on_frame_recv(const nghttp2_frame* frame) {
             if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) st->request_complete = true;
             if (st->header_too_large) {
                 reply_now(st, make_reply(431, "Request header fields too large\n",
-                                         cache::Outcome::error));
+                                         OutcomeLabel::session_error));
                 // A head decoded and thrown away did no useful work.
                 if (!cheap_bucket_.take(Clock::now())) calm(Http2Event::limit_cheap_frames);
                 break;
@@ -580,7 +580,7 @@ int Http2Connection::on_data_chunk(std::int32_t stream_id, const std::uint8_t* d
     if (body.size() + len > limits_.max_body_bytes) {
         st->body_too_large = true;
         drop_body(*st);
-        reply_now(st, make_reply(413, "Request body too large\n", cache::Outcome::error));
+        reply_now(st, make_reply(413, "Request body too large\n", OutcomeLabel::session_error));
         return 0;
     }
     if (buffered_body_ + len > body_budget()) {
@@ -589,7 +589,8 @@ int Http2Connection::on_data_chunk(std::int32_t stream_id, const std::uint8_t* d
         // with max_concurrent_streams x max_body_bytes.
         drop_body(*st);
         st->dispatched = true;
-        st->reply = make_reply(503, "Too much request body in flight\n", cache::Outcome::error);
+        st->reply =
+            make_reply(503, "Too much request body in flight\n", OutcomeLabel::session_error);
         st->reply.detail = "connection body budget";
         st->has_reply = true;
         nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, stream_id,
@@ -619,7 +620,7 @@ void Http2Connection::expire_requests(Clock::time_point now) {
         if (!st->dispatched && now - st->started > limits_.request_timeout) late.push_back(st);
     for (const StreamPtr& st : late) {
         drop_body(*st);
-        Reply r = make_reply(408, "Request timeout\n", cache::Outcome::error);
+        Reply r = make_reply(408, "Request timeout\n", OutcomeLabel::session_error);
         r.detail = "request timeout";
         reply_now(st, std::move(r));
     }
@@ -728,12 +729,12 @@ asio::awaitable<void> Http2Connection::run_stream(std::shared_ptr<Http2Connectio
     try {
         st->reply = co_await c.handler_.handle(st->req);
     } catch (const std::exception& e) {
-        st->reply = make_reply(500, "Internal error\n", cache::Outcome::error);
+        st->reply = make_reply(500, "Internal error\n", OutcomeLabel::session_error);
         st->reply.detail = e.what();
     }
     st->has_reply = true;
     if (!st->reply.object) {
-        st->reply = make_reply(500, "Internal error\n", cache::Outcome::error);
+        st->reply = make_reply(500, "Internal error\n", OutcomeLabel::session_error);
         st->reply.detail = "no reply";
     }
     if (!st->closed && !c.dead_) {

@@ -2,6 +2,7 @@
 
 #include "common/log_format.hpp"
 #include "edge/cache/outcome.hpp"
+#include "edge/proxy/outcome_label.hpp"
 
 #include <charconv>
 
@@ -221,7 +222,7 @@ void AccessLog::log(const http::Request& req, const http::Reply& reply, std::uin
         r.protocol = protocol_of(req);
         r.status = reply.status();
         r.bytes = bytes_sent;
-        r.cache = cache::x_cache(reply.outcome);
+        r.cache = cache::x_cache(outcome_of(reply.outcome));
         r.duration_ms = std::chrono::duration<double, std::milli>(elapsed).count();
         if (reply.origin_time.count() >= 0)
             r.origin_ms = std::chrono::duration<double, std::milli>(reply.origin_time).count();

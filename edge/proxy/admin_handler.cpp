@@ -2,6 +2,7 @@
 
 #include "common/bearer_auth.hpp"
 #include "common/http_util.hpp"
+#include "edge/proxy/outcome_label.hpp"
 
 #include <boost/json.hpp>
 
@@ -60,16 +61,16 @@ boost::asio::awaitable<http::Reply> AdminHandler::handle(http::Request& req) {
     const std::string_view path = target.substr(0, target.find('?'));
     if (path == "/purge") co_return purge(req);
     if (req.msg.method() != bh::verb::get && req.msg.method() != bh::verb::head)
-        co_return http::make_reply(405, "Method not allowed\n", Outcome::synthetic);
+        co_return make_reply(405, "Method not allowed\n", Outcome::synthetic);
     http::Reply r;
     if (path == "/healthz") {
-        r = draining_.load() ? http::make_reply(503, "draining\n", Outcome::synthetic)
-                             : http::make_reply(200, "ok\n", Outcome::synthetic);
+        r = draining_.load() ? make_reply(503, "draining\n", Outcome::synthetic)
+                             : make_reply(200, "ok\n", Outcome::synthetic);
     } else if (path == "/metrics") {
-        r = http::make_reply(200, registry_.render(), Outcome::synthetic,
-                             "text/plain; version=0.0.4; charset=utf-8");
+        r = make_reply(200, registry_.render(), Outcome::synthetic,
+                       "text/plain; version=0.0.4; charset=utf-8");
     } else {
-        r = http::make_reply(404, "Not found. Try /healthz or /metrics\n", Outcome::synthetic);
+        r = make_reply(404, "Not found. Try /healthz or /metrics\n", Outcome::synthetic);
     }
     r.head_only = req.msg.method() == bh::verb::head;
     co_return r;
@@ -80,8 +81,7 @@ http::Reply AdminHandler::purge(const http::Request& req) {
     constexpr std::string_view kJson = "application/json";
     auto error = [&](unsigned status, std::string_view message) {
         boost::json::object o{{"success", false}, {"error", message}};
-        return http::make_reply(status, boost::json::serialize(o) + "\n", Outcome::synthetic,
-                                kJson);
+        return make_reply(status, boost::json::serialize(o) + "\n", Outcome::synthetic, kJson);
     };
     if (req.msg.method() != bh::verb::post) return error(405, "POST a purge_cache body");
     const AdminAuth auth = check_admin_token(purge_token_, req.msg);
@@ -114,7 +114,7 @@ http::Reply AdminHandler::purge(const http::Request& req) {
     const Purger::Result res = purger_->apply(std::get<cache::PurgeRequest>(std::move(parsed)));
     if (!res.error.empty()) return error(400, res.error);
     boost::json::object o{{"success", true}, {"removed", res.removed}};
-    return http::make_reply(200, boost::json::serialize(o) + "\n", Outcome::synthetic, kJson);
+    return make_reply(200, boost::json::serialize(o) + "\n", Outcome::synthetic, kJson);
 }
 
 }  // namespace cdn::edge::proxy

@@ -6,6 +6,7 @@
 #include "edge/cache/conditional.hpp"
 #include "edge/cache/vary.hpp"
 #include "edge/proxy/body_stream.hpp"
+#include "edge/proxy/outcome_label.hpp"
 #include "edge/proxy/range_reply.hpp"
 #include "edge/proxy/response_fields.hpp"
 #include "edge/upstream/hrw.hpp"
@@ -153,15 +154,15 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
     const auto target = recv(req);
     if (!target) {
         shared_.metrics.client_errors.inc();
-        Reply r = http::make_reply(400, "Bad request: missing or invalid Host or target\n",
-                                   Outcome::error);
+        Reply r =
+            make_reply(400, "Bad request: missing or invalid Host or target\n", Outcome::error);
         r.close = true;
         add_request_id(r, req);
         co_return r;
     }
     if (is_loop(g, req)) {
         // RFC 8586 section 2: a loop is answered, not forwarded; 508 (RFC 5842) says which.
-        Reply r = http::make_reply(508,
+        Reply r = make_reply(508,
                                    "Loop detected: this request already came through " +
                                        g.config.name + " or through too many caches\n",
                                    Outcome::error);
@@ -173,8 +174,8 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
     }
     const OriginGroup* group = g.config.origin_for(target->host);
     if (!group) {
-        Reply r = http::make_reply(421, "This edge serves no site for host " + target->host + "\n",
-                                   Outcome::error);
+        Reply r = make_reply(421, "This edge serves no site for host " + target->host + "\n",
+                             Outcome::error);
         add_request_id(r, req);
         co_return r;
     }
@@ -554,7 +555,7 @@ Reply EdgeHandler::deliver(const Gen& g, storage::ObjectPtr obj, Outcome outcome
                           g.config.name, status_params, id ? "X-Request-Id: " : "", req.id.view(),
                           id ? "\r\n" : "");
     r.object = std::move(obj);
-    r.outcome = outcome;
+    r.outcome = to_label(outcome);
     r.head_only = req.msg.method() == beast_http::verb::head;
     return r;
 }
@@ -593,8 +594,8 @@ Reply EdgeHandler::origin_failure(const Gen& g, Errc e, Outcome outcome, const R
     const char* what = status == 504   ? "Gateway timeout"
                        : status == 503 ? "Service unavailable"
                                        : "Bad gateway";
-    Reply r = http::make_reply(status, fmt::format("{}: {}\n", what, make_error_code(e).message()),
-                               Outcome::error);
+    Reply r = make_reply(status, fmt::format("{}: {}\n", what, make_error_code(e).message()),
+                         Outcome::error);
     const char* detail = e == Errc::origin_timeout        ? "origin-timeout"
                          : e == Errc::origin_unreachable  ? "origin-unreachable"
                          : e == Errc::origin_bad_response ? "origin-bad-response"

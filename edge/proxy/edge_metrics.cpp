@@ -1,5 +1,7 @@
 #include "edge/proxy/edge_metrics.hpp"
 
+#include "edge/proxy/outcome_label.hpp"
+
 #include <algorithm>
 
 namespace cdn::edge::proxy {
@@ -238,7 +240,7 @@ void EdgeObserver::on_exchange(const http::Request& req, const http::Reply& repl
                                std::uint64_t bytes_sent,
                                std::chrono::steady_clock::duration elapsed) {
     const double seconds = std::chrono::duration<double>(elapsed).count();
-    metrics_.requests_for(reply.outcome).inc();
+    metrics_.requests_for(outcome_of(reply.outcome)).inc();
     const unsigned status = reply.status();
     if (status >= 100 && status < 600) metrics_.responses[status / 100]->inc();
     metrics_.bytes_sent.inc(bytes_sent);

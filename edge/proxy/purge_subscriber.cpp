@@ -1,6 +1,7 @@
 #include "edge/proxy/purge_subscriber.hpp"
 
 #include "common/log.hpp"
+#include "common/purge_event.hpp"
 #include "common/registration.hpp"
 
 #include <openssl/ssl.h>
@@ -16,7 +17,6 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <boost/json.hpp>
 
 #include <variant>
 
@@ -287,27 +287,11 @@ asio::awaitable<void> PurgeSubscriber::read_stream(Stream& stream) {
         if (ec) break;
         text.append(chunk, sizeof chunk - parser.get().body().size);
         for (auto end = text.find("\n\n"); end != std::string::npos; end = text.find("\n\n")) {
-            std::string_view ev(text.data(), end);
-            std::string event, data;
-            bool comment_only = true;
-            while (!ev.empty()) {
-                const auto nl = ev.find('\n');
-                const std::string_view line = ev.substr(0, nl);
-                ev.remove_prefix(nl == std::string_view::npos ? ev.size() : nl + 1);
-                if (line.starts_with(':')) continue;
-                comment_only = false;
-                const auto colon = line.find(':');
-                const std::string_view field = line.substr(0, colon);
-                std::string_view value =
-                    colon == std::string_view::npos ? std::string_view{} : line.substr(colon + 1);
-                if (value.starts_with(' ')) value.remove_prefix(1);
-                if (field == "event") event = value;
-                if (field == "data") {
-                    if (!data.empty()) data += '\n';
-                    data += value;
-                }
-            }
-            if (comment_only) {
+            const purge::SseMessage msg =
+                purge::parse_sse_block(std::string_view(text.data(), end));
+            const std::string& event = msg.event;
+            const std::string& data = msg.data;
+            if (msg.comment_only) {
                 synced();  // a heartbeat: the backlog is behind us
             } else if (event == "purge") {
                 if (auto r = Purger::parse_event(data)) {
@@ -321,27 +305,20 @@ asio::awaitable<void> PurgeSubscriber::read_stream(Stream& stream) {
                     log_warn("purge stream: unreadable purge event: {}", data);
                 }
             } else if (event == "reset") {
-                error_code jec;
-                const auto v = boost::json::parse(data, jec);
-                if (!jec && v.is_object()) {
-                    const auto& o = v.as_object();
-                    const auto* through = o.if_contains("compacted_through");
-                    const auto* t = o.if_contains("time_ms");
-                    if (through && t && through->is_number() && t->is_number()) {
-                        const auto seq = through->to_number<std::uint64_t>();
-                        const auto ms = t->to_number<std::int64_t>();
-                        log_warn(
-                            "purge stream: the log was compacted past sequence {}; "
-                            "everything cached before {} ms counts as purged",
-                            purger_.last_seq(), ms);
-                        purger_.reset(seq, ms);
-                        if (disk_) disk_->drop_inserted_before(ms);
-                        // Possibly lower than before (the log was lost and restarted): the
-                        // acknowledged position follows.
-                        to_ack_ = seq;
-                        acked_ = std::min(acked_, seq == 0 ? 0 : seq - 1);
-                        ack_signal_->notify();
-                    }
+                if (const auto reset = purge::decode_reset(data)) {
+                    const std::uint64_t seq = reset->compacted_through;
+                    const std::int64_t ms = reset->time_ms;
+                    log_warn(
+                        "purge stream: the log was compacted past sequence {}; "
+                        "everything cached before {} ms counts as purged",
+                        purger_.last_seq(), ms);
+                    purger_.reset(seq, ms);
+                    if (disk_) disk_->drop_inserted_before(ms);
+                    // Possibly lower than before (the log was lost and restarted): the
+                    // acknowledged position follows.
+                    to_ack_ = seq;
+                    acked_ = std::min(acked_, seq == 0 ? 0 : seq - 1);
+                    ack_signal_->notify();
                 }
             } else if (event == "synced") {
                 synced();

@@ -1,6 +1,8 @@
 #include "edge/proxy/purger.hpp"
 
+#include "common/durable_file.hpp"
 #include "common/log.hpp"
+#include "common/purge_event.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -23,7 +25,7 @@ json::object to_json(const PurgeRequest& r, std::uint64_t floor) {
         values.emplace_back(v);
     return json::object{{"seq", r.seq},
                         {"floor", floor},
-                        {"kind", cache::to_string(r.kind)},
+                        {"kind", purge::to_string(r.kind)},
                         {"values", std::move(values)},
                         {"soft", r.soft},
                         {"time_ms", r.time_ms}};
@@ -47,6 +49,7 @@ std::uint64_t Purger::last_seq() const {
 
 void Purger::load_journal() {
     std::ifstream in(journal_);
+    journal_dir_synced_ = in.is_open();  // an existing journal's name is durable already
     std::string line;
     std::size_t bad = 0;
     while (std::getline(in, line)) {
@@ -69,7 +72,7 @@ void Purger::load_journal() {
             } else {
                 PurgeRequest r;
                 r.seq = o.at("seq").to_number<std::uint64_t>();
-                auto kind = cache::parse_purge_kind(o.at("kind").as_string());
+                auto kind = purge::parse_purge_kind(o.at("kind").as_string());
                 if (!kind) throw std::invalid_argument("kind");
                 r.kind = *kind;
                 for (const auto& x : o.at("values").as_array())
@@ -102,6 +105,14 @@ bool Purger::append(const std::string& line) {
         log_error("purge journal {}: append failed: {}; this purge will not survive a restart",
                   journal_.string(), std::strerror(errno));
         return false;
+    }
+    if (!journal_dir_synced_) {
+        // The append created the journal: its name must survive a power loss too.
+        if (const std::string e = fsync_directory(directory_of(journal_)); !e.empty())
+            log_error("purge journal {}: {}; this purge may not survive a power loss",
+                      journal_.string(), e);
+        else
+            journal_dir_synced_ = true;
     }
     ++journal_lines_;
     return true;
@@ -159,16 +170,11 @@ void Purger::rewrite_journal() {
     }
     out += json::serialize(json::object{{"last_seq", last_seq_}}) + "\n";
     ++lines;
-    const std::filesystem::path tmp = journal_.string() + ".tmp";
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return;
-    const bool ok = ::write(fd, out.data(), out.size()) == static_cast<ssize_t>(out.size()) &&
-                    ::fdatasync(fd) == 0;
-    ::close(fd);
-    if (ok && ::rename(tmp.c_str(), journal_.c_str()) == 0)
-        journal_lines_ = lines;
-    else
-        ::unlink(tmp.c_str());
+    // Durable replace (with the directory's fsync, which a rename needs to survive a power
+    // loss): on failure the old, longer journal stays and still holds every rule.
+    const DurableWrite w = replace_file_durably(journal_, out);
+    if (w.replaced) journal_lines_ = lines;
+    if (!w.ok()) log_warn("purge journal {}: rewrite failed: {}", journal_.string(), w.error);
 }
 
 std::variant<PurgeRequest, std::string> Purger::parse_api_body(std::string_view body) {
@@ -188,7 +194,7 @@ std::variant<PurgeRequest, std::string> Purger::parse_api_body(std::string_view 
             r.kind = PurgeKind::everything;
             ++kinds;
         } else if (name == "files" || name == "prefixes" || name == "tags" || name == "hosts") {
-            r.kind = *cache::parse_purge_kind(name);
+            r.kind = *purge::parse_purge_kind(name);
             ++kinds;
             if (!value.is_array()) return fmt::format("\"{}\" must be a list", std::string(name));
             for (const auto& x : value.as_array()) {
@@ -211,25 +217,9 @@ std::variant<PurgeRequest, std::string> Purger::parse_api_body(std::string_view 
 }
 
 std::optional<PurgeRequest> Purger::parse_event(std::string_view data) {
-    boost::system::error_code ec;
-    const json::value v = json::parse(data, ec);
-    if (ec || !v.is_object()) return std::nullopt;
-    const json::object& o = v.as_object();
-    try {
-        PurgeRequest r;
-        r.seq = o.at("seq").to_number<std::uint64_t>();
-        auto kind = cache::parse_purge_kind(o.at("kind").as_string());
-        if (!kind || r.seq == 0) return std::nullopt;
-        r.kind = *kind;
-        if (const auto* vals = o.if_contains("values"))
-            for (const auto& x : vals->as_array())
-                r.values.emplace_back(x.as_string());
-        if (const auto* s = o.if_contains("soft")) r.soft = s->as_bool();
-        if (const auto* t = o.if_contains("time_ms")) r.time_ms = t->to_number<std::int64_t>();
-        return r;
-    } catch (const std::exception&) {
-        return std::nullopt;
-    }
+    auto e = purge::decode_event(data, purge::Decode::tolerant);
+    if (!e) return std::nullopt;
+    return PurgeRequest{e->seq, e->kind, std::move(e->values), e->soft, e->time_ms};
 }
 
 }  // namespace cdn::edge::proxy

@@ -42,7 +42,7 @@ class Purger {
     // A body in Cloudflare's purge_cache shape: exactly one of files, prefixes, tags, hosts,
     // purge_everything; optional soft. The request, or an error message.
     static std::variant<cache::PurgeRequest, std::string> parse_api_body(std::string_view json);
-    // One event of purge_api's stream: {"seq","id","time_ms","kind","values","soft"}.
+    // One purge event of purge_api's stream (common/purge_event.hpp), as a request.
     static std::optional<cache::PurgeRequest> parse_event(std::string_view json);
 
   private:
@@ -57,6 +57,7 @@ class Purger {
     mutable std::mutex mu_;
     std::uint64_t last_seq_ = 0;
     std::size_t journal_lines_ = 0;
+    bool journal_dir_synced_ = false;  // the journal's directory entry is durable
 };
 
 }  // namespace cdn::edge::proxy

@@ -2,7 +2,10 @@
 // What the edge keeps per cached response: the head pre-serialised for HTTP/1.1 (so a hit is
 // little more than a write), the body, and the metadata freshness decisions need. Immutable
 // once built; shared between the store and in-flight responses through shared_ptr<const>.
+// The status, head and body are a ResponseData (common/response_data.hpp), which is all the
+// protocol sessions see: a hit hands them this object as it is.
 #include "common/clock.hpp"
+#include "common/response_data.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -51,22 +54,19 @@ struct VariantSet {
     }
 };
 
-struct CachedObject {
+// status, head ("HTTP/1.1 200 OK\r\n" then the stored fields, Content-Length included; without
+// the blank line and without per-request fields such as Age or X-Cache) and body come from
+// ResponseData. No virtual functions: the derived-to-base conversion is free.
+struct CachedObject : ResponseData {
     std::string key;
-    unsigned status = 0;
     // Cache-wide insertion sequence (next_object_sequence()): orders every object this cache
     // ever stored, across restarts. With meta.response_time (when it was fetched, which is when
     // it was inserted) it tells the purge log what a missed purge covers.
     std::uint64_t seq = 0;
-    // "HTTP/1.1 200 OK\r\n" then the stored fields, each ending "\r\n", Content-Length included;
-    // without the blank line and without per-request fields (Age, Connection, X-Cache, ...).
-    std::string head;
-    std::shared_ptr<const std::string> body;
     ObjectMeta meta;
     // Set on the URL's entry when the response varies: the variants live here instead.
     std::shared_ptr<const VariantSet> variants;
 
-    std::size_t body_size() const { return body ? body->size() : 0; }
     // The value of a stored field (first occurrence, name case-insensitive), read from head:
     // the validators are not kept twice. Empty when absent.
     std::string_view field(std::string_view name) const noexcept;

@@ -1,5 +1,6 @@
 #include "edge/storage/disk_store.hpp"
 
+#include "common/durable_file.hpp"
 #include "common/log.hpp"
 #include "edge/storage/record_codec.hpp"
 
@@ -85,28 +86,6 @@ bool pwritev_full(int fd, iovec* iov, int count, std::uint64_t offset) {
             iov->iov_base = static_cast<char*>(iov->iov_base) + left;
             iov->iov_len -= left;
         }
-    }
-    return true;
-}
-
-bool write_file_atomically(const std::filesystem::path& path, std::string_view data) {
-    const std::filesystem::path tmp = path.string() + ".tmp";
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return false;
-    iovec iov{const_cast<char*>(data.data()), data.size()};
-    const bool ok = pwritev_full(fd, &iov, 1, 0) && ::fdatasync(fd) == 0;
-    const int err = errno;
-    ::close(fd);
-    if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-        const int e = ok ? errno : err;
-        ::unlink(tmp.c_str());
-        errno = e;
-        return false;
-    }
-    if (const int dir = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        dir >= 0) {
-        ::fsync(dir);
-        ::close(dir);
     }
     return true;
 }
@@ -401,9 +380,8 @@ bool DiskStore::set_state(const std::string& name, const std::string& value) {
     for (const auto& [k, v] : state_)
         out += k + "=" + v + "\n";
     out += fmt::format("sum={:016x}\n", XXH3_64bits(out.data(), out.size()));
-    if (!write_file_atomically(settings_.path / "cache.state", out)) {
-        log_warn("disk tier {}: writing cache.state failed: {}", settings_.path.string(),
-                 std::strerror(errno));
+    if (const DurableWrite w = replace_file_durably(settings_.path / "cache.state", out); !w.ok()) {
+        log_warn("disk tier {}: writing cache.state failed: {}", settings_.path.string(), w.error);
         return false;
     }
     return true;
@@ -787,7 +765,7 @@ bool DiskStore::write_summary(std::uint32_t segment) {
     append_pod(out, XXH3_64bits(out.data(), out.size()));
     // The records must be on disk before a summary that points at them.
     if (fd_ >= 0) ::fdatasync(fd_);
-    if (!write_file_atomically(segment_path(segment, "idx"), out)) {
+    if (!replace_file_durably(segment_path(segment, "idx"), out).ok()) {
         // Not fatal: start-up scans a segment without a summary.
         stats_.write_errors.fetch_add(1, std::memory_order_relaxed);
         return false;

@@ -125,7 +125,7 @@ class FuzzHandler final : public RequestHandler {
         if (t.starts_with("/x")) throw std::runtime_error("handler failed");
         if (t.starts_with("/n")) co_return Reply{};
         if (t.starts_with("/p/") || t.starts_with("/f/")) {
-            auto obj = std::make_shared<cdn::edge::storage::CachedObject>();
+            auto obj = std::make_shared<cdn::ResponseData>();
             obj->status = 200;
             obj->head =
                 "HTTP/1.1 200 OK\r\nConnection: x-a\r\nX-A: 1\r\nTransfer-Encoding: chunked\r\n";
@@ -137,7 +137,7 @@ class FuzzHandler final : public RequestHandler {
             co_return r;
         }
         Reply r = make_reply(t.starts_with("/s/") || t.starts_with("/r/") ? 200 : 404,
-                             std::string(n, 's'), cdn::edge::cache::Outcome::hit);
+                             std::string(n, 's'), OutcomeLabel::none);
         if (t.starts_with("/r/")) {
             r.body_offset = n / 3;
             r.body_length = n / 3;

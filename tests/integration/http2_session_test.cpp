@@ -100,25 +100,25 @@ class FakeHandler final : public RequestHandler {
             --slow_waiting;
             if (target == "/slow-early" && req.interim)
                 co_await req.interim->send_interim(103, "Link: </late.css>; rel=preload\r\n");
-            r = make_reply(200, "slow done\n", cdn::edge::cache::Outcome::miss);
+            r = make_reply(200, "slow done\n", OutcomeLabel::none);
         } else if (target == "/early") {
             if (req.interim)
                 co_await req.interim->send_interim(
                     103,
                     "Link: </a.css>; rel=preload\r\nConnection: x-hop\r\nX-Hop: 1\r\n"
                     "Keep-Alive: timeout=5\r\nLink: </b.js>; rel=preload; as=script\r\n");
-            r = make_reply(200, "early done\n", cdn::edge::cache::Outcome::miss);
+            r = make_reply(200, "early done\n", OutcomeLabel::none);
         } else if (target.starts_with("/size/")) {
-            r = make_reply(200, pattern_body(number_after(target, "/size/")),
-                           cdn::edge::cache::Outcome::hit, "application/octet-stream");
+            r = make_reply(200, pattern_body(number_after(target, "/size/")), OutcomeLabel::none,
+                           "application/octet-stream");
         } else if (target.starts_with("/stream/")) {
-            auto obj = std::make_shared<cdn::edge::storage::CachedObject>();
+            auto obj = std::make_shared<cdn::ResponseData>();
             obj->status = 200;
             obj->head =
                 "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: "
                 "keep-alive, x-private\r\nX-Private: 1\r\nTransfer-Encoding: chunked\r\n";
             r.object = std::move(obj);
-            r.outcome = cdn::edge::cache::Outcome::miss;
+            r.outcome = OutcomeLabel::none;
             r.stream = std::make_unique<PieceSource>(pattern_body(number_after(target, "/stream/")),
                                                      sources_alive);
             r.chunked = true;
@@ -127,9 +127,9 @@ class FakeHandler final : public RequestHandler {
                            "method=" + std::string(req.msg.method_string()) +
                                " host=" + std::string(req.msg[beast_http::field::host]) +
                                " len=" + std::to_string(req.msg.body().size()) + "\n",
-                           cdn::edge::cache::Outcome::pass);
+                           OutcomeLabel::none);
         } else {
-            r = make_reply(404, "not found\n", cdn::edge::cache::Outcome::synthetic);
+            r = make_reply(404, "not found\n", OutcomeLabel::none);
         }
         r.head_only = req.msg.method() == beast_http::verb::head;
         --running;

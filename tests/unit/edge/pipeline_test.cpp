@@ -3,6 +3,7 @@
 // parents and what does not; loops.
 #include "edge/cache/cache_key.hpp"
 #include "edge/proxy/edge_handler.hpp"
+#include "edge/proxy/outcome_label.hpp"
 #include "edge/upstream/hrw.hpp"
 #include "tests/support/fake_upstream.hpp"
 #include "tests/support/manual_clock.hpp"
@@ -72,7 +73,7 @@ struct Pipeline {
         http::Reply r = co_await h.handle(req);
         Answer a;
         a.status = r.status();
-        a.outcome = r.outcome;
+        a.outcome = proxy::outcome_of(r.outcome);
         a.head = (r.object ? r.object->head : std::string()) + r.extra;
         if (r.stream) {
             for (;;) {

@@ -269,11 +269,12 @@ TEST_CASE("health, metrics, unknown paths and methods", "[purge_api][handler]") 
 TEST_CASE("stream event texts", "[purge_api][handler]") {
     const PurgeRecordPtr r =
         make_record(3, "abc", 77, PurgeDraft{PurgeKind::hosts, {"a.com"}, false});
-    CHECK(purge_event(*r) ==
+    CHECK(purge::sse_purge(r->seq, r->json) ==
           "id: 3\nevent: purge\ndata: "
           R"({"seq":3,"id":"abc","time_ms":77,"kind":"hosts","values":["a.com"],"soft":false})"
           "\n\n");
-    CHECK(reset_event(5, 99) == "event: reset\ndata: {\"compacted_through\":5,\"time_ms\":99}\n\n");
+    CHECK(purge::sse_reset({5, 99}) ==
+          "event: reset\ndata: {\"compacted_through\":5,\"time_ms\":99}\n\n");
     CHECK(query_param("a=1&edge=x&b", "edge") == std::optional<std::string_view>("x"));
     CHECK(query_param("a=1&b", "b") == std::optional<std::string_view>(""));
     CHECK_FALSE(query_param("a=1", "edge"));
