@@ -126,7 +126,7 @@ upstream::OriginServer make_origin_server(const std::string& url, const std::str
     if (ec || results.empty())
         throw ConfigError(
             fmt::format("{}: cannot resolve origin host \"{}\": {}", where, u->host, ec.message()));
-    upstream::OriginServer server{*u, results.begin()->endpoint(), nullptr};
+    upstream::OriginServer server{*u, results.begin()->endpoint(), nullptr, {}, {}};
     if (u->scheme == "https") {
         auto config = std::make_shared<TlsClientConfig>();
         try {
@@ -679,7 +679,8 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
     }
     for (const ConfigSection& p : root.sections("parents")) {
         p.allow_only({"name", "hosts", "urls", "weights", "tries", "on_failure", "ramp_up",
-                      "circuit_breaker", "tls_ca", "tls_verify"});
+                      "circuit_breaker", "tls_ca", "tls_verify", "connect_timeout",
+                      "response_timeout"});
         ParentGroup g;
         if (auto v = p.string("name")) g.name = *v;
         g.hosts = p.strings("hosts").value_or(std::vector<std::string>{"*"});
@@ -730,6 +731,15 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
         if (auto v = p.duration("ramp_up")) {
             if (v->count() < 0) p.fail("ramp_up", "must not be negative");
             g.ramp_up = *v;
+        }
+        for (const char* key : {"connect_timeout", "response_timeout"})
+            if (auto v = p.duration(key); v && v->count() <= 0)
+                p.fail(key, "must be greater than zero");
+        if (auto v = p.duration("connect_timeout")) g.connect_timeout = *v;
+        if (auto v = p.duration("response_timeout")) g.response_timeout = *v;
+        for (auto& srv : g.servers) {
+            srv.connect_timeout = g.connect_timeout;
+            srv.response_timeout = g.response_timeout;
         }
         if (auto cb = p.section("circuit_breaker")) {
             cb->allow_only({"failures", "reset_timeout"});

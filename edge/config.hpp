@@ -59,6 +59,11 @@ struct ParentGroup {
     bool origin_on_failure = true;
     std::chrono::milliseconds ramp_up{30'000};  // a parent that comes back takes its keys back
     upstream::BreakerSettings breaker{3, std::chrono::milliseconds(5'000)};
+    // Set on each server: a parent that does not accept within connect_timeout, or answers
+    // no head within response_timeout (default: [timeouts] origin_response), is a failure
+    // and the next parent is asked.
+    std::chrono::milliseconds connect_timeout{1'000};
+    std::optional<std::chrono::milliseconds> response_timeout;
 };
 
 // PoP peering: the edges of one PoP share their caches. Each key has one owner among them (HRW);

@@ -148,7 +148,7 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> OriginPool::connect(
                            : std::make_unique<Connection>(executor_);
     beast::tcp_stream& lowest = conn->tcp();
     // One deadline for the TCP connect and the TLS handshake together.
-    lowest.expires_after(settings_.connect_timeout);
+    lowest.expires_after(server.connect_timeout.value_or(settings_.connect_timeout));
     auto [ec] = co_await lowest.async_connect(server.endpoint, nothrow);
     if (ec) co_return ec == beast::error::timeout ? Errc::origin_timeout : Errc::origin_unreachable;
     boost::system::error_code ignored;
@@ -279,7 +279,7 @@ asio::awaitable<Result<StreamedResponse>> OriginPool::fetch_head(const OriginSer
         auto state = std::make_unique<OriginBody::State>();
         state->pool = this;
         state->pool_key = pool_key;
-        state->timeout = settings_.response_timeout;
+        state->timeout = server.response_timeout.value_or(settings_.response_timeout);
         bool reused = false;
         if (auto& idle = idle_[pool_key]; !idle.empty() && attempt == 0) {
             state->stream = std::move(idle.back());
@@ -291,7 +291,7 @@ asio::awaitable<Result<StreamedResponse>> OriginPool::fetch_head(const OriginSer
             state->stream = std::move(*c);
         }
         // One deadline for the request and every response head, interim ones included.
-        state->stream->tcp().expires_after(settings_.response_timeout);
+        state->stream->tcp().expires_after(state->timeout);
         auto [wec, wn] = co_await write_request(*state->stream, req);
         boost::system::error_code ec = wec;
         bool got_some = false;

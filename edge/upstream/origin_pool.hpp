@@ -83,6 +83,9 @@ struct OriginServer {
     // https:// origins: the group's context, the server name and whether to verify; null for
     // http://. Shared (and read-only) across workers.
     std::shared_ptr<const TlsClientConfig> tls;
+    // This server's own timeouts (parents have theirs); nullopt: the pool's.
+    std::optional<std::chrono::milliseconds> connect_timeout;
+    std::optional<std::chrono::milliseconds> response_timeout;
 };
 
 struct PoolSettings {

@@ -378,3 +378,28 @@ TEST_CASE("peering: a hot key spreads past its owner when the owner is over the 
     CHECK(ok == 12);
     CHECK(pop[asker]->metric("cdn_edge_peer_spills_total") > 0);
 }
+
+TEST_CASE("tiers: a parent that hangs is given up after the group's response_timeout",
+          "[edge][tiers]") {
+    TempDir dir;
+    OriginSim origin(dir);
+    ScriptedOrigin hanging([](const RecordedRequest&) { return http_response(200, "late"); });
+    hanging.trickle(0, std::chrono::seconds(5));  // not one byte for 5 s
+    Edge parent(dir, origin.url(), admin_toml(), name("parent-ok"));
+    // Two parents; whichever owns the key, a request whose owner hangs moves on in 300 ms.
+    Edge child(dir, origin.url(),
+               child_toml({hanging.url(), url_of(parent)}, "response_timeout = \"300ms\"\n"),
+               name("child-1"));
+    int hung = 0;
+    for (int i = 0; i < 6; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        auto r = http_get(child.port(), "/h/" + std::to_string(i) + "?size=10");
+        const auto took = std::chrono::steady_clock::now() - start;
+        CHECK(r.result_int() == 200);
+        CHECK(took < std::chrono::seconds(3));
+        if (took > std::chrono::milliseconds(250)) ++hung;
+    }
+    CHECK(hung >= 1);  // the hanging parent owned some of the keys
+    CHECK(child.metric("cdn_edge_parent_failures_total") == hung);
+    CHECK(origin.total() == 6);
+}
