@@ -21,11 +21,16 @@
 #   BIN_DIR=build-release OBJECTS=300 bench/origin_offload.sh
 #   LAYOUTS="shield" bench/origin_offload.sh
 #   KEEP=1 bench/origin_offload.sh                # keep the logs and access logs (path printed)
+#   bench/origin_offload.sh --smoke               # 40 objects; fails unless flat = 6, regional
+#                                                 # = 3, shield = 1 per object, at most 2 for a
+#                                                 # key while a parent dies, and no error (ctest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 . infra/lib.sh
 
+smoke=0
+[ "${1:-}" = --smoke ] && smoke=1 && : "${OBJECTS:=40}" "${CONC:=4}"
 : "${OBJECTS:=1000}" "${CONC:=16}" "${SIZE:=4096}" "${LAYOUTS:=flat regional shield}"
 if [ -z "${BIN_DIR:-}" ]; then
   BIN_DIR=build-release
@@ -52,46 +57,29 @@ start_edge() {
   port=$(port_from_log "$work/$name.log" "http on" "$last_pid")
 }
 
-# storm PHASE SET PORT...: every edge asks for every object of SET at once; the status of each
-# answer goes to $work/PHASE.status (one line each) and its Cache-Status to PHASE.owner.
-storm() {
-  local phase=$1 set=$2 p cfg
-  shift 2
+# ask PHASE SET ORDER CONC PORT...: every edge asks for every object of SET, CONC at a time, in
+# the same order (ORDER=same: a storm when all start at once) or each in its own (shuffled);
+# each answer's status, URL and Cache-Status go to PHASE-PORT.out.
+ask() {
+  local phase=$1 set=$2 order=$3 conc=$4 p cfg
+  shift 4
   local cpids=()
   for p in "$@"; do
     cfg=$work/$phase-$p.curl
     : >"$cfg"
-    for i in $(seq 1 "$OBJECTS"); do
+    for i in $(if [ "$order" = same ]; then seq 1 "$OBJECTS"; else seq 1 "$OBJECTS" | shuf; fi); do
       printf 'url = "http://127.0.0.1:%s/%s/%s?size=%s&cc=max-age%%3D600"\noutput = "/dev/null"\n' \
         "$p" "$set" "$i" "$SIZE" >>"$cfg"
       echo 'header = "Host: www.cdn.example"' >>"$cfg"
     done
-    curl -s --parallel --parallel-immediate --parallel-max "$CONC" -K "$cfg" \
+    curl -s --parallel --parallel-immediate --parallel-max "$conc" -K "$cfg" \
       -w '%{http_code} %{url} %header{cache-status}\n' >"$work/$phase-$p.out" 2>/dev/null &
     cpids+=($!)
   done
   for p in "${cpids[@]}"; do wait "$p" || true; done
 }
-
-# steady PHASE SET PORT...: each edge asks for the objects in its own random order, fewer at once.
-steady() {
-  local phase=$1 set=$2 p cfg
-  shift 2
-  local cpids=()
-  for p in "$@"; do
-    cfg=$work/$phase-$p.curl
-    : >"$cfg"
-    for i in $(seq 1 "$OBJECTS" | shuf); do
-      printf 'url = "http://127.0.0.1:%s/%s/%s?size=%s&cc=max-age%%3D600"\noutput = "/dev/null"\n' \
-        "$p" "$set" "$i" "$SIZE" >>"$cfg"
-      echo 'header = "Host: www.cdn.example"' >>"$cfg"
-    done
-    curl -s --parallel --parallel-max $((CONC / 4 > 0 ? CONC / 4 : 1)) -K "$cfg" \
-      -w '%{http_code} %{url} %header{cache-status}\n' >"$work/$phase-$p.out" 2>/dev/null &
-    cpids+=($!)
-  done
-  for p in "${cpids[@]}"; do wait "$p" || true; done
-}
+storm() { ask "$1" "$2" same "$CONC" "${@:3}"; }
+steady() { ask "$1" "$2" shuffled $((CONC / 4 > 0 ? CONC / 4 : 1)) "${@:3}"; }
 
 # errors PHASE: answers that were not 200 (or never came).
 errors() {
@@ -212,10 +200,21 @@ scratch_stop() {
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   pids=()
   [ -n "${KEEP:-}" ] && return 0
-  rm -f "$work"/*.access "$work"/*.out "$work"/*.curl "$work"/*.log
+  rm -f "$work"/*.access "$work"/*.out "$work"/*.curl "$work"/*.log "$work"/*.toml
 }
 
 echo "origin_offload: $OBJECTS objects of $SIZE B per phase, $CONC connections per edge in the storm"
+results=$work/results.txt
 for layout in $LAYOUTS; do
-  run_layout "$layout"
+  run_layout "$layout" | tee -a "$results"
 done
+if [ $smoke = 1 ]; then
+  # Exact counts: collapsing at the parent makes them independent of timing.
+  want() { grep -q "^layout=$1 .*$2" "$results" || { echo "origin_offload: expected $1 to have $2" >&2; exit 1; }; }
+  want flat "cold=6.00 steady=6.00 errors=0"
+  want regional "cold=3.00 steady=3.00 errors=0"
+  want shield "cold=1.00 steady=1.00 errors=0"
+  grep -q "^layout=shield .*killed_max_per_key=[12] killed_errors=0" "$results" ||
+    { echo "origin_offload: a parent kill cost more than 2 fetches for a key, or errors" >&2; exit 1; }
+  echo "origin_offload: smoke passed"
+fi

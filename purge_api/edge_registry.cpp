@@ -1,18 +1,14 @@
 #include "purge_api/edge_registry.hpp"
 
+#include "common/registration.hpp"
+
 #include <algorithm>
 #include <chrono>
 
 namespace cdn::purge_api {
 
 bool valid_edge_id(std::string_view id) noexcept {
-    if (id.empty() || id.size() > 64) return false;
-    for (char c : id) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                        (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-        if (!ok) return false;
-    }
-    return true;
+    return registration::valid_id(id);  // one rule for stream ids and registered ids
 }
 
 std::string_view to_string(EdgeStatus s) noexcept {
