@@ -76,14 +76,17 @@ struct HttpHealthShared {
     std::atomic<bool> stopped{false};  // set under mu
     std::mutex mu;                     // orders on_change and transitions with stop()
     std::function<void(std::size_t, bool)> on_change;
+    std::function<void(std::size_t, bool, bool)> on_check;
     Counter* transitions = nullptr;
 
     // Applies one check result; false once stopped (the loop must end without touching anything).
     bool apply(std::size_t index, HealthState& state, const CheckResult& result) {
         std::lock_guard lock(mu);
         if (stopped.load(std::memory_order_relaxed)) return false;
-        if (!state.record(result.success)) return true;
-        if (on_change) on_change(index, state.up());
+        const bool flipped = state.record(result.success);
+        if (flipped && on_change) on_change(index, state.up());
+        if (on_check) on_check(index, result.success, state.up());
+        if (!flipped) return true;
         if (transitions != nullptr) transitions->inc();
         const Target& t = *targets[index];
         if (state.up())
@@ -225,6 +228,11 @@ HttpHealthChecker::HttpHealthChecker(asio::any_io_executor executor,
 
 HttpHealthChecker::~HttpHealthChecker() {
     stop();
+}
+
+void HttpHealthChecker::set_on_check(OnCheck on_check) {
+    std::lock_guard lock(shared_->mu);
+    shared_->on_check = std::move(on_check);
 }
 
 void HttpHealthChecker::start() {

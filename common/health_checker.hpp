@@ -59,6 +59,12 @@ class HttpHealthChecker {
     HttpHealthChecker(const HttpHealthChecker&) = delete;
     HttpHealthChecker& operator=(const HttpHealthChecker&) = delete;
 
+    // Called after every check (on the strand, under the same lock as on_change, after it):
+    // the check's result and the target's state after it. Set before start(); null: none.
+    // geodns publishes its verdicts with their last check time and streaks from it.
+    using OnCheck = std::function<void(std::size_t index, bool success, bool up)>;
+    void set_on_check(OnCheck on_check);
+
     // Starts one check loop per target; the first checks go out at once. Calling it again, or
     // after stop(), does nothing.
     void start();

@@ -1,6 +1,7 @@
 #include "geodns/config.hpp"
 
 #include "geodns/geo/nets.hpp"
+#include "geodns/health/quorum.hpp"
 
 #include <fmt/format.h>
 #include <boost/asio/ip/address.hpp>
@@ -11,6 +12,8 @@
 #include <limits>
 #include <set>
 #include <stdexcept>
+
+#include <unistd.h>
 
 namespace cdn::geodns {
 namespace {
@@ -231,8 +234,66 @@ void load_geo(const ConfigSection& g, GeodnsConfig& c) {
     }
 }
 
+std::string host_name() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "geodns";
+    return buf;
+}
+
+bool valid_observer(std::string_view id) {
+    if (id.empty() || id.size() > 64) return false;
+    for (unsigned char ch : id)
+        if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') return false;
+    return true;
+}
+
+void load_observers(const ConfigSection& h, GeodnsConfig& c) {
+    ObserverSettings& o = c.observers;
+    o.observer = host_name();
+    if (auto v = h.string("observer")) {
+        if (!valid_observer(*v))
+            h.fail("observer", "expected 1 to 64 printable characters without spaces or quotes");
+        o.observer = *v;
+    }
+    if (auto v = h.strings("peers")) {
+        for (const std::string& p : *v) {
+            auto u = parse_url(p);
+            if (!u || u->scheme != "http")
+                h.fail("peers",
+                       fmt::format("\"{}\" is not a URL like http://192.0.2.53:9153 (another "
+                                   "geodns' admin address)",
+                                   p));
+            if (std::find(o.peers.begin(), o.peers.end(), p) != o.peers.end())
+                h.fail("peers", fmt::format("\"{}\" is listed twice", p));
+            o.peers.push_back(p);
+            o.peer_urls.push_back(*u);
+        }
+    }
+    o.quorum = majority(o.observers());
+    if (auto q = h.integer("quorum")) {
+        if (*q < 1 || static_cast<std::size_t>(*q) > o.observers())
+            h.fail("quorum", fmt::format("expected 1 to {} (the observers: this one and its {} "
+                                         "peers)",
+                                         o.observers(), o.peers.size()));
+        o.quorum = static_cast<std::size_t>(*q);
+    }
+    o.stale_after = 3 * c.health.interval;
+    if (auto d = h.duration("stale_after")) {
+        if (*d < c.health.interval || *d > std::chrono::hours(1))
+            h.fail("stale_after", "expected [health] interval to 1h");
+        o.stale_after = *d;
+    }
+    o.hold_down = 2 * c.health.interval;
+    if (auto d = h.duration("hold_down")) {
+        if (*d < std::chrono::milliseconds(0) || *d > std::chrono::hours(1))
+            h.fail("hold_down", "expected 0s to 1h");
+        o.hold_down = *d;
+    }
+}
+
 void load_health(const ConfigSection& h, GeodnsConfig& c, std::uint16_t& default_port) {
-    h.allow_only({"enabled", "path", "interval", "timeout", "rise", "fall", "port"});
+    h.allow_only({"enabled", "path", "interval", "timeout", "rise", "fall", "port", "observer",
+                  "peers", "quorum", "stale_after", "hold_down"});
     if (auto v = h.boolean("enabled")) c.health_checks = *v;
     if (auto v = h.string("path")) {
         if (v->empty() || v->front() != '/') h.fail("path", "expected a path like /healthz");
@@ -251,6 +312,7 @@ void load_health(const ConfigSection& h, GeodnsConfig& c, std::uint16_t& default
     c.health.thresholds.rise = static_cast<unsigned>(integer_in(h, "rise", 1, 100, 2));
     c.health.thresholds.fall = static_cast<unsigned>(integer_in(h, "fall", 1, 100, 2));
     default_port = static_cast<std::uint16_t>(integer_in(h, "port", 1, 65535, 80));
+    load_observers(h, c);
 }
 
 void load_registry(const ConfigSection& r, GeodnsConfig& c) {
@@ -477,7 +539,10 @@ GeodnsConfig load_config(const ConfigSection& root) {
     }
     if (auto r = root.section("rrl")) load_rrl(*r, c);
     std::uint16_t health_port = 80;
-    if (auto h = root.section("health")) load_health(*h, c, health_port);
+    if (auto h = root.section("health"))
+        load_health(*h, c, health_port);
+    else
+        c.observers.observer = host_name();
     c.health.user_agent = "cdn-geodns-health";
     c.health.subject = "geodns: edge";
     load_fleet(root, c, health_port);

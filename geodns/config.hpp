@@ -55,6 +55,22 @@ struct RegistrySettings {
     }
 };
 
+// [health] observer, peers, quorum, stale_after, hold_down: several geodns instances check the
+// edges and a quorum of them decides (health/quorum.hpp, geodns/README.md "Several observers").
+struct ObserverSettings {
+    std::string observer;            // this instance's id; default: the host name
+    std::vector<std::string> peers;  // the other observers' admin base URLs, as written
+    std::vector<Url> peer_urls;      // parsed (http:// only)
+    std::size_t quorum = 1;          // down verdicts that drain an edge; default: a majority
+    std::chrono::milliseconds stale_after{6000};  // default: 3 x [health] interval
+    std::chrono::milliseconds hold_down{4000};    // default: 2 x [health] interval
+    std::size_t observers() const { return peers.size() + 1; }
+    bool operator==(const ObserverSettings& o) const {
+        return observer == o.observer && peers == o.peers && quorum == o.quorum &&
+               stale_after == o.stale_after && hold_down == o.hold_down;
+    }
+};
+
 struct GeodnsConfig {
     std::vector<tcp::endpoint> dns;  // UDP and TCP on each
     std::optional<tcp::endpoint> admin;
@@ -74,6 +90,7 @@ struct GeodnsConfig {
     GeoConfig geo;
     bool health_checks = true;
     HttpCheckSettings health;
+    ObserverSettings observers;
     Fleet fleet;  // the static [[edges]]: the base the registry's edges are added to
     std::optional<RegistrySettings> registry;
     std::shared_ptr<const ZoneSet> zones;

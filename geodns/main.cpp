@@ -145,7 +145,8 @@ int main(int argc, char** argv) {
         builder = std::make_unique<ServedBuilder>(registry);
         health = std::make_unique<EdgeHealth>(registry);
         first = builder->build(config, std::move(geo),
-                               health->update(config.fleet, config.health, config.health_checks));
+                               health->update(config.fleet, config.health, config.health_checks, {},
+                                              config.observers));
     } catch (const std::exception& e) {
         std::fprintf(stderr, "geodns: %s\n", e.what());
         return 2;
@@ -184,8 +185,8 @@ int main(int argc, char** argv) {
         std::unique_ptr<Listener> admin;
         if (config.admin) {
             // On worker 0, like the reloads that register and remove metrics.
-            admin =
-                std::make_unique<Listener>(pool, *config.admin, admin_handler(registry, served), 1);
+            admin = std::make_unique<Listener>(pool, *config.admin,
+                                               admin_handler(registry, served, health.get()), 1);
             log_info("geodns: admin on {}", to_string(admin->local_endpoint()));
         }
         log_info("geodns: serving {} zones, {} edges in {} regions", config.zones->zones.size(),
@@ -207,8 +208,9 @@ int main(int argc, char** argv) {
                 merged_config.fleet = std::move(m.fleet);
                 registered = std::move(m.registered);
             }
-            auto table = health->update(merged_config.fleet, merged_config.health,
-                                        merged_config.health_checks, registered);
+            auto table =
+                health->update(merged_config.fleet, merged_config.health,
+                               merged_config.health_checks, registered, merged_config.observers);
             served.publish(builder->build(merged_config, std::move(geo), std::move(table)));
             registered_edges = registered.size();
             return merged_config.fleet.edges.size();

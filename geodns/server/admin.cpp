@@ -15,7 +15,7 @@ namespace beast = boost::beast;
 namespace bh = boost::beast::http;
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
-std::string edges_json(const Fleet& fleet, const HealthTable& table) {
+std::string edges_json(const Fleet& fleet, const HealthTable& table, const EdgeHealth* health) {
     boost::json::array edges;
     for (std::size_t i = 0; i < fleet.edges.size(); ++i) {
         const EdgeInfo& e = fleet.edges[i];
@@ -24,19 +24,25 @@ std::string edges_json(const Fleet& fleet, const HealthTable& table) {
             v4.emplace_back(a.to_string());
         for (const auto& a : e.v6)
             v6.emplace_back(a.to_string());
-        edges.push_back(boost::json::object{{"id", e.id},
-                                            {"region", fleet.regions[e.region].id},
-                                            {"ipv4", std::move(v4)},
-                                            {"ipv6", std::move(v6)},
-                                            {"weight", e.weight},
-                                            {"health_url", e.health_url},
-                                            {"up", table.up(i)}});
+        boost::json::object o{{"id", e.id},
+                              {"region", fleet.regions[e.region].id},
+                              {"ipv4", std::move(v4)},
+                              {"ipv6", std::move(v6)},
+                              {"weight", e.weight},
+                              {"health_url", e.health_url},
+                              {"up", table.up(i)}};
+        if (health != nullptr)
+            for (auto& [k, v] : health->quorum_json(e.id))
+                o[k] = v;
+        edges.push_back(std::move(o));
     }
-    return boost::json::serialize(boost::json::object{{"edges", std::move(edges)}}) + "\n";
+    boost::json::object out{{"edges", std::move(edges)}};
+    if (health != nullptr) out["health"] = health->observers_json();
+    return boost::json::serialize(out) + "\n";
 }
 
 asio::awaitable<void> serve(const MetricsRegistry& registry, const ServedState& served,
-                            tcp::socket socket) {
+                            const EdgeHealth* health, tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
     for (;;) {
@@ -64,11 +70,16 @@ asio::awaitable<void> serve(const MetricsRegistry& registry, const ServedState& 
         } else if (path == "/v1/edges") {
             res.set(bh::field::content_type, "application/json");
             const auto now = served.current();
-            res.body() = edges_json(*now->fleet, *now->health);
+            res.body() = edges_json(*now->fleet, *now->health, health);
+        } else if (path == "/v1/health/observations" && health != nullptr) {
+            res.set(bh::field::content_type, "application/json");
+            res.set(bh::field::cache_control, "no-store");
+            res.body() = health->observations_json();
         } else {
             res.result(bh::status::not_found);
             res.set(bh::field::content_type, "text/plain");
-            res.body() = "not found: try /metrics, /healthz or /v1/edges\n";
+            res.body() =
+                "not found: try /metrics, /healthz, /v1/edges or /v1/health/observations\n";
         }
         res.keep_alive(req.keep_alive());
         res.prepare_payload();
@@ -82,8 +93,11 @@ asio::awaitable<void> serve(const MetricsRegistry& registry, const ServedState& 
 
 }  // namespace
 
-ConnectionHandler admin_handler(const MetricsRegistry& registry, const ServedState& served) {
-    return [&registry, &served](tcp::socket s) { return serve(registry, served, std::move(s)); };
+ConnectionHandler admin_handler(const MetricsRegistry& registry, const ServedState& served,
+                                const EdgeHealth* health) {
+    return [&registry, &served, health](tcp::socket s) {
+        return serve(registry, served, health, std::move(s));
+    };
 }
 
 }  // namespace cdn::geodns

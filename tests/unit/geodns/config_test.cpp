@@ -53,6 +53,9 @@ TEST_CASE("the example config loads", "[geodns][config]") {
     REQUIRE(c.fleet.edges.size() == 3);
     CHECK(c.fleet.edges[0].health_url == "http://127.10.0.1:8080/healthz");
     CHECK(c.health.thresholds.fall == 2);
+    CHECK(c.observers.observer == "geodns-1");
+    CHECK(c.observers.peers.empty());
+    CHECK(c.observers.quorum == 1);
     REQUIRE(c.zones->zones.size() == 1);
     const Zone& z = c.zones->zones[0];
     CHECK(z.origin == "cdn.example");
@@ -318,4 +321,50 @@ TEST_CASE("the commented [registry] block of the example config is valid", "[geo
     REQUIRE(c.registry);
     CHECK(c.registry->url == "http://127.0.0.1:8090");
     CHECK(c.registry->wait == std::chrono::seconds(25));
+}
+
+TEST_CASE("[health] observers: defaults, peers, quorum and errors", "[geodns][config]") {
+    // Alone: a quorum of one, timings from the interval, the host name as the id.
+    const GeodnsConfig alone = parse(std::string(kBase) + "[health]\ninterval = \"500ms\"\n");
+    CHECK(alone.observers.peers.empty());
+    CHECK(alone.observers.observers() == 1);
+    CHECK(alone.observers.quorum == 1);
+    CHECK(alone.observers.stale_after == std::chrono::milliseconds(1500));
+    CHECK(alone.observers.hold_down == std::chrono::milliseconds(1000));
+    CHECK(!alone.observers.observer.empty());
+    CHECK(!parse(kBase).observers.observer.empty());  // no [health] at all
+
+    // Two peers: a majority of three is two.
+    const GeodnsConfig three = parse(std::string(kBase) + R"([health]
+observer = "geodns-1"
+peers = ["http://127.0.0.1:9154", "http://192.0.2.53:9153"]
+stale_after = "10s"
+hold_down = "0s"
+)");
+    CHECK(three.observers.observer == "geodns-1");
+    CHECK(three.observers.observers() == 3);
+    CHECK(three.observers.quorum == 2);
+    REQUIRE(three.observers.peer_urls.size() == 2);
+    CHECK(three.observers.peer_urls[1].port == 9153);
+    CHECK(three.observers.stale_after == std::chrono::seconds(10));
+    CHECK(three.observers.hold_down == std::chrono::milliseconds(0));
+    // One peer: both must agree.
+    CHECK(parse(std::string(kBase) + "[health]\npeers = [\"http://127.0.0.1:9154\"]\n")
+              .observers.quorum == 2);
+    CHECK(parse(std::string(kBase) + "[health]\npeers = [\"http://127.0.0.1:9154\"]\nquorum = 1\n")
+              .observers.quorum == 1);
+
+    CHECK_THAT(error_of(std::string(kBase) + "[health]\npeers = [\"http://127.0.0.1:9154\"]\n"
+                                             "quorum = 3\n"),
+               Contains("geodns.toml:") && Contains("health.quorum: expected 1 to 2"));
+    CHECK_THAT(error_of(std::string(kBase) + "[health]\npeers = [\"ftp://127.0.0.1:9154\"]\n"),
+               Contains("health.peers") && Contains("is not a URL"));
+    CHECK_THAT(error_of(std::string(kBase) + "[health]\npeers = [\"http://127.0.0.1:9154\", "
+                                             "\"http://127.0.0.1:9154\"]\n"),
+               Contains("listed twice"));
+    CHECK_THAT(
+        error_of(std::string(kBase) + "[health]\ninterval = \"1s\"\nstale_after = \"500ms\"\n"),
+        Contains("health.stale_after"));
+    CHECK_THAT(error_of(std::string(kBase) + "[health]\nobserver = \"two words\"\n"),
+               Contains("health.observer"));
 }
