@@ -465,7 +465,7 @@ void load_zone(const ConfigSection& zs, const Fleet& fleet, bool registry, ZoneS
     }
 
     for (const ConfigSection& s : zs.sections("steered")) {
-        s.allow_only({"name", "ttl", "count", "edges"});
+        s.allow_only({"name", "ttl", "count", "edges", "last_resort"});
         auto name_text = s.string("name");
         if (!name_text) s.fail("name", "is required");
         const std::string name = zone_name(s, "name", *name_text, z.origin);
@@ -480,6 +480,7 @@ void load_zone(const ConfigSection& zs, const Fleet& fleet, bool registry, ZoneS
         st.name = name;
         st.ttl = seconds(s, "ttl", 20);
         st.count = static_cast<unsigned>(integer_in(s, "count", 1, 16, 2));
+        st.last_resort = s.boolean("last_resort").value_or(false);
         if (auto e = s.strings("edges")) {
             for (const auto& id : *e) {
                 bool known = std::any_of(fleet.edges.begin(), fleet.edges.end(),

@@ -7,6 +7,8 @@
 #   infra/failover-drill.sh --quick         # 12 s: kill at 3 s, restart at 7 s (CI smoke test)
 #   BIN_DIR=build-release infra/failover-drill.sh       # use binaries already built there
 #   KILL_REGION=ap-northeast FAIL_MODE=stop DRILL_OUT=/tmp/drill infra/failover-drill.sh
+#   infra/failover-drill.sh --tiered [--quick]   # the edges behind two parents; one parent killed
+#   LAST_RESORT=1 infra/failover-drill.sh --quick  # answers carry a next-region address too
 # Knobs (environment): DRILL_SECONDS KILL_AT RESTORE_AT (seconds), KILL_REGION (us-east, eu-west,
 # ap-northeast), FAIL_MODE (kill: SIGKILL and start again; stop: SIGSTOP and SIGCONT, a hung
 # region), CLIENT_DNS (ttl: a client keeps an answer for its TTL like a stub resolver; every:
@@ -14,7 +16,14 @@
 # DNS_TTL, HEALTH_INTERVAL_MS HEALTH_TIMEOUT_MS HEALTH_FALL HEALTH_RISE, STEER_BOUND and
 # RECOVER_BOUND (seconds, pass/fail limits), NET_PREFIX (127.31), ports: EDGE_PORT
 # EDGE_ADMIN_PORT (8080/8081, 0 in --quick: each edge picks its own), ORIGIN_PORT PURGE_PORT
-# DNS_PORT GEODNS_ADMIN_PORT (0: any free port).
+# DNS_PORT GEODNS_ADMIN_PORT (0: any free port). LAST_RESORT=1: geodns adds one address of the
+# next-nearest region to every answer (last_resort = true; clients try each address in turn).
+# Tiered mode (--tiered or TIERED=1): two parent edges (shield-a NET_PREFIX.9.1, shield-b .9.2) in
+# front of origin_sim, every region edge has both as [[parents]], and clients ask for objects
+# shared by every region, a new one every NEW_OBJECT_EVERY (3) requests. At PARENT_KILL_AT
+# (default KILL_AT + (RESTORE_AT - KILL_AT) / 4) the drill sends SIGKILL to KILL_PARENT (shield-a)
+# and starts it again at PARENT_RESTORE_AT (default RESTORE_AT; "none": it stays down). The drill
+# then also fails when a request fails at a live edge after the parent kill.
 # Exit status: 0 passed; 1 the drill failed (geodns never answered, traffic did not leave the
 # region within STEER_BOUND, or the region was not answered again within RECOVER_BOUND of its
 # restart); 2 the set-up failed (build, tools, a port in use).
@@ -26,9 +35,11 @@ root=$(pwd)
 . infra/lib.sh
 
 quick=0
+tiered=${TIERED:-0}
 for arg in "$@"; do
   case $arg in
     --quick) quick=1 ;;
+    --tiered) tiered=1 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; /shellcheck/d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "failover-drill: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
@@ -43,6 +54,9 @@ fi
 : "${REQUEST_INTERVAL_MS:=100}" "${DNS_TTL:=2}" "${HEALTH_INTERVAL_MS:=250}" "${HEALTH_TIMEOUT_MS:=250}"
 : "${HEALTH_FALL:=2}" "${HEALTH_RISE:=2}" "${STEER_BOUND:=10}" "${RECOVER_BOUND:=10}"
 : "${NET_PREFIX:=127.31}" "${ORIGIN_PORT:=0}" "${PURGE_PORT:=0}" "${DNS_PORT:=0}" "${GEODNS_ADMIN_PORT:=0}"
+# Tiered mode (the parent kill's defaults follow KILL_AT and RESTORE_AT).
+: "${LAST_RESORT:=0}" "${NEW_OBJECT_EVERY:=3}" "${KILL_PARENT:=shield-a}"
+: "${PARENT_KILL_AT:=$((KILL_AT + (RESTORE_AT - KILL_AT) / 4))}" "${PARENT_RESTORE_AT:=$RESTORE_AT}"
 # Local-only tokens (everything binds loopback only).
 : "${PURGE_TOKEN:=drill-admin-token}" "${EDGE_TOKEN:=drill-edge-token}"
 zone=cdn.example
@@ -52,9 +66,25 @@ die() { echo "failover-drill: $*" >&2; exit 2; }
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 for v in DRILL_SECONDS KILL_AT RESTORE_AT CLIENTS_PER_REGION REQUEST_INTERVAL_MS DNS_TTL \
   HEALTH_INTERVAL_MS HEALTH_TIMEOUT_MS HEALTH_FALL HEALTH_RISE STEER_BOUND RECOVER_BOUND \
-  EDGE_PORT EDGE_ADMIN_PORT ORIGIN_PORT PURGE_PORT DNS_PORT GEODNS_ADMIN_PORT; do
+  EDGE_PORT EDGE_ADMIN_PORT ORIGIN_PORT PURGE_PORT DNS_PORT GEODNS_ADMIN_PORT NEW_OBJECT_EVERY; do
   is_uint "${!v}" || die "$v must be a whole number (got '${!v}')"
 done
+case $tiered in 0 | 1) ;; *) die "TIERED is 0 or 1" ;; esac
+case $LAST_RESORT in 0 | 1) ;; *) die "LAST_RESORT is 0 or 1" ;; esac
+((NEW_OBJECT_EVERY >= 1)) || die "NEW_OBJECT_EVERY is at least 1"
+parent_restore=0
+if [ "$tiered" = 1 ]; then
+  case $KILL_PARENT in shield-a | shield-b) ;; *) die "KILL_PARENT is shield-a or shield-b" ;; esac
+  is_uint "$PARENT_KILL_AT" || die "PARENT_KILL_AT must be a whole number (got '$PARENT_KILL_AT')"
+  ((PARENT_KILL_AT >= 1 && PARENT_KILL_AT < DRILL_SECONDS)) ||
+    die "need 1 <= PARENT_KILL_AT < DRILL_SECONDS (got $PARENT_KILL_AT)"
+  if [ "$PARENT_RESTORE_AT" != none ]; then
+    is_uint "$PARENT_RESTORE_AT" || die "PARENT_RESTORE_AT must be a whole number or none"
+    ((PARENT_RESTORE_AT > PARENT_KILL_AT && PARENT_RESTORE_AT < DRILL_SECONDS)) ||
+      die "need PARENT_KILL_AT < PARENT_RESTORE_AT < DRILL_SECONDS (or PARENT_RESTORE_AT=none)"
+    parent_restore=1
+  fi
+fi
 ((KILL_AT >= 1 && KILL_AT < RESTORE_AT && RESTORE_AT < DRILL_SECONDS)) ||
   die "need 1 <= KILL_AT < RESTORE_AT < DRILL_SECONDS (got $KILL_AT, $RESTORE_AT, $DRILL_SECONDS)"
 ((DRILL_SECONDS <= 600)) || die "DRILL_SECONDS is at most 600"
@@ -88,6 +118,13 @@ for r in "${regions[@]}"; do
   done
 done
 killed=("${rshort[$KILL_REGION]}-a" "${rshort[$KILL_REGION]}-b")
+# Tiered mode: the shield, two parent edges on their own addresses (not in geodns: not for clients).
+parents=()
+if [ "$tiered" = 1 ]; then
+  parents=(shield-a shield-b)
+  edge_addr[shield-a]=$NET_PREFIX.9.1 edge_addr[shield-b]=$NET_PREFIX.9.2
+  edge_gen[shield-a]=0 edge_gen[shield-b]=0
+fi
 
 # Tools.
 for t in curl awk sed grep sort; do command -v $t >/dev/null || die "needs $t"; done
@@ -172,13 +209,16 @@ sleep_until() { # absolute ms
 
 # launch_edge ID PORT ADMINPORT starts (or restarts, with the ports it had) one edge;
 # await_edge ID waits until it listens and fills edge_port/edge_admin.
-declare -A edge_log edge_want
+# An edge with an entry in edge_conf also gets --config FILE (tiered mode: [[parents]], or the
+# parents' [fleet] role).
+declare -A edge_log edge_want edge_conf
 launch_edge() {
-  local id=$1 addr=${edge_addr[$1]}
+  local id=$1 addr=${edge_addr[$1]} cfg=()
+  [ -n "${edge_conf[$id]:-}" ] && cfg=(--config "${edge_conf[$id]}")
   edge_gen[$id]=$((edge_gen[$id] + 1))
   edge_log[$id]=$out/logs/edge-$id.${edge_gen[$id]}.log
   edge_want[$id]="$addr:$2 (admin $addr:$3)"
-  "$edge_bin" --name "$id" --listen "$addr:$2" --admin "$addr:$3" \
+  "$edge_bin" "${cfg[@]}" --name "$id" --listen "$addr:$2" --admin "$addr:$3" \
     --origin "http://127.0.0.1:$origin_port" --purge-api "http://127.0.0.1:$purge_port" \
     --purge-token "$EDGE_TOKEN" --memory 64MiB --threads 1 --no-access-log >"${edge_log[$id]}" 2>&1 &
   edge_pid[$id]=$!
@@ -194,8 +234,11 @@ await_edge() {
   fi
 }
 
-echo "== starting origin_sim, purge_api, 6 edges, geodns"
-"$origin_bin" --listen "127.0.0.1:$ORIGIN_PORT" >"$out/logs/origin_sim.log" 2>&1 &
+echo "== starting origin_sim, purge_api, 6 edges$([ "$tiered" = 1 ] && echo " behind 2 parents"), geodns"
+# Tiered mode: -v logs one "debug GET <target> -> <status>" line per request (origin requests/s).
+origin_v=()
+[ "$tiered" = 1 ] && origin_v=(-v)
+"$origin_bin" --listen "127.0.0.1:$ORIGIN_PORT" "${origin_v[@]}" >"$out/logs/origin_sim.log" 2>&1 &
 pids+=($!)
 origin_port=$(port_from_log "$out/logs/origin_sim.log" "listening on" "${pids[-1]}") || exit 2
 
@@ -205,6 +248,26 @@ pids+=($!)
 purge_port=$(port_from_log "$out/logs/purge_api.log" "http on" "${pids[-1]}") || exit 2
 purge_url=http://127.0.0.1:$purge_port
 
+if [ "$tiered" = 1 ]; then
+  # The parents first: the children's [[parents]] name their ports (0 in --quick).
+  printf '# Written by infra/failover-drill.sh: a parent (shield) edge.\n[fleet]\nrole = "parent"\n' \
+    >"$out/parent.toml"
+  for id in "${parents[@]}"; do
+    edge_conf[$id]=$out/parent.toml
+    launch_edge "$id" "$EDGE_PORT" "$EDGE_ADMIN_PORT"
+  done
+  for id in "${parents[@]}"; do await_edge "$id" || exit 2; done
+  cat >"$out/tier.toml" <<TOML
+# Written by infra/failover-drill.sh: every region edge sends its misses to the two parents (HRW
+# over the key; the next parent on a failure, then the origin).
+[[parents]]
+name = "shield"
+urls = ["http://${edge_addr[shield-a]}:${edge_port[shield-a]}", "http://${edge_addr[shield-b]}:${edge_port[shield-b]}"]
+tries = 2
+on_failure = "origin"
+TOML
+  for id in "${edges[@]}"; do edge_conf[$id]=$out/tier.toml; done
+fi
 for id in "${edges[@]}"; do launch_edge "$id" "$EDGE_PORT" "$EDGE_ADMIN_PORT"; done
 for id in "${edges[@]}"; do
   await_edge "$id" || exit 2
@@ -270,6 +333,7 @@ name = "www"
 ttl = "${DNS_TTL}s"
 count = 2
 TOML
+  if [ "$LAST_RESORT" = 1 ]; then echo "last_resort = true"; fi
 } >"$conf"
 
 "$geodns_bin" --config "$conf" --log-level info >"$out/logs/geodns.log" 2>&1 &
@@ -332,7 +396,7 @@ fi
 for _ in $(seq 1 60); do
   n=$(curl -s --max-time 1 -H "Authorization: Bearer $PURGE_TOKEN" "$purge_url/v1/edges" |
     grep -o '"connected":true' | wc -l) || n=0
-  [ "$n" -ge 6 ] && break
+  [ "$n" -ge $((6 + ${#parents[@]})) ] && break
   sleep 0.1
 done
 
@@ -366,7 +430,11 @@ client_loop() {
       printf '%s\t%s\t%s\tfail\t-\t-\n' "$t_dns" "$cid" "$cregion" >&4
       if [ "$CLIENT_DNS" = every ] || ((t_dns >= expiry)); then cache=(); fi
     fi
-    path=/drill/obj-$((i % 64)).txt
+    if [ "$tiered" = 1 ]; then
+      path=/drill/shared-$(((i - 1) / NEW_OBJECT_EVERY)).txt # the same sequence in every region
+    else
+      path=/drill/obj-$((i % 64)).txt
+    fi
     status=DNS served=- tried=- attempts=0 failed=0 curl_ms=-1
     now_ms
     start=$NOW
@@ -433,46 +501,82 @@ health_loop &
 pids+=($!)
 client_pids+=($!)
 
-# Purge 1, with the whole fleet up: how long until all six edges applied it.
-sleep_until $((t0 + KILL_AT * 1000 / 2))
-now_ms
-purge1_at=$NOW
-purge1=$(purge)
-
-sleep_until $((t0 + KILL_AT * 1000))
+# The events, each at its time from t0 (in ms; ties in the order listed): purge 1 with the whole
+# fleet up (how long until every edge applied it), the region kill, purge 2 during the outage (the
+# killed edges catch up after their restart), the region's restart; in tiered mode, the parent
+# kill and its restart.
+ev_purge1() {
+  now_ms
+  purge1_at=$NOW
+  purge1=$(purge)
+}
 kill_sig=KILL
 [ "$FAIL_MODE" = stop ] && kill_sig=STOP
-{ # (stderr off: bash would report "Killed")
-  kill -"$kill_sig" "${edge_pid[${killed[0]}]}" "${edge_pid[${killed[1]}]}"
+ev_region_kill() {
+  { # (stderr off: bash would report "Killed")
+    kill -"$kill_sig" "${edge_pid[${killed[0]}]}" "${edge_pid[${killed[1]}]}"
+    now_ms
+    kill_at=$NOW
+    if [ "$FAIL_MODE" = kill ]; then
+      for id in "${killed[@]}"; do
+        wait "${edge_pid[$id]}" || true
+        forget_pid "${edge_pid[$id]}"
+      done
+    fi
+  } 2>/dev/null
+  echo "== t=$(((kill_at - t0) / 1000)).$(printf '%03d' $(((kill_at - t0) % 1000)))s: SIG$kill_sig ${killed[*]}"
+}
+ev_purge2() {
   now_ms
-  kill_at=$NOW
+  purge2_at=$NOW
+  purge2=$(purge)
+}
+ev_region_restore() {
+  now_ms
+  restore_at=$NOW
   if [ "$FAIL_MODE" = kill ]; then
-    for id in "${killed[@]}"; do
-      wait "${edge_pid[$id]}" || true
-      forget_pid "${edge_pid[$id]}"
-    done
+    for id in "${killed[@]}"; do launch_edge "$id" "${edge_port[$id]}" "${edge_admin[$id]}"; done
+    for id in "${killed[@]}"; do await_edge "$id" || exit 2; done
+  else
+    kill -CONT "${edge_pid[${killed[0]}]}" "${edge_pid[${killed[1]}]}"
   fi
-} 2>/dev/null
-echo "== t=$(((kill_at - t0) / 1000)).$(printf '%03d' $(((kill_at - t0) % 1000)))s: SIG$kill_sig ${killed[*]}"
-
-# Purge 2, during the outage: the killed edges catch up after their restart.
-sleep_until $((t0 + (KILL_AT + RESTORE_AT) * 500))
-now_ms
-purge2_at=$NOW
-purge2=$(purge)
-
-sleep_until $((t0 + RESTORE_AT * 1000))
-now_ms
-restore_at=$NOW
-if [ "$FAIL_MODE" = kill ]; then
-  for id in "${killed[@]}"; do launch_edge "$id" "${edge_port[$id]}" "${edge_admin[$id]}"; done
-  for id in "${killed[@]}"; do await_edge "$id" || exit 2; done
-else
-  kill -CONT "${edge_pid[${killed[0]}]}" "${edge_pid[${killed[1]}]}"
+  now_ms
+  restored_at=$NOW
+  echo "== t=$(((restore_at - t0) / 1000)).$(printf '%03d' $(((restore_at - t0) % 1000)))s: restored ${killed[*]} (listening after $((restored_at - restore_at)) ms)"
+}
+parent_kill_at=-1 parent_restore_at=-1 parent_restored_at=-1
+ev_parent_kill() {
+  local pid=${edge_pid[$KILL_PARENT]}
+  {
+    kill -KILL "$pid"
+    now_ms
+    parent_kill_at=$NOW
+    wait "$pid" || true
+    forget_pid "$pid"
+  } 2>/dev/null
+  echo "== t=$(((parent_kill_at - t0) / 1000)).$(printf '%03d' $(((parent_kill_at - t0) % 1000)))s: SIGKILL parent $KILL_PARENT"
+}
+ev_parent_restore() {
+  now_ms
+  parent_restore_at=$NOW
+  launch_edge "$KILL_PARENT" "${edge_port[$KILL_PARENT]}" "${edge_admin[$KILL_PARENT]}"
+  await_edge "$KILL_PARENT" || exit 2
+  now_ms
+  parent_restored_at=$NOW
+  echo "== t=$(((parent_restore_at - t0) / 1000)).$(printf '%03d' $(((parent_restore_at - t0) % 1000)))s: restarted parent $KILL_PARENT (listening after $((parent_restored_at - parent_restore_at)) ms)"
+}
+events=("$((KILL_AT * 1000 / 2)) 1 purge1" "$((KILL_AT * 1000)) 2 region_kill"
+  "$(((KILL_AT + RESTORE_AT) * 500)) 3 purge2" "$((RESTORE_AT * 1000)) 4 region_restore")
+if [ "$tiered" = 1 ]; then
+  events+=("$((PARENT_KILL_AT * 1000)) 5 parent_kill")
+  if [ $parent_restore = 1 ]; then events+=("$((PARENT_RESTORE_AT * 1000)) 6 parent_restore"); fi
 fi
-now_ms
-restored_at=$NOW
-echo "== t=$(((restore_at - t0) / 1000)).$(printf '%03d' $(((restore_at - t0) % 1000)))s: restored ${killed[*]} (listening after $((restored_at - restore_at)) ms)"
+mapfile -t events < <(printf '%s\n' "${events[@]}" | sort -n -k1,1 -k2,2)
+for e in "${events[@]}"; do
+  read -r at _ ev <<<"$e"
+  sleep_until $((t0 + at))
+  "ev_$ev"
+done
 
 # Clients stop at the deadline; give a request in flight a few seconds, then end them.
 sleep_until "$deadline"
@@ -498,7 +602,7 @@ purge_json "$purge1" >"$out/data/purge1.json"
 purge_json "$purge2" >"$out/data/purge2.json"
 curl -s --max-time 2 "$geodns_admin/metrics" >"$out/data/geodns-metrics.txt" || true
 curl -s --max-time 2 "$geodns_admin/v1/edges" >"$out/data/geodns-edges.json" || true
-for id in "${edges[@]}"; do
+for id in "${edges[@]}" "${parents[@]}"; do
   curl -s --max-time 2 "http://${edge_addr[$id]}:${edge_admin[$id]}/metrics" \
     >"$out/data/edge-$id-metrics.txt" || true
 done
@@ -522,13 +626,35 @@ purge_times() { # purge record -> "ms from accepted to complete" "completed_ms" 
   if [ -n "$c" ] && [ -n "$t" ]; then echo "$((c - t)) $c"; else echo "-1 -1"; fi
 }
 read -r p1_ms _ < <(purge_times "$out/data/purge1.json")
+origin_log=()
+[ "$tiered" = 1 ] && origin_log=("$out/logs/origin_sim.log")
 read -r _ p2_done < <(purge_times "$out/data/purge2.json")
 
 awk -F'\t' -v t0="$t0" -v kill="$kill_at" -v restore="$restore_at" -v deadline="$deadline" \
   -v killed="$killed_addrs" -v kregion="$KILL_REGION" -v bucket="$bucket_ms" \
   -v ids="${edges[*]}" -v kids="${killed[*]}" -v timeline="$out/timeline.tsv" \
-  -v regions="${regions[*]}" '
+  -v regions="${regions[*]}" -v tiered="$tiered" -v pkill="$parent_kill_at" \
+  -v prestore="$parent_restore_at" -v restored="$restored_at" '
 function ok(s) { return s ~ /^[23][0-9][0-9]$/ }
+# "2025-06-01T04:15:00.123Z" (UTC) -> unix ms (days from the civil date, as in H. Hinnant'"'"'s
+# days_from_civil: mawk has no mktime).
+function iso_ms(st,   y, mo, d, era, yoe, doy, doe) {
+  y = substr(st, 1, 4) + 0; mo = substr(st, 6, 2) + 0; d = substr(st, 9, 2) + 0
+  if (mo <= 2) y--
+  era = int(y / 400); yoe = y - era * 400
+  doy = int((153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5) + d - 1
+  doe = yoe * 365 + int(yoe / 4) - int(yoe / 100) + doy
+  return (era * 146097 + doe - 719468) * 86400000 + substr(st, 12, 2) * 3600000 + \
+    substr(st, 15, 2) * 60000 + int(substr(st, 18, 6) * 1000 + 0.5)
+}
+# true when some address a request started at `start` tried belonged to an edge that was up (not
+# the killed region between its kill and its restart)
+function tried_live(list, start,   n, a, i) {
+  n = split(list, a, /[ ,]/)
+  for (i = 1; i <= n; i++)
+    if (a[i] != "-" && (!(a[i] in kaddr) || start < kill || start >= restored)) return 1
+  return 0
+}
 function hit_killed(list,   n, a, i) {
   n = split(list, a, /[ ,]/)
   for (i = 1; i <= n; i++) if (a[i] in kaddr) return 1
@@ -552,6 +678,18 @@ FILENAME ~ /dns.tsv$/ {
   if (t >= kill && t < restore && $3 == kregion) { if (k) out_k = t; else out_clean = t }
   if (t >= restore && k && first_dns_back < 0) first_dns_back = t - restore
   b = int((t - t0) / bucket); if (k) dns_k[b]++; dns_all[b]++
+  next
+}
+FILENAME ~ /origin_sim.log$/ { # tiered mode: "<ISO time> debug GET /drill/... -> 200"
+  if ($0 !~ / debug GET \/drill\//) next
+  t = iso_ms(substr($0, 1, 24)) - t0
+  if (t < 0 || t >= deadline - t0) next
+  origin_n++; origin_tl[int(t / bucket)]++
+  if (pkill >= 0) {
+    if (t < pkill - t0) origin_pre++
+    else if (prestore < 0 || t < prestore - t0) origin_mid++
+    else origin_post++
+  }
   next
 }
 FILENAME ~ /health.tsv$/ {
@@ -580,6 +718,12 @@ FILENAME ~ /health.tsv$/ {
   # sent to the region after the kill (by start time: a request started before it was sent before)
   if ($1 >= kill && $1 < restore && hit_killed($4) && $1 - kill > last_req_killed) last_req_killed = $1 - kill
   if (t >= kill && $10 > max_wall) max_wall = $10
+  # tiered mode: requests that ended after the parent kill; a failure at an edge that was up is
+  # the tier'"'"'s (a region kill only fails requests whose every address was in that region)
+  if (pkill >= 0 && t >= pkill) {
+    pk_total++
+    if (!ok(st)) { pk_failed++; if (tried_live($4, $1)) { pk_failed_live++; pk_st[st]++ } }
+  }
 }
 END {
   # the timeline, one row per bucket: seconds, ok per region, failed requests, failed attempts,
@@ -589,6 +733,7 @@ END {
     line = sprintf("%.3f", (b + 0.5) * bucket / 1000)
     for (i = 1; i <= nr; i++) line = line sprintf("\t%g", tl_ok[b, reg[i]] * f)
     line = line sprintf("\t%g\t%g\t%g", tl_fail[b] * f, tl_fatt[b] * f, dns_k[b] * f)
+    if (tiered) line = line sprintf("\t%g", origin_tl[b] * f)
     print line > timeline
   }
   printf "total=%d\nok=%d\nfailed=%d\nattempts=%d\nfailed_attempts=%d\n", total, okc, failc, attempts, failed_attempts
@@ -599,6 +744,11 @@ END {
   printf "steered=%d\n", (out_clean > 0 && out_clean > out_k) ? 1 : 0
   printf "outage_total=%d\noutage_failed=%d\noutage_failed_attempts=%d\n", ph_total["outage"], ph_fail["outage"], ph_fatt["outage"]
   printf "before_failed=%d\nafter_failed=%d\n", ph_fail["before"], ph_fail["after"]
+  if (tiered) {
+    printf "pk_total=%d\npk_failed=%d\npk_failed_live=%d\n", pk_total, pk_failed, pk_failed_live
+    printf "origin_n=%d\norigin_pre=%d\norigin_mid=%d\norigin_post=%d\n", origin_n, origin_pre, origin_mid, origin_post
+    for (s in pk_st) printf "K|%s|%d\n", s, pk_st[s]
+  }
   # tables (markdown), prefixed "T|"
   hdr = "T|| clients of / served by |"; sep = "T||---|"
   for (i = 1; i <= nr; i++) { hdr = hdr " " reg[i] " |"; sep = sep "---:|" }
@@ -620,7 +770,7 @@ END {
 }
 function regions_hdr(reg, nr,   s, i) { s = ""; for (i = 1; i <= nr; i++) s = s " " reg[i] " |"; return s }
 function sepn(k,   s, i) { s = ""; for (i = 1; i <= k; i++) s = s "---:|"; return s }
-' "$out/dns.tsv" "$out/health.tsv" "$out/requests.tsv" >"$out/data/analysis.txt" 2>"$out/data/analysis.err" || {
+' "$out/dns.tsv" "$out/health.tsv" "${origin_log[@]}" "$out/requests.tsv" >"$out/data/analysis.txt" 2>"$out/data/analysis.err" || {
   echo "failover-drill: analysis failed:" >&2
   cat "$out/data/analysis.err" >&2
   exit 2
@@ -659,6 +809,36 @@ per_edge_table=$(for id in "${edges[@]}"; do
 done)
 status_counts=$(sed -n 's/^S|//p' "$out/data/analysis.txt" | sort | awk -F'|' '{ printf "%s%s×%s", (NR > 1 ? ", " : ""), $2, $1 }')
 
+# Tiered mode: the children's parent counters (from their /metrics at the end), origin requests/s.
+if [ "$tiered" = 1 ]; then
+  pk_status_counts=$(sed -n 's/^K|//p' "$out/data/analysis.txt" | sort | awk -F'|' '{ printf "%s%s×%s", (NR > 1 ? ", " : ""), $2, $1 }')
+  metric() { # file name -> value (0 when absent)
+    awk -v m="$2" '$1 == m { v = $2 } END { print v + 0 }' "$1" 2>/dev/null || echo 0
+  }
+  tier_table="" sum_fetch=0 sum_fail=0 sum_fb=0
+  for id in "${edges[@]}"; do
+    f=$out/data/edge-$id-metrics.txt
+    pf=$(metric "$f" cdn_edge_parent_fetches_total)
+    pe=$(metric "$f" cdn_edge_parent_failures_total)
+    pb=$(metric "$f" cdn_edge_parent_fallbacks_total)
+    sum_fetch=$((sum_fetch + pf)) sum_fail=$((sum_fail + pe)) sum_fb=$((sum_fb + pb))
+    note=""
+    [[ " ${killed[*]} " == *" $id "* ]] && [ "$FAIL_MODE" = kill ] && note=" (since its restart)"
+    tier_table+="| $id$note | $pf | $pe | $pb |"$'\n'
+  done
+  tier_table+="| **all children** | $sum_fetch | $sum_fail | $sum_fb |"
+  rate() { # count from_ms to_ms -> "N.N/s"
+    awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { if (b <= a) print "-"; else printf "%.2f/s", n * 1000 / (b - a) }'
+  }
+  pk_end=$deadline
+  [ "$parent_restore_at" -ge 0 ] && pk_end=$parent_restore_at
+  origin_rate_all=$(rate "$origin_n" "$t0" "$deadline")
+  origin_rate_pre=$(rate "$origin_pre" "$t0" "$parent_kill_at")
+  origin_rate_mid=$(rate "$origin_mid" "$parent_kill_at" "$pk_end")
+  origin_rate_post="- (not restarted)"
+  [ "$parent_restore_at" -ge 0 ] && origin_rate_post=$(rate "$origin_post" "$parent_restore_at" "$deadline")
+fi
+
 # Verdict.
 ms() { # ms -> "1.234 s", or "never" for -1
   if [ "$1" -lt 0 ]; then echo "${2:-never}"; else printf '%d.%03d s' $(($1 / 1000)) $(($1 % 1000)); fi
@@ -686,12 +866,16 @@ if [ "$first_dns_back" -lt 0 ] || [ "$first_dns_back" -gt "$recover_bound_ms" ];
   verdict=FAIL
   reasons+=("$KILL_REGION was not answered again within ${RECOVER_BOUND}s of its restart")
 fi
+if [ "$tiered" = 1 ] && [ "$pk_failed_live" -gt 0 ]; then
+  verdict=FAIL
+  reasons+=("$pk_failed_live requests failed at an edge that was up after parent $KILL_PARENT was killed")
+fi
 
 since_kill() { if [ "$1" -lt 0 ]; then echo "none after the kill"; else echo "+$(ms "$1") after the kill"; fi; }
 since_restore() { if [ "$1" -lt 0 ]; then echo "never (before the drill ended)"; else echo "+$(ms "$1") after the restart"; fi; }
 purge_line() { # ms done issued_at
   if [ "$1" -lt 0 ]; then echo "not complete when the drill ended"; else
-    echo "$(ms "$1") from accepted to applied by all 6 edges"; fi
+    echo "$(ms "$1") from accepted to applied by all $((6 + ${#parents[@]})) edges"; fi
 }
 p2_after_restore=-1
 [ "$p2_done" -gt 0 ] && p2_after_restore=$((p2_done - restore_at))
@@ -706,7 +890,8 @@ report=$out/report.md
   echo "  $KILL_REGION edges (${killed[0]} ${edge_addr[${killed[0]}]}, ${killed[1]} ${edge_addr[${killed[1]}]}) at"
   echo "  t=$(ms $((kill_at - t0))), $([ "$FAIL_MODE" = kill ] && echo restarted || echo SIGCONT) at t=$(ms $((restore_at - t0))) (listening $((restored_at - restore_at)) ms later)."
   echo "- geodns health checks: every ${HEALTH_INTERVAL_MS} ms, timeout ${HEALTH_TIMEOUT_MS} ms, fall $HEALTH_FALL,"
-  echo "  rise $HEALTH_RISE; $name steered with TTL ${DNS_TTL} s, 2 addresses per answer."
+  echo "  rise $HEALTH_RISE; $name steered with TTL ${DNS_TTL} s, 2 addresses per answer$([ "$LAST_RESORT" = 1 ] &&
+    echo " and a last-resort address from the next-nearest region (LAST_RESORT=1)")."
   echo "- Clients: $CLIENTS_PER_REGION per region (ECS 10.R.C.0/24), one request every ${REQUEST_INTERVAL_MS} ms each."
   echo "  Each iteration queries geodns (logged in dns.tsv); CLIENT_DNS=$CLIENT_DNS: $([ "$CLIENT_DNS" = ttl ] &&
     echo "an answer is kept for its TTL, like a stub resolver's cache" || echo "every request uses the newest answer")."
@@ -742,6 +927,35 @@ report=$out/report.md
   echo "| purge with the fleet up (t=$(ms $((purge1_at - t0)))) | $(purge_line "$p1_ms") |"
   echo "| purge during the outage (t=$(ms $((purge2_at - t0)))) | $(if [ "$p2_after_restore" -lt 0 ]; then echo "not complete when the drill ended"; else echo "complete $(since_restore "$p2_after_restore")"; fi) |"
   echo
+  if [ "$tiered" = 1 ]; then
+    echo "## Tier: parent kill"
+    echo
+    echo "Tiered mode: every region edge has [[parents]] shield-a ${edge_addr[shield-a]}:${edge_port[shield-a]} and"
+    echo "shield-b ${edge_addr[shield-b]}:${edge_port[shield-b]} (HRW over the key, tries 2, then the origin)."
+    echo "Clients of every region ask for the same sequence of objects, a new one every $NEW_OBJECT_EVERY requests,"
+    echo "so misses keep reaching the parents. SIGKILL to $KILL_PARENT at t=$(ms $((parent_kill_at - t0)))$(
+      [ "$parent_restored_at" -ge 0 ] && echo ", restarted at t=$(ms $((parent_restore_at - t0))) (listening $((parent_restored_at - parent_restore_at)) ms later)" ||
+        echo ", not restarted")."
+    echo "A request counts as failed by the tier when it failed at an edge that was up; one whose every"
+    echo "address was in the killed region failed for DNS' sake (the region kill), not the tier's."
+    echo
+    echo "| measure | value |"
+    echo "|---|---|"
+    echo "| requests that ended after the parent kill | $pk_total |"
+    echo "| ... failed completely, at an edge that was up (the tier; goal 0) | $pk_failed_live${pk_status_counts:+ ($pk_status_counts)} |"
+    echo "| ... failed completely, every address in the killed region (the region kill) or no DNS answer | $((pk_failed - pk_failed_live)) |"
+    echo "| origin requests (/drill/ objects), whole run | $origin_n ($origin_rate_all) |"
+    echo "| origin requests/s before the parent kill / while it was down / after its restart | $origin_rate_pre / $origin_rate_mid / $origin_rate_post |"
+    echo
+    echo "The children's parent counters from their admin /metrics at the end (fetches: requests sent"
+    echo "to a parent; failures: parent attempts with no usable answer, the next parent was asked;"
+    echo "fallbacks: every parent tried failed, on to the origin):"
+    echo
+    echo "| child | cdn_edge_parent_fetches_total | cdn_edge_parent_failures_total | cdn_edge_parent_fallbacks_total |"
+    echo "|---|---:|---:|---:|"
+    echo "$tier_table"
+    echo
+  fi
   echo "## Requests served, by client region"
   echo
   grep '^T|' "$out/data/analysis.txt" | sed 's/^T|//'
@@ -761,7 +975,8 @@ report=$out/report.md
   echo "## Files"
   echo
   echo "- \`timeline.png\`: requests/s served per region, failed requests/s, failed attempts/s,"
-  echo "  DNS answers/s pointing at $KILL_REGION; kill and restart marked."
+  echo "  DNS answers/s pointing at $KILL_REGION; kill and restart marked.$([ "$tiered" = 1 ] &&
+    echo " Tiered: origin requests/s (origin_sim -v), the parent kill marked.")"
   echo "- \`requests.tsv\`: start_ms client client_region tried served_addr served_region status attempts failed_attempts wall_ms curl_ms"
   echo "- \`dns.tsv\`: ms client client_region ok|fail ttl addresses; \`health.tsv\`: ms then geodns' id/up pairs"
   echo "- \`timeline.tsv\`: the plot's data (${bucket_ms} ms buckets); \`geodns.toml\`; \`logs/\`; \`data/\` (metrics, purges)"
@@ -773,13 +988,31 @@ if [ $have_gnuplot = 1 ]; then
   gnuplot -e 'set terminal pngcairo' >/dev/null 2>&1 || term="png size 1200,700"
   k=$(awk -v a="$kill_at" -v t="$t0" 'BEGIN { printf "%.3f", (a - t) / 1000 }')
   rs=$(awk -v a="$restore_at" -v t="$t0" 'BEGIN { printf "%.3f", (a - t) / 1000 }')
+  # Tiered mode: a third panel, origin requests/s, and the parent kill (and restart) on every panel.
+  layout=2 parent_marks="" origin_panel="" title_tier=""
+  if [ "$tiered" = 1 ]; then
+    layout=3
+    term=${term/1200,700/1200,950}
+    pk=$(awk -v a="$parent_kill_at" -v t="$t0" 'BEGIN { printf "%.3f", (a - t) / 1000 }')
+    parent_marks="set arrow 3 from $pk, graph 0 to $pk, graph 1 nohead lc rgb \"black\" dt 3 lw 2
+set label 3 \"kill $KILL_PARENT\" at $pk, graph 0.85 offset 0.5,0 tc rgb \"black\""
+    if [ "$parent_restore_at" -ge 0 ]; then
+      pr=$(awk -v a="$parent_restore_at" -v t="$t0" 'BEGIN { printf "%.3f", (a - t) / 1000 }')
+      parent_marks+="
+set arrow 4 from $pr, graph 0 to $pr, graph 1 nohead lc rgb \"gray40\" dt 3 lw 2
+set label 4 \"restart $KILL_PARENT\" at $pr, graph 0.75 offset 0.5,0 tc rgb \"gray40\""
+    fi
+    origin_panel="set ylabel \"origin requests/s\"
+plot \"$out/timeline.tsv\" using 1:8 with histeps lc rgb \"blue\" lw 2 title \"origin requests/s\""
+    title_tier=", tiered: kill parent $KILL_PARENT at ${PARENT_KILL_AT}s"
+  fi
   gnuplot >"$out/data/gnuplot.log" 2>&1 <<GP || echo "failover-drill: gnuplot failed; see $out/data/gnuplot.log" >&2
 set terminal $term noenhanced
 set output "$out/timeline.png"
 set lmargin at screen 0.06
 set rmargin at screen 0.80
 set datafile separator "\t"
-set multiplot layout 2,1 title "Failover drill: $FAIL_MODE $KILL_REGION at ${KILL_AT}s, restore at ${RESTORE_AT}s (health ${HEALTH_INTERVAL_MS}ms x fall $HEALTH_FALL, TTL ${DNS_TTL}s, CLIENT_DNS=$CLIENT_DNS)"
+set multiplot layout $layout,1 title "Failover drill: $FAIL_MODE $KILL_REGION at ${KILL_AT}s, restore at ${RESTORE_AT}s (health ${HEALTH_INTERVAL_MS}ms x fall $HEALTH_FALL, TTL ${DNS_TTL}s, CLIENT_DNS=$CLIENT_DNS$title_tier)"
 set xrange [0:$DRILL_SECONDS]
 set grid
 set key outside right top
@@ -787,6 +1020,7 @@ set arrow 1 from $k, graph 0 to $k, graph 1 nohead lc rgb "red" dt 2 lw 2
 set arrow 2 from $rs, graph 0 to $rs, graph 1 nohead lc rgb "dark-green" dt 2 lw 2
 set label 1 "kill" at $k, graph 0.95 offset 0.5,0 tc rgb "red"
 set label 2 "restore" at $rs, graph 0.95 offset 0.5,0 tc rgb "dark-green"
+$parent_marks
 set ylabel "requests/s served"
 set yrange [0:*]
 plot "$out/timeline.tsv" using 1:2 with histeps lw 2 title "${regions[0]}", \
@@ -797,6 +1031,7 @@ set xlabel "seconds since start"
 plot "$out/timeline.tsv" using 1:5 with boxes fs solid 0.5 lc rgb "red" title "failed requests", \
      "" using 1:6 with histeps lc rgb "orange" lw 2 title "failed attempts", \
      "" using 1:7 with histeps lc rgb "purple" lw 1 title "DNS answers with $KILL_REGION edges"
+$origin_panel
 unset multiplot
 GP
 else

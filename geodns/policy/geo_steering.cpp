@@ -216,17 +216,21 @@ void GeoSteering::rank(const NameCandidates& nc, const Location& loc,
     });
 }
 
-// Fills `out` with up to `count` addresses (member: &EdgeInfo::v4 or ::v6) from the nearest
+// Fills `out` with up to `name.count` addresses (member: &EdgeInfo::v4 or ::v6) from the nearest
 // region that has a healthy edge with such an address, edges in weighted random order, one
-// address per edge per round. Returns the region answered from, or SIZE_MAX.
+// address per edge per round. With `name.last_resort`, one more address follows: the first
+// address of one healthy edge (drawn by weight) of the next region in `order` that has one.
+// Returns the region answered from, or SIZE_MAX.
 template <class Address, class Member>
 std::size_t GeoSteering::pick(const NameCandidates& nc, const std::vector<Ranked>& order,
-                              unsigned count, Member member, std::vector<Address>& out) const {
+                              const Steered& name, Member member, std::vector<Address>& out) const {
     struct Cand {
         std::size_t edge;
         std::uint64_t weight;
     };
     thread_local std::vector<Cand> cands;
+    const unsigned count = name.count;
+    std::size_t answered = SIZE_MAX;
     for (const auto& rk : order) {
         const auto& rc = nc.regions[rk.slot];
         cands.clear();
@@ -241,7 +245,18 @@ std::size_t GeoSteering::pick(const NameCandidates& nc, const std::vector<Ranked
             most = std::max(most, addrs.size());
         }
         if (cands.empty()) continue;
-        out.reserve(std::min<std::size_t>(count, cands.size() * most));
+        if (answered != SIZE_MAX) {
+            // The last resort: one edge of the next region, by weight; never an address the
+            // answer already holds.
+            std::uint64_t r = rng.next() % total;
+            std::size_t j = 0;
+            while (r >= cands[j].weight)
+                r -= cands[j++].weight;
+            const Address& a = (fleet_.edges[cands[j].edge].*member).front();
+            if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
+            break;
+        }
+        out.reserve(std::min<std::size_t>(count, cands.size() * most) + (name.last_resort ? 1 : 0));
         // Weighted order without replacement, drawn lazily: position i gets edge j with
         // probability weight(j) / weight(remaining).
         std::size_t drawn = 0;
@@ -260,9 +275,10 @@ std::size_t GeoSteering::pick(const NameCandidates& nc, const std::vector<Ranked
                 if (round < addrs.size()) out.push_back(addrs[round]);
             }
         }
-        return rc.region;
+        answered = rc.region;
+        if (!name.last_resort) break;
     }
-    return SIZE_MAX;
+    return answered;
 }
 
 SteeringAnswer GeoSteering::steer(const Steered& name, const ClientAddress& client) const {
@@ -297,8 +313,8 @@ SteeringAnswer GeoSteering::steer(const Steered& name, const ClientAddress& clie
         if (nc.all_down.load(std::memory_order_relaxed) && nc.all_down.exchange(false)) {
             log_info("geodns: {}: candidate edges up again, fail open over", name.name);
         }
-        const std::size_t r4 = pick(nc, order, name.count, &EdgeInfo::v4, ans.v4);
-        const std::size_t r6 = pick(nc, order, name.count, &EdgeInfo::v6, ans.v6);
+        const std::size_t r4 = pick(nc, order, name, &EdgeInfo::v4, ans.v4);
+        const std::size_t r6 = pick(nc, order, name, &EdgeInfo::v6, ans.v6);
         first_region = r4 != SIZE_MAX ? r4 : r6;
         // One candidate region: every client gets the same answer, so it holds for all (/0).
         ans.scope_prefix = nc.regions.size() <= 1 ? 0 : std::min(loc.scope, client.source_prefix);

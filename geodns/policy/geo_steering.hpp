@@ -1,7 +1,8 @@
 #pragma once
 // The steering policy: place the client (configured nets, then the geo database, then the
 // default region), order the regions by great-circle distance, and answer with the nearest
-// region's healthy edges spread by weight; fail open (every candidate) when all are down.
+// region's healthy edges spread by weight (plus, with Steered::last_resort, one healthy edge of
+// the next-nearest region); fail open (every candidate) when all are down.
 // Immutable after construction except the health it reads and a fail-open flag: steer() is
 // safe from any number of threads. The Fleet is copied; the HealthTable (and the metrics, when
 // given) must outlive the GeoSteering.
@@ -84,8 +85,8 @@ class GeoSteering final : public Steering {
     struct Ranked;
     void rank(const NameCandidates& nc, const Location& loc, std::vector<Ranked>& out) const;
     template <class Address, class Member>
-    std::size_t pick(const NameCandidates& nc, const std::vector<Ranked>& order, unsigned count,
-                     Member member, std::vector<Address>& out) const;
+    std::size_t pick(const NameCandidates& nc, const std::vector<Ranked>& order,
+                     const Steered& name, Member member, std::vector<Address>& out) const;
 
     Fleet fleet_;
     const HealthTable& health_;

@@ -20,7 +20,8 @@ struct ClientAddress {
 };
 
 struct SteeringAnswer {
-    std::vector<boost::asio::ip::address_v4> v4;  // ordered: nearest first, at most Steered::count
+    // Ordered: nearest first, at most Steered::count, plus one with Steered::last_resort.
+    std::vector<boost::asio::ip::address_v4> v4;
     std::vector<boost::asio::ip::address_v6> v6;
     // ECS scope prefix to return: the width of the network (database network or configured CIDR
     // block) that decided the answer, never more than the source prefix; 0 when the answer does

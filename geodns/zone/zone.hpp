@@ -37,6 +37,9 @@ struct Steered {
     unsigned count = 2;              // how many edge addresses to answer with (per address family)
     std::vector<std::string> edges;  // edge ids this name may use; empty = every edge
     std::size_t index = 0;           // this name's position in Zone::steered (for Steering)
+    // After the nearest region's edges, one more address from the next-nearest region with a
+    // healthy edge (per address family), for clients that try every address of an answer.
+    bool last_resort = false;
 };
 
 // Everything stored at one owner name.

@@ -66,6 +66,7 @@ TEST_CASE("the example config loads", "[geodns][config]") {
     CHECK(z.nodes.at("assets.cdn.example").cname == "www.cdn.example");
     REQUIRE(z.nodes.at("www.cdn.example").steered);
     CHECK(z.nodes.at("www.cdn.example").steered->ttl == 20);
+    CHECK_FALSE(z.nodes.at("www.cdn.example").steered->last_resort);
     CHECK(c.geo.default_region == 0u);
     REQUIRE(c.geo.nets.size() == 1);
     CHECK(c.geo.nets[0].region == 0u);
@@ -165,6 +166,17 @@ values = ["127.0.0.2"]
                Contains("outside the zone"));
 }
 
+TEST_CASE("a steered name's last_resort: off by default, on when set", "[geodns][config]") {
+    auto steered = [](const std::string& extra) {
+        const GeodnsConfig c =
+            parse(std::string(kBase) + "\n[[zones.steered]]\nname = \"www\"\n" + extra);
+        return *c.zones->zones.at(0).nodes.at("www.cdn.example").steered;
+    };
+    CHECK_FALSE(steered("").last_resort);
+    CHECK(steered("last_resort = true\n").last_resort);
+    CHECK_FALSE(steered("last_resort = false\n").last_resort);
+}
+
 TEST_CASE("config errors name the file, line and field", "[geodns][config]") {
     CHECK_THAT(error_of(std::string(kBase) +
                         "\n[[zones.records]]\nname = \"x\"\ntype = \"MX\"\nvalues = [\"a\"]\n"),
@@ -180,6 +192,9 @@ TEST_CASE("config errors name the file, line and field", "[geodns][config]") {
     CHECK_THAT(
         error_of(std::string(kBase) + "\n[[zones.steered]]\nname = \"www\"\nedges = [\"zz\"]\n"),
         Contains("\"zz\" is not one of the [[edges]]"));
+    CHECK_THAT(
+        error_of(std::string(kBase) + "\n[[zones.steered]]\nname = \"www\"\nlast_resort = 1\n"),
+        Contains("geodns.toml:") && Contains("last_resort") && Contains("true or false"));
     CHECK_THAT(error_of(R"(
 [[regions]]
 id = "r"

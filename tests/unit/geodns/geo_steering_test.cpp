@@ -433,3 +433,158 @@ TEST_CASE("GeoSteering: an edge with its own coordinates pulls its region closer
     CHECK(regions_of(fleet, steering.steer(names[0], client("127.6.0.1"))) ==
           std::vector<std::string>{"us-east"});
 }
+
+namespace {
+
+// The region ids of the v6 answer's addresses (regions_of is the v4 one).
+std::vector<std::string> regions_of6(const Fleet& f, const SteeringAnswer& a) {
+    std::vector<std::string> out;
+    for (const auto& addr : a.v6) {
+        for (const auto& e : f.edges) {
+            if (std::find(e.v6.begin(), e.v6.end(), addr) != e.v6.end()) {
+                out.push_back(f.regions[e.region].id);
+            }
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("GeoSteering: last_resort adds one address from the next-nearest healthy region") {
+    // weighted_fleet: use1-a 127.10.0.1 (0), use1-b 127.10.0.11 (1, weight 3), euc1-a 127.10.0.2
+    // (2, no IPv6), apne1-a 127.10.0.3 (3). Chicago is nearest us-east, then eu-central, then
+    // ap-northeast; Seoul ap-northeast, eu-central, us-east; Berlin eu-central, us-east,
+    // ap-northeast.
+    struct Row {
+        const char* what;
+        const char* client;
+        std::vector<std::size_t> down;  // edge indices
+        bool last_resort;
+        unsigned count;
+        std::vector<std::string> edges;  // the name's edge subset (empty: all)
+        std::vector<std::string> v4_regions;
+        std::vector<std::string> v6_regions;
+        bool fail_open = false;
+    };
+    const std::string us = "us-east", eu = "eu-central", ap = "ap-northeast";
+    const std::vector<Row> rows{
+        {"off: the nearest region only", "127.1.0.1", {}, false, 2, {}, {us, us}, {us, us}},
+        {"on: the nearest region, then the next",
+         "127.1.0.1",
+         {},
+         true,
+         2,
+         {},
+         {us, us, eu},
+         {us, us, ap}},  // eu-central has no IPv6: the next region that has it
+        {"on, count 1", "127.1.0.1", {}, true, 1, {}, {us, eu}, {us, ap}},
+        {"on, count above the region's edges: not padded",
+         "127.1.0.1",
+         {},
+         true,
+         4,
+         {},
+         {us, us, eu},
+         {us, us, ap}},
+        {"on, one edge of the region down", "127.1.0.1", {0}, true, 2, {}, {us, eu}, {us, ap}},
+        {"on, the next region down: the one after it",
+         "127.1.0.1",
+         {2},
+         true,
+         2,
+         {},
+         {us, us, ap},
+         {us, us, ap}},
+        {"on, the nearest region down: answered from the next, last resort after it",
+         "127.1.0.1",
+         {0, 1},
+         true,
+         2,
+         {},
+         {eu, ap},
+         {ap}},
+        {"on, one healthy edge in all: no last resort",
+         "127.1.0.1",
+         {0, 1, 2},
+         true,
+         2,
+         {},
+         {ap},
+         {ap}},
+        {"on, Seoul", "127.3.0.1", {}, true, 2, {}, {ap, eu}, {ap, us}},
+        {"on, Berlin", "127.2.0.1", {}, true, 2, {}, {eu, us}, {us, us, ap}},
+        {"on, a name restricted to two regions",
+         "127.1.0.1",
+         {},
+         true,
+         2,
+         {"euc1-a", "apne1-a"},
+         {eu, ap},
+         {ap}},
+        {"on, a name restricted to one region: nothing farther",
+         "127.1.0.1",
+         {},
+         true,
+         2,
+         {"use1-a", "use1-b"},
+         {us, us},
+         {us, us}},
+        {"on, every edge down: fail open as without it",
+         "127.1.0.1",
+         {0, 1, 2, 3},
+         true,
+         2,
+         {},
+         {us, us, eu, ap},
+         {us, us, ap},
+         true},
+    };
+    const Fleet fleet = weighted_fleet();
+    cdn::set_log_level(cdn::LogLevel::error);  // fail open: quiet
+    for (const Row& row : rows) {
+        INFO(row.what);
+        HealthTable health(fleet.edges.size());
+        for (const std::size_t e : row.down)
+            health.set(e, false);
+        Steered s = name(0, row.count, row.edges);
+        s.last_resort = row.last_resort;
+        const std::vector<Steered> names{s};
+        const GeoSteering steering(fleet, health, test_db(), Nets{}, kUsEast, names);
+        for (int i = 0; i < 8; ++i) {  // the weighted draws vary; the regions do not
+            const auto a = steering.steer(names[0], client(row.client));
+            CHECK(a.fail_open == row.fail_open);
+            CHECK(regions_of(fleet, a) == row.v4_regions);
+            CHECK(regions_of6(fleet, a) == row.v6_regions);
+            // The last resort never repeats an address of the answer.
+            for (std::size_t x = 0; x < a.v4.size(); ++x)
+                for (std::size_t y = x + 1; y < a.v4.size(); ++y)
+                    CHECK(a.v4[x] != a.v4[y]);
+        }
+    }
+    cdn::set_log_level(cdn::LogLevel::info);
+}
+
+TEST_CASE("GeoSteering: last_resort keeps the ECS scope and spreads by weight") {
+    const Fleet fleet = weighted_fleet();
+    const HealthTable health(fleet.edges.size());
+    Steered on = name(0, 1);
+    on.last_resort = true;
+    const std::vector<Steered> names{name(1, 1), on};
+    const GeoSteering steering(fleet, health, test_db(), Nets{}, kUsEast, names);
+    GeoSteering::seed_thread_rng(11);
+    const auto berlin = client("127.2.0.1", 24, true);
+    CHECK(steering.steer(names[1], berlin).scope_prefix ==
+          steering.steer(names[0], berlin).scope_prefix);
+    // Berlin's last resort is us-east: use1-b (weight 3) about 3/4 of the time.
+    constexpr int kRounds = 4000;
+    int heavy = 0;
+    for (int i = 0; i < kRounds; ++i) {
+        const auto a = steering.steer(names[1], berlin);
+        REQUIRE(a.v4.size() == 2);
+        CHECK(a.v4[0] == ip::make_address_v4("127.10.0.2"));
+        heavy += a.v4[1] == ip::make_address_v4("127.10.0.11");
+    }
+    // 4 sigma of a binomial(4000, 0.75) is ~2.7%.
+    CHECK(heavy / double(kRounds) == Approx(0.75).margin(0.03));
+}
