@@ -7,11 +7,14 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <iterator>
 
 namespace cdn::purge_api {
 namespace asio = boost::asio;
@@ -25,13 +28,7 @@ std::int64_t FleetScraper::now_ms() const {
 }
 
 void FleetScraper::start(asio::any_io_executor executor) {
-    timer_ = std::make_unique<asio::steady_timer>(executor);
     asio::co_spawn(executor, loop(), asio::detached);
-}
-
-void FleetScraper::stop() {
-    stopped_ = true;
-    if (timer_) asio::post(timer_->get_executor(), [this] { timer_->cancel(); });
 }
 
 std::map<std::string, EdgeScrape, std::less<>> FleetScraper::scrapes() const {
@@ -41,6 +38,7 @@ std::map<std::string, EdgeScrape, std::less<>> FleetScraper::scrapes() const {
 
 asio::awaitable<void> FleetScraper::loop() {
     const auto ex = co_await asio::this_coro::executor;
+    asio::steady_timer timer(ex);
     while (!stopped_) {
         const RegistryListing listing = fleet_.list();
         {
@@ -61,8 +59,8 @@ asio::awaitable<void> FleetScraper::loop() {
             }
             asio::co_spawn(ex, scrape_one(e.reg.id, e.reg.instance, e.reg.admin), asio::detached);
         }
-        timer_->expires_after(options_.interval);
-        co_await timer_->async_wait(asio::as_tuple(asio::use_awaitable));
+        timer.expires_after(options_.interval);
+        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     }
 }
 

@@ -14,13 +14,11 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -38,9 +36,11 @@ class FleetScraper {
     FleetScraper(const FleetScraper&) = delete;
     FleetScraper& operator=(const FleetScraper&) = delete;
 
-    // Starts the loop on `executor` (detached). stop() ends it at its next wake-up.
+    // Starts the loop on `executor` (detached). stop() ends it at its next wake-up (stopping the
+    // io_context ends it at once). The loop's timer lives in its coroutine frame, so nothing of
+    // the io_context outlives it.
     void start(boost::asio::any_io_executor executor);
-    void stop();
+    void stop() { stopped_ = true; }
 
     std::map<std::string, EdgeScrape, std::less<>> scrapes() const;
     std::chrono::milliseconds interval() const { return options_.interval; }
@@ -59,7 +59,6 @@ class FleetScraper {
     FleetRegistry& fleet_;
     const Clock& clock_;
     FleetScraperOptions options_;
-    std::unique_ptr<boost::asio::steady_timer> timer_;
     std::atomic<bool> stopped_{false};
     std::atomic<std::uint64_t> ok_{0}, failed_{0};
     mutable std::mutex mu_;

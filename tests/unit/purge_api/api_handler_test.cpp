@@ -423,7 +423,7 @@ TEST_CASE("the dashboard page is served without a token, locked down by its head
     CHECK(f.reply(bh::verb::post, "/dashboard").status == 405);
 }
 
-TEST_CASE("GET /v1/fleet: a token is needed; edges, streams and recent purges",
+TEST_CASE("GET /v1/fleet: a token is needed, then edges, streams and recent purges",
           "[purge_api][handler][fleet]") {
     Fixture f;
     FleetRegistry fleet(f.clock, {std::chrono::seconds(10), {}});
