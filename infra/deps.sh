@@ -13,7 +13,7 @@ build_pkgs=(
   catch2
 )
 package_pkgs=(dpkg-dev file)
-test_pkgs=(curl openssl iproute2 nghttp2-client etcd-server dnsutils knot-dnsutils unbound clang libclang-rt-14-dev gnuplot-nox
+test_pkgs=(curl openssl iproute2 nghttp2-client etcd-server dnsutils knot-dnsutils unbound clang libclang-rt-14-dev gnuplot-nox chromium
            "${package_pkgs[@]}" systemd)
 bench_pkgs=(curl wrk nginx varnish dnsperf gdnsd dnsutils)
 

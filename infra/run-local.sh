@@ -204,6 +204,14 @@ if [ $smoke = 1 ]; then
   [ "$answer" = "127.0.0.1" ] || { echo "smoke: geodns answered '$answer' for www.cdn.example"; exit 1; }
   nx=$(dig @127.0.0.1 -p "$dns_port" +time=2 +tries=2 nope.cdn.example A)
   echo "$nx" | grep -q 'status: NXDOMAIN' || { echo "smoke: geodns did not say NXDOMAIN"; exit 1; }
+  # The dashboard: the page needs no token (it holds no data); the fleet it reads does.
+  dash=$(curl -s -o /dev/null -w '%{http_code} %{content_type}' "http://127.0.0.1:$purge_port/dashboard")
+  case $dash in "200 text/html"*) ;; *) echo "smoke: GET /dashboard answered '$dash'"; exit 1 ;; esac
+  anon_fleet=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$purge_port/v1/fleet")
+  [ "$anon_fleet" = 401 ] || { echo "smoke: GET /v1/fleet without a token answered $anon_fleet, not 401"; exit 1; }
+  fleet=$(curl -s -w '\n%{http_code}' -H "Authorization: Bearer $PURGE_TOKEN" "http://127.0.0.1:$purge_port/v1/fleet")
+  [ "$(echo "$fleet" | tail -n1)" = 200 ] || { echo "smoke: GET /v1/fleet with the token failed: $fleet"; exit 1; }
+  echo "$fleet" | grep -q '"id":"edge-local"' || { echo "smoke: GET /v1/fleet does not list edge-local: $fleet"; exit 1; }
   kill -HUP "$edge_pid"
   for _ in $(seq 50); do
     curl -s "http://127.0.0.1:$admin_port/metrics" | grep -q '^cdn_edge_config_generation 2$' && break
@@ -217,6 +225,7 @@ if [ $smoke = 1 ]; then
   echo "smoke: admin purge: 401 without the token, purged with it"
   echo "smoke: HTTP/2 over TLS: MISS then HIT"
   echo "smoke: geodns answers www.cdn.example with the edge"
+  echo "smoke: dashboard: GET /dashboard is HTML; GET /v1/fleet 401 without the token, lists the edge with it"
   echo "smoke: SIGHUP reloaded the edge (generation 2), still serving"
   exit 0
 fi
@@ -253,6 +262,8 @@ Try:
   curl -s -X POST -H 'Authorization: Bearer $PURGE_TOKEN' http://127.0.0.1:$purge_port/v1/purge \\
        -d '{"tags":["blue"],"soft":true}'          # soft-purge objects tagged blue (?tags=blue)
   curl -s -H 'Authorization: Bearer $PURGE_TOKEN' http://127.0.0.1:$purge_port/v1/edges   # acks
+  curl -s -H 'Authorization: Bearer $PURGE_TOKEN' http://127.0.0.1:$purge_port/v1/fleet   # the fleet as JSON
+  http://127.0.0.1:$purge_port/dashboard#token=$PURGE_TOKEN   # open in a browser: the live fleet
   curl -s -H 'Authorization: Bearer $ADMIN_PURGE_TOKEN' -H 'Content-Type: application/json' \\
        http://127.0.0.1:$admin_port/purge -d '{"tags":["blue"]}'   # purge on this edge only
   curl -s http://127.0.0.1:$admin_port/metrics | grep cdn_edge_requests_total

@@ -1,6 +1,8 @@
 #include "purge_api/api_handler.hpp"
 
 #include "common/log.hpp"
+#include "purge_api/dashboard_page.hpp"
+#include "purge_api/fleet_view.hpp"
 
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/verb.hpp>
@@ -8,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 
 namespace cdn::purge_api {
@@ -70,13 +73,15 @@ std::optional<std::string_view> query_param(std::string_view query, std::string_
 }
 
 ApiHandler::ApiHandler(const LiveSettings& settings, PurgeStore& store, EdgeRegistry& edges,
-                       const MetricsRegistry& registry, ApiMetrics& metrics, FleetRegistry* fleet)
+                       const MetricsRegistry& registry, ApiMetrics& metrics, FleetRegistry* fleet,
+                       const FleetScraper* scraper)
     : settings_(settings),
       store_(store),
       edges_(edges),
       registry_(registry),
       metrics_(metrics),
-      fleet_(fleet) {}
+      fleet_(fleet),
+      scraper_(scraper) {}
 
 Reply ApiHandler::error(const ApiError& e, ReplyShape shape) {
     metrics_.rejected(e.reason()).inc();
@@ -138,6 +143,20 @@ Plan ApiHandler::plan(const Request& req, const ApiSettings& s) {
         if (auto r = only(bh::verb::get)) return *r;
         return Reply{200, "text/plain; version=0.0.4; charset=utf-8", registry_.render()};
     }
+    if (path == "/dashboard" || path == "/dashboard/") {
+        if (auto r = only(bh::verb::get)) return *r;
+        // The page holds no data (it asks for /v1/fleet with the operator's token), so it is
+        // served to anyone; its policy lets only its own inline style and script run.
+        Reply page{200, "text/html; charset=utf-8", std::string(dashboard_html()), {}};
+        page.headers = {{"Content-Security-Policy", dashboard_csp()},
+                        {"Referrer-Policy", "no-referrer"},
+                        {"X-Frame-Options", "DENY"}};
+        return page;
+    }
+    if (path == "/v1/fleet") {
+        if (auto r = only(bh::verb::get)) return *r;
+        return get_fleet(req, s);
+    }
     if (path == "/v1/purge") {
         if (auto r = only(bh::verb::post)) return *r;
         return post_purge(req, s);
@@ -178,7 +197,8 @@ Plan ApiHandler::plan(const Request& req, const ApiSettings& s) {
         return registry(req, s, path, query);
     return error(make_error(ApiErrc::not_found,
                             "no such endpoint; see POST /v1/purge, GET /v1/purges/<id>, GET "
-                            "/v1/edges, GET /v1/stream, GET /v1/registry"));
+                            "/v1/edges, GET /v1/stream, GET /v1/registry, GET /v1/fleet, GET "
+                            "/dashboard"));
 }
 
 Plan ApiHandler::post_purge(const Request& req, const ApiSettings& s) {
@@ -361,6 +381,41 @@ Reply ApiHandler::get_edges(const Request& req, const ApiSettings& s) {
         a.push_back(std::move(eo));
     }
     return json_reply(200, a);
+}
+
+// The fleet as one document (fleet_view.hpp): the registry, the purge streams, the edges'
+// metrics as last scraped, and the newest purges. A host-limited token sees only the purges
+// within its hosts (as on GET /v1/purges/<id>); the edge token sees them all (it streams them).
+Reply ApiHandler::get_fleet(const Request& req, const ApiSettings& s) {
+    if (auto e = any_auth(req, s)) return error(*e);
+    const Token* token = nullptr;
+    if (auto who = admin(req, s); std::holds_alternative<const Token*>(who))
+        token = std::get<const Token*>(who);
+
+    FleetInputs in;
+    in.head_seq = store_.last_seq();
+    if (fleet_) {
+        in.registry = fleet_->list();
+        in.now_ms = fleet_->now_ms();
+    } else {
+        in.now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+    }
+    in.streams = edges_.edges();
+    if (scraper_) {
+        in.scrapes = scraper_->scrapes();
+        in.scrape_interval_ms = scraper_->interval().count();
+    }
+    const std::uint64_t after = in.head_seq > kFleetPurges ? in.head_seq - kFleetPurges : 0;
+    LogSlice slice = store_.read_after(after, kFleetPurges);
+    std::reverse(slice.records.begin(), slice.records.end());
+    for (PurgeRecordPtr& r : slice.records) {
+        if (token && authorize(*token, PurgeDraft{r->kind, r->values, r->soft})) continue;
+        PurgeProgress p = edges_.progress(r->seq);
+        in.purges.push_back(RecentPurge{std::move(r), std::move(p)});
+    }
+    return json_reply(200, fleet_json(in));
 }
 
 }  // namespace cdn::purge_api

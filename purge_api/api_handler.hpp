@@ -18,12 +18,18 @@
 //   DELETE /v1/registry/<id>?instance=I  edge token -> 204
 //   GET  /v1/registry[?after=V&wait=MS]  edge or admin token -> the live registrations
 //                                 (with after: a long poll, ApiServer waits for version > V)
+//   GET  /v1/fleet                edge or admin token -> regions, edges (registration, purge
+//   stream,
+//                                 scraped metrics) and recent purges (fleet_view.hpp)
+//   GET  /dashboard               no token      -> the fleet page (it holds no data; it polls
+//                                                  /v1/fleet with the operator's token)
 //   GET  /healthz, GET /metrics   no token
 #include "common/metrics.hpp"
 #include "purge_api/api_metrics.hpp"
 #include "purge_api/config.hpp"
 #include "purge_api/edge_registry.hpp"
 #include "purge_api/fleet_registry.hpp"
+#include "purge_api/fleet_scraper.hpp"
 #include "purge_api/live_settings.hpp"
 #include "purge_api/purge_store.hpp"
 
@@ -31,7 +37,9 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include <string>
+#include <utility>
 #include <variant>
+#include <vector>
 
 namespace cdn::purge_api {
 
@@ -41,6 +49,7 @@ struct Reply {
     unsigned status = 200;
     std::string content_type = "application/json";
     std::string body;
+    std::vector<std::pair<std::string, std::string>> headers = {};  // more header fields
 };
 
 // The shape of answers: purge_api's own, or Cloudflare's envelope (the zone API).
@@ -69,10 +78,11 @@ using Plan = std::variant<Reply, AppendPlan, StreamPlan, RegistryWaitPlan>;
 class ApiHandler {
   public:
     // `settings` must outlive the handler; each plan() reads its current snapshot.
-    // `fleet` (may be null: no registry endpoints, streams never refused) must outlive it too.
+    // `fleet` (may be null: no registry endpoints, streams never refused) must outlive it too,
+    // and so must `scraper` (may be null: /v1/fleet then shows no edge metrics).
     ApiHandler(const LiveSettings& settings, PurgeStore& store, EdgeRegistry& edges,
-               const MetricsRegistry& registry, ApiMetrics& metrics,
-               FleetRegistry* fleet = nullptr);
+               const MetricsRegistry& registry, ApiMetrics& metrics, FleetRegistry* fleet = nullptr,
+               const FleetScraper* scraper = nullptr);
 
     // With the current settings, or with the snapshot the caller took when the request began.
     Plan plan(const Request& req);
@@ -94,6 +104,7 @@ class ApiHandler {
     Reply ack(const Request& req, const ApiSettings& s, std::string_view edge);
     Reply get_purge(const Request& req, const ApiSettings& s, std::string_view id);
     Reply get_edges(const Request& req, const ApiSettings& s);
+    Reply get_fleet(const Request& req, const ApiSettings& s);
     Plan registry(const Request& req, const ApiSettings& s, std::string_view path,
                   std::string_view query);
     Reply put_registration(const Request& req, std::string_view id);
@@ -111,7 +122,11 @@ class ApiHandler {
     const MetricsRegistry& registry_;
     ApiMetrics& metrics_;
     FleetRegistry* fleet_;
+    const FleetScraper* scraper_;
 };
+
+// Purges GET /v1/fleet lists (the newest).
+inline constexpr std::size_t kFleetPurges = 20;
 
 // "a=1&b=2" -> the value of key (not percent-decoded); nullopt when absent.
 std::optional<std::string_view> query_param(std::string_view query, std::string_view key);

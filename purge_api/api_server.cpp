@@ -231,6 +231,7 @@ asio::awaitable<void> ApiServer::serve(Stream& stream) {
             bh::response<bh::string_body> res{static_cast<bh::status>(r.status), 11};
             res.set(bh::field::content_type, r.content_type);
             res.set(bh::field::connection, "close");
+            res.set("X-Content-Type-Options", "nosniff");
             res.body() = r.body;
             res.prepare_payload();
             lowest.expires_after(settings->config.write_timeout);
@@ -266,6 +267,9 @@ asio::awaitable<void> ApiServer::serve(Stream& stream) {
         bh::response<bh::string_body> res{static_cast<bh::status>(reply.status), req.version()};
         if (!reply.content_type.empty()) res.set(bh::field::content_type, reply.content_type);
         res.set(bh::field::cache_control, "no-store");
+        res.set("X-Content-Type-Options", "nosniff");
+        for (const auto& [name, value] : reply.headers)
+            res.set(name, value);
         res.body() = std::move(reply.body);
         res.keep_alive(req.keep_alive());
         res.prepare_payload();

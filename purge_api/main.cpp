@@ -14,6 +14,7 @@
 #include "purge_api/edge_registry.hpp"
 #include "purge_api/etcd_store.hpp"
 #include "purge_api/fleet_registry.hpp"
+#include "purge_api/fleet_scraper.hpp"
 #include "purge_api/purge_log.hpp"
 
 #include <fmt/format.h>
@@ -201,8 +202,18 @@ int main(int argc, char** argv) {
                 "Registry events: registrations (new, changed, taken over), renewals, lapsed "
                 "leases, deregistrations, refusals of a held id.",
                 [&fleet, fn = fn] { return static_cast<double>((fleet.*fn)()); }, label);
+        // Every registered edge's admin /metrics, read in the background for GET /v1/fleet and
+        // the dashboard (started below, on worker 0).
+        FleetScraper scraper(fleet, clock);
+        for (const auto& [label, fn] :
+             {std::pair{R"(result="ok")", &FleetScraper::scrapes_ok},
+              std::pair{R"(result="failed")", &FleetScraper::scrapes_failed}})
+            registry.counter_fn(
+                "cdn_purge_api_fleet_scrapes_total",
+                "Reads of registered edges' admin /metrics for GET /v1/fleet, by result.",
+                [&scraper, fn = fn] { return static_cast<double>((scraper.*fn)()); }, label);
         LiveSettings live(config);
-        ApiHandler handler(live, store, edges, registry, metrics, &fleet);
+        ApiHandler handler(live, store, edges, registry, metrics, &fleet, &scraper);
         ApiServer server(live, store, edges, handler, metrics, clock);
 
         // Declared last: destroyed first, so no coroutine outlives what it refers to.
@@ -284,9 +295,11 @@ int main(int argc, char** argv) {
             });
         };
         schedule_sweep();
+        scraper.start(pool.at(0).get_executor());
         pool.on_termination([&](int sig) {
             log_info("purge_api: signal {}, stopping", sig);
             sweep_timer.cancel();
+            scraper.stop();
             if (listener) listener->close();
             if (tls_listener) tls_listener->close();
             hup.cancel();

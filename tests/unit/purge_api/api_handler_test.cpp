@@ -2,6 +2,7 @@
 // against an in-memory PurgeStore (the seam an etcd store would also plug into).
 #include "purge_api/api_handler.hpp"
 #include "purge_api/api_server.hpp"
+#include "purge_api/dashboard_page.hpp"
 #include "tests/support/manual_clock.hpp"
 
 #include <boost/json.hpp>
@@ -377,4 +378,103 @@ TEST_CASE("the Cloudflare zone API: body shapes, zone limits and its envelope",
               ->error_for("/client/v4/zones/x/purge_cache",
                           make_error(ApiErrc::body_too_large, "big"))
               .body.find("\"messages\":[]") != std::string::npos);
+}
+
+TEST_CASE("the dashboard page is served without a token, locked down by its headers",
+          "[purge_api][handler][fleet]") {
+    Fixture f;
+    const Reply r = f.reply(bh::verb::get, "/dashboard");
+    CHECK(r.status == 200);
+    CHECK(r.content_type == "text/html; charset=utf-8");
+    CHECK(r.body == dashboard_html());
+    CHECK(r.body.starts_with("<!doctype html>"));
+    // Self-contained: no external script, style, font or image.
+    for (const char* external : {"src=\"http", "href=\"http", "@import", "url(", "//fonts."})
+        CHECK(r.body.find(external) == std::string::npos);
+    auto header = [&](std::string_view name) -> std::string {
+        for (const auto& [k, v] : r.headers)
+            if (k == name) return v;
+        return {};
+    };
+    const std::string csp = header("Content-Security-Policy");
+    CHECK(csp == dashboard_csp());
+    CHECK(csp.starts_with("default-src 'none'; "));
+    CHECK(csp.find("connect-src 'self'") != std::string::npos);
+    CHECK(csp.find("frame-ancestors 'none'") != std::string::npos);
+    CHECK(csp.find("unsafe") == std::string::npos);  // inline code only by its hash
+    // One inline script and one inline style, each allowed by its hash.
+    const std::string html(dashboard_html());
+    auto count = [&](const std::string& needle) {
+        std::size_t n = 0;
+        for (auto p = html.find(needle); p != std::string::npos; p = html.find(needle, p + 1))
+            ++n;
+        return n;
+    };
+    CHECK(count("<script") == 1);
+    CHECK(count("<style") == 1);
+    CHECK(csp.find("script-src 'sha256-" + inline_sha256(html, "script") + "'") !=
+          std::string::npos);
+    CHECK(csp.find("style-src 'sha256-" + inline_sha256(html, "style") + "'") != std::string::npos);
+    CHECK(inline_sha256(html, "script").size() == 44);
+    // Known value: sha256("") in base64.
+    CHECK(inline_sha256("<x></x>", "x") == "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+    CHECK(inline_sha256("<x>", "x").empty());
+    CHECK(header("Referrer-Policy") == "no-referrer");
+    CHECK(f.reply(bh::verb::post, "/dashboard").status == 405);
+}
+
+TEST_CASE("GET /v1/fleet: a token is needed, then edges, streams and recent purges",
+          "[purge_api][handler][fleet]") {
+    Fixture f;
+    FleetRegistry fleet(f.clock, {std::chrono::seconds(10), {}});
+    ApiHandler handler(*f.live, f.store, f.edges, f.registry, f.metrics, &fleet);
+    auto get = [&](const std::string& token) {
+        Request req{bh::verb::get, "/v1/fleet", 11};
+        if (!token.empty()) req.set(bh::field::authorization, "Bearer " + token);
+        Plan p = handler.plan(req);
+        REQUIRE(std::holds_alternative<Reply>(p));
+        return std::get<Reply>(p);
+    };
+    CHECK(get("").status == 401);
+    CHECK(get("nope").status == 401);
+
+    Registration reg;
+    reg.id = "edge-a";
+    reg.region = "eu-central";
+    reg.http = "http://127.0.0.1:8080";
+    reg.admin = "http://127.0.0.1:8081";
+    reg.ipv4 = {"127.0.0.1"};
+    reg.instance = "i1";
+    fleet.put(reg);
+    REQUIRE(f.purge(R"({"tags":["blue"]})").status == 200);
+    REQUIRE(f.purge(R"({"hosts":["shop.com"]})").status == 200);
+    f.edges.ack("edge-a", 1);
+
+    const Reply r = get("ops-token");
+    REQUIRE(r.status == 200);
+    CHECK(r.content_type == "application/json");
+    const json::object o = json::parse(r.body).as_object();
+    CHECK(o.at("log_head_seq").to_number<std::uint64_t>() == 2);
+    CHECK(o.at("observer_health").is_null());
+    const auto& regions = o.at("regions").as_array();
+    REQUIRE(regions.size() == 2);  // edge-b (configured, never seen) has no region
+    const json::object& a = regions[0].at("edges").at(0).as_object();
+    CHECK(a.at("id").as_string() == "edge-a");
+    CHECK(a.at("status").as_string() == "pending");  // no scraper: nothing read yet
+    CHECK(a.at("purge").at("last_applied_seq").to_number<std::uint64_t>() == 1);
+    CHECK(a.at("purge").at("lag").to_number<std::uint64_t>() == 1);
+    CHECK(regions[1].at("edges").at(0).at("id").as_string() == "edge-b");
+    const auto& purges = o.at("purges").as_array();
+    REQUIRE(purges.size() == 2);
+    CHECK(purges[0].at("seq").to_number<std::uint64_t>() == 2);  // newest first
+    CHECK(purges[1].at("edges").at(0).at("status").as_string() == "applied");
+
+    // The edge token reads it too; a host-limited token sees only its hosts' purges.
+    CHECK(get("edge-token").status == 200);
+    const Reply shop = get("shop-token");
+    REQUIRE(shop.status == 200);
+    const json::value shop_fleet = json::parse(shop.body);
+    const auto& mine = shop_fleet.at("purges").as_array();
+    REQUIRE(mine.size() == 1);
+    CHECK(mine[0].at("kind").as_string() == "hosts");
 }
