@@ -9,8 +9,8 @@
 //   too large to cache), read only as fast as the client takes it.
 #include "common/result.hpp"
 #include "edge/http/exchange.hpp"
-#include "edge/upstream/origin_pool.hpp"
 #include "edge/proxy/inflight_budget.hpp"
+#include "edge/upstream/origin_pool.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -99,7 +99,8 @@ class BodyStreamReader final : public http::BodySource {
 
 class OriginBodySource final : public http::BodySource {
   public:
-    explicit OriginBodySource(std::unique_ptr<upstream::ResponseBody> body) : body_(std::move(body)) {}
+    explicit OriginBodySource(std::unique_ptr<upstream::ResponseBody> body)
+        : body_(std::move(body)) {}
     boost::asio::awaitable<Result<std::string_view>> next() override;
 
   private:

@@ -163,9 +163,9 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
     if (is_loop(g, req)) {
         // RFC 8586 section 2: a loop is answered, not forwarded; 508 (RFC 5842) says which.
         Reply r = make_reply(508,
-                                   "Loop detected: this request already came through " +
-                                       g.config.name + " or through too many caches\n",
-                                   Outcome::error);
+                             "Loop detected: this request already came through " + g.config.name +
+                                 " or through too many caches\n",
+                             Outcome::error);
         r.extra = fmt::format("Cache-Status: {}; fwd=bypass; detail=\"loop\"\r\n", g.config.name);
         r.detail = "loop";
         add_request_id(r, req);

@@ -14,11 +14,11 @@
 #include "edge/cache/purge_rules.hpp"
 #include "edge/config.hpp"
 #include "edge/http/http1_session.hpp"
-#include "edge/upstream/origin_set.hpp"
 #include "edge/proxy/edge_handler.hpp"
 #include "edge/proxy/edge_metrics.hpp"
 #include "edge/proxy/inflight_budget.hpp"
 #include "edge/storage/memory_store.hpp"
+#include "edge/upstream/origin_set.hpp"
 #include "tests/support/scripted_origin.hpp"
 
 #include <boost/asio/as_tuple.hpp>
