@@ -13,6 +13,12 @@ namespace cdn {
 
 namespace {
 
+std::string failure(const std::filesystem::path& p, std::string_view step, int err) {
+    return fmt::format("{}: {} failed: {}", p.string(), step, std::strerror(err));
+}
+
+}  // namespace
+
 bool write_all(int fd, std::string_view data) {
     while (!data.empty()) {
         const ssize_t n = ::write(fd, data.data(), data.size());
@@ -28,12 +34,6 @@ bool write_all(int fd, std::string_view data) {
     }
     return true;
 }
-
-std::string failure(const std::filesystem::path& p, std::string_view step, int err) {
-    return fmt::format("{}: {} failed: {}", p.string(), step, std::strerror(err));
-}
-
-}  // namespace
 
 std::filesystem::path directory_of(const std::filesystem::path& path) {
     std::filesystem::path dir = path.parent_path();

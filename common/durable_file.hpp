@@ -45,5 +45,8 @@ std::string fsync_directory(const std::filesystem::path& dir);
 
 // The directory a path's entry lives in ("." for a bare file name).
 std::filesystem::path directory_of(const std::filesystem::path& path);
+// Writes all of data to fd, retrying short writes and EINTR; false with errno set otherwise
+// (a write of 0 bytes is EIO).
+bool write_all(int fd, std::string_view data);
 
 }  // namespace cdn

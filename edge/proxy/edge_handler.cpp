@@ -693,8 +693,10 @@ asio::awaitable<std::optional<Reply>> EdgeHandler::from_peer(const Gen& g, const
 
 bool EdgeHandler::is_loop(const Gen& g, const Request& req) const {
     unsigned hops = 0;
-    for (const auto& f : req.msg) {
-        if (!http_util::iequals(f.name_string(), "cdn-loop")) continue;
+    // equal_range: a lookup in the fields' index, not a scan of every field, on every hit.
+    const auto [first, last] = req.msg.equal_range("CDN-Loop");
+    for (auto it = first; it != last; ++it) {
+        const auto& f = *it;
         // cdn-info = cdn-id *( OWS ";" OWS parameter ), comma-separated (RFC 8586 section 2).
         for (std::string_view rest = f.value(); !rest.empty();) {
             const auto comma = rest.find(',');
