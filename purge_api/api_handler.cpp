@@ -122,7 +122,7 @@ Plan ApiHandler::plan(const Request& req) {
     return plan(req, *s);
 }
 
-Plan ApiHandler::plan(const Request& req, const ApiSettings& s) {
+Plan ApiHandler::plan(const Request& req, const ApiSettings& s, std::optional<SeqCheck> synced) {
     const std::string_view target = req.target();
     const auto q = target.find('?');
     const std::string_view path = target.substr(0, q);
@@ -177,7 +177,7 @@ Plan ApiHandler::plan(const Request& req, const ApiSettings& s) {
                      ReplyShape::cloudflare);
     if (path == "/v1/stream") {
         if (auto r = only(bh::verb::get)) return *r;
-        return stream(req, s, query);
+        return stream(req, s, query, synced);
     }
     if (path == "/v1/edges") {
         if (auto r = only(bh::verb::get)) return *r;
@@ -187,11 +187,12 @@ Plan ApiHandler::plan(const Request& req, const ApiSettings& s) {
     if (path.starts_with(kEdges) && path.ends_with(kAck) &&
         path.size() > kEdges.size() + kAck.size()) {
         if (auto r = only(bh::verb::post)) return *r;
-        return ack(req, s, path.substr(kEdges.size(), path.size() - kEdges.size() - kAck.size()));
+        return ack(req, s, path.substr(kEdges.size(), path.size() - kEdges.size() - kAck.size()),
+                   synced);
     }
     if (path.starts_with(kPurges) && path.size() > kPurges.size()) {
         if (auto r = only(bh::verb::get)) return *r;
-        return get_purge(req, s, path.substr(kPurges.size()));
+        return get_purge(req, s, path.substr(kPurges.size()), synced);
     }
     if (fleet_ && (path == "/v1/registry" || path.starts_with("/v1/registry/")))
         return registry(req, s, path, query);
@@ -209,9 +210,27 @@ Plan ApiHandler::post_purge(const Request& req, const ApiSettings& s) {
     if (auto* e = std::get_if<ApiError>(&parsed)) return error(*e);
     PurgeDraft& draft = std::get<PurgeDraft>(parsed);
     if (auto e = authorize(token, draft)) return error(*e);
+    AppendPlan plan{std::move(draft), token.name, ReplyShape::native, {}, {}};
+    if (auto e = idempotency(req, plan)) return error(*e);
     if (!store_.healthy())
-        return error(make_error(ApiErrc::unavailable, "the purge log cannot take writes"));
-    return AppendPlan{std::move(draft), token.name, ReplyShape::native};
+        return error(make_error(ApiErrc::unavailable,
+                                "the purge log cannot take writes; the purge was not applied"));
+    return plan;
+}
+
+std::optional<ApiError> ApiHandler::idempotency(const Request& req, AppendPlan& plan) {
+    const auto h = req.find("Idempotency-Key");
+    if (h == req.end()) return std::nullopt;
+    std::string_view key = h->value();
+    // Stripe's and the IETF draft's form is a string; a quoted one is taken without its quotes.
+    if (key.size() >= 2 && key.front() == '"' && key.back() == '"')
+        key = key.substr(1, key.size() - 2);
+    if (!valid_idempotency_key(key))
+        return make_error(ApiErrc::bad_request,
+                          "Idempotency-Key: expected 1 to 255 visible ASCII characters");
+    plan.idempotency_key = std::string(key);
+    plan.fingerprint = purge_fingerprint(plan.draft);
+    return std::nullopt;
 }
 
 // Cloudflare's POST /zones/<zone>/purge_cache, with a host name for the zone: the same checks as
@@ -246,20 +265,62 @@ Plan ApiHandler::zone_purge(const Request& req, const ApiSettings& s, std::strin
     PurgeDraft& draft = std::get<PurgeDraft>(parsed);
     if (auto e = limit_to_zone(draft, *zone)) return fail(*e);
     if (auto e = authorize(token, draft)) return fail(*e);
+    AppendPlan plan{std::move(draft), token.name, ReplyShape::cloudflare, {}, {}};
+    if (auto e = idempotency(req, plan)) return fail(*e);
     if (!store_.healthy())
-        return fail(make_error(ApiErrc::unavailable, "the purge log cannot take writes"));
-    return AppendPlan{std::move(draft), token.name, ReplyShape::cloudflare};
+        return fail(make_error(ApiErrc::unavailable,
+                               "the purge log cannot take writes; the purge was not applied"));
+    return plan;
 }
 
 Reply ApiHandler::appended(const AppendPlan& plan, const Result<PurgeRecordPtr>& result) {
-    if (!result)
-        return error(make_error(ApiErrc::unavailable,
-                                "the purge could not be made durable; it was not applied"),
-                     plan.shape);
-    const PurgeRecord& r = **result;
-    metrics_.accepted(r.kind).inc();
-    log_info("purge seq={} id={} kind={} values={} soft={} token={}", r.seq, r.id,
-             to_string(r.kind), r.values.size(), r.soft, plan.token_name);
+    return appended(plan, result ? AppendResult{AppendStatus::appended, *result}
+                                 : AppendResult{AppendStatus::not_applied, nullptr});
+}
+
+Reply ApiHandler::appended(const AppendPlan& plan, const AppendResult& result) {
+    switch (result.status) {
+        case AppendStatus::appended:
+        case AppendStatus::replayed: break;
+        case AppendStatus::not_applied: {
+            Reply r = error(make_error(ApiErrc::unavailable,
+                                       "the purge could not be made durable; it was not applied"),
+                            plan.shape);
+            r.headers.emplace_back("Retry-After", "1");
+            return r;
+        }
+        case AppendStatus::maybe_applied: {
+            // The truth: the store did not confirm in time, and may still apply it.
+            Reply r = error(
+                make_error(ApiErrc::unavailable,
+                           plan.idempotency_key.empty()
+                               ? "the purge log did not confirm the write in time; the purge "
+                                 "may still be applied. Retrying may apply it twice (harmless "
+                                 "for the cache, but logged twice): send an Idempotency-Key "
+                                 "header to make retries safe"
+                               : "the purge log did not confirm the write in time; the purge "
+                                 "may still be applied. Retry with the same Idempotency-Key: "
+                                 "it is applied at most once, and the answer gives its id"),
+                plan.shape);
+            r.headers.emplace_back("Retry-After", "1");
+            return r;
+        }
+        case AppendStatus::key_reused:
+            return error(make_error(ApiErrc::idempotency_conflict,
+                                    "Idempotency-Key was already used for a different purge"),
+                         plan.shape);
+    }
+    const PurgeRecord& r = *result.record;
+    const bool replayed = result.status == AppendStatus::replayed;
+    if (!replayed) {
+        metrics_.accepted(r.kind).inc();
+        log_info("purge seq={} id={} kind={} values={} soft={} token={}", r.seq, r.id,
+                 to_string(r.kind), r.values.size(), r.soft, plan.token_name);
+    } else {
+        metrics_.replayed.inc();
+        log_info("purge seq={} id={} replayed for Idempotency-Key (token={})", r.seq, r.id,
+                 plan.token_name);
+    }
     json::object res;
     res["id"] = r.id;
     json::object o;
@@ -272,10 +333,13 @@ Reply ApiHandler::appended(const AppendPlan& plan, const Result<PurgeRecordPtr>&
         res["seq"] = r.seq;
     }
     o["result"] = std::move(res);
-    return json_reply(200, o);
+    Reply reply = json_reply(200, o);
+    if (replayed) reply.headers.emplace_back("Idempotent-Replayed", "true");
+    return reply;
 }
 
-Plan ApiHandler::stream(const Request& req, const ApiSettings& s, std::string_view query) {
+Plan ApiHandler::stream(const Request& req, const ApiSettings& s, std::string_view query,
+                        std::optional<SeqCheck> synced) {
     if (auto e = edge_auth(req, s)) return error(*e);
     const auto edge = query_param(query, "edge");
     if (!edge || !valid_edge_id(*edge))
@@ -305,10 +369,26 @@ Plan ApiHandler::stream(const Request& req, const ApiSettings& s, std::string_vi
             return conflict(*edge, *holder);
         }
     }
+    if (after > store_.last_seq()) {
+        // The edge has seen purges this instance has not (yet): another instance took them.
+        // Never answer with a reset for a log that is merely ahead of this instance.
+        if (!synced) return SyncPlan{after, std::chrono::milliseconds(1000)};
+        if (*synced == SeqCheck::unknown) {
+            Reply r = error(make_error(
+                ApiErrc::unavailable,
+                fmt::format("this instance has not seen seq {} yet (the log here ends at {}); "
+                            "retry, or use another instance",
+                            after, store_.last_seq())));
+            r.headers.emplace_back("Retry-After", "1");
+            return r;
+        }
+        // beyond_log: the shared log truly ends before it; the stream starts with a reset.
+    }
     return StreamPlan{std::string(*edge), after};
 }
 
-Reply ApiHandler::ack(const Request& req, const ApiSettings& s, std::string_view edge) {
+Plan ApiHandler::ack(const Request& req, const ApiSettings& s, std::string_view edge,
+                     std::optional<SeqCheck> synced) {
     if (auto e = edge_auth(req, s)) return error(*e);
     if (!valid_edge_id(edge))
         return error(
@@ -323,6 +403,7 @@ Reply ApiHandler::ack(const Request& req, const ApiSettings& s, std::string_view
     if (!n)
         return error(make_error(ApiErrc::malformed_json,
                                 "expected a body like {\"seq\": 42} (the last purge applied)"));
+    if (*n > store_.last_seq() && !synced) return SyncPlan{*n, std::chrono::milliseconds(1000)};
     if (*n > store_.last_seq())
         return error(
             make_error(ApiErrc::bad_request,
@@ -332,10 +413,13 @@ Reply ApiHandler::ack(const Request& req, const ApiSettings& s, std::string_view
     return Reply{204, "", ""};
 }
 
-Reply ApiHandler::get_purge(const Request& req, const ApiSettings& s, std::string_view id) {
+Plan ApiHandler::get_purge(const Request& req, const ApiSettings& s, std::string_view id,
+                           std::optional<SeqCheck> synced) {
     auto who = admin(req, s);
     if (auto* e = std::get_if<ApiError>(&who)) return error(*e);
     const PurgeRecordPtr r = store_.find(id);
+    // Taken by another instance a moment ago? Catch up with the shared log, then look again.
+    if (!r && !synced && valid_edge_id(id)) return SyncPlan{0, std::chrono::milliseconds(1000)};
     if (!r)
         return error(
             make_error(ApiErrc::not_found, "no purge with that id (or it was compacted away)"));

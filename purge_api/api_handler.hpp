@@ -36,6 +36,8 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -59,6 +61,8 @@ struct AppendPlan {
     PurgeDraft draft;
     std::string token_name;  // for the audit log line
     ReplyShape shape = ReplyShape::native;
+    std::string idempotency_key;  // the Idempotency-Key header ("" : none)
+    std::string fingerprint;      // purge_fingerprint(draft), with a key
 };
 
 struct StreamPlan {
@@ -73,7 +77,15 @@ struct RegistryWaitPlan {
     std::chrono::milliseconds wait{0};
 };
 
-using Plan = std::variant<Reply, AppendPlan, StreamPlan, RegistryWaitPlan>;
+// The answer depends on records this instance may not have seen yet (another instance took
+// them): ApiServer calls PurgeStore::sync(seq, wait) and plans the request again with what it
+// found. seq 0: whatever the shared log holds now.
+struct SyncPlan {
+    std::uint64_t seq = 0;
+    std::chrono::milliseconds wait{1000};
+};
+
+using Plan = std::variant<Reply, AppendPlan, StreamPlan, RegistryWaitPlan, SyncPlan>;
 
 class ApiHandler {
   public:
@@ -85,9 +97,13 @@ class ApiHandler {
                const FleetScraper* scraper = nullptr);
 
     // With the current settings, or with the snapshot the caller took when the request began.
+    // `synced`: the outcome of the SyncPlan an earlier plan of this request asked for (a
+    // request is planned again at most once).
     Plan plan(const Request& req);
-    Plan plan(const Request& req, const ApiSettings& settings);
+    Plan plan(const Request& req, const ApiSettings& settings,
+              std::optional<SeqCheck> synced = std::nullopt);
     // The answer to a purge once the log took it (or failed to).
+    Reply appended(const AppendPlan& plan, const AppendResult& result);
     Reply appended(const AppendPlan& plan, const Result<PurgeRecordPtr>& result);
     // An error answer, counted in cdn_purge_api_rejected_total.
     Reply error(const ApiError& e, ReplyShape shape = ReplyShape::native);
@@ -100,9 +116,14 @@ class ApiHandler {
   private:
     Plan post_purge(const Request& req, const ApiSettings& s);
     Plan zone_purge(const Request& req, const ApiSettings& s, std::string_view zone);
-    Plan stream(const Request& req, const ApiSettings& s, std::string_view query);
-    Reply ack(const Request& req, const ApiSettings& s, std::string_view edge);
-    Reply get_purge(const Request& req, const ApiSettings& s, std::string_view id);
+    Plan stream(const Request& req, const ApiSettings& s, std::string_view query,
+                std::optional<SeqCheck> synced);
+    Plan ack(const Request& req, const ApiSettings& s, std::string_view edge,
+             std::optional<SeqCheck> synced);
+    Plan get_purge(const Request& req, const ApiSettings& s, std::string_view id,
+                   std::optional<SeqCheck> synced);
+    // The Idempotency-Key of a purge request into `plan`; an error for a bad one.
+    static std::optional<ApiError> idempotency(const Request& req, AppendPlan& plan);
     Reply get_edges(const Request& req, const ApiSettings& s);
     Reply get_fleet(const Request& req, const ApiSettings& s);
     Plan registry(const Request& req, const ApiSettings& s, std::string_view path,

@@ -13,6 +13,11 @@ ApiMetrics::ApiMetrics(MetricsRegistry& r)
                              {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024})),
       last_seq(r.gauge("cdn_purge_api_last_seq", "Sequence number of the newest logged purge.")),
       acks(r.counter("cdn_purge_api_acks_total", "Acknowledgements received from edges.")),
+      replayed(r.counter("cdn_purge_api_idempotent_replays_total",
+                         "POSTs answered with an earlier purge of the same Idempotency-Key.")),
+      synced(r.counter("cdn_purge_api_sync_waits_total",
+                       "Requests that waited for this instance to catch up with the shared log "
+                       "(a stream or ack ahead of it, a purge id not seen yet).")),
       streams_opened(r.counter("cdn_purge_api_streams_opened_total", "Edge streams started.")),
       streams_replaced(r.counter("cdn_purge_api_streams_ended_total",
                                  "Edge streams ended, by reason.", R"(reason="replaced")")),
@@ -36,9 +41,9 @@ ApiMetrics::ApiMetrics(MetricsRegistry& r)
         accepted_[static_cast<std::size_t>(k)] =
             &r.counter("cdn_purge_api_purges_total", "Purges accepted and logged, by kind.",
                        fmt::format("kind=\"{}\"", to_string(k)));
-    for (std::string_view reason :
-         {"malformed_json", "unknown_field", "invalid", "too_many_items", "too_large",
-          "bad_request", "unauthenticated", "forbidden", "unavailable", "conflict"})
+    for (std::string_view reason : {"malformed_json", "unknown_field", "invalid", "too_many_items",
+                                    "too_large", "bad_request", "unauthenticated", "forbidden",
+                                    "unavailable", "conflict", "idempotency_conflict"})
         rejected_.emplace_back(
             reason, &r.counter("cdn_purge_api_rejected_total", "Requests refused, by reason.",
                                fmt::format("reason=\"{}\"", reason)));

@@ -21,6 +21,8 @@ struct ApiMetrics {
     Histogram& batch_size;
     Gauge& last_seq;
     Counter& acks;
+    Counter& replayed;  // Idempotency-Key retries answered with the first purge
+    Counter& synced;    // requests planned again after PurgeStore::sync
     Counter& streams_opened;
     Counter& streams_replaced;        // a newer stream for the same edge took over
     Counter& streams_cut;             // a write stayed blocked past write_timeout (slow client)

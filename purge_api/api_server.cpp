@@ -75,21 +75,38 @@ std::int64_t to_ms(TimePoint t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
-// Adapts PurgeStore::append (callback on the store's thread) to the caller's executor.
+// Adapts PurgeStore::submit (callback on the store's thread) to the caller's executor.
 template <class CompletionToken>
-auto async_append(PurgeStore& store, PurgeDraft draft, CompletionToken&& token) {
-    return asio::async_initiate<CompletionToken, void(Result<PurgeRecordPtr>)>(
-        [&store](auto handler, PurgeDraft d) {
+auto async_submit(PurgeStore& store, AppendRequest request, CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(AppendResult)>(
+        [&store](auto handler, AppendRequest req) {
             auto ex = asio::get_associated_executor(handler);
             auto h = std::make_shared<decltype(handler)>(std::move(handler));
-            store.append(std::move(d), [h, ex](Result<PurgeRecordPtr> r) {
+            store.submit(std::move(req), [h, ex](AppendResult r) {
                 asio::post(ex, [h, r = std::move(r)]() mutable {
                     auto done = std::move(*h);
                     done(std::move(r));
                 });
             });
         },
-        token, std::move(draft));
+        token, std::move(request));
+}
+
+// Adapts PurgeStore::sync likewise.
+template <class CompletionToken>
+auto async_sync(PurgeStore& store, SyncPlan plan, CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(SeqCheck)>(
+        [&store](auto handler, SyncPlan p) {
+            auto ex = asio::get_associated_executor(handler);
+            auto h = std::make_shared<decltype(handler)>(std::move(handler));
+            store.sync(p.seq, p.wait, [h, ex](SeqCheck c) {
+                asio::post(ex, [h, c]() mutable {
+                    auto done = std::move(*h);
+                    done(c);
+                });
+            });
+        },
+        token, plan);
 }
 
 // Writes bytes in slices, each within `timeout`.
@@ -245,12 +262,23 @@ asio::awaitable<void> ApiServer::serve(Stream& stream) {
         settings = settings_.current();
         const Request& req = parser.get();
         Plan plan = handler_.plan(req, *settings);
+        if (auto* sp = std::get_if<SyncPlan>(&plan)) {
+            // This instance may be behind the shared log: catch up, then plan it once more.
+            metrics_.synced.inc();
+            const SeqCheck check = co_await async_sync(store_, *sp, asio::use_awaitable);
+            plan = handler_.plan(req, *settings, check);
+            if (std::holds_alternative<SyncPlan>(plan))
+                plan = handler_.error(make_error(ApiErrc::unavailable, "try again"));
+        }
         Reply reply;
         if (auto* r = std::get_if<Reply>(&plan)) {
             reply = std::move(*r);
         } else if (auto* a = std::get_if<AppendPlan>(&plan)) {
-            const Result<PurgeRecordPtr> result =
-                co_await async_append(store_, a->draft, asio::use_awaitable);
+            AppendRequest request{
+                a->draft, a->idempotency_key, a->fingerprint,
+                std::chrono::steady_clock::now() + settings->config.store_timeout};
+            const AppendResult result =
+                co_await async_submit(store_, std::move(request), asio::use_awaitable);
             reply = handler_.appended(*a, result);
         } else if (auto* w = std::get_if<RegistryWaitPlan>(&plan)) {
             reply = co_await wait_registry(*w);

@@ -170,7 +170,23 @@ ApiConfig build_config(const ConfigSection& root) {
         }
     }
     if (auto s = root.section("store")) {
-        s->allow_only({"backend", "etcd_endpoints", "etcd_prefix"});
+        s->allow_only({"backend", "etcd_endpoints", "etcd_prefix", "timeout", "idempotency_ttl",
+                       "compact_every"});
+        if (auto t = s->duration("timeout")) {
+            if (*t < std::chrono::milliseconds(50) || *t > std::chrono::seconds(30))
+                s->fail("timeout", "expected 50ms to 30s");
+            c.store_timeout = *t;
+        }
+        if (auto t = s->duration("idempotency_ttl")) {
+            if (*t < std::chrono::minutes(1) || *t > std::chrono::hours(24 * 30))
+                s->fail("idempotency_ttl", "expected 1m to 720h");
+            c.idempotency_ttl = *t;
+        }
+        if (auto t = s->duration("compact_every")) {
+            if (*t < std::chrono::seconds(1) || *t > std::chrono::hours(24))
+                s->fail("compact_every", "expected 1s to 24h");
+            c.compact_every = *t;
+        }
         if (auto b = s->string("backend")) {
             if (*b == "file")
                 c.backend = ApiConfig::Backend::file;
@@ -334,6 +350,9 @@ std::vector<std::string> keep_restart_only(const ApiConfig& running, ApiConfig& 
     keep(next.backend, running.backend, "store.backend");
     keep(next.etcd_endpoints, running.etcd_endpoints, "store.etcd_endpoints");
     keep(next.etcd_prefix, running.etcd_prefix, "store.etcd_prefix");
+    keep(next.store_timeout, running.store_timeout, "store.timeout");
+    keep(next.idempotency_ttl, running.idempotency_ttl, "store.idempotency_ttl");
+    keep(next.compact_every, running.compact_every, "store.compact_every");
     keep(next.lease_ttl, running.lease_ttl, "registry.lease_ttl");
     return changed;
 }

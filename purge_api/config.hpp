@@ -13,7 +13,8 @@
 //   [log]     keep = 100000, level = "info"
 //   [stream]  heartbeat = "1s", write_timeout = "5s"
 //   [store]   backend = "file" | "etcd", etcd_endpoints = ["http://127.0.0.1:2379"],
-//             etcd_prefix = "/cdn/purge/"
+//             etcd_prefix = "/cdn/purge/", timeout = "1s", idempotency_ttl = "24h",
+//             compact_every = "1m"
 //   [registry] lease_ttl = "10s"   (edges renew every third of it; fleet_registry.hpp)
 #include "common/config.hpp"
 #include "common/log.hpp"
@@ -60,6 +61,11 @@ struct ApiConfig {
     Backend backend = Backend::file;
     std::vector<std::string> etcd_endpoints{"http://127.0.0.1:2379"};
     std::string etcd_prefix = "/cdn/purge/";
+    // A purge's deadline in the store (and each etcd request's): a stalled store answers 503
+    // within it.
+    std::chrono::milliseconds store_timeout{1000};
+    std::chrono::milliseconds idempotency_ttl{24 * 3600 * 1000};  // etcd store: keys expire
+    std::chrono::milliseconds compact_every{60'000};              // etcd store: history compaction
 
     // The fleet registry: a registration lapses this long after its last renewal ([registry]
     // lease_ttl); edges are told to renew every third of it. Needs a restart to change.

@@ -31,7 +31,8 @@ void EdgeRegistry::set_known(const std::vector<std::string>& known) {
     for (auto it = edges_.begin(); it != edges_.end();) {
         State& s = it->second;
         s.configured = std::find(known.begin(), known.end(), it->first) != known.end();
-        const bool joined = s.last_seen_ms || s.generation != 0 || s.last_applied != 0;
+        const bool joined =
+            s.last_seen_ms || s.live() || s.last_applied != 0 || s.remote_streams != 0;
         if (!s.configured && !joined)
             it = edges_.erase(it);
         else
@@ -49,16 +50,19 @@ std::int64_t EdgeRegistry::now_ms() const {
 std::uint64_t EdgeRegistry::connect(const std::string& edge, std::shared_ptr<StreamWaker> waker) {
     std::shared_ptr<StreamWaker> old;
     std::uint64_t gen;
+    bool started = false;
     {
         std::lock_guard lk(mu_);
         State& s = edges_[edge];
         old = std::move(s.waker);
+        started = s.generation == 0;
         gen = next_generation_++;
         s.generation = gen;
         s.waker = std::move(waker);
         s.last_seen_ms = now_ms();
     }
     if (old) old->wake();
+    if (started && publisher_.stream) publisher_.stream(edge, true);
     return gen;
 }
 
@@ -69,11 +73,34 @@ bool EdgeRegistry::is_current(const std::string& edge, std::uint64_t generation)
 }
 
 void EdgeRegistry::disconnect(const std::string& edge, std::uint64_t generation) {
+    {
+        std::lock_guard lk(mu_);
+        const auto it = edges_.find(edge);
+        if (it == edges_.end() || it->second.generation != generation) return;
+        it->second.generation = 0;
+        it->second.waker.reset();
+    }
+    if (publisher_.stream) publisher_.stream(edge, false);
+}
+
+void EdgeRegistry::set_publisher(Publisher p) {
     std::lock_guard lk(mu_);
-    const auto it = edges_.find(edge);
-    if (it == edges_.end() || it->second.generation != generation) return;
-    it->second.generation = 0;
-    it->second.waker.reset();
+    publisher_ = std::move(p);
+}
+
+void EdgeRegistry::remote_ack(const std::string& edge, std::uint64_t seq, std::int64_t ms) {
+    std::lock_guard lk(mu_);
+    State& s = edges_[edge];
+    s.last_seen_ms = std::max(s.last_seen_ms.value_or(ms), ms);
+    if (seq <= s.last_applied) return;
+    s.last_applied = seq;
+    s.acks.push_back(AckPoint{seq, ms});
+    if (s.acks.size() > kAckHistory) s.acks.pop_front();
+}
+
+void EdgeRegistry::remote_streams(const std::string& edge, std::size_t n) {
+    std::lock_guard lk(mu_);
+    edges_[edge].remote_streams = n;
 }
 
 void EdgeRegistry::seen(const std::string& edge) {
@@ -82,14 +109,17 @@ void EdgeRegistry::seen(const std::string& edge) {
 }
 
 void EdgeRegistry::ack(const std::string& edge, std::uint64_t seq) {
-    std::lock_guard lk(mu_);
-    State& s = edges_[edge];
     const std::int64_t now = now_ms();
-    s.last_seen_ms = now;
-    if (seq <= s.last_applied) return;
-    s.last_applied = seq;
-    s.acks.push_back(AckPoint{seq, now});
-    if (s.acks.size() > kAckHistory) s.acks.pop_front();
+    {
+        std::lock_guard lk(mu_);
+        State& s = edges_[edge];
+        s.last_seen_ms = now;
+        if (seq <= s.last_applied) return;
+        s.last_applied = seq;
+        s.acks.push_back(AckPoint{seq, now});
+        if (s.acks.size() > kAckHistory) s.acks.pop_front();
+    }
+    if (publisher_.ack) publisher_.ack(edge, seq, now);
 }
 
 void EdgeRegistry::wake_all() {
@@ -108,14 +138,14 @@ std::vector<EdgeView> EdgeRegistry::edges() const {
     std::vector<EdgeView> out;
     out.reserve(edges_.size());
     for (const auto& [id, s] : edges_)
-        out.push_back(EdgeView{id, s.last_applied, s.generation != 0, s.last_seen_ms});
+        out.push_back(EdgeView{id, s.last_applied, s.live(), s.last_seen_ms});
     return out;
 }
 
 std::size_t EdgeRegistry::connected() const {
     std::lock_guard lk(mu_);
-    return static_cast<std::size_t>(std::count_if(
-        edges_.begin(), edges_.end(), [](const auto& e) { return e.second.generation != 0; }));
+    return static_cast<std::size_t>(
+        std::count_if(edges_.begin(), edges_.end(), [](const auto& e) { return e.second.live(); }));
 }
 
 PurgeProgress EdgeRegistry::progress(std::uint64_t seq) const {
@@ -136,7 +166,7 @@ PurgeProgress EdgeRegistry::progress(std::uint64_t seq) const {
                 p.completed_ms = std::max(p.completed_ms.value_or(*e.applied_ms), *e.applied_ms);
         } else {
             p.complete = false;
-            e.status = s.generation != 0 ? EdgeStatus::pending : EdgeStatus::unreachable;
+            e.status = s.live() ? EdgeStatus::pending : EdgeStatus::unreachable;
         }
         p.edges.push_back(std::move(e));
     }

@@ -6,10 +6,15 @@
 //
 // Membership lives in memory only: after a restart, edges are the configured ones until the
 // others reconnect (which they do, to resume their stream).
+//
+// Several instances (the etcd store): what this instance learns (acks, its own streams) goes
+// out through the publisher, and what the others learned comes in through remote_ack() and
+// remote_streams(), so every instance gives the same progress and the same `connected`.
 #include "common/clock.hpp"
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -79,6 +84,18 @@ class EdgeRegistry {
     // Wakes every live stream (after an append).
     void wake_all();
 
+    // Where this instance's acks and stream starts/ends go for the other instances (set once,
+    // before the first stream; called outside the lock).
+    struct Publisher {
+        std::function<void(const std::string& edge, std::uint64_t seq, std::int64_t ms)> ack;
+        std::function<void(const std::string& edge, bool live)> stream;
+    };
+    void set_publisher(Publisher p);
+    // Another instance got this ack (at `ms`, by its clock).
+    void remote_ack(const std::string& edge, std::uint64_t seq, std::int64_t ms);
+    // The edge's live streams on other instances.
+    void remote_streams(const std::string& edge, std::size_t n);
+
     std::vector<EdgeView> edges() const;
     std::size_t connected() const;
     PurgeProgress progress(std::uint64_t seq) const;
@@ -95,6 +112,8 @@ class EdgeRegistry {
         std::shared_ptr<StreamWaker> waker;
         std::deque<AckPoint> acks;  // increasing seq
         bool configured = false;    // in [edges] known (else it joined by connecting or acking)
+        std::size_t remote_streams = 0;  // live streams on other instances
+        bool live() const { return generation != 0 || remote_streams > 0; }
     };
     std::int64_t now_ms() const;
 
@@ -102,6 +121,7 @@ class EdgeRegistry {
     mutable std::mutex mu_;
     std::map<std::string, State, std::less<>> edges_;
     std::uint64_t next_generation_ = 1;
+    Publisher publisher_;
 };
 
 }  // namespace cdn::purge_api

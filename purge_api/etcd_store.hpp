@@ -1,26 +1,38 @@
 #pragma once
-// A PurgeStore kept in etcd (v3, through its JSON gateway: POST /v3/kv/range and /v3/kv/txn,
-// keys and values base64), so several purge_api instances share one log.
+// A PurgeStore kept in etcd (v3, through its JSON gateway: /v3/kv/range, /v3/kv/txn, /v3/watch,
+// /v3/lease/*, /v3/kv/compaction; keys and values base64), so several purge_api instances share
+// one log and one view of the edges. Under the prefix:
 //
-//   <prefix>seq                           the last seq, decimal
-//   <prefix>log/<seq, 20 digits, 0-padded> the record's JSON (PurgeRecord::json)
+//   seq                       the last seq, decimal
+//   log/<seq, 20 digits>      the record's JSON (PurgeRecord::json)
+//   compacted                 {"compacted_through":S,"time_ms":T}: every seq <= S was trimmed
+//   idem/<Idempotency-Key>    {"seq":N,"id":"...","fp":"<fingerprint>"} (with a lease: expires)
+//   acks/<edge>               "<seq, 20 digits> <ms>": the highest seq the edge acknowledged
+//   streams/<edge>/<instance> {"since_ms":T} while that instance holds the edge's stream (with
+//                             the instance's lease, so it goes when the instance dies)
 //
 // Appends: the store's thread takes every purge queued meanwhile and writes them with one txn:
-// if <prefix>seq still holds the last seq this instance has seen, put seq + n and the n records;
-// else (another instance appended first) read the new records and try again. etcd answers once
-// the txn is committed by its Raft quorum (and in its fsynced WAL): only then do the callbacks
-// run. A txn whose answer is lost (timeout, connection cut) is reported as failed, though etcd
-// may have applied it; the purge then shows up in the log anyway (purges are idempotent).
+// if `seq` still holds the last seq this instance has seen and none of the batch's idempotency
+// keys exists, put seq + n, the n records and their keys; else read what changed and try again
+// (a key found is answered from it: the earlier purge, or key_reused). etcd answers once the
+// txn is committed by its Raft quorum: only then do the callbacks run. A purge whose deadline
+// passed before it was sent fails as not_applied; a txn whose answer did not come in time fails
+// as maybe_applied (it may be in the log: a retry with the same idempotency key is safe).
 //
-// Reads: every record is mirrored in memory (readers never wait on etcd). The thread polls
-// <prefix>log/ from last_seq + 1 every poll_interval, so records appended by other instances
-// become readable (and the on_appended listener runs) within about that much.
+// Reads: every record is mirrored in memory (readers never wait on etcd). One watch on the
+// whole prefix, resumed from the last revision seen, brings other instances' records, acks,
+// streams and keys within milliseconds of their commit. A record that does not follow the last
+// one is never skipped over: the log is read again from the last seq + 1, and a hole that the
+// `compacted` key does not explain stops the store (unhealthy, logged) rather than skip it.
+// sync() answers whether the shared log holds some seq, with a linearizable read.
 //
-// etcd down: a failed request marks the store unhealthy (healthy() false: the API answers 503)
-// and fails the purges it carried; polling goes on and a successful one makes it healthy again.
+// Health: a probe (a read of `seq`) runs every second (every 200 ms while unhealthy); a failed
+// probe, txn or watch makes the store unhealthy (the API answers 503) until a read succeeds.
 //
-// Compaction: none; the log grows in etcd and in memory. Keys deleted below some seq by hand
-// (etcdctl del) are seen at the next start-up as compacted through the seq before the first key.
+// Retention: when the log holds more than keep + keep/4 records, one instance trims it to the
+// newest `keep` (deletes the keys, records `compacted` in the same txn, guarded so two instances
+// do not both do it). Every compact_every, the store compacts etcd's history up to the revision
+// it had seen one period earlier, so the `seq` and `acks/` revisions do not pile up.
 #include "common/clock.hpp"
 #include "common/net.hpp"
 #include "purge_api/purge_store.hpp"
@@ -28,16 +40,17 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/json/value.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -56,9 +69,17 @@ std::string etcd_range_end(std::string_view prefix);
 struct EtcdStoreOptions {
     std::vector<std::string> endpoints{"http://127.0.0.1:2379"};  // tried in turn on failure
     std::string prefix = "/cdn/purge/";
-    std::chrono::milliseconds poll_interval{20};
-    std::chrono::milliseconds request_timeout{2000};
+    // Each request's deadline (a POST's append, a probe, a sync read): a stalled etcd turns
+    // into an error within this, not after retries.
+    std::chrono::milliseconds request_timeout{1000};
+    std::size_t keep = 100'000;  // records kept by trimming (at least 1)
+    std::chrono::milliseconds idempotency_ttl{24 * 3600 * 1000};
+    std::chrono::milliseconds compact_every{60'000};
+    std::chrono::milliseconds presence_ttl{10'000};  // the instance's lease on its stream keys
 };
+
+class EtcdClient;
+class EtcdStream;
 
 class EtcdPurgeStore final : public PurgeStore {
   public:
@@ -69,57 +90,109 @@ class EtcdPurgeStore final : public PurgeStore {
     EtcdPurgeStore(const EtcdPurgeStore&) = delete;
     EtcdPurgeStore& operator=(const EtcdPurgeStore&) = delete;
 
-    void append(PurgeDraft draft, AppendDone done) override;
+    void submit(AppendRequest request, SubmitDone done) override;
+    void sync(std::uint64_t seq, std::chrono::milliseconds wait,
+              std::function<void(SeqCheck)> done) override;
     LogSlice read_after(std::uint64_t after, std::size_t max) const override;
     PurgeRecordPtr find(std::string_view id) const override;
     std::uint64_t last_seq() const override;
-    bool healthy() const override { return healthy_.load(); }
+    bool healthy() const override { return healthy_.load() && !stuck_.load(); }
     void on_appended(std::function<void(std::uint64_t)> listener) override;
+    void publish_ack(const std::string& edge, std::uint64_t seq, std::int64_t ms) override;
+    void publish_stream(const std::string& edge, bool live) override;
+    void on_edge_event(std::function<void(const EdgeEvent&)> listener) override;
 
-    // Fails what is queued and stops the thread; later appends fail. Idempotent.
+    // Fails what is queued, removes this instance's stream keys, stops the thread; later
+    // appends fail. Idempotent.
     void close();
 
     std::size_t size() const;                                      // records held
     std::uint64_t conflicts() const { return conflicts_.load(); }  // txns lost to another writer
+    std::uint64_t trims() const { return trims_.load(); }          // trims this instance did
+    std::uint64_t watch_restarts() const { return watch_restarts_.load(); }
+    const std::string& instance() const { return instance_; }
 
   private:
     struct Pending {
-        PurgeDraft draft;
-        AppendDone done;
+        AppendRequest req;
+        SubmitDone done;
+    };
+    struct SyncWait {
+        std::uint64_t seq;
+        std::chrono::steady_clock::time_point deadline;
+        std::function<void(SeqCheck)> done;
+    };
+    struct KeyUse {
+        std::uint64_t seq = 0;
+        std::string id;
+        std::string fingerprint;
     };
     using Awaitable = boost::asio::awaitable<void>;
 
-    Awaitable run();
-    // Reads records after last_seq_ until none are left; false when etcd could not be read.
-    boost::asio::awaitable<bool> catch_up();
-    Awaitable commit(std::vector<Pending> batch);
-    // One request; the parsed JSON answer, or an error (the connection is then dropped and the
-    // next endpoint is used next time).
-    boost::asio::awaitable<Result<boost::json::value>> call(std::string_view path,
-                                                            const boost::json::value& body);
-    // Adds records read from etcd (in key order); false when one does not parse.
-    bool absorb(const boost::json::value& range_response, bool& more, std::size_t& added);
-    void set_healthy(bool ok);
-    void notify(std::uint64_t last);  // runs the on_appended listener
+    // The coroutines of the store's thread.
+    Awaitable writer();
+    Awaitable watcher();
+    Awaitable prober();
+    Awaitable syncer();
+    Awaitable publisher();
+    Awaitable keeper();
+
+    // Reads everything under the prefix (log from last_seq_ + 1, keys, acks, streams) at one
+    // revision and absorbs it; the revision, or nullopt when etcd could not be read.
+    boost::asio::awaitable<std::optional<std::int64_t>> load(EtcdClient& c, bool everything);
+    // Reads the log from last_seq_ + 1 (and `compacted`) until none is left; false on failure.
+    boost::asio::awaitable<bool> catch_up(EtcdClient& c);
+    Awaitable commit(EtcdClient& c, std::vector<Pending> batch);
+    // Applies one key-value (or its deletion) seen in a range or a watch.
+    void absorb_kv(const boost::json::object& kv, bool deleted, std::int64_t revision);
+    void absorb_record(std::string_view payload);
+    // Records [through+1...] follow a trim at `through`: drops what is below.
+    void absorb_compacted(std::uint64_t through, std::int64_t time_ms);
+    void absorb_streams(const std::string& edge);
+    void set_healthy(bool ok, std::string_view why = {});
+    void notify(std::uint64_t last);
+    void edge_event(const EdgeEvent& e);
     std::string new_id();
+    std::chrono::steady_clock::time_point deadline() const;
 
     EtcdStoreOptions options_;
     std::vector<Url> urls_;
-    std::size_t url_index_ = 0;
     const Clock& clock_;
     std::mt19937_64 rng_;
+    std::string instance_;  // this process, in streams/ keys
     std::mutex listener_mu_;
     std::function<void(std::uint64_t)> listener_;
+    std::function<void(const EdgeEvent&)> edge_listener_;
 
     boost::asio::io_context io_;
-    boost::asio::steady_timer wake_{io_};
-    std::optional<boost::beast::tcp_stream> conn_;  // the store's thread only
-    boost::beast::flat_buffer buffer_;
+    boost::asio::steady_timer wake_{io_};  // the writer
+    boost::asio::steady_timer sync_wake_{io_};
+    boost::asio::steady_timer publish_wake_{io_};
+    boost::asio::steady_timer stop_{io_};  // cancelled by close()
     std::thread thread_;
+    std::shared_ptr<std::atomic<std::size_t>> preferred_;  // the endpoint that answered last
 
     std::mutex queue_mu_;
     std::vector<Pending> queue_;
+    std::vector<SyncWait> syncs_;
+    std::map<std::string, std::pair<std::uint64_t, std::int64_t>> acks_out_;  // edge -> (seq, ms)
+    std::map<std::string, bool> streams_out_;                                 // edge -> live here
     bool stopping_ = false;
+
+    // The store's thread only.
+    std::int64_t revision_ = 0;   // of the last state absorbed
+    bool need_catch_up_ = false;  // a record arrived out of order
+    std::unordered_map<std::string, KeyUse> keys_;
+    // edge -> the highest ack seen in etcd (seq, ms)
+    std::map<std::string, std::pair<std::uint64_t, std::int64_t>> acks_in_;
+    std::map<std::string, std::set<std::string>> streams_in_;  // edge -> instances (not this)
+    std::set<std::string> streams_mine_;  // edges whose stream key this instance put
+    std::int64_t lease_ = 0;              // presence lease (0: none yet)
+    std::int64_t key_lease_ = 0;          // the idempotency keys' lease
+    std::chrono::steady_clock::time_point key_lease_granted_{};
+    std::int64_t compacted_rev_ = 0;   // mod_revision of `compacted` (guards trims)
+    std::int64_t etcd_compacted_ = 0;  // history compacted up to here
+    EtcdStream* watch_ = nullptr;      // the open watch, for the prober to cut
 
     mutable std::shared_mutex data_mu_;
     std::deque<PurgeRecordPtr> records_;
@@ -130,7 +203,10 @@ class EtcdPurgeStore final : public PurgeStore {
     std::int64_t compacted_time_ms_ = 0;
 
     std::atomic<bool> healthy_{true};
+    std::atomic<bool> stuck_{false};  // a hole in the log: no reads past it, no appends
     std::atomic<std::uint64_t> conflicts_{0};
+    std::atomic<std::uint64_t> trims_{0};
+    std::atomic<std::uint64_t> watch_restarts_{0};
 };
 
 }  // namespace cdn::purge_api

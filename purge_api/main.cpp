@@ -143,6 +143,10 @@ int main(int argc, char** argv) {
             EtcdStoreOptions eo;
             eo.endpoints = config.etcd_endpoints;
             eo.prefix = config.etcd_prefix;
+            eo.request_timeout = config.store_timeout;
+            eo.keep = config.log_keep;
+            eo.idempotency_ttl = config.idempotency_ttl;
+            eo.compact_every = config.compact_every;
             etcd = std::make_unique<EtcdPurgeStore>(std::move(eo), clock);
             log_info("purge_api: etcd store {} prefix \"{}\": {} purges, last seq {}",
                      fmt::join(config.etcd_endpoints, ","), config.etcd_prefix, etcd->size(),
@@ -163,6 +167,19 @@ int main(int argc, char** argv) {
         }
         PurgeStore& store = etcd ? static_cast<PurgeStore&>(*etcd) : *file_log;
         EdgeRegistry edges(clock, config.known_edges);
+        // Several instances on etcd: acks and streams are shared, so every instance answers
+        // the same about every edge.
+        store.on_edge_event([&edges](const PurgeStore::EdgeEvent& e) {
+            if (e.kind == PurgeStore::EdgeEvent::Kind::ack)
+                edges.remote_ack(e.edge, e.seq, e.ms);
+            else
+                edges.remote_streams(e.edge, e.remote_streams);
+        });
+        edges.set_publisher(EdgeRegistry::Publisher{
+            [&store](const std::string& edge, std::uint64_t seq, std::int64_t ms) {
+                store.publish_ack(edge, seq, ms);
+            },
+            [&store](const std::string& edge, bool live) { store.publish_stream(edge, live); }});
         metrics.last_seq.set(static_cast<std::int64_t>(store.last_seq()));
         store.on_appended([&](std::uint64_t last) {
             metrics.last_seq.set(static_cast<std::int64_t>(last));
@@ -179,6 +196,17 @@ int main(int argc, char** argv) {
             registry.counter_fn("cdn_purge_api_etcd_conflicts_total",
                                 "Appends that lost a txn race to another instance and retried.",
                                 [&] { return static_cast<double>(etcd->conflicts()); });
+        if (etcd) {
+            registry.counter_fn("cdn_purge_api_etcd_trims_total",
+                                "Trims of the etcd log to [log] keep done by this instance.",
+                                [&] { return static_cast<double>(etcd->trims()); });
+            registry.counter_fn("cdn_purge_api_etcd_watch_restarts_total",
+                                "Times the etcd watch ended and was opened again.",
+                                [&] { return static_cast<double>(etcd->watch_restarts()); });
+            registry.gauge_fn("cdn_purge_api_store_healthy",
+                              "1 when the store takes writes (etcd reachable, log whole).",
+                              [&] { return etcd->healthy() ? 1.0 : 0.0; });
+        }
         // The fleet registry, persisted beside the purge log (with the etcd store: in data_dir
         // when one is given, else in memory only; see README "The registry").
         FleetRegistry fleet(

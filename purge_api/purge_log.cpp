@@ -265,16 +265,16 @@ void FilePurgeLog::on_appended(std::function<void(std::uint64_t)> listener) {
     listener_ = std::move(listener);
 }
 
-void FilePurgeLog::append(PurgeDraft draft, AppendDone done) {
+void FilePurgeLog::submit(AppendRequest request, SubmitDone done) {
     {
         std::lock_guard lk(queue_mu_);
         if (!stopping_) {
-            queue_.push_back(Pending{std::move(draft), std::move(done)});
+            queue_.push_back(Pending{std::move(request), std::move(done)});
             queue_cv_.notify_one();
             return;
         }
     }
-    done(make_error_code(Errc::internal));
+    done(AppendResult{AppendStatus::not_applied, nullptr});
 }
 
 std::size_t FilePurgeLog::queued() const {
@@ -318,9 +318,39 @@ std::string FilePurgeLog::new_id() {
 }
 
 void FilePurgeLog::commit(std::vector<Pending>& batch) {
+    // Retries of a key already used are answered without writing; the rest are written.
+    std::vector<Pending> fresh;
+    fresh.reserve(batch.size());
+    std::vector<std::string> new_keys;
+    const auto steady_now = std::chrono::steady_clock::now();
+    for (Pending& p : batch) {
+        const std::string& key = p.req.idempotency_key;
+        if (!key.empty()) {
+            if (const auto it = keys_.find(key); it != keys_.end()) {
+                const bool same = it->second.fingerprint == p.req.fingerprint;
+                p.done(AppendResult{same ? AppendStatus::replayed : AppendStatus::key_reused,
+                                    same ? it->second.record : nullptr});
+                continue;
+            }
+            if (std::find(new_keys.begin(), new_keys.end(), key) != new_keys.end()) {
+                // The same key twice in one batch: the second waits for the first.
+                std::lock_guard lk(queue_mu_);
+                queue_.insert(queue_.begin(), std::move(p));
+                continue;
+            }
+            new_keys.push_back(key);
+        }
+        if (steady_now > p.req.deadline) {
+            p.done(AppendResult{AppendStatus::not_applied, nullptr});
+            continue;
+        }
+        fresh.push_back(std::move(p));
+    }
+    batch.swap(fresh);
+    if (batch.empty()) return;
     auto fail_all = [&] {
         for (Pending& p : batch)
-            p.done(make_error_code(Errc::internal));
+            p.done(AppendResult{AppendStatus::not_applied, nullptr});
     };
     if (broken_.load()) {
         fail_all();
@@ -332,7 +362,7 @@ void FilePurgeLog::commit(std::vector<Pending>& batch) {
     std::uint64_t seq = last_seq_;
     const std::int64_t now = std::max(to_ms(clock_.now()), last_time_ms_);
     for (Pending& p : batch) {
-        recs.push_back(make_record(++seq, new_id(), now, std::move(p.draft)));
+        recs.push_back(make_record(++seq, new_id(), now, p.req.draft));
         buf += encode_frame(recs.back()->json);
     }
     if (!write_all(fd_, buf)) {
@@ -348,7 +378,10 @@ void FilePurgeLog::commit(std::vector<Pending>& batch) {
         log_error("purge log {}: fdatasync failed: {}; no more appends", file().string(),
                   errno_text());
         broken_.store(true);
-        fail_all();
+        // The lines were written: they may survive in the page cache and be read at the next
+        // start, so the outcome is unknown.
+        for (Pending& p : batch)
+            p.done(AppendResult{AppendStatus::maybe_applied, nullptr});
         return;
     }
     if (options_.fsync_seconds)
@@ -366,9 +399,14 @@ void FilePurgeLog::commit(std::vector<Pending>& batch) {
         last_seq_ = seq;
         last_time_ms_ = now;
     }
+    for (std::size_t i = 0; i < batch.size(); ++i)
+        if (const std::string& key = batch[i].req.idempotency_key; !key.empty()) {
+            keys_[key] = KeyUse{batch[i].req.fingerprint, recs[i]};
+            key_of_seq_[recs[i]->seq] = key;
+        }
     if (listener_) listener_(seq);
     for (std::size_t i = 0; i < batch.size(); ++i)
-        batch[i].done(recs[i]);
+        batch[i].done(AppendResult{AppendStatus::appended, recs[i]});
     maybe_compact();
 }
 
@@ -399,6 +437,10 @@ void FilePurgeLog::maybe_compact() {
         std::unique_lock lk(data_mu_);
         for (std::size_t i = 0; i < drop; ++i) {
             ids_.erase(records_.front()->id);
+            if (const auto k = key_of_seq_.find(records_.front()->seq); k != key_of_seq_.end()) {
+                keys_.erase(k->second);
+                key_of_seq_.erase(k);
+            }
             records_.pop_front();
         }
         compacted_ = marker;

@@ -19,6 +19,9 @@
 //
 // Memory: every record still in the file is also held in memory (readers never touch the file).
 // A LOCK file (flock) keeps a second process off the same directory.
+//
+// Idempotency keys are remembered in memory for the records still in the log, and forgotten at
+// a restart (the etcd store keeps them in etcd).
 #include "common/clock.hpp"
 #include "common/metrics.hpp"
 #include "purge_api/purge_store.hpp"
@@ -84,7 +87,7 @@ class FilePurgeLog final : public PurgeStore {
     FilePurgeLog(const FilePurgeLog&) = delete;
     FilePurgeLog& operator=(const FilePurgeLog&) = delete;
 
-    void append(PurgeDraft draft, AppendDone done) override;
+    void submit(AppendRequest request, SubmitDone done) override;
     LogSlice read_after(std::uint64_t after, std::size_t max) const override;
     PurgeRecordPtr find(std::string_view id) const override;
     std::uint64_t last_seq() const override;
@@ -103,8 +106,12 @@ class FilePurgeLog final : public PurgeStore {
 
   private:
     struct Pending {
-        PurgeDraft draft;
-        AppendDone done;
+        AppendRequest req;
+        SubmitDone done;
+    };
+    struct KeyUse {
+        std::string fingerprint;
+        PurgeRecordPtr record;
     };
     void recover();
     void run();
@@ -120,6 +127,10 @@ class FilePurgeLog final : public PurgeStore {
     std::uint64_t file_size_ = 0;  // writer thread only (after start-up)
     std::mt19937_64 rng_;          // writer thread only
     std::function<void(std::uint64_t)> listener_;
+    // Idempotency keys of the records still in the log (writer thread only; not persisted: a
+    // restart forgets them).
+    std::unordered_map<std::string, KeyUse> keys_;
+    std::unordered_map<std::uint64_t, std::string> key_of_seq_;
 
     mutable std::mutex queue_mu_;
     std::condition_variable queue_cv_;

@@ -178,6 +178,7 @@ std::string_view ApiError::reason() const noexcept {
         case ApiErrc::forbidden: return "forbidden";
         case ApiErrc::unavailable: return "unavailable";
         case ApiErrc::conflict: return "conflict";
+        case ApiErrc::idempotency_conflict: return "idempotency_conflict";
     }
     return "bad_request";
 }
@@ -188,7 +189,8 @@ ApiError make_error(ApiErrc code, std::string message) {
         case ApiErrc::body_too_large: status = 413; break;
         case ApiErrc::not_found: status = 404; break;
         case ApiErrc::method_not_allowed: status = 405; break;
-        case ApiErrc::conflict: status = 409; break;
+        case ApiErrc::conflict:
+        case ApiErrc::idempotency_conflict: status = 409; break;
         case ApiErrc::unsupported_media_type: status = 415; break;
         case ApiErrc::unauthenticated: status = 401; break;
         case ApiErrc::forbidden: status = 403; break;

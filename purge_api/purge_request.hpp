@@ -39,7 +39,8 @@ enum class ApiErrc {
     bad_request = 1009,     // 400: a bad query parameter or an unparsable request
     outside_zone = 1010,    // 400: (zone API) a file, prefix or host outside the zone
     zone_kind = 1011,       // 400: (zone API) a kind that cannot be limited to a zone (tags)
-    not_found = 1404,       // 404
+    idempotency_conflict = 1012,  // 409: an Idempotency-Key already used for another purge
+    not_found = 1404,             // 404
     method_not_allowed = 1405,
     conflict = 1409,                // 409: (registry) the edge id is held by another instance
     unsupported_media_type = 1415,  // 415: (zone API) a Content-Type other than JSON

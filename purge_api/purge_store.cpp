@@ -1,7 +1,9 @@
 #include "purge_api/purge_store.hpp"
 
-#include <algorithm>
+#include <fmt/format.h>
+#include <xxhash.h>
 
+#include <algorithm>
 #include <future>
 
 namespace cdn::purge_api {
@@ -34,6 +36,63 @@ LogSlice slice_after(const std::deque<PurgeRecordPtr>& records, std::uint64_t af
     s.records.assign(records.begin() + static_cast<std::ptrdiff_t>(idx),
                      records.begin() + static_cast<std::ptrdiff_t>(idx + n));
     return s;
+}
+
+std::string purge_fingerprint(const PurgeDraft& draft) {
+    XXH3_state_t* st = XXH3_createState();
+    XXH3_64bits_reset(st);
+    const std::string_view kind = to_string(draft.kind);
+    XXH3_64bits_update(st, kind.data(), kind.size());
+    XXH3_64bits_update(st, draft.soft ? "\1" : "\0", 1);
+    for (const std::string& v : draft.values) {
+        // Length-prefixed, so ["ab","c"] and ["a","bc"] differ.
+        const std::uint64_t n = v.size();
+        XXH3_64bits_update(st, &n, sizeof n);
+        XXH3_64bits_update(st, v.data(), v.size());
+    }
+    const XXH64_hash_t h = XXH3_64bits_digest(st);
+    XXH3_freeState(st);
+    return fmt::format("{:016x}", h);
+}
+
+bool valid_idempotency_key(std::string_view key) noexcept {
+    if (key.empty() || key.size() > 255) return false;
+    for (const char c : key)
+        if (c <= ' ' || c >= 0x7f) return false;
+    return true;
+}
+
+void PurgeStore::append(PurgeDraft draft, AppendDone done) {
+    submit(AppendRequest{std::move(draft), {}, {}, std::chrono::steady_clock::time_point::max()},
+           [done = std::move(done)](AppendResult r) {
+               if (r.status == AppendStatus::appended || r.status == AppendStatus::replayed)
+                   done(std::move(r.record));
+               else
+                   done(make_error_code(Errc::internal));
+           });
+}
+
+void PurgeStore::sync(std::uint64_t seq, std::chrono::milliseconds,
+                      std::function<void(SeqCheck)> done) {
+    done(seq <= last_seq() ? SeqCheck::have : SeqCheck::beyond_log);
+}
+
+void PurgeStore::publish_ack(const std::string&, std::uint64_t, std::int64_t) {}
+void PurgeStore::publish_stream(const std::string&, bool) {}
+void PurgeStore::on_edge_event(std::function<void(const EdgeEvent&)>) {}
+
+AppendResult submit_and_wait(PurgeStore& store, AppendRequest request) {
+    std::promise<AppendResult> p;
+    auto f = p.get_future();
+    store.submit(std::move(request), [&p](AppendResult r) { p.set_value(std::move(r)); });
+    return f.get();
+}
+
+SeqCheck sync_and_wait(PurgeStore& store, std::uint64_t seq, std::chrono::milliseconds wait) {
+    std::promise<SeqCheck> p;
+    auto f = p.get_future();
+    store.sync(seq, wait, [&p](SeqCheck c) { p.set_value(c); });
+    return f.get();
 }
 
 Result<PurgeRecordPtr> append_and_wait(PurgeStore& store, PurgeDraft draft) {

@@ -4,3 +4,9 @@ cdn_test(integration_purge_api_etcd SOURCES purge_api_etcd_test.cpp purge_api_fi
 target_compile_definitions(integration_purge_api_etcd PRIVATE
                            PURGE_API_BIN="$<TARGET_FILE:purge_api>")
 add_dependencies(integration_purge_api_etcd purge_api)
+
+# Several instances on a 3-member etcd cluster acting as one service (issue 16).
+cdn_test(integration_purge_api_ha SOURCES purge_api_ha_test.cpp purge_api_fixture.cpp
+         DEPS cdn_test_support Boost::json LABELS integration)
+target_compile_definitions(integration_purge_api_ha PRIVATE PURGE_API_BIN="$<TARGET_FILE:purge_api>")
+add_dependencies(integration_purge_api_ha purge_api)

@@ -19,15 +19,15 @@ namespace {
 
 class MemoryStore final : public PurgeStore {
   public:
-    void append(PurgeDraft d, AppendDone done) override {
+    void submit(AppendRequest req, SubmitDone done) override {
         PurgeRecordPtr r;
         {
             std::lock_guard lk(mu_);
             r = make_record(records_.size() + 1, "id" + std::to_string(records_.size() + 1), 1000,
-                            std::move(d));
+                            std::move(req.draft));
             records_.push_back(r);
         }
-        done(r);
+        done(AppendResult{AppendStatus::appended, r});
     }
     LogSlice read_after(std::uint64_t after, std::size_t max) const override {
         std::lock_guard lk(mu_);
@@ -84,7 +84,16 @@ struct Fixture {
     }
     Reply reply(bh::verb method, const std::string& target, const std::string& token = {},
                 const std::string& body = {}) {
-        Plan p = plan(method, target, token, body);
+        Request req{method, target, 11};
+        if (!token.empty()) req.set(bh::field::authorization, "Bearer " + token);
+        req.body() = body;
+        req.prepare_payload();
+        Plan p = handler->plan(req);
+        if (auto* sp = std::get_if<SyncPlan>(&p)) {
+            // What ApiServer does: catch up with the store, plan once more.
+            const SeqCheck c = sync_and_wait(store, sp->seq, sp->wait);
+            p = handler->plan(req, *live->current(), c);
+        }
         if (auto* a = std::get_if<AppendPlan>(&p)) {
             Result<PurgeRecordPtr> r = append_and_wait(store, a->draft);
             return handler->appended(*a, r);
@@ -145,6 +154,45 @@ TEST_CASE("a purge is answered with its id and seq", "[purge_api][handler]") {
         f.handler->appended(AppendPlan{}, Result<PurgeRecordPtr>(make_error_code(Errc::internal)));
     CHECK(failed.status == 503);
     CHECK(error_code(failed) == 1500);
+    CHECK(failed.body.find("not applied") != std::string::npos);
+}
+
+TEST_CASE("Idempotency-Key: replays, conflicts and honest 503s", "[purge_api][handler]") {
+    Fixture f;
+    Request req{bh::verb::post, "/v1/purge", 11};
+    req.set(bh::field::authorization, "Bearer ops-token");
+    req.set("Idempotency-Key", "retry-42");
+    req.body() = R"({"tags":["a"]})";
+    Plan p = f.handler->plan(req);
+    REQUIRE(std::holds_alternative<AppendPlan>(p));
+    const AppendPlan& a = std::get<AppendPlan>(p);
+    CHECK(a.idempotency_key == "retry-42");
+    CHECK(a.fingerprint == purge_fingerprint(a.draft));
+
+    const PurgeRecordPtr rec = make_record(7, "abc", 1, a.draft);
+    const Reply replay = f.handler->appended(a, AppendResult{AppendStatus::replayed, rec});
+    CHECK(replay.status == 200);
+    CHECK(replay.body == R"({"success":true,"result":{"id":"abc","seq":7}})");
+    CHECK(replay.headers.at(0) ==
+          std::pair<std::string, std::string>{"Idempotent-Replayed", "true"});
+    CHECK(f.metrics.replayed.value() == 1);
+    CHECK(f.metrics.accepted(PurgeKind::tags).value() == 0);
+
+    const Reply reused = f.handler->appended(a, AppendResult{AppendStatus::key_reused, nullptr});
+    CHECK(reused.status == 409);
+    CHECK(error_code(reused) == 1012);
+
+    // The store did not confirm in time: the answer says the purge may still be applied, and
+    // how to retry safely.
+    const Reply maybe = f.handler->appended(a, AppendResult{AppendStatus::maybe_applied, nullptr});
+    CHECK(maybe.status == 503);
+    CHECK(maybe.body.find("may still be applied") != std::string::npos);
+    CHECK(maybe.body.find("same Idempotency-Key") != std::string::npos);
+
+    req.set("Idempotency-Key", "has space");
+    p = f.handler->plan(req);
+    REQUIRE(std::holds_alternative<Reply>(p));
+    CHECK(std::get<Reply>(p).status == 400);
 }
 
 TEST_CASE("validation and scope errors", "[purge_api][handler]") {
@@ -185,6 +233,20 @@ TEST_CASE("validation and scope errors", "[purge_api][handler]") {
 TEST_CASE("stream requests need the edge token, an edge id and a number", "[purge_api][handler]") {
     Fixture f;
     Plan p = f.plan(bh::verb::get, "/v1/stream?edge=edge-a&after=42", "edge-token");
+    // Beyond this instance's log: first it catches up with the shared log.
+    REQUIRE(std::holds_alternative<SyncPlan>(p));
+    CHECK(std::get<SyncPlan>(p).seq == 42);
+    {
+        Request again{bh::verb::get, "/v1/stream?edge=edge-a&after=42", 11};
+        again.set(bh::field::authorization, "Bearer edge-token");
+        // Still unknown (etcd unreachable): 503 with Retry-After, never a reset.
+        const Plan unknown = f.handler->plan(again, *f.live->current(), SeqCheck::unknown);
+        REQUIRE(std::holds_alternative<Reply>(unknown));
+        CHECK(std::get<Reply>(unknown).status == 503);
+        CHECK(std::get<Reply>(unknown).headers.at(0).first == "Retry-After");
+        // The shared log truly ends before it: the stream (which starts with a reset).
+        p = f.handler->plan(again, *f.live->current(), SeqCheck::beyond_log);
+    }
     REQUIRE(std::holds_alternative<StreamPlan>(p));
     CHECK(std::get<StreamPlan>(p).edge == "edge-a");
     CHECK(std::get<StreamPlan>(p).after == 42);
@@ -194,7 +256,9 @@ TEST_CASE("stream requests need the edge token, an edge id and a number", "[purg
     Request req{bh::verb::get, "/v1/stream?edge=e", 11};
     req.set(bh::field::authorization, "Bearer edge-token");
     req.set("Last-Event-ID", "7");
-    CHECK(std::get<StreamPlan>(f.handler->plan(req)).after == 7);
+    CHECK(std::get<SyncPlan>(f.handler->plan(req)).seq == 7);
+    CHECK(std::get<StreamPlan>(f.handler->plan(req, *f.live->current(), SeqCheck::beyond_log))
+              .after == 7);
 
     CHECK(std::get<Reply>(f.plan(bh::verb::get, "/v1/stream?edge=e", "ops-token")).status == 401);
     CHECK(std::get<Reply>(f.plan(bh::verb::get, "/v1/stream?edge=e")).status == 401);

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -326,4 +327,60 @@ TEST_CASE("appends after close fail instead of hanging", "[purge_api][log]") {
     FilePurgeLog log(opts(dir), clock);
     log.close();
     CHECK_FALSE(append_and_wait(log, tags("late")));
+}
+
+TEST_CASE("an Idempotency-Key makes a retried append return the first purge",
+          "[purge_api][log][idempotency]") {
+    test::TempDir dir;
+    test::ManualClock clock;
+    FilePurgeLog log(opts(dir), clock);
+    auto request = [](std::string tag, std::string key) {
+        AppendRequest r;
+        r.draft = tags(std::move(tag));
+        r.idempotency_key = std::move(key);
+        r.fingerprint = purge_fingerprint(r.draft);
+        return r;
+    };
+    const AppendResult first = submit_and_wait(log, request("a", "k-1"));
+    REQUIRE(first.status == AppendStatus::appended);
+    const AppendResult again = submit_and_wait(log, request("a", "k-1"));
+    REQUIRE(again.status == AppendStatus::replayed);
+    CHECK(again.record->id == first.record->id);
+    CHECK(again.record->seq == first.record->seq);
+    CHECK(log.last_seq() == 1);  // not logged twice
+    // The same key for another purge is refused; another key is a new purge.
+    CHECK(submit_and_wait(log, request("b", "k-1")).status == AppendStatus::key_reused);
+    CHECK(submit_and_wait(log, request("a", "k-2")).status == AppendStatus::appended);
+    CHECK(log.last_seq() == 2);
+
+    // Two appends with one key in one batch: one purge, both answered with it.
+    std::promise<AppendResult> p1, p2;
+    log.submit(request("c", "k-3"), [&](AppendResult r) { p1.set_value(std::move(r)); });
+    log.submit(request("c", "k-3"), [&](AppendResult r) { p2.set_value(std::move(r)); });
+    const AppendResult r1 = p1.get_future().get(), r2 = p2.get_future().get();
+    REQUIRE(r1.record);
+    REQUIRE(r2.record);
+    CHECK(r1.record->seq == r2.record->seq);
+    CHECK(log.last_seq() == 3);
+
+    // A purge whose deadline passed before it was written is not applied.
+    AppendRequest late = request("d", "");
+    late.deadline = std::chrono::steady_clock::now() - 1s;
+    CHECK(submit_and_wait(log, std::move(late)).status == AppendStatus::not_applied);
+    CHECK(log.last_seq() == 3);
+}
+
+TEST_CASE("purge fingerprints and idempotency keys", "[purge_api][idempotency]") {
+    const PurgeDraft a{PurgeKind::tags, {"ab", "c"}, false};
+    const PurgeDraft b{PurgeKind::tags, {"a", "bc"}, false};
+    const PurgeDraft soft{PurgeKind::tags, {"ab", "c"}, true};
+    CHECK(purge_fingerprint(a) == purge_fingerprint(a));
+    CHECK(purge_fingerprint(a) != purge_fingerprint(b));
+    CHECK(purge_fingerprint(a) != purge_fingerprint(soft));
+    CHECK(purge_fingerprint(a).size() == 16);
+    CHECK(valid_idempotency_key("8e03978e-40d5-43e8-bc93-6894a57f9324"));
+    CHECK_FALSE(valid_idempotency_key(""));
+    CHECK_FALSE(valid_idempotency_key("with space"));
+    CHECK_FALSE(valid_idempotency_key(std::string(256, 'k')));
+    CHECK_FALSE(valid_idempotency_key("tab\there"));
 }
