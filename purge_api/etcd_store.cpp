@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <utility>
 #include <exception>
 #include <stdexcept>
 
@@ -472,6 +473,12 @@ void EtcdPurgeStore::close() {
         asio::co_spawn(
             io_,
             [this]() -> Awaitable {
+                // Queued purges are finished first (each within its own deadline).
+                asio::steady_timer t(io_);
+                for (int i = 0; i < 300 && !writer_done_; ++i) {
+                    t.expires_after(std::chrono::milliseconds(10));
+                    co_await t.async_wait(nothrow);
+                }
                 if (lease_ != 0) {
                     EtcdClient c(io_, urls_, preferred_);
                     json::object body;
@@ -594,7 +601,8 @@ std::string EtcdPurgeStore::new_id() {
 void EtcdPurgeStore::absorb_record(std::string_view payload) {
     auto parsed = parse_payload(payload);
     if (!parsed || !std::holds_alternative<PurgeRecordPtr>(*parsed)) {
-        if (!stuck_.exchange(true))
+        stuck_.store(true);
+        if (std::exchange(hole_logged_at_, last_seq_ + 1) != last_seq_ + 1)
             log_error(
                 "etcd store: the record after seq {} under {}log/ does not parse; not "
                 "reading past it (purges are refused until it is repaired)",
@@ -816,7 +824,8 @@ asio::awaitable<bool> EtcdPurgeStore::catch_up(EtcdClient& c) {
         if (need_catch_up_) {
             // The first key left is not last_seq_ + 1, and `compacted` does not cover the
             // difference: a hole in the log. Never skip purges: stop here.
-            if (!stuck_.exchange(true))
+            stuck_.store(true);
+            if (std::exchange(hole_logged_at_, last_seq_ + 1) != last_seq_ + 1)
                 log_error(
                     "etcd store: the log under {}log/ has a hole after seq {} (the next "
                     "key is not {}, and {}compacted does not cover it); purges after it "
@@ -854,7 +863,10 @@ EtcdPurgeStore::Awaitable EtcdPurgeStore::writer() {
             co_await commit(c, std::move(batch));
             continue;
         }
-        if (stop) co_return;
+        if (stop) {
+            writer_done_ = true;
+            co_return;
+        }
         wake_.expires_after(std::chrono::hours(1));
         {
             std::lock_guard lk(queue_mu_);
@@ -1119,6 +1131,17 @@ EtcdPurgeStore::Awaitable EtcdPurgeStore::prober() {
         {
             std::lock_guard lk(queue_mu_);
             if (stopping_) co_return;
+        }
+        if (stuck_.load()) {
+            // A hole (or a record that does not parse) stops the log here until someone
+            // repairs it: look again; catch_up() sets stuck_ again if it is still there.
+            stuck_.store(false);
+            if (co_await catch_up(c)) {
+                log_info("etcd store: the log under {}log/ reads past seq {} again",
+                         options_.prefix, hole_logged_at_ - 1);
+                hole_logged_at_ = 0;
+            }
+            continue;
         }
         json::object body;
         body["key"] = base64_encode(options_.prefix + "seq");

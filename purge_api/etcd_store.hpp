@@ -193,6 +193,8 @@ class EtcdPurgeStore final : public PurgeStore {
     std::int64_t compacted_rev_ = 0;   // mod_revision of `compacted` (guards trims)
     std::int64_t etcd_compacted_ = 0;  // history compacted up to here
     EtcdStream* watch_ = nullptr;      // the open watch, for the prober to cut
+    std::uint64_t hole_logged_at_ = 0;  // the seq a hole was last logged at (0: none)
+    bool writer_done_ = false;          // the writer finished the queue after close()
 
     mutable std::shared_mutex data_mu_;
     std::deque<PurgeRecordPtr> records_;

@@ -371,3 +371,52 @@ TEST_CASE("HA: bursts through a leader kill and an instance kill lose and duplic
     CHECK(std::is_sorted(seqs_a.begin(), seqs_a.end()));
     CHECK(std::is_sorted(seqs_b.begin(), seqs_b.end()));
 }
+
+TEST_CASE("HA: a hole in the etcd log is never skipped", "[purge_api][etcd][ha]") {
+    if (!have_etcd()) {
+        WARN("no " << kEtcdBin << "; skipping");
+        return;
+    }
+    TempDir dir;
+    EtcdCluster etcd(dir, 1);
+    const std::string toml = ha_toml(etcd);
+    PurgeApi a(dir, toml, (dir.path() / "a").string());
+    for (int i = 0; i < 3; ++i)
+        CHECK(seq_of(post(a.port(), R"({"tags":["h)" + std::to_string(i) + R"("]})")) ==
+              static_cast<std::uint64_t>(i + 1));
+    StreamClient s(a.port(), "edge-a", 3);
+    REQUIRE(s.wait_synced());
+
+    // Someone writes seq 5 (and moves `seq`) with no seq 4: a hole.
+    auto record = [](int seq) {
+        return R"({"seq":)" + std::to_string(seq) + R"(,"id":"00000000000000)" +
+               std::to_string(10 + seq) +
+               R"(","time_ms":1795337295426,"kind":"tags","values":["x)" + std::to_string(seq) +
+               R"("],"soft":false})";
+    };
+    auto put = [&](const std::string& key, const std::string& value) {
+        etcd.call("/v3/kv/put", R"({"key":")" + EtcdCluster::b64(key) + R"(","value":")" +
+                                    EtcdCluster::b64(value) + R"("})");
+    };
+    put("/ha/purge/log/00000000000000000005", record(5));
+    put("/ha/purge/seq", "5");
+    // The instance stops at 4: unhealthy, no purge taken, seq 5 not streamed, said once.
+    CHECK(eventually([&] { return a.get("/healthz").result_int() == 503; }, 5s));
+    CHECK(post(a.port(), R"({"tags":["refused"]})").result_int() == 503);
+    CHECK_FALSE(s.next(500ms).has_value());
+    CHECK(a.process().log().find("has a hole after seq 3") != std::string::npos);
+    // A new instance refuses to start on it, naming the hole.
+    CHECK_THROWS_WITH(PurgeApi(dir, toml, (dir.path() / "b").string()),
+                      Catch::Contains("has a hole after seq 3"));
+
+    // Repaired (seq 4 written): the instance reads on, streams 4 and 5, takes purges again.
+    put("/ha/purge/log/00000000000000000004", record(4));
+    CHECK(eventually([&] { return a.get("/healthz").result_int() == 200; }, 5s));
+    auto e4 = s.next(5s);
+    REQUIRE(e4);
+    CHECK(e4->id == "4");
+    auto e5 = s.next(5s);
+    REQUIRE(e5);
+    CHECK(e5->id == "5");
+    CHECK(seq_of(post(a.port(), R"({"tags":["after-repair"]})")) == 6);
+}

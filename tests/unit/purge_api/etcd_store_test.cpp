@@ -52,4 +52,20 @@ etcd_prefix = "/x/"
                       Contains("etcd_endpoints"));
     CHECK_THROWS_WITH(parse_config("[store]\netcd_prefix = \"\"\n", "p.toml"),
                       Contains("etcd_prefix"));
+
+    // The request deadline, idempotency keys' lifetime and etcd history compaction.
+    CHECK(c.store_timeout == std::chrono::milliseconds(1000));
+    CHECK(c.idempotency_ttl == std::chrono::hours(24));
+    c = parse_config("[store]\ntimeout = \"250ms\"\nidempotency_ttl = \"2h\"\ncompact_every = "
+                     "\"30s\"\n",
+                     "p.toml");
+    CHECK(c.store_timeout == std::chrono::milliseconds(250));
+    CHECK(c.idempotency_ttl == std::chrono::hours(2));
+    CHECK(c.compact_every == std::chrono::seconds(30));
+    CHECK_THROWS_WITH(parse_config("[store]\ntimeout = \"1ms\"\n", "p.toml"),
+                      Contains("p.toml:2: store.timeout"));
+    CHECK_THROWS_WITH(parse_config("[store]\nidempotency_ttl = \"1s\"\n", "p.toml"),
+                      Contains("idempotency_ttl"));
+    CHECK_THROWS_WITH(parse_config("[store]\ncompact_every = \"2d\"\n", "p.toml"),
+                      Contains("compact_every"));
 }
