@@ -19,9 +19,9 @@
 
 #include <algorithm>
 #include <charconv>
-#include <utility>
 #include <exception>
 #include <stdexcept>
+#include <utility>
 
 namespace cdn::purge_api {
 namespace json = boost::json;
@@ -273,7 +273,10 @@ class EtcdStream {
             }
             if (lines_.size() > kMaxResponse || parser_.is_done())
                 co_return make_error_code(Errc::origin_closed);
-            conn_.expires_at(deadline);
+            if (deadline == std::chrono::steady_clock::time_point::max())
+                conn_.expires_never();
+            else
+                conn_.expires_at(deadline);
             auto [ec, n] = co_await http::async_read_some(conn_, buffer_, parser_, nothrow);
             if (ec) co_return ec;
         }
@@ -362,6 +365,16 @@ std::optional<std::string> kv_bytes(const json::object& kv, std::string_view fie
     if (!v) return std::string();  // proto3 omits empty values
     if (!v->is_string()) return std::nullopt;
     return base64_decode(v->get_string());
+}
+
+// A new lease of `ttl` (whole seconds, at least 1); 0 when etcd did not grant one.
+asio::awaitable<std::int64_t> grant_lease(EtcdClient& c, std::chrono::milliseconds ttl,
+                                          std::chrono::steady_clock::time_point deadline) {
+    json::object g;
+    g["TTL"] = std::to_string(
+        std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(ttl).count()));
+    auto r = co_await c.call("/v3/lease/grant", g, deadline);
+    co_return r ? int_field(r->get_object(), "ID") : 0;
 }
 
 std::string ack_value(std::uint64_t seq, std::int64_t ms) {
@@ -937,18 +950,13 @@ EtcdPurgeStore::Awaitable EtcdPurgeStore::commit(EtcdClient& c, std::vector<Pend
 
         if (!batch_keys.empty() &&
             (key_lease_ == 0 || now_steady - key_lease_granted_ > options_.idempotency_ttl / 24)) {
-            json::object g;
-            g["TTL"] = std::to_string(std::max<std::int64_t>(
-                1, std::chrono::duration_cast<std::chrono::seconds>(options_.idempotency_ttl +
-                                                                    options_.idempotency_ttl / 24)
-                       .count()));
-            auto r = co_await c.call("/v3/lease/grant", g, call_deadline);
-            if (!r || int_field(r->get_object(), "ID") == 0) {
+            key_lease_ = co_await grant_lease(
+                c, options_.idempotency_ttl + options_.idempotency_ttl / 24, call_deadline);
+            if (key_lease_ == 0) {
                 set_healthy(false, "a lease grant failed");
                 finish(AppendStatus::not_applied);
                 co_return;
             }
-            key_lease_ = int_field(r->get_object(), "ID");
             key_lease_granted_ = now_steady;
         }
 
@@ -1240,15 +1248,8 @@ EtcdPurgeStore::Awaitable EtcdPurgeStore::publisher() {
         }
         bool ok = true;
         if (lease_ == 0 && !streams.empty()) {
-            json::object g;
-            g["TTL"] = std::to_string(std::max<std::int64_t>(
-                1,
-                std::chrono::duration_cast<std::chrono::seconds>(options_.presence_ttl).count()));
-            auto r = co_await c.call("/v3/lease/grant", g, deadline());
-            if (r && int_field(r->get_object(), "ID") != 0)
-                lease_ = int_field(r->get_object(), "ID");
-            else
-                ok = false;
+            lease_ = co_await grant_lease(c, options_.presence_ttl, deadline());
+            ok = lease_ != 0;
         }
         json::array ops;
         for (const auto& [edge, a] : acks) {

@@ -24,6 +24,15 @@ using namespace cdn::test;
 using namespace std::chrono_literals;
 namespace json = boost::json;
 
+// Every case needs a real etcd: without one it passes with a warning.
+#define SKIP_WITHOUT_ETCD()                                                        \
+    do {                                                                           \
+        if (!have_etcd()) {                                                        \
+            WARN("no " << kEtcdBin << " (apt-get install etcd-server); skipping"); \
+            return;                                                                \
+        }                                                                          \
+    } while (false)
+
 namespace {
 
 std::string ha_toml(const EtcdCluster& etcd, const std::string& extra = "") {
@@ -75,10 +84,7 @@ Drained drain(std::uint16_t port, const std::string& edge, std::uint64_t after) 
 }  // namespace
 
 TEST_CASE("HA: instances on one etcd cluster answer as one service", "[purge_api][etcd][ha]") {
-    if (!have_etcd()) {
-        WARN("no " << kEtcdBin << " (apt-get install etcd-server); skipping");
-        return;
-    }
+    SKIP_WITHOUT_ETCD();
     TempDir dir;
     EtcdCluster etcd(dir, 3);
     const std::string toml = ha_toml(etcd);
@@ -164,10 +170,7 @@ TEST_CASE("HA: instances on one etcd cluster answer as one service", "[purge_api
 
 TEST_CASE("HA: retention trims etcd and resets only edges behind the trim",
           "[purge_api][etcd][ha]") {
-    if (!have_etcd()) {
-        WARN("no " << kEtcdBin << "; skipping");
-        return;
-    }
+    SKIP_WITHOUT_ETCD();
     TempDir dir;
     EtcdCluster etcd(dir, 3);
     const std::string toml = ha_toml(etcd, "compact_every = \"1s\"\n\n[log]\nkeep = 10\n");
@@ -220,10 +223,7 @@ TEST_CASE("HA: retention trims etcd and resets only edges behind the trim",
 
 TEST_CASE("HA: a stalled etcd answers 503 within the deadline, and a keyed retry applies once",
           "[purge_api][etcd][ha]") {
-    if (!have_etcd()) {
-        WARN("no " << kEtcdBin << "; skipping");
-        return;
-    }
+    SKIP_WITHOUT_ETCD();
     TempDir dir;
     EtcdCluster etcd(dir, 3);
     PurgeApi a(dir, ha_toml(etcd, "timeout = \"1s\"\n"), (dir.path() / "a").string());
@@ -262,10 +262,7 @@ TEST_CASE("HA: a stalled etcd answers 503 within the deadline, and a keyed retry
 
 TEST_CASE("HA: bursts through a leader kill and an instance kill lose and duplicate nothing",
           "[purge_api][etcd][ha]") {
-    if (!have_etcd()) {
-        WARN("no " << kEtcdBin << "; skipping");
-        return;
-    }
+    SKIP_WITHOUT_ETCD();
     TempDir dir;
     EtcdCluster etcd(dir, 3);
     const std::string toml = ha_toml(etcd);
@@ -373,10 +370,7 @@ TEST_CASE("HA: bursts through a leader kill and an instance kill lose and duplic
 }
 
 TEST_CASE("HA: a hole in the etcd log is never skipped", "[purge_api][etcd][ha]") {
-    if (!have_etcd()) {
-        WARN("no " << kEtcdBin << "; skipping");
-        return;
-    }
+    SKIP_WITHOUT_ETCD();
     TempDir dir;
     EtcdCluster etcd(dir, 1);
     const std::string toml = ha_toml(etcd);
