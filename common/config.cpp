@@ -55,6 +55,15 @@ void ConfigSection::fail(std::string_view key, std::string_view message) const {
     throw ConfigError(fmt::format("{}: {}", where(get(key), key), message));
 }
 
+void ConfigSection::fail_element(std::string_view key, std::size_t index,
+                                 std::string_view message) const {
+    const toml::node* n = get(key);
+    const toml::array* a = n ? n->as_array() : nullptr;
+    if (!a || index >= a->size()) fail(key, message);
+    const std::string element = fmt::format("{}[{}]", key, index);
+    throw ConfigError(fmt::format("{}: {}", where(&(*a)[index], element), message));
+}
+
 std::string ConfigSection::locate(std::string_view key) const {
     return where(get(key), key);
 }

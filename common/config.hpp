@@ -5,6 +5,7 @@
 #include <toml++/toml.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <initializer_list>
@@ -52,6 +53,11 @@ class ConfigSection {
     // Rejects keys not in the list, so a typo is an error instead of a silent default.
     void allow_only(std::initializer_list<std::string_view> keys) const;
     [[noreturn]] void fail(std::string_view key, std::string_view message) const;
+    // The same for one element of an array: "file:line: dotted.key[index]: message", with the
+    // element's own line. When `key` is not an array (one value standing for a list of one, as
+    // strings() reads it) or is shorter, the same as fail(key, message).
+    [[noreturn]] void fail_element(std::string_view key, std::size_t index,
+                                   std::string_view message) const;
     // "file:line: dotted.key" (the table's line when the key is absent): for errors found after
     // loading, e.g. when flags and the file together are inconsistent.
     std::string locate(std::string_view key) const;

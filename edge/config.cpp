@@ -97,18 +97,64 @@ std::string read_token_file(const std::filesystem::path& file) {
     return token;
 }
 
-std::shared_ptr<const TlsClientConfig> make_purge_tls(const EdgeConfig::Purge& purge) {
-    const auto url = parse_url(purge.api);
-    if (!url || url->scheme != "https") return nullptr;
-    auto config = std::make_shared<TlsClientConfig>();
-    config->context = make_tls_client_context({purge.tls_verify, purge.tls_ca});
-    config->server_name = purge.tls_server_name.empty() ? url->host : purge.tls_server_name;
-    config->verify = purge.tls_verify;
-    return config;
+bool EdgeConfig::Purge::any_https() const {
+    return std::any_of(api.begin(), api.end(), [](const std::string& u) {
+        const auto url = parse_url(u);
+        return url && url->scheme == "https";
+    });
 }
 
-bool purge_api_in_cleartext(const EdgeConfig::Purge& purge) {
-    const auto url = parse_url(purge.api);
+std::optional<PurgeApiProblem> check_purge_apis(const std::vector<std::string>& urls) {
+    if (urls.empty() || urls.size() > kMaxPurgeApis)
+        return PurgeApiProblem{std::nullopt, fmt::format("expected 1 to {} purge_api URLs (got {})",
+                                                         kMaxPurgeApis, urls.size())};
+    // What makes two URLs the same instance: the host compared without case.
+    auto same = [](const Url& a, const Url& b) {
+        return a.scheme == b.scheme && a.port == b.port && a.path == b.path &&
+               std::equal(a.host.begin(), a.host.end(), b.host.begin(), b.host.end(),
+                          [](char x, char y) {
+                              return std::tolower(static_cast<unsigned char>(x)) ==
+                                     std::tolower(static_cast<unsigned char>(y));
+                          });
+    };
+    std::vector<Url> seen;
+    for (std::size_t i = 0; i < urls.size(); ++i) {
+        const auto u = parse_url(urls[i]);
+        if (!u)
+            return PurgeApiProblem{
+                i, fmt::format("\"{}\" is not purge_api's URL, like https://purge.example.com:8443 "
+                               "or http://127.0.0.1:8090",
+                               urls[i])};
+        for (std::size_t j = 0; j < seen.size(); ++j)
+            if (same(seen[j], *u))
+                return PurgeApiProblem{
+                    i, fmt::format("\"{}\" is listed twice (as api[{}] too)", urls[i], j)};
+        seen.push_back(*u);
+    }
+    return std::nullopt;
+}
+
+std::vector<std::shared_ptr<const TlsClientConfig>> make_purge_tls(const EdgeConfig::Purge& purge) {
+    std::vector<std::shared_ptr<const TlsClientConfig>> out;
+    std::shared_ptr<boost::asio::ssl::context> context;  // one for every https:// URL
+    for (const std::string& api : purge.api) {
+        const auto url = parse_url(api);
+        if (!url || url->scheme != "https") {
+            out.push_back(nullptr);
+            continue;
+        }
+        if (!context) context = make_tls_client_context({purge.tls_verify, purge.tls_ca});
+        auto config = std::make_shared<TlsClientConfig>();
+        config->context = context;
+        config->server_name = purge.tls_server_name.empty() ? url->host : purge.tls_server_name;
+        config->verify = purge.tls_verify;
+        out.push_back(std::move(config));
+    }
+    return out;
+}
+
+bool purge_api_in_cleartext(const std::string& api_url) {
+    const auto url = parse_url(api_url);
     return url && url->scheme == "http" && !is_loopback_host(url->host);
 }
 
@@ -353,19 +399,21 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
         s->allow_only(
             {"api", "token", "edge_id", "idle_timeout", "tls_ca", "tls_server_name", "tls_verify"});
         EdgeConfig::Purge p;
-        constexpr std::string_view kApiExpected =
-            "expected purge_api's URL, like https://purge.example.com:8443 or "
-            "http://127.0.0.1:8090";
-        if (auto v = s->string("api")) {
-            const auto u = parse_url(*v);
-            if (!u || (u->scheme != "http" && u->scheme != "https")) s->fail("api", kApiExpected);
+        // One URL, or a list of instances that share a purge log.
+        if (auto v = s->strings("api")) {
+            if (const auto problem = check_purge_apis(*v)) {
+                if (problem->index) s->fail_element("api", *problem->index, problem->message);
+                s->fail("api", problem->message);
+            }
             p.api = *v;
         } else {
-            s->fail("api", kApiExpected);
+            s->fail("api",
+                    "expected purge_api's URL, like https://purge.example.com:8443 or "
+                    "http://127.0.0.1:8090, or a list of them");
         }
-        const bool https = parse_url(p.api)->scheme == "https";
+        const bool https = p.any_https();
         auto https_only = [&](std::string_view key) {
-            if (!https) s->fail(key, "TLS settings need an https:// api");
+            if (!https) s->fail(key, "TLS settings need an https:// api (at least one)");
         };
         if (auto v = s->string("token")) p.token = *v;
         if (auto v = s->string("edge_id")) p.edge_id = *v;

@@ -20,6 +20,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -121,17 +122,23 @@ struct EdgeConfig {
 
     // Purge delivery from purge_api; off unless [purge] api is set.
     struct Purge {
-        std::string api;  // "http://127.0.0.1:8090" or "https://purge.example.com:8443"
+        // purge_api instances sharing one purge log, 1 to kMaxPurgeApis distinct URLs such as
+        // "http://127.0.0.1:8090" or "https://purge.example.com:8443", as configured. The edge
+        // uses one at a time and fails over to the next (proxy/purge_subscriber.hpp).
+        std::vector<std::string> api;
         std::string token;
         std::string edge_id;  // default: name
         std::chrono::milliseconds idle_timeout{5000};
-        // TLS to an https:// api (like [[origin]]): trusted CAs (PEM; empty: the system store),
-        // the name sent as SNI and checked (empty: the URL's host), verification (off: a
-        // warning at start-up). `tls` is built from them at load time; null for http://.
+        // TLS to the https:// apis (like [[origin]]): trusted CAs (PEM; empty: the system store),
+        // the name sent as SNI and checked (empty: each URL's own host), verification (off: a
+        // warning at start-up). `tls` is built from them at load time (make_purge_tls): one
+        // entry per api URL, null for an http:// one. The settings above are what a reload
+        // compares; `tls` follows from them.
         std::filesystem::path tls_ca;
         std::string tls_server_name;
         bool tls_verify = true;
-        std::shared_ptr<const TlsClientConfig> tls;
+        std::vector<std::shared_ptr<const TlsClientConfig>> tls;
+        bool any_https() const;
     };
     std::optional<Purge> purge;
 
@@ -204,13 +211,24 @@ void drop_self_from_parents(EdgeConfig& config);
 // addresses); throws ConfigError when it is not there: a PoP's edges must agree on the member
 // list, this one included, to agree on owners.
 void find_self_peer(EdgeConfig& config);
-// The TLS client settings for an https:// purge api (verification, CA, server name defaulting to
-// the URL's host); null for http://. Throws std::runtime_error naming the CA file when it cannot
-// be read or holds no certificate.
-std::shared_ptr<const TlsClientConfig> make_purge_tls(const EdgeConfig::Purge& purge);
-// True when purge's api is http:// to a host that is not loopback: the edge token would cross
-// the network in cleartext (main warns at start-up).
-bool purge_api_in_cleartext(const EdgeConfig::Purge& purge);
+// At most this many purge_api URLs ([purge] api, --purge-api).
+inline constexpr std::size_t kMaxPurgeApis = 16;
+// Why a list of purge api URLs is not acceptable, or nullopt: 1 to kMaxPurgeApis of them, each
+// http:// or https:// with a host, none listed twice (the same scheme, host, port and path).
+// `index` names the offending URL (none for a problem with the whole list).
+struct PurgeApiProblem {
+    std::optional<std::size_t> index;
+    std::string message;
+};
+std::optional<PurgeApiProblem> check_purge_apis(const std::vector<std::string>& urls);
+// The TLS client settings of each purge api URL, in its order: for an https:// one the shared
+// context (verification, CA) and the server name (tls_server_name, else that URL's host); null
+// for http://. Throws std::runtime_error naming the CA file when it cannot be read or holds no
+// certificate.
+std::vector<std::shared_ptr<const TlsClientConfig>> make_purge_tls(const EdgeConfig::Purge& purge);
+// True when a purge api URL is http:// to a host that is not loopback: the edge token would
+// cross the network in cleartext (main warns at start-up, for each such URL).
+bool purge_api_in_cleartext(const std::string& api_url);
 // Admin tokens are at least this long.
 inline constexpr std::size_t kMinAdminTokenLength = 16;
 // A secret kept in a file of its own (a token): the file's content without trailing

@@ -111,17 +111,30 @@ EdgeConfig build_config(const Flags& f) {
     if (!f.purge_api.empty() || !f.purge_tls_ca.empty()) {
         const std::string flag = f.purge_api.empty() ? "--purge-tls-ca" : "--purge-api";
         if (!f.purge_api.empty()) {
-            auto u = parse_url(f.purge_api);
-            if (!u || (u->scheme != "http" && u->scheme != "https"))
-                throw ConfigError("--purge-api: \"" + f.purge_api +
-                                  "\" is not a URL like https://purge.example.com:8443 or "
-                                  "http://127.0.0.1:8090");
+            // One URL or several, comma-separated: instances that share one purge log.
+            std::vector<std::string> urls;
+            for (std::string_view rest = f.purge_api;;) {
+                const auto comma = rest.find(',');
+                std::string_view u = rest.substr(0, comma);
+                while (!u.empty() && u.front() == ' ')
+                    u.remove_prefix(1);
+                while (!u.empty() && u.back() == ' ')
+                    u.remove_suffix(1);
+                urls.emplace_back(u);
+                if (comma == std::string_view::npos) break;
+                rest.remove_prefix(comma + 1);
+            }
+            if (const auto problem = check_purge_apis(urls))
+                throw ConfigError(problem->index ? fmt::format("--purge-api: URL {} of {}: {}",
+                                                               *problem->index + 1, urls.size(),
+                                                               problem->message)
+                                                 : "--purge-api: " + problem->message);
             if (!c.purge) c.purge.emplace();
-            c.purge->api = f.purge_api;
+            c.purge->api = std::move(urls);
         }
         if (!c.purge) throw ConfigError("--purge-tls-ca: needs --purge-api or [purge] api");
         if (!f.purge_tls_ca.empty()) {
-            if (parse_url(c.purge->api)->scheme != "https")
+            if (!c.purge->any_https())
                 throw ConfigError("--purge-tls-ca: needs an https:// purge api");
             c.purge->tls_ca = f.purge_tls_ca;
         }
@@ -183,6 +196,30 @@ asio::awaitable<void> serve_tls(tcp::socket s, std::shared_ptr<const http::TlsCo
                                 std::shared_ptr<http::GracefulShutdown> drain) {
     co_await http::serve_http1_tls(std::move(s), std::move(tls), handler, *limits, observer,
                                    tls_observer, std::move(drain));
+}
+
+// The purge_api instances of [purge] api, with their TLS settings, for the purge stream and the
+// registrar (the config checked the URLs).
+std::vector<proxy::PurgeApiTarget> purge_apis(const EdgeConfig::Purge& purge) {
+    const auto tls = purge.tls.size() == purge.api.size() ? purge.tls : make_purge_tls(purge);
+    std::vector<proxy::PurgeApiTarget> out;
+    for (std::size_t i = 0; i < purge.api.size(); ++i)
+        out.push_back({*parse_url(purge.api[i]), tls[i]});
+    return out;
+}
+
+// A Prometheus label value: backslash, double quote and newline escaped.
+std::string label_value(std::string_view v) {
+    std::string out;
+    for (char c : v) {
+        if (c == '\\' || c == '"') out += '\\';
+        if (c == '\n') {
+            out += "\\n";
+            continue;
+        }
+        out += c;
+    }
+    return out;
 }
 
 // What a reload cannot change in a running edge (the sockets, the stores, the purge stream,
@@ -341,7 +378,8 @@ int main(int argc, char** argv) {
     app.add_option("--disk-path", f.disk_path,
                    "Directory of the disk tier (enables it; size etc. from [cache.disk])");
     app.add_option("--purge-api", f.purge_api,
-                   "purge_api base URL to take purges from (enables [purge])");
+                   "purge_api base URL to take purges from (enables [purge]); several instances "
+                   "sharing one purge log: comma-separated, used one at a time with failover");
     app.add_option("--purge-token", f.purge_token, "Token for purge_api's edge endpoints");
     app.add_option("--purge-tls-ca", f.purge_tls_ca,
                    "PEM CA bundle to verify an https:// purge api with (default: the system "
@@ -706,18 +744,16 @@ int main(int argc, char** argv) {
     std::shared_ptr<proxy::PurgeSubscriber> subscriber;
     if (config.purge) {
         if (tiered) tiered->set_disk_reads(false);
-        if (purge_api_in_cleartext(*config.purge))
-            log_warn(
-                "edge {}: purge api {} is plain http to a host that is not loopback: the edge "
-                "token crosses the network in cleartext; use https:// (purge_api [tls])",
-                config.name, config.purge->api);
+        for (const std::string& api : config.purge->api)
+            if (purge_api_in_cleartext(api))
+                log_warn(
+                    "edge {}: purge api {} is plain http to a host that is not loopback: the "
+                    "edge token crosses the network in cleartext; use https:// (purge_api [tls])",
+                    config.name, api);
         proxy::PurgeSubscription sub{
-            *parse_url(config.purge->api),
+            purge_apis(*config.purge),
             config.purge->edge_id.empty() ? config.name : config.purge->edge_id,
-            config.purge->token,
-            config.purge->idle_timeout,
-            config.purge->tls,
-            instance};
+            config.purge->token, config.purge->idle_timeout, instance};
         subscriber = std::make_shared<proxy::PurgeSubscriber>(
             pool.at(0).get_executor(), std::move(sub), purger, disk.get(), [&tiered] {
                 if (tiered && !tiered->disk_reads()) {
@@ -729,6 +765,16 @@ int main(int argc, char** argv) {
         if (!config.registers()) subscriber->start();
         registry.gauge_fn("cdn_edge_purge_stream_connected", "1 while the purge stream is open.",
                           [&subscriber] { return subscriber->connected() ? 1.0 : 0.0; });
+        registry.counter_fn(
+            "cdn_edge_purge_stream_switches_total",
+            "Moves of the purge stream from one purge_api instance to the next ([purge] api).",
+            [&subscriber] { return static_cast<double>(subscriber->switches()); });
+        for (std::size_t i = 0; i < subscriber->apis().size(); ++i)
+            registry.gauge_fn(
+                "cdn_edge_purge_stream_api",
+                "1 for the purge_api instance the purge stream is open to, 0 for the others.",
+                [&subscriber, i] { return subscriber->streaming_from(i) ? 1.0 : 0.0; },
+                fmt::format("url=\"{}\"", label_value(subscriber->apis()[i].name())));
         for (const auto& [kind, label] :
              {std::pair{proxy::PurgeFailure::connect, R"(reason="connect")"},
               std::pair{proxy::PurgeFailure::tls, R"(reason="tls")"},
@@ -756,7 +802,7 @@ int main(int argc, char** argv) {
         }
         if (admin_listener) admin_ep = admin_listener->local_endpoint();
         proxy::RegistrarSettings rs{
-            *parse_url(config.purge->api), config.purge->token, config.purge->tls,
+            purge_apis(*config.purge), config.purge->token,
             make_registration(config,
                               config.purge->edge_id.empty() ? config.name : config.purge->edge_id,
                               instance, client_ep, client_tls, admin_ep)};

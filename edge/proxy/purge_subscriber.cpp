@@ -60,10 +60,26 @@ struct PurgeSubscriber::Connection {
     std::variant<Plain, Tls> stream;
 };
 
+// How one attempt at the stream ended.
+struct PurgeSubscriber::Attempt {
+    enum class End {
+        stopped,  // stop()
+        refused,  // 409: the id is held by another live instance (no reason to switch)
+        failed,   // no stream, or it ended: the next instance
+    };
+    End end = End::failed;
+    std::string why;        // for failed: what happened, for the logs
+    bool streamed = false;  // a 200 came: the stream was open
+};
+
 namespace {
 
 constexpr std::chrono::seconds kConnectTimeout{3};
 constexpr std::chrono::seconds kFailureLogInterval{30};
+// A stream open this long ends the run of failures: the backoff and the pass through the list
+// start afresh.
+constexpr std::chrono::seconds kLastingStream{10};
+constexpr std::size_t kMaxReported = 64;  // reasons remembered for the rate limit
 
 std::string base_path(const Url& api) {
     return api.path.ends_with('/') ? api.path : api.path + "/";
@@ -76,6 +92,7 @@ PurgeSubscriber::PurgeSubscriber(asio::any_io_executor executor, PurgeSubscripti
                                  std::function<void()> on_synced)
     : executor_(std::move(executor)),
       sub_(std::move(sub)),
+      rotation_(std::move(sub_.apis)),
       purger_(purger),
       disk_(disk),
       on_synced_(std::move(on_synced)),
@@ -110,52 +127,97 @@ asio::awaitable<void> PurgeSubscriber::run(std::shared_ptr<PurgeSubscriber>) {
     std::chrono::milliseconds backoff{100};
     while (!stopping_) {
         const auto started = std::chrono::steady_clock::now();
-        co_await stream_once();
+        const Attempt attempt = co_await stream_once();
         connected_ = false;
-        if (stopping_) break;
+        if (stopping_ || attempt.end == Attempt::End::stopped) break;
         ++reconnects_;
-        // A stream that lived a while resets the backoff.
-        if (std::chrono::steady_clock::now() - started > std::chrono::seconds(10))
+        // A stream that lived a while resets the backoff and starts a new pass through the list.
+        if (attempt.streamed && std::chrono::steady_clock::now() - started > kLastingStream) {
             backoff = std::chrono::milliseconds(100);
-        co_await stop_signal_->wait(backoff);
-        backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+            rotation_.succeeded();
+        }
+        // A refused id (409) stays where it is: every instance would refuse it.
+        bool wait = true;
+        if (attempt.end == Attempt::End::failed) {
+            const std::string from = rotation_.current().name();
+            wait = rotation_.failed();
+            api_ = rotation_.index();
+            if (rotation_.size() > 1) switched(from, attempt.why);
+        }
+        if (wait) {
+            co_await stop_signal_->wait(backoff);
+            backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+        }
     }
 }
 
-void PurgeSubscriber::failed(PurgeFailure kind, const std::string& why) {
+void PurgeSubscriber::report(const std::string& reason, const std::string& head,
+                             const std::string& tail) {
     if (stopping_) return;  // stop() closing the socket is no failure
-    ++failures_[static_cast<std::size_t>(kind)];
-    ++failures_since_success_;
     const auto now = std::chrono::steady_clock::now();
-    if (why == last_failure_ && now - last_failure_log_ < kFailureLogInterval) {
-        ++failures_unlogged_;
+    auto it = reported_.find(reason);
+    if (it != reported_.end() && now - it->second.at < kFailureLogInterval) {
+        ++it->second.unlogged;
         return;
     }
-    if (why == last_failure_ && failures_unlogged_ > 0)
-        log_warn("purge stream: {} (and {} more time(s) since the last report); retrying", why,
-                 failures_unlogged_);
+    if (it != reported_.end() && it->second.unlogged > 0)
+        log_warn("{} (and {} more time(s) since the last report){}", head, it->second.unlogged,
+                 tail);
     else
-        log_warn("purge stream: {}; retrying", why);
-    last_failure_ = why;
-    last_failure_log_ = now;
-    failures_unlogged_ = 0;
+        log_warn("{}{}", head, tail);
+    if (it == reported_.end()) {
+        if (reported_.size() >= kMaxReported) reported_.clear();
+        it = reported_.emplace(reason, Reported{}).first;
+    }
+    it->second = Reported{now, 0};
+    reported_since_stream_ = true;
 }
 
-void PurgeSubscriber::recovered() {
-    if (!last_failure_.empty())
-        log_info("purge stream: connected to {}://{} after {} failed attempt(s)", sub_.api.scheme,
-                 sub_.api.authority(), failures_since_success_);
-    last_failure_.clear();
-    failures_unlogged_ = 0;
-    failures_since_success_ = 0;
+void PurgeSubscriber::failed(const std::string& why) {
+    report(why, "purge stream: " + why, "; retrying");
 }
 
-asio::awaitable<std::unique_ptr<PurgeSubscriber::Connection>> PurgeSubscriber::connect(
-    bool for_stream) {
+void PurgeSubscriber::switched(const std::string& from, const std::string& why) {
+    if (stopping_) return;
+    ++switches_;
+    const std::string line = fmt::format("purge stream: switching from {} to {} ({})", from,
+                                         rotation_.current().name(), why);
+    if (!rotation_.exhausted()) {
+        // The first pass through the list: every switch is news.
+        log_warn("{}", line);
+        reported_since_stream_ = true;
+    } else {
+        // Every instance is failing: the same switch at most every 30 s.
+        report("switch " + from + " " + why, line, "");
+    }
+}
+
+void PurgeSubscriber::recovered(const PurgeApiTarget& api) {
+    if (reported_since_stream_) {
+        if (failed_since_stream_ > 0)
+            log_info("purge stream: connected to {} after {} failed attempt(s)", api.name(),
+                     failed_since_stream_);
+        else
+            log_info("purge stream: connected to {}", api.name());
+    }
+    reported_.clear();
+    reported_since_stream_ = false;
+    failed_since_stream_ = 0;
+}
+
+asio::awaitable<PurgeSubscriber::Connected> PurgeSubscriber::connect(const PurgeApiTarget& api,
+                                                                     bool for_stream) {
     const char* purpose = for_stream ? "stream" : "ack";
-    auto conn = sub_.tls ? std::make_unique<Connection>(executor_, *sub_.tls->context)
-                         : std::make_unique<Connection>(executor_);
-    beast::tcp_stream& tcp = conn->tcp();
+    Connected out;
+    auto fail = [&](PurgeFailure kind, std::string why) {
+        ++failures_[static_cast<std::size_t>(kind)];
+        out.conn.reset();
+        out.kind = kind;
+        out.why = std::move(why);
+    };
+    out.conn = api.tls ? std::make_unique<Connection>(executor_, *api.tls->context)
+                       : std::make_unique<Connection>(executor_);
+    beast::tcp_stream& tcp = out.conn->tcp();
     struct Clear {
         beast::tcp_stream*& p;
         bool active;
@@ -167,78 +229,97 @@ asio::awaitable<std::unique_ptr<PurgeSubscriber::Connection>> PurgeSubscriber::c
 
     error_code ec;
     asio::ip::tcp::resolver resolver(executor_);
-    auto endpoints = co_await resolver.async_resolve(sub_.api.host, std::to_string(sub_.api.port),
+    auto endpoints = co_await resolver.async_resolve(api.url.host, std::to_string(api.url.port),
                                                      redirect_error(use_awaitable, ec));
     if (ec) {
-        failed(PurgeFailure::connect,
-               fmt::format("cannot resolve {} ({}): {}", sub_.api.host, purpose, ec.message()));
-        co_return nullptr;
+        fail(PurgeFailure::connect,
+             fmt::format("cannot resolve {} ({}): {}", api.url.host, purpose, ec.message()));
+        co_return out;
     }
     // One deadline for the TCP connect and the TLS handshake together.
     tcp.expires_after(kConnectTimeout);
     co_await tcp.async_connect(endpoints, redirect_error(use_awaitable, ec));
     if (ec) {
-        failed(PurgeFailure::connect,
-               fmt::format("cannot connect to {}://{} ({}): {}", sub_.api.scheme,
-                           sub_.api.authority(), purpose, ec.message()));
-        co_return nullptr;
+        fail(PurgeFailure::connect,
+             fmt::format("cannot connect to {} ({}): {}", api.name(), purpose, ec.message()));
+        co_return out;
     }
-    if (auto* tls = std::get_if<Connection::Tls>(&conn->stream)) {
+    if (auto* tls = std::get_if<Connection::Tls>(&out.conn->stream)) {
         SSL* ssl = tls->native_handle();
-        if (!prepare_tls_client(ssl, *sub_.tls)) {
-            failed(PurgeFailure::tls,
-                   fmt::format("invalid TLS server name \"{}\"", sub_.tls->server_name));
-            co_return nullptr;
+        if (!prepare_tls_client(ssl, *api.tls)) {
+            fail(PurgeFailure::tls,
+                 fmt::format("invalid TLS server name \"{}\"", api.tls->server_name));
+            co_return out;
         }
         co_await tls->async_handshake(asio::ssl::stream_base::client,
                                       redirect_error(use_awaitable, ec));
         if (ec) {
-            failed(PurgeFailure::tls,
-                   fmt::format("TLS handshake with {} (server name \"{}\", {}) failed: {}",
-                               sub_.api.authority(), sub_.tls->server_name, purpose,
-                               tls_handshake_failure(ec, ssl)));
-            co_return nullptr;
+            fail(PurgeFailure::tls,
+                 fmt::format("TLS handshake with {} (server name \"{}\", {}) failed: {}",
+                             api.url.authority(), api.tls->server_name, purpose,
+                             tls_handshake_failure(ec, ssl)));
+            co_return out;
         }
     }
-    co_return conn;
+    co_return out;
 }
 
-asio::awaitable<void> PurgeSubscriber::stream_once() {
-    auto conn = co_await connect(true);
-    if (!conn || stopping_) co_return;
-    current_ = &conn->tcp();  // stop() closes it under the read
+asio::awaitable<PurgeSubscriber::Attempt> PurgeSubscriber::stream_once() {
+    const PurgeApiTarget& api = rotation_.current();
+    Connected c = co_await connect(api, true);
+    if (stopping_) co_return Attempt{Attempt::End::stopped, {}, false};
+    if (!c.conn) {
+        ++failed_since_stream_;
+        // With one instance, each failure is logged as such; with several, the switch says it.
+        if (rotation_.size() == 1) failed(c.why);
+        co_return Attempt{Attempt::End::failed, std::move(c.why), false};
+    }
+    current_ = &c.conn->tcp();  // stop() closes it under the read
     struct Clear {
         beast::tcp_stream*& p;
         ~Clear() { p = nullptr; }
     } clear{current_};
-    if (auto* tls = std::get_if<Connection::Tls>(&conn->stream))
-        co_await read_stream(*tls);
+    Attempt attempt;
+    if (auto* tls = std::get_if<Connection::Tls>(&c.conn->stream))
+        attempt = co_await read_stream(*tls, api);
     else
-        co_await read_stream(std::get<Connection::Plain>(conn->stream));
+        attempt = co_await read_stream(std::get<Connection::Plain>(c.conn->stream), api);
+    if (stopping_) attempt.end = Attempt::End::stopped;
+    co_return attempt;
 }
 
 template <class Stream>
-asio::awaitable<void> PurgeSubscriber::read_stream(Stream& stream) {
+asio::awaitable<PurgeSubscriber::Attempt> PurgeSubscriber::read_stream(Stream& stream,
+                                                                       const PurgeApiTarget& api) {
+    Attempt out;
+    auto fail = [&](std::string why) {
+        out.end = Attempt::End::failed;
+        out.why = std::move(why);
+        return out;
+    };
     error_code ec;
     auto& tcp = beast::get_lowest_layer(stream);
     bhttp::request<bhttp::empty_body> req{
         bhttp::verb::get,
-        fmt::format("{}v1/stream?edge={}&after={}{}", base_path(sub_.api), sub_.edge_id,
+        fmt::format("{}v1/stream?edge={}&after={}{}", base_path(api.url), sub_.edge_id,
                     purger_.last_seq(),
                     sub_.instance.empty() ? std::string() : "&instance=" + sub_.instance),
         11};
-    req.set(bhttp::field::host, sub_.api.authority());
+    req.set(bhttp::field::host, api.url.authority());
     req.set(bhttp::field::authorization, "Bearer " + sub_.token);
     req.set(bhttp::field::accept, "text/event-stream");
     co_await bhttp::async_write(stream, req, redirect_error(use_awaitable, ec));
-    if (ec) co_return;
+    if (ec) co_return fail(fmt::format("sending the stream request failed: {}", ec.message()));
 
     beast::flat_buffer buffer;
     bhttp::response_parser<bhttp::buffer_body> parser;
     parser.body_limit(boost::none);
     tcp.expires_after(sub_.idle_timeout);
     co_await bhttp::async_read_header(stream, buffer, parser, redirect_error(use_awaitable, ec));
-    if (ec) co_return;
+    if (ec == beast::error::timeout)
+        co_return fail(
+            fmt::format("no answer to the stream request within {} ms", sub_.idle_timeout.count()));
+    if (ec) co_return fail(fmt::format("no answer to the stream request: {}", ec.message()));
     if (parser.get().result_int() == 409) {
         // Another live edge registered this id: say so once, loudly, naming it.
         std::string body;
@@ -253,29 +334,40 @@ asio::awaitable<void> PurgeSubscriber::read_stream(Stream& stream) {
             body.append(part, sizeof part - parser.get().body().size);
         }
         ++failures_[static_cast<std::size_t>(PurgeFailure::status)];
-        ++failures_since_success_;
+        ++failed_since_stream_;
         const std::string why = registration::error_message(body);
         if (why != last_refusal_ && !stopping_) {
             log_error(
-                "purge stream: {}://{} refused the stream of edge id {} (409): {} -- no purges "
+                "purge stream: {} refused the stream of edge id {} (409): {} -- no purges "
                 "reach this edge until it holds the id; retrying",
-                sub_.api.scheme, sub_.api.authority(), sub_.edge_id, why);
+                api.name(), sub_.edge_id, why);
             last_refusal_ = why;
+            reported_since_stream_ = true;
         }
-        last_failure_ = "409";
-        co_return;
+        out.end = Attempt::End::refused;
+        co_return out;
     }
     if (parser.get().result_int() != 200) {
-        failed(PurgeFailure::status,
-               fmt::format("{}://{} answered {} to the stream request", sub_.api.scheme,
-                           sub_.api.authority(), parser.get().result_int()));
-        co_return;
+        ++failures_[static_cast<std::size_t>(PurgeFailure::status)];
+        ++failed_since_stream_;
+        const std::string why = fmt::format("{} answered {} to the stream request", api.name(),
+                                            parser.get().result_int());
+        if (rotation_.size() == 1) failed(why);
+        co_return fail(why);
     }
+    out.streamed = true;
     connected_ = true;
     if (!last_refusal_.empty())
         log_info("purge stream: edge id {} is no longer refused; streaming", sub_.edge_id);
     last_refusal_.clear();
-    recovered();
+    recovered(api);
+    // Each instance keeps its own view of the edges' progress: tell a new one where this edge
+    // is (the acknowledgement goes to the instance of the open stream).
+    if (acked_api_ != rotation_.index()) {
+        acked_ = 0;
+        to_ack_ = std::max(to_ack_, purger_.last_seq());
+    }
+    ack_signal_->notify();
     std::string text;
     char chunk[16384];
     while (!parser.is_done() && !stopping_) {
@@ -326,6 +418,10 @@ asio::awaitable<void> PurgeSubscriber::read_stream(Stream& stream) {
             text.erase(0, end + 2);
         }
     }
+    if (ec == beast::error::timeout)
+        co_return fail(fmt::format("no purge or heartbeat for {} ms", sub_.idle_timeout.count()));
+    if (ec) co_return fail(fmt::format("the stream ended: {}", ec.message()));
+    co_return fail("the stream ended");
 }
 
 namespace {
@@ -334,11 +430,12 @@ namespace {
 // whether the connection may be reused.
 template <class Stream>
 asio::awaitable<std::pair<unsigned, bool>> post_ack(Stream& stream, beast::flat_buffer& buffer,
-                                                    const PurgeSubscription& sub, std::uint64_t seq,
+                                                    const PurgeSubscription& sub,
+                                                    const PurgeApiTarget& api, std::uint64_t seq,
                                                     error_code& ec) {
     bhttp::request<bhttp::string_body> req{
-        bhttp::verb::post, fmt::format("{}v1/edges/{}/ack", base_path(sub.api), sub.edge_id), 11};
-    req.set(bhttp::field::host, sub.api.authority());
+        bhttp::verb::post, fmt::format("{}v1/edges/{}/ack", base_path(api.url), sub.edge_id), 11};
+    req.set(bhttp::field::host, api.url.authority());
     req.set(bhttp::field::authorization, "Bearer " + sub.token);
     req.set(bhttp::field::content_type, "application/json");
     req.body() = fmt::format("{{\"seq\":{}}}", seq);
@@ -354,29 +451,58 @@ asio::awaitable<std::pair<unsigned, bool>> post_ack(Stream& stream, beast::flat_
 
 }  // namespace
 
+// Acknowledges to the instance of the open stream, and only while one is open: an ack that
+// fails is retried (every 200 ms) to whichever instance the stream is on then.
 asio::awaitable<void> PurgeSubscriber::ack_loop(std::shared_ptr<PurgeSubscriber>) {
     std::unique_ptr<Connection> conn;
+    std::size_t conn_api = 0;  // the instance conn is to
     beast::flat_buffer buffer;
     while (!stopping_) {
-        if (to_ack_ <= acked_) {
+        if (to_ack_ <= acked_ || !connected_) {
             co_await ack_signal_->wait(std::chrono::seconds(1));
             continue;
         }
-        const std::uint64_t seq = to_ack_;
-        error_code ec;
-        if (!conn) conn = co_await connect(false);
-        if (!conn) ec = asio::error::not_connected;
-        if (!ec) {
-            const auto [status, keep_alive] = co_await std::visit(
-                [&](auto& s) { return post_ack(s, buffer, sub_, seq, ec); }, conn->stream);
-            if (!ec && status / 100 == 2) acked_ = std::max(acked_, seq);
-            if (!ec && !keep_alive) conn.reset();
-        }
-        if (ec) {
-            conn.reset();
+        const std::size_t api_index = api_;
+        const PurgeApiTarget& api = rotation_.all()[api_index];
+        if (conn && conn_api != api_index) {
+            conn.reset();  // the stream moved to another instance: so do the acks
             buffer.clear();
-            co_await ack_signal_->wait(std::chrono::milliseconds(200));
         }
+        const std::uint64_t seq = to_ack_;
+        bool done = false;
+        if (!conn) {
+            Connected c = co_await connect(api, false);
+            if (c.conn) {
+                conn = std::move(c.conn);
+                conn_api = api_index;
+            } else {
+                failed(c.why);
+            }
+        }
+        if (conn) {
+            error_code ec;
+            const auto [status, keep_alive] = co_await std::visit(
+                [&](auto& s) { return post_ack(s, buffer, sub_, api, seq, ec); }, conn->stream);
+            if (!ec && status / 100 == 2) {
+                // Unless the stream moved to another instance meanwhile (which is told next),
+                // or a reset lowered the position (the new one is acknowledged next).
+                if (api_ == api_index && to_ack_ >= seq) {
+                    acked_ = std::max(acked_, seq);
+                    acked_api_ = api_index;
+                }
+                done = true;
+            } else if (!ec) {
+                // E.g. 400 from an instance that has not seen that sequence yet: again shortly.
+                ++failures_[static_cast<std::size_t>(PurgeFailure::status)];
+                failed(fmt::format("{} answered {} to the acknowledgement of {}", api.name(),
+                                   status, seq));
+            }
+            if (ec || !keep_alive) {
+                conn.reset();
+                buffer.clear();
+            }
+        }
+        if (!done) co_await ack_signal_->wait(std::chrono::milliseconds(200));
     }
 }
 

@@ -25,10 +25,6 @@ constexpr auto kCallTimeout = 3s;
 constexpr auto kDeregisterTimeout = 2s;
 constexpr std::chrono::milliseconds kDefaultLease{10'000};
 
-std::string base_of(const Url& u) {
-    return fmt::format("{}://{}", u.scheme, u.authority());
-}
-
 // The holder's lease length from a 409 (purge_api adds lease_ttl_ms), else the default.
 std::chrono::milliseconds lease_of(const std::string& body, std::chrono::milliseconds known) {
     boost::system::error_code ec;
@@ -45,8 +41,10 @@ Registrar::Registrar(asio::any_io_executor executor, RegistrarSettings settings,
                      std::function<void()> on_first_attempt)
     : executor_(std::move(executor)),
       settings_(std::move(settings)),
+      rotation_(std::move(settings_.apis)),
       on_first_attempt_(std::move(on_first_attempt)),
-      timer_(executor_) {}
+      timer_(executor_),
+      states_(rotation_.size()) {}
 
 void Registrar::start() {
     asio::co_spawn(executor_, run(shared_from_this()), asio::detached);
@@ -60,8 +58,9 @@ void Registrar::stop() {
 }
 
 void Registrar::note(const std::string& state, LogLevel level, const std::string& line) {
-    if (state == state_) return;
-    state_ = state;
+    std::string& last = states_[rotation_.index()];
+    if (state == last) return;
+    last = state;
     log(level, "{}", line);
 }
 
@@ -79,7 +78,6 @@ asio::awaitable<void> Registrar::pause(std::chrono::milliseconds d) {
 asio::awaitable<void> Registrar::run(std::shared_ptr<Registrar>) {
     const registration::Registration& reg = settings_.reg;
     const std::string id = reg.id;
-    const std::string where = base_of(settings_.api);
     const std::string body = boost::json::serialize(registration::to_json(reg));
     std::chrono::milliseconds lease = kDefaultLease, renew_every = kDefaultLease / 3;
     std::chrono::milliseconds backoff = 500ms;
@@ -88,14 +86,26 @@ asio::awaitable<void> Registrar::run(std::shared_ptr<Registrar>) {
         backoff = std::min(backoff * 2, cap);
         return now;
     };
+    const bool several = rotation_.size() > 1;
+    // What comes after a failure at the current instance, for the log line.
+    auto then = [&] {
+        return several ? "trying " + rotation_.following().name() + " next"
+                       : std::string("retrying");
+    };
+    // The current instance failed: on to the next one, at once during the first pass through
+    // the list, after the backoff (up to cap) once every instance has failed in a row.
+    auto move_on = [&](std::chrono::milliseconds cap) {
+        return rotation_.failed() ? grow(cap) : 0ms;
+    };
     bool registered = false;
     while (!stopping_) {
+        const std::string where = rotation_.current().name();
         std::chrono::milliseconds wait{0};
         if (!registered) {
             HttpCall call{bhttp::verb::put, "/v1/registry/" + id, settings_.token, body,
                           kCallTimeout};
-            const HttpCallResult r =
-                co_await http_call(executor_, settings_.api, settings_.tls, std::move(call));
+            const HttpCallResult r = co_await http_call(executor_, rotation_.current().url,
+                                                        rotation_.current().tls, std::move(call));
             if (r.ok() && r.status == 200) {
                 if (const auto g = registration::parse_lease_grant(r.body)) {
                     lease = std::chrono::milliseconds(g->lease_ttl_ms);
@@ -104,6 +114,7 @@ asio::awaitable<void> Registrar::run(std::shared_ptr<Registrar>) {
                 registered = true;
                 registered_ = true;
                 backoff = 500ms;
+                rotation_.succeeded();
                 note("registered", LogLevel::info,
                      fmt::format("registry: registered as {} with {} (instance {}, http {}, lease "
                                  "{} ms, renewed every {} ms)",
@@ -111,6 +122,7 @@ asio::awaitable<void> Registrar::run(std::shared_ptr<Registrar>) {
                                  renew_every.count()));
                 wait = renew_every;
             } else if (r.ok() && r.status == 409) {
+                // The holder is alive: no reason to try another instance.
                 registered_ = false;
                 lease = lease_of(r.body, lease);
                 // The holder's description (not its lease times) decides whether this is news.
@@ -123,25 +135,25 @@ asio::awaitable<void> Registrar::run(std::shared_ptr<Registrar>) {
             } else if (r.ok()) {
                 registered_ = false;
                 note(fmt::format("status:{}", r.status), LogLevel::error,
-                     fmt::format("registry: {} answered {} to the registration of {}: {}; "
-                                 "retrying",
-                                 where, r.status, id, registration::error_message(r.body)));
-                wait = grow(30s);
+                     fmt::format("registry: {} answered {} to the registration of {}: {}; {}",
+                                 where, r.status, id, registration::error_message(r.body), then()));
+                wait = move_on(30s);
             } else {
                 registered_ = false;
                 note("unreachable:" + r.error, LogLevel::warn,
-                     fmt::format("registry: {} (registering {}); retrying", r.error, id));
-                wait = grow(5s);
+                     fmt::format("registry: {} (registering {}); {}", r.error, id, then()));
+                wait = move_on(5s);
             }
             first_attempt_done();
         } else {
             HttpCall call{bhttp::verb::post, "/v1/registry/" + id + "/heartbeat", settings_.token,
                           boost::json::serialize(boost::json::object{{"instance", reg.instance}}),
                           kCallTimeout};
-            const HttpCallResult r =
-                co_await http_call(executor_, settings_.api, settings_.tls, std::move(call));
+            const HttpCallResult r = co_await http_call(executor_, rotation_.current().url,
+                                                        rotation_.current().tls, std::move(call));
             if (r.ok() && r.status == 200) {
                 backoff = 500ms;
+                rotation_.succeeded();
                 note("registered", LogLevel::info,
                      fmt::format("registry: renewing {} with {} again", id, where));
                 wait = renew_every;
@@ -153,6 +165,16 @@ asio::awaitable<void> Registrar::run(std::shared_ptr<Registrar>) {
                                  "again",
                                  where, id, registration::error_message(r.body)));
                 wait = 0ms;
+            } else if (several) {
+                // Register with the next instance (this one's lease lapses by itself).
+                registered = false;
+                registered_ = false;
+                note(r.ok() ? fmt::format("status:{}", r.status) : "unreachable:" + r.error,
+                     LogLevel::warn,
+                     fmt::format("registry: renewing {} failed: {}; registering with {}", id,
+                                 r.ok() ? fmt::format("{} answered {}", where, r.status) : r.error,
+                                 rotation_.following().name()));
+                wait = move_on(5s);
             } else {
                 // Keep trying within the lease; a lapse shows up as a 404 later.
                 note(
@@ -167,10 +189,11 @@ asio::awaitable<void> Registrar::run(std::shared_ptr<Registrar>) {
     }
     registered_ = false;
     if (registered) {
+        const std::string where = rotation_.current().name();
         HttpCall call{bhttp::verb::delete_, "/v1/registry/" + id + "?instance=" + reg.instance,
                       settings_.token, "", kDeregisterTimeout};
-        const HttpCallResult r =
-            co_await http_call(executor_, settings_.api, settings_.tls, std::move(call));
+        const HttpCallResult r = co_await http_call(executor_, rotation_.current().url,
+                                                    rotation_.current().tls, std::move(call));
         if (r.ok() && (r.status == 204 || r.status == 404))
             log_info("registry: deregistered {} from {}", id, where);
         else

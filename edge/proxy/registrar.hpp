@@ -13,12 +13,20 @@
 //   5 s; 30 s for a 4xx such as a wrong token).
 // Each state change is logged once (not every attempt). stop() deregisters (at most 2 s).
 //
+// Several purge_api instances (the list of [purge] api): the edge registers with one at a time,
+// the first that accepts. A registration that fails there (unreachable, or an answer other than
+// 200 and 409) or a heartbeat that does (unreachable, or an answer other than 200, 404 and 409)
+// moves on to the next instance and registers there: at once, the failover rule of the purge
+// stream (purge_api_rotation.hpp); the backoff above applies only once every instance has
+// failed in a row. A 409 is no reason to move (the holder is alive). The instances do not share
+// their registries (yet), so the registration lives on the one instance the edge last reached;
+// the one it left lets its lease lapse.
+//
 // Threading: everything runs on the executor given (one strand: worker 0's io_context);
 // registered() and finished() may be read from any thread.
 #include "common/log.hpp"
-#include "common/net.hpp"
 #include "common/registration.hpp"
-#include "common/tls_client.hpp"
+#include "edge/proxy/purge_api_rotation.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -29,14 +37,14 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace cdn::edge::proxy {
 
 struct RegistrarSettings {
-    Url api;  // purge_api's base URL
+    std::vector<PurgeApiTarget> apis;  // purge_api's instances, in order; at least one
     std::string token;
-    std::shared_ptr<const TlsClientConfig> tls;  // for https://; null for http://
-    registration::Registration reg;              // id and instance set
+    registration::Registration reg;  // id and instance set
 };
 
 // Held by shared_ptr: its coroutine keeps it alive until it ends.
@@ -58,18 +66,20 @@ class Registrar : public std::enable_shared_from_this<Registrar> {
   private:
     boost::asio::awaitable<void> run(std::shared_ptr<Registrar> self);
     boost::asio::awaitable<void> pause(std::chrono::milliseconds d);
-    // Logs `line` at `level` when `state` differs from the last one logged.
+    // Logs `line` at `level` when `state` differs from the last one logged for the current
+    // instance.
     void note(const std::string& state, LogLevel level, const std::string& line);
     void first_attempt_done();
 
     boost::asio::any_io_executor executor_;
-    RegistrarSettings settings_;
+    RegistrarSettings settings_;  // its apis moved into rotation_
+    PurgeApiRotation rotation_;
     std::function<void()> on_first_attempt_;
     boost::asio::steady_timer timer_;
     std::atomic<bool> stopping_{false};
     std::atomic<bool> registered_{false};
     std::atomic<bool> finished_{false};
-    std::string state_;
+    std::vector<std::string> states_;  // per instance (rotation_'s order)
 };
 
 }  // namespace cdn::edge::proxy

@@ -1,5 +1,8 @@
 // purge_api's etcd store backend against a real etcd (/usr/bin/etcd, Debian's etcd-server) on
 // loopback ports: two purge_api processes share one log. Skipped (with a warning) without etcd.
+// An edge given both instances ([purge] api = [A, B]) fails over from one to the other and
+// back (its stream, its acknowledgements and its registration).
+#include "tests/integration/cluster.hpp"
 #include "tests/integration/purge_api_fixture.hpp"
 
 #include <boost/json.hpp>
@@ -87,6 +90,76 @@ std::uint64_t seq_of(const Response& r) {
 
 std::string id_of(const Response& r) {
     return std::string(json::parse(r.body()).at("result").at("id").as_string());
+}
+
+// --- An edge in front of two instances ---
+
+const std::string kHost = "www.example.com";
+const std::string kSite = "http://" + kHost;
+const std::string kConnected = "cdn_edge_purge_stream_connected";
+const std::string kLastSeq = "cdn_edge_purge_last_seq";
+const std::string kSwitches = "cdn_edge_purge_stream_switches_total";
+// What the edge logs when an instance sends it a reset (it asked for a sequence the instance
+// does not have): never expected here, where both instances share one log.
+const std::string kResetLine = "the log was compacted past sequence";
+
+std::string api_gauge(const std::string& url) {
+    return "cdn_edge_purge_stream_api{url=\"" + url + "\"}";
+}
+
+// A metric sample, or `absent` while the edge does not export it (yet).
+double metric_or(Edge& e, const std::string& sample, double absent = -1) {
+    try {
+        return e.metric(sample);
+    } catch (const std::exception&) {
+        return absent;
+    }
+}
+
+std::string cache_of(Edge& e, const std::string& target) {
+    const Response r = http_get(e.port(), target, {{"Host", kHost}});
+    return r.result_int() == 200 ? std::string(r["X-Cache"])
+                                 : "status " + std::to_string(r.result_int());
+}
+
+// A MISS (or HIT), then a HIT.
+void warm(Edge& e, const std::string& target) {
+    INFO(target);
+    const std::string first = cache_of(e, target);
+    CHECK((first == "MISS" || first == "HIT"));
+    REQUIRE(cache_of(e, target) == "HIT");
+}
+
+// purge_api's view of one edge (GET /v1/edges); empty when it does not list it.
+json::object edge_entry(PurgeApi& api, const std::string& id) {
+    const Response r = api.get("/v1/edges");
+    REQUIRE(r.result_int() == 200);
+    const json::value all = json::parse(r.body());
+    for (const auto& e : all.as_array())
+        if (e.at("edge").as_string() == id) return e.as_object();
+    return {};
+}
+
+std::uint64_t api_applied(PurgeApi& api, const std::string& id) {
+    const json::object e = edge_entry(api, id);
+    return e.contains("last_applied_seq") ? e.at("last_applied_seq").to_number<std::uint64_t>() : 0;
+}
+
+// Whether the instance's (own, file-backed) registry holds the edge id.
+bool registers(PurgeApi& api, const std::string& id) {
+    const Response r = api.get("/v1/registry", kEdgeToken);
+    if (r.result_int() != 200) return false;
+    const json::value all = json::parse(r.body());
+    for (const auto& e : all.at("edges").as_array())
+        if (e.at("id").as_string() == id) return true;
+    return false;
+}
+
+std::size_t occurrences(const std::string& text, const std::string& needle) {
+    std::size_t n = 0;
+    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+        ++n;
+    return n;
 }
 
 }  // namespace
@@ -183,4 +256,128 @@ TEST_CASE("etcd store: an unreachable etcd at start-up is an error", "[purge_api
     const std::string toml = "[store]\nbackend = \"etcd\"\netcd_endpoints = [\"http://127.0.0.1:" +
                              std::to_string(free_port()) + "\"]\n";
     CHECK_THROWS(PurgeApi(dir, toml));
+}
+
+TEST_CASE("etcd store: an edge fails over from one purge_api instance to the other and back",
+          "[purge_api][etcd][failover]") {
+    if (!std::filesystem::exists(kEtcdBin)) {
+        WARN("no " << kEtcdBin << " (apt-get install etcd-server); skipping");
+        return;
+    }
+    TempDir dir;
+    Etcd etcd(dir);
+    const std::string toml = etcd_toml(etcd);
+    // A comes back at its address after it is killed.
+    const std::string a_listen = "127.0.0.1:" + std::to_string(free_port());
+    const std::string a_data = (dir.path() / "a").string();
+    auto a = std::make_unique<PurgeApi>(dir, toml, a_data, a_listen);
+    auto b = std::make_unique<PurgeApi>(dir, toml, (dir.path() / "b").string());
+    const std::string a_url = a->url(), b_url = b->url();
+    OriginSim origin(dir);
+    Edge edge(dir, origin.url(),
+              "[purge]\napi = [\"" + a_url + "\", \"" + b_url + "\"]\ntoken = \"" + kEdgeToken +
+                  "\"\nedge_id = \"edge-a\"\n[fleet]\nregion = \"eu-central\"\n");
+    edge.process().wait_for_log("purge stream: caught up");
+    CHECK(edge.metric(kConnected) == 1);
+    CHECK(edge.metric(api_gauge(a_url)) == 1);  // the first in the list
+    CHECK(edge.metric(api_gauge(b_url)) == 0);
+    CHECK(edge.metric(kSwitches) == 0);
+    CHECK(eventually([&] { return registers(*a, "edge-a"); }));
+
+    // A purge through A reaches the edge.
+    warm(edge, "/f/1");
+    const std::uint64_t s1 = seq_of(a->purge(R"({"files":[")" + kSite + R"(/f/1"]})"));
+    REQUIRE(eventually([&] { return metric_or(edge, kLastSeq) >= static_cast<double>(s1); }));
+    CHECK(cache_of(edge, "/f/1") == "MISS");
+    CHECK(eventually([&] { return api_applied(*a, "edge-a") == s1; }));
+
+    // A dies: the edge moves to B at once and resumes after s1.
+    warm(edge, "/f/2");
+    a->process().kill_hard();
+    REQUIRE(eventually([&] { return metric_or(edge, api_gauge(b_url)) == 1; }, 5s));
+    CHECK(edge.metric(api_gauge(a_url)) == 0);
+    CHECK(edge.metric(kConnected) == 1);
+    const std::uint64_t s2 = seq_of(b->purge(R"({"files":[")" + kSite + R"(/f/2"]})"));
+    CHECK(s2 == s1 + 1);
+    REQUIRE(eventually([&] { return metric_or(edge, kLastSeq) >= static_cast<double>(s2); }));
+    CHECK(cache_of(edge, "/f/2") == "MISS");
+    CHECK(cache_of(edge, "/f/1") == "HIT");  // refilled after s1, not purged again
+    // The acknowledgement went to B (the instance of the stream).
+    CHECK(eventually([&] { return api_applied(*b, "edge-a") == s2; }));
+    CHECK(edge_entry(*b, "edge-a").at("connected").as_bool());
+    // The registration moved to B too (at its next heartbeat).
+    CHECK(eventually([&] { return registers(*b, "edge-a"); }, 10s));
+    {
+        const std::string log = edge.process().log();
+        INFO(log);
+        CHECK(occurrences(log, "purge stream: switching from " + a_url + " to " + b_url + " (") ==
+              1);
+        CHECK(occurrences(log, "purge stream: connected to " + b_url) == 1);
+        CHECK(occurrences(log, kResetLine) == 0);
+        CHECK_THAT(log, Catch::Contains("registry: registered as edge-a with " + b_url));
+    }
+    CHECK(edge.metric(kSwitches) == 1);
+
+    // A is back, B dies: the edge returns to A and takes what was purged through it.
+    a = std::make_unique<PurgeApi>(dir, toml, a_data, a_listen);
+    REQUIRE(a->url() == a_url);
+    warm(edge, "/f/3");
+    b->process().kill_hard();
+    REQUIRE(eventually([&] { return metric_or(edge, api_gauge(a_url)) == 1; }, 5s));
+    CHECK(edge.metric(api_gauge(b_url)) == 0);
+    const std::uint64_t s3 = seq_of(a->purge(R"({"files":[")" + kSite + R"(/f/3"]})"));
+    CHECK(s3 == s2 + 1);
+    REQUIRE(eventually([&] { return metric_or(edge, kLastSeq) >= static_cast<double>(s3); }));
+    CHECK(cache_of(edge, "/f/3") == "MISS");
+    CHECK(eventually([&] { return api_applied(*a, "edge-a") == s3; }));
+    CHECK(eventually([&] { return registers(*a, "edge-a"); }, 10s));
+    const std::string log = edge.process().log();
+    INFO(log);
+    CHECK(occurrences(log, "purge stream: switching from " + a_url + " to " + b_url + " (") == 1);
+    CHECK(occurrences(log, "purge stream: switching from " + b_url + " to " + a_url + " (") == 1);
+    CHECK(occurrences(log, kResetLine) == 0);
+    CHECK(edge.metric(kSwitches) == 2);
+}
+
+TEST_CASE(
+    "etcd store: an edge whose first purge_api refuses connections streams from the next "
+    "one at once",
+    "[purge_api][etcd][failover]") {
+    if (!std::filesystem::exists(kEtcdBin)) {
+        WARN("no " << kEtcdBin << " (apt-get install etcd-server); skipping");
+        return;
+    }
+    TempDir dir;
+    Etcd etcd(dir);
+    PurgeApi b(dir, etcd_toml(etcd), (dir.path() / "b").string());
+    const std::string dead = "http://127.0.0.1:" + std::to_string(free_port());  // nobody listens
+    OriginSim origin(dir);
+    // The list as a flag this time: --purge-api A,B.
+    Edge edge(dir, origin.url(), "[fleet]\nregion = \"eu-central\"\n",
+              {"--purge-api", dead + "," + b.url(), "--purge-token", kEdgeToken});
+    // The edge's admin port is up: the stream starts about now. No backoff: well within 2 s
+    // (the first backoff alone would be 100 ms; a purge_api is asked within milliseconds).
+    const auto started = std::chrono::steady_clock::now();
+    REQUIRE(eventually([&] { return metric_or(edge, kConnected) == 1; }, 2s));
+    const auto took = std::chrono::steady_clock::now() - started;
+    INFO("streaming after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                            << " ms");
+    CHECK(took < 2s);
+    CHECK(edge.metric(api_gauge(b.url())) == 1);
+    CHECK(edge.metric(api_gauge(dead)) == 0);
+    CHECK(edge.metric(kSwitches) == 1);
+    CHECK(edge.metric(R"(cdn_edge_purge_stream_failures_total{reason="connect"})") >= 1);
+    // Purges flow through B, and it is B the edge registered with.
+    warm(edge, "/g/1");
+    const std::uint64_t s1 = seq_of(b.purge(R"({"files":[")" + kSite + R"(/g/1"]})"));
+    REQUIRE(eventually([&] { return metric_or(edge, kLastSeq) >= static_cast<double>(s1); }));
+    CHECK(cache_of(edge, "/g/1") == "MISS");
+    CHECK(eventually([&] { return api_applied(b, "test-edge") == s1; }));
+    CHECK(eventually([&] { return registers(b, "test-edge"); }));
+    const std::string log = edge.process().log();
+    INFO(log);
+    CHECK(occurrences(log, "purge stream: switching from " + dead + " to " + b.url() +
+                               " (cannot connect to " + dead + " (stream)") == 1);
+    CHECK(occurrences(log, kResetLine) == 0);
+    CHECK_THAT(log, Catch::Contains("registry: registered as test-edge with " + b.url()));
 }

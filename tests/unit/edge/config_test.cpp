@@ -110,7 +110,7 @@ TEST_CASE("the annotated example config parses and validates", "[edge_config]") 
     CHECK(c.disk->segment_bytes == 16u << 20);
     CHECK(c.tiers.admission == storage::DiskAdmission::reused);
     REQUIRE(c.purge);
-    CHECK(c.purge->api == "http://127.0.0.1:8090");
+    CHECK(c.purge->api == std::vector<std::string>{"http://127.0.0.1:8090"});
     CHECK(c.purge->edge_id == "edge-1");
 }
 
@@ -351,24 +351,112 @@ TEST_CASE("[purge] over https: verified by default, tls_ca and tls_server_name",
     const auto plain = load_edge_config(
         ConfigSection::parse("[purge]\napi = \"http://127.0.0.1:8090\"\n", "t.toml"));
     REQUIRE(plain.purge);
-    CHECK_FALSE(plain.purge->tls);
-    CHECK_FALSE(purge_api_in_cleartext(*plain.purge));  // loopback
-    EdgeConfig::Purge remote;
-    remote.api = "http://purge.example.com:8090";
-    CHECK(purge_api_in_cleartext(remote));
-    remote.api = "https://purge.example.com:8443";
-    CHECK_FALSE(purge_api_in_cleartext(remote));
+    REQUIRE(plain.purge->tls.size() == 1);
+    CHECK_FALSE(plain.purge->tls[0]);
+    CHECK_FALSE(purge_api_in_cleartext(plain.purge->api[0]));  // loopback
+    CHECK_FALSE(purge_api_in_cleartext("http://localhost:8090"));
+    CHECK_FALSE(purge_api_in_cleartext("http://[::1]:8090"));
+    CHECK(purge_api_in_cleartext("http://purge.example.com:8090"));
+    CHECK(purge_api_in_cleartext("http://10.0.0.5:8090"));
+    CHECK_FALSE(purge_api_in_cleartext("https://purge.example.com:8443"));
 
     const auto https = load_edge_config(
         ConfigSection::parse("[purge]\napi = \"https://127.0.0.1:8443\"\n", "t.toml"));
-    REQUIRE(https.purge->tls);
-    CHECK(https.purge->tls->verify);
-    CHECK(https.purge->tls->server_name == "127.0.0.1");  // the URL's host
-    CHECK(https.purge->tls->context);
+    REQUIRE(https.purge->tls.size() == 1);
+    REQUIRE(https.purge->tls[0]);
+    CHECK(https.purge->tls[0]->verify);
+    CHECK(https.purge->tls[0]->server_name == "127.0.0.1");  // the URL's host
+    CHECK(https.purge->tls[0]->context);
     const auto named = load_edge_config(ConfigSection::parse(
         "[purge]\napi = \"https://127.0.0.1:8443\"\ntls_server_name = \"purge.example.com\"\n",
         "t.toml"));
-    CHECK(named.purge->tls->server_name == "purge.example.com");
+    CHECK(named.purge->tls[0]->server_name == "purge.example.com");
+}
+
+TEST_CASE("[purge] api: one URL or a list of instances sharing a purge log", "[edge_config]") {
+    const auto one = load_edge_config(
+        ConfigSection::parse("[purge]\napi = \"http://127.0.0.1:8090\"\n", "t.toml"));
+    CHECK(one.purge->api == std::vector<std::string>{"http://127.0.0.1:8090"});
+
+    // http and https mixed: TLS settings (and a context) for the https ones only; each is
+    // checked against its own host unless tls_server_name says otherwise.
+    const auto several = load_edge_config(ConfigSection::parse(R"([purge]
+api = ["https://purge-1.example.com:8443", "http://127.0.0.1:8090",
+       "https://purge-2.example.com:8443"]
+token = "edge-secret"
+)",
+                                                               "t.toml"));
+    REQUIRE(several.purge);
+    CHECK(several.purge->api == std::vector<std::string>{"https://purge-1.example.com:8443",
+                                                         "http://127.0.0.1:8090",
+                                                         "https://purge-2.example.com:8443"});
+    CHECK(several.purge->any_https());
+    REQUIRE(several.purge->tls.size() == 3);
+    REQUIRE(several.purge->tls[0]);
+    CHECK_FALSE(several.purge->tls[1]);
+    REQUIRE(several.purge->tls[2]);
+    CHECK(several.purge->tls[0]->server_name == "purge-1.example.com");
+    CHECK(several.purge->tls[2]->server_name == "purge-2.example.com");
+    CHECK(several.purge->tls[0]->context == several.purge->tls[2]->context);  // one CA store
+    CHECK(several.purge->tls[0]->verify);
+
+    const auto named = load_edge_config(ConfigSection::parse(R"([purge]
+api = ["https://10.0.0.1:8443", "https://10.0.0.2:8443"]
+tls_server_name = "purge.example.com"
+tls_verify = false
+)",
+                                                             "t.toml"));
+    REQUIRE(named.purge->tls.size() == 2);
+    for (const auto& t : named.purge->tls) {
+        REQUIRE(t);
+        CHECK(t->server_name == "purge.example.com");
+        CHECK_FALSE(t->verify);
+    }
+
+    // Sixteen at most, all distinct.
+    std::string sixteen = "[purge]\napi = [";
+    for (int i = 0; i < 16; ++i)
+        sixteen +=
+            (i ? ", " : "") + std::string("\"http://127.0.0.1:") + std::to_string(9000 + i) + "\"";
+    CHECK(load_edge_config(ConfigSection::parse(sixteen + "]\n", "t.toml")).purge->api.size() ==
+          16);
+    CHECK_THAT(fails(sixteen + ", \"http://127.0.0.1:9100\"]\n"),
+               Contains("t.toml:2: purge.api: expected 1 to 16 purge_api URLs (got 17)"));
+    CHECK_THAT(fails("[purge]\napi = []\n"),
+               Contains("t.toml:2: purge.api: expected 1 to 16 purge_api URLs (got 0)"));
+}
+
+TEST_CASE("[purge] api: a bad or repeated entry is named by its index", "[edge_config]") {
+    // The element's own line, and its index.
+    CHECK_THAT(
+        fails("[purge]\napi = [\n  \"http://127.0.0.1:8090\",\n  \"ftp://127.0.0.1:8091\",\n]\n"),
+        Contains("t.toml:4: purge.api[1]: \"ftp://127.0.0.1:8091\" is not purge_api's URL"));
+    CHECK_THAT(fails("[purge]\napi = [\"http://127.0.0.1:8090\", \"http://\"]\n"),
+               Contains("t.toml:2: purge.api[1]") && Contains("is not purge_api's URL"));
+    CHECK_THAT(fails("[purge]\napi = [\"http://127.0.0.1:8090\", 8091]\n"),
+               Contains("t.toml:2: purge.api: expected an array of strings"));
+    // One string: no index.
+    CHECK_THAT(fails("[purge]\napi = \"127.0.0.1:8090\"\n"),
+               Contains("t.toml:2: purge.api: \"127.0.0.1:8090\" is not purge_api's URL"));
+    // The same instance twice, however it is spelled (the default port, the host's case).
+    CHECK_THAT(
+        fails("[purge]\napi = [\"http://a.example:8090\", \"http://b.example:8090\",\n"
+              "\"http://A.Example:8090/\"]\n"),
+        Contains("t.toml:3: purge.api[2]: \"http://A.Example:8090/\" is listed twice (as api[0] "
+                 "too)"));
+    CHECK_THAT(fails("[purge]\napi = [\"https://p.example\", \"https://p.example:443\"]\n"),
+               Contains("purge.api[1]") && Contains("listed twice"));
+    // Another scheme, port or path is another instance.
+    CHECK(fails("[purge]\napi = [\"http://p.example:8090\", \"https://p.example:8090\", "
+                "\"http://p.example:8091\", \"http://p.example:8090/b\"]\n") == "no error");
+    // TLS settings need at least one https:// URL.
+    CHECK_THAT(fails("[purge]\napi = [\"http://127.0.0.1:8090\", \"http://127.0.0.1:8091\"]\n"
+                     "tls_verify = false\n"),
+               Contains("t.toml:3: purge.tls_verify: TLS settings need an https:// api"));
+    CHECK(check_purge_apis({"http://127.0.0.1:1", "http://127.0.0.1:2"}) == std::nullopt);
+    const auto problem = check_purge_apis({"http://127.0.0.1:1", "x"});
+    REQUIRE(problem);
+    CHECK(problem->index == 1u);
 }
 
 TEST_CASE("bad [purge] TLS settings name file, line and key", "[edge_config]") {
