@@ -35,13 +35,24 @@
 // POST latency under that load, purges per fdatasync (from purge_api's metrics), and how long
 // the edges took to apply the whole burst after it ended.
 //
-// Every loop is bounded in count and time; the processes are stopped (SIGTERM, then SIGKILL)
-// at exit and die with the bench (PR_SET_PDEATHSIG). Exit status 1 when a purge did not reach
-// every edge within --purge-timeout, an edge served a purged object after acknowledging it, or
-// the fill did not leave the objects cached.
+// HA mode (--etcd-members M, --instances K): the bench first starts an etcd cluster of M members
+// (Debian's /usr/bin/etcd) on free loopback ports, their data under the temporary directory (so
+// on --dir's disk: etcd's fsyncs are real), then K purge_api instances sharing one log in it
+// ([store] backend = "etcd", every member as an endpoint, a fresh prefix), each with its own
+// --data-dir. Edge j streams from instance j % K. Every purge is POSTed to instance 0 and "ack"
+// polls instance 0's GET /v1/edges, which shows every edge's acks through etcd; so with K > 1
+// most edges get the purge through another instance's watch and their acks come back through
+// etcd: the figure is the fleet's, not one instance's. The throughput clients spread their POSTs
+// over the instances round-robin (client c POSTs to instance c % K).
+//
+// Every loop is bounded in count and time; the processes (etcd members too) are stopped
+// (SIGTERM, then SIGKILL) at exit and die with the bench (PR_SET_PDEATHSIG). Exit status 1 when a
+// purge did not reach every edge within --purge-timeout, an edge served a purged object after
+// acknowledging it, or the fill did not leave the objects cached.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -85,6 +96,7 @@ using namespace std::chrono_literals;
 constexpr const char* kAdminToken = "bench-admin-token-0123456789";
 constexpr const char* kEdgeToken = "bench-edge-token-0123456789";
 constexpr const char* kHost = "bench.test";
+constexpr const char* kEtcdBin = "/usr/bin/etcd";
 
 double ms_between(Steady::time_point a, Steady::time_point b) {
     return std::chrono::duration<double, std::milli>(b - a).count();
@@ -415,6 +427,79 @@ std::uint64_t seq_of(const Reply& r) {
     return v.at("result").at("seq").to_number<std::uint64_t>();
 }
 
+// `n` distinct free loopback ports: each socket is held until every port is picked.
+std::vector<std::uint16_t> free_loopback_ports(std::size_t n) {
+    std::vector<int> fds;
+    std::vector<std::uint16_t> ports;
+    for (std::size_t i = 0; i < n; ++i) {
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) break;
+        fds.push_back(fd);
+        sockaddr_in sa{};
+        sa.sin_family = AF_INET;
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof sa;
+        if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
+            ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0)
+            break;
+        ports.push_back(ntohs(sa.sin_port));
+    }
+    for (const int fd : fds)
+        ::close(fd);
+    if (ports.size() != n) throw std::runtime_error("cannot pick free loopback ports");
+    return ports;
+}
+
+// An etcd cluster of `members` on free loopback ports, data in `dir`/etcd-m<i>; returns once
+// every member answers GET /health with "true" (20 s at most). The members go first in
+// `procs`, so they are stopped after what is declared later (purge_api removes its keys).
+std::vector<std::string> start_etcd(int members, const fs::path& dir,
+                                    std::vector<std::unique_ptr<Child>>& procs) {
+    const auto ports = free_loopback_ports(2 * static_cast<std::size_t>(members));
+    auto client = [&](int i) { return ports[static_cast<std::size_t>(2 * i)]; };
+    auto peer = [&](int i) { return ports[static_cast<std::size_t>(2 * i + 1)]; };
+    std::string cluster;
+    for (int i = 0; i < members; ++i)
+        cluster += fmt::format("{}m{}=http://127.0.0.1:{}", i ? "," : "", i, peer(i));
+    std::vector<std::string> endpoints;
+    for (int i = 0; i < members; ++i) {
+        const std::string c = fmt::format("http://127.0.0.1:{}", client(i));
+        const std::string p = fmt::format("http://127.0.0.1:{}", peer(i));
+        endpoints.push_back(c);
+        procs.push_back(std::make_unique<Child>(
+            std::vector<std::string>{
+                kEtcdBin, "--name", fmt::format("m{}", i), "--data-dir",
+                (dir / fmt::format("etcd-m{}", i)).string(), "--listen-client-urls", c,
+                "--advertise-client-urls", c, "--listen-peer-urls", p,
+                "--initial-advertise-peer-urls", p, "--initial-cluster", cluster,
+                "--initial-cluster-state", "new", "--initial-cluster-token",
+                fmt::format("purge-latency-{}", ::getpid()),
+                // Loopback: elections in well under a second (as tests/integration's cluster).
+                "--heartbeat-interval", "50", "--election-timeout", "500", "--log-level", "warn"},
+            dir / fmt::format("etcd-m{}.log", i)));
+    }
+    const std::string health = Conn::get_request("/health", "127.0.0.1");
+    const auto deadline = Steady::now() + 20s;
+    for (int i = 0; i < members; ++i) {
+        Child& m = *procs[procs.size() - static_cast<std::size_t>(members - i)];
+        Conn conn(client(i));
+        for (bool healthy = false; !healthy;) {
+            try {
+                healthy = conn.exchange(health).body.find("true") != std::string::npos;
+            } catch (const std::exception&) {
+            }
+            if (healthy) break;
+            if (!m.running())
+                throw std::runtime_error(fmt::format("etcd member m{} exited:\n{}", i, m.log()));
+            if (Steady::now() >= deadline)
+                throw std::runtime_error(
+                    fmt::format("etcd member m{} not healthy in 20 s:\n{}", i, m.log()));
+            std::this_thread::sleep_for(50ms);
+        }
+    }
+    return endpoints;
+}
+
 struct Options {
     std::string bin_dir = PURGE_LATENCY_BIN_DIR;
     std::string dir = "/tmp";
@@ -429,6 +514,8 @@ struct Options {
     int clients = 16;
     double tput_seconds = 3;
     bool keep = false;
+    int instances = 1;
+    int etcd_members = 0;  // 0: the file store
 };
 
 struct EdgeProc {
@@ -450,6 +537,17 @@ int run(const Options& o) {
     for (const auto& p : {edge_bin, origin_bin, purge_bin})
         if (!fs::exists(p))
             throw std::runtime_error(p.string() + " not found (build it, or pass --bin-dir)");
+    if (o.instances > 1 && o.etcd_members < 1)
+        throw std::runtime_error(fmt::format(
+            "--instances {} needs --etcd-members 1 or more (instances share their log in etcd; "
+            "the file store serves one instance)",
+            o.instances));
+    if (o.etcd_members > 0 && !fs::exists(kEtcdBin))
+        throw std::runtime_error(
+            fmt::format("--etcd-members {}: {} not found (apt-get install etcd-server)",
+                        o.etcd_members, kEtcdBin));
+    const bool etcd = o.etcd_members > 0;
+    const auto instances = static_cast<std::size_t>(o.instances);
     TempDir tmp(o.dir, o.keep);
     const auto t_start = Steady::now();
 
@@ -462,23 +560,55 @@ int run(const Options& o) {
                  tmp.path() / "origin.log");
     const std::uint16_t origin_port = origin.wait_for_port("listening on");
 
-    Child api(
-        {purge_bin.string(), "--listen", "127.0.0.1:0", "--data-dir",
-         (tmp.path() / "purge-data").string(), "--token", kAdminToken, "--edge-token", kEdgeToken},
-        tmp.path() / "purge_api.log");
-    const std::uint16_t api_port = api.wait_for_port("purge_api: http on");
-    const std::string api_url = fmt::format("http://127.0.0.1:{}", api_port);
+    // The etcd members first, then the purge_api instances: destroyed in the reverse order, so
+    // every instance stops (and removes its keys) while etcd still runs.
+    std::vector<std::unique_ptr<Child>> etcd_members;
+    std::vector<std::unique_ptr<Child>> apis;
+    std::vector<std::uint16_t> api_ports;
+    std::vector<std::string> api_urls;
+    fs::path api_config;
+    if (etcd) {
+        const auto endpoints = start_etcd(o.etcd_members, tmp.path(), etcd_members);
+        api_config = tmp.path() / "purge_api.toml";
+        std::ofstream(api_config) << fmt::format(
+            "[store]\nbackend = \"etcd\"\netcd_endpoints = [\"{}\"]\netcd_prefix = "
+            "\"/purge_latency/{}-{}/\"\n",
+            fmt::join(endpoints, "\", \""), ::getpid(),
+            std::chrono::system_clock::now().time_since_epoch().count());
+    }
+    for (std::size_t k = 0; k < instances; ++k) {
+        const std::string suffix = etcd ? fmt::format("-{}", k) : "";
+        // Created here: with the etcd store purge_api does not create its data dir (the file
+        // store does), and the fleet registry (registry.json) could not be saved in it.
+        if (etcd) fs::create_directories(tmp.path() / ("purge-data" + suffix));
+        std::vector<std::string> argv{purge_bin.string(),
+                                      "--listen",
+                                      "127.0.0.1:0",
+                                      "--data-dir",
+                                      (tmp.path() / ("purge-data" + suffix)).string(),
+                                      "--token",
+                                      kAdminToken,
+                                      "--edge-token",
+                                      kEdgeToken};
+        if (etcd) argv.insert(argv.begin() + 1, {"--config", api_config.string()});
+        apis.push_back(std::make_unique<Child>(argv, tmp.path() / ("purge_api" + suffix + ".log")));
+    }
+    for (auto& api : apis) {
+        api_ports.push_back(api->wait_for_port("purge_api: http on"));
+        api_urls.push_back(fmt::format("http://127.0.0.1:{}", api_ports.back()));
+    }
+    const std::uint16_t api_port = api_ports[0];  // POSTs and GET /v1/edges
 
     std::vector<EdgeProc> edges(static_cast<std::size_t>(o.edges));
     for (int i = 0; i < o.edges; ++i) {
         EdgeProc& e = edges[static_cast<std::size_t>(i)];
         e.id = fmt::format("e{}", i);
         e.proc = std::make_unique<Child>(
-            std::vector<std::string>{edge_bin.string(), "--listen", "127.0.0.1:0", "--admin",
-                                     "127.0.0.1:0", "--origin",
-                                     fmt::format("http://127.0.0.1:{}", origin_port), "--name",
-                                     e.id, "--threads", "1", "--memory", "64MiB", "--no-access-log",
-                                     "--purge-api", api_url, "--purge-token", kEdgeToken},
+            std::vector<std::string>{
+                edge_bin.string(), "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--origin",
+                fmt::format("http://127.0.0.1:{}", origin_port), "--name", e.id, "--threads", "1",
+                "--memory", "64MiB", "--no-access-log", "--purge-api",
+                api_urls[static_cast<std::size_t>(i) % instances], "--purge-token", kEdgeToken},
             tmp.path() / (e.id + ".log"));
     }
     for (auto& e : edges) {
@@ -497,7 +627,10 @@ int run(const Options& o) {
             all = connected >= edges.size();
             if (!all) std::this_thread::sleep_for(20ms);
         }
-        if (!all) throw std::runtime_error("the edges did not all connect to purge_api in 15 s");
+        if (!all)
+            throw std::runtime_error(etcd ? "instance 0's GET /v1/edges did not show every edge "
+                                            "connected (to any instance) in 15 s"
+                                          : "the edges did not all connect to purge_api in 15 s");
     }
     const double startup_s = ms_between(t_start, Steady::now()) / 1000;
 
@@ -614,9 +747,25 @@ int run(const Options& o) {
     }
     const double purges_s = ms_between(t_purges, Steady::now()) / 1000;
 
-    // --- throughput of the durable log: concurrent POSTs
+    // --- throughput of the durable log: concurrent POSTs (client c to instance c % K)
     const std::string metrics_req = Conn::get_request("/metrics", "127.0.0.1");
-    const std::string m0 = api_conn.exchange(metrics_req).body;
+    auto scrape = [&] {
+        std::vector<std::string> m;
+        for (const std::uint16_t port : api_ports)
+            m.push_back(port == api_port ? api_conn.exchange(metrics_req).body
+                                         : Conn(port).exchange(metrics_req).body);
+        return m;
+    };
+    // The sum over the instances of a counter's growth between two scrapes.
+    auto grown = [](const std::vector<std::string>& before, const std::vector<std::string>& after,
+                    const std::string& sample) {
+        double sum = 0;
+        for (std::size_t k = 0; k < before.size(); ++k)
+            sum +=
+                std::max(0.0, metric(after[k], sample)) - std::max(0.0, metric(before[k], sample));
+        return sum;
+    };
+    const std::vector<std::string> m0 = scrape();
     std::atomic<std::uint64_t> accepted{0}, refused{0};
     std::vector<std::vector<double>> tput_lat(static_cast<std::size_t>(o.clients));
     const auto t_tput = Steady::now();
@@ -626,7 +775,7 @@ int run(const Options& o) {
         std::vector<std::thread> threads;
         for (int c = 0; c < o.clients; ++c)
             threads.emplace_back([&, c] {
-                Conn conn(api_port);
+                Conn conn(api_ports[static_cast<std::size_t>(c) % instances]);
                 auto& lat = tput_lat[static_cast<std::size_t>(c)];
                 for (int n = 0; n < 1000000 && Steady::now() < tput_end; ++n) {
                     const std::string body =
@@ -647,10 +796,16 @@ int run(const Options& o) {
             t.join();
     }
     const double tput_s = ms_between(t_tput, Steady::now()) / 1000;
-    const std::string m1 = api_conn.exchange(metrics_req).body;
-    const double batches = metric(m1, "cdn_purge_api_log_batch_purges_count") -
-                           metric(m0, "cdn_purge_api_log_batch_purges_count");
-    const std::uint64_t last_seq = static_cast<std::uint64_t>(metric(m1, "cdn_purge_api_last_seq"));
+    const std::vector<std::string> m1 = scrape();
+    // File store: fdatasyncs (group commits). The etcd store has no batch histogram; its
+    // instances' lost txn races are counted instead.
+    const double batches = grown(m0, m1, "cdn_purge_api_log_batch_purges_count");
+    const double conflicts = grown(m0, m1, "cdn_purge_api_etcd_conflicts_total");
+    // Every POST has been answered: the highest of the instances' last seqs is the log's.
+    std::uint64_t last_seq = 0;
+    for (const auto& m : m1)
+        last_seq = std::max(last_seq, static_cast<std::uint64_t>(
+                                          std::max(0.0, metric(m, "cdn_purge_api_last_seq"))));
     // How long the edges take to apply the whole burst once it has been accepted.
     double drain_ms = -1;
     for (const auto deadline = Steady::now() + 10s; Steady::now() < deadline;) {
@@ -667,11 +822,17 @@ int run(const Options& o) {
         all_tput_lat.insert(all_tput_lat.end(), v.begin(), v.end());
 
     // --- report
+    const std::string store =
+        etcd ? fmt::format(
+                   "store etcd ({} member{}, {} purge_api instance{}, edges round-robin, "
+                   "POSTs and acks on instance 0), data in {}",
+                   o.etcd_members, o.etcd_members == 1 ? "" : "s", o.instances,
+                   o.instances == 1 ? "" : "s", tmp.path().string())
+             : fmt::format("store file (1 purge_api instance), log in {}", tmp.path().string());
     std::printf(
-        "# purge_latency: %d edges (1 thread, 64MiB, no disk), purge_api log in %s, %d objects "
-        "of %d B, %s purges, observe %s, poll every %d us\n",
-        o.edges, tmp.path().c_str(), o.purges, o.size, o.kind.c_str(), o.observe.c_str(),
-        o.poll_us);
+        "# purge_latency: %d edges (1 thread, 64MiB, no disk), %s, %d objects of %d B, %s "
+        "purges, observe %s, poll every %d us\n",
+        o.edges, store.c_str(), o.purges, o.size, o.kind.c_str(), o.observe.c_str(), o.poll_us);
     std::printf(
         "# start-up %.2f s, fill %.2f s (%d x %d requests), purges %.2f s (%zu done, %zu "
         "timed out)\n",
@@ -699,13 +860,18 @@ int run(const Options& o) {
     print_row("ack, per edge", summarize(edge_ack_ms));
     print_row("miss, per edge", summarize(edge_miss_ms));
     print_row(fmt::format("post under load ({} clients)", o.clients), summarize(all_tput_lat));
+    const std::string batching =
+        etcd ? fmt::format("over {} instance{}, {:.0f} txn conflicts", o.instances,
+                           o.instances == 1 ? "" : "s", conflicts)
+             : fmt::format("{:.1f} purges per fdatasync",
+                           batches > 0 ? static_cast<double>(accepted.load()) / batches : 0.0);
     std::printf(
         "throughput: %.0f purges/s durable (%llu accepted, %llu refused in %.2f s, %d clients, "
-        "%.1f purges per fdatasync); edges applied the burst %.1f ms after it ended\n",
+        "%s); edges applied the burst %.1f ms after it ended\n",
         static_cast<double>(accepted.load()) / tput_s,
         static_cast<unsigned long long>(accepted.load()),
-        static_cast<unsigned long long>(refused.load()), tput_s, o.clients,
-        batches > 0 ? static_cast<double>(accepted.load()) / batches : 0.0, drain_ms);
+        static_cast<unsigned long long>(refused.load()), tput_s, o.clients, batching.c_str(),
+        drain_ms);
     std::printf("# total %.1f s\n", ms_between(t_start, Steady::now()) / 1000);
     std::fflush(stdout);
     if (hits_after_ack)
@@ -755,6 +921,16 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--tput-seconds", o.tput_seconds, "Duration of the throughput phase")
         ->check(CLI::Range(0.05, 600.0))
+        ->capture_default_str();
+    app.add_option("--etcd-members", o.etcd_members,
+                   "0: purge_api's file store; M: start an etcd cluster of M members "
+                   "(/usr/bin/etcd, data under --dir) and keep the log in it")
+        ->check(CLI::Range(0, 5))
+        ->capture_default_str();
+    app.add_option("--instances", o.instances,
+                   "purge_api instances (more than 1 needs --etcd-members); edge j streams from "
+                   "instance j % K, POSTs and GET /v1/edges go to instance 0")
+        ->check(CLI::Range(1, 5))
         ->capture_default_str();
     app.add_flag("--keep", o.keep, "Keep the temporary directory (logs)");
     CLI11_PARSE(app, argc, argv);
