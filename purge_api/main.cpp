@@ -28,10 +28,13 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <system_error>
 #include <vector>
 
 using namespace cdn;
@@ -209,6 +212,14 @@ int main(int argc, char** argv) {
         }
         // The fleet registry, persisted beside the purge log (with the etcd store: in data_dir
         // when one is given, else in memory only; see README "The registry").
+        if (etcd && !config.data_dir.empty()) {
+            // The file store creates its directory; with etcd only the registry lives there.
+            std::error_code ec;
+            std::filesystem::create_directories(config.data_dir, ec);
+            if (ec)
+                throw std::runtime_error(fmt::format("{}: cannot create the directory: {}",
+                                                     config.data_dir.string(), ec.message()));
+        }
         FleetRegistry fleet(
             clock, FleetRegistryOptions{config.lease_ttl, config.data_dir.empty()
                                                               ? std::filesystem::path{}

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -90,6 +91,8 @@ TEST_CASE("HA: instances on one etcd cluster answer as one service", "[purge_api
     const std::string toml = ha_toml(etcd);
     PurgeApi a(dir, toml, (dir.path() / "a").string());
     PurgeApi b(dir, toml, (dir.path() / "b").string());
+    // data_dir holds only the registry with etcd; it is created as the file store's is.
+    CHECK(std::filesystem::is_directory(dir.path() / "a"));
 
     // 1. A purge taken by A is readable on B at once, and an edge that saw it on A and moves
     // to B is never told to reset (B waits for the shared log instead).
