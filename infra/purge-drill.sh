@@ -7,11 +7,13 @@
 # does). Meanwhile the drill
 #   at KILL_LEADER_AT  kills the etcd leader (SIGKILL) and starts it again RESTART_AFTER later,
 #   at KILL_API_AT     kills purge_api A (SIGKILL): edge-1 moves to B; A is started again
-#                      RESTART_AFTER later,
+#                      RESTART_AFTER later; a second into it edge-2 is killed too, and started
+#                      again with A (it resumes from the log),
 #   at STALL_AT        stalls the whole etcd cluster (SIGSTOP) for STALL_FOR: POSTs get 503s
 #                      within their deadline (1 s) and are retried after it (SIGCONT).
 # Then it checks that every purge got a 200, is in the log exactly once (seqs contiguous, one
-# per key), and was applied by both edges, and that no edge was reset; it prints per phase the
+# per key), and was applied by both edges, that no edge was reset, and that both instances give
+# the same status for the last purge and the same edges' progress; it prints per phase the
 # POSTs, the first tries that failed, the latency from the first try to the 200 (p50/p99/max),
 # and the edges' switches and catch-up time. Report in DRILL_OUT (report.md, posts.tsv).
 #   infra/purge-drill.sh                    # 24 s
@@ -20,7 +22,7 @@
 # Knobs (environment): DRILL_SECONDS KILL_LEADER_AT KILL_API_AT STALL_AT (s), STALL_FOR
 # RESTART_AFTER (s), POST_INTERVAL_MS (40), DRILL_OUT, KEEP=1 (keep the scratch directory).
 # Exit status: 0 passed; 1 a check failed; 2 the set-up failed (build, no etcd, a port in use).
-# shellcheck disable=SC2016 # check() evaluates its condition when it runs
+# shellcheck disable=SC2016,SC2034 # check() evaluates its condition (and the variables in it) when it runs
 set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
@@ -142,13 +144,27 @@ start_api B
 "$origin_bin" --listen 127.0.0.1:0 >"$work/origin.log" 2>&1 &
 pids+=("$!")
 origin_port=$(port_from_log "$work/origin.log" "listening on" "$!") || exit 2
-declare -A edge_admin
+declare -A edge_admin edge_pid edge_listen
 start_edge() { # ID FIRST-API SECOND-API
-  "$edge_bin" --name "$1" --listen 127.0.0.1:0 --admin 127.0.0.1:0 --origin "http://127.0.0.1:$origin_port" \
+  local n lport aport
+  n=$(grep -c "admin on" "$work/$1.log" 2>/dev/null || true)
+  # Fixed ports: a restarted edge has the same addresses, so purge_api's registry lets the new
+  # process take over the id at once (a different address would wait for the old lease).
+  [ -n "${edge_listen[$1]:-}" ] || edge_listen[$1]="$(free_port) $(free_port)"
+  read -r lport aport <<<"${edge_listen[$1]}"
+  "$edge_bin" --name "$1" --listen "127.0.0.1:$lport" --admin "127.0.0.1:$aport" --origin "http://127.0.0.1:$origin_port" \
     --purge-api "http://127.0.0.1:${api_port[$2]},http://127.0.0.1:${api_port[$3]}" \
-    --purge-token "$EDGE_TOKEN" --memory 64MiB --threads 1 --no-access-log >"$work/$1.log" 2>&1 &
+    --purge-token "$EDGE_TOKEN" --memory 64MiB --threads 1 --no-access-log >>"$work/$1.log" 2>&1 &
+  edge_pid[$1]=$!
   pids+=("$!")
-  edge_admin[$1]=$(port_from_log "$work/$1.log" "admin on" "$!") || exit 2
+  # The log is appended to across restarts: wait for this start's "admin on" line.
+  for _ in $(seq 1 200); do
+    [ "$(grep -c "admin on" "$work/$1.log" || true)" -gt "${n:-0}" ] && break
+    kill -0 "${edge_pid[$1]}" 2>/dev/null || { cat "$work/$1.log" >&2; exit 2; }
+    sleep 0.05
+  done
+  edge_admin[$1]=$(grep -o 'admin on [0-9.:]*' "$work/$1.log" | tail -n1 | sed 's/.*://')
+  [ -n "${edge_admin[$1]}" ] || exit 2
 }
 start_edge edge-1 A B
 start_edge edge-2 B A
@@ -203,7 +219,7 @@ note() { events+=("$(($(now_ms) - t_start)) ms: $*"); echo "   $(($(now_ms) - t_
 echo "== drill: $DRILL_SECONDS s, a purge every ~$POST_INTERVAL_MS ms"
 at "$KILL_LEADER_AT"
 victim=$(leader) || die "no etcd leader found"
-kill -KILL "${epid[$victim]}"
+{ kill -KILL "${epid[$victim]}" && wait "${epid[$victim]}"; } 2>/dev/null || true
 t_leader=$(now_ms)
 note "killed the etcd leader ($victim)"
 at $((KILL_LEADER_AT + RESTART_AFTER))
@@ -211,12 +227,21 @@ start_etcd "$victim" existing
 note "started $victim again"
 
 at "$KILL_API_AT"
-kill -KILL "${api_pid[A]}"
+{ kill -KILL "${api_pid[A]}" && wait "${api_pid[A]}"; } 2>/dev/null || true
 t_api=$(now_ms)
 note "killed purge_api A"
+if ((RESTART_AFTER >= 2)); then
+  at $((KILL_API_AT + 1))
+  { kill -KILL "${edge_pid[edge-2]}" && wait "${edge_pid[edge-2]}"; } 2>/dev/null || true
+  note "killed edge-2"
+fi
 at $((KILL_API_AT + RESTART_AFTER))
 start_api A "${api_port[A]}"
 note "started purge_api A again"
+if ((RESTART_AFTER >= 2)); then
+  start_edge edge-2 B A
+  note "started edge-2 again"
+fi
 
 at "$STALL_AT"
 for n in "${names[@]}"; do kill -STOP "${epid[$n]}" 2>/dev/null || true; done
@@ -243,6 +268,22 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 resets=$(cat "$work"/edge-*.log | grep -c 'compacted past' || true)
+# One status for the fleet: the last purge and the edges as A and B see them (last_seen_ms, the
+# time of the last stream write, is each instance's own).
+last_id=$(curl -s -H "Authorization: Bearer $PURGE_TOKEN" "http://127.0.0.1:${api_port[B]}/v1/fleet" |
+  grep -o '"purges":\[{"id":"[0-9a-f]*"' | grep -o '[0-9a-f]\{16\}' || true)
+same_status=0
+for _ in $(seq 1 50); do
+  sa=$(curl -s -H "Authorization: Bearer $PURGE_TOKEN" "http://127.0.0.1:${api_port[A]}/v1/purges/$last_id")
+  sb=$(curl -s -H "Authorization: Bearer $PURGE_TOKEN" "http://127.0.0.1:${api_port[B]}/v1/purges/$last_id")
+  ea=$(curl -s -H "Authorization: Bearer $PURGE_TOKEN" "http://127.0.0.1:${api_port[A]}/v1/edges" | sed 's/"last_seen_ms":[0-9null]*//g')
+  eb=$(curl -s -H "Authorization: Bearer $PURGE_TOKEN" "http://127.0.0.1:${api_port[B]}/v1/edges" | sed 's/"last_seen_ms":[0-9null]*//g')
+  if [ -n "$last_id" ] && [ "$sa" = "$sb" ] && [ "$ea" = "$eb" ] && grep -q '"complete":true' <<<"$sa"; then
+    same_status=1
+    break
+  fi
+  sleep 0.1
+done
 switches1=$(grep -c 'switching from' "$work/edge-1.log" || true)
 switches2=$(grep -c 'switching from' "$work/edge-2.log" || true)
 echo "== checks"
@@ -252,6 +293,7 @@ check "the log holds exactly these purges (head $head_seq, highest answered $max
 check "both edges applied all of it (${caught:-never} ms after the last POST)" '[ -n "$caught" ]'
 check "no edge was reset (saw $resets)" '[ "$resets" = 0 ]'
 check "edge-1 moved off A when A died (switches: $switches1)" '[ "$switches1" -ge 1 ]'
+check "A and B give the same status (last purge complete on both; same edges)" '[ "$same_status" = 1 ]'
 
 # ---- report ----
 phase_of() { # start_ms -> phase name
@@ -265,6 +307,10 @@ phase_of() { # start_ms -> phase name
   echo "# purge drill ($(date -u +%Y-%m-%dT%H:%M:%SZ))"
   echo
   echo "etcd 3 members, purge_api A and B, edge-1 (A first) and edge-2 (B first); a purge every ~$POST_INTERVAL_MS ms for $DRILL_SECONDS s."
+  echo
+  echo "Latency: from the first try to the 200, measured by the shell around each curl (its process"
+  echo "start-up included: a few ms of the steady figure); a failed try is retried on the other"
+  echo "instance after 50 ms, with the same Idempotency-Key."
   echo
   echo "| phase | POSTs | first try failed | latency to 200 p50 / p99 / max (ms) |"
   echo "|---|---:|---:|---|"

@@ -1108,10 +1108,20 @@ EtcdPurgeStore::Awaitable EtcdPurgeStore::watcher() {
                     if (kv && kv->is_object()) absorb_kv(kv->get_object(), del, 0);
                 }
             revision_ = std::max(revision_, header_revision(ro));
+            if (!watching_) {
+                watching_ = true;
+                if (down_since_ != std::chrono::steady_clock::time_point{} &&
+                    std::chrono::steady_clock::now() - down_since_ > std::chrono::seconds(1))
+                    log_info("etcd store: watching {} again", urls_[index].authority());
+                down_since_ = {};
+            }
             if (need_catch_up_ && !stuck_.load()) co_await catch_up(c);
             if (last_seq_ > before) notify(last_seq_);
         }
         watch_ = nullptr;
+        if (watching_ || down_since_ == std::chrono::steady_clock::time_point{})
+            down_since_ = std::chrono::steady_clock::now();
+        watching_ = false;
         {
             std::lock_guard lk(queue_mu_);
             if (stopping_) co_return;
@@ -1133,8 +1143,10 @@ EtcdPurgeStore::Awaitable EtcdPurgeStore::prober() {
     EtcdClient c(io_, urls_, preferred_);
     asio::steady_timer t(io_);
     for (;;) {
-        t.expires_after(healthy_.load() ? std::chrono::milliseconds(1000)
-                                        : std::chrono::milliseconds(200));
+        // Every second; every 200 ms while etcd fails or the watch is down (the probe then
+        // also reads the log, so other instances' purges still arrive).
+        t.expires_after(healthy_.load() && watching_ ? std::chrono::milliseconds(1000)
+                                                     : std::chrono::milliseconds(200));
         co_await t.async_wait(nothrow);
         {
             std::lock_guard lk(queue_mu_);
@@ -1156,6 +1168,31 @@ EtcdPurgeStore::Awaitable EtcdPurgeStore::prober() {
         auto r = co_await c.call("/v3/kv/range", body, deadline());
         if (r) {
             set_healthy(true);
+            // `seq` ahead of this instance at two probes in a row (a healthy watch brings a
+            // change within milliseconds): the watch hangs on a member that stopped (SIGSTOP,
+            // a partition) while the others went on. Read the log, and move the watch.
+            std::uint64_t etcd_seq = 0;
+            std::int64_t mod = 0;
+            if (const auto& kvs = kvs_of(r->get_object()); !kvs.empty() && kvs[0].is_object()) {
+                mod = int_field(kvs[0].get_object(), "mod_revision");
+                if (auto v = kv_bytes(kvs[0].get_object(), "value"))
+                    std::from_chars(v->data(), v->data() + v->size(), etcd_seq);
+            }
+            if (etcd_seq <= last_seq_) {
+                suspect_rev_ = 0;
+            } else if (!watching_) {
+                co_await catch_up(c);
+            } else if (suspect_rev_ == mod) {
+                log_warn(
+                    "etcd store: the watch is behind etcd (seq {} there, {} here); reading "
+                    "the log and moving the watch to another member",
+                    etcd_seq, last_seq_);
+                co_await catch_up(c);
+                if (watch_) watch_->close();
+                suspect_rev_ = 0;
+            } else {
+                suspect_rev_ = mod;
+            }
             continue;
         }
         if (r.error() == make_error_code(Errc::origin_bad_response)) continue;

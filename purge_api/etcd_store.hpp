@@ -26,8 +26,10 @@
 // `compacted` key does not explain stops the store (unhealthy, logged) rather than skip it.
 // sync() answers whether the shared log holds some seq, with a linearizable read.
 //
-// Health: a probe (a read of `seq`) runs every second (every 200 ms while unhealthy); a failed
-// probe, txn or watch makes the store unhealthy (the API answers 503) until a read succeeds.
+// Health: a probe (a read of `seq`) runs every second (every 200 ms while unhealthy or while the
+// watch is down, when it also reads the log); a failed probe or txn makes the store unhealthy
+// (the API answers 503) until a read succeeds. A watch that has not brought a change of `seq`
+// by the next probe hangs on a stopped member: the log is read and the watch moved.
 //
 // Retention: when the log holds more than keep + keep/4 records, one instance trims it to the
 // newest `keep` (deletes the keys, records `compacted` in the same txn, guarded so two instances
@@ -190,11 +192,14 @@ class EtcdPurgeStore final : public PurgeStore {
     std::int64_t lease_ = 0;              // presence lease (0: none yet)
     std::int64_t key_lease_ = 0;          // the idempotency keys' lease
     std::chrono::steady_clock::time_point key_lease_granted_{};
-    std::int64_t compacted_rev_ = 0;   // mod_revision of `compacted` (guards trims)
-    std::int64_t etcd_compacted_ = 0;  // history compacted up to here
-    EtcdStream* watch_ = nullptr;      // the open watch, for the prober to cut
+    std::int64_t compacted_rev_ = 0;    // mod_revision of `compacted` (guards trims)
+    std::int64_t etcd_compacted_ = 0;   // history compacted up to here
+    EtcdStream* watch_ = nullptr;       // the open watch, for the prober to cut
     std::uint64_t hole_logged_at_ = 0;  // the seq a hole was last logged at (0: none)
     bool writer_done_ = false;          // the writer finished the queue after close()
+    bool watching_ = false;             // the watch is open and has answered
+    std::chrono::steady_clock::time_point down_since_{};  // the watch ended then (none: {})
+    std::int64_t suspect_rev_ = 0;  // `seq`'s revision the watch had not brought at a probe
 
     mutable std::shared_mutex data_mu_;
     std::deque<PurgeRecordPtr> records_;
