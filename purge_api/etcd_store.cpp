@@ -988,9 +988,18 @@ EtcdPurgeStore::Awaitable EtcdPurgeStore::commit(EtcdClient& c, std::vector<Pend
             cmp["value"] = base64_encode(std::to_string(base));
             compare.push_back(std::move(cmp));
         }
+        // If it fails, the same round trip brings what changed: the trim point, the records
+        // after base and the batch's keys (no separate read before the next try).
+        json::array failure;
+        failure.push_back(range_op(p + "compacted"));
+        failure.push_back(
+            range_op(etcd_log_key(p, base + 1), etcd_range_end(p + "log/"), kRangeLimit));
+        for (const std::string& k : batch_keys)
+            failure.push_back(range_op(p + "idem/" + k));
         json::object txn;
         txn["compare"] = std::move(compare);
         txn["success"] = std::move(success);
+        txn["failure"] = std::move(failure);
         bool sent = false;
         auto r = co_await c.call("/v3/kv/txn", txn, call_deadline, &sent);
         if (!r) {
@@ -1025,21 +1034,20 @@ EtcdPurgeStore::Awaitable EtcdPurgeStore::commit(EtcdClient& c, std::vector<Pend
                 batch[i].done(AppendResult{AppendStatus::appended, recs[i]});
             co_return;
         }
-        // Another instance appended first, or a key is taken: read what changed, try again.
+        // Another instance appended first, or a key is taken: take in what changed (the
+        // failure branch read it), and try again.
         conflicts_.fetch_add(1);
-        if (!co_await catch_up(c)) break;
-        if (!batch_keys.empty()) {
-            json::array ops;
-            for (const std::string& k : batch_keys)
-                ops.push_back(range_op(p + "idem/" + k));
-            json::object read;
-            read["success"] = std::move(ops);
-            auto kr = co_await c.call("/v3/kv/txn", read, deadline());
-            if (!kr) break;
-            for (std::size_t i = 0; i < batch_keys.size(); ++i)
-                for (const json::value& kv : kvs_of(txn_range(kr->get_object(), i)))
-                    if (kv.is_object()) absorb_kv(kv.get_object(), false, 0);
-        }
+        const std::uint64_t before = last_seq_;
+        need_catch_up_ = false;
+        for (std::size_t i = 0; i < 2 + batch_keys.size(); ++i)
+            for (const json::value& kv : kvs_of(txn_range(o, i)))
+                if (kv.is_object()) absorb_kv(kv.get_object(), false, 0);
+        if (last_seq_ > before) notify(last_seq_);
+        const json::value* more = txn_range(o, 1).if_contains("more");
+        // More than one page behind, or a record out of order: read the rest the usual way.
+        if ((need_catch_up_ || (more && more->is_bool() && more->get_bool()) || stuck_.load()) &&
+            !co_await catch_up(c))
+            break;
     }
     log_warn("etcd store: gave up on {} purge(s) after conflicts or a failed read", batch.size());
     finish(AppendStatus::not_applied);
