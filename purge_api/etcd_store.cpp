@@ -633,6 +633,7 @@ void EtcdPurgeStore::absorb_record(std::string_view payload) {
     last_time_ms_ = std::max(last_time_ms_, r->time_ms);
     ids_.emplace(r->id, r);
     records_.push_back(std::move(r));
+    last_foreign_ = std::chrono::steady_clock::now();  // (this instance's own go through commit)
 }
 
 void EtcdPurgeStore::absorb_compacted(std::uint64_t through, std::int64_t time_ms) {
@@ -853,27 +854,44 @@ asio::awaitable<bool> EtcdPurgeStore::catch_up(EtcdClient& c) {
 
 // ---- Appends ----
 
+void EtcdPurgeStore::take_queued(std::vector<Pending>& batch) {
+    std::size_t bytes = 0, ops = 0;
+    auto add = [&](const Pending& x) {
+        ops += x.req.idempotency_key.empty() ? 1 : 2;
+        for (const auto& v : x.req.draft.values)
+            bytes += v.size() + 4;
+    };
+    for (const Pending& x : batch)
+        add(x);
+    std::size_t n = 0;
+    for (; n < queue_.size(); ++n) {
+        add(queue_[n]);
+        if ((n > 0 || !batch.empty()) && (bytes > kMaxBatchBytes || ops > kMaxBatch)) break;
+    }
+    batch.insert(batch.end(), std::make_move_iterator(queue_.begin()),
+                 std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(n)));
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+}
+
 EtcdPurgeStore::Awaitable EtcdPurgeStore::writer() {
     EtcdClient c(io_, urls_, preferred_);
+    asio::steady_timer pause(io_);
     for (;;) {
         std::vector<Pending> batch;
         bool stop = false;
         {
             std::lock_guard lk(queue_mu_);
             stop = stopping_;
-            std::size_t bytes = 0, ops = 0, n = 0;
-            for (; n < queue_.size(); ++n) {
-                ops += queue_[n].req.idempotency_key.empty() ? 1 : 2;
-                for (const auto& v : queue_[n].req.draft.values)
-                    bytes += v.size() + 4;
-                if (n > 0 && (bytes > kMaxBatchBytes || ops > kMaxBatch)) break;
-            }
-            batch.assign(std::make_move_iterator(queue_.begin()),
-                         std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(n)));
-            queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+            take_queued(batch);
         }
         if (!batch.empty()) {
             co_await commit(c, std::move(batch));
+            // Another instance is appending too: give its retry a head start, so neither loses
+            // the race many times in a row (and the next batch here grows meanwhile).
+            if (std::chrono::steady_clock::now() - last_foreign_ < std::chrono::milliseconds(10)) {
+                pause.expires_after(std::chrono::milliseconds(2));
+                co_await pause.async_wait(nothrow);
+            }
             continue;
         }
         if (stop) {
@@ -1035,8 +1053,13 @@ EtcdPurgeStore::Awaitable EtcdPurgeStore::commit(EtcdClient& c, std::vector<Pend
             co_return;
         }
         // Another instance appended first, or a key is taken: take in what changed (the
-        // failure branch read it), and try again.
+        // failure branch read it), and try again, with what was queued meanwhile (under
+        // contention, bigger batches mean fewer races).
         conflicts_.fetch_add(1);
+        {
+            std::lock_guard lk(queue_mu_);
+            take_queued(batch);
+        }
         const std::uint64_t before = last_seq_;
         need_catch_up_ = false;
         for (std::size_t i = 0; i < 2 + batch_keys.size(); ++i)

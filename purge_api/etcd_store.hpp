@@ -145,6 +145,8 @@ class EtcdPurgeStore final : public PurgeStore {
     // Reads the log from last_seq_ + 1 (and `compacted`) until none is left; false on failure.
     boost::asio::awaitable<bool> catch_up(EtcdClient& c);
     Awaitable commit(EtcdClient& c, std::vector<Pending> batch);
+    // Moves queued purges into `batch` while it stays within one txn's limits (queue_mu_ held).
+    void take_queued(std::vector<Pending>& batch);
     // Applies one key-value (or its deletion) seen in a range or a watch.
     void absorb_kv(const boost::json::object& kv, bool deleted, std::int64_t revision);
     void absorb_record(std::string_view payload);
@@ -199,7 +201,10 @@ class EtcdPurgeStore final : public PurgeStore {
     bool writer_done_ = false;          // the writer finished the queue after close()
     bool watching_ = false;             // the watch is open and has answered
     std::chrono::steady_clock::time_point down_since_{};  // the watch ended then (none: {})
-    std::int64_t suspect_rev_ = 0;  // `seq`'s revision the watch had not brought at a probe
+    std::int64_t suspect_rev_ = 0;
+    std::chrono::steady_clock::time_point
+        last_foreign_{};  // another instance's record came  // `seq`'s revision the watch had not
+                          // brought at a probe
 
     mutable std::shared_mutex data_mu_;
     std::deque<PurgeRecordPtr> records_;
