@@ -219,16 +219,16 @@ note() { events+=("$(($(now_ms) - t_start)) ms: $*"); echo "   $(($(now_ms) - t_
 echo "== drill: $DRILL_SECONDS s, a purge every ~$POST_INTERVAL_MS ms"
 at "$KILL_LEADER_AT"
 victim=$(leader) || die "no etcd leader found"
-{ kill -KILL "${epid[$victim]}" && wait "${epid[$victim]}"; } 2>/dev/null || true
 t_leader=$(now_ms)
+{ kill -KILL "${epid[$victim]}" && wait "${epid[$victim]}"; } 2>/dev/null || true
 note "killed the etcd leader ($victim)"
 at $((KILL_LEADER_AT + RESTART_AFTER))
 start_etcd "$victim" existing
 note "started $victim again"
 
 at "$KILL_API_AT"
-{ kill -KILL "${api_pid[A]}" && wait "${api_pid[A]}"; } 2>/dev/null || true
 t_api=$(now_ms)
+{ kill -KILL "${api_pid[A]}" && wait "${api_pid[A]}"; } 2>/dev/null || true
 note "killed purge_api A"
 if ((RESTART_AFTER >= 2)); then
   at $((KILL_API_AT + 1))
@@ -244,8 +244,8 @@ if ((RESTART_AFTER >= 2)); then
 fi
 
 at "$STALL_AT"
-for n in "${names[@]}"; do kill -STOP "${epid[$n]}" 2>/dev/null || true; done
 t_stall=$(now_ms)
+for n in "${names[@]}"; do kill -STOP "${epid[$n]}" 2>/dev/null || true; done
 note "stalled every etcd member (SIGSTOP)"
 at $((STALL_AT + STALL_FOR))
 for n in "${names[@]}"; do kill -CONT "${epid[$n]}" 2>/dev/null || true; done
@@ -285,6 +285,12 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 switches1=$(grep -c 'switching from' "$work/edge-1.log" || true)
+# How long edge-1 took to notice A was gone and move to B (its log line's time minus the kill).
+switch_ms=never
+if line=$(grep -m1 'switching from' "$work/edge-1.log"); then
+  ts=$(date -d "$(cut -d' ' -f1 <<<"$line")" +%s%N 2>/dev/null || true)
+  [ -n "$ts" ] && switch_ms=$((ts / 1000000 - t_api))
+fi
 switches2=$(grep -c 'switching from' "$work/edge-2.log" || true)
 echo "== checks"
 check "every purge got a 200 ($ok_posts of $posts)" '[ "$ok_posts" = "$posts" ] && [ "$posts" -gt 0 ]'
@@ -323,6 +329,7 @@ phase_of() { # start_ms -> phase name
   echo
   echo "Events:"
   for e in "${events[@]}"; do echo "- $e"; done
+  echo "- edge-1 moved from A to B $switch_ms ms after A was killed"
   echo "- edge switches: edge-1 $switches1, edge-2 $switches2; both edges at the log's head (seq $head_seq) ${caught:-never} ms after the last POST; resets: $resets"
   grep -h 'switching from' "$work/edge-1.log" "$work/edge-2.log" | sed 's/^/- /' || true
 } >"$out/report.md"
