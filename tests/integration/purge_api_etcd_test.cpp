@@ -3,6 +3,7 @@
 // An edge given both instances ([purge] api = [A, B]) fails over from one to the other and
 // back (its stream, its acknowledgements and its registration).
 #include "tests/integration/cluster.hpp"
+#include "tests/integration/etcd_cluster.hpp"
 #include "tests/integration/purge_api_fixture.hpp"
 
 #include <boost/json.hpp>
@@ -27,53 +28,21 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr const char* kEtcdBin = "/usr/bin/etcd";
-
 std::uint16_t free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-    socklen_t len = sizeof sa;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-    ::close(fd);
-    return ntohs(sa.sin_port);
+    return free_loopback_port();
 }
 
-// One etcd member on two free loopback ports; stop() and start() keep its data and ports.
+// One etcd member on two free loopback ports; stop() (SIGKILL) and start() keep its data and
+// ports.
 class Etcd {
   public:
-    explicit Etcd(const TempDir& dir) : dir_(dir), client_(free_port()), peer_(free_port()) {
-        start();
-    }
-    std::string url() const { return "http://127.0.0.1:" + std::to_string(client_); }
-    void start() {
-        const std::string c = url(), p = "http://127.0.0.1:" + std::to_string(peer_);
-        proc_ = std::make_unique<Process>(
-            std::vector<std::string>{
-                kEtcdBin, "--name", "default", "--data-dir", (dir_.path() / "etcd").string(),
-                "--listen-client-urls", c, "--advertise-client-urls", c, "--listen-peer-urls", p,
-                "--initial-advertise-peer-urls", p, "--initial-cluster", "default=" + p},
-            (dir_.path() / ("etcd-" + std::to_string(starts_++) + ".log")).string());
-        const bool up = eventually(
-            [&] {
-                try {
-                    return http_get(client_, "/health").body().find("true") != std::string::npos;
-                } catch (const std::exception&) {
-                    return false;
-                }
-            },
-            10s);
-        if (!up) FAIL("etcd did not become healthy:\n" << proc_->log());
-    }
-    void stop() { proc_.reset(); }
+    explicit Etcd(const TempDir& dir) : cluster_(dir, 1) {}
+    std::string url() const { return cluster_.url(0); }
+    void stop() { cluster_.kill(0); }
+    void start() { cluster_.start(0); }
 
   private:
-    const TempDir& dir_;
-    std::uint16_t client_, peer_;
-    int starts_ = 0;
-    std::unique_ptr<Process> proc_;
+    EtcdCluster cluster_;
 };
 
 std::string etcd_toml(const Etcd& etcd) {
