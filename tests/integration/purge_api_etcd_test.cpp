@@ -99,21 +99,6 @@ void warm(Edge& e, const std::string& target) {
     REQUIRE(cache_of(e, target) == "HIT");
 }
 
-// purge_api's view of one edge (GET /v1/edges); empty when it does not list it.
-json::object edge_entry(PurgeApi& api, const std::string& id) {
-    const Response r = api.get("/v1/edges");
-    REQUIRE(r.result_int() == 200);
-    const json::value all = json::parse(r.body());
-    for (const auto& e : all.as_array())
-        if (e.at("edge").as_string() == id) return e.as_object();
-    return {};
-}
-
-std::uint64_t api_applied(PurgeApi& api, const std::string& id) {
-    const json::object e = edge_entry(api, id);
-    return e.contains("last_applied_seq") ? e.at("last_applied_seq").to_number<std::uint64_t>() : 0;
-}
-
 // Whether the instance's (own, file-backed) registry holds the edge id.
 bool registers(PurgeApi& api, const std::string& id) {
     const Response r = api.get("/v1/registry", kEdgeToken);

@@ -1,5 +1,7 @@
 #include "tests/integration/purge_api_fixture.hpp"
 
+#include <boost/json.hpp>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -188,6 +190,22 @@ bool StreamClient::wait_end(std::chrono::milliseconds timeout) {
     while (!ended_)
         if (!fill(deadline) && !ended_) return false;
     return true;
+}
+
+boost::json::object edge_entry(PurgeApi& api, const std::string& edge) {
+    const Response r = api.get("/v1/edges");
+    if (r.result_int() != 200)
+        throw std::runtime_error("GET /v1/edges: " + std::to_string(r.result_int()) + " " +
+                                 r.body());
+    const boost::json::value all = boost::json::parse(r.body());
+    for (const auto& e : all.as_array())
+        if (e.at("edge").as_string() == edge) return e.as_object();
+    return {};
+}
+
+std::uint64_t api_applied(PurgeApi& api, const std::string& edge) {
+    const boost::json::object e = edge_entry(api, edge);
+    return e.contains("last_applied_seq") ? e.at("last_applied_seq").to_number<std::uint64_t>() : 0;
 }
 
 }  // namespace cdn::test

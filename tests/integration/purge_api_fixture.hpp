@@ -4,6 +4,8 @@
 #include "tests/support/http_client.hpp"
 #include "tests/support/process.hpp"
 
+#include <boost/json/object.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -42,6 +44,12 @@ class PurgeApi {
     std::string data_dir_;
     std::uint16_t port_ = 0;
 };
+
+// purge_api's view of one edge (GET /v1/edges): its entry, empty when it is not listed; throws
+// std::runtime_error on an answer other than 200.
+boost::json::object edge_entry(PurgeApi& api, const std::string& edge);
+// That edge's last_applied_seq (0 when it is not listed).
+std::uint64_t api_applied(PurgeApi& api, const std::string& edge);
 
 struct SseEvent {
     std::string id;

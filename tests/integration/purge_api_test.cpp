@@ -44,16 +44,6 @@ std::string tags_body(std::size_t n) {
     return body + "]}";
 }
 
-json::object edge_entry(PurgeApi& api, const std::string& edge) {
-    const Response r = api.get("/v1/edges");
-    REQUIRE(r.result_int() == 200);
-    const json::value all = parse(r.body());
-    for (const auto& e : all.as_array())
-        if (e.at("edge") == edge.c_str()) return e.as_object();
-    FAIL("no edge " << edge);
-    return {};
-}
-
 }  // namespace
 
 TEST_CASE("tokens: 401 without a valid one, 403 outside a token's hosts", "[purge_api]") {

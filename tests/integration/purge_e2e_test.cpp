@@ -53,21 +53,6 @@ std::uint64_t seq_of(const Response& r) {
     return json::parse(r.body()).at("result").at("seq").to_number<std::uint64_t>();
 }
 
-// purge_api's view of one edge: GET /v1/edges.
-json::object edge_entry(PurgeApi& api, const std::string& id) {
-    const Response r = api.get("/v1/edges");
-    REQUIRE(r.result_int() == 200);
-    const json::value all = json::parse(r.body());
-    for (const auto& e : all.as_array())
-        if (e.at("edge").as_string() == id) return e.as_object();
-    return {};
-}
-
-std::uint64_t api_applied(PurgeApi& api, const std::string& id) {
-    const json::object e = edge_entry(api, id);
-    return e.contains("last_applied_seq") ? e.at("last_applied_seq").to_number<std::uint64_t>() : 0;
-}
-
 Response get(Edge& e, const std::string& target, Headers extra = {},
              const std::string& host = kHost) {
     extra.emplace_back("Host", host);
