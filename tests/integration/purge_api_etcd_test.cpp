@@ -120,10 +120,7 @@ std::size_t occurrences(const std::string& text, const std::string& needle) {
 
 TEST_CASE("etcd store: two instances share one log, survive restarts and etcd outages",
           "[purge_api][etcd]") {
-    if (!std::filesystem::exists(kEtcdBin)) {
-        WARN("no " << kEtcdBin << " (apt-get install etcd-server); skipping");
-        return;
-    }
+    SKIP_WITHOUT_ETCD();
     TempDir dir;
     Etcd etcd(dir);
     const std::string toml = etcd_toml(etcd);
@@ -214,10 +211,7 @@ TEST_CASE("etcd store: an unreachable etcd at start-up is an error", "[purge_api
 
 TEST_CASE("etcd store: an edge fails over from one purge_api instance to the other and back",
           "[purge_api][etcd][failover]") {
-    if (!std::filesystem::exists(kEtcdBin)) {
-        WARN("no " << kEtcdBin << " (apt-get install etcd-server); skipping");
-        return;
-    }
+    SKIP_WITHOUT_ETCD();
     TempDir dir;
     Etcd etcd(dir);
     const std::string toml = etcd_toml(etcd);
@@ -297,10 +291,7 @@ TEST_CASE(
     "etcd store: an edge whose first purge_api refuses connections streams from the next "
     "one at once",
     "[purge_api][etcd][failover]") {
-    if (!std::filesystem::exists(kEtcdBin)) {
-        WARN("no " << kEtcdBin << " (apt-get install etcd-server); skipping");
-        return;
-    }
+    SKIP_WITHOUT_ETCD();
     TempDir dir;
     Etcd etcd(dir);
     PurgeApi b(dir, etcd_toml(etcd), (dir.path() / "b").string());

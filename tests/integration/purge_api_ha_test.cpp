@@ -25,15 +25,6 @@ using namespace cdn::test;
 using namespace std::chrono_literals;
 namespace json = boost::json;
 
-// Every case needs a real etcd: without one it passes with a warning.
-#define SKIP_WITHOUT_ETCD()                                                        \
-    do {                                                                           \
-        if (!have_etcd()) {                                                        \
-            WARN("no " << kEtcdBin << " (apt-get install etcd-server); skipping"); \
-            return;                                                                \
-        }                                                                          \
-    } while (false)
-
 namespace {
 
 std::string ha_toml(const EtcdCluster& etcd, const std::string& extra = "") {
