@@ -769,6 +769,10 @@ int main(int argc, char** argv) {
             "cdn_edge_purge_stream_switches_total",
             "Moves of the purge stream from one purge_api instance to the next ([purge] api).",
             [&subscriber] { return static_cast<double>(subscriber->switches()); });
+        registry.counter_fn("cdn_edge_purge_resets_total",
+                            "Resets from purge_api: the log was compacted past this edge's "
+                            "position, so everything cached before then counted as purged.",
+                            [&subscriber] { return static_cast<double>(subscriber->resets()); });
         for (std::size_t i = 0; i < subscriber->apis().size(); ++i)
             registry.gauge_fn(
                 "cdn_edge_purge_stream_api",

@@ -405,6 +405,7 @@ asio::awaitable<PurgeSubscriber::Attempt> PurgeSubscriber::read_stream(Stream& s
                         "everything cached before {} ms counts as purged",
                         purger_.last_seq(), ms);
                     purger_.reset(seq, ms);
+                    ++resets_;
                     if (disk_) disk_->drop_inserted_before(ms);
                     // Possibly lower than before (the log was lost and restarted): the
                     // acknowledged position follows.

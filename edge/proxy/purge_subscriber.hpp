@@ -81,6 +81,9 @@ class PurgeSubscriber : public std::enable_shared_from_this<PurgeSubscriber> {
     }
     // Moves from one instance to another (cdn_edge_purge_stream_switches_total).
     std::uint64_t switches() const { return switches_.load(); }
+    // Resets received: the log was compacted past this edge's position (or lost), so everything
+    // cached before some time counted as purged (cdn_edge_purge_resets_total).
+    std::uint64_t resets() const { return resets_.load(); }
     // Whether the stream is open to apis()[i] (cdn_edge_purge_stream_api{url}).
     bool streaming_from(std::size_t i) const { return connected_.load() && api_.load() == i; }
     // The instances, in their order (fixed at construction: safe from any thread).
@@ -125,6 +128,7 @@ class PurgeSubscriber : public std::enable_shared_from_this<PurgeSubscriber> {
     std::atomic<std::size_t> api_{0};  // rotation_.index(), for acks and the metrics
     std::atomic<std::uint64_t> reconnects_{0};
     std::atomic<std::uint64_t> switches_{0};
+    std::atomic<std::uint64_t> resets_{0};
     std::array<std::atomic<std::uint64_t>, kPurgeFailureKinds> failures_{};
     // Reasons logged since the last stream, for the rate limit (at most kMaxReported).
     struct Reported {
