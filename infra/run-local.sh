@@ -11,6 +11,10 @@
 #   infra/run-local.sh --smoke    # start, check MISS then HIT with curl, stop (exit status says)
 #   BIN_DIR=build-test infra/run-local.sh --smoke   # use binaries already built there
 #   STATE_DIR=/var/tmp/cdn infra/run-local.sh        # where the edge keeps its disk cache
+#   infra/run-local.sh --ha       # the control plane highly available: a 3-member etcd cluster
+#                                 # (client ports 12379, 12381, 12383), purge_api A (:8090/:8091)
+#                                 # and B (:8092/:8093) sharing the purge log in it, and edges
+#                                 # that know both (needs etcd: apt-get install etcd-server)
 # The edge's disk cache lives in STATE_DIR (default /tmp/cdn-local-state) and survives a restart
 # of this script: stop it, start it again, and what was cached is still a HIT.
 set -euo pipefail
@@ -19,7 +23,14 @@ root=$(pwd)
 . infra/lib.sh
 
 smoke=0
-[ "${1:-}" = "--smoke" ] && smoke=1
+ha=0
+for arg in "$@"; do
+  case $arg in
+    --smoke) smoke=1 ;;
+    --ha) ha=1 ;;
+    *) echo "run-local: unknown argument '$arg' (--smoke, --ha)" >&2; exit 2 ;;
+  esac
+done
 
 infra/deps.sh test
 
@@ -41,11 +52,11 @@ geodns_bin=$bin/geodns/geodns
 
 if [ $smoke = 1 ]; then
   : "${ORIGIN_PORT:=0}" "${EDGE_PORT:=0}" "${ADMIN_PORT:=0}" "${PURGE_PORT:=0}" "${TLS_PORT:=0}"
-  : "${PURGE_TLS_PORT:=0}"
+  : "${PURGE_TLS_PORT:=0}" "${PURGE2_PORT:=0}" "${PURGE2_TLS_PORT:=0}"
   : "${DNS_PORT:=0}" "${DNS_ADMIN_PORT:=0}" "${PARENT_PORT:=0}" "${PARENT_ADMIN_PORT:=0}"
 else
   : "${ORIGIN_PORT:=9000}" "${EDGE_PORT:=8080}" "${ADMIN_PORT:=8081}" "${PURGE_PORT:=8090}"
-  : "${TLS_PORT:=8443}" "${PURGE_TLS_PORT:=8091}"
+  : "${TLS_PORT:=8443}" "${PURGE_TLS_PORT:=8091}" "${PURGE2_PORT:=8092}" "${PURGE2_TLS_PORT:=8093}"
   : "${DNS_PORT:=5353}" "${DNS_ADMIN_PORT:=9153}" "${PARENT_PORT:=8180}" "${PARENT_ADMIN_PORT:=8181}"
 fi
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/cdn-local.XXXXXX")
@@ -75,12 +86,59 @@ origin_port=$(port_from_log "$run_dir/origin_sim.log" "listening on" "${pids[-1]
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
   -subj /CN=purge.local -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
   -keyout "$run_dir/purge.key" -out "$run_dir/purge.pem" 2>/dev/null
-"$purge_bin" --listen "127.0.0.1:$PURGE_PORT" --data-dir "$state_dir/purge_api" \
+purge_cfg=()
+if [ $ha = 1 ]; then
+  # --ha: three etcd members (data in the state directory, so the purge log survives a restart
+  # of this script) and two purge_api instances on the etcd store.
+  etcd_bin=${ETCD_BIN:-/usr/bin/etcd}
+  [ -x "$etcd_bin" ] || { echo "run-local: --ha needs etcd: apt-get install etcd-server" >&2; exit 2; }
+  cluster="" endpoints=""
+  declare -A ecport epport
+  for i in 0 1 2; do
+    if [ $smoke = 1 ]; then
+      ecport[$i]=$(free_port) epport[$i]=$(free_port)
+    else
+      ecport[$i]=$((${ETCD_BASE_PORT:-12379} + 2 * i)) epport[$i]=$((${ETCD_BASE_PORT:-12379} + 2 * i + 1))
+    fi
+    cluster+="${cluster:+,}m$i=http://127.0.0.1:${epport[$i]}"
+    endpoints+="${endpoints:+, }\"http://127.0.0.1:${ecport[$i]}\""
+  done
+  for i in 0 1 2; do
+    "$etcd_bin" --name "m$i" --data-dir "$state_dir/etcd-m$i" \
+      --listen-client-urls "http://127.0.0.1:${ecport[$i]}" --advertise-client-urls "http://127.0.0.1:${ecport[$i]}" \
+      --listen-peer-urls "http://127.0.0.1:${epport[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${epport[$i]}" \
+      --initial-cluster "$cluster" --initial-cluster-token cdn-local --heartbeat-interval 50 \
+      --election-timeout 500 --log-level warn >"$run_dir/etcd-m$i.log" 2>&1 &
+    pids+=($!)
+  done
+  for i in 0 1 2; do
+    for _ in $(seq 1 200); do
+      curl -s --max-time 1 "http://127.0.0.1:${ecport[$i]}/health" | grep -q '"health":"true"' && break
+      sleep 0.1
+    done
+  done
+  printf '[store]\nbackend = "etcd"\netcd_endpoints = [%s]\netcd_prefix = "/cdn-local/purge/"\n' \
+    "$endpoints" >"$run_dir/purge-ha.toml"
+  purge_cfg=(--config "$run_dir/purge-ha.toml")
+fi
+"$purge_bin" "${purge_cfg[@]}" --listen "127.0.0.1:$PURGE_PORT" --data-dir "$state_dir/purge_api" \
   --tls-listen "127.0.0.1:$PURGE_TLS_PORT" --tls-cert "$run_dir/purge.pem" --tls-key "$run_dir/purge.key" \
   --token "$PURGE_TOKEN" --edge-token "$EDGE_TOKEN" >"$run_dir/purge_api.log" 2>&1 &
 pids+=($!)
+purge_pid=${pids[-1]}
 purge_port=$(port_from_log "$run_dir/purge_api.log" "http on" "${pids[-1]}")
 purge_tls_port=$(port_from_log "$run_dir/purge_api.log" "https on" "${pids[-1]}")
+purge_urls="https://127.0.0.1:$purge_tls_port"
+if [ $ha = 1 ]; then
+  "$purge_bin" "${purge_cfg[@]}" --listen "127.0.0.1:$PURGE2_PORT" --data-dir "$state_dir/purge_api-2" \
+    --tls-listen "127.0.0.1:$PURGE2_TLS_PORT" --tls-cert "$run_dir/purge.pem" --tls-key "$run_dir/purge.key" \
+    --token "$PURGE_TOKEN" --edge-token "$EDGE_TOKEN" >"$run_dir/purge_api-2.log" 2>&1 &
+  pids+=($!)
+  purge2_pid=${pids[-1]}
+  purge2_port=$(port_from_log "$run_dir/purge_api-2.log" "http on" "${pids[-1]}")
+  purge2_tls_port=$(port_from_log "$run_dir/purge_api-2.log" "https on" "${pids[-1]}")
+  purge_urls+=",https://127.0.0.1:$purge2_tls_port"
+fi
 
 (umask 077 && printf '%s\n' "$ADMIN_PURGE_TOKEN" >"$run_dir/admin-purge.token")
 # The parent (shield) tier: an edge like the others, in front of the origin. The edge below sends
@@ -89,7 +147,7 @@ purge_tls_port=$(port_from_log "$run_dir/purge_api.log" "https on" "${pids[-1]}"
 "$edge_bin" --name edge-parent --listen "127.0.0.1:$PARENT_PORT" --admin "127.0.0.1:$PARENT_ADMIN_PORT" \
   --admin-purge-token-file "$run_dir/admin-purge.token" --origin "http://127.0.0.1:$origin_port" \
   --disk-path "$state_dir/parent-cache" \
-  --purge-api "https://127.0.0.1:$purge_tls_port" --purge-tls-ca "$run_dir/purge.pem" \
+  --purge-api "$purge_urls" --purge-tls-ca "$run_dir/purge.pem" \
   --purge-token "$EDGE_TOKEN" >"$run_dir/parent.log" 2>&1 &
 pids+=($!)
 parent_port=$(port_from_log "$run_dir/parent.log" "http on" "${pids[-1]}")
@@ -116,7 +174,7 @@ TOML
 "$edge_bin" --config "$run_dir/edge.toml" --name edge-local --listen "127.0.0.1:$EDGE_PORT" \
   --admin "127.0.0.1:$ADMIN_PORT" --admin-purge-token-file "$run_dir/admin-purge.token" \
   --origin "http://127.0.0.1:$origin_port" --disk-path "$state_dir/edge-cache" \
-  --purge-api "https://127.0.0.1:$purge_tls_port" --purge-tls-ca "$run_dir/purge.pem" \
+  --purge-api "$purge_urls" --purge-tls-ca "$run_dir/purge.pem" \
   --purge-token "$EDGE_TOKEN" >"$run_dir/edge.log" 2>&1 &
 pids+=($!)
 edge_pid=${pids[-1]}
@@ -221,6 +279,34 @@ if [ $smoke = 1 ]; then
     { echo "smoke: SIGHUP did not reload the edge"; exit 1; }
   reloaded=$(curl -s -D - -o /dev/null "http://127.0.0.1:$edge_port/hello.txt")
   echo "$reloaded" | grep -q '^HTTP/1.1 200' || { echo "smoke: no answer after the reload"; exit 1; }
+  if [ $ha = 1 ]; then
+    # The second instance: a purge POSTed there reaches the edge (streaming from the first), and
+    # the first instance knows it at once; then the first instance dies and purges go on.
+    curl -s -o /dev/null "http://127.0.0.1:$edge_port/hello.txt"
+    viab=$(curl -s -X POST -H "Authorization: Bearer $PURGE_TOKEN" -H "Idempotency-Key: smoke-ha-1" \
+      -d "{\"files\":[\"http://127.0.0.1:$edge_port/hello.txt\"]}" "http://127.0.0.1:$purge2_port/v1/purge")
+    id=$(echo "$viab" | grep -o '"id":"[0-9a-f]*"' | cut -d'"' -f4)
+    [ -n "$id" ] || { echo "smoke: purge on instance B refused: $viab"; exit 1; }
+    seen=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $PURGE_TOKEN" "http://127.0.0.1:$purge_port/v1/purges/$id")
+    [ "$seen" = 200 ] || { echo "smoke: instance A answered $seen for B's purge"; exit 1; }
+    for _ in $(seq 1 100); do
+      curl -s -i "http://127.0.0.1:$edge_port/hello.txt" | tr -d '\r' | grep -q '^X-Cache: MISS' && break
+      sleep 0.05
+    done
+    kill "$purge_pid"
+    curl -s -o /dev/null "http://127.0.0.1:$edge_port/hello.txt"
+    curl -s -o /dev/null "http://127.0.0.1:$edge_port/hello.txt"
+    viab=$(curl -s -X POST -H "Authorization: Bearer $PURGE_TOKEN" \
+      -d "{\"files\":[\"http://127.0.0.1:$edge_port/hello.txt\"]}" "http://127.0.0.1:$purge2_port/v1/purge")
+    echo "$viab" | grep -q '"success":true' || { echo "smoke: purge on B with A down refused: $viab"; exit 1; }
+    ok=0
+    for _ in $(seq 1 100); do
+      curl -s -i "http://127.0.0.1:$edge_port/hello.txt" | tr -d '\r' | grep -q '^X-Cache: MISS' && { ok=1; break; }
+      sleep 0.05
+    done
+    [ $ok = 1 ] || { echo "smoke: the edge did not get the purge once purge_api A was down"; exit 1; }
+    echo "smoke: --ha: a purge on B reached the edge and A knew it; with A killed, purges through B still apply"
+  fi
   echo "smoke: MISS (through the parent) then HIT, origin saw 1 request; purged through purge_api (https), then MISS;"
   echo "smoke: admin purge: 401 without the token, purged with it"
   echo "smoke: HTTP/2 over TLS: MISS then HIT"
@@ -236,6 +322,16 @@ The CDN is running on loopback (logs in $run_dir):
   origin_sim  http://127.0.0.1:$origin_port
   purge_api   https://127.0.0.1:$purge_tls_port (certificate $run_dir/purge.pem; the edge follows it)
               http://127.0.0.1:$purge_port  (loopback)  admin token: $PURGE_TOKEN
+TXT
+if [ $ha = 1 ]; then
+  cat <<TXT
+  purge_api B https://127.0.0.1:$purge2_tls_port, http://127.0.0.1:$purge2_port (same log, in etcd)
+  etcd        http://127.0.0.1:${ecport[0]}, :${ecport[1]}, :${ecport[2]} (3 members; data in $state_dir)
+              the edges know both instances: kill $purge_pid (A) or $purge2_pid (B) and purges
+              through the other still apply (infra/purge-drill.sh does it under load)
+TXT
+fi
+cat <<TXT
   edge        http://127.0.0.1:$edge_port      admin http://127.0.0.1:$admin_port (purge token: $ADMIN_PURGE_TOKEN)
               https://localhost:$tls_port    (HTTP/2 or 1.1; certificate $run_dir/edge.pem)
               disk cache in $state_dir/edge-cache (kept across restarts; rm -rf it to start cold)
@@ -282,6 +378,7 @@ Try:
        http://www.cdn.example:$edge_port/hello.txt         # resolve through geodns, then fetch
   curl -s http://127.0.0.1:$dns_admin_port/v1/edges        # geodns' view of edge health
   infra/failover-drill.sh                                  # three regions; kill one, watch traffic move
+  infra/purge-drill.sh                                     # the control plane: kill etcd's leader, an instance...
 
 Ctrl-C stops everything.
 TXT
