@@ -228,7 +228,9 @@ std::optional<ApiError> ApiHandler::idempotency(const Request& req, AppendPlan& 
     if (!valid_idempotency_key(key))
         return make_error(ApiErrc::bad_request,
                           "Idempotency-Key: expected 1 to 255 visible ASCII characters");
-    plan.idempotency_key = std::string(key);
+    // Keys are per token (as Stripe's are per account): two clients cannot collide, and one
+    // cannot learn what keys another used.
+    plan.idempotency_key = fmt::format("{}/{}", plan.token_name, key);
     plan.fingerprint = purge_fingerprint(plan.draft);
     return std::nullopt;
 }

@@ -6,7 +6,7 @@
 //   seq                       the last seq, decimal
 //   log/<seq, 20 digits>      the record's JSON (PurgeRecord::json)
 //   compacted                 {"compacted_through":S,"time_ms":T}: every seq <= S was trimmed
-//   idem/<Idempotency-Key>    {"seq":N,"id":"...","fp":"<fingerprint>"} (with a lease: expires)
+//   idem/<token>/<key>        {"seq":N,"id":"...","fp":"<fingerprint>"} (with a lease: expires)
 //   acks/<edge>               "<seq, 20 digits> <ms>": the highest seq the edge acknowledged
 //   streams/<edge>/<instance> {"since_ms":T} while that instance holds the edge's stream (with
 //                             the instance's lease, so it goes when the instance dies)

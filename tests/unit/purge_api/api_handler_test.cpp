@@ -166,7 +166,7 @@ TEST_CASE("Idempotency-Key: replays, conflicts and honest 503s", "[purge_api][ha
     Plan p = f.handler->plan(req);
     REQUIRE(std::holds_alternative<AppendPlan>(p));
     const AppendPlan& a = std::get<AppendPlan>(p);
-    CHECK(a.idempotency_key == "retry-42");
+    CHECK(a.idempotency_key == "ops/retry-42");  // per token
     CHECK(a.fingerprint == purge_fingerprint(a.draft));
 
     const PurgeRecordPtr rec = make_record(7, "abc", 1, a.draft);
