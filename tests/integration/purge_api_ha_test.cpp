@@ -33,10 +33,10 @@ std::string ha_toml(const EtcdCluster& etcd, const std::string& extra = "") {
            etcd.toml_endpoints() + "\netcd_prefix = \"/ha/purge/\"\n" + extra;
 }
 
-Response post(std::uint16_t port, const std::string& body, const std::string& key = "") {
+Response post(std::uint16_t port, const std::string& body, const std::string& key = "",
+              const std::string& token = kAdminToken) {
     HttpClient c(port);
-    Headers h{{"Authorization", std::string("Bearer ") + kAdminToken},
-              {"Content-Type", "application/json"}};
+    Headers h{{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
     if (!key.empty()) h.emplace_back("Idempotency-Key", key);
     return c.request("POST", "/v1/purge", h, body);
 }
@@ -110,12 +110,14 @@ TEST_CASE("HA: instances on one etcd cluster answer as one service", "[purge_api
     const Response other = post(b.port(), R"({"tags":["something-else"]})", "key-1");
     CHECK(other.result_int() == 409);
     CHECK(body_json(other).at("errors").at(0).at("code") == 1012);
-    CHECK(seq_of(post(b.port(), R"({"tags":["after-idem"]})")) == head + 1);
+    // Keys are per token: another client's "key-1" is its own purge.
+    CHECK(seq_of(post(b.port(), R"({"hosts":["shop.com"]})", "key-1", kShopToken)) == head + 1);
+    CHECK(seq_of(post(b.port(), R"({"tags":["after-idem"]})")) == head + 2);
 
     // 3. One status for the fleet: edge-a streams from A, edge-b from B; each acks where it
     // streams; both instances give the same answer.
-    StreamClient sa(a.port(), "edge-a", head + 1);
-    auto sb = std::make_unique<StreamClient>(b.port(), "edge-b", head + 1);
+    StreamClient sa(a.port(), "edge-a", head + 2);
+    auto sb = std::make_unique<StreamClient>(b.port(), "edge-b", head + 2);
     REQUIRE(sa.wait_synced());
     REQUIRE(sb->wait_synced());
     const Response p = post(a.port(), R"({"files":["https://shop.com/x.js"]})");
