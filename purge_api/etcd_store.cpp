@@ -520,9 +520,11 @@ void EtcdPurgeStore::on_edge_event(std::function<void(const EdgeEvent&)> listene
     // What was loaded before there was a listener.
     asio::post(io_, [this] {
         for (const auto& [edge, a] : acks_in_)
-            edge_event(EdgeEvent{EdgeEvent::Kind::ack, edge, a.first, a.second, 0});
+            edge_event(EdgeEvent{EdgeEvent::Kind::ack, edge, a.first, a.second, 0, {}});
         for (const auto& [edge, insts] : streams_in_)
-            edge_event(EdgeEvent{EdgeEvent::Kind::streams, edge, 0, 0, insts.size()});
+            edge_event(EdgeEvent{EdgeEvent::Kind::streams, edge, 0, 0, insts.size(), {}});
+        for (const auto& [id, value] : registry_in_)
+            edge_event(EdgeEvent{EdgeEvent::Kind::registration, id, 0, 0, 0, value});
     });
 }
 
@@ -591,6 +593,13 @@ void EtcdPurgeStore::publish_stream(const std::string& edge, bool live) {
     std::lock_guard lk(queue_mu_);
     if (stopping_) return;
     streams_out_[edge] = live;
+    asio::post(io_, [this] { publish_wake_.cancel(); });
+}
+
+void EtcdPurgeStore::publish_registration(const std::string& id, std::optional<std::string> value) {
+    std::lock_guard lk(queue_mu_);
+    if (stopping_) return;
+    registry_out_[id] = std::move(value);
     asio::post(io_, [this] { publish_wake_.cancel(); });
 }
 
@@ -707,7 +716,21 @@ void EtcdPurgeStore::absorb_kv(const json::object& kv, bool deleted, std::int64_
         auto& seen = acks_in_[edge];
         if (a->first <= seen.first) return;
         seen = *a;
-        edge_event(EdgeEvent{EdgeEvent::Kind::ack, edge, a->first, a->second, 0});
+        edge_event(EdgeEvent{EdgeEvent::Kind::ack, edge, a->first, a->second, 0, {}});
+    } else if (rest.starts_with("registry/")) {
+        const std::string id(rest.substr(9));
+        EdgeEvent e;
+        e.kind = EdgeEvent::Kind::registration;
+        e.edge = id;
+        if (deleted) {
+            if (registry_in_.erase(id) == 0) return;
+        } else {
+            auto& have = registry_in_[id];
+            if (have == *value) return;
+            have = *value;
+            e.registration = *value;
+        }
+        edge_event(e);
     } else if (rest.starts_with("streams/")) {
         const std::string_view r = rest.substr(8);
         const auto slash = r.find('/');
@@ -735,6 +758,7 @@ asio::awaitable<std::optional<std::int64_t>> EtcdPurgeStore::load(EtcdClient& c,
         ops.push_back(range_op(p + "idem/", etcd_range_end(p + "idem/")));
         ops.push_back(range_op(p + "acks/", etcd_range_end(p + "acks/")));
         ops.push_back(range_op(p + "streams/", etcd_range_end(p + "streams/")));
+        ops.push_back(range_op(p + "registry/", etcd_range_end(p + "registry/")));
     }
     json::object txn;
     txn["success"] = std::move(ops);
@@ -785,6 +809,13 @@ asio::awaitable<std::optional<std::int64_t>> EtcdPurgeStore::load(EtcdClient& c,
             if (kv.is_object()) absorb_kv(kv.get_object(), false, rev);
         for (auto& [edge, insts] : before)
             if (!streams_in_.contains(edge)) absorb_streams(edge);  // ended meanwhile
+        auto registered = std::move(registry_in_);
+        registry_in_.clear();
+        for (const json::value& kv : kvs_of(txn_range(o, 6)))
+            if (kv.is_object()) absorb_kv(kv.get_object(), false, rev);
+        for (auto& [id, value] : registered)
+            if (!registry_in_.contains(id))  // deregistered meanwhile
+                edge_event(EdgeEvent{EdgeEvent::Kind::registration, id, 0, 0, 0, std::nullopt});
     }
     revision_ = std::max(revision_, rev);
     if (need_catch_up_ || (more && more->is_bool() && more->get_bool())) {
@@ -1299,17 +1330,21 @@ EtcdPurgeStore::Awaitable EtcdPurgeStore::publisher() {
     for (;;) {
         std::map<std::string, std::pair<std::uint64_t, std::int64_t>> acks;
         std::map<std::string, bool> streams;
+        std::map<std::string, std::optional<std::string>> registry;
         {
             std::lock_guard lk(queue_mu_);
             if (stopping_) co_return;
             acks.swap(acks_out_);
             streams.swap(streams_out_);
+            registry.swap(registry_out_);
         }
-        if (acks.empty() && streams.empty()) {
+        if (acks.empty() && streams.empty() && registry.empty()) {
             publish_wake_.expires_after(std::chrono::hours(1));
             {
                 std::lock_guard lk(queue_mu_);
-                if (!acks_out_.empty() || !streams_out_.empty() || stopping_) continue;
+                if (!acks_out_.empty() || !streams_out_.empty() || !registry_out_.empty() ||
+                    stopping_)
+                    continue;
             }
             co_await publish_wake_.async_wait(nothrow);
             continue;
@@ -1355,6 +1390,16 @@ EtcdPurgeStore::Awaitable EtcdPurgeStore::publisher() {
                 streams_mine_.erase(edge);
             }
         }
+        for (const auto& [id, value] : registry) {
+            const std::string key = p + "registry/" + id;
+            if (value) {
+                ops.push_back(put_op(key, *value));
+            } else {
+                json::object d;
+                d["key"] = base64_encode(key);
+                ops.push_back(json::object{{"request_delete_range", std::move(d)}});
+            }
+        }
         for (std::size_t at = 0; ok && at < ops.size(); at += 100) {
             json::array part(
                 ops.begin() + static_cast<std::ptrdiff_t>(at),
@@ -1374,6 +1419,8 @@ EtcdPurgeStore::Awaitable EtcdPurgeStore::publisher() {
                 }
                 for (auto& [edge, live] : streams)
                     streams_out_.try_emplace(edge, live);
+                for (auto& [id, value] : registry)
+                    registry_out_.try_emplace(id, std::move(value));
             }
             pause.expires_after(std::chrono::milliseconds(200));
             co_await pause.async_wait(nothrow);

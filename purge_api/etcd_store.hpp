@@ -10,6 +10,9 @@
 //   acks/<edge>               "<seq, 20 digits> <ms>": the highest seq the edge acknowledged
 //   streams/<edge>/<instance> {"since_ms":T} while that instance holds the edge's stream (with
 //                             the instance's lease, so it goes when the instance dies)
+//   registry/<id>             the edge's registration and lease times (FleetRegistry::encode),
+//                             written at each registration and renewal, deleted when it
+//                             deregisters; every instance expires it by its end time
 //
 // Appends: the store's thread takes every purge queued meanwhile and writes them with one txn:
 // if `seq` still holds the last seq this instance has seen and none of the batch's idempotency
@@ -102,6 +105,7 @@ class EtcdPurgeStore final : public PurgeStore {
     void on_appended(std::function<void(std::uint64_t)> listener) override;
     void publish_ack(const std::string& edge, std::uint64_t seq, std::int64_t ms) override;
     void publish_stream(const std::string& edge, bool live) override;
+    void publish_registration(const std::string& id, std::optional<std::string> value) override;
     void on_edge_event(std::function<void(const EdgeEvent&)> listener) override;
 
     // Fails what is queued, removes this instance's stream keys, stops the thread; later
@@ -181,6 +185,8 @@ class EtcdPurgeStore final : public PurgeStore {
     std::vector<SyncWait> syncs_;
     std::map<std::string, std::pair<std::uint64_t, std::int64_t>> acks_out_;  // edge -> (seq, ms)
     std::map<std::string, bool> streams_out_;                                 // edge -> live here
+    std::map<std::string, std::optional<std::string>>
+        registry_out_;  // id -> entry (nullopt: removed)
     bool stopping_ = false;
 
     // The store's thread only.
@@ -190,9 +196,10 @@ class EtcdPurgeStore final : public PurgeStore {
     // edge -> the highest ack seen in etcd (seq, ms)
     std::map<std::string, std::pair<std::uint64_t, std::int64_t>> acks_in_;
     std::map<std::string, std::set<std::string>> streams_in_;  // edge -> instances (not this)
-    std::set<std::string> streams_mine_;  // edges whose stream key this instance put
-    std::int64_t lease_ = 0;              // presence lease (0: none yet)
-    std::int64_t key_lease_ = 0;          // the idempotency keys' lease
+    std::set<std::string> streams_mine_;              // edges whose stream key this instance put
+    std::map<std::string, std::string> registry_in_;  // id -> entry, as etcd holds it
+    std::int64_t lease_ = 0;                          // presence lease (0: none yet)
+    std::int64_t key_lease_ = 0;                      // the idempotency keys' lease
     std::chrono::steady_clock::time_point key_lease_granted_{};
     std::int64_t compacted_rev_ = 0;    // mod_revision of `compacted` (guards trims)
     std::int64_t etcd_compacted_ = 0;   // history compacted up to here

@@ -182,6 +182,7 @@ bool FleetRegistry::sweep_locked(std::int64_t now) {
 FleetRegistry::PutResult FleetRegistry::put(const Registration& r) {
     std::vector<std::shared_ptr<StreamWaker>> wakers;
     PutResult out;
+    std::optional<RegisteredEdge> shared;
     {
         std::lock_guard lk(mu_);
         const std::int64_t now = now_ms();
@@ -222,8 +223,10 @@ FleetRegistry::PutResult FleetRegistry::put(const Registration& r) {
         }
         if (changed) changed_locked(wakers);
         out.version = version_;
+        if (out.outcome != PutOutcome::refused) shared = edges_.at(r.id);
     }
     wake(wakers);
+    if (shared && replica_.put) replica_.put(*shared);
     return out;
 }
 
@@ -231,6 +234,7 @@ FleetRegistry::RenewResult FleetRegistry::heartbeat(std::string_view id,
                                                     std::string_view instance) {
     std::vector<std::shared_ptr<StreamWaker>> wakers;
     RenewResult out;
+    std::optional<RegisteredEdge> shared;
     {
         std::lock_guard lk(mu_);
         const std::int64_t now = now_ms();
@@ -246,11 +250,13 @@ FleetRegistry::RenewResult FleetRegistry::heartbeat(std::string_view id,
             it->second.expires_ms = now + options_.lease_ttl.count();
             out.outcome = RenewOutcome::renewed;
             ++renews_;
+            shared = it->second;
         }
         if (changed) changed_locked(wakers);
         out.version = version_;
     }
     wake(wakers);
+    if (shared && replica_.put) replica_.put(*shared);
     return out;
 }
 
@@ -277,7 +283,72 @@ FleetRegistry::RenewResult FleetRegistry::remove(std::string_view id, std::strin
         out.version = version_;
     }
     wake(wakers);
+    if (out.outcome == RenewOutcome::renewed && replica_.removed) replica_.removed(std::string(id));
     return out;
+}
+
+void FleetRegistry::set_replica(Replica r) {
+    std::lock_guard lk(mu_);
+    replica_ = std::move(r);
+}
+
+void FleetRegistry::merge(const RegisteredEdge& e) {
+    std::vector<std::shared_ptr<StreamWaker>> wakers;
+    {
+        std::lock_guard lk(mu_);
+        const std::int64_t now = now_ms();
+        bool changed = sweep_locked(now);
+        if (e.expires_ms > now) {
+            auto it = edges_.find(e.reg.id);
+            if (it == edges_.end()) {
+                edges_.emplace(e.reg.id, e);
+                log_info("registry: {} registered on another instance: {}", e.reg.id,
+                         describe_holder(e));
+                changed = true;
+            } else if (it->second.reg.instance == e.reg.instance) {
+                if (e.renewed_ms >= it->second.renewed_ms) {
+                    changed = changed || !(it->second.reg == e.reg);
+                    it->second = e;
+                }
+            } else if (e.registered_ms >= it->second.registered_ms) {
+                log_info("registry: {} taken over by instance {} on another instance (was {})",
+                         e.reg.id, e.reg.instance, it->second.reg.instance);
+                it->second = e;
+                changed = true;
+            }
+        }
+        if (changed) changed_locked(wakers);
+    }
+    wake(wakers);
+}
+
+void FleetRegistry::merge_removed(std::string_view id) {
+    std::vector<std::shared_ptr<StreamWaker>> wakers;
+    {
+        std::lock_guard lk(mu_);
+        bool changed = sweep_locked(now_ms());
+        if (const auto it = edges_.find(id); it != edges_.end()) {
+            log_info("registry: {} deregistered on another instance", it->first);
+            edges_.erase(it);
+            changed = true;
+        }
+        if (changed) changed_locked(wakers);
+    }
+    wake(wakers);
+}
+
+std::string FleetRegistry::encode(const RegisteredEdge& e) const {
+    RegistryListing one;
+    one.lease_ttl_ms = options_.lease_ttl.count();
+    one.edges.push_back(e);
+    return json::serialize(registration::to_json(one, e.renewed_ms));
+}
+
+std::optional<RegisteredEdge> FleetRegistry::decode(std::string_view value) {
+    auto parsed = registration::parse_listing(value);
+    auto* l = std::get_if<RegistryListing>(&parsed);
+    if (!l || l->edges.size() != 1) return std::nullopt;
+    return std::move(l->edges.front());
 }
 
 RegistryListing FleetRegistry::list() {

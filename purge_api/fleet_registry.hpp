@@ -14,6 +14,9 @@
 //   expiry; not a plain renewal), and waiters (the long polls of GET /v1/registry) are woken.
 // - Loaded at start-up with every lease restarted at full TTL from load time, so edges get a
 //   chance to renew after a purge_api restart; the version continues past the stored one.
+// - Several instances (the etcd store): local changes go out through the Replica, the others'
+//   come in through merge(), so every instance lists the same edges and an edge may renew its
+//   lease on any of them (each instance still counts its own version).
 #include "common/clock.hpp"
 #include "common/registration.hpp"
 #include "purge_api/edge_registry.hpp"
@@ -21,6 +24,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -81,6 +85,25 @@ class FleetRegistry {
     // Woken (from any thread) after every change of version; kept while the waiter lives.
     void add_waiter(const std::shared_ptr<StreamWaker>& waker);
 
+    // ---- Shared between instances (the etcd store) ----
+    // Where this instance's registrations, renewals and deregistrations go for the others (set
+    // once, before serving; called outside the lock). Expiry is not sent: every instance
+    // expires a lease by its end time.
+    struct Replica {
+        std::function<void(const RegisteredEdge&)> put;
+        std::function<void(const std::string& id)> removed;
+    };
+    void set_replica(Replica r);
+    // A registration or renewal another instance took: the newer one wins (for the same edge
+    // process, the later renewal; between two processes, the later registration). Ignored once
+    // lapsed.
+    void merge(const RegisteredEdge& e);
+    // Another instance deregistered `id`.
+    void merge_removed(std::string_view id);
+    // One entry as replicated (a listing of one, so it parses like GET /v1/registry).
+    std::string encode(const RegisteredEdge& e) const;
+    static std::optional<RegisteredEdge> decode(std::string_view value);
+
     std::chrono::milliseconds lease_ttl() const { return options_.lease_ttl; }
     std::chrono::milliseconds renew_every() const { return options_.lease_ttl / 3; }
     const std::filesystem::path& file() const { return options_.file; }
@@ -110,6 +133,7 @@ class FleetRegistry {
     std::vector<std::weak_ptr<StreamWaker>> waiters_;
     std::atomic<std::uint64_t> registers_{0}, renews_{0}, expires_{0}, deregisters_{0}, refused_{0};
     bool persist_failed_ = false;  // logged once until a write works again
+    Replica replica_;
 };
 
 // A one-line description of a holder for errors and logs: "instance 9f2c... (http

@@ -170,19 +170,6 @@ int main(int argc, char** argv) {
         }
         PurgeStore& store = etcd ? static_cast<PurgeStore&>(*etcd) : *file_log;
         EdgeRegistry edges(clock, config.known_edges);
-        // Several instances on etcd: acks and streams are shared, so every instance answers
-        // the same about every edge.
-        store.on_edge_event([&edges](const PurgeStore::EdgeEvent& e) {
-            if (e.kind == PurgeStore::EdgeEvent::Kind::ack)
-                edges.remote_ack(e.edge, e.seq, e.ms);
-            else
-                edges.remote_streams(e.edge, e.remote_streams);
-        });
-        edges.set_publisher(EdgeRegistry::Publisher{
-            [&store](const std::string& edge, std::uint64_t seq, std::int64_t ms) {
-                store.publish_ack(edge, seq, ms);
-            },
-            [&store](const std::string& edge, bool live) { store.publish_stream(edge, live); }});
         metrics.last_seq.set(static_cast<std::int64_t>(store.last_seq()));
         store.on_appended([&](std::uint64_t last) {
             metrics.last_seq.set(static_cast<std::int64_t>(last));
@@ -228,6 +215,36 @@ int main(int argc, char** argv) {
         log_info("purge_api: registry {}: {} edge(s), lease {} ms",
                  fleet.file().empty() ? std::string("in memory") : fleet.file().string(),
                  fleet.size(), config.lease_ttl.count());
+        // Several instances on etcd: acks, streams and registrations are shared, so every
+        // instance answers the same about every edge.
+        store.on_edge_event([&edges, &fleet](const PurgeStore::EdgeEvent& e) {
+            switch (e.kind) {
+                case PurgeStore::EdgeEvent::Kind::ack: edges.remote_ack(e.edge, e.seq, e.ms); break;
+                case PurgeStore::EdgeEvent::Kind::streams:
+                    edges.remote_streams(e.edge, e.remote_streams);
+                    break;
+                case PurgeStore::EdgeEvent::Kind::registration:
+                    if (!e.registration) {
+                        fleet.merge_removed(e.edge);
+                    } else if (auto r = FleetRegistry::decode(*e.registration)) {
+                        fleet.merge(*r);
+                    } else {
+                        log_warn("registry: the shared entry of {} does not parse; ignored",
+                                 e.edge);
+                    }
+                    break;
+            }
+        });
+        edges.set_publisher(EdgeRegistry::Publisher{
+            [&store](const std::string& edge, std::uint64_t seq, std::int64_t ms) {
+                store.publish_ack(edge, seq, ms);
+            },
+            [&store](const std::string& edge, bool live) { store.publish_stream(edge, live); }});
+        fleet.set_replica(FleetRegistry::Replica{
+            [&store, &fleet](const RegisteredEdge& e) {
+                store.publish_registration(e.reg.id, fleet.encode(e));
+            },
+            [&store](const std::string& id) { store.publish_registration(id, std::nullopt); }});
         registry.gauge_fn("cdn_purge_api_registry_edges", "Edges with a live registration.",
                           [&fleet] { return static_cast<double>(fleet.size()); });
         for (const auto& [label, fn] :

@@ -79,6 +79,7 @@ void PurgeStore::sync(std::uint64_t seq, std::chrono::milliseconds,
 
 void PurgeStore::publish_ack(const std::string&, std::uint64_t, std::int64_t) {}
 void PurgeStore::publish_stream(const std::string&, bool) {}
+void PurgeStore::publish_registration(const std::string&, std::optional<std::string>) {}
 void PurgeStore::on_edge_event(std::function<void(const EdgeEvent&)>) {}
 
 AppendResult submit_and_wait(PurgeStore& store, AppendRequest request) {

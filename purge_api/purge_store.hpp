@@ -10,6 +10,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -108,14 +109,17 @@ class PurgeStore {
     // Thread-safe; never blocks (the write happens on the store's thread).
     virtual void publish_ack(const std::string& edge, std::uint64_t seq, std::int64_t ms);
     virtual void publish_stream(const std::string& edge, bool live);
+    // A registration (FleetRegistry::encode) taken or renewed here; nullopt: deregistered.
+    virtual void publish_registration(const std::string& id, std::optional<std::string> value);
     // What other instances published (and, for acks, this one's too, once shared): called on
     // the store's thread. Set once, before the first publish.
     struct EdgeEvent {
-        enum class Kind { ack, streams } kind = Kind::ack;
+        enum class Kind { ack, streams, registration } kind = Kind::ack;
         std::string edge;
         std::uint64_t seq = 0;           // ack: the edge applied every purge up to this
         std::int64_t ms = 0;             // ack: when (the clock of the instance that got it)
         std::size_t remote_streams = 0;  // streams: live streams of the edge on other instances
+        std::optional<std::string> registration;  // registration: the entry; nullopt: removed
     };
     virtual void on_edge_event(std::function<void(const EdgeEvent&)> listener);
 };

@@ -155,7 +155,36 @@ TEST_CASE("HA: instances on one etcd cluster answer as one service", "[purge_api
     sb.reset();
     CHECK(eventually([&] { return edges_view(a).at("edge-b").second == false; }));
 
-    // 4. A stream for a seq the shared log never had (its data was lost): a reset to the
+    // 4. One registry: an edge registered on A is listed on B, renews its lease on B (after a
+    // failover) and deregisters there; A follows.
+    auto registry_call = [](PurgeApi& api, const std::string& method, const std::string& target,
+                            const std::string& body) {
+        HttpClient c(api.port());
+        return c.request(method, target, {{"Authorization", std::string("Bearer ") + kEdgeToken}},
+                         body);
+    };
+    auto listed = [&](PurgeApi& api) {
+        const json::value l = body_json(api.get("/v1/registry"));
+        std::set<std::string> ids;
+        for (const json::value& e : l.at("edges").as_array())
+            ids.insert(std::string(e.at("id").as_string()));
+        return ids;
+    };
+    const std::string reg =
+        R"({"instance":"nonce-1","http":"http://127.0.0.2:8080","ipv4":["127.0.0.2"]})";
+    CHECK(registry_call(a, "PUT", "/v1/registry/edge-r", reg).result_int() == 200);
+    CHECK(eventually([&] { return listed(b).contains("edge-r"); }));
+    CHECK(registry_call(b, "POST", "/v1/registry/edge-r/heartbeat", R"({"instance":"nonce-1"})")
+              .result_int() == 200);
+    // Another process with the same id is refused on either instance.
+    CHECK(registry_call(b, "PUT", "/v1/registry/edge-r",
+                        R"({"instance":"nonce-2","http":"http://127.0.0.3:8080"})")
+              .result_int() == 409);
+    CHECK(registry_call(b, "DELETE", "/v1/registry/edge-r?instance=nonce-1", "").result_int() ==
+          204);
+    CHECK(eventually([&] { return !listed(a).contains("edge-r"); }));
+
+    // 5. A stream for a seq the shared log never had (its data was lost): a reset to the
     // log's end, on either instance.
     StreamClient lost(b.port(), "edge-lost", next + 1000);
     const auto reset = lost.next(5s);

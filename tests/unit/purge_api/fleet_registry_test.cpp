@@ -221,3 +221,68 @@ TEST_CASE("registration bodies: the error names the field", "[registry]") {
     REQUIRE(std::holds_alternative<Registration>(back));
     CHECK(std::get<Registration>(back) == r);
 }
+
+TEST_CASE("registry: two instances share registrations through the replica", "[registry]") {
+    // Two registries (two purge_api instances) wired to each other as the etcd store does.
+    test::ManualClock clock;
+    FleetRegistry a(clock, {10s, {}}), b(clock, {10s, {}});
+    std::vector<std::string> a_out, b_out;
+    a.set_replica({[&](const RegisteredEdge& e) { a_out.push_back(a.encode(e)); },
+                   [&](const std::string& id) { a_out.push_back("-" + id); }});
+    b.set_replica({[&](const RegisteredEdge& e) { b_out.push_back(b.encode(e)); },
+                   [&](const std::string& id) { b_out.push_back("-" + id); }});
+    auto deliver = [](std::vector<std::string>& out, FleetRegistry& to) {
+        for (const std::string& v : out) {
+            if (v.starts_with("-")) {
+                to.merge_removed(v.substr(1));
+            } else {
+                auto e = FleetRegistry::decode(v);
+                REQUIRE(e);
+                to.merge(*e);
+            }
+        }
+        out.clear();
+    };
+
+    // Registered on A: B lists it, and its version moves (geodns' long poll wakes).
+    CHECK(a.put(reg("edge-1", "aaaa")).outcome == FleetRegistry::PutOutcome::registered);
+    REQUIRE(a_out.size() == 1);
+    const auto v0 = b.version();
+    deliver(a_out, b);
+    REQUIRE(b.list().edges.size() == 1);
+    CHECK(b.list().edges[0].reg.http == "http://127.0.0.1:8080");
+    CHECK(b.version() == v0 + 1);
+    // The edge renews on B (it failed over): B knows it, and A takes the renewal; a plain
+    // renewal does not change the listing's version.
+    clock.advance(8s);
+    CHECK(b.heartbeat("edge-1", "aaaa").outcome == FleetRegistry::RenewOutcome::renewed);
+    const auto va = a.version();
+    deliver(b_out, a);
+    CHECK(a.version() == va);
+    clock.advance(8s);  // 16 s after the registration: alive on A thanks to B's renewal
+    REQUIRE(a.list().edges.size() == 1);
+    // (A copy of the old process' registration, for later.)
+    CHECK(a.heartbeat("edge-1", "aaaa").outcome == FleetRegistry::RenewOutcome::renewed);
+    const std::string newer = a_out.back();
+    a_out.clear();
+    // A restarted edge process takes the id over on A: B follows.
+    clock.advance(1s);
+    CHECK(a.put(reg("edge-1", "bbbb")).outcome == FleetRegistry::PutOutcome::taken_over);
+    deliver(a_out, b);
+    REQUIRE(b.list().edges.size() == 1);
+    CHECK(b.list().edges[0].reg.instance == "bbbb");
+    // A stale copy of the old process' registration does not take it back.
+    b.merge(*FleetRegistry::decode(newer));
+    CHECK(b.list().edges[0].reg.instance == "bbbb");
+    // Deregistered on B: gone on A.
+    CHECK(b.remove("edge-1", "bbbb").outcome == FleetRegistry::RenewOutcome::renewed);
+    deliver(b_out, a);
+    CHECK(a.list().edges.empty());
+    // A lapsed entry is not brought back by a late copy.
+    CHECK(a.put(reg("edge-2", "cccc")).outcome == FleetRegistry::PutOutcome::registered);
+    const std::string old = a_out.back();
+    clock.advance(11s);
+    b.merge(*FleetRegistry::decode(old));
+    CHECK(b.list().edges.empty());
+    CHECK_FALSE(FleetRegistry::decode("{not json"));
+}
