@@ -278,7 +278,10 @@ for _ in $(seq 1 50); do
   sb=$(curl -s -H "Authorization: Bearer $PURGE_TOKEN" "http://127.0.0.1:${api_port[B]}/v1/purges/$last_id")
   ea=$(curl -s -H "Authorization: Bearer $PURGE_TOKEN" "http://127.0.0.1:${api_port[A]}/v1/edges" | sed 's/"last_seen_ms":[0-9null]*//g')
   eb=$(curl -s -H "Authorization: Bearer $PURGE_TOKEN" "http://127.0.0.1:${api_port[B]}/v1/edges" | sed 's/"last_seen_ms":[0-9null]*//g')
-  if [ -n "$last_id" ] && [ "$sa" = "$sb" ] && [ "$ea" = "$eb" ] && grep -q '"complete":true' <<<"$sa"; then
+  ra=$(curl -s -H "Authorization: Bearer $PURGE_TOKEN" "http://127.0.0.1:${api_port[A]}/v1/registry" | grep -o '"id":"[^"]*"' | sort | tr '\n' ' ')
+  rb=$(curl -s -H "Authorization: Bearer $PURGE_TOKEN" "http://127.0.0.1:${api_port[B]}/v1/registry" | grep -o '"id":"[^"]*"' | sort | tr '\n' ' ')
+  if [ -n "$last_id" ] && [ "$sa" = "$sb" ] && [ "$ea" = "$eb" ] && [ "$ra" = "$rb" ] &&
+    [ "$(wc -w <<<"$ra")" = 2 ] && grep -q '"complete":true' <<<"$sa"; then
     same_status=1
     break
   fi
@@ -299,7 +302,7 @@ check "the log holds exactly these purges (head $head_seq, highest answered $max
 check "both edges applied all of it (${caught:-never} ms after the last POST)" '[ -n "$caught" ]'
 check "no edge was reset (saw $resets)" '[ "$resets" = 0 ]'
 check "edge-1 moved off A when A died (switches: $switches1)" '[ "$switches1" -ge 1 ]'
-check "A and B give the same status (last purge complete on both; same edges)" '[ "$same_status" = 1 ]'
+check "A and B give the same status (last purge complete on both; same edges; both edges registered on both)" '[ "$same_status" = 1 ]'
 
 # ---- report ----
 phase_of() { # start_ms -> phase name
