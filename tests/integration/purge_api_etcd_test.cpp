@@ -51,16 +51,6 @@ std::string etcd_toml(const Etcd& etcd) {
            etcd.url() + "\"]\netcd_prefix = \"/test/purge/\"\n";
 }
 
-std::uint64_t seq_of(const Response& r) {
-    INFO(r.body());
-    REQUIRE(r.result_int() == 200);
-    return json::parse(r.body()).at("result").at("seq").to_number<std::uint64_t>();
-}
-
-std::string id_of(const Response& r) {
-    return std::string(json::parse(r.body()).at("result").at("id").as_string());
-}
-
 // --- An edge in front of two instances ---
 
 const std::string kHost = "www.example.com";

@@ -192,6 +192,26 @@ bool StreamClient::wait_end(std::chrono::milliseconds timeout) {
     return true;
 }
 
+namespace {
+const boost::json::object& purge_result(const Response& r, boost::json::value& holder) {
+    if (r.result_int() != 200)
+        throw std::runtime_error("the purge was answered " + std::to_string(r.result_int()) + ": " +
+                                 r.body());
+    holder = boost::json::parse(r.body());
+    return holder.at("result").as_object();
+}
+}  // namespace
+
+std::uint64_t seq_of(const Response& r) {
+    boost::json::value v;
+    return purge_result(r, v).at("seq").to_number<std::uint64_t>();
+}
+
+std::string id_of(const Response& r) {
+    boost::json::value v;
+    return std::string(purge_result(r, v).at("id").as_string());
+}
+
 boost::json::object edge_entry(PurgeApi& api, const std::string& edge) {
     const Response r = api.get("/v1/edges");
     if (r.result_int() != 200)

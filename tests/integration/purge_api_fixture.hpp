@@ -45,6 +45,11 @@ class PurgeApi {
     std::uint16_t port_ = 0;
 };
 
+// A purge's answer: result.seq and result.id; throws std::runtime_error (with the body) unless
+// it is a 200, so a CHECK around it fails saying why.
+std::uint64_t seq_of(const Response& r);
+std::string id_of(const Response& r);
+
 // purge_api's view of one edge (GET /v1/edges): its entry, empty when it is not listed; throws
 // std::runtime_error on an answer other than 200.
 boost::json::object edge_entry(PurgeApi& api, const std::string& edge);

@@ -46,16 +46,6 @@ json::value body_json(const Response& r) {
     return json::parse(r.body());
 }
 
-std::uint64_t seq_of(const Response& r) {
-    INFO(r.body());
-    REQUIRE(r.result_int() == 200);
-    return json::parse(r.body()).at("result").at("seq").to_number<std::uint64_t>();
-}
-
-std::string id_of(const Response& r) {
-    return std::string(json::parse(r.body()).at("result").at("id").as_string());
-}
-
 // Every event of a stream from `after` until it is synced and quiet: (seq, data) of purges,
 // and the resets.
 struct Drained {

@@ -23,16 +23,6 @@ json::value parse(const std::string& s) {
     return json::parse(s);
 }
 
-std::uint64_t seq_of(const Response& r) {
-    REQUIRE(r.result_int() == 200);
-    return parse(r.body()).at("result").at("seq").to_number<std::uint64_t>();
-}
-
-std::string id_of(const Response& r) {
-    REQUIRE(r.result_int() == 200);
-    return std::string(parse(r.body()).at("result").at("id").as_string());
-}
-
 int error_code(const Response& r) {
     return parse(r.body()).at("errors").at(0).at("code").to_number<int>();
 }

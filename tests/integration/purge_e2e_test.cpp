@@ -47,12 +47,6 @@ double metric_or(Edge& e, const std::string& sample, double absent = -1) {
     }
 }
 
-std::uint64_t seq_of(const Response& r) {
-    INFO(r.body());
-    REQUIRE(r.result_int() == 200);
-    return json::parse(r.body()).at("result").at("seq").to_number<std::uint64_t>();
-}
-
 Response get(Edge& e, const std::string& target, Headers extra = {},
              const std::string& host = kHost) {
     extra.emplace_back("Host", host);
