@@ -832,9 +832,9 @@ asio::awaitable<std::optional<std::int64_t>> EtcdPurgeStore::load(EtcdClient& c,
                 "log as compacted through {}",
                 p, etcd_seq, p, etcd_seq);
             absorb_compacted(etcd_seq, to_ms(clock_.now()));
-        } else if (!first_load) {
-            // Appended after this read began: the watch or the next read brings them.
         }
+        // Else: appended after this read began (the watch brings them), or records at the top
+        // were deleted (the first append finds it and stops the store).
     }
     if (last_seq_ > 0) notify(last_seq_);
     co_return rev;
@@ -1043,6 +1043,7 @@ EtcdPurgeStore::Awaitable EtcdPurgeStore::commit(EtcdClient& c, std::vector<Pend
         failure.push_back(range_op(p + "compacted"));
         failure.push_back(
             range_op(etcd_log_key(p, base + 1), etcd_range_end(p + "log/"), kRangeLimit));
+        failure.push_back(range_op(p + "seq"));
         for (const std::string& k : batch_keys)
             failure.push_back(range_op(p + "idem/" + k));
         json::object txn;
@@ -1093,11 +1094,27 @@ EtcdPurgeStore::Awaitable EtcdPurgeStore::commit(EtcdClient& c, std::vector<Pend
         }
         const std::uint64_t before = last_seq_;
         need_catch_up_ = false;
-        for (std::size_t i = 0; i < 2 + batch_keys.size(); ++i)
-            for (const json::value& kv : kvs_of(txn_range(o, i)))
-                if (kv.is_object()) absorb_kv(kv.get_object(), false, 0);
+        for (std::size_t i = 0; i < 3 + batch_keys.size(); ++i)
+            if (i != 2)
+                for (const json::value& kv : kvs_of(txn_range(o, i)))
+                    if (kv.is_object()) absorb_kv(kv.get_object(), false, 0);
         if (last_seq_ > before) notify(last_seq_);
         const json::value* more = txn_range(o, 1).if_contains("more");
+        std::uint64_t etcd_seq = 0;
+        if (const auto& kvs = kvs_of(txn_range(o, 2)); !kvs.empty() && kvs[0].is_object())
+            if (auto v = kv_bytes(kvs[0].get_object(), "value"))
+                std::from_chars(v->data(), v->data() + v->size(), etcd_seq);
+        if (etcd_seq > last_seq_ && kvs_of(txn_range(o, 1)).empty() && !need_catch_up_) {
+            // `seq` is ahead of the last record there is: records at the top of the log were
+            // deleted. Appending after them would put a hole in the log: stop.
+            stuck_.store(true);
+            if (std::exchange(hole_logged_at_, last_seq_ + 1) != last_seq_ + 1)
+                log_error(
+                    "etcd store: {}seq is {} but the log under {}log/ ends at {}; not "
+                    "appending (purges are refused until it is repaired)",
+                    p, etcd_seq, p, last_seq_);
+            break;
+        }
         // More than one page behind, or a record out of order: read the rest the usual way.
         if ((need_catch_up_ || (more && more->is_bool() && more->get_bool()) || stuck_.load()) &&
             !co_await catch_up(c))
@@ -1218,9 +1235,24 @@ EtcdPurgeStore::Awaitable EtcdPurgeStore::prober() {
             // A hole (or a record that does not parse) stops the log here until someone
             // repairs it: look again; catch_up() sets stuck_ again if it is still there.
             stuck_.store(false);
-            if (co_await catch_up(c)) {
-                log_info("etcd store: the log under {}log/ reads past seq {} again",
-                         options_.prefix, hole_logged_at_ - 1);
+            bool whole = co_await catch_up(c);
+            if (whole) {
+                // Records deleted at the top: `seq` is still ahead of the last one.
+                json::object body;
+                body["key"] = base64_encode(options_.prefix + "seq");
+                auto r = co_await c.call("/v3/kv/range", body, deadline());
+                std::uint64_t etcd_seq = 0;
+                if (r)
+                    if (const auto& kvs = kvs_of(r->get_object());
+                        !kvs.empty() && kvs[0].is_object())
+                        if (auto v = kv_bytes(kvs[0].get_object(), "value"))
+                            std::from_chars(v->data(), v->data() + v->size(), etcd_seq);
+                whole = r && etcd_seq <= last_seq_;
+                if (!whole) stuck_.store(true);
+            }
+            if (whole) {
+                log_info("etcd store: the log under {}log/ is whole again (through seq {})",
+                         options_.prefix, last_seq_);
                 hole_logged_at_ = 0;
             }
             continue;

@@ -428,4 +428,25 @@ TEST_CASE("HA: a hole in the etcd log is never skipped", "[purge_api][etcd][ha]"
     REQUIRE(e5);
     CHECK(e5->id == "5");
     CHECK(seq_of(post(a.port(), R"({"tags":["after-repair"]})")) == 6);
+
+    // The newest record deleted by hand (`seq` still says 6): appending after 5 would leave a
+    // hole, so the instance stops until the record is back.
+    const std::string six =
+        etcd.call("/v3/kv/range",
+                  R"({"key":")" + EtcdCluster::b64("/ha/purge/log/00000000000000000006") + R"("})")
+            .at("kvs")
+            .at(0)
+            .at("value")
+            .as_string()
+            .c_str();
+    etcd.del("/ha/purge/log/00000000000000000006", "/ha/purge/log/00000000000000000007");
+    PurgeApi c(dir, toml, (dir.path() / "c").string());  // loads the log up to 5
+    CHECK(post(c.port(), R"({"tags":["on-top"]})").result_int() == 503);
+    CHECK(eventually([&] { return c.get("/healthz").result_int() == 503; }, 5s));
+    CHECK(c.process().log().find("seq is 6 but the log under /ha/purge/log/ ends at 5") !=
+          std::string::npos);
+    etcd.call("/v3/kv/put", R"({"key":")" + EtcdCluster::b64("/ha/purge/log/00000000000000000006") +
+                                R"(","value":")" + six + R"("})");
+    CHECK(eventually([&] { return c.get("/healthz").result_int() == 200; }, 5s));
+    CHECK(seq_of(post(c.port(), R"({"tags":["on-top"]})")) == 7);
 }
