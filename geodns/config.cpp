@@ -318,14 +318,24 @@ void load_health(const ConfigSection& h, GeodnsConfig& c, std::uint16_t& default
 void load_registry(const ConfigSection& r, GeodnsConfig& c) {
     r.allow_only({"url", "token", "token_file", "tls_ca", "tls_server_name", "tls_verify", "wait"});
     RegistrySettings s;
-    auto url = r.string("url");
-    if (!url) r.fail("url", "expected purge_api's URL, like http://127.0.0.1:8090");
-    auto u = parse_url(*url);
-    if (!u || (u->scheme != "http" && u->scheme != "https"))
-        r.fail("url", fmt::format("\"{}\" is not a URL like http://127.0.0.1:8090", *url));
-    s.url = *url;
-    s.api = *u;
-    const bool https = u->scheme == "https";
+    // One purge_api, or a list of instances sharing the registry (tried in turn).
+    auto urls = r.strings("url");
+    if (!urls || urls->empty() || urls->size() > 16)
+        r.fail("url",
+               "expected purge_api's URL, like http://127.0.0.1:8090, or a list of 1 to "
+               "16 of them");
+    bool https = false;
+    for (const std::string& url : *urls) {
+        auto u = parse_url(url);
+        if (!u || (u->scheme != "http" && u->scheme != "https"))
+            r.fail("url", fmt::format("\"{}\" is not a URL like http://127.0.0.1:8090", url));
+        if (std::find(s.urls.begin(), s.urls.end(), url) != s.urls.end())
+            r.fail("url", fmt::format("\"{}\" is listed twice", url));
+        https = https || u->scheme == "https";
+        s.urls.push_back(url);
+        s.apis.push_back(*u);
+    }
+    s.url = fmt::format("{}", fmt::join(s.urls, ", "));
     if (auto t = r.string("token")) s.token = *t;
     if (auto f = r.file_path("token_file")) {
         if (!s.token.empty()) r.fail("token_file", "set token or token_file, not both");
@@ -341,7 +351,7 @@ void load_registry(const ConfigSection& r, GeodnsConfig& c) {
     for (unsigned char ch : s.token)
         if (ch <= 0x20 || ch >= 0x7f) r.fail("token", "must be printable ASCII without spaces");
     auto https_only = [&](std::string_view key) {
-        if (!https) r.fail(key, "TLS settings need an https:// url");
+        if (!https) r.fail(key, "TLS settings need an https:// url (at least one)");
     };
     if (auto v = r.boolean("tls_verify")) {
         https_only("tls_verify");
@@ -360,13 +370,19 @@ void load_registry(const ConfigSection& r, GeodnsConfig& c) {
             r.fail("wait", "expected 100ms to 30s");
         s.wait = *w;
     }
-    if (https) {
+    std::shared_ptr<boost::asio::ssl::context> context;  // one for every https:// URL
+    for (const Url& u : s.apis) {
+        if (u.scheme != "https") {
+            s.tls.push_back(nullptr);
+            continue;
+        }
         try {
+            if (!context) context = make_tls_client_context({s.tls_verify, s.tls_ca});
             auto cfg = std::make_shared<TlsClientConfig>();
-            cfg->context = make_tls_client_context({s.tls_verify, s.tls_ca});
-            cfg->server_name = s.tls_server_name.empty() ? u->host : s.tls_server_name;
+            cfg->context = context;
+            cfg->server_name = s.tls_server_name.empty() ? u.host : s.tls_server_name;
             cfg->verify = s.tls_verify;
-            s.tls = std::move(cfg);
+            s.tls.push_back(std::move(cfg));
         } catch (const std::exception& e) {
             r.fail(s.tls_ca.empty() ? "url" : "tls_ca", e.what());
         }

@@ -41,16 +41,20 @@ struct GeoConfig {
 
 // [registry]: learn the fleet from purge_api's registry (registry/registry_watcher.hpp).
 struct RegistrySettings {
-    std::string url;  // purge_api's base URL, "http://127.0.0.1:8090"
-    Url api;
+    // purge_api's base URLs, "http://127.0.0.1:8090": one, or several instances that share the
+    // registry (the etcd store), used in turn when one fails.
+    std::vector<std::string> urls;
+    std::vector<Url> apis;
+    std::string url;    // the urls joined with ", ", for logs
     std::string token;  // an edge or admin token of purge_api ([registry] token_file or token)
     std::filesystem::path tls_ca;  // https: trusted CAs; empty: the system store
     std::string tls_server_name;   // default: the URL's host
     bool tls_verify = true;
-    std::shared_ptr<const TlsClientConfig> tls;  // built at load time for https://
-    std::chrono::milliseconds wait{25'000};      // long-poll wait (at most 30 s)
+    // Built at load time, one per URL (null for http://).
+    std::vector<std::shared_ptr<const TlsClientConfig>> tls;
+    std::chrono::milliseconds wait{25'000};  // long-poll wait (at most 30 s)
     bool same_as(const RegistrySettings& o) const {
-        return url == o.url && token == o.token && tls_ca == o.tls_ca &&
+        return urls == o.urls && token == o.token && tls_ca == o.tls_ca &&
                tls_server_name == o.tls_server_name && tls_verify == o.tls_verify && wait == o.wait;
     }
 };

@@ -45,28 +45,41 @@ asio::awaitable<void> RegistryWatcher::run(std::shared_ptr<RegistryWatcher>) {
             known ? fmt::format("/v1/registry?after={}&wait={}", *known, settings_.wait.count())
                   : std::string("/v1/registry");
         call.timeout = settings_.wait + 5s;
-        HttpCallResult r = co_await http_call(executor_, settings_.api, settings_.tls, call);
+        const std::string& url = settings_.urls[index_];
+        HttpCallResult r =
+            co_await http_call(executor_, settings_.apis[index_], settings_.tls[index_], call);
         if (stopping_) break;
         std::string problem;
         std::optional<registration::RegistryListing> listing;
         if (!r.ok()) {
             problem = r.error;
         } else if (r.status != 200) {
-            problem = fmt::format("{} answered {}: {}", settings_.url, r.status,
+            problem = fmt::format("{} answered {}: {}", url, r.status,
                                   registration::error_message(r.body));
         } else {
             auto parsed = registration::parse_listing(r.body);
             if (auto* e = std::get_if<std::string>(&parsed))
-                problem = fmt::format("{}: unreadable listing: {}", settings_.url, *e);
+                problem = fmt::format("{}: unreadable listing: {}", url, *e);
             else
                 listing = std::move(std::get<registration::RegistryListing>(parsed));
+        }
+        if (!listing && settings_.urls.size() > 1) {
+            // Several instances share the registry: the next one, at once for the first pass
+            // through the list (a version belongs to the instance it came from: ask it for the
+            // whole listing).
+            index_ = (index_ + 1) % settings_.urls.size();
+            known.reset();
+            if (++failed_in_row_ <= settings_.urls.size())
+                log_warn("geodns: registry {}: {}; trying {}", url, problem,
+                         settings_.urls[index_]);
+            if (failed_in_row_ < settings_.urls.size()) continue;
         }
         if (!listing) {
             if (!lost_logged) {
                 log_warn(
                     "geodns: registry {}: {}; keeping the {} fleet ({} registered edge(s)) "
                     "and retrying",
-                    settings_.url, problem, ever ? "last known" : "static", last_count);
+                    url, problem, ever ? "last known" : "static", last_count);
                 lost_logged = true;
             }
             connected_ = false;
@@ -78,9 +91,11 @@ asio::awaitable<void> RegistryWatcher::run(std::shared_ptr<RegistryWatcher>) {
             continue;
         }
         backoff = 500ms;
-        if (!connected_.exchange(true) && (lost_logged || !ever))
-            log_info("geodns: registry {}: connected, version {}, {} registered edge(s)",
-                     settings_.url, listing->version, listing->edges.size());
+        const bool moved = failed_in_row_ > 0;
+        failed_in_row_ = 0;
+        if ((!connected_.exchange(true) && (lost_logged || !ever)) || moved)
+            log_info("geodns: registry {}: connected, version {}, {} registered edge(s)", url,
+                     listing->version, listing->edges.size());
         lost_logged = false;
         if (!known || listing->version != *known || !ever) {
             known = listing->version;

@@ -7,6 +7,10 @@
 // failure the next request asks for the listing at once (no `after`), so a purge_api restarted
 // with a fresh registry is picked up without waiting for a long poll to run out.
 //
+// Several URLs (purge_api instances sharing the registry through etcd): one at a time; when it
+// fails, the next at once (with the whole listing: versions are per instance), and only after
+// every URL failed in a row does the backoff apply.
+//
 // Threading: the coroutine and on_change run on the given executor (geodns: worker 0, where
 // reloads run too); connected() may be read from any thread.
 #include "common/registration.hpp"
@@ -39,6 +43,8 @@ class RegistryWatcher : public std::enable_shared_from_this<RegistryWatcher> {
     OnChange on_change_;
     boost::asio::steady_timer timer_;
     bool stopping_ = false;
+    std::size_t index_ = 0;          // the URL in use
+    std::size_t failed_in_row_ = 0;  // URLs that failed since the last listing
     std::atomic<bool> connected_{false};
 };
 

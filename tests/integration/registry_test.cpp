@@ -3,6 +3,7 @@
 // SIGTERM deregisters, SIGKILL lets the lease lapse; geodns learns a registered edge within 2 s,
 // keeps the last fleet while purge_api is away, and forgets an edge whose lease lapsed.
 #include "tests/integration/cluster.hpp"
+#include "tests/integration/etcd_cluster.hpp"
 #include "tests/integration/geodns_fixture.hpp"
 #include "tests/integration/purge_api_fixture.hpp"
 
@@ -21,10 +22,15 @@ namespace {
 
 constexpr const char* kOrigin = "http://127.0.0.1:9";  // never fetched here
 
-// An edge with [purge] at the api, the given id and [fleet] settings.
+// An edge with [purge] at `api` (a TOML value: "\"URL\"" or a list), the given id and [fleet]
+// settings.
+std::string edge_toml(const std::string& api, const std::string& id,
+                      const std::string& fleet = "") {
+    return "[purge]\napi = " + api + "\ntoken = \"" + kEdgeToken + "\"\nedge_id = \"" + id +
+           "\"\n[fleet]\nregion = \"eu-central\"\n" + fleet;
+}
 std::string edge_toml(const PurgeApi& api, const std::string& id, const std::string& fleet = "") {
-    return "[purge]\napi = \"" + api.url() + "\"\ntoken = \"" + kEdgeToken + "\"\nedge_id = \"" +
-           id + "\"\n[fleet]\nregion = \"eu-central\"\n" + fleet;
+    return edge_toml("\"" + api.url() + "\"", id, fleet);
 }
 
 json::array registered(PurgeApi& api) {
@@ -40,16 +46,15 @@ std::size_t count_of(const std::string& text, const std::string& needle) {
     return n;
 }
 
-// geodns over the three test regions, no static edges, the fleet from the registry; edges are
-// checked every 200 ms.
-std::string geodns_registry_config(const PurgeApi& api) {
+// geodns over the three test regions, no static edges, the fleet from the registry at `url` (a
+// TOML value); edges are checked every 200 ms.
+std::string geodns_registry_config(const std::string& url) {
     std::ostringstream c;
     c << "[server]\nthreads = 1\n\n[rrl]\nexempt = [\"127.0.0.0/8\"]\n\n";
     c << "[geo]\ndatabase = \"" << geodns_test_data("geodns-test.mmdb") << "\"\n"
       << "default_region = \"eu-central\"\n\n";
     c << "[health]\ninterval = \"200ms\"\ntimeout = \"1s\"\nrise = 2\nfall = 2\n\n";
-    c << "[registry]\nurl = \"" << api.url() << "\"\ntoken = \"" << kEdgeToken
-      << "\"\nwait = \"10s\"\n\n";
+    c << "[registry]\nurl = " << url << "\ntoken = \"" << kEdgeToken << "\"\nwait = \"10s\"\n\n";
     c << kTestRegions;
     c << R"(
 [[zones]]
@@ -70,6 +75,9 @@ ttl = "20s"
 count = 4
 )";
     return c.str();
+}
+std::string geodns_registry_config(const PurgeApi& api) {
+    return geodns_registry_config("\"" + api.url() + "\"");
 }
 
 bool answers(GeoDns& dns, const std::string& address) {
@@ -188,4 +196,46 @@ TEST_CASE(
     CHECK(eventually([&] { return !answers(dns, "127.0.0.77"); }, 3s));
     CHECK(dns.metric("cdn_geodns_registry_edges") == 0);
     CHECK(api->metric(R"(cdn_purge_api_registry_events_total{event="expire"})") == 1);
+}
+
+TEST_CASE(
+    "registry: two purge_api instances on etcd share it; an edge and geodns that know both "
+    "move to the other when one dies",
+    "[registry][integration][geodns][etcd]") {
+    SKIP_WITHOUT_ETCD();
+    TempDir dir;
+    EtcdCluster etcd(dir, 1);
+    const std::string toml =
+        "[registry]\nlease_ttl = \"2s\"\n\n[store]\nbackend = \"etcd\"\n"
+        "etcd_endpoints = " +
+        etcd.toml_endpoints() + "\netcd_prefix = \"/reg/\"\n";
+    auto a = std::make_unique<PurgeApi>(dir, toml, (dir.path() / "a").string());
+    PurgeApi b(dir, toml, (dir.path() / "b").string());
+    const std::string both = "[\"" + a->url() + "\", \"" + b.url() + "\"]";
+    GeoDns dns(dir, geodns_registry_config(both));
+    REQUIRE(eventually([&] { return dns.metric("cdn_geodns_registry_connected") == 1; }));
+
+    // Registered through A (the first in its list): B lists it too.
+    Edge e(dir, kOrigin, edge_toml(both, "reg-ha", "advertise_ipv4 = [\"127.0.0.78\"]\n"));
+    e.process().wait_for_log("registry: registered as reg-ha with " + a->url());
+    REQUIRE(eventually([&] { return answers(dns, "127.0.0.78"); }, 5s));
+    CHECK(eventually([&] { return registered(b).size() == 1; }));
+
+    // A dies: the edge renews on B, geodns reads B; the edge stays in the answers well past its
+    // 2 s lease.
+    a->process().kill_hard();
+    CHECK(eventually(
+        [&] {
+            return dns.process().log().find("trying " + b.url()) != std::string::npos &&
+                   dns.metric("cdn_geodns_registry_connected") == 1;
+        },
+        10s));
+    std::this_thread::sleep_for(3s);
+    CHECK(answers(dns, "127.0.0.78"));
+    REQUIRE(registered(b).size() == 1);
+    CHECK(registered(b).at(0).at("id").as_string() == "reg-ha");
+    // A new edge registering with B is learned through B.
+    Edge f(dir, kOrigin,
+           edge_toml("\"" + b.url() + "\"", "reg-b", "advertise_ipv4 = [\"127.0.0.79\"]\n"));
+    CHECK(eventually([&] { return answers(dns, "127.0.0.79"); }, 5s));
 }

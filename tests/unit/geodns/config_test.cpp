@@ -301,9 +301,25 @@ name = "www"
                                  "[registry]\nurl = \"http://127.0.0.1:8090\"\ntoken = \"t0k\"\n"
                                  "wait = \"5s\"\n");
     REQUIRE(c.registry);
-    CHECK(c.registry->api.port == 8090);
+    REQUIRE(c.registry->apis.size() == 1);
+    CHECK(c.registry->apis[0].port == 8090);
     CHECK(c.registry->wait == std::chrono::seconds(5));
-    CHECK_FALSE(c.registry->tls);
+    REQUIRE(c.registry->tls.size() == 1);
+    CHECK_FALSE(c.registry->tls[0]);
+    // Several purge_api instances (they share the registry with the etcd store).
+    const GeodnsConfig two =
+        parse(std::string(zone_only) +
+              "[registry]\nurl = [\"http://127.0.0.1:8090\", \"http://127.0.0.1:8092\"]\n"
+              "token = \"t0k\"\n");
+    REQUIRE(two.registry);
+    CHECK(two.registry->apis.size() == 2);
+    CHECK(two.registry->apis[1].port == 8092);
+    CHECK(two.registry->url == "http://127.0.0.1:8090, http://127.0.0.1:8092");
+    CHECK_THAT(error_of(std::string(kBase) +
+                        "[registry]\nurl = [\"http://a:1\", \"http://a:1\"]\ntoken = \"t\"\n"),
+               Contains("listed twice"));
+    CHECK_THAT(error_of(std::string(kBase) + "[registry]\nurl = []\ntoken = \"t\"\n"),
+               Contains("registry.url"));
     CHECK(c.fleet.edges.empty());
     CHECK_THAT(error_of(std::string(kBase) + "[registry]\nurl = \"ftp://x\"\ntoken = \"t\"\n"),
                Contains("registry.url"));
