@@ -199,7 +199,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "registry: two purge_api instances on etcd share it; an edge and geodns that know both "
+    "registry: two purge_api instances on etcd share it, and an edge and geodns that know both "
     "move to the other when one dies",
     "[registry][integration][geodns][etcd]") {
     SKIP_WITHOUT_ETCD();
