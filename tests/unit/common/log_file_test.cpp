@@ -80,19 +80,23 @@ TEST_CASE("reopen after a rename: nothing lost, nothing twice, in order", "[log_
     std::thread a(writer, 0), b(writer, 1);
     std::vector<fs::path> rotated;
     auto total = [&] { return written[0].load() + written[1].load(); };
-    for (int r = 0; r < 5; ++r) {
-        // Lines go into each file: wait until the writers made some since the last rotation
-        // (not a fixed sleep: on a loaded machine the writer threads may not run for a while).
+    // Lines go into each file: wait until the writers made some since the last rotation (not a
+    // fixed sleep: on a loaded machine the writer threads may not run for a while).
+    auto some_lines = [&] {
         const int before = total();
         const auto bound = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         while (total() < before + 50 && std::chrono::steady_clock::now() < bound)
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    };
+    for (int r = 0; r < 5; ++r) {
+        some_lines();
         const fs::path to = dir.path / ("access.log." + std::to_string(r));
         fs::rename(file, to);
         rotated.push_back(to);
         w->reopen();
         w->flush();  // the reopen is done: the next rename moves the new file
     }
+    some_lines();  // the file open last gets lines too (the writers may have been descheduled)
     done = true;
     a.join();
     b.join();
