@@ -36,6 +36,15 @@ wait_port() {
   return 1
 }
 
+# page_has URL REGEX: true when the page at URL has a line matching REGEX. The page is read whole
+# before grep looks: `curl | grep -q` under pipefail fails when grep stops early on a long page
+# (curl gets SIGPIPE), which made checks of /metrics flaky.
+page_has() {
+  local page
+  page=$(curl -s --max-time 2 "$1") || return 1
+  grep -q -- "$2" <<<"$page"
+}
+
 # cpu_ticks PID...: utime + stime of these processes (all their threads), in clock ticks
 # (getconf CLK_TCK per second).
 cpu_ticks() {

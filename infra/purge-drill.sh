@@ -171,7 +171,7 @@ start_edge edge-2 B A
 edge_seq() { curl -s --max-time 1 "http://127.0.0.1:${edge_admin[$1]}/metrics" | awk '$1 == "cdn_edge_purge_last_seq" { print $2 + 0 }'; }
 for e in edge-1 edge-2; do
   for _ in $(seq 1 100); do
-    curl -s --max-time 1 "http://127.0.0.1:${edge_admin[$e]}/metrics" | grep -q '^cdn_edge_purge_stream_connected 1' && break
+    page_has "http://127.0.0.1:${edge_admin[$e]}/metrics" '^cdn_edge_purge_stream_connected 1' && break
     sleep 0.1
   done
 done

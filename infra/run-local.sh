@@ -272,10 +272,10 @@ if [ $smoke = 1 ]; then
   echo "$fleet" | grep -q '"id":"edge-local"' || { echo "smoke: GET /v1/fleet does not list edge-local: $fleet"; exit 1; }
   kill -HUP "$edge_pid"
   for _ in $(seq 50); do
-    curl -s "http://127.0.0.1:$admin_port/metrics" | grep -q '^cdn_edge_config_generation 2$' && break
+    page_has "http://127.0.0.1:$admin_port/metrics" '^cdn_edge_config_generation 2$' && break
     sleep 0.1
   done
-  curl -s "http://127.0.0.1:$admin_port/metrics" | grep -q '^cdn_edge_config_generation 2$' ||
+  page_has "http://127.0.0.1:$admin_port/metrics" '^cdn_edge_config_generation 2$' ||
     { echo "smoke: SIGHUP did not reload the edge"; exit 1; }
   reloaded=$(curl -s -D - -o /dev/null "http://127.0.0.1:$edge_port/hello.txt")
   echo "$reloaded" | grep -q '^HTTP/1.1 200' || { echo "smoke: no answer after the reload"; exit 1; }
