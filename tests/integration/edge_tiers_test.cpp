@@ -390,8 +390,11 @@ TEST_CASE("tiers: a parent that hangs is given up after the group's response_tim
     Edge child(dir, origin.url(),
                child_toml({hanging.url(), url_of(parent)}, "response_timeout = \"300ms\"\n"),
                name("child-1"));
-    int hung = 0;
-    for (int i = 0; i < 6; ++i) {
+    // Which parent owns a key depends on the parents' URLs (ports picked at random): with two,
+    // 6 keys all miss the hanging one once in 64 runs, so go on (up to 40) until one hit it.
+    int hung = 0, requests = 0;
+    for (int i = 0; i < 40 && (i < 6 || hung == 0); ++i) {
+        ++requests;
         const auto start = std::chrono::steady_clock::now();
         auto r = http_get(child.port(), "/h/" + std::to_string(i) + "?size=10");
         const auto took = std::chrono::steady_clock::now() - start;
@@ -401,5 +404,5 @@ TEST_CASE("tiers: a parent that hangs is given up after the group's response_tim
     }
     CHECK(hung >= 1);  // the hanging parent owned some of the keys
     CHECK(child.metric("cdn_edge_parent_failures_total") == hung);
-    CHECK(origin.total() == 6);
+    CHECK(origin.total() == static_cast<std::uint64_t>(requests));
 }
