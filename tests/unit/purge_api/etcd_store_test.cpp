@@ -56,9 +56,10 @@ etcd_prefix = "/x/"
     // The request deadline, idempotency keys' lifetime and etcd history compaction.
     CHECK(c.store_timeout == std::chrono::milliseconds(1000));
     CHECK(c.idempotency_ttl == std::chrono::hours(24));
-    c = parse_config("[store]\ntimeout = \"250ms\"\nidempotency_ttl = \"2h\"\ncompact_every = "
-                     "\"30s\"\n",
-                     "p.toml");
+    c = parse_config(
+        "[store]\ntimeout = \"250ms\"\nidempotency_ttl = \"2h\"\ncompact_every = "
+        "\"30s\"\n",
+        "p.toml");
     CHECK(c.store_timeout == std::chrono::milliseconds(250));
     CHECK(c.idempotency_ttl == std::chrono::hours(2));
     CHECK(c.compact_every == std::chrono::seconds(30));
