@@ -75,38 +75,22 @@ std::int64_t to_ms(TimePoint t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
-// Adapts PurgeStore::submit (callback on the store's thread) to the caller's executor.
-template <class CompletionToken>
-auto async_submit(PurgeStore& store, AppendRequest request, CompletionToken&& token) {
-    return asio::async_initiate<CompletionToken, void(AppendResult)>(
-        [&store](auto handler, AppendRequest req) {
+// Adapts a PurgeStore call that reports through a callback on the store's thread (submit,
+// sync) to the caller's executor: start(done) makes the call, done(result) resumes the caller.
+template <class Result, class CompletionToken, class Start>
+auto on_store_thread(Start start, CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(Result)>(
+        [start = std::move(start)](auto handler) mutable {
             auto ex = asio::get_associated_executor(handler);
             auto h = std::make_shared<decltype(handler)>(std::move(handler));
-            store.submit(std::move(req), [h, ex](AppendResult r) {
+            start([h, ex](Result r) {
                 asio::post(ex, [h, r = std::move(r)]() mutable {
                     auto done = std::move(*h);
                     done(std::move(r));
                 });
             });
         },
-        token, std::move(request));
-}
-
-// Adapts PurgeStore::sync likewise.
-template <class CompletionToken>
-auto async_sync(PurgeStore& store, SyncPlan plan, CompletionToken&& token) {
-    return asio::async_initiate<CompletionToken, void(SeqCheck)>(
-        [&store](auto handler, SyncPlan p) {
-            auto ex = asio::get_associated_executor(handler);
-            auto h = std::make_shared<decltype(handler)>(std::move(handler));
-            store.sync(p.seq, p.wait, [h, ex](SeqCheck c) {
-                asio::post(ex, [h, c]() mutable {
-                    auto done = std::move(*h);
-                    done(c);
-                });
-            });
-        },
-        token, plan);
+        token);
 }
 
 // Writes bytes in slices, each within `timeout`.
@@ -265,7 +249,9 @@ asio::awaitable<void> ApiServer::serve(Stream& stream) {
         if (auto* sp = std::get_if<SyncPlan>(&plan)) {
             // This instance may be behind the shared log: catch up, then plan it once more.
             metrics_.synced.inc();
-            const SeqCheck check = co_await async_sync(store_, *sp, asio::use_awaitable);
+            const SeqCheck check = co_await on_store_thread<SeqCheck>(
+                [&](auto done) { store_.sync(sp->seq, sp->wait, std::move(done)); },
+                asio::use_awaitable);
             plan = handler_.plan(req, *settings, check);
             if (std::holds_alternative<SyncPlan>(plan))
                 plan = handler_.error(make_error(ApiErrc::unavailable, "try again"));
@@ -277,8 +263,9 @@ asio::awaitable<void> ApiServer::serve(Stream& stream) {
             AppendRequest request{
                 a->draft, a->idempotency_key, a->fingerprint,
                 std::chrono::steady_clock::now() + settings->config.store_timeout};
-            const AppendResult result =
-                co_await async_submit(store_, std::move(request), asio::use_awaitable);
+            const AppendResult result = co_await on_store_thread<AppendResult>(
+                [&](auto done) { store_.submit(std::move(request), std::move(done)); },
+                asio::use_awaitable);
             reply = handler_.appended(*a, result);
         } else if (auto* w = std::get_if<RegistryWaitPlan>(&plan)) {
             reply = co_await wait_registry(*w);

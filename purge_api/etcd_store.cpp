@@ -367,6 +367,36 @@ std::optional<std::string> kv_bytes(const json::object& kv, std::string_view fie
     return base64_decode(v->get_string());
 }
 
+// The `seq` key as a range answer (or a txn's range) holds it: its value and revision (0, 0
+// when it is absent).
+struct SeqKey {
+    std::uint64_t value = 0;
+    std::int64_t mod_revision = 0;
+};
+SeqKey seq_key_of(const json::object& range) {
+    SeqKey k;
+    const json::array& kvs = kvs_of(range);
+    if (kvs.empty() || !kvs[0].is_object()) return k;
+    k.mod_revision = int_field(kvs[0].get_object(), "mod_revision");
+    if (auto v = kv_bytes(kvs[0].get_object(), "value"))
+        std::from_chars(v->data(), v->data() + v->size(), k.value);
+    return k;
+}
+
+json::object seq_range(std::string_view prefix) {
+    json::object body;
+    body["key"] = base64_encode(std::string(prefix) + "seq");
+    return body;
+}
+
+// A linearizable read of `seq`; nullopt when etcd could not be read.
+asio::awaitable<std::optional<SeqKey>> read_seq(EtcdClient& c, std::string_view prefix,
+                                                std::chrono::steady_clock::time_point deadline) {
+    auto r = co_await c.call("/v3/kv/range", seq_range(prefix), deadline);
+    if (!r) co_return std::nullopt;
+    co_return seq_key_of(r->get_object());
+}
+
 // A new lease of `ttl` (whole seconds, at least 1); 0 when etcd did not grant one.
 asio::awaitable<std::int64_t> grant_lease(EtcdClient& c, std::chrono::milliseconds ttl,
                                           std::chrono::steady_clock::time_point deadline) {
@@ -768,10 +798,7 @@ asio::awaitable<std::optional<std::int64_t>> EtcdPurgeStore::load(EtcdClient& c,
     const std::int64_t rev = header_revision(o);
     const bool first_load = last_seq_ == 0 && records_.empty() && compacted_through_ == 0;
 
-    std::uint64_t etcd_seq = 0;
-    if (const auto& kvs = kvs_of(txn_range(o, 0)); !kvs.empty() && kvs[0].is_object())
-        if (auto v = kv_bytes(kvs[0].get_object(), "value"))
-            std::from_chars(v->data(), v->data() + v->size(), etcd_seq);
+    const std::uint64_t etcd_seq = seq_key_of(txn_range(o, 0)).value;
     const json::array& compacted = kvs_of(txn_range(o, 1));
     for (const json::value& kv : compacted)
         if (kv.is_object()) absorb_kv(kv.get_object(), false, rev);
@@ -1100,10 +1127,7 @@ EtcdPurgeStore::Awaitable EtcdPurgeStore::commit(EtcdClient& c, std::vector<Pend
                     if (kv.is_object()) absorb_kv(kv.get_object(), false, 0);
         if (last_seq_ > before) notify(last_seq_);
         const json::value* more = txn_range(o, 1).if_contains("more");
-        std::uint64_t etcd_seq = 0;
-        if (const auto& kvs = kvs_of(txn_range(o, 2)); !kvs.empty() && kvs[0].is_object())
-            if (auto v = kv_bytes(kvs[0].get_object(), "value"))
-                std::from_chars(v->data(), v->data() + v->size(), etcd_seq);
+        const std::uint64_t etcd_seq = seq_key_of(txn_range(o, 2)).value;
         if (etcd_seq > last_seq_ && kvs_of(txn_range(o, 1)).empty() && !need_catch_up_) {
             // `seq` is ahead of the last record there is: records at the top of the log were
             // deleted. Appending after them would put a hole in the log: stop.
@@ -1238,16 +1262,8 @@ EtcdPurgeStore::Awaitable EtcdPurgeStore::prober() {
             bool whole = co_await catch_up(c);
             if (whole) {
                 // Records deleted at the top: `seq` is still ahead of the last one.
-                json::object body;
-                body["key"] = base64_encode(options_.prefix + "seq");
-                auto r = co_await c.call("/v3/kv/range", body, deadline());
-                std::uint64_t etcd_seq = 0;
-                if (r)
-                    if (const auto& kvs = kvs_of(r->get_object());
-                        !kvs.empty() && kvs[0].is_object())
-                        if (auto v = kv_bytes(kvs[0].get_object(), "value"))
-                            std::from_chars(v->data(), v->data() + v->size(), etcd_seq);
-                whole = r && etcd_seq <= last_seq_;
+                const auto k = co_await read_seq(c, options_.prefix, deadline());
+                whole = k && k->value <= last_seq_;
                 if (!whole) stuck_.store(true);
             }
             if (whole) {
@@ -1257,21 +1273,13 @@ EtcdPurgeStore::Awaitable EtcdPurgeStore::prober() {
             }
             continue;
         }
-        json::object body;
-        body["key"] = base64_encode(options_.prefix + "seq");
-        auto r = co_await c.call("/v3/kv/range", body, deadline());
+        auto r = co_await c.call("/v3/kv/range", seq_range(options_.prefix), deadline());
         if (r) {
             set_healthy(true);
             // `seq` ahead of this instance at two probes in a row (a healthy watch brings a
             // change within milliseconds): the watch hangs on a member that stopped (SIGSTOP,
             // a partition) while the others went on. Read the log, and move the watch.
-            std::uint64_t etcd_seq = 0;
-            std::int64_t mod = 0;
-            if (const auto& kvs = kvs_of(r->get_object()); !kvs.empty() && kvs[0].is_object()) {
-                mod = int_field(kvs[0].get_object(), "mod_revision");
-                if (auto v = kv_bytes(kvs[0].get_object(), "value"))
-                    std::from_chars(v->data(), v->data() + v->size(), etcd_seq);
-            }
+            const auto [etcd_seq, mod] = seq_key_of(r->get_object());
             if (etcd_seq <= last_seq_) {
                 suspect_rev_ = 0;
             } else if (!watching_) {
@@ -1318,20 +1326,10 @@ EtcdPurgeStore::Awaitable EtcdPurgeStore::syncer() {
         for (;;) {
             // A linearizable read of the log and of `seq`: what etcd holds now.
             const bool ok = co_await catch_up(c);
-            std::uint64_t etcd_seq = 0;
-            bool seq_ok = false;
-            if (ok) {
-                json::object body;
-                body["key"] = base64_encode(options_.prefix + "seq");
-                auto r = co_await c.call("/v3/kv/range", body, deadline());
-                if (r) {
-                    seq_ok = true;
-                    if (const auto& kvs = kvs_of(r->get_object());
-                        !kvs.empty() && kvs[0].is_object())
-                        if (auto v = kv_bytes(kvs[0].get_object(), "value"))
-                            std::from_chars(v->data(), v->data() + v->size(), etcd_seq);
-                }
-            }
+            std::optional<SeqKey> k;
+            if (ok) k = co_await read_seq(c, options_.prefix, deadline());
+            const bool seq_ok = k.has_value();
+            const std::uint64_t etcd_seq = k ? k->value : 0;
             if (last_seq_ > 0) notify(last_seq_);
             const auto now = std::chrono::steady_clock::now();
             std::vector<SyncWait> left;
