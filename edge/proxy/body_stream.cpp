@@ -34,6 +34,11 @@ std::span<char> BodyStream::space() {
     return {data_ + size_, static_cast<std::size_t>(capacity_ - size_)};
 }
 
+bool BodyStream::full() const {
+    std::lock_guard lock(mu_);
+    return data_ && !finished_ && size_ == capacity_;
+}
+
 bool BodyStream::commit(std::size_t n) {
     std::lock_guard lock(mu_);
     if (!data_ || finished_ || n > capacity_ - size_) return false;
@@ -158,9 +163,11 @@ asio::awaitable<Result<std::string_view>> BodyStreamReader::next() {
 }
 
 asio::awaitable<Result<std::string_view>> OriginBodySource::next() {
-    auto n = co_await body_->read_some(buffer_.data(), buffer_.size());
+    constexpr std::size_t kRead = 64 * 1024;
+    if (!buffer_) buffer_ = std::make_unique_for_overwrite<char[]>(kRead);
+    auto n = co_await body_->read_some(buffer_.get(), kRead);
     if (!n) co_return n.error();
-    co_return std::string_view(buffer_.data(), *n);
+    co_return std::string_view(buffer_.get(), *n);
 }
 
 }  // namespace cdn::edge::proxy

@@ -61,6 +61,8 @@ class BodyStream {
     boost::asio::awaitable<bool> finished(std::chrono::milliseconds timeout);
 
     std::uint64_t size() const;
+    // A known length all in (only the end of the origin's body is still to be seen).
+    bool full() const;
     // The whole body once complete (the same buffer readers read), else null.
     std::shared_ptr<const std::string> whole() const;
 
@@ -105,7 +107,7 @@ class OriginBodySource final : public http::BodySource {
 
   private:
     std::unique_ptr<upstream::ResponseBody> body_;
-    std::string buffer_ = std::string(64 * 1024, '\0');
+    std::unique_ptr<char[]> buffer_;  // kRead bytes, allocated at the first read, never zeroed
 };
 
 }  // namespace cdn::edge::proxy

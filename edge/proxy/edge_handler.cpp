@@ -433,14 +433,19 @@ asio::awaitable<void> EdgeHandler::fill(FillJob job) {
     // that trickles cannot hold a fill (and its collapsed waiters) for ever.
     job.origin_body->set_deadline(std::chrono::steady_clock::now() + job.fill_timeout);
     // A known length is read straight into the body's own buffer; otherwise through one read
-    // buffer for the whole fill, each piece then kept at its own size.
+    // buffer for the whole fill, each piece then kept at its own size. Once a known length is
+    // all in, one more read (of a byte, into `tail`) sees the end: no 64 KiB buffer for it.
     std::unique_ptr<char[]> buffer;
     constexpr std::size_t kRead = 64 * 1024;
+    char tail[1];
     for (;;) {
         std::span<char> into = job.body->space();
         const bool in_place = !into.empty();
-        if (!in_place) {
-            if (!buffer) buffer = std::make_unique<char[]>(kRead);
+        if (!in_place && job.body->full()) {
+            into = {tail, sizeof tail};
+        } else if (!in_place) {
+            // Not zero-filled: every byte read into it is overwritten first.
+            if (!buffer) buffer = std::make_unique_for_overwrite<char[]>(kRead);
             into = {buffer.get(), kRead};
         }
         auto n = co_await job.origin_body->read_some(into.data(), std::min(into.size(), kRead));
@@ -452,7 +457,7 @@ asio::awaitable<void> EdgeHandler::fill(FillJob job) {
             complete = true;
             break;
         }
-        if (!(in_place ? job.body->commit(*n) : job.body->append({buffer.get(), *n}))) break;
+        if (!(in_place ? job.body->commit(*n) : job.body->append({into.data(), *n}))) break;
         if (job.body->size() > job.limit) {
             // A body of unannounced length outgrew what the cache takes: cut it off rather than
             // hold it all in memory (readers see a short body).
