@@ -1,29 +1,44 @@
 #!/usr/bin/env bash
-# HTTP/2 over TLS: requests/second of pure cache hits through the edge and through nginx
-# (`listen ... ssl http2` + proxy_cache), both in front of the same origin_sim, in one run, as a
-# ratio. Both servers present the SAME self-signed certificate (EC P-256, made with the openssl
-# CLI in the temp dir) and offer h2 through ALPN. h2load offers only the TLS 1.3 suite
+# HTTP/2 over TLS: cache hits through the edge and through a tuned nginx, in one run: requests/s,
+# the ratio to nginx (taken in each round, then the median) and the server CPU microseconds per
+# request. Both are in front of the same nginx origin as bench/hit_path.sh (bench/peers.sh: random
+# objects on /dev/shm, /obj/1k and /obj/64k by default). nginx is the tuned proxy_cache of
+# hit_path.sh (tmpfs cache, open_file_cache, sendfile off + output_buffers 2 1m, tcp_nopush,
+# keepalive_requests 1000000, proxy_cache_lock, upstream keepalive, 1 worker) plus
+# `listen 127.0.0.1:PORT ssl http2` with ssl_session_cache shared:tls:10m and ssl_protocols TLSv1.2
+# TLSv1.3 (nginx 1.22 leaves TLS 1.3 off unless told, and would speak TLS 1.2 to h2load while the
+# edge speaks TLS 1.3: not the same work; nginx 1.23.4+ has this default); the edge runs with
+# --threads 1 --no-access-log --memory 2GiB and a [tls] listener (alpn h2, http/1.1).
+#
+# Same TLS on both sides: one self-signed RSA 2048 certificate (CN=127.0.0.1, made with the
+# openssl CLI in the scratch dir) for both servers, and h2load offers only the TLS 1.3 suite
 # TLS13_CIPHERS (default TLS_AES_128_GCM_SHA256): left alone, the edge picks AES-256-GCM (its own
 # order) and nginx AES-128-GCM (the client's), which would not be the same work. The protocol,
-# cipher and key exchange h2load reports are printed, and must match between the two servers.
+# cipher and key exchange h2load reports must be the same in every run, or the script fails.
 #
-# Like hit_path.sh: each server has one worker pinned to CPU 0 (edge --threads 1; nginx
-# worker_processes 1), h2load runs with one thread pinned to CPU 1, access logs are off, each
-# object is warmed once, then h2load measures pure hits (the origin's request count is printed
-# before and after the measurement). Every h2load run is bounded in time (-D DURATION seconds),
-# loopback only; the script stops only the processes it started.
-#   bench/h2_load.sh                     # build Release into build-release, run, print a table
-#   BIN_DIR=build-release DURATION=10 CONNECTIONS=64 STREAMS=20 bench/h2_load.sh
-#   bench/h2_load.sh --smoke             # 1 s per run: proves it works
-# Settings: DURATION (s, default 5; 1 with --smoke), WARMUP (h2load --warm-up-time, s, default 1;
-# 0 with --smoke), CONNECTIONS (h2load -c, 32), STREAMS (h2load -m, 10), SIZES ("1024 65536"),
-# SERVER_CPU/LOAD_CPU (0/1), TLS13_CIPHERS (TLS_AES_128_GCM_SHA256).
-# Exit status: 0 ok; 1 failure (a failed/errored/timed-out request, a non-2xx answer, no h2,
-# a miss during the measurement); 77 smoke skipped (h2load or nginx missing).
+# Each server has one worker pinned to SERVER_CPUS (0); h2load (one thread) and the origin run on
+# CLIENT_CPUS (1). Each object is fetched 3 times over h2 to warm it; a 4th fetch must be an
+# HTTP/2 hit (nginx X-Cache-Status, edge X-Cache) that does not reach the origin. One unrecorded
+# warm-up run (WARMUP s) per target x size, then ROUNDS interleaved rounds (for round: for size:
+# for target) of `h2load -t1 -c$CONNECTIONS -m$STREAMS -D$DURATION`, each under `timeout`. The
+# origin's request count must not move while h2load runs (every measured request a hit); every run
+# must end with h2 negotiated, 0 failed/errored/timed-out requests and only 2xx answers.
+# Loopback only; the script stops only the processes it started (by PID).
+#   bench/h2_load.sh                     # build Release edge into build-release, run, print tables
+#   BIN_DIR=build-release DURATION=10 ROUNDS=5 STREAMS=20 bench/h2_load.sh
+#   bench/h2_load.sh --smoke             # 1 s per run, 1 round: proves it works
+# Settings: DURATION (s, 5; 1 with --smoke), ROUNDS (3; 1 with --smoke), WARMUP (s, 1; 0 with
+# --smoke), CONNECTIONS (h2load -c, 64), STREAMS (h2load -m, 10), SIZES ("1k 64k"; byte counts
+# such as 1024 are accepted), SERVER_CPUS/CLIENT_CPUS (0/1; SERVER_CPU/LOAD_CPU still work),
+# TLS13_CIPHERS (TLS_AES_128_GCM_SHA256), NGINX_SENDFILE (off), MAX_TOTAL (600 s), OUT_DIR (keep
+# raw.tsv and summary.md there), KEEP (keep the scratch dir).
+# Exit status: 0 ok; 1 failure (a failed/errored/timed-out request, a non-2xx answer, no h2, a miss
+# during the measurement, different TLS); 2 usage; 77 smoke skipped (h2load or nginx missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 . infra/lib.sh
+. bench/peers.sh
 
 SMOKE=0
 case "${1:-}" in
@@ -34,208 +49,233 @@ esac
 
 if [ "$SMOKE" = 1 ]; then
   DURATION=${DURATION:-1}
+  ROUNDS=${ROUNDS:-1}
   WARMUP=${WARMUP:-0}
 else
   DURATION=${DURATION:-5}
+  ROUNDS=${ROUNDS:-3}
   WARMUP=${WARMUP:-1}
-  infra/deps.sh bench
 fi
-CONNECTIONS=${CONNECTIONS:-32}
+CONNECTIONS=${CONNECTIONS:-64}
 STREAMS=${STREAMS:-10}
-SIZES=${SIZES:-"1024 65536"}
-SERVER_CPU=${SERVER_CPU:-0}
-LOAD_CPU=${LOAD_CPU:-1}
+SIZES=${SIZES:-"1k 64k"}
+SERVER_CPUS=${SERVER_CPUS:-${SERVER_CPU:-0}}
+CLIENT_CPUS=${CLIENT_CPUS:-${LOAD_CPU:-1}}
 TLS13_CIPHERS=${TLS13_CIPHERS:-TLS_AES_128_GCM_SHA256}
+MAX_TOTAL=${MAX_TOTAL:-600}
+TARGETS="nginx edge"
 
 for tool in h2load:nghttp2-client nginx:nginx; do
-  if ! command -v "${tool%%:*}" >/dev/null; then
+  if ! command -v "${tool%%:*}" >/dev/null && ! [ -x "/usr/sbin/${tool%%:*}" ]; then
     echo "${tool%%:*} is not installed (Debian package ${tool#*:})" >&2
     if [ "$SMOKE" = 1 ]; then echo "SKIP: h2_load smoke needs h2load and nginx" >&2; exit 77; fi
     exit 1
   fi
 done
-for tool in openssl curl taskset perl; do
+for tool in openssl curl taskset timeout perl awk; do
   command -v "$tool" >/dev/null || { echo "$tool is not installed" >&2; exit 1; }
 done
-pin_server=(taskset -c "$SERVER_CPU")
-pin_load=(taskset -c "$LOAD_CPU")
+[ "$SMOKE" = 1 ] || infra/deps.sh bench
 if [ "$(nproc)" -lt 2 ]; then
-  echo "warning: fewer than 2 CPUs: not pinning; servers and h2load share a core" >&2
-  pin_server=()
-  pin_load=()
+  echo "warning: fewer than 2 CPUs: servers, origin and h2load share CPU 0" >&2
+  SERVER_CPUS=0 CLIENT_CPUS=0
 fi
 
 if [ -z "${BIN_DIR:-}" ]; then
   BIN_DIR=build-release
   cmake -S . -B "$BIN_DIR" -DCMAKE_BUILD_TYPE=Release -DCDN_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$BIN_DIR" -j"$(nproc)" --target edge origin_sim >/dev/null
+  cmake --build "$BIN_DIR" -j2 --target edge >/dev/null
 fi
 case $BIN_DIR in /*) bin=$BIN_DIR ;; *) bin=$root/$BIN_DIR ;; esac
-for b in edge/edge origin_sim/origin_sim; do
-  [ -x "$bin/$b" ] || { echo "missing $bin/$b (build the Release targets edge origin_sim)" >&2; exit 1; }
-done
+[ -x "$bin/edge/edge" ] || { echo "missing $bin/edge/edge (build the Release target edge)" >&2; exit 1; }
 
-scratch_dir h2load
+labels=""
+for s in $SIZES; do labels+="$(size_label "$s") "; done
+SIZES=${labels% }
+n_s=$(wc -w <<<"$SIZES")
+n_run=$((2 * n_s * ROUNDS))
+n_warm=0
+((WARMUP > 0)) && n_warm=$((2 * n_s))
+est=$(awk -v r="$n_run" -v d="$DURATION" -v w="$n_warm" -v wd="$WARMUP" 'BEGIN { printf "%d", r * (d + 0.7) + w * (wd + 0.7) + 10 }')
+echo "plan: $n_run h2load runs x ${DURATION}s (nginx, edge; sizes $SIZES; $ROUNDS rounds), $n_warm warm-up runs x ${WARMUP}s;" \
+  "about ${est}s (budget MAX_TOTAL=${MAX_TOTAL}s)"
+((est <= MAX_TOTAL)) || peers_die "the plan needs ~${est}s > MAX_TOTAL=${MAX_TOTAL}s"
+SERVER_TTL=$((MAX_TOTAL + 300))
+t_start=$SECONDS
 
-hz=$(getconf CLK_TCK)
+peers_init h2load 256
+out_dir=${OUT_DIR:-$work/results}
+mkdir -p "$out_dir/h2load"
+# shellcheck disable=SC2086 # a list of labels
+peers_objects $SIZES 1k
 
-# One certificate for both servers.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-  -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-  -keyout "$work/key.pem" -out "$work/cert.pem" >"$work/openssl.log" 2>&1 \
-  || { cat "$work/openssl.log" >&2; exit 1; }
-chmod 644 "$work/key.pem" "$work/cert.pem"
+# One certificate for both servers (the reference harness's: RSA 2048, CN=127.0.0.1).
+mkdir -p "$work/tls"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+  -keyout "$work/tls/key.pem" -out "$work/tls/cert.pem" >"$work/logs/openssl.log" 2>&1 \
+  || { cat "$work/logs/openssl.log" >&2; exit 1; }
+chmod 644 "$work/tls/key.pem" "$work/tls/cert.pem"
 
 origin_port=$(free_port)
-"${pin_load[@]}" "$bin/origin_sim/origin_sim" --listen "127.0.0.1:$origin_port" >"$work/origin.log" 2>&1 &
-origin_pid=$!
-pids+=("$origin_pid")
-wait_port "$origin_port" "$origin_pid" "$work/origin.log"
+start_origin "$CLIENT_CPUS" "$origin_port" 1k
 
-edge_port=$(free_port)
+nginx_tls_port=$(free_port)
+start_nginx_cache "$SERVER_CPUS" "$(free_port)" "$origin_port" \
+  "        listen 127.0.0.1:$nginx_tls_port ssl http2; ssl_certificate $work/tls/cert.pem; ssl_certificate_key $work/tls/key.pem; ssl_session_cache shared:tls:10m; ssl_protocols TLSv1.2 TLSv1.3;"
+
 edge_tls_port=$(free_port)
 cat >"$work/edge.toml" <<CONF
 [tls]
 listen = ["127.0.0.1:$edge_tls_port"]
 alpn = ["h2", "http/1.1"]
 [[tls.certificates]]
-cert = "$work/cert.pem"
-key = "$work/key.pem"
+cert = "$work/tls/cert.pem"
+key = "$work/tls/key.pem"
 CONF
-"${pin_server[@]}" "$bin/edge/edge" --config "$work/edge.toml" --listen "127.0.0.1:$edge_port" \
-  --origin "http://127.0.0.1:$origin_port" --threads 1 --no-access-log --memory 512MiB \
-  >"$work/edge.log" 2>&1 &
-edge_pid=$!
-pids+=("$edge_pid")
+start_edge "$SERVER_CPUS" "$(free_port)" "$origin_port" --config "$work/edge.toml"
 
-nginx_port=$(free_port)
-mkdir -p "$work/nginx/cache" "$work/nginx/tmp"
-cat >"$work/nginx/nginx.conf" <<CONF
-worker_processes 1;
-worker_cpu_affinity 01;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx/tmp;
-  proxy_temp_path $work/nginx/tmp;
-  fastcgi_temp_path $work/nginx/tmp;
-  uwsgi_temp_path $work/nginx/tmp;
-  scgi_temp_path $work/nginx/tmp;
-  proxy_cache_path $work/nginx/cache levels=1:2 keys_zone=edge:64m max_size=512m inactive=1h;
-  upstream origin { server 127.0.0.1:$origin_port; keepalive 32; }
-  server {
-    listen 127.0.0.1:$nginx_port ssl http2;
-    ssl_certificate $work/cert.pem;
-    ssl_certificate_key $work/key.pem;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    keepalive_requests 100000000;   # no GOAWAY after 1000 requests (HTTP/2 default)
-    keepalive_timeout 75s;
-    location / {
-      proxy_pass http://origin;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_cache edge;
-      proxy_cache_valid 200 10m;
-      add_header X-Cache \$upstream_cache_status;
-    }
-  }
-}
-CONF
-# worker_cpu_affinity 01 is CPU 0; with another SERVER_CPU, let taskset decide.
-[ "$SERVER_CPU" = 0 ] || sed -i '/worker_cpu_affinity/d' "$work/nginx/nginx.conf"
-"${pin_server[@]}" nginx -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" -p "$work/nginx" \
-  -g 'daemon off;' >"$work/nginx.log" 2>&1 &
-nginx_pid=$!
-pids+=("$nginx_pid")
+wait_ready nginx
+wait_ready edge
+wait_port "$edge_tls_port" "${peer_pid[edge]}" "$work/logs/edge.log"
+grep -q "https on 127.0.0.1:$edge_tls_port" "$work/logs/edge.log" \
+  || { echo "edge did not log 'https on 127.0.0.1:$edge_tls_port':" >&2; cat "$work/logs/edge.log" >&2; exit 1; }
+wait_port "$nginx_tls_port" "${peer_pid[nginx]}" "$work/logs/nginx.log"
+peers_check_loopback
+declare -A tls_url=([nginx]="https://127.0.0.1:$nginx_tls_port" [edge]="https://127.0.0.1:$edge_tls_port")
 
-wait_port "$edge_tls_port" "$edge_pid" "$work/edge.log"
-grep -q "https on 127.0.0.1:$edge_tls_port" "$work/edge.log" \
-  || { echo "edge did not log 'https on 127.0.0.1:$edge_tls_port':" >&2; cat "$work/edge.log" >&2; exit 1; }
-wait_port "$nginx_port" "$nginx_pid" "$work/nginx.log"
-nginx_procs() { echo "$nginx_pid" $(cat /proc/"$nginx_pid"/task/*/children 2>/dev/null); }
+# Warm: 3 fetches over h2, then a 4th must be an HTTP/2 hit that does not reach the origin.
+for sz in $SIZES; do
+  for t in $TARGETS; do
+    for _ in 1 2 3; do curl -sk --http2 -o /dev/null --max-time 10 "${tls_url[$t]}/obj/$sz"; done
+    o0=$(origin_count)
+    hdr=$(curl -sk --http2 -D - -o /dev/null --max-time 10 "${tls_url[$t]}/obj/$sz" | tr -d '\r')
+    o1=$(origin_count)
+    case $t in nginx) hit_header=x-cache-status ;; edge) hit_header=x-cache ;; esac
+    h=$(awk -v want="$hit_header" -F': ' 'tolower($1) == want { c = $2 } /^HTTP\// { split($0, w, " "); v = w[1] } END { print c, v }' <<<"$hdr")
+    if [ "$h" != "HIT HTTP/2" ] || [ "$o1" != "$o0" ]; then
+      printf '%s\n' "$hdr" >&2
+      echo "$t did not serve an HTTP/2 HIT for /obj/$sz ($h; origin requests +$((o1 - o0)))" >&2
+      exit 1
+    fi
+  done
+done
+peers_log "warmed nginx and edge: 4th fetch an HTTP/2 hit everywhere; $(origin_count) origin requests so far (readiness probes, one fetch per object and server)"
 
-origin_total() {
-  local t
-  t=$(curl -s "http://127.0.0.1:$origin_port/_stats" | grep -o '"total":[0-9]*')
-  echo "${t#*:}"
-}
+raw=$out_dir/raw.tsv
+printf 'phase\tround\tsize\ttarget\trps\tMBps\tp50_us\tp99_us\trequests\terrors\torigin_reqs\tserver_cpu_pct\tcpu_us_per_req\th2load_cpu_pct\tserver_core_busy_pct\tclient_core_busy_pct\torigin_cpu_pct\n' >"$raw"
+clk=$(getconf CLK_TCK)
+srv_cores=$(expand_cpus "$SERVER_CPUS")
+cli_cores=$(expand_cpus "$CLIENT_CPUS")
+tls_seen=""
 
-# h2load on LOAD_CPU; prints "req/s" and checks the run: h2 negotiated, every request done,
-# 0 failed / errored / timed out, only 2xx answers.
-run_h2load() {  # name url
-  local out=$work/h2load-$1.txt warm=()
-  [ "$WARMUP" = 0 ] || warm=(--warm-up-time="$WARMUP")
-  "${pin_load[@]}" h2load -t1 -c"$CONNECTIONS" -m"$STREAMS" -D"$DURATION" "${warm[@]}" \
-    --tls13-ciphers="$TLS13_CIPHERS" "$2" >"$out" 2>&1 \
-    || { echo "h2load against $1 exited non-zero:" >&2; cat "$out" >&2; return 1; }
-  awk -v name="$1" '
+# h2load_result FILE: checks an h2load output (h2 negotiated, some requests succeeded, none failed,
+# errored or timed out, only 2xx) and prints "requests duration_s bytes errors"; fails otherwise.
+h2load_result() {
+  awk '
     /^Application protocol:/ { proto = $3 }
+    /^finished in/ { d = $3; sub(/,$/, "", d); if (d ~ /ms$/) { sub(/ms$/, "", d); d /= 1000 } else sub(/s$/, "", d) }
     /^requests:/ {
-      for (i = 2; i <= NF; i++) {
-        if ($(i) ~ /^(total|started|done|succeeded|failed|errored|timeout),?$/) { k = $(i); sub(/,/, "", k); v[k] = $(i - 1) }
-      }
-      seen_req = 1
+      for (i = 2; i <= NF; i++) if ($(i) ~ /^(total|started|done|succeeded|failed|errored|timeout),?$/) { k = $(i); sub(/,/, "", k); v[k] = $(i - 1) }
+      seen = 1
     }
-    /^status codes:/ { two = $3; three = $5; four = $7; five = $9 }
-    /^finished in/ { for (i = 1; i <= NF; i++) if ($(i) ~ /^req\/s/) rps = $(i - 1) }
+    /^status codes:/ { non2 = $5 + $7 + $9 }
+    /^traffic:/ { b = $3; gsub(/[()]/, "", b) }
     END {
       bad = ""
       if (proto != "h2") bad = bad " protocol=" proto
-      if (!seen_req || v["succeeded"] + 0 == 0) bad = bad " no-successful-requests"
+      if (!seen || v["succeeded"] + 0 == 0) bad = bad " no-successful-requests"
       if (v["failed"] + 0 || v["errored"] + 0 || v["timeout"] + 0)
         bad = bad sprintf(" failed=%d errored=%d timeout=%d", v["failed"], v["errored"], v["timeout"])
-      if (three + four + five) bad = bad sprintf(" non-2xx=%d", three + four + five)
-      if (bad != "") { print name ":" bad > "/dev/stderr"; exit 1 }
-      print rps
-    }' "$out" || { cat "$out" >&2; return 1; }
+      if (non2) bad = bad sprintf(" non-2xx=%d", non2)
+      if (d + 0 <= 0) bad = bad " no-duration"
+      if (bad != "") { print FILENAME ":" bad > "/dev/stderr"; exit 1 }
+      printf "%.0f %.6f %.0f %d\n", v["done"], d, b, v["failed"] + v["errored"] + v["timeout"] + non2
+    }' "$1"
 }
-tls_line() {  # name -> "TLSv1.3 TLS_AES_128_GCM_SHA256 X25519"
-  awk '/^TLS Protocol:/ {p = $3} /^Cipher:/ {c = $2} /^Server Temp Key:/ {k = $4} END {print p, c, k}' \
-    "$work/h2load-$1.txt"
+tls_line() { # FILE -> "TLSv1.3 TLS_AES_128_GCM_SHA256 X25519"
+  awk '/^TLS Protocol:/ {p = $3} /^Cipher:/ {c = $2} /^Server Temp Key:/ {k = $4} END {print p, c, k}' "$1"
 }
 
-echo "h2load -t1 -c$CONNECTIONS -m$STREAMS -D$DURATION (warm-up ${WARMUP}s) on CPU $LOAD_CPU;" \
-  "edge (--threads 1) and nginx (1 worker) on CPU $SERVER_CPU; same EC P-256 certificate"
-echo "edge_cpu/nginx_cpu: the server's CPU time (utime + stime, /proc) over the h2load run's wall time"
-results=()
-rows=()
-for size in $SIZES; do
-  path="/bench/object-$size?size=$size&cc=public%2C%20max-age%3D3600"
-  # Warm once, then one more request each that must be a HIT.
-  for p in "$edge_tls_port" "$nginx_port"; do
-    curl -sk --http2 -o /dev/null "https://127.0.0.1:$p$path"
-    h=$(curl -sk --http2 -D - -o /dev/null "https://127.0.0.1:$p$path" | tr -d '\r' \
-      | awk -F': ' 'tolower($1) == "x-cache" {print $2} /^HTTP\// {split($0, w, " "); v = w[1]} END {print v}' | paste -sd' ')
-    case $h in
-      "HIT HTTP/2") ;;
-      *) echo "port $p did not serve an HTTP/2 HIT for $path ($h)" >&2; exit 1 ;;
-    esac
-  done
-  before=$(origin_total)
-  e0=$(cpu_ticks "$edge_pid"); t0=$(date +%s.%N)
-  e=$(run_h2load "edge-$size" "https://127.0.0.1:$edge_tls_port$path")
-  e1=$(cpu_ticks "$edge_pid"); t1=$(date +%s.%N)
-  n0=$(cpu_ticks $(nginx_procs)); t2=$(date +%s.%N)
-  n=$(run_h2load "nginx-$size" "https://127.0.0.1:$nginx_port$path")
-  n1=$(cpu_ticks $(nginx_procs)); t3=$(date +%s.%N)
-  after=$(origin_total)
-  if [ "$after" != "$before" ]; then
-    echo "origin saw $((after - before)) requests while measuring $size B: not all hits" >&2
+# measure PHASE ROUND SIZE TARGET DURATION: one h2load run pinned to CLIENT_CPUS under timeout;
+# samples CPU (server tree, origin, h2load, both cores) and the origin's request count.
+measure() {
+  local phase=$1 round=$2 sz=$3 t=$4 dur=$5
+  local tag=$phase-r$round-$sz-$t out tf spid opid c0 c1 oc0 oc1 ks0 ks1 kc0 kc1 o0 o1 w0 w1 res tls
+  out=$out_dir/h2load/$tag.txt
+  tf=$work/time.txt
+  spid=${peer_pid[$t]}
+  opid=${peer_pid[origin]}
+  c0=$(tree_ticks "$spid")
+  oc0=$(tree_ticks "$opid")
+  ks0=$(cores_ticks "$srv_cores")
+  kc0=$(cores_ticks "$cli_cores")
+  o0=$(origin_count)
+  w0=$(date +%s%N)
+  { TIMEFORMAT='%3U %3S'; time timeout $((dur + 30)) taskset -c "$CLIENT_CPUS" \
+      h2load -t1 -c"$CONNECTIONS" -m"$STREAMS" -D"$dur" --tls13-ciphers="$TLS13_CIPHERS" \
+      "${tls_url[$t]}/obj/$sz" >"$out" 2>&1; } 2>"$tf" \
+    || { echo "h2load against $t ($sz) exited non-zero:" >&2; cat "$out" >&2; exit 1; }
+  w1=$(date +%s%N)
+  o1=$(origin_count)
+  c1=$(tree_ticks "$spid")
+  oc1=$(tree_ticks "$opid")
+  ks1=$(cores_ticks "$srv_cores")
+  kc1=$(cores_ticks "$cli_cores")
+  res=$(h2load_result "$out") || { cat "$out" >&2; exit 1; }
+  if [ "$o1" != "$o0" ]; then
+    echo "origin saw $((o1 - o0)) requests while h2load ran against $t ($sz): not all hits" >&2
     exit 1
   fi
-  ecpu=$(awk -v d="$((e1 - e0))" -v hz="$hz" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", 100 * d / hz / (b - a) }')
-  ncpu=$(awk -v d="$((n1 - n0))" -v hz="$hz" -v a="$t2" -v b="$t3" 'BEGIN { printf "%.0f", 100 * d / hz / (b - a) }')
-  rows+=("$(awk -v s="$size" -v e="$e" -v n="$n" -v ec="$ecpu" -v nc="$ncpu" \
-    'BEGIN { printf "%-8s %12.0f %12.0f %10.2f %9s%% %9s%%", s, e, n, e / n, ec, nc }')")
-  et=$(tls_line "edge-$size")
-  nt=$(tls_line "nginx-$size")
-  [ "$et" = "$nt" ] || { echo "different TLS for $size B: edge $et, nginx $nt" >&2; exit 1; }
-  results+=("$size B: $et (both)")
+  tls=$(tls_line "$out")
+  if [ -z "$tls_seen" ]; then
+    tls_seen=$tls
+  elif [ "$tls" != "$tls_seen" ]; then
+    echo "different TLS: $t $sz negotiated '$tls', an earlier run '$tls_seen'" >&2
+    exit 1
+  fi
+  [ "$phase" = warmup ] && return 0
+  awk -v res="$res" -v phase="$phase" -v round="$round" -v sz="$sz" -v t="$t" -v wall_ns="$((w1 - w0))" \
+    -v ticks="$((c1 - c0))" -v oticks="$((oc1 - oc0))" -v clk="$clk" -v tcpu="$(cat "$tf")" \
+    -v oreq="$((o1 - o0))" -v ks="$ks0 $ks1" -v kc="$kc0 $kc1" '
+    BEGIN {
+      split(res, r, " "); wall = wall_ns / 1e9; split(tcpu, tc, " "); split(ks, a, " "); split(kc, b, " ")
+      sbusy = (a[4] > a[2]) ? 100 * (a[3] - a[1]) / (a[4] - a[2]) : 0
+      cbusy = (b[4] > b[2]) ? 100 * (b[3] - b[1]) / (b[4] - b[2]) : 0
+      printf "%s\t%s\t%s\t%s\t%.0f\t%.1f\t-1\t-1\t%.0f\t%d\t%d\t%.0f\t%.1f\t%.0f\t%.0f\t%.0f\t%.0f\n",
+        phase, round, sz, t, r[1] / r[2], r[3] / r[2] / 1048576, r[1], r[4], oreq, 100 * ticks / clk / wall,
+        ticks / clk * 1e6 / r[1], 100 * (tc[1] + tc[2]) / wall, sbusy, cbusy, 100 * oticks / clk / wall
+    }' >>"$raw"
+  peers_log "$(tail -n 1 "$raw" | awk -F'\t' '{ printf "h2 r%s %-4s %-6s %8s req/s %8s MB/s | server %s%% CPU, %s us/req | h2load %s%% | core busy srv %s%% cli %s%%",
+    $2, $3, $4, $5, $6, $12, $13, $14, $15, $16 }')"
+}
+
+echo "h2load -t1 -c$CONNECTIONS -m$STREAMS -D$DURATION on CPU $CLIENT_CPUS (with the origin);" \
+  "edge (--threads 1) and nginx (1 worker) on CPU $SERVER_CPUS; same RSA 2048 certificate; TLS 1.3 suite $TLS13_CIPHERS"
+if ((WARMUP > 0)); then
+  for sz in $SIZES; do for t in $TARGETS; do measure warmup 0 "$sz" "$t" "$WARMUP"; done; done
+fi
+for ((r = 1; r <= ROUNDS; r++)); do
+  for sz in $SIZES; do
+    for t in $TARGETS; do
+      if ((SECONDS - t_start + DURATION + 5 > MAX_TOTAL)); then peers_die "out of the MAX_TOTAL=${MAX_TOTAL}s budget"; fi
+      measure h2 "$r" "$sz" "$t" "$DURATION"
+    done
+  done
 done
-printf '%-8s %12s %12s %10s %10s %10s\n' size edge_req/s nginx_req/s edge/nginx edge_cpu nginx_cpu
-printf '%s\n' "${rows[@]}"
-printf 'TLS %s\n' "${results[@]}"
-echo "origin requests during the whole run: $(origin_total) (warm-up only; none while h2load ran:" \
+
+{
+  echo "## h2_load $(date -u +%FT%TZ)$([ "$SMOKE" = 1 ] && echo " (SMOKE: 1 s runs, numbers meaningless)")"
+  echo
+  echo "h2load -t1 -c$CONNECTIONS -m$STREAMS -D${DURATION}s over TLS ($tls_seen), $ROUNDS interleaved rounds;" \
+    "servers on CPU $SERVER_CPUS (one worker each), h2load and the origin on CPU $CLIENT_CPUS." \
+    "h2load reports no latency percentiles."
+  echo
+  awk -F'\t' -v base=nginx -v sizes="$SIZES" -v targets="$TARGETS" -v mtargets="" -v tool=h2load \
+    -f bench/peers/summarize.awk "$raw"
+} >"$out_dir/summary.md"
+cat "$out_dir/summary.md"
+echo
+echo "TLS in every run, both servers: $tls_seen"
+echo "origin requests during the whole run: $(origin_count) (warming only; none while h2load ran:" \
   "every measured request was a hit; 0 failed/errored/timed-out, all 2xx)"
+[ -z "${OUT_DIR:-}" ] || echo "results: $OUT_DIR (raw.tsv, summary.md, h2load/)"

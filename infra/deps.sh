@@ -14,8 +14,9 @@ build_pkgs=(
 )
 package_pkgs=(dpkg-dev file)
 test_pkgs=(curl openssl iproute2 nghttp2-client etcd-server dnsutils knot-dnsutils unbound clang libclang-rt-14-dev gnuplot-nox chromium
-           "${package_pkgs[@]}" systemd)
-bench_pkgs=(curl wrk nginx varnish dnsperf gdnsd dnsutils)
+           "${package_pkgs[@]}" systemd
+           wrk nginx varnish trafficserver)  # the bench smokes (hit_path, h2_load) skip without them
+bench_pkgs=(curl openssl nghttp2-client wrk nginx varnish trafficserver gnuplot-nox dnsperf gdnsd dnsutils)
 
 want=("${build_pkgs[@]}")
 case "${1:-test}" in
