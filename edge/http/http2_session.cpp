@@ -4,6 +4,9 @@
 #include "edge/http/token_bucket.hpp"
 
 #include <nghttp2/nghttp2.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -23,6 +26,68 @@
 namespace cdn::edge::http {
 
 namespace detail {
+
+namespace {
+
+// A write-only BIO that appends to the std::string in its data pointer.
+int append_write(BIO* b, const char* data, int len) {
+    if (len <= 0) return 0;
+    static_cast<std::string*>(BIO_get_data(b))->append(data, static_cast<std::size_t>(len));
+    return len;
+}
+long append_ctrl(BIO*, int cmd, long, void*) {
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0;  // nothing buffered: a flush always succeeds
+}
+int append_create(BIO* b) {
+    BIO_set_init(b, 1);
+    return 1;
+}
+const BIO_METHOD* append_method() {
+    static BIO_METHOD* method = [] {
+        BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "cdn-append");
+        if (m) {
+            BIO_meth_set_write(m, append_write);
+            BIO_meth_set_ctrl(m, append_ctrl);
+            BIO_meth_set_create(m, append_create);
+        }
+        return m;
+    }();
+    return method;
+}
+
+}  // namespace
+
+TlsRecordBatch::~TlsRecordBatch() {
+    if (bio_) BIO_free(bio_);
+}
+
+bool TlsRecordBatch::encrypt(SSL* ssl, boost::asio::const_buffer plain) {
+    if (!bio_) {
+        const BIO_METHOD* m = append_method();
+        if (!m || !(bio_ = BIO_new(m))) return false;
+        BIO_set_data(bio_, &records_);
+    }
+    // Our BIO for the records of this batch, then asio's pair end back (each swap hands one
+    // reference to the SSL; both stay alive through the extra one taken here).
+    BIO* theirs = SSL_get_wbio(ssl);
+    if (!theirs || !BIO_up_ref(theirs) || !BIO_up_ref(bio_)) return false;
+    SSL_set0_wbio(ssl, bio_);
+    ERR_clear_error();
+    const auto* p = static_cast<const char*>(plain.data());
+    std::size_t left = plain.size();
+    bool ok = true;
+    while (left > 0) {
+        std::size_t n = 0;
+        if (SSL_write_ex(ssl, p, left, &n) != 1) {
+            ok = false;
+            break;
+        }
+        p += n;
+        left -= n;
+    }
+    SSL_set0_wbio(ssl, theirs);
+    return ok;
+}
 
 class Http2Connection;
 
@@ -311,6 +376,7 @@ class Http2Connection : public std::enable_shared_from_this<Http2Connection> {
     int on_data_chunk(std::int32_t stream_id, const std::uint8_t* data, std::size_t len);
     int on_stream_close(std::int32_t stream_id, std::uint32_t error_code);
     int on_frame_send(const nghttp2_frame* frame);
+    int send_data(const nghttp2_frame& frame, const std::uint8_t* framehd, std::size_t length);
     ssize_t read_body(std::int32_t stream_id, std::uint8_t* buf, std::size_t length,
                       std::uint32_t* data_flags);
 
@@ -354,6 +420,7 @@ class Http2Connection : public std::enable_shared_from_this<Http2Connection> {
     }
 
     ByteStream& io_;
+    std::string out_;  // the writer's batch of frames (send_data appends DATA frames to it)
     RequestHandler& handler_;
     const Http2Limits& limits_;
     ExchangeObserver* observer_;
@@ -436,6 +503,10 @@ struct Http2Trampolines {
                              void* ud) {
         return conn(ud)->read_body(stream_id, buf, length, data_flags);
     }
+    static int send_data(nghttp2_session*, nghttp2_frame* frame, const std::uint8_t* framehd,
+                         std::size_t length, nghttp2_data_source*, void* ud) {
+        return conn(ud)->send_data(*frame, framehd, length);
+    }
 };
 
 bool Http2Connection::init() {
@@ -447,6 +518,7 @@ bool Http2Connection::init() {
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &Http2Trampolines::data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &Http2Trampolines::stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cbs, &Http2Trampolines::frame_send);
+    nghttp2_session_callbacks_set_send_data_callback(cbs, &Http2Trampolines::send_data);
 
     nghttp2_option* opt = nullptr;
     if (nghttp2_option_new(&opt) != 0) {
@@ -675,22 +747,16 @@ int Http2Connection::on_frame_send(const nghttp2_frame* frame) {
     return 0;
 }
 
-ssize_t Http2Connection::read_body(std::int32_t stream_id, std::uint8_t* buf, std::size_t length,
+ssize_t Http2Connection::read_body(std::int32_t stream_id, std::uint8_t*, std::size_t length,
                                    std::uint32_t* data_flags) {
     const StreamPtr st = find(stream_id);
     if (!st) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     if (!st->pending.empty()) {
+        // The bytes go straight from the body into the write batch, in send_data (one copy,
+        // not two: none into nghttp2's frame buffer).
         const std::size_t n = std::min(length, st->pending.size());
-        std::memcpy(buf, st->pending.data(), n);
-        st->pending.remove_prefix(n);
-        st->bytes_sent += n;
-        note_sent(*st, n, Clock::now());
-        if (st->pending.empty()) {
-            if (st->body_done)
-                *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-            else
-                st->wake.notify();  // the pump fetches the next piece
-        }
+        *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+        if (n == st->pending.size() && st->body_done) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
         return static_cast<ssize_t>(n);
     }
     if (st->body_done) {
@@ -700,6 +766,25 @@ ssize_t Http2Connection::read_body(std::int32_t stream_id, std::uint8_t* buf, st
     if (st->body_failed) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // RST_STREAM
     st->wake.notify();
     return NGHTTP2_ERR_DEFERRED;
+}
+
+// A DATA frame whose payload read_body left in the stream's `pending`: called from inside
+// nghttp2_session_mem_send, after the frames it returned before (already in out_), so the
+// frame is appended in order.
+int Http2Connection::send_data(const nghttp2_frame& frame, const std::uint8_t* framehd,
+                               std::size_t length) {
+    const StreamPtr st = find(frame.hd.stream_id);
+    if (!st || length > st->pending.size()) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    out_.append(reinterpret_cast<const char*>(framehd), 9);
+    const std::size_t padlen = frame.data.padlen;
+    if (padlen > 0) out_.push_back(static_cast<char>(padlen - 1));
+    out_.append(st->pending.data(), length);
+    if (padlen > 1) out_.append(padlen - 1, '\0');
+    st->pending.remove_prefix(length);
+    st->bytes_sent += length;
+    note_sent(*st, length, Clock::now());
+    if (st->pending.empty() && !st->body_done) st->wake.notify();  // the pump fetches more
+    return 0;
 }
 
 // ---- streams -------------------------------------------------------------------------------
@@ -1053,7 +1138,7 @@ asio::awaitable<void> Http2Connection::reader() {
 }
 
 asio::awaitable<void> Http2Connection::writer() {
-    std::string out;
+    std::string& out = out_;
     out.reserve(write_batch + 16 * 1024);
     while (!dead_) {
         out.clear();

@@ -27,6 +27,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
+
+struct ssl_st;  // OpenSSL's SSL and BIO, for TlsRecordBatch
+struct bio_st;
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -42,6 +46,28 @@ namespace cdn::edge::http {
 inline constexpr std::string_view http2_client_preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 namespace detail {
+
+// TLS without asio's BIO pair on the way out: asio's ssl::stream passes every record through a
+// 17 KiB BIO pair (two copies of each byte) and writes each record with its own syscall. This
+// encrypts a whole batch of frames straight into one buffer of records through a BIO of its own
+// (set as the SSL's write BIO only while encrypting) and lets the caller send it in one write.
+// Reading, the handshake and close_notify stay asio's. The one thing given up: a record the
+// read side itself produces (a TLS 1.3 KeyUpdate answer) may overtake a batch in flight; that
+// breaks only the connection of the client that asked for it.
+class TlsRecordBatch {
+  public:
+    TlsRecordBatch() = default;
+    ~TlsRecordBatch();
+    TlsRecordBatch(const TlsRecordBatch&) = delete;
+    TlsRecordBatch& operator=(const TlsRecordBatch&) = delete;
+    // Encrypts all of `plain` through `ssl` into records(), appended. False on a TLS error.
+    bool encrypt(::ssl_st* ssl, boost::asio::const_buffer plain);
+    std::string& records() { return records_; }
+
+  private:
+    ::bio_st* bio_ = nullptr;
+    std::string records_;
+};
 
 // The byte stream seen through type erasure: one virtual call per read or write of a whole
 // buffer, never per byte. serve_http2 wraps the caller's stream in one of these.
@@ -78,9 +104,25 @@ class ByteStreamOf final : public ByteStream {
     }
     boost::asio::awaitable<std::pair<boost::system::error_code, std::size_t>> write(
         boost::asio::const_buffer buf) override {
-        auto [ec, n] = co_await boost::asio::async_write(
-            s_, buf, boost::asio::as_tuple(boost::asio::use_awaitable));
-        co_return std::pair{ec, n};
+        if constexpr (requires {
+                          s_.native_handle();
+                          s_.next_layer();
+                      }) {
+            // TLS: encrypt the batch here, then one write of its records on the TCP stream.
+            if (!tls_out_.encrypt(s_.native_handle(), buf))
+                co_return std::pair{
+                    boost::system::error_code(boost::asio::error::connection_aborted),
+                    std::size_t{0}};
+            auto [ec, n] = co_await boost::asio::async_write(
+                s_.next_layer(), boost::asio::buffer(tls_out_.records()),
+                boost::asio::as_tuple(boost::asio::use_awaitable));
+            tls_out_.records().clear();
+            co_return std::pair{ec, ec ? std::size_t{0} : buf.size()};
+        } else {
+            auto [ec, n] = co_await boost::asio::async_write(
+                s_, buf, boost::asio::as_tuple(boost::asio::use_awaitable));
+            co_return std::pair{ec, n};
+        }
     }
     void abort() override {
         boost::system::error_code ec;
@@ -104,6 +146,7 @@ class ByteStreamOf final : public ByteStream {
             return lowest;  // a plain tcp::socket
     }
     Stream& s_;
+    TlsRecordBatch tls_out_;  // used by TLS streams only
 };
 
 }  // namespace detail

@@ -26,6 +26,10 @@ using http::Request;
 
 namespace {
 
+// A cacheable body of at most this announced length that came in with the head is stored before
+// the reply goes out (one write of head and body); any other streams while the fill stores it.
+constexpr std::uint64_t kInlineFillBytes = 64 * 1024;
+
 // "http://" or "https://" in any case (RFC 3986 section 3.1): the scheme's length, else 0.
 std::size_t absolute_scheme_length(std::string_view target) {
     for (std::string_view scheme : {"http://", "https://"})
@@ -372,6 +376,57 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request&
                     length.has_value(), req);
         r.origin_time = origin_time;
         co_return r;
+    }
+
+    if (length && *length <= kInlineFillBytes && res->body->buffered() >= *length &&
+        !f.has_set_cookie) {
+        // A small body that came in with the head (the common miss) is taken here, before
+        // answering: the client then gets one write of head and body, the object stored, with
+        // no fill task, stream or wake-ups in between. A body still on its way streams (below),
+        // so a slow origin's first bytes reach the client at once. Collapsed waiters wait for
+        // the guard, as they wait for a fill.
+        res->body->set_deadline(std::chrono::steady_clock::now() + g.config.origin_fill_timeout);
+        auto buffer = std::make_shared<std::string>(static_cast<std::size_t>(*length), '\0');
+        std::size_t got = 0;
+        Errc failed{};
+        for (;;) {
+            // One byte more than announced: the read that sees the end has room to.
+            char end[1];
+            const bool full = got == buffer->size();
+            auto n = co_await res->body->read_some(full ? end : buffer->data() + got,
+                                                   full ? sizeof end : buffer->size() - got);
+            if (!n) {
+                failed = static_cast<Errc>(n.error().value());
+                break;
+            }
+            if (*n == 0) break;
+            if (full) {  // the parser keeps to Content-Length: never, but never store it
+                failed = Errc::origin_bad_response;
+                break;
+            }
+            got += *n;
+        }
+        if (failed == Errc{} && got != buffer->size()) failed = Errc::origin_closed;
+        if (failed != Errc{}) {
+            metrics.origin_error(failed);
+            if (guard) guard->finish({}, Seconds(0));
+            co_return with_origin_time(origin_failure(g, failed, outcome, req), origin_time);
+        }
+        BuildOptions opts = framing;
+        opts.strip_set_cookie = true;
+        opts.accept_ranges = status == 200;
+        auto obj = build_object(key, status, head.reason(), head, std::move(buffer), meta,
+                                response_time, opts);
+        auto entry = store_response(key, req, obj, keyed_vary(f.vary, group));
+        if (entry)
+            metrics.stores.inc();
+        else
+            metrics.store_rejected.inc();
+        if (guard) guard->finish({entry, nullptr}, Seconds(0));
+        co_return with_origin_time(deliver(g, std::move(obj), outcome, req, response_time,
+                                           fmt::format("{}; fwd-status={}; stored; ttl={}", fwd,
+                                                       status, meta.lifetime.count())),
+                                   origin_time);
     }
 
     // Cacheable: the fill reads the body into a stream on its own; this client and any

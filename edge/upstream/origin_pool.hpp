@@ -45,6 +45,8 @@ class ResponseBody {
     virtual void set_deadline(std::chrono::steady_clock::time_point deadline) = 0;
     virtual bool done() const = 0;
     virtual std::optional<std::uint64_t> content_length() const = 0;
+    // Body bytes already received, that reads return without waiting for the upstream.
+    virtual std::size_t buffered() const { return 0; }
 };
 
 // The body of an origin response, still on the wire. Owns the connection: when the body has
@@ -59,6 +61,7 @@ class OriginBody final : public ResponseBody {
     boost::asio::awaitable<Result<std::size_t>> read_some(char* out, std::size_t n) override;
     void set_deadline(std::chrono::steady_clock::time_point deadline) override;
     bool done() const override;
+    std::size_t buffered() const override;
     std::optional<std::uint64_t> content_length() const override;
 
   private:

@@ -1,6 +1,7 @@
 // The TLS listeners of a real edge, driven by curl and openssl s_client as a user would. The
 // certificates are made at test time with the openssl CLI: a CA, two host certificates with
 // subjectAltName (a.test, *.a.test; b.test, *.b.test) and one that expired in 2020.
+#include "origin_sim/body.hpp"
 #include "tests/integration/cluster.hpp"
 #include "tests/integration/pki.hpp"
 
@@ -8,6 +9,8 @@
 
 #include <csignal>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -339,6 +342,45 @@ TEST_CASE_METHOD(TlsH2Fixture,
         CHECK(many.status == 0);
         CHECK(origin.count("/static/many.txt") == 1);
     }
+}
+
+TEST_CASE_METHOD(
+    TlsH2Fixture,
+    "tls: HTTP/2 bodies of hundreds of TLS records arrive whole, on many streams at once",
+    "[edge][tls][http2]") {
+    // 3 MiB: about 200 records, encrypted in batches of frames straight into one buffer per
+    // write (TlsRecordBatch), first streamed from the origin (a miss), then from the cache.
+    constexpr std::size_t kSize = 3 << 20;
+    const std::string target = "/static/records.bin?size=" + std::to_string(kSize);
+    const std::string expected = cdn::origin_sim::make_body("/static/records.bin", 1, kSize);
+    const std::string file = (dir.path() / "records.out").string();
+    for (const char* round : {"MISS", "HIT"}) {
+        INFO(round);
+        auto r = sh("curl -sS --http2 --max-time 30 --cacert " + pki.path("ca.pem") +
+                    " --resolve a.test:" + port() + ":127.0.0.1 -o " + file +
+                    " -w '%{http_version} %{http_code} %{size_download} %header{x-cache}'"
+                    " https://a.test:" +
+                    port() + target);
+        INFO(r.out);
+        REQUIRE(r.status == 0);
+        CHECK(r.out == "2 200 " + std::to_string(kSize) + " " + round);
+        std::ifstream in(file, std::ios::binary);
+        const std::string got((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+        CHECK(got.size() == kSize);
+        CHECK((got == expected));
+    }
+    // Interleaved: 40 streams of it over 2 connections, 10 at a time on each, every one whole.
+    if (sh("command -v h2load >/dev/null").status == 0) {
+        auto many = sh("h2load -n 40 -c 2 -m 10 https://127.0.0.1:" + port() + target);
+        INFO(many.out);
+        CHECK(many.status == 0);
+        CHECK_THAT(many.out, Contains("40 succeeded, 0 failed, 0 errored"));
+        CHECK_THAT(many.out, Contains("status codes: 40 2xx"));
+        CHECK_THAT(many.out, Contains("(" + std::to_string(40 * kSize)));  // data bytes
+    }
+    // One fetch per host: a.test for curl, 127.0.0.1 for h2load (collapsed: 40 streams, one).
+    CHECK(origin.count(target) == 2);
 }
 
 TEST_CASE(

@@ -32,6 +32,7 @@ class StringBody final : public edge::upstream::ResponseBody {
     void set_deadline(std::chrono::steady_clock::time_point) override {}
     bool done() const override { return at_ == body_.size(); }
     std::optional<std::uint64_t> content_length() const override { return body_.size(); }
+    std::size_t buffered() const override { return body_.size() - at_; }
 
   private:
     std::string body_;
