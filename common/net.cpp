@@ -49,10 +49,34 @@ Result<tcp::endpoint> parse_endpoint(std::string_view text) {
     return tcp::endpoint(addr, p);
 }
 
+namespace {
+// "a.b.c.d" into out (at least 15 bytes); returns the end.
+char* format_v4(const asio::ip::address_v4& a, char* out) {
+    const auto bytes = a.to_bytes();
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+        if (i > 0) *out++ = '.';
+        out = std::to_chars(out, out + 3, bytes[i]).ptr;
+    }
+    return out;
+}
+}  // namespace
+
+std::string to_string(const asio::ip::address& address) {
+    if (!address.is_v4()) return address.to_string();
+    char buf[16];
+    return std::string(buf, format_v4(address.to_v4(), buf));
+}
+
 std::string to_string(const tcp::endpoint& ep) {
+    if (ep.address().is_v4()) {
+        char buf[24];
+        char* end = format_v4(ep.address().to_v4(), buf);
+        *end++ = ':';
+        end = std::to_chars(end, buf + sizeof buf, ep.port()).ptr;
+        return std::string(buf, end);
+    }
     // fmt rather than operator+: GCC 12 warns falsely (-Wrestrict, bug 105329) on "[" + s.
-    if (ep.address().is_v6()) return fmt::format("[{}]:{}", ep.address().to_string(), ep.port());
-    return fmt::format("{}:{}", ep.address().to_string(), ep.port());
+    return fmt::format("[{}]:{}", ep.address().to_string(), ep.port());
 }
 
 std::string Url::authority() const {

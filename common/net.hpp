@@ -17,6 +17,9 @@ using tcp = asio::ip::tcp;
 // Port 0 asks the kernel for a free port. Numeric addresses only, besides "localhost".
 Result<tcp::endpoint> parse_endpoint(std::string_view text);
 std::string to_string(const tcp::endpoint& ep);
+// An address as text ("192.0.2.1", "2001:db8::1"); IPv4 without asio's inet_ntop round trip
+// (it is on every origin request, in X-Forwarded-For).
+std::string to_string(const boost::asio::ip::address& address);
 
 struct Url {
     std::string scheme;  // "http" or "https"

@@ -803,7 +803,7 @@ upstream::OriginRequest EdgeHandler::origin_request(const Gen& g, const Request&
     // client's spelling of it: what the origin sees is what the cache files it under.
     o.set(beast_http::field::host, group.host_header.empty() ? std::string_view(t.host)
                                                              : std::string_view(group.host_header));
-    forwarded_for.append(req.client.address().to_string());
+    forwarded_for.append(to_string(req.client.address()));
     o.set("X-Forwarded-For", forwarded_for);
     // RFC 8586: this edge's own entry after those of the caches before it (copied above).
     o.insert("CDN-Loop", g.config.name);

@@ -283,7 +283,7 @@ asio::awaitable<Result<std::size_t>> OriginBody::read_some(char* out, std::size_
         const std::size_t got = n - parser.get().body().size;
         if (parser.is_done()) {
             // Reuse only a connection whose framing left nothing unread.
-            if (parser.get().keep_alive() && s.buffer.size() == 0)
+            if (parser.keep_alive() && s.buffer.size() == 0)
                 s.pool->give_back(s.pool_key, std::move(s.stream));
             s.stream.reset();
         }
@@ -355,8 +355,10 @@ asio::awaitable<Result<StreamedResponse>> OriginPool::fetch_head(const OriginSer
         auto& parser = *state->parser;
         remember_session(pool_key, *state->stream);  // now with the TLS 1.3 ticket, if any
         StreamedResponse res;
-        res.head = parser.get().base();
-        if (parser.is_done() && parser.get().keep_alive() && state->buffer.size() == 0) {
+        // The head moves out (no copy of every field); the parser keeps what it needs of it
+        // (length, keep-alive) in its own state.
+        res.head = std::move(parser.get().base());
+        if (parser.is_done() && parser.keep_alive() && state->buffer.size() == 0) {
             give_back(pool_key, std::move(state->stream));  // no body (HEAD, 204, 304)
             state->stream.reset();
         }

@@ -370,6 +370,22 @@ TEST_CASE_METHOD(
         CHECK(got.size() == kSize);
         CHECK((got == expected));
     }
+    // HTTP/1.1 over TLS: head and the first bytes joined in one record, the rest encrypted in
+    // batches of records straight from the cached body (send_buffers); a small one whole too.
+    for (const std::string& t : {target, std::string("/static/small.txt?size=300")}) {
+        auto r =
+            sh("curl -sS --http1.1 --max-time 30 --cacert " + pki.path("ca.pem") +
+               " --resolve a.test:" + port() + ":127.0.0.1 -o " + file +
+               " -w '%{http_version} %{http_code} %{size_download}' https://a.test:" + port() + t);
+        INFO(t << ": " << r.out);
+        REQUIRE(r.status == 0);
+        const bool big = t == target;
+        CHECK(r.out == "1.1 200 " + std::to_string(big ? kSize : 300));
+        std::ifstream in(file, std::ios::binary);
+        const std::string got((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+        CHECK((got == (big ? expected : cdn::origin_sim::make_body("/static/small.txt", 1, 300))));
+    }
     // Interleaved: 40 streams of it over 2 connections, 10 at a time on each, every one whole.
     if (sh("command -v h2load >/dev/null").status == 0) {
         auto many = sh("h2load -n 40 -c 2 -m 10 https://127.0.0.1:" + port() + target);
