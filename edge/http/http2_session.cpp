@@ -67,6 +67,8 @@ bool TlsRecordBatch::encrypt(SSL* ssl, boost::asio::const_buffer plain) {
         if (!m || !(bio_ = BIO_new(m))) return false;
         BIO_set_data(bio_, &records_);
     }
+    // Records add at most 22 bytes per 16 KiB: room for them, so a batch never regrows.
+    records_.reserve(records_.size() + plain.size() + plain.size() / 512 + 64);
     // Our BIO for the records of this batch, then asio's pair end back (each swap hands one
     // reference to the SSL; both stay alive through the extra one taken here).
     BIO* theirs = SSL_get_wbio(ssl);
