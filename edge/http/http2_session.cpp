@@ -189,17 +189,20 @@ struct SessionDeleter {
     void operator()(nghttp2_session* s) const { nghttp2_session_del(s); }
 };
 
+// ASCII only (field names are tokens): no locale call per character.
+constexpr char ascii_lower(char c) noexcept {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
+}
+
 bool iequals(std::string_view a, std::string_view b) {
-    return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-        return std::tolower(static_cast<unsigned char>(x)) ==
-               std::tolower(static_cast<unsigned char>(y));
-    });
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                      [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
 }
 
 std::string lower(std::string_view s) {
     std::string out(s);
     for (char& c : out)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        c = ascii_lower(c);
     return out;
 }
 
@@ -251,8 +254,14 @@ constexpr std::string_view status_name = ":status";
 // The HTTP/2 fields of a head (HTTP/1.1 status line skipped) plus extra: names lower-cased,
 // connection-specific fields and those Connection names dropped, and (strict) fields HTTP/2
 // cannot carry dropped too.
-std::vector<std::pair<std::string, std::string>> h2_fields(std::string_view head,
-                                                           std::string_view extra, bool strict) {
+// The lower-case names live in `names` (reserved up front, so the views stay put); the values
+// are views into the head and extra passed in, valid as long as those are.
+struct H2Fields {
+    std::string names;
+    std::vector<std::pair<std::string_view, std::string_view>> list;
+};
+
+H2Fields h2_fields(std::string_view head, std::string_view extra, bool strict) {
     std::vector<std::string> connection_tokens;
     for_each_field(head, extra, [&](std::string_view name, std::string_view value) {
         if (!iequals(name, "connection")) return;
@@ -262,20 +271,28 @@ std::vector<std::pair<std::string, std::string>> h2_fields(std::string_view head
             value.remove_prefix(comma == std::string_view::npos ? value.size() : comma + 1);
         }
     });
-    std::vector<std::pair<std::string, std::string>> fields;
-    fields.reserve(24);
+    H2Fields out;
+    // Never in the small-string buffer: a move of `out` must not move the names.
+    out.names.reserve(std::max<std::size_t>(head.size() + extra.size(), 64));
+    out.list.reserve(24);
     for_each_field(head, extra, [&](std::string_view name, std::string_view value) {
-        std::string lname = lower(name);
-        if (hop_by_hop(lname) || std::find(connection_tokens.begin(), connection_tokens.end(),
-                                           lname) != connection_tokens.end())
+        const std::size_t at = out.names.size();
+        for (char c : name)
+            out.names.push_back(ascii_lower(c));
+        const std::string_view lname(out.names.data() + at, name.size());
+        if (hop_by_hop(lname) ||
+            std::find(connection_tokens.begin(), connection_tokens.end(), lname) !=
+                connection_tokens.end() ||
+            (strict &&
+             (nghttp2_check_header_name(bytes(lname), lname.size()) == 0 ||
+              nghttp2_check_header_value(reinterpret_cast<const std::uint8_t*>(value.data()),
+                                         value.size()) == 0))) {
+            out.names.resize(at);
             return;
-        if (strict && (nghttp2_check_header_name(bytes(lname), lname.size()) == 0 ||
-                       nghttp2_check_header_value(
-                           reinterpret_cast<const std::uint8_t*>(value.data()), value.size()) == 0))
-            return;
-        fields.emplace_back(std::move(lname), std::string(value));
+        }
+        out.list.emplace_back(lname, value);
     });
-    return fields;
+    return out;
 }
 
 // The header of an incoming frame and its first payload bytes, as FrameScanner saw them.
@@ -870,12 +887,12 @@ void Http2Connection::submit_reply(StreamState& st) {
     if (st.closed || st.submitted) return;
     const Reply& r = st.reply;
     const std::string status_text = std::to_string(r.status());
-    const auto fields = h2_fields(r.object->head, r.extra, /*strict=*/false);
+    const H2Fields fields = h2_fields(r.object->head, r.extra, /*strict=*/false);
     std::vector<nghttp2_nv> nv;
-    nv.reserve(fields.size() + 1);
+    nv.reserve(fields.list.size() + 1);
     nv.push_back({bytes(status_name), bytes(status_text), status_name.size(), status_text.size(),
                   NGHTTP2_NV_FLAG_NONE});
-    for (const auto& [name, value] : fields)
+    for (const auto& [name, value] : fields.list)
         nv.push_back({bytes(name), bytes(value), name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
 
     const unsigned status = r.status();
@@ -911,12 +928,12 @@ void Http2Connection::send_interim(StreamState& st, unsigned status, std::string
     if (status < 102 || status > 199 || st.closed || st.submitted || dead_ || recv_stopped_) return;
     const std::string status_text = std::to_string(status);
     // Strict: these come from an origin's 1xx, which no cache ever checked.
-    const auto list = h2_fields({}, fields, /*strict=*/true);
+    const H2Fields list = h2_fields({}, fields, /*strict=*/true);
     std::vector<nghttp2_nv> nv;
-    nv.reserve(list.size() + 1);
+    nv.reserve(list.list.size() + 1);
     nv.push_back({bytes(status_name), bytes(status_text), status_name.size(), status_text.size(),
                   NGHTTP2_NV_FLAG_NONE});
-    for (const auto& [name, value] : list)
+    for (const auto& [name, value] : list.list)
         nv.push_back({bytes(name), bytes(value), name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
     // Copied by nghttp2; queued ahead of the final HEADERS, which come later.
     if (nghttp2_submit_headers(session_.get(), NGHTTP2_FLAG_NONE, st.id, nullptr, nv.data(),
