@@ -207,7 +207,7 @@ asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> send_buffers
             if (tls.records().empty()) break;
             auto [ec, n] = co_await asio::async_write(stream.next_layer(),
                                                       asio::buffer(tls.records()), nothrow);
-            tls.records().clear();
+            tls.sent();
             if (ec) co_return std::tuple{ec, sent};
             sent += batch;
             batch = 0;

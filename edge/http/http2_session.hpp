@@ -63,6 +63,15 @@ class TlsRecordBatch {
     // Encrypts all of `plain` through `ssl` into records(), appended. False on a TLS error.
     bool encrypt(::ssl_st* ssl, boost::asio::const_buffer plain);
     std::string& records() { return records_; }
+    // After the records went out: empty again, and a buffer grown past 96 KiB (an HTTP/2 batch
+    // fits; a large HTTP/1.1 reply's 256 KiB batches do not) is given back, so an idle
+    // keep-alive connection holds no more than that.
+    void sent() {
+        if (records_.capacity() > 96 * 1024)
+            records_ = std::string();
+        else
+            records_.clear();
+    }
 
   private:
     ::bio_st* bio_ = nullptr;
@@ -116,7 +125,7 @@ class ByteStreamOf final : public ByteStream {
             auto [ec, n] = co_await boost::asio::async_write(
                 s_.next_layer(), boost::asio::buffer(tls_out_.records()),
                 boost::asio::as_tuple(boost::asio::use_awaitable));
-            tls_out_.records().clear();
+            tls_out_.sent();
             co_return std::pair{ec, ec ? std::size_t{0} : buf.size()};
         } else {
             auto [ec, n] = co_await boost::asio::async_write(
