@@ -200,27 +200,19 @@ tls_line() { # FILE -> "TLSv1.3 TLS_AES_128_GCM_SHA256 X25519"
 # samples CPU (server tree, origin, h2load, both cores) and the origin's request count.
 measure() {
   local phase=$1 round=$2 sz=$3 t=$4 dur=$5
-  local tag=$phase-r$round-$sz-$t out tf spid opid c0 c1 oc0 oc1 ks0 ks1 kc0 kc1 o0 o1 w0 w1 res tls
+  local tag=$phase-r$round-$sz-$t out tf spid opid c0 c1 oc0 oc1 ks0 ks1 kc0 kc1 o0 o1 w0 w1 ksb0 kst0 kcb0 kct0 ksb1 kst1 kcb1 kct1 res tls
   out=$out_dir/h2load/$tag.txt
   tf=$work/time.txt
   spid=${peer_pid[$t]}
   opid=${peer_pid[origin]}
-  c0=$(tree_ticks "$spid")
-  oc0=$(tree_ticks "$opid")
-  ks0=$(cores_ticks "$srv_cores")
-  kc0=$(cores_ticks "$cli_cores")
-  o0=$(origin_count)
-  w0=$(date +%s%N)
+  read -r c0 oc0 ksb0 kst0 kcb0 kct0 o0 w0 < <(run_counters "$spid" "$opid" "$srv_cores" "$cli_cores")
+  ks0="$ksb0 $kst0" kc0="$kcb0 $kct0"
   { TIMEFORMAT='%3U %3S'; time timeout $((dur + 30)) taskset -c "$CLIENT_CPUS" \
       h2load -t1 -c"$CONNECTIONS" -m"$STREAMS" -D"$dur" --tls13-ciphers="$TLS13_CIPHERS" \
       "${tls_url[$t]}/obj/$sz" >"$out" 2>&1; } 2>"$tf" \
     || { echo "h2load against $t ($sz) exited non-zero:" >&2; cat "$out" >&2; exit 1; }
-  w1=$(date +%s%N)
-  o1=$(origin_count)
-  c1=$(tree_ticks "$spid")
-  oc1=$(tree_ticks "$opid")
-  ks1=$(cores_ticks "$srv_cores")
-  kc1=$(cores_ticks "$cli_cores")
+  read -r c1 oc1 ksb1 kst1 kcb1 kct1 o1 w1 < <(run_counters "$spid" "$opid" "$srv_cores" "$cli_cores")
+  ks1="$ksb1 $kst1" kc1="$kcb1 $kct1"
   res=$(h2load_result "$out") || { cat "$out" >&2; exit 1; }
   if [ "$o1" != "$o0" ]; then
     echo "origin saw $((o1 - o0)) requests while h2load ran against $t ($sz): not all hits" >&2

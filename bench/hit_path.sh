@@ -216,7 +216,7 @@ failures=()
 # and the origin's request count; appends a line to raw.tsv (not for PHASE warmup).
 measure() {
   local phase=$1 round=$2 sz=$3 t=$4 dur=$5 url=$6 lua=$7
-  local tag=$phase-r$round-$sz-$t out tf spid opid c0 c1 oc0 oc1 ks0 ks1 kc0 kc1 o0 o1 w0 w1 rc=0 line
+  local tag=$phase-r$round-$sz-$t out tf spid opid c0 c1 oc0 oc1 ks0 ks1 kc0 kc1 o0 o1 w0 w1 ksb0 kst0 kcb0 kct0 ksb1 kst1 kcb1 kct1 rc=0 line
   if ((SECONDS - t_start + dur + 5 > MAX_TOTAL)); then
     peers_log "SKIP $tag: past the MAX_TOTAL=${MAX_TOTAL}s budget"
     failures+=("$tag skipped (budget)")
@@ -226,20 +226,12 @@ measure() {
   tf=$work/time.txt
   spid=${peer_pid[$t]}
   opid=${peer_pid[origin]}
-  c0=$(tree_ticks "$spid")
-  oc0=$(tree_ticks "$opid")
-  ks0=$(cores_ticks "$srv_cores")
-  kc0=$(cores_ticks "$cli_cores")
-  o0=$(origin_count)
-  w0=$(date +%s%N)
+  read -r c0 oc0 ksb0 kst0 kcb0 kct0 o0 w0 < <(run_counters "$spid" "$opid" "$srv_cores" "$cli_cores")
+  ks0="$ksb0 $kst0" kc0="$kcb0 $kct0"
   { TIMEFORMAT='%3U %3S'; time timeout $((dur + 30)) taskset -c "$CLIENT_CPUS" \
       wrk -t1 -c"$CONNS" -d"${dur}s" --latency "${wrk_opts[@]}" -s "$lua" "$url" >"$out" 2>&1; } 2>"$tf" || rc=$?
-  w1=$(date +%s%N)
-  o1=$(origin_count)
-  c1=$(tree_ticks "$spid")
-  oc1=$(tree_ticks "$opid")
-  ks1=$(cores_ticks "$srv_cores")
-  kc1=$(cores_ticks "$cli_cores")
+  read -r c1 oc1 ksb1 kst1 kcb1 kct1 o1 w1 < <(run_counters "$spid" "$opid" "$srv_cores" "$cli_cores")
+  ks1="$ksb1 $kst1" kc1="$kcb1 $kct1"
   [ "$phase" = warmup ] && return 0
   line=$(grep '^BENCH_RESULT' "$out" || true)
   if [ -z "$line" ] || [ "$rc" -ne 0 ]; then

@@ -281,6 +281,12 @@ cores_ticks() {
       if (index(want, " " n " ")) { b += $2 + $3 + $4 + $7 + $8 + $9; t += $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 } }
     END { printf "%d %d\n", b, t }' /proc/stat
 }
+# run_counters SPID OPID SRV_CORES CLI_CORES: the counters sampled before and after each measured
+# run, on one line: the target tree's CPU ticks, the origin tree's, the server cores' "busy
+# total", the client cores' "busy total", the origin's request count, the time in ns.
+run_counters() {
+  echo "$(tree_ticks "$1") $(tree_ticks "$2") $(cores_ticks "$3") $(cores_ticks "$4") $(origin_count) $(date +%s%N)"
+}
 # expand_cpus "0,2-3" -> "0 2 3"
 expand_cpus() {
   local part out=""
