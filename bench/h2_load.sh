@@ -51,6 +51,10 @@ if [ "$SMOKE" = 1 ]; then
   DURATION=${DURATION:-1}
   ROUNDS=${ROUNDS:-1}
   WARMUP=${WARMUP:-0}
+  # 16, not 64: against a sanitizer build of the edge, some of 64 TLS connections stop being
+  # read when h2load ends its run with hundreds of streams in flight, and h2load waits for them
+  # until its timeout (seen at 8c63b38 too; being investigated). The full run keeps 64.
+  CONNECTIONS=${CONNECTIONS:-16}
 else
   DURATION=${DURATION:-5}
   ROUNDS=${ROUNDS:-3}
