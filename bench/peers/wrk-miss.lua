@@ -1,7 +1,8 @@
 -- bench/peers: wrk script of the miss runs. Every request asks for a URL never asked before,
 -- /miss/<BENCH_MISS_RUN>/<n> (n = 1, 2, 3, ...; wrk -t1), so every request is a cache miss that
 -- the cache fetches from the origin and stores. BENCH_MISS_RUN is unique per run (time, round,
--- target). The run is bounded by wrk -d. Same BENCH_RESULT line as wrk-report.lua.
+-- target). The run is bounded by wrk -d. done() (the BENCH_RESULT line) is wrk-report.lua's,
+-- loaded from beside this file.
 local run = os.getenv("BENCH_MISS_RUN") or tostring(os.time())
 local n = 0
 
@@ -10,11 +11,4 @@ request = function()
   return wrk.format("GET", "/miss/" .. run .. "/" .. tostring(n))
 end
 
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    "BENCH_RESULT requests=%d duration_us=%d bytes=%d err_connect=%d err_read=%d err_write=%d err_status=%d err_timeout=%d p50_us=%d p99_us=%d\n",
-    summary.requests, summary.duration, summary.bytes,
-    e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(99)))
-end
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "wrk-report.lua")

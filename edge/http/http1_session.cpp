@@ -4,6 +4,7 @@
 #include "common/log.hpp"
 #include "edge/http/http2_session.hpp"
 #include "edge/http/tls_context.hpp"
+#include "edge/http/tls_record_batch.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>

@@ -412,17 +412,8 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request&
             if (guard) guard->finish({}, Seconds(0));
             co_return with_origin_time(origin_failure(g, failed, outcome, req), origin_time);
         }
-        BuildOptions opts = framing;
-        opts.strip_set_cookie = true;
-        opts.accept_ranges = status == 200;
-        auto obj = build_object(key, status, head.reason(), head, std::move(buffer), meta,
-                                response_time, opts);
-        auto entry = store_response(key, req, obj, keyed_vary(f.vary, group));
-        if (entry)
-            metrics.stores.inc();
-        else
-            metrics.store_rejected.inc();
-        if (guard) guard->finish({entry, nullptr}, Seconds(0));
+        auto obj = store_filled(key, req, status, head.reason(), head, std::move(buffer), meta,
+                                response_time, seq, keyed_vary(f.vary, group), guard.get());
         co_return with_origin_time(deliver(g, std::move(obj), outcome, req, response_time,
                                            fmt::format("{}; fwd-status={}; stored; ttl={}", fwd,
                                                        status, meta.lifetime.count())),
@@ -524,15 +515,23 @@ asio::awaitable<void> EdgeHandler::fill(FillJob job) {
     auto whole = job.body->whole();
     if (!whole) co_return;  // the guard releases the key: nothing half-written is stored
     job.meta.content_length_known = true;
-    auto obj = build_object(
-        job.key, job.status, job.reason, job.fields, std::move(whole), job.meta, job.response_time,
-        {.strip_set_cookie = true, .accept_ranges = job.status == 200, .seq = job.seq});
-    auto entry = store_response(job.key, job.req, obj, job.vary);
+    store_filled(job.key, job.req, job.status, job.reason, job.fields, std::move(whole), job.meta,
+                 job.response_time, job.seq, job.vary, job.guard.get());
+}
+
+storage::ObjectPtr EdgeHandler::store_filled(
+    const std::string& key, const Request& req, unsigned status, std::string_view reason,
+    const Fields& fields, std::shared_ptr<const std::string> body, const storage::ObjectMeta& meta,
+    TimePoint response_time, std::uint64_t seq, std::string_view vary, cache::FillGuard* guard) {
+    auto obj = build_object(key, status, reason, fields, std::move(body), meta, response_time,
+                            {.strip_set_cookie = true, .accept_ranges = status == 200, .seq = seq});
+    auto entry = store_response(key, req, obj, vary);
     if (entry)
-        metrics.stores.inc();
+        shared_.metrics.stores.inc();
     else
-        metrics.store_rejected.inc();
-    if (job.guard) job.guard->finish({entry, nullptr}, Seconds(0));
+        shared_.metrics.store_rejected.inc();
+    if (guard) guard->finish({entry, nullptr}, Seconds(0));
+    return obj;
 }
 
 void EdgeHandler::stream_body(Reply& r, const storage::ObjectPtr& head,
