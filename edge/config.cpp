@@ -1,5 +1,6 @@
 #include "edge/config.hpp"
 
+#include "common/http_util.hpp"
 #include "common/log.hpp"
 #include "common/registration.hpp"
 #include "common/tls_client.hpp"
@@ -44,6 +45,15 @@ const ParentGroup* EdgeConfig::parents_for(std::string_view host) const {
 }
 
 namespace {
+
+// A field name: a token (RFC 9110 section 5.1).
+bool is_field_name(std::string_view name) {
+    if (name.empty()) return false;
+    return std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) ||
+               std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    });
+}
 
 // The context of https:// origins without settings of their own (--origin): verification on,
 // the system CA store. Built on first use, then shared.
@@ -454,7 +464,8 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
     if (auto s = root.section("cache")) {
         s->allow_only({"memory", "max_object_size", "shards", "sort_query", "drop_query_params",
                        "heuristic_fraction", "heuristic_max", "negative_ttl", "ttl_jitter", "grace",
-                       "collapse_timeout", "hit_for_pass", "policy", "disk"});
+                       "collapse_timeout", "hit_for_pass", "policy", "disk", "targeted_fields",
+                       "surrogate_control", "forward_cdn_fields"});
         if (auto v = s->size("memory")) c.memory_bytes = *v;
         if (auto v = s->size("max_object_size")) c.origin_pool.max_body_bytes = *v;
         if (auto v = s->integer("shards")) {
@@ -514,6 +525,16 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
             c.hit_for_pass = std::chrono::duration_cast<Seconds>(*v);
         if (auto v = s->duration("grace"))
             c.freshness.grace = std::chrono::duration_cast<Seconds>(*v);
+        if (auto v = s->strings("targeted_fields")) {
+            for (const std::string& name : *v)
+                if (!is_field_name(name) || http_util::iequals(name, "cache-control"))
+                    s->fail(
+                        "targeted_fields",
+                        fmt::format("\"{}\" is not a field name other than Cache-Control", name));
+            c.cc_sources.targeted = *v;
+        }
+        if (auto v = s->boolean("surrogate_control")) c.cc_sources.surrogate_control = *v;
+        if (auto v = s->boolean("forward_cdn_fields")) c.forward_cdn_fields = *v;
         if (auto v = s->number("ttl_jitter")) {
             if (*v < 0 || *v > 0.5) s->fail("ttl_jitter", "expected a fraction from 0 to 0.5");
             c.freshness.jitter = *v;
@@ -597,13 +618,14 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
     }
     for (const ConfigSection& o : root.sections("origin")) {
         o.allow_only({"hosts", "url", "urls", "host_header", "balance", "retries", "health_check",
-                      "circuit_breaker", "tls_verify", "tls_ca", "tls_server_name",
-                      "pass_headers"});
+                      "circuit_breaker", "tls_verify", "tls_ca", "tls_server_name", "pass_headers",
+                      "client_cache_control"});
         OriginGroup g;
         g.hosts = o.strings("hosts").value_or(std::vector<std::string>{"*"});
         for (auto& h : g.hosts)
             h = h == "*" ? h : cache::normalize_host("http", h);
         if (auto v = o.string("host_header")) g.host_header = *v;
+        if (auto v = o.boolean("client_cache_control")) g.client_cache_control = *v;
         if (auto v = o.strings("pass_headers")) {
             for (std::string name : *v) {
                 if (!cache::is_unkeyed_override(name))

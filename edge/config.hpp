@@ -6,6 +6,7 @@
 #include "common/tls_client.hpp"
 #include "edge/cache/cache_key.hpp"
 #include "edge/cache/freshness.hpp"
+#include "edge/cache/targeted_cache_control.hpp"
 #include "edge/http/address_budget.hpp"
 #include "edge/http/http1_session.hpp"
 #include "edge/http/tls_settings.hpp"
@@ -34,6 +35,10 @@ struct OriginGroup {
     // lower-case; each then selects a variant, as if the origin had named it in Vary.
     std::vector<std::string> pass_headers;
     std::string pass_headers_vary;  // pass_headers joined as a Vary value ("" when none)
+    // The client's request Cache-Control no-cache, max-age and min-fresh (which make the edge
+    // ask the origin) and max-stale: ignored unless set, as large CDNs do to protect origins.
+    // only-if-cached is always honoured; no-store always keeps the response out of the cache.
+    bool client_cache_control = false;
     upstream::BalancePolicy balance = upstream::BalancePolicy::round_robin;
     unsigned retries = 1;  // further attempts on another origin, for idempotent requests
     upstream::BreakerSettings breaker;
@@ -114,6 +119,11 @@ struct EdgeConfig {
     storage::TierSettings tiers;
     cache::KeyPolicy key;
     cache::FreshnessPolicy freshness;
+    // Which response fields set the caching policy (RFC 9213 targeted fields, Surrogate-Control)
+    // and whether end clients get them ([cache] targeted_fields, surrogate_control,
+    // forward_cdn_fields). A request from another cache (it carries CDN-Loop) always gets them.
+    cache::CacheControlSources cc_sources;
+    bool forward_cdn_fields = false;
     std::chrono::milliseconds collapse_timeout{10'000};  // a waiter then fetches on its own
     // A cacheable body read into the cache (at the origin's pace, not a client's) must have
     // arrived whole this long after its head ([timeouts] origin_fill); else it is not stored.

@@ -99,6 +99,7 @@ EdgeConfig build_config(const Flags& f) {
         }
     }
     if (!f.name.empty()) c.name = f.name;
+    c.cc_sources.device = c.name;  // Surrogate-Control's ";device" directives aimed at this edge
     if (!f.memory.empty()) {
         auto m = parse_size(f.memory);
         if (!m) throw ConfigError("--memory: \"" + f.memory + "\" is not a size like 256MiB");

@@ -118,6 +118,7 @@ storage::ObjectMeta make_meta(const ResponseFacts& r, TimePoint request_time,
     m.lifetime = storage::to_secs32(life.value);
     m.heuristic = life.heuristic;
     m.no_cache = r.cc.no_cache;
+    m.cdn_fields = r.has_cdn_fields;
     m.must_revalidate = r.cc.must_revalidate || r.cc.proxy_revalidate || r.cc.s_maxage.has_value();
     m.stale_while_revalidate = storage::to_secs32(Seconds(r.cc.stale_while_revalidate.value_or(0)));
     m.stale_if_error = storage::to_secs32(Seconds(r.cc.stale_if_error.value_or(0)));
@@ -143,6 +144,25 @@ Use decide_use(const storage::ObjectMeta& m, TimePoint now) noexcept {
     if (!m.no_cache && !m.must_revalidate && staleness < m.stale_while_revalidate.count())
         return Use::stale_while_revalidate;
     return Use::revalidate;
+}
+
+Use decide_use(const storage::ObjectMeta& m, TimePoint now, const CacheControl& request,
+               bool* stale_ok) noexcept {
+    *stale_ok = false;
+    if (request.no_cache) return Use::revalidate;
+    if (request.max_age && current_age(m, now).count() > *request.max_age) return Use::revalidate;
+    if (request.invalid_max_age) return Use::revalidate;  // max-age=junk: treat as 0
+    const Use use = decide_use(m, now);
+    if (use == Use::fresh) {
+        if (request.min_fresh && ttl_left(m, now) < *request.min_fresh) return Use::revalidate;
+        return use;
+    }
+    if (request.max_stale && !m.no_cache && !m.must_revalidate &&
+        -ttl_left(m, now) <= *request.max_stale) {
+        *stale_ok = true;
+        return Use::fresh;
+    }
+    return use;
 }
 
 bool may_serve_stale_on_error(const storage::ObjectMeta& m, TimePoint now,

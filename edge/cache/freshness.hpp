@@ -35,6 +35,9 @@ struct ResponseFacts {
     bool has_etag = false;
     bool has_set_cookie = false;
     std::string_view vary;  // raw Vary value; empty when absent
+    // A targeted field (CDN-Cache-Control...) or Surrogate-Control is present, valid or not:
+    // fields meant for the CDN, which end clients do not get (see CacheControlSources).
+    bool has_cdn_fields = false;
 };
 
 struct RequestFacts {
@@ -96,6 +99,13 @@ enum class Use {
     revalidate,              // ask the origin first
 };
 Use decide_use(const storage::ObjectMeta& m, TimePoint now) noexcept;
+
+// The client's own say (RFC 9111 section 5.2.1), when the host honours it: no-cache, max-age
+// and min-fresh can only turn a use into a revalidation; max-stale lets a stale response be
+// served without one (never when it says no-cache or must-revalidate). `stale_ok` is set when
+// max-stale is what allows it.
+Use decide_use(const storage::ObjectMeta& m, TimePoint now, const CacheControl& request,
+               bool* stale_ok) noexcept;
 
 // True when a stale response may stand in for a failed origin fetch: within its stale-if-error
 // window (RFC 5861 section 4) or the configured grace, unless must-revalidate or no-cache

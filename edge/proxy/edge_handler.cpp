@@ -190,7 +190,6 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
     facts.has_authorization = req.msg.count(beast_http::field::authorization) > 0;
     facts.cc = cache::parse_cache_control(join_values(req.msg, beast_http::field::cache_control));
     if (!facts.method_cacheable) co_return co_await pass(g, req, *group, *target, "fwd=method");
-    if (facts.cc.no_store) co_return co_await pass(g, req, *group, *target, "fwd=request");
 
     // key
     std::string key = cache::make_cache_key(req.scheme, target->host, target->path, g.config.key);
@@ -198,18 +197,42 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
     const TimePoint now = shared_.clock.now();
     storage::ObjectPtr cached = lookup(key, req);
     if (cached) {
-        switch (cache::decide_use(cached->meta, now)) {
+        // The client's no-cache, max-age, min-fresh and max-stale count only where the host
+        // says so (they would let any client send every request to the origin).
+        bool max_stale = false;
+        const cache::Use use = group->client_cache_control
+                                   ? cache::decide_use(cached->meta, now, facts.cc, &max_stale)
+                                   : cache::decide_use(cached->meta, now);
+        switch (use) {
             case cache::Use::fresh: {
+                if (max_stale) co_return serve_stale(g, std::move(cached), req, now, "max-stale");
                 // hit
                 std::string params = fmt::format("hit; ttl={}", cache::ttl_left(cached->meta, now));
                 co_return deliver(g, std::move(cached), Outcome::hit, req, now, params);
             }
             case cache::Use::stale_while_revalidate:
-                start_refresh(pin, req, *group, *target, key, facts, cached);
+                if (!facts.cc.no_store)
+                    start_refresh(pin, req, *group, *target, key, facts, cached);
                 co_return serve_stale(g, std::move(cached), req, now, "stale-while-revalidate");
             case cache::Use::revalidate: break;
         }
     }
+    // RFC 9111 section 5.2.1.7: only a stored response that needs no origin will do, else 504.
+    // Always honoured: it can only spare the origin.
+    if (facts.cc.only_if_cached) {
+        Reply r =
+            make_reply(504, "Gateway timeout: only-if-cached, and no usable stored response\n",
+                       Outcome::error);
+        r.extra =
+            fmt::format("X-Cache: {}\r\nCache-Status: {}; fwd=miss; detail=\"only-if-cached\"\r\n",
+                        cache::x_cache(Outcome::error), g.config.name);
+        r.detail = "only-if-cached";
+        add_request_id(r, req);
+        co_return r;
+    }
+    // RFC 9111 section 5.2.1.5: no-store forbids storing the response, not using a stored one:
+    // what a hit could not answer goes to the origin and is not kept.
+    if (facts.cc.no_store) co_return co_await pass(g, req, *group, *target, "fwd=request");
     // stale or miss: another peer of the PoP may own the key
     if (g.peer_set && !cached)
         if (auto r = co_await from_peer(g, req, *group, *target, key)) co_return std::move(*r);
@@ -316,7 +339,7 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request&
         // otherwise age the refreshed response from the first fetch.
         if (head.find(beast_http::field::date) == head.end())
             stored.fields.set(beast_http::field::date, format_http_date(response_time));
-        const cache::ResponseFacts f = facts_of(stored.status, stored.fields);
+        const cache::ResponseFacts f = facts_of(stored.status, stored.fields, g.config.cc_sources);
         const auto meta = cache::make_meta(f, request_time, response_time, policy, random01());
         auto fresh = build_object(key, stored.status, stored.reason, stored.fields, stale->body,
                                   meta, response_time, {.seq = seq});
@@ -331,7 +354,7 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request&
     }
 
     // store?
-    const cache::ResponseFacts f = facts_of(status, head);
+    const cache::ResponseFacts f = facts_of(status, head, g.config.cc_sources);
     const cache::StoreVerdict verdict = cache::storability(facts, f, response_time, policy);
     auto meta = cache::make_meta(f, request_time, response_time, policy, random01());
     const std::optional<std::uint64_t> length = res->body->content_length();
@@ -539,8 +562,11 @@ void EdgeHandler::stream_body(Reply& r, const storage::ObjectPtr& head,
                               const Request& req) const {
     // Only a reply that still carries this head has this body (not a 304 built from it), and
     // a HEAD or a bodiless status has none.
+    // (deliver may hand out a copy of head without the CDN's own fields: same status, same body;
+    // a 304, 206 or 416 made from head has another status.)
     const unsigned st = head->status;
-    if (r.object != head || r.head_only || st < 200 || st == 204 || st == 304) return;
+    if (!r.object || r.object->status != st || r.head_only || st < 200 || st == 204 || st == 304)
+        return;
     r.stream = std::move(source);
     if (length_known) return;
     if (req.msg.version() >= 11) {
@@ -562,7 +588,7 @@ asio::awaitable<Reply> EdgeHandler::pass(const Gen& g, const Request& req, const
         co_return origin_failure(g, static_cast<Errc>(res.error().value()), Outcome::pass, req);
     const SteadyDuration origin_time = std::chrono::steady_clock::now() - asked;
     invalidate_after_unsafe(g, req, t, res->head);
-    const cache::ResponseFacts f = facts_of(res->head.result_int(), res->head);
+    const cache::ResponseFacts f = facts_of(res->head.result_int(), res->head, g.config.cc_sources);
     const auto meta = cache::make_meta(f, request_time, response_time, g.config.freshness);
     const bool head = req.msg.method() == beast_http::verb::head;
     const std::optional<std::uint64_t> length = res->body->content_length();
@@ -607,6 +633,11 @@ Reply EdgeHandler::deliver(const Gen& g, storage::ObjectPtr obj, Outcome outcome
             }
         }
     }
+    // Fields meant for CDNs (CDN-Cache-Control...) go only to another cache (a request with
+    // CDN-Loop), unless the operator forwards them to everyone.
+    if (obj->meta.cdn_fields && !g.config.forward_cdn_fields &&
+        req.msg.find("CDN-Loop") == req.msg.end())
+        obj = without_cdn_fields(std::move(obj), g.config.cc_sources);
     // One formatting, one allocation, X-Request-Id included: this runs on every hit.
     const bool id = !req.id.empty();
     r.extra = fmt::format("Age: {}\r\nX-Cache: {}\r\nCache-Status: {}; {}\r\n{}{}{}",
@@ -733,7 +764,7 @@ asio::awaitable<std::optional<Reply>> EdgeHandler::from_peer(const Gen& g, const
         co_return std::nullopt;  // fetch it here, as its owner would have
     }
     const TimePoint response_time = shared_.clock.now();
-    const cache::ResponseFacts f = facts_of(status, res->head);
+    const cache::ResponseFacts f = facts_of(status, res->head, g.config.cc_sources);
     const auto meta = cache::make_meta(f, request_time, response_time, g.config.freshness);
     const bool head = req.msg.method() == beast_http::verb::head;
     const std::optional<std::uint64_t> length = res->body->content_length();

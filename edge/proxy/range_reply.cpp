@@ -1,6 +1,7 @@
 #include "edge/proxy/range_reply.hpp"
 
 #include "common/http_util.hpp"
+#include "edge/cache/conditional.hpp"
 #include "edge/proxy/response_fields.hpp"
 
 #include <fmt/format.h>
@@ -15,9 +16,10 @@ bool if_range_matches(std::string_view if_range, std::string_view etag,
     if_range = http_util::trim(if_range);
     if (if_range.empty()) return true;
     if (if_range.front() == '"' || if_range.starts_with("W/")) {
-        // Strong comparison: weak tags never match.
-        return !if_range.starts_with("W/") && !etag.empty() && !etag.starts_with("W/") &&
-               if_range == etag;
+        // Strong comparison (RFC 9110 section 13.1.5): weak tags never match.
+        const auto asked = cache::parse_entity_tag(if_range);
+        const auto stored = cache::parse_entity_tag(etag);
+        return asked && stored && cache::strong_match(*asked, *stored);
     }
     return !last_modified.empty() && if_range == last_modified;
 }

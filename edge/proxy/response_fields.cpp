@@ -22,31 +22,97 @@ std::string join_values(const Fields& fields, beast_http::field name) {
     return out;
 }
 
-cache::ResponseFacts facts_of(unsigned status, const Fields& fields) {
+namespace {
+
+std::string join_values(const Fields& fields, std::string_view name) {
+    std::string out;
+    auto [it, end] = fields.equal_range(name);
+    for (; it != end; ++it) {
+        if (!out.empty()) out.append(", ");
+        out.append(it->value());
+    }
+    return out;
+}
+
+bool is_cdn_field(std::string_view name, const cache::CacheControlSources& sources) {
+    if (iequals(name, "surrogate-control")) return true;
+    return std::any_of(sources.targeted.begin(), sources.targeted.end(),
+                       [&](const std::string& t) { return iequals(name, t); });
+}
+
+// RFC 9110 section 5.3 / RFC 9111 section 5.1: Age is delta-seconds (1*DIGIT); anything else is
+// ignored. A value too large for 31 bits is capped at 2^31 (section 1.2.2).
+std::optional<std::int64_t> parse_age(std::string_view v) {
+    v = http_util::trim(v);
+    if (v.empty()) return std::nullopt;
+    std::int64_t age = 0;
+    for (char c : v) {
+        if (c < '0' || c > '9') return std::nullopt;
+        age = std::min<std::int64_t>(age * 10 + (c - '0'), 2147483648);
+    }
+    return age;
+}
+
+}  // namespace
+
+cache::ResponseFacts facts_of(unsigned status, const Fields& fields,
+                              const cache::CacheControlSources& sources) {
     cache::ResponseFacts f;
     f.status = status;
-    f.cc = cache::parse_cache_control(join_values(fields, beast_http::field::cache_control));
+    const auto effective = cache::effective_cache_control(
+        sources, [&](std::string_view name) { return join_values(fields, name); });
+    f.cc = effective.cc;
+    for (const auto& field : fields)
+        if (is_cdn_field(field.name_string(), sources)) {
+            f.has_cdn_fields = true;
+            break;
+        }
     if (auto it = fields.find(beast_http::field::date); it != fields.end())
         f.date = parse_http_date(it->value());
-    if (auto it = fields.find(beast_http::field::expires); it != fields.end()) {
+    // RFC 9213 section 2.2: a targeted field in charge makes Expires irrelevant.
+    if (auto it = fields.find(beast_http::field::expires);
+        it != fields.end() && effective.source.empty()) {
         f.has_expires = true;
-        f.expires = parse_http_date(it->value());
+        // Two Expires lines: RFC 9111 section 4.2.1 lets a cache consider the response stale.
+        if (fields.count(beast_http::field::expires) == 1) f.expires = parse_http_date(it->value());
     }
     if (auto it = fields.find(beast_http::field::last_modified); it != fields.end())
         f.last_modified = parse_http_date(it->value());
-    if (auto it = fields.find(beast_http::field::age); it != fields.end()) {
-        const std::string_view v = http_util::trim(it->value());
-        std::int64_t age = 0;
-        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), age);
-        if (ec == std::errc{} && p == v.data() + v.size() && age >= 0)
-            f.age = age;
-        else if (ec == std::errc::result_out_of_range)
-            f.age = 2147483648;
-    }
+    // Several Age lines (or a list) are not delta-seconds: ignored.
+    if (auto it = fields.find(beast_http::field::age);
+        it != fields.end() && fields.count(beast_http::field::age) == 1)
+        f.age = parse_age(it->value());
     f.has_etag = fields.find(beast_http::field::etag) != fields.end();
     f.has_set_cookie = fields.find(beast_http::field::set_cookie) != fields.end();
     if (auto it = fields.find(beast_http::field::vary); it != fields.end()) f.vary = it->value();
     return f;
+}
+
+storage::ObjectPtr without_cdn_fields(storage::ObjectPtr obj,
+                                      const cache::CacheControlSources& sources) {
+    if (!obj->meta.cdn_fields) return obj;
+    // The head is "status line\r\n" then "Name: value\r\n" lines: drop the CDN's own.
+    std::string head;
+    head.reserve(obj->head.size());
+    std::string_view rest = obj->head;
+    bool first = true;
+    while (!rest.empty()) {
+        const auto eol = rest.find("\r\n");
+        const std::string_view line =
+            rest.substr(0, eol == std::string_view::npos ? rest.size() : eol + 2);
+        rest.remove_prefix(line.size());
+        if (!first) {
+            const auto colon = line.find(':');
+            if (colon != std::string_view::npos && is_cdn_field(line.substr(0, colon), sources))
+                continue;
+        }
+        first = false;
+        head.append(line);
+    }
+    auto copy = std::make_shared<storage::CachedObject>(*obj);
+    copy->head = std::move(head);
+    copy->variants.reset();
+    return copy;
 }
 
 storage::ObjectPtr build_object(std::string key, unsigned status, std::string_view reason,
@@ -69,7 +135,11 @@ storage::ObjectPtr build_object(std::string key, unsigned status, std::string_vi
         if (iequals(name, "age") || iequals(name, "x-request-id")) continue;
         if (iequals(name, "content-length") && !options.head_response) continue;
         if (options.strip_set_cookie && iequals(name, "set-cookie")) continue;
-        if (iequals(name, "date")) has_date = true;
+        if (iequals(name, "date")) {
+            // An invalid Date is replaced by the time the response came (RFC 9110 6.6.1).
+            if (has_date || !parse_http_date(f.value())) continue;
+            has_date = true;
+        }
         hb.field(name, f.value());
     }
     if (!has_date) hb.field("Date", format_http_date(response_time));

@@ -3,6 +3,7 @@
 // needs, building the stored pre-serialised head, and merging a 304 into a stored response
 // (RFC 9111 section 3.2 / 4.3.4).
 #include "edge/cache/freshness.hpp"
+#include "edge/cache/targeted_cache_control.hpp"
 #include "edge/storage/cached_object.hpp"
 
 #include <boost/beast/http/fields.hpp>
@@ -19,7 +20,15 @@ using Fields = boost::beast::http::fields;
 // All values of a field joined with ", " (RFC 9110 section 5.3).
 std::string join_values(const Fields& fields, boost::beast::http::field name);
 
-cache::ResponseFacts facts_of(unsigned status, const Fields& fields);
+// The facts of a response, its caching directives taken from the first valid field of
+// `sources` (RFC 9213 targeted fields, Surrogate-Control), else from Cache-Control and Expires.
+cache::ResponseFacts facts_of(unsigned status, const Fields& fields,
+                              const cache::CacheControlSources& sources = {});
+
+// obj without the fields meant for CDNs (the targeted fields of `sources` and
+// Surrogate-Control), for an end client; obj itself when it has none.
+storage::ObjectPtr without_cdn_fields(storage::ObjectPtr obj,
+                                      const cache::CacheControlSources& sources);
 
 struct BuildOptions {
     bool strip_set_cookie = false;  // the shared copy of a public response that sets a cookie

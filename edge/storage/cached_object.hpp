@@ -36,6 +36,9 @@ struct ObjectMeta {
     bool no_cache : 1 = false;   // must be revalidated before each use
     bool must_revalidate : 1 = false;
     bool content_length_known : 1 = true;  // false while a body of unannounced length streams in
+    // The head holds fields meant for CDNs only (CDN-Cache-Control, Surrogate-Control...): kept
+    // for revalidation and for downstream caches, removed from what end clients get.
+    bool cdn_fields : 1 = false;
 };
 
 struct CachedObject;

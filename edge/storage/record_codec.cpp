@@ -24,6 +24,7 @@ enum Flags : std::uint8_t {
     kLengthKnown = 8,
     kHasBody = 16,
     kHasVariants = 32,
+    kCdnFields = 64,
 };
 
 class Writer {
@@ -80,6 +81,7 @@ void encode_meta(Writer& w, const CachedObject& obj) {
     if (m.content_length_known) flags |= kLengthKnown;
     if (obj.body) flags |= kHasBody;
     if (obj.variants) flags |= kHasVariants;
+    if (m.cdn_fields) flags |= kCdnFields;
     w.num(static_cast<std::uint16_t>(obj.status));
     w.num(flags);
     w.num(to_us(m.response_time));
@@ -125,6 +127,7 @@ bool decode_meta(Reader& r, CachedObject& obj, bool& has_body, int depth) {
     m.no_cache = flags & kNoCache;
     m.must_revalidate = flags & kMustRevalidate;
     m.content_length_known = flags & kLengthKnown;
+    m.cdn_fields = flags & kCdnFields;
     has_body = flags & kHasBody;
     if (!(flags & kHasVariants)) return true;
     if (depth > 0) return false;  // variants do not nest

@@ -247,3 +247,29 @@ TEST_CASE("stale-if-error and grace", "[freshness][stale]") {
     CHECK(is_origin_error_status(503));
     CHECK_FALSE(is_origin_error_status(404));
 }
+
+TEST_CASE("a client's no-cache, max-age, min-fresh and max-stale, where honoured",
+          "[freshness][client]") {
+    const auto m = make_meta(ok("max-age=100"), t0, t0, {});
+    bool stale_ok = false;
+    auto use = [&](std::string_view cc, Seconds at) {
+        return decide_use(m, t0 + at, parse_cache_control(cc), &stale_ok);
+    };
+    CHECK(use("", 10s) == Use::fresh);
+    CHECK(use("no-cache", 10s) == Use::revalidate);
+    CHECK(use("max-age=0", 10s) == Use::revalidate);
+    CHECK(use("max-age=20", 10s) == Use::fresh);
+    CHECK(use("max-age=5", 10s) == Use::revalidate);
+    CHECK(use("max-age=junk", 10s) == Use::revalidate);
+    CHECK(use("min-fresh=50", 10s) == Use::fresh);
+    CHECK(use("min-fresh=95", 10s) == Use::revalidate);
+    CHECK(use("", 150s) == Use::revalidate);
+    CHECK(use("max-stale=60", 150s) == Use::fresh);
+    CHECK(stale_ok);
+    CHECK(use("max-stale=10", 150s) == Use::revalidate);
+    CHECK(use("max-stale", 100000s) == Use::fresh);
+    // must-revalidate in the response forbids serving it stale, whatever the client says.
+    const auto strict = make_meta(ok("max-age=100, must-revalidate"), t0, t0, {});
+    CHECK(decide_use(strict, t0 + 150s, parse_cache_control("max-stale"), &stale_ok) ==
+          Use::revalidate);
+}

@@ -40,6 +40,64 @@ TEST_CASE("a bogus Age is ignored", "[response_fields]") {
     Fields g;
     g.insert("Age", "12abc");
     CHECK_FALSE(facts_of(200, g).age);
+    // Not all digits, or more than one value: ignored. Huge: capped at 2^31.
+    for (const char* bad : {"+5", "5.0", "0x10", "", "5 5", "-99999999999999999999999"}) {
+        Fields b;
+        b.insert("Age", bad);
+        CHECK_FALSE(facts_of(200, b).age);
+    }
+    Fields two;
+    two.insert("Age", "5");
+    two.insert("Age", "7");
+    CHECK_FALSE(facts_of(200, two).age);
+    Fields huge;
+    huge.insert("Age", " 99999999999999999999999 ");
+    CHECK(facts_of(200, huge).age == 2147483648);
+}
+
+TEST_CASE("an invalid or repeated Expires means already expired", "[response_fields]") {
+    for (const char* bad : {"0", "-1", "tomorrow", "Thu, 01 Dec 2094 16:00:00"}) {
+        Fields f;
+        f.insert("Expires", bad);
+        const auto facts = facts_of(200, f);
+        CHECK(facts.has_expires);
+        CHECK_FALSE(facts.expires);
+    }
+    Fields two;
+    two.insert("Expires", "Thu, 01 Dec 2094 16:00:00 GMT");
+    two.insert("Expires", "Thu, 01 Dec 2095 16:00:00 GMT");
+    CHECK_FALSE(facts_of(200, two).expires);
+}
+
+TEST_CASE("end clients get no CDN fields, other fields stay in order", "[response_fields]") {
+    Fields f;
+    f.insert("Cache-Control", "max-age=5");
+    f.insert("CDN-Cache-Control", "max-age=600");
+    f.insert("X-A", "1");
+    f.insert("Surrogate-Control", "max-age=60");
+    f.insert("Acme-Cache-Control", "max-age=60");
+    cache::CacheControlSources sources;
+    sources.targeted = {"Acme-Cache-Control", "CDN-Cache-Control"};
+    const auto facts = facts_of(200, f, sources);
+    auto meta = cache::make_meta(facts, t0, t0, {});
+    CHECK(meta.cdn_fields);
+    auto body = std::make_shared<const std::string>("hello");
+    auto obj = build_object("k", 200, "OK", f, body, meta, t0, {});
+    auto client = without_cdn_fields(obj, sources);
+    CHECK(client != obj);
+    CHECK(client->body == obj->body);
+    CHECK(client->head.find("CDN-Cache-Control") == std::string::npos);
+    CHECK(client->head.find("Surrogate-Control") == std::string::npos);
+    CHECK(client->head.find("Acme-Cache-Control") == std::string::npos);
+    CHECK(client->head.find("Cache-Control: max-age=5\r\nX-A: 1\r\n") != std::string::npos);
+    CHECK(client->head.starts_with("HTTP/1.1 200 OK\r\n"));
+    CHECK(client->head.ends_with("\r\n"));
+    // An object without them is handed out as it is.
+    Fields plain;
+    plain.insert("Cache-Control", "max-age=5");
+    auto p = build_object("k", 200, "OK", plain, body,
+                          cache::make_meta(facts_of(200, plain, sources), t0, t0, {}), t0, {});
+    CHECK(without_cdn_fields(p, sources) == p);
 }
 
 TEST_CASE("the stored head drops hop-by-hop fields and recomputes length", "[response_fields]") {

@@ -38,3 +38,12 @@ TEST_CASE("the variant id is built from the named request fields", "[vary]") {
     req["accept-language"] = "fr";
     CHECK(variant_id(names, get) != a);
 }
+
+TEST_CASE("Vary with empty members, and * among other names", "[vary]") {
+    const auto v = parse_vary(" , Accept-Language,, ,Origin ,");
+    CHECK_FALSE(v.star);
+    CHECK(v.names == std::vector<std::string>{"accept-language", "origin"});
+    CHECK(parse_vary("Origin, *, Accept").star);
+    CHECK(parse_vary(" , , ").names.empty());
+    CHECK_FALSE(parse_vary(" , , ").star);
+}
