@@ -44,13 +44,14 @@ ObjectPtr numbered(int i, std::size_t size = 1000) {
     o->seq = next_object_sequence();
     o->head += "ETag: \"e" + std::to_string(i) + "\"\r\n";
     o->meta.lifetime = Seconds(60 + i);
+    o->meta.cdn_fields = i % 2 == 1;  // the flag that strips CDN-Cache-Control for clients
     return o;
 }
 
 bool same(const ObjectPtr& a, const ObjectPtr& b) {
     return a && b && a->key == b->key && a->head == b->head && a->status == b->status &&
            a->seq == b->seq && *a->body == *b->body && a->etag() == b->etag() &&
-           a->meta.lifetime == b->meta.lifetime;
+           a->meta.lifetime == b->meta.lifetime && a->meta.cdn_fields == b->meta.cdn_fields;
 }
 
 // The bytes a crash would leave: what the kernel holds for the files now, without close().
