@@ -351,6 +351,9 @@ Try:
   curl -i 'http://127.0.0.1:$edge_port/app.js?v=2'       # a new version is a new object
   curl -i 'http://127.0.0.1:$edge_port/nocache?cc=no-store'        # never stored
   curl -i 'http://127.0.0.1:$edge_port/short?cc=max-age%3D5'       # expires after 5 s
+  curl -i 'http://127.0.0.1:$edge_port/cdn?cc=no-store&header=CDN-Cache-Control:max-age%3D600'
+                                  # browsers: no-store; the edge: 10 min (RFC 9213), twice: HIT
+  curl -i -H 'Cache-Control: only-if-cached' http://127.0.0.1:$edge_port/not-yet   # 504, no origin
   curl -X POST 'http://127.0.0.1:$origin_port/_version?path=/hello.txt'   # "deploy" a new version
   curl -s -X POST -H 'Authorization: Bearer $PURGE_TOKEN' --cacert $run_dir/purge.pem \\
        https://127.0.0.1:$purge_tls_port/v1/purge \\
