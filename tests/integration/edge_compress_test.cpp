@@ -110,6 +110,25 @@ TEST_CASE_METHOD(Fixture,
     CHECK(origin.count(t) == 1);
 }
 
+TEST_CASE_METHOD(Fixture, "compression: a streamed fill is compressed on the next request",
+                 "[edge][compress]") {
+    // Larger than what is taken with the head: the body streams into the cache while the first
+    // client reads it as identity.
+    const std::string t = "/c/big.json?size=300KiB";
+    const std::string body = cdn::origin_sim::make_body("/c/big.json", 1, 300 * 1024);
+    auto first = client.get(t, ae("br"));
+    CHECK(header(first, "X-Cache") == "MISS");
+    CHECK(header(first, "Content-Encoding").empty());
+    CHECK(header(first, "Vary") == "Accept-Encoding");
+    CHECK(first.body() == body);
+    auto br = client.get(t, ae("br"));
+    CHECK(header(br, "X-Cache") == "HIT");
+    CHECK(header(br, "Content-Encoding") == "br");
+    CHECK(unbrotli(br.body()) == body);
+    CHECK(compressions("br") == 1);
+    CHECK(origin.count(t) == 1);
+}
+
 TEST_CASE_METHOD(Fixture, "compression: a real curl --compressed gets the origin's body",
                  "[edge][compress][curl]") {
     const std::string url = "http://127.0.0.1:" + std::to_string(edge.port()) + "/c/page.html";
