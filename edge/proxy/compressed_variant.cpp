@@ -40,6 +40,19 @@ std::string compression_vary(std::string keyed, const cache::CompressionPolicy& 
     return fmt::format("{}", fmt::join(names, ", "));
 }
 
+std::string revalidated_vary(storage::ObjectStore& store, const std::string& key, std::string keyed,
+                             const cache::CompressionPolicy& p, unsigned status,
+                             const Fields& fields, std::uint64_t length) {
+    if (const auto entry = store.peek(key);
+        entry && entry->variants && cache::has_coding_variant(entry->variants->fields)) {
+        std::vector<std::string> names;
+        for (const auto& n : entry->variants->fields)
+            if (!cache::is_coding_variant_name(n)) names.push_back(n);
+        keyed = fmt::format("{}", fmt::join(names, ", "));
+    }
+    return compression_vary(std::move(keyed), p, status, fields, length);
+}
+
 bool varies_on_coding(std::string_view keyed) noexcept {
     return keyed.find("accept-encoding;edge=") != std::string_view::npos;
 }

@@ -26,6 +26,13 @@ namespace cdn::edge::proxy {
 std::string compression_vary(std::string keyed, const cache::CompressionPolicy& p, unsigned status,
                              const Fields& fields, std::optional<std::uint64_t> length);
 
+// compression_vary for a stored response refreshed by a 304: its stored head's Vary holds the
+// Accept-Encoding the edge added, so when the URL's entry is keyed on the edge's coding, that
+// entry's own names are kept instead (else the refresh would key it on the raw header too).
+std::string revalidated_vary(storage::ObjectStore& store, const std::string& key, std::string keyed,
+                             const cache::CompressionPolicy& p, unsigned status,
+                             const Fields& fields, std::uint64_t length);
+
 // Whether a keyed Vary (from compression_vary) holds the pseudo name: the stored head then also
 // says Vary: Accept-Encoding (BuildOptions::vary_accept_encoding).
 bool varies_on_coding(std::string_view keyed) noexcept;

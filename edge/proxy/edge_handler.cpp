@@ -322,9 +322,9 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request&
             stored.fields.set(beast_http::field::date, format_http_date(response_time));
         const cache::ResponseFacts f = facts_of(stored.status, stored.fields);
         const auto meta = cache::make_meta(f, request_time, response_time, policy, random01());
-        const std::string vary =
-            compression_vary(keyed_vary(stored.fields[beast_http::field::vary], group),
-                             group.compression, stored.status, stored.fields, stale->body_size());
+        const std::string vary = revalidated_vary(
+            shared_.store, key, keyed_vary(stored.fields[beast_http::field::vary], group),
+            group.compression, stored.status, stored.fields, stale->body_size());
         auto fresh = build_object(key, stored.status, stored.reason, stored.fields, stale->body,
                                   meta, response_time,
                                   {.seq = seq, .vary_accept_encoding = varies_on_coding(vary)});

@@ -243,6 +243,13 @@ TEST_CASE_METHOD(Fixture, "compression: revalidation uses the identity's validat
     CHECK(header(again, "X-Cache") == "HIT");
     CHECK(header(again, "Content-Encoding") == "br");
     CHECK(unbrotli(again.body()) == cdn::origin_sim::make_body("/c/short.css", 1, 4000));
+    // Still one identity for every client: the refresh kept the URL's keying (the Vary the edge
+    // added to the stored head is not taken for the origin's).
+    auto gz = client.get(t, ae("gzip"));
+    CHECK(header(gz, "X-Cache") == "HIT");
+    CHECK(header(gz, "Content-Encoding") == "gzip");
+    CHECK(header(client.get(t), "X-Cache") == "HIT");
+    CHECK(origin.count(t) == 2);  // the first fetch and the revalidation
 
     // A new body: the old compressed variants go with the old identity.
     HttpClient o(origin.port());
