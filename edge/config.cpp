@@ -6,6 +6,7 @@
 #include "common/tls_client.hpp"
 #include "common/units.hpp"
 #include "edge/cache/cache_key.hpp"
+#include "edge/compression_config.hpp"
 
 #include <fmt/format.h>
 #include <boost/asio/io_context.hpp>
@@ -619,8 +620,9 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
     for (const ConfigSection& o : root.sections("origin")) {
         o.allow_only({"hosts", "url", "urls", "host_header", "balance", "retries", "health_check",
                       "circuit_breaker", "tls_verify", "tls_ca", "tls_server_name", "pass_headers",
-                      "client_cache_control"});
+                      "client_cache_control", "compression"});
         OriginGroup g;
+        if (auto cs = o.section("compression")) g.compression = parse_compression(*cs);
         g.hosts = o.strings("hosts").value_or(std::vector<std::string>{"*"});
         for (auto& h : g.hosts)
             h = h == "*" ? h : cache::normalize_host("http", h);

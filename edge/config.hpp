@@ -5,6 +5,7 @@
 #include "common/log.hpp"
 #include "common/tls_client.hpp"
 #include "edge/cache/cache_key.hpp"
+#include "edge/cache/content_coding.hpp"
 #include "edge/cache/freshness.hpp"
 #include "edge/cache/targeted_cache_control.hpp"
 #include "edge/http/address_budget.hpp"
@@ -49,6 +50,7 @@ struct OriginGroup {
     std::filesystem::path tls_ca;  // trusted CAs (PEM); empty: the system store
     std::string tls_server_name;   // SNI and the name checked; empty: host_header, else URL host
     std::shared_ptr<boost::asio::ssl::context> tls_context;  // null unless a URL is https://
+    cache::CompressionPolicy compression;  // [origin.compression]: gzip/brotli variants
 };
 
 // A parent group (tiered caching): the edges a miss goes to before the origin. Each key has

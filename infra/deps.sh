@@ -8,7 +8,7 @@ set -euo pipefail
 build_pkgs=(
   g++ cmake make pkg-config git ca-certificates
   libboost1.81-dev libboost-json1.81-dev
-  libtomlplusplus-dev libcli11-dev libfmt-dev libxxhash-dev zlib1g-dev
+  libtomlplusplus-dev libcli11-dev libfmt-dev libxxhash-dev zlib1g-dev libbrotli-dev
   libssl-dev libnghttp2-dev libmaxminddb-dev
   catch2
 )

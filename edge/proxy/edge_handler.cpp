@@ -6,6 +6,7 @@
 #include "edge/cache/conditional.hpp"
 #include "edge/cache/vary.hpp"
 #include "edge/proxy/body_stream.hpp"
+#include "edge/proxy/compressed_variant.hpp"
 #include "edge/proxy/outcome_label.hpp"
 #include "edge/proxy/range_reply.hpp"
 #include "edge/proxy/response_fields.hpp"
@@ -196,6 +197,9 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
     // lookup
     const TimePoint now = shared_.clock.now();
     storage::ObjectPtr cached = lookup(key, req);
+    // compress: the coding the client takes, made once from the stored identity
+    cached = with_compression(shared_.store, shared_.metrics, group->compression, key, req,
+                              std::move(cached), now);
     if (cached) {
         // The client's no-cache, max-age, min-fresh and max-stale count only where the host
         // says so (they would let any client send every request to the origin).
@@ -341,10 +345,13 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request&
             stored.fields.set(beast_http::field::date, format_http_date(response_time));
         const cache::ResponseFacts f = facts_of(stored.status, stored.fields, g.config.cc_sources);
         const auto meta = cache::make_meta(f, request_time, response_time, policy, random01());
+        const std::string vary = revalidated_vary(
+            shared_.store, key, keyed_vary(stored.fields[beast_http::field::vary], group),
+            group.compression, stored.status, stored.fields, stale->body_size());
         auto fresh = build_object(key, stored.status, stored.reason, stored.fields, stale->body,
-                                  meta, response_time, {.seq = seq});
-        auto entry = store_response(key, req, fresh,
-                                    keyed_vary(stored.fields[beast_http::field::vary], group));
+                                  meta, response_time,
+                                  {.seq = seq, .vary_accept_encoding = varies_on_coding(vary)});
+        auto entry = store_response(key, req, fresh, vary);
         if (entry) metrics.stores.inc();
         if (guard) guard->finish({entry, nullptr}, Seconds(0));
         co_return with_origin_time(
@@ -435,8 +442,12 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request&
             if (guard) guard->finish({}, Seconds(0));
             co_return with_origin_time(origin_failure(g, failed, outcome, req), origin_time);
         }
-        auto obj = store_filled(key, req, status, head.reason(), head, std::move(buffer), meta,
-                                response_time, seq, keyed_vary(f.vary, group), guard.get());
+        auto obj = store_filled(
+            key, req, status, head.reason(), head, std::move(buffer), meta, response_time, seq,
+            compression_vary(keyed_vary(f.vary, group), group.compression, status, head, length),
+            guard.get());
+        obj = with_compression(shared_.store, metrics, group.compression, key, req, std::move(obj),
+                               response_time);
         co_return with_origin_time(deliver(g, std::move(obj), outcome, req, response_time,
                                            fmt::format("{}; fwd-status={}; stored; ttl={}", fwd,
                                                        status, meta.lifetime.count())),
@@ -447,7 +458,10 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request&
     // collapsed waiters read that stream as it grows. The shared copy never carries a
     // Set-Cookie: one user's cookie is not for the next.
     auto body = std::make_shared<BodyStream>(length, std::move(*room));
+    std::string vary =
+        compression_vary(keyed_vary(f.vary, group), group.compression, status, head, length);
     BuildOptions shared_opts = framing;
+    shared_opts.vary_accept_encoding = varies_on_coding(vary);
     shared_opts.strip_set_cookie = true;
     shared_opts.accept_ranges = status == 200;
     auto shared_head =
@@ -456,10 +470,10 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request&
     if (f.has_set_cookie) {
         BuildOptions own = framing;
         own.accept_ranges = status == 200;
+        own.vary_accept_encoding = shared_opts.vary_accept_encoding;
         client_head =
             build_object(key, status, head.reason(), head, nullptr, meta, response_time, own);
     }
-    std::string vary = keyed_vary(f.vary, group);
     if (guard) guard->publish({variant_entry(key, req, shared_head, vary, false), body});
     FillJob job{std::move(res->body),
                 body,
@@ -547,7 +561,10 @@ storage::ObjectPtr EdgeHandler::store_filled(
     const Fields& fields, std::shared_ptr<const std::string> body, const storage::ObjectMeta& meta,
     TimePoint response_time, std::uint64_t seq, std::string_view vary, cache::FillGuard* guard) {
     auto obj = build_object(key, status, reason, fields, std::move(body), meta, response_time,
-                            {.strip_set_cookie = true, .accept_ranges = status == 200, .seq = seq});
+                            {.strip_set_cookie = true,
+                             .accept_ranges = status == 200,
+                             .seq = seq,
+                             .vary_accept_encoding = varies_on_coding(vary)});
     auto entry = store_response(key, req, obj, vary);
     if (entry)
         shared_.metrics.stores.inc();
@@ -896,9 +913,12 @@ storage::ObjectPtr EdgeHandler::lookup(const std::string& key, const Request& re
 
 storage::ObjectPtr EdgeHandler::select_variant(storage::ObjectPtr entry, const Request& req) {
     if (!entry || !entry->variants) return entry;
-    const std::string id = cache::variant_id(
-        entry->variants->fields, [&](const std::string& name) { return req.msg[name]; });
-    return entry->variants->find(id);
+    auto get = [&](const std::string& name) { return req.msg[name]; };
+    const std::string id = cache::variant_id(entry->variants->fields, get);
+    if (auto v = entry->variants->find(id)) return v;
+    // The edge's own codings: identity serves every client until the coding it takes is made.
+    if (!cache::has_coding_variant(entry->variants->fields)) return nullptr;
+    return entry->variants->find(cache::variant_id(entry->variants->fields, get, "identity"));
 }
 
 storage::ObjectPtr EdgeHandler::store_response(const std::string& key, const Request& req,
@@ -914,8 +934,14 @@ storage::ObjectPtr EdgeHandler::variant_entry(const std::string& key, const Requ
     if (v.names.empty()) return obj;
     // The new variant first, then the others already stored (if Vary did not change), capped.
     constexpr std::size_t kMaxVariants = 32;
-    const std::string id =
-        cache::variant_id(v.names, [&](const std::string& name) { return req.msg[name]; });
+    // Under the edge's own codings an object is filed by its coding (identity from the origin).
+    const bool coded = cache::has_coding_variant(v.names);
+    const std::string_view coding = obj->field("content-encoding");
+    const std::string id = cache::variant_id(
+        v.names, [&](const std::string& name) { return req.msg[name]; },
+        !coded           ? std::string_view()
+        : coding.empty() ? "identity"
+                         : coding);
     auto set = std::make_shared<storage::VariantSet>();
     set->fields = v.names;
     set->variants.emplace_back(id, obj);
@@ -923,7 +949,9 @@ storage::ObjectPtr EdgeHandler::variant_entry(const std::string& key, const Requ
     if (auto existing = keep_stored_variants ? shared_.store.peek(key) : nullptr;
         existing && existing->variants && existing->variants->fields == v.names) {
         for (const auto& [other_id, other] : existing->variants->variants)
-            if (other_id != id && set->variants.size() < kMaxVariants)
+            // A new identity outdates the variants compressed from the old one.
+            if (other_id != id && set->variants.size() < kMaxVariants &&
+                !(coded && coding.empty() && !other->field("content-encoding").empty()))
                 set->variants.emplace_back(other_id, other);
     }
     auto entry = std::make_shared<storage::CachedObject>();

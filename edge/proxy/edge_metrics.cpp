@@ -55,6 +55,8 @@ EdgeMetrics::EdgeMetrics(MetricsRegistry& r, const storage::MemoryStore& store)
       inflight_bypassed(r.counter(
           "cdn_edge_inflight_bypassed_total",
           "Cacheable responses streamed through uncached: the in-flight body budget was full.")),
+      compress_failures(r.counter("cdn_edge_compress_failures_total",
+                                  "Compressions that failed or whose variant was not stored.")),
       connections(r.gauge("cdn_edge_client_connections", "Open client connections.")),
       duration(r.histogram("cdn_edge_request_duration_seconds",
                            "Time from a request's first byte to the end of its reply.",
@@ -63,6 +65,15 @@ EdgeMetrics::EdgeMetrics(MetricsRegistry& r, const storage::MemoryStore& store)
         requests[static_cast<std::size_t>(o)] =
             &r.counter("cdn_edge_requests_total", "Requests by cache outcome.",
                        "outcome=\"" + std::string(cache::label(o)) + "\"");
+    for (std::size_t i = 0; i < 2; ++i) {
+        const std::string label = i == 0 ? R"(coding="gzip")" : R"(coding="br")";
+        compressions[i] = &r.counter("cdn_edge_compress_total",
+                                     "Compressed variants made from stored responses.", label);
+        compress_bytes_in[i] = &r.counter("cdn_edge_compress_bytes_in_total",
+                                          "Identity bytes compressed into variants.", label);
+        compress_bytes_out[i] = &r.counter("cdn_edge_compress_bytes_out_total",
+                                           "Compressed bytes of the variants made.", label);
+    }
     for (std::size_t c = 1; c <= 5; ++c)
         responses[c] = &r.counter("cdn_edge_responses_total", "Responses by status class.",
                                   "code=\"" + std::to_string(c) + "xx\"");

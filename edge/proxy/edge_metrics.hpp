@@ -42,6 +42,11 @@ struct EdgeMetrics {
     Counter& collapsed;
     Counter& hit_for_pass;
     Counter& inflight_bypassed;
+    // Compressed variants made, by coding (index: 0 gzip, 1 br): count, bytes in and out.
+    std::array<Counter*, 2> compressions{};
+    std::array<Counter*, 2> compress_bytes_in{};
+    std::array<Counter*, 2> compress_bytes_out{};
+    Counter& compress_failures;
     Gauge& connections;
     Histogram& duration;
 

@@ -2,6 +2,7 @@
 
 #include "common/http_date.hpp"
 #include "common/http_util.hpp"
+#include "edge/cache/content_coding.hpp"
 #include "edge/http/exchange.hpp"
 
 #include <charconv>
@@ -140,9 +141,13 @@ storage::ObjectPtr build_object(std::string key, unsigned status, std::string_vi
             if (has_date || !parse_http_date(f.value())) continue;
             has_date = true;
         }
+        if (options.vary_accept_encoding && iequals(name, "vary")) continue;  // merged below
         hb.field(name, f.value());
     }
     if (!has_date) hb.field("Date", format_http_date(response_time));
+    if (options.vary_accept_encoding)
+        hb.field("Vary",
+                 cache::vary_with_accept_encoding(join_values(fields, beast_http::field::vary)));
     if (options.accept_ranges && fields.find(beast_http::field::accept_ranges) == fields.end())
         hb.field("Accept-Ranges", "bytes");
     const bool bodiless = status < 200 || status == 204 || status == 304;

@@ -41,6 +41,9 @@ struct BuildOptions {
     // The object's insertion sequence, reserved when its fetch started (so a purge that
     // arrives during the fetch covers it); 0 = take the next one now.
     std::uint64_t seq = 0;
+    // Vary gets Accept-Encoding (merged, once): a response the edge may compress
+    // (compressed_variant.hpp), whose identity form downstream caches must keep apart.
+    bool vary_accept_encoding = false;
 };
 
 // Builds an object whose head holds the end-to-end fields (hop-by-hop, Content-Length and Age
