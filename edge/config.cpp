@@ -5,6 +5,7 @@
 #include "common/tls_client.hpp"
 #include "common/units.hpp"
 #include "edge/cache/cache_key.hpp"
+#include "edge/cache/slicing.hpp"
 
 #include <fmt/format.h>
 #include <boost/asio/io_context.hpp>
@@ -597,8 +598,8 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
     }
     for (const ConfigSection& o : root.sections("origin")) {
         o.allow_only({"hosts", "url", "urls", "host_header", "balance", "retries", "health_check",
-                      "circuit_breaker", "tls_verify", "tls_ca", "tls_server_name",
-                      "pass_headers"});
+                      "circuit_breaker", "tls_verify", "tls_ca", "tls_server_name", "pass_headers",
+                      "slice"});
         OriginGroup g;
         g.hosts = o.strings("hosts").value_or(std::vector<std::string>{"*"});
         for (auto& h : g.hosts)
@@ -700,6 +701,14 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
                 out = static_cast<unsigned>(*v);
             }
         };
+        if (auto sl = o.section("slice")) {
+            sl->allow_only({"size"});
+            if (auto v = sl->size("size")) {
+                if (*v != 0 && (*v < cache::kMinSliceSize || *v > cache::kMaxSliceSize))
+                    sl->fail("size", "expected 64KiB to 64MiB (or 0: off)");
+                g.slice_size = *v;
+            }
+        }
         if (auto hc = o.section("health_check")) {
             hc->allow_only({"path", "interval", "timeout", "rise", "fall", "host_header"});
             upstream::HealthCheckSettings h;

@@ -55,6 +55,15 @@ EdgeMetrics::EdgeMetrics(MetricsRegistry& r, const storage::MemoryStore& store)
       inflight_bypassed(r.counter(
           "cdn_edge_inflight_bypassed_total",
           "Cacheable responses streamed through uncached: the in-flight body budget was full.")),
+      slice_fetches(r.counter("cdn_edge_slice_fetches_total",
+                              "Slices of sliced objects fetched from the origin.")),
+      slice_hits(r.counter("cdn_edge_slice_hits_total",
+                           "Slices of sliced objects served from the cache.")),
+      slice_version_changes(
+          r.counter("cdn_edge_slice_version_changes_total",
+                    "Sliced objects dropped because a slice came back as another version.")),
+      origin_body_bytes(r.counter("cdn_edge_origin_body_bytes_total",
+                                  "Response body bytes read from origins and parents.")),
       connections(r.gauge("cdn_edge_client_connections", "Open client connections.")),
       duration(r.histogram("cdn_edge_request_duration_seconds",
                            "Time from a request's first byte to the end of its reply.",

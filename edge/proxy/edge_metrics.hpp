@@ -42,6 +42,10 @@ struct EdgeMetrics {
     Counter& collapsed;
     Counter& hit_for_pass;
     Counter& inflight_bypassed;
+    Counter& slice_fetches;          // slices asked of the origin ([origin.slice])
+    Counter& slice_hits;             // slices served from the cache
+    Counter& slice_version_changes;  // a slice of another version: the object changed midway
+    Counter& origin_body_bytes;      // body bytes read from origins (and parents)
     Gauge& connections;
     Histogram& duration;
 
