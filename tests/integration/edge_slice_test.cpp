@@ -352,3 +352,37 @@ TEST_CASE("slices: without a strong ETag, Last-Modified keeps the slices consist
     CHECK(origin.count(bare) == 2);
     CHECK(edge.metric("cdn_edge_cache_objects{tier=\"memory\"}") == 5);
 }
+
+TEST_CASE("slices: HTTP/2 reads the same slices, and a change midway resets the stream",
+          "[edge][slice][curl][http2]") {
+    TempDir dir;
+    OriginSim origin(dir);
+    Edge edge(dir, "", "[server]\nh2c = true\n" + slice_toml(origin));
+    const std::string target = "/h2.bin?size=6MiB&delay=200";
+    const std::vector<std::string> h2 = {"--http2-prior-knowledge"};
+    auto with = [&](std::vector<std::string> more) {
+        more.insert(more.begin(), h2.begin(), h2.end());
+        return more;
+    };
+    auto a = curl(dir, edge.port(), target, with({"-r", "1048000-1049999"}));
+    REQUIRE(a.status == 0);
+    CHECK_THAT(a.head, StartsWith("HTTP/2 206"));
+    CHECK_THAT(a.head, Contains("content-range: bytes 1048000-1049999/6291456"));
+    CHECK(a.body == body_at("/h2.bin", 1, 1048000, 2000));
+    CHECK(origin.count(target) == 2);
+    // A full GET while the origin deploys: the stream ends with RST_STREAM, never spliced.
+    auto running =
+        std::async(std::launch::async, [&] { return curl(dir, edge.port(), target, h2); });
+    REQUIRE(eventually([&] { return origin.count(target) >= 3; }));
+    deploy(origin);
+    const Curl b = running.get();
+    CHECK(b.status != 0);
+    CHECK(b.body.size() < 6 * MiB);
+    CHECK(b.body == body_at("/h2.bin", 1, 0, b.body.size()));
+    CHECK(edge.metric("cdn_edge_http2_resets_sent_total{error=\"internal_error\"}") == 1);
+    CHECK(edge.metric("cdn_edge_slice_version_changes_total") == 1);
+    auto c = curl(dir, edge.port(), target, h2);
+    REQUIRE(c.status == 0);
+    CHECK_THAT(c.head, StartsWith("HTTP/2 200"));
+    CHECK(c.body == cdn::origin_sim::make_body("/h2.bin", 2, 6 * MiB));
+}
