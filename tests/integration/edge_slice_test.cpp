@@ -386,3 +386,39 @@ TEST_CASE("slices: HTTP/2 reads the same slices, and a change midway resets the 
     CHECK_THAT(c.head, StartsWith("HTTP/2 200"));
     CHECK(c.body == cdn::origin_sim::make_body("/h2.bin", 2, 6 * MiB));
 }
+
+TEST_CASE("slices: concurrent misses of one slice are collapsed into one origin request",
+          "[edge][slice]") {
+    TempDir dir;
+    OriginSim origin(dir);
+    Edge edge(dir, "", slice_toml(origin));
+    const std::string target = "/c.bin?size=8MiB&delay=300";
+    auto get = [&](std::uint64_t first) {
+        return http_get(edge.port(), target, {{"Range", range_field(first, first + 99)}});
+    };
+    // Five clients miss the URL at once: one slice request; the others wait for its manifest.
+    {
+        std::vector<std::future<Response>> all;
+        for (int i = 0; i < 5; ++i)
+            all.push_back(std::async(std::launch::async, get, 100));
+        for (auto& f : all) {
+            const Response r = f.get();
+            CHECK(r.result_int() == 206);
+            CHECK(r.body() == body_at("/c.bin", 1, 100, 100));
+        }
+    }
+    CHECK(origin.count(target) == 1);
+    // Five clients want slice 6, not stored yet: one more slice request.
+    {
+        std::vector<std::future<Response>> all;
+        for (int i = 0; i < 5; ++i)
+            all.push_back(std::async(std::launch::async, get, 6 * MiB + 5));
+        for (auto& f : all) {
+            const Response r = f.get();
+            CHECK(r.result_int() == 206);
+            CHECK(r.body() == body_at("/c.bin", 1, 6 * MiB + 5, 100));
+        }
+    }
+    CHECK(origin.count(target) == 2);
+    CHECK(edge.metric("cdn_edge_slice_fetches_total") == 2);
+}

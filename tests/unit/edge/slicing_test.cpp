@@ -3,6 +3,9 @@
 #include "edge/cache/slicing.hpp"
 
 #include "edge/config.hpp"
+#include "edge/proxy/response_fields.hpp"
+#include "edge/proxy/slices.hpp"
+#include "edge/storage/memory_store.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -140,4 +143,36 @@ TEST_CASE("manifest consistency: the same version or not", "[slicing]") {
     CHECK_FALSE(same_version("", lm, 100, "", lm2, 100));
     CHECK_FALSE(same_version("", lm, 100, "\"new\"", lm, 100));
     CHECK_FALSE(same_version("", "", 100, "", "", 100));
+}
+
+TEST_CASE("a manifest is recognised, and removing it removes every slice", "[slicing]") {
+    using namespace cdn::edge;
+    storage::MemoryStore store(64 * MiB, 1);
+    const std::string key = "http://example.com/v.mp4";
+    proxy::Fields f;
+    f.set("ETag", "\"v1\"");
+    f.set(kManifestField, format_manifest_marker({MiB, 3 * MiB + 10}));
+    storage::ObjectMeta meta;
+    auto manifest =
+        proxy::build_object(key, 200, "OK", f, nullptr, meta, {}, {.content_length = 3 * MiB + 10});
+    CHECK(proxy::is_slice_manifest(*manifest));
+    CHECK(manifest->head.find("Content-Length: 3145738\r\n") != std::string::npos);
+    // An ordinary 200 (with a body, even empty) is not one.
+    proxy::Fields plain;
+    plain.set("ETag", "\"v1\"");
+    CHECK_FALSE(proxy::is_slice_manifest(*proxy::build_object(
+        key, 200, "OK", plain, std::make_shared<const std::string>(), meta, {}, {})));
+    REQUIRE(store.insert(manifest));
+    for (std::uint64_t k = 0; k < 4; ++k)
+        REQUIRE(store.insert(proxy::build_object(slice_key(key, k), 206, "", plain,
+                                                 std::make_shared<const std::string>("x"), meta, {},
+                                                 {})));
+    // Another URL whose key starts the same is not touched.
+    REQUIRE(store.insert(proxy::build_object(
+        key + "2", 200, "OK", plain, std::make_shared<const std::string>("y"), meta, {}, {})));
+    CHECK(store.objects() == 6);
+    CHECK(proxy::remove_with_slices(store, key));
+    CHECK(store.objects() == 1);
+    CHECK(store.peek(key + "2"));
+    CHECK_FALSE(proxy::remove_with_slices(store, key));
 }
