@@ -422,3 +422,32 @@ TEST_CASE("slices: concurrent misses of one slice are collapsed into one origin 
     CHECK(origin.count(target) == 2);
     CHECK(edge.metric("cdn_edge_slice_fetches_total") == 2);
 }
+
+TEST_CASE("slices: a soft purge makes the manifest stale: revalidated by the next slice fetch",
+          "[edge][slice]") {
+    TempDir dir;
+    OriginSim origin(dir);
+    Edge edge(dir, "", slice_toml(origin));
+    const std::string target = "/s.bin?size=4MiB";
+    HttpClient client(edge.port());
+    REQUIRE(client.get(target).result_int() == 200);
+    CHECK(origin.count(target) == 4);
+    REQUIRE(
+        purge(edge, R"({"files":["http://localhost/s.bin?size=4MiB"],"soft":true})").result_int() ==
+        200);
+    // Stale: the slice the request needs is asked again; the same ETag keeps the other slices.
+    auto a = client.get(target);
+    REQUIRE(a.result_int() == 200);
+    CHECK(a.body() == cdn::origin_sim::make_body("/s.bin", 1, 4 * MiB));
+    CHECK(origin.count(target) == 5);
+    auto b = client.get(target, {{"Range", "bytes=3145728-3145827"}});
+    REQUIRE(b.result_int() == 206);
+    CHECK(header(b, "X-Cache") == "HIT");
+    CHECK(origin.count(target) == 5);
+    // A soft prefix purge covers the slices too: each is fetched again when read.
+    REQUIRE(purge(edge, R"({"prefixes":["localhost/s.bin"],"soft":true})").result_int() == 200);
+    auto c = client.get(target);
+    REQUIRE(c.result_int() == 200);
+    CHECK(c.body() == cdn::origin_sim::make_body("/s.bin", 1, 4 * MiB));
+    CHECK(origin.count(target) == 9);
+}
