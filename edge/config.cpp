@@ -7,6 +7,7 @@
 #include "common/units.hpp"
 #include "edge/cache/cache_key.hpp"
 #include "edge/compression_config.hpp"
+#include "edge/cache/slicing.hpp"
 
 #include <fmt/format.h>
 #include <boost/asio/io_context.hpp>
@@ -620,7 +621,7 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
     for (const ConfigSection& o : root.sections("origin")) {
         o.allow_only({"hosts", "url", "urls", "host_header", "balance", "retries", "health_check",
                       "circuit_breaker", "tls_verify", "tls_ca", "tls_server_name", "pass_headers",
-                      "client_cache_control", "compression"});
+                      "client_cache_control", "compression", "slice"});
         OriginGroup g;
         if (auto cs = o.section("compression")) g.compression = parse_compression(*cs);
         g.hosts = o.strings("hosts").value_or(std::vector<std::string>{"*"});
@@ -724,6 +725,14 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
                 out = static_cast<unsigned>(*v);
             }
         };
+        if (auto sl = o.section("slice")) {
+            sl->allow_only({"size"});
+            if (auto v = sl->size("size")) {
+                if (*v != 0 && (*v < cache::kMinSliceSize || *v > cache::kMaxSliceSize))
+                    sl->fail("size", "expected 64KiB to 64MiB (or 0: off)");
+                g.slice_size = *v;
+            }
+        }
         if (auto hc = o.section("health_check")) {
             hc->allow_only({"path", "interval", "timeout", "rise", "fall", "host_header"});
             upstream::HealthCheckSettings h;

@@ -51,6 +51,9 @@ struct OriginGroup {
     std::string tls_server_name;   // SNI and the name checked; empty: host_header, else URL host
     std::shared_ptr<boost::asio::ssl::context> tls_context;  // null unless a URL is https://
     cache::CompressionPolicy compression;  // [origin.compression]: gzip/brotli variants
+    // [origin.slice] size: misses fetch and store large objects in slices of this many bytes
+    // (edge/cache/slicing.hpp); 0: off.
+    std::uint64_t slice_size = 0;
 };
 
 // A parent group (tiered caching): the edges a miss goes to before the origin. Each key has

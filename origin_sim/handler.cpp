@@ -455,8 +455,9 @@ ResponsePlan RequestHandler::object(const Request& req, const ResolvedObject& o)
     // Ranges (GET of a 200 only).
     using http_range::RangeStatus;
     http_range::RangeSet ranges;
-    if (o.status == 200) plan.headers.emplace_back("Accept-Ranges", "bytes");
-    if (o.status == 200 && req.method() == http::verb::get && has_field(req, http::field::range) &&
+    if (o.status == 200) plan.headers.emplace_back("Accept-Ranges", o.ranges ? "bytes" : "none");
+    if (o.status == 200 && o.ranges && req.method() == http::verb::get &&
+        has_field(req, http::field::range) &&
         (!has_field(req, http::field::if_range) ||
          if_range_holds(field(req, http::field::if_range), etag, last_modified)))
         ranges = http_range::parse_range(field(req, http::field::range), o.size);

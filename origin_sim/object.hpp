@@ -14,7 +14,7 @@
 namespace cdn::origin_sim {
 
 // The control query parameters: size status cc expires lm etag vary tags cookie age date_offset
-// delay chunked ctype header fault slow_ms. They shape the response and are not part of the
+// delay chunked ctype header fault slow_ms ranges. They shape the response and are not part of the
 // object's identity.
 bool is_control_param(std::string_view key) noexcept;
 
@@ -42,6 +42,7 @@ struct ResolvedObject {
     std::int64_t date_offset = 0;
     std::chrono::milliseconds delay{0};
     bool chunked = false;
+    bool ranges = true;  // false: Range and If-Range are ignored (a full 200, Accept-Ranges: none)
     std::string content_type;
     Fault fault = Fault::none;
     std::chrono::milliseconds slow_interval{100};

@@ -7,9 +7,11 @@
 #include "edge/cache/vary.hpp"
 #include "edge/proxy/body_stream.hpp"
 #include "edge/proxy/compressed_variant.hpp"
+#include "edge/proxy/counting_body.hpp"
 #include "edge/proxy/outcome_label.hpp"
 #include "edge/proxy/range_reply.hpp"
 #include "edge/proxy/response_fields.hpp"
+#include "edge/proxy/slices.hpp"
 #include "edge/upstream/hrw.hpp"
 
 #include <fmt/format.h>
@@ -197,6 +199,9 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
     // lookup
     const TimePoint now = shared_.clock.now();
     storage::ObjectPtr cached = lookup(key, req);
+    if (cached && is_slice_manifest(*cached))  // a large object kept in slices ([origin.slice])
+        co_return co_await from_manifest(g, req, *group, *target, std::move(key), facts,
+                                         std::move(cached), now, false);
     // compress: the coding the client takes, made once from the stored identity
     cached = with_compression(shared_.store, shared_.metrics, group->compression, key, req,
                               std::move(cached), now);
@@ -253,6 +258,9 @@ asio::awaitable<Reply> EdgeHandler::miss(const Gen& g, const Request& req, const
     if (ticket.role == Role::follower) {
         // Another request is fetching this key: wait for its result instead of asking too.
         auto result = co_await cache::FillRegistry::wait(ticket.fill, cfg.collapse_timeout);
+        if (auto obj = select_variant(result.object, req); obj && is_slice_manifest(*obj))
+            co_return co_await from_manifest(g, req, group, t, std::move(key), facts,
+                                             std::move(obj), shared_.clock.now(), true);
         if (auto obj = select_variant(result.object, req)) {
             shared_.metrics.collapsed.inc();
             const TimePoint at = shared_.clock.now();
@@ -303,6 +311,8 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request&
     if (stale && !stale->etag().empty()) oreq.set(beast_http::field::if_none_match, stale->etag());
     if (stale && !stale->last_modified().empty())
         oreq.set(beast_http::field::if_modified_since, stale->last_modified());
+    // [origin.slice]: only the slice that holds the first byte wanted.
+    const std::optional<std::uint64_t> slice = slice_request(group, req, oreq);
     const TimePoint request_time = shared_.clock.now();
     // Reserved before asking the origin: a purge that arrives while the response is on its way
     // gets a higher floor and so covers what this fetch stores.
@@ -320,6 +330,10 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request&
                                   fmt::format("stale-if-error; {}", make_error_code(e).message()));
         co_return origin_failure(g, e, outcome, req);
     }
+    if (slice && (res->head.result_int() == 206 || res->head.result_int() == 416))
+        if (auto r = co_await on_slice_response(g, req, group, t, key, *slice, *res, guard,
+                                                stale != nullptr, request_time, response_time, seq))
+            co_return with_origin_time(std::move(*r), origin_time);
     const upstream::OriginHead& head = res->head;
     const unsigned status = head.result_int();
     if (stale && cache::is_origin_error_status(status) &&
@@ -742,7 +756,11 @@ asio::awaitable<Result<upstream::UpstreamResponse>> EdgeHandler::fetch_from(
         }
     }
     call.hints = hints ? &hints : nullptr;
-    co_return co_await upstream_->fetch(call);
+    auto res = co_await upstream_->fetch(call);
+    if (res)
+        res->body =
+            std::make_unique<CountingBody>(std::move(res->body), shared_.metrics.origin_body_bytes);
+    co_return res;
 }
 
 // The field that marks a request from a PoP peer: the receiver fetches it itself, so a key is
@@ -897,7 +915,8 @@ storage::ObjectPtr EdgeHandler::lookup(const std::string& key, const Request& re
     switch (shared_.purges.check(*obj)) {
         case cache::PurgeVerdict::none: return obj;
         case cache::PurgeVerdict::hard:
-            shared_.store.remove(key);  // with every variant: a purge covers them all
+            // With every variant (and slice): a purge covers them all.
+            remove_with_slices(shared_.store, key);
             return nullptr;
         case cache::PurgeVerdict::soft: {
             // Stale from now on: the next use revalidates, and stale-if-error may still serve.

@@ -186,6 +186,47 @@ class EdgeHandler final : public http::RequestHandler {
                                  const upstream::OriginHead& res);
     double random01() { return std::uniform_real_distribution<double>(0, 1)(rng_); }
 
+    // Slicing ([origin.slice]; defined in edge/proxy/slices.cpp).
+    friend class SliceBodySource;
+    // For a cacheable fetch of a group that slices: sets the Range of the slice holding the
+    // first byte the client wants; that slice's index, or nullopt when not slicing.
+    std::optional<std::uint64_t> slice_request(const OriginGroup& group, const http::Request& req,
+                                               upstream::OriginRequest& oreq) const;
+    // A 206 or 416 to a slice request: nullopt when the 206 holds the whole object (its head is
+    // now that of a 200, stored as usual); otherwise the reply (from the slices just stored,
+    // or passed to the origin when the response cannot be sliced).
+    boost::asio::awaitable<std::optional<http::Reply>> on_slice_response(
+        const Gen& g, const http::Request& req, const OriginGroup& group, const Target& t,
+        const std::string& key, std::uint64_t k, upstream::UpstreamResponse& res,
+        std::unique_ptr<cache::FillGuard>& guard, bool expired, TimePoint request_time,
+        TimePoint response_time, std::uint64_t seq);
+    // A lookup (or a collapsed wait) found a sliced object's manifest.
+    boost::asio::awaitable<http::Reply> from_manifest(const Gen& g, const http::Request& req,
+                                                      const OriginGroup& group, const Target& t,
+                                                      std::string key,
+                                                      const cache::RequestFacts& facts,
+                                                      storage::ObjectPtr manifest, TimePoint now,
+                                                      bool just_fetched);
+    // The reply from a manifest and its slices; `first` (may be null) is slice first_k.
+    boost::asio::awaitable<http::Reply> serve_slices(
+        const Gen& g, const http::Request& req, const OriginGroup& group, const Target& t,
+        const std::string& key, const cache::RequestFacts* facts, storage::ObjectPtr manifest,
+        storage::ObjectPtr first, std::uint64_t first_k, cache::Outcome outcome,
+        std::string params);
+
+  public:
+    struct SliceGet {
+        storage::ObjectPtr obj;
+        bool changed = false;  // the origin has another version now: the object was dropped
+        Errc error = Errc::ok;
+    };
+
+  private:
+    // Slice k of a manifest's object: from the cache, or fetched (collapsed per slice).
+    boost::asio::awaitable<SliceGet> get_slice(std::shared_ptr<const Pinned> pin,
+                                               const http::Request& req, Target t, std::string key,
+                                               storage::ObjectPtr manifest, std::uint64_t k);
+
     EdgeShared shared_;
     std::shared_ptr<const Pinned> current_;
     boost::asio::any_io_executor executor_;

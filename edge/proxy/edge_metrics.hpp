@@ -47,6 +47,10 @@ struct EdgeMetrics {
     std::array<Counter*, 2> compress_bytes_in{};
     std::array<Counter*, 2> compress_bytes_out{};
     Counter& compress_failures;
+    Counter& slice_fetches;          // slices asked of the origin ([origin.slice])
+    Counter& slice_hits;             // slices served from the cache
+    Counter& slice_version_changes;  // a slice of another version: the object changed midway
+    Counter& origin_body_bytes;      // body bytes read from origins (and parents)
     Gauge& connections;
     Histogram& duration;
 

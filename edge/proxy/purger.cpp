@@ -3,6 +3,7 @@
 #include "common/durable_file.hpp"
 #include "common/log.hpp"
 #include "common/purge_event.hpp"
+#include "edge/proxy/slices.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -132,7 +133,7 @@ Purger::Result Purger::apply(PurgeRequest r) {
     rules_.add(r, floor);
     if (r.kind == PurgeKind::files && !r.soft)
         for (const auto& key : r.values)
-            res.removed += store_.remove(key) ? 1 : 0;
+            res.removed += remove_with_slices(store_, key) ? 1 : 0;  // a sliced object's slices too
     if (r.seq != 0) last_seq_ = r.seq;
     res.applied = true;
     return res;

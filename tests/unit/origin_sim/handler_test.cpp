@@ -196,6 +196,16 @@ TEST_CASE("ranges", "[origin_sim][handler]") {
     CHECK(f.run("/r?size=1000", {{"Range", "bytes=0-1"}}, http::verb::head).status == 200);
     CHECK(f.run("/r?status=404", {{"Range", "bytes=0-1"}}).status == 404);
 
+    // ranges=0: an origin without range support, the full 200 whatever the Range.
+    const ResponsePlan ignored = f.run("/r?size=1000&ranges=0", {{"Range", "bytes=100-199"}});
+    CHECK(ignored.status == 200);
+    CHECK(ignored.header("Content-Range").empty());
+    CHECK(ignored.header("Accept-Ranges") == "none");
+    CHECK(ignored.body_length() == 1000);
+    // Not part of the identity: the same body and ETag as the object with ranges.
+    CHECK(ignored.header("ETag") == f.run("/r?size=1000").header("ETag"));
+    CHECK(f.run("/r?ranges=maybe").status == 400);
+
     // If-Range: the current strong ETag or Last-Modified keeps the range; anything else -> 200.
     const ResponsePlan full = f.run("/r?size=1000");
     const std::string etag(full.header("ETag"));
