@@ -23,7 +23,7 @@ std::string join_values(const Fields& fields, boost::beast::http::field name);
 // The facts of a response, its caching directives taken from the first valid field of
 // `sources` (RFC 9213 targeted fields, Surrogate-Control), else from Cache-Control and Expires.
 cache::ResponseFacts facts_of(unsigned status, const Fields& fields,
-                              const cache::CacheControlSources& sources = {});
+                              const cache::CacheControlSources& sources);
 
 // obj without the fields meant for CDNs (the targeted fields of `sources` and
 // Surrogate-Control), for an end client; obj itself when it has none.

@@ -216,7 +216,7 @@ asio::awaitable<std::optional<Reply>> EdgeHandler::on_slice_response(
     facts.has_authorization = req.msg.count(beast_http::field::authorization) > 0;
     facts.cc = cache::parse_cache_control(join_values(req.msg, beast_http::field::cache_control));
     // Judged as the 200 the slices make up.
-    const cache::ResponseFacts f = facts_of(200, head);
+    const cache::ResponseFacts f = facts_of(200, head, g.config.cc_sources);
     const auto& policy = g.config.freshness;
     // A 416 (the wanted slice starts past the end, or the object is empty), a Content-Range
     // that is not the slice asked for, or a response that cannot be kept in slices.
@@ -471,8 +471,8 @@ asio::awaitable<EdgeHandler::SliceGet> EdgeHandler::get_slice(std::shared_ptr<co
         metrics.origin_error(e);
         co_return slice_failed(e);
     }
-    const auto meta =
-        cache::make_meta(facts_of(200, head), request_time, response_time, g.config.freshness);
+    const auto meta = cache::make_meta(facts_of(200, head, g.config.cc_sources), request_time,
+                                       response_time, g.config.freshness);
     auto obj = build_object(skey, 206, head.reason(), head, std::move(*body), meta, response_time,
                             {.strip_set_cookie = true, .seq = seq});
     if (shared_.store.insert(obj))

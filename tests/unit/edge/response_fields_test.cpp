@@ -22,7 +22,7 @@ TEST_CASE("facts are read from the fields", "[response_fields]") {
     f.insert("Age", "7");
     f.insert("ETag", "\"abc\"");
     f.insert("Set-Cookie", "a=b");
-    const auto facts = facts_of(200, f);
+    const auto facts = facts_of(200, f, {});
     CHECK(facts.cc.public_);
     CHECK(facts.cc.max_age == 30);
     CHECK(facts.date == t0);
@@ -36,37 +36,37 @@ TEST_CASE("facts are read from the fields", "[response_fields]") {
 TEST_CASE("a bogus Age is ignored", "[response_fields]") {
     Fields f;
     f.insert("Age", "-3");
-    CHECK_FALSE(facts_of(200, f).age);
+    CHECK_FALSE(facts_of(200, f, {}).age);
     Fields g;
     g.insert("Age", "12abc");
-    CHECK_FALSE(facts_of(200, g).age);
+    CHECK_FALSE(facts_of(200, g, {}).age);
     // Not all digits, or more than one value: ignored. Huge: capped at 2^31.
     for (const char* bad : {"+5", "5.0", "0x10", "", "5 5", "-99999999999999999999999"}) {
         Fields b;
         b.insert("Age", bad);
-        CHECK_FALSE(facts_of(200, b).age);
+        CHECK_FALSE(facts_of(200, b, {}).age);
     }
     Fields two;
     two.insert("Age", "5");
     two.insert("Age", "7");
-    CHECK_FALSE(facts_of(200, two).age);
+    CHECK_FALSE(facts_of(200, two, {}).age);
     Fields huge;
     huge.insert("Age", " 99999999999999999999999 ");
-    CHECK(facts_of(200, huge).age == 2147483648);
+    CHECK(facts_of(200, huge, {}).age == 2147483648);
 }
 
 TEST_CASE("an invalid or repeated Expires means already expired", "[response_fields]") {
     for (const char* bad : {"0", "-1", "tomorrow", "Thu, 01 Dec 2094 16:00:00"}) {
         Fields f;
         f.insert("Expires", bad);
-        const auto facts = facts_of(200, f);
+        const auto facts = facts_of(200, f, {});
         CHECK(facts.has_expires);
         CHECK_FALSE(facts.expires);
     }
     Fields two;
     two.insert("Expires", "Thu, 01 Dec 2094 16:00:00 GMT");
     two.insert("Expires", "Thu, 01 Dec 2095 16:00:00 GMT");
-    CHECK_FALSE(facts_of(200, two).expires);
+    CHECK_FALSE(facts_of(200, two, {}).expires);
 }
 
 TEST_CASE("end clients get no CDN fields, other fields stay in order", "[response_fields]") {
