@@ -211,6 +211,7 @@ ResponsePlan RequestHandler::handle(const Request& req) {
         plan = admin(req, t.path, t.query);
     } else {
         state_.count_request(target);
+        state_.count_method(req.method_string());
         if (t.path == "/_echo") {
             plan = echo(req);
         } else {
@@ -270,6 +271,10 @@ ResponsePlan RequestHandler::admin(const Request& req, std::string_view path,
             nm[k] = v;
         o["targets"] = std::move(targets);
         o["not_modified"] = std::move(nm);
+        json::object methods;
+        for (const auto& [k, v] : c.methods)
+            methods[k] = v;
+        o["methods"] = std::move(methods);
         o["global_version"] = state_.global_version();
         o["tls_handshakes"] = c.tls_handshakes;
         o["tls_resumed"] = c.tls_resumed;

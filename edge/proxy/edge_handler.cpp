@@ -209,6 +209,8 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
                 co_return serve_stale(g, std::move(cached), req, now, "stale-while-revalidate");
             case cache::Use::revalidate: break;
         }
+        if (method == beast_http::verb::head)
+            co_return co_await refresh_by_head(g, req, *group, *target, key, std::move(cached));
     }
     // stale or miss: another peer of the PoP may own the key
     if (g.peer_set && !cached)

@@ -91,6 +91,12 @@ class EdgeHandler final : public http::RequestHandler {
                                                         const cache::RequestFacts& facts,
                                                         storage::ObjectPtr stale,
                                                         std::unique_ptr<cache::FillGuard> guard);
+    // A HEAD that found its stored GET stale: revalidated with a conditional HEAD (RFC 9111
+    // section 4.3.5; head_refresh.cpp).
+    boost::asio::awaitable<http::Reply> refresh_by_head(const Gen& g, const http::Request& req,
+                                                        const OriginGroup& group, const Target& t,
+                                                        const std::string& key,
+                                                        storage::ObjectPtr stale);
     struct FillJob {
         std::unique_ptr<upstream::ResponseBody> origin_body;
         std::shared_ptr<BodyStream> body;
