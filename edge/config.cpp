@@ -598,7 +598,7 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
     for (const ConfigSection& o : root.sections("origin")) {
         o.allow_only({"hosts", "url", "urls", "host_header", "balance", "retries", "health_check",
                       "circuit_breaker", "tls_verify", "tls_ca", "tls_server_name",
-                      "pass_headers"});
+                      "pass_headers", "early_hints"});
         OriginGroup g;
         g.hosts = o.strings("hosts").value_or(std::vector<std::string>{"*"});
         for (auto& h : g.hosts)
@@ -700,6 +700,18 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
                 out = static_cast<unsigned>(*v);
             }
         };
+        if (auto eh = o.section("early_hints")) {
+            eh->allow_only({"enabled", "max_links", "max_bytes"});
+            if (auto v = eh->boolean("enabled")) g.early_hints.enabled = *v;
+            if (auto v = eh->integer("max_links")) {
+                if (*v < 1 || *v > 100) eh->fail("max_links", "expected 1 to 100");
+                g.early_hints.max_links = static_cast<std::size_t>(*v);
+            }
+            if (auto v = eh->size("max_bytes")) {
+                if (*v < 64 || *v > 64 * 1024) eh->fail("max_bytes", "expected 64 to 64KiB");
+                g.early_hints.max_bytes = static_cast<std::size_t>(*v);
+            }
+        }
         if (auto hc = o.section("health_check")) {
             hc->allow_only({"path", "interval", "timeout", "rise", "fall", "host_header"});
             upstream::HealthCheckSettings h;

@@ -44,6 +44,13 @@ struct OriginGroup {
     std::filesystem::path tls_ca;  // trusted CAs (PEM); empty: the system store
     std::string tls_server_name;   // SNI and the name checked; empty: host_header, else URL host
     std::shared_ptr<boost::asio::ssl::context> tls_context;  // null unless a URL is https://
+    // [origin.early_hints]: the edge's own 103 Early Hints, from the preload / preconnect Link
+    // fields it saw on the URL's last HTML response (edge/proxy/early_hints.cpp).
+    struct EarlyHints {
+        bool enabled = false;
+        std::size_t max_links = 16;
+        std::size_t max_bytes = 4096;
+    } early_hints;
 };
 
 // A parent group (tiered caching): the edges a miss goes to before the origin. Each key has

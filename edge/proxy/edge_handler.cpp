@@ -209,9 +209,12 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
                 co_return serve_stale(g, std::move(cached), req, now, "stale-while-revalidate");
             case cache::Use::revalidate: break;
         }
-        if (method == beast_http::verb::head)
-            co_return co_await refresh_by_head(g, req, *group, *target, key, std::move(cached));
     }
+    // A miss or a revalidation: the origin will be asked, and the client may start on what the
+    // page needs meanwhile.
+    if (group->early_hints.enabled) co_await send_learned_hints(*group, key, req);
+    if (cached && method == beast_http::verb::head)
+        co_return co_await refresh_by_head(g, req, *group, *target, key, std::move(cached));
     // stale or miss: another peer of the PoP may own the key
     if (g.peer_set && !cached)
         if (auto r = co_await from_peer(g, req, *group, *target, key)) co_return std::move(*r);
@@ -297,6 +300,7 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request&
     }
     const upstream::OriginHead& head = res->head;
     const unsigned status = head.result_int();
+    learn_hints(group, key, status, head);
     if (stale && cache::is_origin_error_status(status) &&
         cache::may_serve_stale_on_error(stale->meta, response_time, policy))
         co_return with_origin_time(
@@ -564,6 +568,9 @@ asio::awaitable<Reply> EdgeHandler::pass(const Gen& g, const Request& req, const
         co_return origin_failure(g, static_cast<Errc>(res.error().value()), Outcome::pass, req);
     const SteadyDuration origin_time = std::chrono::steady_clock::now() - asked;
     invalidate_after_unsafe(g, req, t, res->head);
+    if (group.early_hints.enabled && req.msg.method() == beast_http::verb::get)
+        learn_hints(group, cache::make_cache_key(req.scheme, t.host, t.path, g.config.key),
+                    res->head.result_int(), res->head);
     const cache::ResponseFacts f = facts_of(res->head.result_int(), res->head);
     const auto meta = cache::make_meta(f, request_time, response_time, g.config.freshness);
     const bool head = req.msg.method() == beast_http::verb::head;

@@ -4,6 +4,7 @@
 // origin connections); the store, config and metrics are shared.
 #include "common/clock.hpp"
 #include "edge/cache/fill_registry.hpp"
+#include "edge/cache/hint_table.hpp"
 #include "edge/cache/inflight_keys.hpp"
 #include "edge/cache/purge_rules.hpp"
 #include "edge/config.hpp"
@@ -45,6 +46,7 @@ struct EdgeShared {
     cache::FillRegistry& fills;       // request collapsing
     const cache::PurgeRules& purges;  // what purges cover, checked on every lookup
     InflightBudget& inflight;         // memory for bodies being filled and read, outside the cache
+    cache::HintTable* hints = nullptr;  // learned Early Hints ([origin.early_hints]); null: none
 };
 
 class EdgeHandler final : public http::RequestHandler {
@@ -97,6 +99,13 @@ class EdgeHandler final : public http::RequestHandler {
                                                         const OriginGroup& group, const Target& t,
                                                         const std::string& key,
                                                         storage::ObjectPtr stale);
+    // Early Hints (early_hints.cpp): learn the hint Links of a response for key; send the
+    // learned ones to the client as a 103 before a miss or revalidation asks the origin.
+    void learn_hints(const OriginGroup& group, const std::string& key, unsigned status,
+                     const Fields& head);
+    boost::asio::awaitable<void> send_learned_hints(const OriginGroup& group,
+                                                    const std::string& key,
+                                                    const http::Request& req);
     struct FillJob {
         std::unique_ptr<upstream::ResponseBody> origin_body;
         std::shared_ptr<BodyStream> body;

@@ -41,6 +41,7 @@ struct EdgeMetrics {
     Counter& store_rejected;
     Counter& collapsed;
     Counter& hit_for_pass;
+    Counter& early_hints_sent;
     Counter& inflight_bypassed;
     Gauge& connections;
     Histogram& duration;

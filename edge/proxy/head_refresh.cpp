@@ -65,6 +65,7 @@ asio::awaitable<Reply> EdgeHandler::refresh_by_head(const Gen& g, const Request&
     const upstream::OriginHead& head = res->head;
     const unsigned status = head.result_int();
     res->body.reset();  // a HEAD response has none
+    learn_hints(group, key, status, head);
     if (cache::is_origin_error_status(status) &&
         cache::may_serve_stale_on_error(stale->meta, response_time, policy)) {
         Reply r = serve_stale(g, std::move(stale), req, response_time,
