@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -131,6 +132,13 @@ class RequestHandler {
   public:
     virtual ~RequestHandler() = default;
     virtual boost::asio::awaitable<Reply> handle(Request& req) = 0;
+    // Called by the HTTP/1.1 session with the head of a request that expects 100-continue and
+    // announces a body, before any of the body is read: a reply refuses the request without its
+    // body (no 100 Continue is sent; the connection closes after the reply). nullopt: go on.
+    virtual std::optional<Reply> precheck(const Request& req) {
+        (void)req;
+        return std::nullopt;
+    }
 };
 
 // Told about every finished exchange (access log, metrics). Must not block.

@@ -258,14 +258,25 @@ asio::awaitable<void> run_exchanges(Stream& stream, const tcp::endpoint& client,
         parser.header_limit(limits.max_header_bytes);
         parser.body_limit(limits.max_body_bytes);
         tcp_layer.expires_after(limits.request_timeout);
-        boost::system::error_code ec =
-            co_await http_io::read_request(stream, buffer, parser, limits.request_timeout);
         Request req;
         req.scheme = limits.scheme;
         req.client = client;
         req.tls = tls;
         Reply reply;
-        if (ec) {
+        boost::system::error_code ec = co_await http_io::read_request_head(stream, buffer, parser);
+        std::optional<Reply> refused;
+        if (!ec && !parser.is_done() && http_io::expects_continue(parser.get())) {
+            // RFC 9110 section 10.1.1: a final answer instead of 100 Continue, body unread.
+            req.msg.base() = parser.get().base();
+            refused = handler.precheck(req);
+        }
+        if (!ec && !refused)
+            ec =
+                co_await http_io::read_request_body(stream, buffer, parser, limits.request_timeout);
+        if (refused) {
+            reply = std::move(*refused);
+            reply.close = true;
+        } else if (ec) {
             auto r = reply_for_read_error(ec, true);
             if (!r) break;
             reply = std::move(*r);

@@ -57,6 +57,8 @@ class EdgeHandler final : public http::RequestHandler {
                 boost::asio::any_io_executor executor,
                 std::unique_ptr<upstream::Upstream> upstream = nullptr);
     boost::asio::awaitable<http::Reply> handle(http::Request& req) override;
+    // Expect: 100-continue: the refusals handle() would give without the body (precheck.cpp).
+    std::optional<http::Reply> precheck(const http::Request& req) override;
     // Requests from now on use `generation`; those under way keep theirs. Call on the
     // handler's executor.
     void set_generation(std::shared_ptr<const EdgeGeneration> generation);

@@ -307,3 +307,74 @@ TEST_CASE("edge Early Hints: off by default, not on hits, not for rel=stylesheet
         CHECK_THAT(timed_exchange(edge.port(), get_request(t)).bytes, !Contains(" 103 "));
     }
 }
+
+namespace {
+
+// A POST head announcing `length` body bytes and asking for 100 Continue; no body follows.
+std::string expect_head(const std::string& host, std::uint64_t length,
+                        const std::string& more = "") {
+    return "POST /_echo HTTP/1.1\r\nHost: " + host +
+           "\r\nContent-Length: " + std::to_string(length) + "\r\nExpect: 100-continue\r\n" + more +
+           "\r\n";
+}
+
+}  // namespace
+
+TEST_CASE("Expect: 100-continue: a request the edge refuses gets its answer without a 100",
+          "[edge][expect]") {
+    TempDir dir;
+    OriginSim origin(dir);
+    Edge edge(dir, "",
+              "[limits]\nmax_body_size = \"1MiB\"\n[[origin]]\nhosts = [\"a.example\"]\nurl = \"" +
+                  origin.url() + "\"\n");
+    const auto quiet = std::chrono::milliseconds(1500);
+    // Only the head is sent: each answer comes without waiting for a body that never comes.
+    SECTION("a Content-Length over the body limit: 413") {
+        const auto r = raw_exchange(edge.port(), expect_head("a.example", 100 << 20), quiet);
+        CHECK(r.starts_with("HTTP/1.1 413"));
+        CHECK_THAT(r, !Contains("100 Continue"));
+        CHECK_THAT(r, Contains("Connection: close"));
+    }
+    SECTION("a host no origin group serves: 421") {
+        const auto r = raw_exchange(edge.port(), expect_head("b.example", 10), quiet);
+        CHECK(r.starts_with("HTTP/1.1 421"));
+        CHECK_THAT(r, !Contains("100 Continue"));
+        CHECK_THAT(r, Contains("Connection: close"));
+    }
+    SECTION("a loop: 508") {
+        const auto r = raw_exchange(edge.port(),
+                                    expect_head("a.example", 10, "CDN-Loop: test-edge\r\n"), quiet);
+        CHECK(r.starts_with("HTTP/1.1 508"));
+        CHECK_THAT(r, !Contains("100 Continue"));
+    }
+    SECTION("an invalid Host: 400") {
+        const auto r = raw_exchange(edge.port(), expect_head("a b", 10), quiet);
+        CHECK(r.starts_with("HTTP/1.1 400"));
+        CHECK_THAT(r, !Contains("100 Continue"));
+    }
+    CHECK(origin.total() == 0);
+}
+
+TEST_CASE("Expect: 100-continue: an accepted upload gets 100, then its body is delivered",
+          "[edge][expect][curl]") {
+    TempDir dir;
+    OriginSim origin(dir);
+    Edge edge(dir, origin.url());
+    SECTION("raw socket") {
+        const std::string body = "0123456789";
+        const auto r = raw_exchange(edge.port(), expect_head("localhost", body.size()) + body);
+        REQUIRE(r.starts_with("HTTP/1.1 100 Continue\r\n\r\n"));
+        CHECK_THAT(r, Contains("HTTP/1.1 200"));
+        CHECK_THAT(r, Contains("\"body\":\"0123456789\""));
+    }
+    SECTION("curl, 2 MiB") {
+        const std::string file = dir.write("upload.bin", std::string(2 << 20, 'u'));
+        const auto r = run_command({"curl", "-sS", "-v", "--stderr", "-", "-o", "/dev/null", "-w",
+                                    "%{http_code} %{size_upload}\n", "--max-time", "20", "-H",
+                                    "Expect: 100-continue", "--data-binary", "@" + file,
+                                    "http://127.0.0.1:" + std::to_string(edge.port()) + "/up"});
+        REQUIRE(r.status == 0);
+        CHECK_THAT(r.out, Contains("< HTTP/1.1 100 Continue"));
+        CHECK_THAT(r.out, Contains("200 2097152"));
+    }
+}
