@@ -56,10 +56,11 @@ asio::awaitable<boost::system::error_code> read_head_on(Stream& stream, beast::f
 template <class Stream>
 asio::awaitable<boost::system::error_code> read_body_on(Stream& stream, beast::flat_buffer& buffer,
                                                         RequestParser& parser,
-                                                        std::chrono::milliseconds body_timeout) {
+                                                        std::chrono::milliseconds body_timeout,
+                                                        bool send_continue = true) {
     if (parser.is_done()) co_return boost::system::error_code{};
     beast::get_lowest_layer(stream).expires_after(body_timeout);
-    if (expects_continue(parser.get())) {
+    if (send_continue && expects_continue(parser.get())) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(kContinue), nothrow);
         if (wec) co_return wec;
@@ -109,16 +110,18 @@ asio::awaitable<boost::system::error_code> read_request_head(
     co_return co_await read_head_on(stream, buffer, parser);
 }
 
-asio::awaitable<boost::system::error_code> read_request_body(
-    beast::tcp_stream& stream, beast::flat_buffer& buffer, RequestParser& parser,
-    std::chrono::milliseconds body_timeout) {
-    co_return co_await read_body_on(stream, buffer, parser, body_timeout);
+asio::awaitable<boost::system::error_code> read_request_body(beast::tcp_stream& stream,
+                                                             beast::flat_buffer& buffer,
+                                                             RequestParser& parser,
+                                                             std::chrono::milliseconds body_timeout,
+                                                             bool send_continue) {
+    co_return co_await read_body_on(stream, buffer, parser, body_timeout, send_continue);
 }
 
 asio::awaitable<boost::system::error_code> read_request_body(
     beast::ssl_stream<beast::tcp_stream>& stream, beast::flat_buffer& buffer, RequestParser& parser,
-    std::chrono::milliseconds body_timeout) {
-    co_return co_await read_body_on(stream, buffer, parser, body_timeout);
+    std::chrono::milliseconds body_timeout, bool send_continue) {
+    co_return co_await read_body_on(stream, buffer, parser, body_timeout, send_continue);
 }
 
 asio::awaitable<void> lingering_close(beast::tcp_stream& stream) {

@@ -44,12 +44,13 @@ boost::asio::awaitable<boost::system::error_code> read_request_head(
 boost::asio::awaitable<boost::system::error_code> read_request_head(
     boost::beast::ssl_stream<boost::beast::tcp_stream>& stream, boost::beast::flat_buffer& buffer,
     RequestParser& parser);
+// send_continue = false: no 100 Continue even when asked (a server that ignores Expect).
 boost::asio::awaitable<boost::system::error_code> read_request_body(
     boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer, RequestParser& parser,
-    std::chrono::milliseconds body_timeout);
+    std::chrono::milliseconds body_timeout, bool send_continue = true);
 boost::asio::awaitable<boost::system::error_code> read_request_body(
     boost::beast::ssl_stream<boost::beast::tcp_stream>& stream, boost::beast::flat_buffer& buffer,
-    RequestParser& parser, std::chrono::milliseconds body_timeout);
+    RequestParser& parser, std::chrono::milliseconds body_timeout, bool send_continue = true);
 
 // Half-closes, then drains what the client still sends for up to a second (at most 1 MiB), so
 // unread input does not make the kernel reset the connection under our last reply; then closes.

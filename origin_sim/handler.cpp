@@ -233,6 +233,24 @@ ResponsePlan RequestHandler::handle(const Request& req) {
     return plan;
 }
 
+bool RequestHandler::continues(const Request& head) const {
+    const SplitTarget t = split_target(head.target());
+    if (is_admin_path(t.path)) return true;
+    const Resolution r = resolve(*config_, head.target());
+    return !r.object || !r.object->ignore_expect;
+}
+
+std::optional<ResponsePlan> RequestHandler::refuse_upload(const Request& head) {
+    const std::string_view target = head.target();
+    const SplitTarget t = split_target(target);
+    if (target.empty() || target.front() != '/' || is_admin_path(t.path)) return std::nullopt;
+    const Resolution r = resolve(*config_, target);
+    if (!r.object || r.object->status < 400) return std::nullopt;
+    ResponsePlan plan = handle(head);
+    plan.close = true;  // the unread body would follow on this connection
+    return plan;
+}
+
 ResponsePlan RequestHandler::admin(const Request& req, std::string_view path,
                                    std::string_view query) {
     const auto params = parse_query(query);

@@ -42,6 +42,7 @@ struct ResolvedObject {
     std::int64_t date_offset = 0;
     std::chrono::milliseconds delay{0};
     bool chunked = false;
+    bool ignore_expect = false;  // expect=ignore
     std::string content_type;
     Fault fault = Fault::none;
     std::chrono::milliseconds slow_interval{100};

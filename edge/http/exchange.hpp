@@ -35,6 +35,18 @@ class InterimWriter {
     virtual boost::asio::awaitable<void> send_interim(unsigned status, std::string_view fields) = 0;
 };
 
+// The body of an HTTP/1.1 request that expects 100-continue and announced a Content-Length,
+// still unread when the pipeline gets the request (Request::deferred_body): the pipeline asks
+// for it once it knows where the body goes (the origin's 100 Continue), or never (the session
+// then closes the connection after the reply).
+class DeferredBody {
+  public:
+    virtual ~DeferredBody() = default;
+    // Sends 100 Continue to the client and reads the body (within the session's limits), the
+    // first time; the same body on later calls. nullopt when it could not be read.
+    virtual boost::asio::awaitable<std::optional<std::string>> read() = 0;
+};
+
 // The id that ties a request's access-log line, its origin request and its response together
 // (X-Request-Id). Held inline, so it costs no allocation; at most kMax bytes.
 class RequestId {
@@ -60,6 +72,8 @@ struct Request {
     tcp::endpoint client;
     // Where 1xx responses go (null: nowhere; the pipeline then drops them). Valid during handle().
     InterimWriter* interim = nullptr;
+    // Set (valid during handle()) when the body is still on the wire: msg has the head only.
+    DeferredBody* deferred_body = nullptr;
     // Set by the session, for the access log: HTTP/2 (msg.version() then says 1.1) and the TLS
     // version of the connection ("TLSv1.2", "TLSv1.3"; empty on cleartext).
     bool http2 = false;

@@ -191,6 +191,13 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
     facts.cc = cache::parse_cache_control(join_values(req.msg, beast_http::field::cache_control));
     if (!facts.method_cacheable) co_return co_await pass(g, req, *group, *target, "fwd=method");
     if (facts.cc.no_store) co_return co_await pass(g, req, *group, *target, "fwd=request");
+    if (req.deferred_body) {
+        // A GET or HEAD with an upload: nothing waits for it but this edge.
+        auto body = co_await req.deferred_body->read();
+        if (!body) co_return unreadable_body(req);
+        req.msg.body() = std::move(*body);
+        req.deferred_body = nullptr;
+    }
 
     // key
     std::string key = cache::make_cache_key(req.scheme, target->host, target->path, g.config.key);
@@ -564,6 +571,8 @@ asio::awaitable<Reply> EdgeHandler::pass(const Gen& g, const Request& req, const
     const auto asked = std::chrono::steady_clock::now();
     auto res = co_await fetch_from(g, group, t, oreq, nullptr, &req);
     const TimePoint response_time = shared_.clock.now();
+    if (!res && static_cast<Errc>(res.error().value()) == Errc::bad_request)
+        co_return unreadable_body(req);  // the client's deferred body, not the origin
     if (!res)
         co_return origin_failure(g, static_cast<Errc>(res.error().value()), Outcome::pass, req);
     const SteadyDuration origin_time = std::chrono::steady_clock::now() - asked;
@@ -703,6 +712,11 @@ asio::awaitable<Result<upstream::UpstreamResponse>> EdgeHandler::fetch_from(
         }
     }
     call.hints = hints ? &hints : nullptr;
+    upstream::UploadProvider upload;
+    if (client && client->deferred_body) {
+        upload = [body = client->deferred_body] { return body->read(); };
+        call.upload = &upload;
+    }
     co_return co_await upstream_->fetch(call);
 }
 
@@ -825,6 +839,11 @@ upstream::OriginRequest EdgeHandler::origin_request(const Gen& g, const Request&
         (!req.msg.body().empty() || req.msg.has_content_length() || req.msg.chunked())) {
         o.body() = req.msg.body();
         o.prepare_payload();
+        // Still on the client's wire: the origin is asked first (Expect), the body sent after.
+        if (req.deferred_body) {
+            o.set(beast_http::field::content_length, req.msg[beast_http::field::content_length]);
+            o.set(beast_http::field::expect, "100-continue");
+        }
     }
     return o;
 }

@@ -148,6 +148,8 @@ class EdgeHandler final : public http::RequestHandler {
                         bool conditional = true) const;
     http::Reply origin_failure(const Gen& g, Errc e, cache::Outcome outcome,
                                const http::Request& req) const;
+    // A 400 for a request whose deferred body (Expect: 100-continue) could not be read.
+    static http::Reply unreadable_body(const http::Request& req);
     http::Reply serve_stale(const Gen& g, storage::ObjectPtr stale, const http::Request& req,
                             TimePoint now, std::string_view why) const;
 

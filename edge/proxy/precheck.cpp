@@ -42,4 +42,12 @@ std::optional<Reply> EdgeHandler::precheck(const Request& req) {
     return std::nullopt;
 }
 
+Reply EdgeHandler::unreadable_body(const Request& req) {
+    Reply r = make_reply(400, "Bad request: the request body could not be read\n", Outcome::error);
+    r.close = true;
+    r.detail = "request-body-unreadable";
+    if (!req.id.empty()) r.extra.append("X-Request-Id: ").append(req.id.view()).append("\r\n");
+    return r;
+}
+
 }  // namespace cdn::edge::proxy

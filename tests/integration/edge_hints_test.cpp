@@ -378,3 +378,108 @@ TEST_CASE("Expect: 100-continue: an accepted upload gets 100, then its body is d
         CHECK_THAT(r.out, Contains("200 2097152"));
     }
 }
+
+namespace {
+
+// One client connection driven step by step: what arrived so far, and when.
+class Conversation {
+  public:
+    explicit Conversation(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(port);
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    }
+    ~Conversation() { ::close(fd_); }
+    void send(const std::string& bytes) {
+        REQUIRE(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+                static_cast<ssize_t>(bytes.size()));
+    }
+    // Reads until `what` has arrived, the peer closes, or `limit` passes; whether it arrived.
+    bool read_until(const std::string& what, std::chrono::milliseconds limit = 5000ms) {
+        const auto end = std::chrono::steady_clock::now() + limit;
+        while (got.find(what) == std::string::npos) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                end - std::chrono::steady_clock::now());
+            if (left.count() <= 0) return false;
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+            char buf[16384];
+            const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+            if (n <= 0) return got.find(what) != std::string::npos;
+            got.append(buf, static_cast<std::size_t>(n));
+        }
+        return true;
+    }
+    std::string got;
+
+  private:
+    int fd_;
+};
+
+}  // namespace
+
+TEST_CASE("Expect: 100-continue goes to the origin: its 100 is relayed, then the body",
+          "[edge][expect]") {
+    TempDir dir;
+    OriginSim origin(dir);
+    Edge edge(dir, origin.url());
+    const std::string body = "hello-upload";
+    Conversation c(edge.port());
+    c.send(expect_head("localhost", body.size()));
+    // The origin was asked with Expect and answered 100: the edge relays it, body unread so far.
+    REQUIRE(c.read_until("HTTP/1.1 100 Continue\r\n\r\n"));
+    CHECK(origin.count("/_echo") == 0);  // origin_sim counts a request once it has its body
+    c.send(body);
+    REQUIRE(c.read_until("\"body\":\"hello-upload\""));
+    CHECK(c.got.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200"));
+    CHECK_THAT(c.got, Contains("\"expect\":\"100-continue\""));  // as the origin saw it
+    CHECK(origin.count("/_echo") == 1);
+}
+
+TEST_CASE("Expect: 100-continue: an origin's early final answer reaches the client, body unread",
+          "[edge][expect]") {
+    TempDir dir;
+    OriginSim origin(dir);
+    Edge edge(dir, origin.url());
+    Conversation c(edge.port());
+    c.send(
+        "POST /up?status=401 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000\r\n"
+        "Expect: 100-continue\r\n\r\n");
+    REQUIRE(c.read_until("HTTP/1.1 401"));
+    CHECK(c.got.starts_with("HTTP/1.1 401"));
+    CHECK_THAT(c.got, !Contains("100 Continue"));
+    CHECK_THAT(c.got, Contains("Connection: close"));
+    CHECK(origin.count("/up?status=401") == 1);
+
+    // curl sees the 401 and never sends its 2 MiB.
+    const std::string file = dir.write("big.bin", std::string(2 << 20, 'b'));
+    const auto r =
+        run_command({"curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_upload}\n",
+                     "--max-time", "20", "-H", "Expect: 100-continue", "--data-binary", "@" + file,
+                     "http://127.0.0.1:" + std::to_string(edge.port()) + "/up?status=401"});
+    REQUIRE(r.status == 0);
+    CHECK(r.out == "401 0\n");
+    // The origin's connection that never got its body was not reused for the next request.
+    CHECK(http_get(edge.port(), "/after").result_int() == 200);
+}
+
+TEST_CASE("Expect: 100-continue: an origin that says nothing gets the body after a second",
+          "[edge][expect][slow]") {
+    TempDir dir;
+    OriginSim origin(dir);
+    Edge edge(dir, origin.url());
+    const std::string body = "late-body";
+    Conversation c(edge.port());
+    const auto start = std::chrono::steady_clock::now();
+    c.send("POST /_echo?expect=ignore HTTP/1.1\r\nHost: localhost\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\nExpect: 100-continue\r\n\r\n");
+    REQUIRE(c.read_until("HTTP/1.1 100 Continue\r\n\r\n", 5000ms));
+    const auto waited = std::chrono::steady_clock::now() - start;
+    CHECK(waited >= 900ms);
+    CHECK(waited < 3000ms);
+    c.send(body);
+    REQUIRE(c.read_until("\"body\":\"late-body\""));
+    CHECK_THAT(c.got, Contains("HTTP/1.1 200"));
+}
