@@ -326,12 +326,15 @@ asio::awaitable<boost::system::error_code> send_upload(OriginConnection& c,
 asio::awaitable<bool> readable_within(OriginConnection& c, std::chrono::milliseconds limit) {
     auto& socket = c.tcp().socket();
     asio::steady_timer timer(socket.get_executor(), limit);
-    // Not a coroutine: on expiry it cancels the wait below (the only operation pending).
-    timer.async_wait([&socket](const boost::system::error_code& e) {
+    // Not a coroutine: on expiry it cancels the wait below, unless that wait is over already
+    // (a handler queued just as the socket became readable must not cancel a later read).
+    auto over = std::make_shared<bool>(false);
+    timer.async_wait([&socket, over](const boost::system::error_code& e) {
         boost::system::error_code ignored;
-        if (!e) socket.cancel(ignored);
+        if (!e && !*over) socket.cancel(ignored);
     });
     auto [ec] = co_await socket.async_wait(tcp::socket::wait_read, nothrow);
+    *over = true;
     timer.cancel();
     co_return !ec;
 }

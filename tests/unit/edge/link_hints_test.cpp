@@ -38,7 +38,8 @@ TEST_CASE("commas inside <...> and quoted strings do not separate links", "[link
           Links{R"(</f.woff2>; rel=preload; title="a, b"; as=font)", "</x>; rel=preload"});
 }
 
-TEST_CASE("rel may be quoted and hold several types; only the first rel counts", "[link_hints]") {
+TEST_CASE("rel may be quoted and hold several types, and only the first rel counts",
+          "[link_hints]") {
     CHECK(parse({R"(</a.css>; rel="stylesheet preload")"}) ==
           Links{R"(</a.css>; rel="stylesheet preload")"});
     CHECK(parse({R"(</a.css>; rel="stylesheet"; rel=preload)"}).empty());
