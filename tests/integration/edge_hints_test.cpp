@@ -483,3 +483,29 @@ TEST_CASE("Expect: 100-continue: an origin that says nothing gets the body after
     REQUIRE(c.read_until("\"body\":\"late-body\""));
     CHECK_THAT(c.got, Contains("HTTP/1.1 200"));
 }
+
+TEST_CASE("Expect: 100-continue over HTTP/2: :status 100 before the body, or the refusal alone",
+          "[edge][expect][http2]") {
+    TempDir dir;
+    OriginSim origin(dir);
+    Edge edge(dir, "",
+              "[server]\nh2c = true\n[[origin]]\nhosts = [\"a.example\"]\nurl = \"" + origin.url() +
+                  "\"\n");
+    const std::string file = dir.write("up.bin", std::string(5000, 'x'));
+    const std::string url = "http://127.0.0.1:" + std::to_string(edge.port()) + "/_echo";
+    auto ok = run_command({"nghttp", "-v", "-d", file, "-H", "expect: 100-continue", "-H",
+                           ":authority: a.example", url});
+    REQUIRE(ok.status == 0);
+    const auto s100 = ok.out.find(":status: 100");
+    const auto s200 = ok.out.find(":status: 200");
+    REQUIRE(s100 != std::string::npos);
+    REQUIRE(s200 != std::string::npos);
+    CHECK(s100 < s200);
+    CHECK_THAT(ok.out, Contains(std::string(5000, 'x')));  // the echoed body
+
+    auto refused = run_command({"nghttp", "-v", "-d", file, "-H", "expect: 100-continue", "-H",
+                                ":authority: b.example", url});
+    CHECK_THAT(refused.out, Contains(":status: 421"));
+    CHECK_THAT(refused.out, !Contains(":status: 100"));
+    CHECK(origin.total() == 1);
+}
