@@ -597,8 +597,8 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
     }
     for (const ConfigSection& o : root.sections("origin")) {
         o.allow_only({"hosts", "url", "urls", "host_header", "balance", "retries", "health_check",
-                      "circuit_breaker", "tls_verify", "tls_ca", "tls_server_name",
-                      "pass_headers", "early_hints"});
+                      "circuit_breaker", "tls_verify", "tls_ca", "tls_server_name", "pass_headers",
+                      "early_hints"});
         OriginGroup g;
         g.hosts = o.strings("hosts").value_or(std::vector<std::string>{"*"});
         for (auto& h : g.hosts)
