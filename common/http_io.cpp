@@ -45,23 +45,37 @@ bool transfer_encoding_acceptable(const bhttp::request_header<>& head) {
 namespace {
 
 template <class Stream>
-asio::awaitable<boost::system::error_code> read_request_on(Stream& stream,
-                                                           beast::flat_buffer& buffer,
-                                                           RequestParser& parser,
-                                                           std::chrono::milliseconds body_timeout) {
+asio::awaitable<boost::system::error_code> read_head_on(Stream& stream, beast::flat_buffer& buffer,
+                                                        RequestParser& parser) {
     auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, nothrow);
     if (ec) co_return ec;
     if (!transfer_encoding_acceptable(parser.get())) co_return bhttp::error::bad_transfer_encoding;
-    if (parser.is_done()) co_return ec;
+    co_return ec;
+}
+
+template <class Stream>
+asio::awaitable<boost::system::error_code> read_body_on(Stream& stream, beast::flat_buffer& buffer,
+                                                        RequestParser& parser,
+                                                        std::chrono::milliseconds body_timeout,
+                                                        bool send_continue = true) {
+    if (parser.is_done()) co_return boost::system::error_code{};
     beast::get_lowest_layer(stream).expires_after(body_timeout);
-    const auto expect = parser.get().find(bhttp::field::expect);
-    if (expect != parser.get().end() && http_util::iequals(expect->value(), "100-continue")) {
+    if (send_continue && expects_continue(parser.get())) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(kContinue), nothrow);
         if (wec) co_return wec;
     }
-    std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, nothrow);
+    auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, nothrow);
     co_return ec;
+}
+
+template <class Stream>
+asio::awaitable<boost::system::error_code> read_request_on(Stream& stream,
+                                                           beast::flat_buffer& buffer,
+                                                           RequestParser& parser,
+                                                           std::chrono::milliseconds body_timeout) {
+    if (auto ec = co_await read_head_on(stream, buffer, parser)) co_return ec;
+    co_return co_await read_body_on(stream, buffer, parser, body_timeout);
 }
 
 }  // namespace
@@ -77,6 +91,37 @@ asio::awaitable<boost::system::error_code> read_request(
     beast::ssl_stream<beast::tcp_stream>& stream, beast::flat_buffer& buffer, RequestParser& parser,
     std::chrono::milliseconds body_timeout) {
     co_return co_await read_request_on(stream, buffer, parser, body_timeout);
+}
+
+bool expects_continue(const bhttp::request_header<>& head) {
+    const auto expect = head.find(bhttp::field::expect);
+    return expect != head.end() && http_util::iequals(expect->value(), "100-continue");
+}
+
+asio::awaitable<boost::system::error_code> read_request_head(beast::tcp_stream& stream,
+                                                             beast::flat_buffer& buffer,
+                                                             RequestParser& parser) {
+    co_return co_await read_head_on(stream, buffer, parser);
+}
+
+asio::awaitable<boost::system::error_code> read_request_head(
+    beast::ssl_stream<beast::tcp_stream>& stream, beast::flat_buffer& buffer,
+    RequestParser& parser) {
+    co_return co_await read_head_on(stream, buffer, parser);
+}
+
+asio::awaitable<boost::system::error_code> read_request_body(beast::tcp_stream& stream,
+                                                             beast::flat_buffer& buffer,
+                                                             RequestParser& parser,
+                                                             std::chrono::milliseconds body_timeout,
+                                                             bool send_continue) {
+    co_return co_await read_body_on(stream, buffer, parser, body_timeout, send_continue);
+}
+
+asio::awaitable<boost::system::error_code> read_request_body(
+    beast::ssl_stream<beast::tcp_stream>& stream, beast::flat_buffer& buffer, RequestParser& parser,
+    std::chrono::milliseconds body_timeout, bool send_continue) {
+    co_return co_await read_body_on(stream, buffer, parser, body_timeout, send_continue);
 }
 
 asio::awaitable<void> lingering_close(beast::tcp_stream& stream) {

@@ -34,6 +34,24 @@ boost::asio::awaitable<boost::system::error_code> read_request(
     boost::beast::ssl_stream<boost::beast::tcp_stream>& stream, boost::beast::flat_buffer& buffer,
     RequestParser& parser, std::chrono::milliseconds body_timeout);
 
+// The same in two steps, for a server that decides between them whether it wants the body
+// (RFC 9110 section 10.1.1: a final status instead of 100 Continue). read_request_head: the
+// head only, framing checked as above (the body, if any, not read). read_request_body: then the
+// body, after "100 Continue" when the request expects it; nothing when there is no body.
+bool expects_continue(const boost::beast::http::request_header<>& head);
+boost::asio::awaitable<boost::system::error_code> read_request_head(
+    boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer, RequestParser& parser);
+boost::asio::awaitable<boost::system::error_code> read_request_head(
+    boost::beast::ssl_stream<boost::beast::tcp_stream>& stream, boost::beast::flat_buffer& buffer,
+    RequestParser& parser);
+// send_continue = false: no 100 Continue even when asked (a server that ignores Expect).
+boost::asio::awaitable<boost::system::error_code> read_request_body(
+    boost::beast::tcp_stream& stream, boost::beast::flat_buffer& buffer, RequestParser& parser,
+    std::chrono::milliseconds body_timeout, bool send_continue = true);
+boost::asio::awaitable<boost::system::error_code> read_request_body(
+    boost::beast::ssl_stream<boost::beast::tcp_stream>& stream, boost::beast::flat_buffer& buffer,
+    RequestParser& parser, std::chrono::milliseconds body_timeout, bool send_continue = true);
+
 // Half-closes, then drains what the client still sends for up to a second (at most 1 MiB), so
 // unread input does not make the kernel reset the connection under our last reply; then closes.
 boost::asio::awaitable<void> lingering_close(boost::beast::tcp_stream& stream);

@@ -6,8 +6,8 @@
 #include "common/tls_client.hpp"
 #include "common/units.hpp"
 #include "edge/cache/cache_key.hpp"
-#include "edge/compression_config.hpp"
 #include "edge/cache/slicing.hpp"
+#include "edge/compression_config.hpp"
 
 #include <fmt/format.h>
 #include <boost/asio/io_context.hpp>
@@ -621,7 +621,7 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
     for (const ConfigSection& o : root.sections("origin")) {
         o.allow_only({"hosts", "url", "urls", "host_header", "balance", "retries", "health_check",
                       "circuit_breaker", "tls_verify", "tls_ca", "tls_server_name", "pass_headers",
-                      "client_cache_control", "compression", "slice"});
+                      "client_cache_control", "compression", "slice", "early_hints"});
         OriginGroup g;
         if (auto cs = o.section("compression")) g.compression = parse_compression(*cs);
         g.hosts = o.strings("hosts").value_or(std::vector<std::string>{"*"});
@@ -731,6 +731,18 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
                 if (*v != 0 && (*v < cache::kMinSliceSize || *v > cache::kMaxSliceSize))
                     sl->fail("size", "expected 64KiB to 64MiB (or 0: off)");
                 g.slice_size = *v;
+            }
+        }
+        if (auto eh = o.section("early_hints")) {
+            eh->allow_only({"enabled", "max_links", "max_bytes"});
+            if (auto v = eh->boolean("enabled")) g.early_hints.enabled = *v;
+            if (auto v = eh->integer("max_links")) {
+                if (*v < 1 || *v > 100) eh->fail("max_links", "expected 1 to 100");
+                g.early_hints.max_links = static_cast<std::size_t>(*v);
+            }
+            if (auto v = eh->size("max_bytes")) {
+                if (*v < 64 || *v > 64 * 1024) eh->fail("max_bytes", "expected 64 to 64KiB");
+                g.early_hints.max_bytes = static_cast<std::size_t>(*v);
             }
         }
         if (auto hc = o.section("health_check")) {

@@ -54,6 +54,13 @@ struct OriginGroup {
     // [origin.slice] size: misses fetch and store large objects in slices of this many bytes
     // (edge/cache/slicing.hpp); 0: off.
     std::uint64_t slice_size = 0;
+    // [origin.early_hints]: the edge's own 103 Early Hints, from the preload / preconnect Link
+    // fields it saw on the URL's last HTML response (edge/proxy/early_hints.cpp).
+    struct EarlyHints {
+        bool enabled = false;
+        std::size_t max_links = 16;
+        std::size_t max_bytes = 4096;
+    } early_hints;
 };
 
 // A parent group (tiered caching): the edges a miss goes to before the origin. Each key has

@@ -517,6 +517,9 @@ int main(int argc, char** argv) {
                       [&purge_rules] { return static_cast<double>(purge_rules.size()); });
     registry.gauge_fn("cdn_edge_purge_last_seq", "Last purge-log sequence applied here.",
                       [&purger] { return static_cast<double>(purger.last_seq()); });
+    // Early Hints learned per URL ([origin.early_hints]); a purge forgets them.
+    cache::HintTable hints;
+    purger.set_hints(&hints);
     proxy::AdminHandler admin_handler(registry, &purger, config.admin_purge_token);
     cache::InflightKeys refreshing;
     cache::FillRegistry fills;
@@ -606,7 +609,7 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < pool.size(); ++i)
         handlers.push_back(std::make_unique<proxy::EdgeHandler>(
             proxy::EdgeShared{store, metrics, SystemClock::instance(), refreshing, fills,
-                              purge_rules, inflight},
+                              purge_rules, inflight, &hints},
             generation, pool.at(i).get_executor()));
     // Graceful shutdown, one broadcast per worker (its connections subscribe to it).
     std::vector<std::shared_ptr<http::GracefulShutdown>> drains;

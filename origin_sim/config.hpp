@@ -62,7 +62,8 @@ struct ObjectSpec {
     std::optional<std::int64_t> date_offset;  // seconds added to the Date header
     std::optional<std::chrono::milliseconds> delay;
     std::optional<bool> chunked;
-    std::optional<bool> ranges;  // query only: ranges=0 makes the object ignore Range
+    std::optional<bool> ranges;         // query only: ranges=0 makes the object ignore Range
+    std::optional<bool> ignore_expect;  // expect=ignore: no 100 Continue, the body read as it comes
     std::optional<std::string> content_type;
     std::optional<Fault> fault;
     std::optional<std::chrono::milliseconds> slow_interval;

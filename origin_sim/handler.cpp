@@ -211,6 +211,7 @@ ResponsePlan RequestHandler::handle(const Request& req) {
         plan = admin(req, t.path, t.query);
     } else {
         state_.count_request(target);
+        state_.count_method(req.method_string());
         if (t.path == "/_echo") {
             plan = echo(req);
         } else {
@@ -229,6 +230,24 @@ ResponsePlan RequestHandler::handle(const Request& req) {
     else if (req.version() < 11)
         plan.keep_alive_header = true;
     if (req.version() < 11) plan.chunked = false;  // HTTP/1.0 has no chunked coding
+    return plan;
+}
+
+bool RequestHandler::continues(const Request& head) const {
+    const SplitTarget t = split_target(head.target());
+    if (is_admin_path(t.path)) return true;
+    const Resolution r = resolve(*config_, head.target());
+    return !r.object || !r.object->ignore_expect;
+}
+
+std::optional<ResponsePlan> RequestHandler::refuse_upload(const Request& head) {
+    const std::string_view target = head.target();
+    const SplitTarget t = split_target(target);
+    if (target.empty() || target.front() != '/' || is_admin_path(t.path)) return std::nullopt;
+    const Resolution r = resolve(*config_, target);
+    if (!r.object || r.object->status < 400) return std::nullopt;
+    ResponsePlan plan = handle(head);
+    plan.close = true;  // the unread body would follow on this connection
     return plan;
 }
 
@@ -270,6 +289,10 @@ ResponsePlan RequestHandler::admin(const Request& req, std::string_view path,
             nm[k] = v;
         o["targets"] = std::move(targets);
         o["not_modified"] = std::move(nm);
+        json::object methods;
+        for (const auto& [k, v] : c.methods)
+            methods[k] = v;
+        o["methods"] = std::move(methods);
         o["global_version"] = state_.global_version();
         o["tls_handshakes"] = c.tls_handshakes;
         o["tls_resumed"] = c.tls_resumed;

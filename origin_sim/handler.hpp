@@ -70,6 +70,12 @@ class RequestHandler {
                    std::string name = {});
 
     ResponsePlan handle(const Request& req);
+    // For a request head with Expect: 100-continue and a body still unread: whether to answer
+    // 100 Continue (true) or not (expect=ignore: the body is read as it comes); and a plan that
+    // answers the head at once, without the body, when the object's status is 400 or more
+    // (the request is counted then).
+    bool continues(const Request& head) const;
+    std::optional<ResponsePlan> refuse_upload(const Request& head);
     // A short text/plain error (400, 413, 431 ...) that closes the connection.
     ResponsePlan error(unsigned status, std::string_view message) const;
 

@@ -12,9 +12,10 @@
 namespace cdn::origin_sim {
 namespace {
 
-constexpr std::array<std::string_view, 18> kControl = {
-    "size", "status", "cc",          "expires", "lm",    "etag",   "vary",  "tags",    "cookie",
-    "age",  "delay",  "date_offset", "chunked", "ctype", "header", "fault", "slow_ms", "ranges"};
+constexpr std::array<std::string_view, 19> kControl = {
+    "size",   "status", "cc",      "expires", "lm",          "etag",    "vary",
+    "tags",   "cookie", "age",     "delay",   "date_offset", "chunked", "ctype",
+    "header", "fault",  "slow_ms", "ranges",  "expect"};
 
 bool parse_i64(std::string_view s, std::int64_t& out) noexcept {
     if (!s.empty() && s.front() == '+') s.remove_prefix(1);
@@ -108,6 +109,7 @@ void ResolvedObject::apply(const ObjectSpec& s) {
     if (s.delay) delay = *s.delay;
     if (s.chunked) chunked = *s.chunked;
     if (s.ranges) ranges = *s.ranges;
+    if (s.ignore_expect) ignore_expect = *s.ignore_expect;
     if (s.content_type) content_type = *s.content_type;
     if (s.fault) fault = *s.fault;
     if (s.slow_interval) slow_interval = *s.slow_interval;
@@ -192,6 +194,9 @@ bool spec_from_query(const std::vector<QueryParam>& params, ObjectSpec& o, std::
             auto f = parse_flag(v);
             if (!f) return fail(p, "expected 1 or 0");
             o.ranges = *f;
+        } else if (p.key == "expect") {
+            if (v != "ignore" && v != "honour") return fail(p, "expected ignore or honour");
+            o.ignore_expect = v == "ignore";
         } else if (p.key == "ctype") {
             o.content_type = v;
         } else if (p.key == "header") {

@@ -43,6 +43,7 @@ struct ResolvedObject {
     std::chrono::milliseconds delay{0};
     bool chunked = false;
     bool ranges = true;  // false: Range and If-Range are ignored (a full 200, Accept-Ranges: none)
+    bool ignore_expect = false;  // expect=ignore
     std::string content_type;
     Fault fault = Fault::none;
     std::chrono::milliseconds slow_interval{100};

@@ -170,8 +170,24 @@ asio::awaitable<void> Server::serve(Stream& stream) {
         parser.body_limit(options_.body_limit);
 
         beast::get_lowest_layer(stream).expires_after(options_.idle_timeout);
-        const ErrorCode ec =
-            co_await http_io::read_request(stream, buffer, parser, options_.idle_timeout);
+        ErrorCode ec = co_await http_io::read_request_head(stream, buffer, parser);
+        bool send_continue = true;
+        if (!ec && !parser.is_done() && http_io::expects_continue(parser.get())) {
+            // RFC 9110 section 10.1.1: an upload this origin refuses is answered without 100
+            // Continue and without reading its body; expect=ignore sends no 100 at all.
+            Request head;
+            head.base() = parser.get().base();
+            if (auto refused = handler_.refuse_upload(head)) {
+                co_await deliver(stream, *refused, options_);
+                if (beast::get_lowest_layer(stream).socket().is_open())
+                    co_await lingering_close(stream);
+                co_return;
+            }
+            send_continue = handler_.continues(head);
+        }
+        if (!ec)
+            ec = co_await http_io::read_request_body(stream, buffer, parser, options_.idle_timeout,
+                                                     send_continue);
         if (ec) {
             // A clean close between requests, a timeout or a network error: just go.
             if (!is_parse_error(ec) || ec == http::error::end_of_stream ||

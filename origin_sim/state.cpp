@@ -61,6 +61,15 @@ void SimState::count_request(std::string_view target) {
         ++it->second;
 }
 
+void SimState::count_method(std::string_view method) {
+    std::lock_guard lock(mu_);
+    auto it = counts_.methods.find(method);
+    if (it == counts_.methods.end())
+        counts_.methods.emplace(std::string(method), 1);
+    else
+        ++it->second;
+}
+
 void SimState::count_not_modified(std::string_view target) {
     std::lock_guard lock(mu_);
     auto it = counts_.not_modified.find(target);

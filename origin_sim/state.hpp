@@ -35,6 +35,8 @@ class SimState {
     std::uint64_t global_version() const;
 
     void count_request(std::string_view target);
+    // Requests by method ("GET", "HEAD", ...), to tell a HEAD revalidation from a GET.
+    void count_method(std::string_view method);
     void count_not_modified(std::string_view target);
     // A completed TLS handshake (--tls-listen); resumed: an abbreviated one (session reuse).
     void count_tls_handshake(bool resumed);
@@ -45,6 +47,7 @@ class SimState {
         std::uint64_t total = 0;
         CountMap targets;
         CountMap not_modified;
+        CountMap methods;
         std::uint64_t tls_handshakes = 0;  // completed TLS handshakes (one per TLS connection)
         std::uint64_t tls_resumed = 0;     // of which resumed a session
     };

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -32,6 +33,18 @@ class InterimWriter {
     // final response; silently does nothing when the client cannot take one (HTTP/1.0, a stream
     // already closed). Completes when the bytes are queued; never fails the exchange.
     virtual boost::asio::awaitable<void> send_interim(unsigned status, std::string_view fields) = 0;
+};
+
+// The body of an HTTP/1.1 request that expects 100-continue and announced a Content-Length,
+// still unread when the pipeline gets the request (Request::deferred_body): the pipeline asks
+// for it once it knows where the body goes (the origin's 100 Continue), or never (the session
+// then closes the connection after the reply).
+class DeferredBody {
+  public:
+    virtual ~DeferredBody() = default;
+    // Sends 100 Continue to the client and reads the body (within the session's limits), the
+    // first time; the same body on later calls. nullopt when it could not be read.
+    virtual boost::asio::awaitable<std::optional<std::string>> read() = 0;
 };
 
 // The id that ties a request's access-log line, its origin request and its response together
@@ -59,6 +72,8 @@ struct Request {
     tcp::endpoint client;
     // Where 1xx responses go (null: nowhere; the pipeline then drops them). Valid during handle().
     InterimWriter* interim = nullptr;
+    // Set (valid during handle()) when the body is still on the wire: msg has the head only.
+    DeferredBody* deferred_body = nullptr;
     // Set by the session, for the access log: HTTP/2 (msg.version() then says 1.1) and the TLS
     // version of the connection ("TLSv1.2", "TLSv1.3"; empty on cleartext).
     bool http2 = false;
@@ -131,6 +146,13 @@ class RequestHandler {
   public:
     virtual ~RequestHandler() = default;
     virtual boost::asio::awaitable<Reply> handle(Request& req) = 0;
+    // Called by the HTTP/1.1 session with the head of a request that expects 100-continue and
+    // announces a body, before any of the body is read: a reply refuses the request without its
+    // body (no 100 Continue is sent; the connection closes after the reply). nullopt: go on.
+    virtual std::optional<Reply> precheck(const Request& req) {
+        (void)req;
+        return std::nullopt;
+    }
 };
 
 // Told about every finished exchange (access log, metrics). Must not block.

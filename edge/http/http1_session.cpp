@@ -163,6 +163,37 @@ class Http1Interim final : public InterimWriter {
     bool failed_ = false;
 };
 
+// The body of a request that expects 100-continue, read when the pipeline asks for it: 100
+// Continue first, then the body through the request's own parser, under the request timeout.
+template <class Stream>
+class Http1DeferredBody final : public DeferredBody {
+  public:
+    using Parser = beast_http::request_parser<beast_http::string_body>;
+    Http1DeferredBody(Stream& stream, beast::flat_buffer& buffer, Parser& parser,
+                      std::chrono::milliseconds timeout)
+        : stream_(stream), buffer_(buffer), parser_(parser), timeout_(timeout) {}
+    // Whether the body was read to its end (else the connection cannot carry another request).
+    bool complete() const { return read_ && !failed_; }
+
+    asio::awaitable<std::optional<std::string>> read() override {
+        if (!read_) {
+            read_ = true;
+            auto ec = co_await http_io::read_request_body(stream_, buffer_, parser_, timeout_);
+            failed_ = static_cast<bool>(ec);
+        }
+        if (failed_) co_return std::nullopt;
+        co_return parser_.get().body();
+    }
+
+  private:
+    Stream& stream_;
+    beast::flat_buffer& buffer_;
+    Parser& parser_;
+    std::chrono::milliseconds timeout_;
+    bool read_ = false;
+    bool failed_ = false;
+};
+
 // Sends the buffers in order. Over TLS, through a TlsRecordBatch instead of asio's stream (which
 // makes a record and a syscall of each buffer, and copies every byte twice through its BIO
 // pair): the head and a small body join in one record; a large body is encrypted from where it
@@ -258,14 +289,38 @@ asio::awaitable<void> run_exchanges(Stream& stream, const tcp::endpoint& client,
         parser.header_limit(limits.max_header_bytes);
         parser.body_limit(limits.max_body_bytes);
         tcp_layer.expires_after(limits.request_timeout);
-        boost::system::error_code ec =
-            co_await http_io::read_request(stream, buffer, parser, limits.request_timeout);
         Request req;
         req.scheme = limits.scheme;
         req.client = client;
         req.tls = tls;
         Reply reply;
-        if (ec) {
+        boost::system::error_code ec = co_await http_io::read_request_head(stream, buffer, parser);
+        std::optional<Reply> refused;
+        const bool expecting = !ec && !parser.is_done() && http_io::expects_continue(parser.get());
+        if (expecting) {
+            // RFC 9110 section 10.1.1: a final answer instead of 100 Continue, body unread.
+            req.msg.base() = parser.get().base();
+            refused = handler.precheck(req);
+        }
+        // An upload that expects 100-continue with a known length: the pipeline reads the body
+        // when the origin asks for it (its 100), or never.
+        const bool defer = expecting && !refused && parser.content_length().has_value();
+        Http1DeferredBody<Stream> deferred(stream, buffer, parser, limits.request_timeout);
+        if (!ec && !refused && !defer)
+            ec =
+                co_await http_io::read_request_body(stream, buffer, parser, limits.request_timeout);
+        if (refused) {
+            reply = std::move(*refused);
+            reply.close = true;
+        } else if (defer) {
+            interim.start(req.msg.version());
+            req.interim = &interim;
+            req.deferred_body = &deferred;
+            reply = co_await handler.handle(req);
+            req.interim = nullptr;
+            req.deferred_body = nullptr;
+            if (!deferred.complete()) reply.close = true;  // the body is still on the wire
+        } else if (ec) {
             auto r = reply_for_read_error(ec, true);
             if (!r) break;
             reply = std::move(*r);

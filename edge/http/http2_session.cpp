@@ -1,5 +1,6 @@
 #include "edge/http/http2_session.hpp"
 
+#include "common/http_io.hpp"
 #include "edge/http/address_budget.hpp"
 #include "edge/http/token_bucket.hpp"
 
@@ -320,6 +321,9 @@ class Http2Connection : public std::enable_shared_from_this<Http2Connection> {
     void send_interim(StreamState& st, unsigned status, std::string_view fields);
 
   private:
+    // A request head with Expect: 100-continue and a body to come: the pipeline's refusal
+    // (RequestHandler::precheck) at once, else :status 100 before the body (RFC 9113 8.1).
+    void expect_continue(const StreamPtr& st);
     friend struct Http2Trampolines;
     // nghttp2 callbacks (trampolines below forward here).
     int on_begin_headers(const nghttp2_frame* frame);
@@ -411,6 +415,7 @@ class Http2Connection : public std::enable_shared_from_this<Http2Connection> {
 };
 
 asio::awaitable<void> StreamInterim::send_interim(unsigned status, std::string_view fields) {
+    if (status < 102) co_return;  // the writer's contract; 100 is the session's own (Expect)
     conn_.send_interim(st_, status, fields);
     co_return;
 }
@@ -578,6 +583,12 @@ int Http2Connection::on_frame_recv(const nghttp2_frame* frame) {
                                          OutcomeLabel::session_error));
                 // A head decoded and thrown away did no useful work.
                 if (!cheap_bucket_.take(Clock::now())) calm(Http2Event::limit_cheap_frames);
+                break;
+            }
+            if (frame->hd.type == NGHTTP2_HEADERS && !st->request_complete &&
+                frame->headers.cat == NGHTTP2_HCAT_REQUEST &&
+                http_io::expects_continue(st->req.msg)) {
+                expect_continue(st);
                 break;
             }
             if (st->request_complete) dispatch(st);
@@ -856,9 +867,21 @@ void Http2Connection::submit_reply(StreamState& st) {
     st.progress_bytes = 0;
 }
 
+void Http2Connection::expect_continue(const StreamPtr& st) {
+    // The Host precheck looks at is set here as dispatch() sets it.
+    if (!st->authority.empty()) st->req.msg.set(beast_http::field::host, st->authority);
+    if (auto refused = handler_.precheck(st->req)) {
+        reply_now(st, std::move(*refused));
+        return;
+    }
+    send_interim(*st, 100, {});
+}
+
 void Http2Connection::send_interim(StreamState& st, unsigned status, std::string_view fields) {
     // Only before the final reply, on a stream still open, on a connection still sending.
-    if (status < 102 || status > 199 || st.closed || st.submitted || dead_ || recv_stopped_) return;
+    if (status < 100 || status == 101 || status > 199 || st.closed || st.submitted || dead_ ||
+        recv_stopped_)
+        return;
     const std::string status_text = std::to_string(status);
     // Strict: these come from an origin's 1xx, which no cache ever checked.
     const H2Fields list = h2_fields({}, fields, /*strict=*/true);

@@ -193,6 +193,13 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
     facts.has_authorization = req.msg.count(beast_http::field::authorization) > 0;
     facts.cc = cache::parse_cache_control(join_values(req.msg, beast_http::field::cache_control));
     if (!facts.method_cacheable) co_return co_await pass(g, req, *group, *target, "fwd=method");
+    if (req.deferred_body) {
+        // A GET or HEAD with an upload: nothing waits for it but this edge.
+        auto body = co_await req.deferred_body->read();
+        if (!body) co_return unreadable_body(req);
+        req.msg.body() = std::move(*body);
+        req.deferred_body = nullptr;
+    }
 
     // key
     std::string key = cache::make_cache_key(req.scheme, target->host, target->path, g.config.key);
@@ -242,6 +249,11 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
     // RFC 9111 section 5.2.1.5: no-store forbids storing the response, not using a stored one:
     // what a hit could not answer goes to the origin and is not kept.
     if (facts.cc.no_store) co_return co_await pass(g, req, *group, *target, "fwd=request");
+    // A miss or a revalidation: the origin will be asked, and the client may start on what the
+    // page needs meanwhile.
+    if (group->early_hints.enabled) co_await send_learned_hints(*group, key, req);
+    if (cached && method == beast_http::verb::head)
+        co_return co_await refresh_by_head(g, req, *group, *target, key, std::move(cached));
     // stale or miss: another peer of the PoP may own the key
     if (g.peer_set && !cached)
         if (auto r = co_await from_peer(g, req, *group, *target, key)) co_return std::move(*r);
@@ -336,6 +348,7 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request&
             co_return with_origin_time(std::move(*r), origin_time);
     const upstream::OriginHead& head = res->head;
     const unsigned status = head.result_int();
+    learn_hints(group, key, status, head);
     if (stale && cache::is_origin_error_status(status) &&
         cache::may_serve_stale_on_error(stale->meta, response_time, policy))
         co_return with_origin_time(
@@ -615,10 +628,15 @@ asio::awaitable<Reply> EdgeHandler::pass(const Gen& g, const Request& req, const
     const auto asked = std::chrono::steady_clock::now();
     auto res = co_await fetch_from(g, group, t, oreq, nullptr, &req);
     const TimePoint response_time = shared_.clock.now();
+    if (!res && static_cast<Errc>(res.error().value()) == Errc::bad_request)
+        co_return unreadable_body(req);  // the client's deferred body, not the origin
     if (!res)
         co_return origin_failure(g, static_cast<Errc>(res.error().value()), Outcome::pass, req);
     const SteadyDuration origin_time = std::chrono::steady_clock::now() - asked;
     invalidate_after_unsafe(g, req, t, res->head);
+    if (group.early_hints.enabled && req.msg.method() == beast_http::verb::get)
+        learn_hints(group, cache::make_cache_key(req.scheme, t.host, t.path, g.config.key),
+                    res->head.result_int(), res->head);
     const cache::ResponseFacts f = facts_of(res->head.result_int(), res->head, g.config.cc_sources);
     const auto meta = cache::make_meta(f, request_time, response_time, g.config.freshness);
     const bool head = req.msg.method() == beast_http::verb::head;
@@ -756,6 +774,11 @@ asio::awaitable<Result<upstream::UpstreamResponse>> EdgeHandler::fetch_from(
         }
     }
     call.hints = hints ? &hints : nullptr;
+    upstream::UploadProvider upload;
+    if (client && client->deferred_body) {
+        upload = [body = client->deferred_body] { return body->read(); };
+        call.upload = &upload;
+    }
     auto res = co_await upstream_->fetch(call);
     if (res)
         res->body =
@@ -882,6 +905,11 @@ upstream::OriginRequest EdgeHandler::origin_request(const Gen& g, const Request&
         (!req.msg.body().empty() || req.msg.has_content_length() || req.msg.chunked())) {
         o.body() = req.msg.body();
         o.prepare_payload();
+        // Still on the client's wire: the origin is asked first (Expect), the body sent after.
+        if (req.deferred_body) {
+            o.set(beast_http::field::content_length, req.msg[beast_http::field::content_length]);
+            o.set(beast_http::field::expect, "100-continue");
+        }
     }
     return o;
 }

@@ -4,6 +4,7 @@
 // origin connections); the store, config and metrics are shared.
 #include "common/clock.hpp"
 #include "edge/cache/fill_registry.hpp"
+#include "edge/cache/hint_table.hpp"
 #include "edge/cache/inflight_keys.hpp"
 #include "edge/cache/purge_rules.hpp"
 #include "edge/config.hpp"
@@ -45,6 +46,7 @@ struct EdgeShared {
     cache::FillRegistry& fills;       // request collapsing
     const cache::PurgeRules& purges;  // what purges cover, checked on every lookup
     InflightBudget& inflight;         // memory for bodies being filled and read, outside the cache
+    cache::HintTable* hints = nullptr;  // learned Early Hints ([origin.early_hints]); null: none
 };
 
 class EdgeHandler final : public http::RequestHandler {
@@ -55,6 +57,8 @@ class EdgeHandler final : public http::RequestHandler {
                 boost::asio::any_io_executor executor,
                 std::unique_ptr<upstream::Upstream> upstream = nullptr);
     boost::asio::awaitable<http::Reply> handle(http::Request& req) override;
+    // Expect: 100-continue: the refusals handle() would give without the body (precheck.cpp).
+    std::optional<http::Reply> precheck(const http::Request& req) override;
     // Requests from now on use `generation`; those under way keep theirs. Call on the
     // handler's executor.
     void set_generation(std::shared_ptr<const EdgeGeneration> generation);
@@ -91,6 +95,19 @@ class EdgeHandler final : public http::RequestHandler {
                                                         const cache::RequestFacts& facts,
                                                         storage::ObjectPtr stale,
                                                         std::unique_ptr<cache::FillGuard> guard);
+    // A HEAD that found its stored GET stale: revalidated with a conditional HEAD (RFC 9111
+    // section 4.3.5; head_refresh.cpp).
+    boost::asio::awaitable<http::Reply> refresh_by_head(const Gen& g, const http::Request& req,
+                                                        const OriginGroup& group, const Target& t,
+                                                        const std::string& key,
+                                                        storage::ObjectPtr stale);
+    // Early Hints (early_hints.cpp): learn the hint Links of a response for key; send the
+    // learned ones to the client as a 103 before a miss or revalidation asks the origin.
+    void learn_hints(const OriginGroup& group, const std::string& key, unsigned status,
+                     const Fields& head);
+    boost::asio::awaitable<void> send_learned_hints(const OriginGroup& group,
+                                                    const std::string& key,
+                                                    const http::Request& req);
     struct FillJob {
         std::unique_ptr<upstream::ResponseBody> origin_body;
         std::shared_ptr<BodyStream> body;
@@ -131,6 +148,8 @@ class EdgeHandler final : public http::RequestHandler {
                         bool conditional = true) const;
     http::Reply origin_failure(const Gen& g, Errc e, cache::Outcome outcome,
                                const http::Request& req) const;
+    // A 400 for a request whose deferred body (Expect: 100-continue) could not be read.
+    static http::Reply unreadable_body(const http::Request& req);
     http::Reply serve_stale(const Gen& g, storage::ObjectPtr stale, const http::Request& req,
                             TimePoint now, std::string_view why) const;
 

@@ -52,6 +52,8 @@ EdgeMetrics::EdgeMetrics(MetricsRegistry& r, const storage::MemoryStore& store)
                           "Misses served by waiting for another request's origin fetch.")),
       hit_for_pass(r.counter("cdn_edge_hit_for_pass_total",
                              "Misses that skipped collapsing because the key was uncacheable.")),
+      early_hints_sent(r.counter("cdn_edge_early_hints_sent_total",
+                                 "103 Early Hints the edge sent from Link fields it learned.")),
       inflight_bypassed(r.counter(
           "cdn_edge_inflight_bypassed_total",
           "Cacheable responses streamed through uncached: the in-flight body budget was full.")),

@@ -41,6 +41,7 @@ struct EdgeMetrics {
     Counter& store_rejected;
     Counter& collapsed;
     Counter& hit_for_pass;
+    Counter& early_hints_sent;
     Counter& inflight_bypassed;
     // Compressed variants made, by coding (index: 0 gzip, 1 br): count, bytes in and out.
     std::array<Counter*, 2> compressions{};

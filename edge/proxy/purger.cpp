@@ -134,6 +134,13 @@ Purger::Result Purger::apply(PurgeRequest r) {
     if (r.kind == PurgeKind::files && !r.soft)
         for (const auto& key : r.values)
             res.removed += remove_with_slices(store_, key) ? 1 : 0;  // a sliced object's slices too
+    if (hints_) {
+        if (r.kind == PurgeKind::files)
+            for (const auto& key : r.values)
+                hints_->erase(key);
+        else
+            hints_->clear();  // tags, prefixes, hosts: cheaper to learn again than to match
+    }
     if (r.seq != 0) last_seq_ = r.seq;
     res.applied = true;
     return res;

@@ -6,6 +6,7 @@
 // the rules still hold for what is on disk and the edge resumes the purge stream from the last
 // sequence it applied. Idempotent by sequence; serialised, so purges apply in order.
 #include "edge/cache/cache_key.hpp"
+#include "edge/cache/hint_table.hpp"
 #include "edge/cache/purge_rules.hpp"
 #include "edge/storage/object_store.hpp"
 
@@ -38,6 +39,8 @@ class Purger {
     // Drops rules no cached object can match, and rewrites the journal when it has shrunk.
     std::size_t retire();
     const cache::PurgeRules& rules() const { return rules_; }
+    // Learned Early Hints: a purge of URLs forgets theirs, any other purge all of them.
+    void set_hints(cache::HintTable* hints) { hints_ = hints; }
 
     // A body in Cloudflare's purge_cache shape: exactly one of files, prefixes, tags, hosts,
     // purge_everything; optional soft. The request, or an error message.
@@ -57,6 +60,7 @@ class Purger {
     mutable std::mutex mu_;
     std::uint64_t last_seq_ = 0;
     std::size_t journal_lines_ = 0;
+    cache::HintTable* hints_ = nullptr;
     bool journal_dir_synced_ = false;  // the journal's directory entry is durable
 };
 

@@ -6,6 +6,7 @@
 #include <openssl/ssl.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -237,6 +238,7 @@ struct OriginBody::State {
     std::chrono::milliseconds timeout{0};
     std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
     bool failed = false;
+    bool reusable = true;  // false: the origin answered before an announced body was sent
 };
 
 OriginBody::OriginBody(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -283,7 +285,7 @@ asio::awaitable<Result<std::size_t>> OriginBody::read_some(char* out, std::size_
         const std::size_t got = n - parser.get().body().size;
         if (parser.is_done()) {
             // Reuse only a connection whose framing left nothing unread.
-            if (parser.keep_alive() && s.buffer.size() == 0)
+            if (parser.keep_alive() && s.buffer.size() == 0 && s.reusable)
                 s.pool->give_back(s.pool_key, std::move(s.stream));
             s.stream.reset();
         }
@@ -302,11 +304,56 @@ void OriginPool::give_back(const std::string& pool_key, std::unique_ptr<Connecti
     idle.push_back(std::move(conn));
 }
 
+namespace {
+
+// Asks `upload` for the body (once: `body` keeps it for a retry) and writes it. `unreadable`
+// when the client's body could not be had.
+asio::awaitable<boost::system::error_code> send_upload(OriginConnection& c,
+                                                       const UploadProvider& upload,
+                                                       std::optional<std::string>& body,
+                                                       bool& unreadable) {
+    if (!body) body = co_await upload();
+    if (!body) {
+        unreadable = true;
+        co_return make_error_code(asio::error::operation_aborted);
+    }
+    auto [ec, n] = co_await std::visit(
+        [&](auto& s) { return asio::async_write(s, asio::buffer(*body), nothrow); }, c.stream);
+    co_return ec;
+}
+
+// Waits until the connection has something to read, at most `limit`; false when it did not.
+asio::awaitable<bool> readable_within(OriginConnection& c, std::chrono::milliseconds limit) {
+    auto& socket = c.tcp().socket();
+    asio::steady_timer timer(socket.get_executor(), limit);
+    // Not a coroutine: on expiry it cancels the wait below, unless that wait is over already
+    // (a handler queued just as the socket became readable must not cancel a later read).
+    auto over = std::make_shared<bool>(false);
+    timer.async_wait([&socket, over](const boost::system::error_code& e) {
+        boost::system::error_code ignored;
+        if (!e && !*over) socket.cancel(ignored);
+    });
+    auto [ec] = co_await socket.async_wait(tcp::socket::wait_read, nothrow);
+    *over = true;
+    timer.cancel();
+    co_return !ec;
+}
+
+}  // namespace
+
 asio::awaitable<Result<StreamedResponse>> OriginPool::fetch_head(const OriginServer& server,
                                                                  const OriginRequest& req,
-                                                                 const InterimHandler* interim) {
+                                                                 const InterimHandler* interim,
+                                                                 const UploadProvider* upload) {
     const std::string pool_key = pool_key_of(server);
     last_tls_failure_.clear();
+    const bool expect = upload && *upload;
+    std::optional<std::string> body;  // the upload, once had (a retry sends it again)
+    bool unreadable = false;
+    // Sends the upload's body, asking for it first; an error code when that failed.
+    auto send_body = [&](OriginConnection& c) -> asio::awaitable<boost::system::error_code> {
+        return send_upload(c, *upload, body, unreadable);
+    };
     for (int attempt = 0; attempt < 2; ++attempt) {
         auto state = std::make_unique<OriginBody::State>();
         state->pool = this;
@@ -330,6 +377,14 @@ asio::awaitable<Result<StreamedResponse>> OriginPool::fetch_head(const OriginSer
         auto [wec, wn] = co_await write_request(*state->stream, req);
         boost::system::error_code ec = wec;
         bool got_some = false;
+        bool body_due = expect;  // announced, not sent yet
+        if (!ec && body_due && state->buffer.size() == 0 &&
+            !co_await readable_within(*state->stream, kExpectWait)) {
+            // RFC 9110 section 10.1.1: an origin that says nothing gets the body anyway.
+            ec = co_await send_body(*state->stream);
+            body_due = false;
+            state->stream->tcp().expires_after(state->timeout);
+        }
         for (int interims = 0; !ec; ++interims) {
             auto& parser = *state->parser;
             parser.header_limit(settings_.max_header_bytes);
@@ -346,7 +401,16 @@ asio::awaitable<Result<StreamedResponse>> OriginPool::fetch_head(const OriginSer
                 co_return Errc::origin_bad_response;
             if (status == 103 && interim && *interim) co_await (*interim)(parser.get().base());
             state->parser.emplace();
+            if (status == 100 && body_due) {
+                ec = co_await send_body(*state->stream);
+                body_due = false;
+                state->stream->tcp().expires_after(state->timeout);
+            }
         }
+        if (unreadable) co_return Errc::bad_request;  // the client's body, not the origin
+        // A final answer before the body: the origin will not read what it was promised, so
+        // the connection carries nothing more.
+        if (body_due) state->reusable = false;
         if (ec) {
             if (reused && !got_some && connection_lost(ec) && idempotent(req.method()))
                 continue;  // the origin closed an idle connection; try a fresh one
@@ -358,7 +422,8 @@ asio::awaitable<Result<StreamedResponse>> OriginPool::fetch_head(const OriginSer
         // The head moves out (no copy of every field); the parser keeps what it needs of it
         // (length, keep-alive) in its own state.
         res.head = std::move(parser.get().base());
-        if (parser.is_done() && parser.keep_alive() && state->buffer.size() == 0) {
+        if (parser.is_done() && parser.keep_alive() && state->buffer.size() == 0 &&
+            state->reusable) {
             give_back(pool_key, std::move(state->stream));  // no body (HEAD, 204, 304)
             state->stream.reset();
         }

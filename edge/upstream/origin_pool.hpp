@@ -75,6 +75,12 @@ class OriginBody final : public ResponseBody {
 // exchange waits for it (it relays the hints to the client). 100 and 102 are consumed silently.
 using InterimHandler = std::function<boost::asio::awaitable<void>(const OriginHead&)>;
 
+// The body of a request sent with "Expect: 100-continue" (its Content-Length set, its body
+// empty): asked for when the origin answers 100, or after a second of silence (RFC 9110
+// section 10.1.1, as curl does); never when the origin answers with a final status first. nullopt:
+// the body could not be had (Errc::bad_request).
+using UploadProvider = std::function<boost::asio::awaitable<std::optional<std::string>>()>;
+
 struct StreamedResponse {
     OriginHead head;
     std::unique_ptr<ResponseBody> body;
@@ -116,9 +122,13 @@ class OriginPool {
     // (1xx) never end the exchange: 103s go to `interim` (when set), the others are skipped, and
     // the final response is read after them, all within the response timeout (at most
     // kMaxInterimResponses of them; a 101 nobody asked for is a bad response).
+    // With `upload`, req goes in two steps (see UploadProvider); a connection whose origin answered
+    // before the body was sent is not reused.
     boost::asio::awaitable<Result<StreamedResponse>> fetch_head(
         const OriginServer& server, const OriginRequest& req,
-        const InterimHandler* interim = nullptr);
+        const InterimHandler* interim = nullptr, const UploadProvider* upload = nullptr);
+    // How long an origin asked with Expect: 100-continue has to answer before it gets the body.
+    static constexpr std::chrono::milliseconds kExpectWait{1'000};
     static constexpr int kMaxInterimResponses = 16;
     // The whole response, body included (at most max_body_bytes).
     boost::asio::awaitable<Result<OriginResponse>> fetch(const OriginServer& server,

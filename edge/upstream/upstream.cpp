@@ -94,7 +94,9 @@ asio::awaitable<Result<UpstreamResponse>> UpstreamClient::from_origins(const Ups
         tried.push_back(lease->index());
         if (a > 0) inc(metrics_.origin_retries);
         inc(metrics_.origin_fetches);
-        auto res = co_await pool_.fetch_head(lease->server(), req, call.hints);
+        auto res = co_await pool_.fetch_head(lease->server(), req, call.hints, call.upload);
+        if (!res && static_cast<Errc>(res.error().value()) == Errc::bad_request)
+            co_return res.error();  // the client's body could not be read: no origin's fault
         const unsigned status = res ? res->head.result_int() : 0;
         const bool failed = !res || status == 502 || status == 503 || status == 504;
         set.report(lease->index(), !failed, clock_.now());

@@ -48,6 +48,9 @@ struct UpstreamCall {
     // origins, no retry); its failure is the pipeline's to handle.
     const OriginServer* peer = nullptr;
     const InterimHandler* hints = nullptr;  // 103s relayed to the client
+    // A body still to be read from the client (req announces it with Expect: 100-continue):
+    // origins only, never retried on a parent or peer.
+    const UploadProvider* upload = nullptr;
 };
 
 struct UpstreamResponse {

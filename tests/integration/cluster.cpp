@@ -52,6 +52,14 @@ std::uint64_t OriginSim::total() {
     return boost::json::value_to<std::uint64_t>(boost::json::parse(res.body()).at("total"));
 }
 
+std::uint64_t OriginSim::method_count(const std::string& method) {
+    const auto res = http_get(port_, "/_stats");
+    const boost::json::value stats = boost::json::parse(res.body());
+    const auto& methods = stats.at("methods").as_object();
+    const auto it = methods.find(method);
+    return it == methods.end() ? 0 : boost::json::value_to<std::uint64_t>(it->value());
+}
+
 Edge::Edge(const TempDir& dir, const std::string& origin_url, const std::string& config_toml,
            std::vector<std::string> extra_args) {
     const int seq = g_seq++;

@@ -28,6 +28,8 @@ class OriginSim {
     std::uint64_t count(const std::string& target);
     std::uint64_t not_modified(const std::string& target);
     std::uint64_t total();
+    // Requests origin_sim answered with this method ("HEAD"), over all targets.
+    std::uint64_t method_count(const std::string& method);
     Process& process() { return *proc_; }
 
   private:

@@ -38,11 +38,13 @@ struct Pipeline {
     cache::FillRegistry fills;
     cache::PurgeRules purges;
     proxy::InflightBudget inflight{64 << 20};
+    cache::HintTable hints;
     asio::io_context io;
     test::FakeUpstream* upstream = nullptr;  // owned by the handler
     std::unique_ptr<proxy::EdgeHandler> handler;
 
-    explicit Pipeline(test::FakeUpstream::Script script, bool with_parents = false) {
+    explicit Pipeline(test::FakeUpstream::Script script, bool with_parents = false,
+                      bool early_hints = false) {
         auto gen = std::make_shared<proxy::EdgeGeneration>();
         gen->config.name = "edge-t";
         OriginGroup g;
@@ -50,6 +52,7 @@ struct Pipeline {
         upstream::OriginServer s;
         s.url = parse_url("http://127.0.0.1:9000/").value();
         g.servers.push_back(s);
+        g.early_hints.enabled = early_hints;
         gen->config.origins.push_back(g);
         gen->origin_sets.push_back(
             std::make_shared<upstream::OriginSet>(g.servers, g.balance, g.breaker));
@@ -65,8 +68,8 @@ struct Pipeline {
         auto fake = std::make_unique<test::FakeUpstream>(std::move(script));
         upstream = fake.get();
         handler = std::make_unique<proxy::EdgeHandler>(
-            proxy::EdgeShared{store, metrics, clock, refreshing, fills, purges, inflight}, gen,
-            io.get_executor(), std::move(fake));
+            proxy::EdgeShared{store, metrics, clock, refreshing, fills, purges, inflight, &hints},
+            gen, io.get_executor(), std::move(fake));
     }
 
     static asio::awaitable<Answer> exchange(proxy::EdgeHandler& h, http::Request& req) {
@@ -196,4 +199,30 @@ TEST_CASE("pipeline: a request that already came through this edge is a loop (50
     CHECK(r.status == 508);
     CHECK(p.upstream->calls().empty());
     CHECK(p.metrics.loops.value() == 1);
+}
+
+TEST_CASE("pipeline: hint Links are learned from HTML, forgotten when a response has none",
+          "[pipeline][early_hints]") {
+    int call = 0;
+    Pipeline p(
+        [&](const test::FakeCall&) {
+            ++call;
+            test::FakeResponse r{
+                200, {{"Cache-Control", "no-store"}, {"Content-Type", "text/html"}}, "page", {}};
+            if (call == 1) r.fields.emplace_back("Link", "</a.css>; rel=preload; as=style");
+            if (call == 3)
+                r.fields = {{"Cache-Control", "no-store"}, {"Content-Type", "image/png"}};
+            return r;
+        },
+        false, true);
+    p.request("GET", "/page");
+    CHECK(p.hints.size() == 1);
+    p.request("GET", "/page");  // HTML without hint Links: forgotten
+    CHECK(p.hints.size() == 0);
+    call = 0;
+    p.request("GET", "/page");
+    CHECK(p.hints.size() == 1);
+    call = 2;
+    p.request("GET", "/page");  // not HTML any more: forgotten
+    CHECK(p.hints.size() == 0);
 }
