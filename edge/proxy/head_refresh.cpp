@@ -92,7 +92,7 @@ asio::awaitable<Reply> EdgeHandler::refresh_by_head(const Gen& g, const Request&
         merge_not_modified(stored.fields, head);
         if (head.find(beast_http::field::date) == head.end())
             stored.fields.set(beast_http::field::date, format_http_date(response_time));
-        const cache::ResponseFacts f = facts_of(stored.status, stored.fields);
+        const cache::ResponseFacts f = facts_of(stored.status, stored.fields, g.config.cc_sources);
         auto meta = cache::make_meta(f, request_time, response_time, policy, random01());
         meta.content_length_known = stale->meta.content_length_known;
         auto fresh = build_object(key, stored.status, stored.reason, stored.fields, stale->body,
@@ -110,7 +110,7 @@ asio::awaitable<Reply> EdgeHandler::refresh_by_head(const Gen& g, const Request&
     // Out of date (another representation, or gone): the stored response goes. An origin
     // error says nothing about it and leaves it.
     if (!cache::is_origin_error_status(status)) shared_.store.remove(key);
-    const cache::ResponseFacts f = facts_of(status, head);
+    const cache::ResponseFacts f = facts_of(status, head, g.config.cc_sources);
     const auto meta = cache::make_meta(f, request_time, response_time, policy);
     const std::optional<std::uint64_t> length = content_length_of(head);
     auto obj =
