@@ -15,7 +15,10 @@ std::optional<CacheControl> parse_targeted_cache_control(std::string_view value)
     auto dict = sf::parse_dictionary(value);
     if (!dict || dict->empty()) return std::nullopt;
     CacheControl cc;
-    for (const auto& [key, item] : *dict) {
+    for (const auto& member : *dict) {
+        // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+        const std::string& key = member.first;
+        const sf::Item& item = member.second;
         const bool is_true = item.type == sf::ItemType::boolean && item.integer == 1;
         auto delta = [&](std::optional<std::int64_t>& field) {
             if (item.type == sf::ItemType::integer && item.integer >= 0)
