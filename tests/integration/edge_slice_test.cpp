@@ -451,3 +451,26 @@ TEST_CASE("slices: a soft purge makes the manifest stale: revalidated by the nex
     CHECK(c.body() == cdn::origin_sim::make_body("/s.bin", 1, 4 * MiB));
     CHECK(origin.count(target) == 9);
 }
+
+TEST_CASE("slices: a sliced object that carries CDN-Cache-Control still has its body",
+          "[edge][slice][cdn-cache-control]") {
+    // The manifest's client view is copied without the CDN's fields: that copy must not be
+    // mistaken for a 304 made from it.
+    TempDir dir;
+    OriginSim origin(dir);
+    Edge edge(dir, "", slice_toml(origin));
+    const std::string target =
+        "/cdn-video.mp4?size=8MiB&cc=no-store&header=CDN-Cache-Control:max-age%3D600";
+    for (const char* cache : {"MISS", "HIT"}) {
+        auto r = curl(dir, edge.port(), target, {"-r", "3145728-3146751"});
+        REQUIRE(r.status == 0);
+        CHECK_THAT(r.head, StartsWith("HTTP/1.1 206"));
+        CHECK_THAT(r.head, Contains(std::string("X-Cache: ") + cache));
+        CHECK(r.head.find("CDN-Cache-Control") == std::string::npos);
+        CHECK(r.body == body_at("/cdn-video.mp4", 1, 3145728, 1024));
+    }
+    auto full = curl(dir, edge.port(), target);
+    REQUIRE(full.status == 0);
+    CHECK(full.body.size() == 8 * MiB);
+    CHECK(full.head.find("CDN-Cache-Control") == std::string::npos);
+}
