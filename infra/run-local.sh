@@ -170,10 +170,18 @@ key = "$run_dir/edge.key"
 [[parents]]
 name = "shield"
 urls = ["http://127.0.0.1:$parent_port"]
+# The site: compression is on by default; the edge's own 103 Early Hints and slices of large
+# files are turned on here to show them.
+[[origin]]
+url = "http://127.0.0.1:$origin_port"
+[origin.early_hints]
+enabled = true
+[origin.slice]
+size = "1MiB"
 TOML
 "$edge_bin" --config "$run_dir/edge.toml" --name edge-local --listen "127.0.0.1:$EDGE_PORT" \
   --admin "127.0.0.1:$ADMIN_PORT" --admin-purge-token-file "$run_dir/admin-purge.token" \
-  --origin "http://127.0.0.1:$origin_port" --disk-path "$state_dir/edge-cache" \
+  --disk-path "$state_dir/edge-cache" \
   --purge-api "$purge_urls" --purge-tls-ca "$run_dir/purge.pem" \
   --purge-token "$EDGE_TOKEN" >"$run_dir/edge.log" 2>&1 &
 pids+=($!)
@@ -307,6 +315,15 @@ if [ $smoke = 1 ]; then
     [ $ok = 1 ] || { echo "smoke: the edge did not get the purge once purge_api A was down"; exit 1; }
     echo "smoke: --ha: a purge on B reached the edge and A knew it; with A killed, purges through B still apply"
   fi
+  br=$(curl -s -D- -o /dev/null -H 'Accept-Encoding: br' "http://127.0.0.1:$edge_port/page.html" | tr -d '\r')
+  echo "$br" | grep -qi '^Content-Encoding: br' || { echo "smoke: no brotli for page.html: $br"; exit 1; }
+  hints="http://127.0.0.1:$edge_port/hints.html?cc=no-store&header=Link:%3C/app.css%3E%3Brel%3Dpreload"
+  curl -s -o /dev/null "$hints"
+  curl -sv -o /dev/null "$hints" 2>&1 | grep -q '< HTTP/1.1 103' ||
+    { echo "smoke: no 103 Early Hints on the second request"; exit 1; }
+  sliced=$(curl -s -D- -o /dev/null -r 2147483648-2148532223 "http://127.0.0.1:$edge_port/video.mp4?size=4GiB" | tr -d '\r')
+  echo "$sliced" | grep -q '^HTTP/1.1 206' || { echo "smoke: no 206 from the slices: $sliced"; exit 1; }
+  echo "smoke: brotli for page.html, the edge's own 103 Early Hints, a 1 MiB range of a 4 GiB object from its slices"
   echo "smoke: MISS (through the parent) then HIT, origin saw 1 request; purged through purge_api (https), then MISS;"
   echo "smoke: admin purge: 401 without the token, purged with it"
   echo "smoke: HTTP/2 over TLS: MISS then HIT"
@@ -354,6 +371,15 @@ Try:
   curl -i 'http://127.0.0.1:$edge_port/cdn?cc=no-store&header=CDN-Cache-Control:max-age%3D600'
                                   # browsers: no-store; the edge: 10 min (RFC 9213), twice: HIT
   curl -i -H 'Cache-Control: only-if-cached' http://127.0.0.1:$edge_port/not-yet   # 504, no origin
+  curl -s -D- -o /dev/null -H 'Accept-Encoding: br' http://127.0.0.1:$edge_port/page.html
+                                  # Content-Encoding: br, made once and stored (gzip too)
+  curl -s -D- -o /dev/null -r 2147483648-2148532223 'http://127.0.0.1:$edge_port/video.mp4?size=4GiB'
+                                  # 206 from one 1 MiB slice: the origin sent 1 MiB, not 4 GiB
+  curl -s http://127.0.0.1:$admin_port/metrics | grep -E 'cdn_edge_(slice|origin_body|compress)'
+  curl -sv -o /dev/null 'http://127.0.0.1:$edge_port/app.html?cc=no-store&delay=500&header=Link:%3C/app.css%3E%3Brel%3Dpreload%3Bas%3Dstyle'
+                                  # twice: the second gets the edge's 103 Early Hints at once
+  head -c 3000000 /dev/zero | curl -sv -o /dev/null -H 'Expect: 100-continue' --data-binary @- \
+       http://127.0.0.1:$edge_port/upload   # 100 Continue only once the origin said so
   curl -X POST 'http://127.0.0.1:$origin_port/_version?path=/hello.txt'   # "deploy" a new version
   curl -s -X POST -H 'Authorization: Bearer $PURGE_TOKEN' --cacert $run_dir/purge.pem \\
        https://127.0.0.1:$purge_tls_port/v1/purge \\
