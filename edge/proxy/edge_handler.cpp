@@ -205,13 +205,16 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
     std::string key = cache::make_cache_key(req.scheme, target->host, target->path, g.config.key);
     // lookup
     const TimePoint now = shared_.clock.now();
-    storage::ObjectPtr cached = lookup(key, req);
+    bool coding_fallback = false;
+    storage::ObjectPtr cached = lookup(key, req, &coding_fallback);
     if (cached && is_slice_manifest(*cached))  // a large object kept in slices ([origin.slice])
         co_return co_await from_manifest(g, req, *group, *target, std::move(key), facts,
                                          std::move(cached), now, false);
-    // compress: the coding the client takes, made once from the stored identity
-    cached = with_compression(shared_.store, shared_.metrics, group->compression, key, req,
-                              std::move(cached), now);
+    // compress: the coding the client takes, made once from the stored identity. A fresh hit
+    // on the variant the client selects (the common case) has nothing to make.
+    if (cached && (coding_fallback || cache::decide_use(cached->meta, now) != cache::Use::fresh))
+        cached = with_compression(shared_.store, shared_.metrics, group->compression, key, req,
+                                  std::move(cached), now);
     if (cached) {
         // The client's no-cache, max-age, min-fresh and max-stale count only where the host
         // says so (they would let any client send every request to the origin).
@@ -937,8 +940,9 @@ void EdgeHandler::invalidate_after_unsafe(const Gen& g, const Request& req, cons
     }
 }
 
-storage::ObjectPtr EdgeHandler::lookup(const std::string& key, const Request& req) {
-    storage::ObjectPtr obj = select_variant(shared_.store.lookup(key), req);
+storage::ObjectPtr EdgeHandler::lookup(const std::string& key, const Request& req,
+                                       bool* coding_fallback) {
+    storage::ObjectPtr obj = select_variant(shared_.store.lookup(key), req, coding_fallback);
     if (!obj || shared_.purges.empty()) return obj;
     switch (shared_.purges.check(*obj)) {
         case cache::PurgeVerdict::none: return obj;
@@ -958,13 +962,15 @@ storage::ObjectPtr EdgeHandler::lookup(const std::string& key, const Request& re
     return obj;
 }
 
-storage::ObjectPtr EdgeHandler::select_variant(storage::ObjectPtr entry, const Request& req) {
+storage::ObjectPtr EdgeHandler::select_variant(storage::ObjectPtr entry, const Request& req,
+                                               bool* coding_fallback) {
     if (!entry || !entry->variants) return entry;
     auto get = [&](const std::string& name) { return req.msg[name]; };
     const std::string id = cache::variant_id(entry->variants->fields, get);
     if (auto v = entry->variants->find(id)) return v;
     // The edge's own codings: identity serves every client until the coding it takes is made.
     if (!cache::has_coding_variant(entry->variants->fields)) return nullptr;
+    if (coding_fallback) *coding_fallback = true;
     return entry->variants->find(cache::variant_id(entry->variants->fields, get, "identity"));
 }
 

@@ -78,7 +78,10 @@ class EdgeHandler final : public http::RequestHandler {
     std::optional<Target> recv(const http::Request& req) const;
     // The stored response for key that this request may use, after purges had their say: a
     // hard-purged object is dropped (a miss), a soft-purged one comes back already stale.
-    storage::ObjectPtr lookup(const std::string& key, const http::Request& req);
+    // coding_fallback (may be null): set when the client takes a coding whose compressed variant
+    // is not made yet, and the identity was selected instead (see select_variant).
+    storage::ObjectPtr lookup(const std::string& key, const http::Request& req,
+                              bool* coding_fallback = nullptr);
     boost::asio::awaitable<http::Reply> pass(const Gen& g, const http::Request& req,
                                              const OriginGroup& group, const Target& t,
                                              std::string_view why);
@@ -189,7 +192,10 @@ class EdgeHandler final : public http::RequestHandler {
     // through max_hops caches, is a loop.
     bool is_loop(const Gen& g, const http::Request& req) const;
     // The entry for this request: the URL's object, or its variant for the request's fields.
-    static storage::ObjectPtr select_variant(storage::ObjectPtr entry, const http::Request& req);
+    // Under the edge's own codings, the identity stands in for a coding not made yet; then
+    // *coding_fallback (when given) is set.
+    static storage::ObjectPtr select_variant(storage::ObjectPtr entry, const http::Request& req,
+                                             bool* coding_fallback = nullptr);
     // Stores a response under key (in the URL's variant set when it varies); returns the entry
     // now stored under key, or nullptr when the store refused it.
     storage::ObjectPtr store_response(const std::string& key, const http::Request& req,
