@@ -1,5 +1,7 @@
 #include "edge/cache/slicing.hpp"
 
+#include "common/http_util.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,6 +11,8 @@ namespace cdn::edge::cache {
 
 namespace {
 
+using http_util::trim;
+
 // Digits only, no sign, no overflow.
 std::optional<std::uint64_t> number(std::string_view s) noexcept {
     if (s.empty() || s.size() > 19) return std::nullopt;
@@ -16,14 +20,6 @@ std::optional<std::uint64_t> number(std::string_view s) noexcept {
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
     return v;
-}
-
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-        s.remove_suffix(1);
-    return s;
 }
 
 bool is_strong(std::string_view etag) noexcept {

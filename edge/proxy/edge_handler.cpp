@@ -153,19 +153,15 @@ std::optional<EdgeHandler::Target> EdgeHandler::recv(const Request& req) const {
     return Target{std::move(*host), std::string(target)};
 }
 
-asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
-    const std::shared_ptr<const Pinned> pin = current_;  // this request's config, to its end
-    const Gen& g = *pin->gen;
-    assign_request_id(req, ids_);
-    // recv
-    const auto target = recv(req);
+std::optional<Reply> EdgeHandler::refuse_early(const Gen& g, const Request& req,
+                                               const std::optional<Target>& target) {
     if (!target) {
         shared_.metrics.client_errors.inc();
         Reply r =
             make_reply(400, "Bad request: missing or invalid Host or target\n", Outcome::error);
         r.close = true;
         add_request_id(r, req);
-        co_return r;
+        return r;
     }
     if (is_loop(g, req)) {
         // RFC 8586 section 2: a loop is answered, not forwarded; 508 (RFC 5842) says which.
@@ -177,15 +173,25 @@ asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
         r.detail = "loop";
         add_request_id(r, req);
         shared_.metrics.loops.inc();
-        co_return r;
+        return r;
     }
-    const OriginGroup* group = g.config.origin_for(target->host);
-    if (!group) {
+    if (!g.config.origin_for(target->host)) {
         Reply r = make_reply(421, "This edge serves no site for host " + target->host + "\n",
                              Outcome::error);
         add_request_id(r, req);
-        co_return r;
+        return r;
     }
+    return std::nullopt;
+}
+
+asio::awaitable<Reply> EdgeHandler::handle(Request& req) {
+    const std::shared_ptr<const Pinned> pin = current_;  // this request's config, to its end
+    const Gen& g = *pin->gen;
+    assign_request_id(req, ids_);
+    // recv
+    const auto target = recv(req);
+    if (auto refused = refuse_early(g, req, target)) co_return std::move(*refused);
+    const OriginGroup* group = g.config.origin_for(target->host);
 
     const auto method = req.msg.method();
     cache::RequestFacts facts;

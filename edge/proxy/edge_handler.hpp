@@ -76,6 +76,11 @@ class EdgeHandler final : public http::RequestHandler {
         std::string path;  // origin-form: path and query
     };
     std::optional<Target> recv(const http::Request& req) const;
+    // What handle() answers before any cache work, counted: a bad target or Host (400, closes),
+    // a loop (508), a host no group serves (421); nullopt when the request goes ahead. Also
+    // precheck's answer, before an upload's 100 Continue.
+    std::optional<http::Reply> refuse_early(const Gen& g, const http::Request& req,
+                                            const std::optional<Target>& target);
     // The stored response for key that this request may use, after purges had their say: a
     // hard-purged object is dropped (a miss), a soft-purged one comes back already stale.
     // coding_fallback (may be null): set when the client takes a coding whose compressed variant

@@ -5,8 +5,6 @@
 #include "edge/proxy/edge_handler.hpp"
 #include "edge/proxy/outcome_label.hpp"
 
-#include <fmt/format.h>
-
 namespace cdn::edge::proxy {
 
 using cache::Outcome;
@@ -14,32 +12,11 @@ using http::Reply;
 using http::Request;
 
 std::optional<Reply> EdgeHandler::precheck(const Request& req) {
-    const Gen& g = *current_->gen;
-    auto refuse = [&](Reply r) {
-        r.close = true;
-        r.detail = r.detail.empty() ? std::string("refused before 100-continue") : r.detail;
-        return std::optional<Reply>(std::move(r));
-    };
-    const auto target = recv(req);
-    if (!target) {
-        shared_.metrics.client_errors.inc();
-        return refuse(
-            make_reply(400, "Bad request: missing or invalid Host or target\n", Outcome::error));
-    }
-    if (is_loop(g, req)) {
-        Reply r = make_reply(508,
-                             "Loop detected: this request already came through " + g.config.name +
-                                 " or through too many caches\n",
-                             Outcome::error);
-        r.extra = fmt::format("Cache-Status: {}; fwd=bypass; detail=\"loop\"\r\n", g.config.name);
-        r.detail = "loop";
-        shared_.metrics.loops.inc();
-        return refuse(std::move(r));
-    }
-    if (!g.config.origin_for(target->host))
-        return refuse(make_reply(421, "This edge serves no site for host " + target->host + "\n",
-                                 Outcome::error));
-    return std::nullopt;
+    auto refused = refuse_early(*current_->gen, req, recv(req));
+    if (!refused) return std::nullopt;
+    refused->close = true;  // the body is still on the wire
+    if (refused->detail.empty()) refused->detail = "refused before 100-continue";
+    return refused;
 }
 
 Reply EdgeHandler::unreadable_body(const Request& req) {
