@@ -93,5 +93,9 @@ int main(int argc, char** argv) {
         "requested {} B\n",
         st.requests, st.objects, st.one_hit_share(), s.one_hit_share, st.footprint_bytes,
         st.requested_bytes);
+    if (st.one_hit_share() > s.one_hit_share + 0.001)
+        fmt::print(stderr,
+                   "cdn_trace_gen: the catalogue's own singletons and scans already exceed the "
+                   "one-hit share asked for; a smaller catalogue or fewer scans lower it\n");
     return 0;
 }
