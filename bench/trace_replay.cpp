@@ -1,8 +1,9 @@
 // trace_replay: replays a request trace through the edge's MemoryStore (no network, no clock in
 // the store) at several cache sizes, under S3-FIFO and LRU in the same run, and prints the
-// object and byte hit ratios of each and the gain. With a disk size (--disk-fraction or
-// --disk-bytes) it models the memory + disk tiers of TieredStore instead and prints, per memory
-// and disk size, the hit ratios of each tier and the bytes written to disk.
+// object and byte hit ratios of each and the gain (then W-TinyLFU's, as the last columns). With
+// a disk size (--disk-fraction or --disk-bytes) it models the memory + disk tiers of TieredStore
+// instead and prints, per memory and disk size, the hit ratios of each tier and the bytes
+// written to disk.
 //
 // Trace: one request per line, "timestamp object_id size_bytes", whitespace separated, plain
 // or gzip. Conventions (those of the team's simulator, so numbers compare): every line is one
@@ -285,7 +286,7 @@ struct TierConfig {
     PolicyKind policy;
     DiskAdmission admission;
     std::string name() const {
-        return fmt::format("{}+{}", policy == PolicyKind::lru ? "lru" : "s3fifo",
+        return fmt::format("{}+{}", cdn::edge::storage::to_string(policy),
                            cdn::edge::storage::to_string(admission));
     }
 };
@@ -358,23 +359,27 @@ TierResult replay_tiered(const Trace& t, TierConfig config, std::uint64_t memory
     return r;
 }
 
-// The memory-only table: S3-FIFO and LRU side by side at each cache size.
+// The memory-only table: S3-FIFO and LRU side by side at each cache size, then W-TinyLFU.
 void print_memory_table(const Trace& trace, const std::vector<std::uint64_t>& capacities,
                         std::size_t shards, bool metadata) {
     const auto requests = static_cast<std::uint64_t>(trace.requests.size());
     fmt::print("{:>9} {:>14} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9}", "fraction", "cache_bytes",
                "s3fifo_ohr", "lru_ohr", "ohr_gain", "s3fifo_bhr", "lru_bhr", "bhr_gain");
-    if (metadata) fmt::print(" {:>13} {:>10}", "s3fifo_meta_B", "lru_meta_B");
+    fmt::print(" {:>9} {:>9}", "wtlfu_ohr", "wtlfu_bhr");  // W-TinyLFU after the original columns
+    if (metadata)
+        fmt::print(" {:>13} {:>10} {:>10}", "s3fifo_meta_B", "lru_meta_B", "wtlfu_meta_B");
     fmt::print("\n");
 
     const double object_heap = metadata ? object_heap_bytes() : 0.0;
-    double seconds[2] = {0, 0};
+    double seconds[3] = {0, 0, 0};
     std::uint64_t replayed = 0;
     for (const std::uint64_t capacity : capacities) {
         const Result s3 = replay(trace, PolicyKind::s3fifo, capacity, shards, object_heap);
         const Result lru = replay(trace, PolicyKind::lru, capacity, shards, object_heap);
         seconds[0] += s3.seconds;
+        const Result tl = replay(trace, PolicyKind::wtinylfu, capacity, shards, object_heap);
         seconds[1] += lru.seconds;
+        seconds[2] += tl.seconds;
         replayed += requests;
         const double s3_ohr = ratio(s3.hits, requests), lru_ohr = ratio(lru.hits, requests);
         const double s3_bhr = ratio(s3.hit_bytes, trace.requested_bytes);
@@ -382,14 +387,19 @@ void print_memory_table(const Trace& trace, const std::vector<std::uint64_t>& ca
         fmt::print("{:>9.4f} {:>14} {:>10.4f} {:>10.4f} {:>+9.4f} {:>10.4f} {:>10.4f} {:>+9.4f}",
                    ratio(capacity, trace.footprint), capacity, s3_ohr, lru_ohr, s3_ohr - lru_ohr,
                    s3_bhr, lru_bhr, s3_bhr - lru_bhr);
-        if (metadata) fmt::print(" {:>13.1f} {:>10.1f}", s3.store_heap, lru.store_heap);
+        fmt::print(" {:>9.4f} {:>9.4f}", ratio(tl.hits, requests),
+                   ratio(tl.hit_bytes, trace.requested_bytes));
+        if (metadata)
+            fmt::print(" {:>13.1f} {:>10.1f} {:>10.1f}", s3.store_heap, lru.store_heap,
+                       tl.store_heap);
         fmt::print("\n");
     }
     fmt::print(
-        "# replay: s3fifo {:.2f} M requests/s, lru {:.2f} M requests/s ({} requests "
-        "per policy)\n",
+        "# replay: s3fifo {:.2f} M requests/s, lru {:.2f} M requests/s, w-tinylfu {:.2f} M "
+        "requests/s ({} requests per policy)\n",
         static_cast<double>(replayed) / seconds[0] / 1e6,
-        static_cast<double>(replayed) / seconds[1] / 1e6, replayed);
+        static_cast<double>(replayed) / seconds[1] / 1e6,
+        static_cast<double>(replayed) / seconds[2] / 1e6, replayed);
     if (metadata)
         fmt::print(
             "# meta_B: heap per resident object held by the store beyond the objects "

@@ -476,7 +476,9 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
         }
         if (auto v = s->string("policy")) {
             auto kind = storage::parse_policy_kind(*v);
-            if (!kind) s->fail("policy", fmt::format("\"{}\" is not \"s3fifo\" or \"lru\"", *v));
+            if (!kind)
+                s->fail("policy",
+                        fmt::format("\"{}\" is not \"s3fifo\", \"lru\" or \"w-tinylfu\"", *v));
             c.cache_policy = *kind;
         }
         if (auto d = s->section("disk")) {

@@ -2,6 +2,7 @@
 
 #include "edge/storage/lru_policy.hpp"
 #include "edge/storage/s3fifo_policy.hpp"
+#include "edge/storage/wtinylfu_policy.hpp"
 
 namespace cdn::edge::storage {
 
@@ -9,6 +10,7 @@ std::string_view to_string(PolicyKind kind) {
     switch (kind) {
         case PolicyKind::s3fifo: return "s3fifo";
         case PolicyKind::lru: return "lru";
+        case PolicyKind::wtinylfu: return "w-tinylfu";
     }
     return "unknown";
 }
@@ -16,12 +18,14 @@ std::string_view to_string(PolicyKind kind) {
 std::optional<PolicyKind> parse_policy_kind(std::string_view name) {
     if (name == "s3fifo") return PolicyKind::s3fifo;
     if (name == "lru") return PolicyKind::lru;
+    if (name == "w-tinylfu") return PolicyKind::wtinylfu;
     return std::nullopt;
 }
 
 std::unique_ptr<EvictionPolicy> make_eviction_policy(PolicyKind kind,
                                                      std::uint64_t capacity_bytes) {
     if (kind == PolicyKind::lru) return std::make_unique<LruPolicy>();
+    if (kind == PolicyKind::wtinylfu) return std::make_unique<WTinyLfuPolicy>(capacity_bytes);
     return std::make_unique<S3FifoPolicy>(capacity_bytes);
 }
 

@@ -72,10 +72,10 @@ class PolicyList {
     std::uint64_t bytes_ = 0;
 };
 
-enum class PolicyKind { s3fifo, lru };
+enum class PolicyKind { s3fifo, lru, wtinylfu };
 
 std::string_view to_string(PolicyKind kind);
-// "s3fifo" or "lru"; nullopt for anything else.
+// "s3fifo", "lru" or "w-tinylfu"; nullopt for anything else.
 std::optional<PolicyKind> parse_policy_kind(std::string_view name);
 
 class EvictionPolicy {

@@ -253,7 +253,7 @@ TEST_CASE("a hot set survives a long scan under S3-FIFO, not under LRU", "[s3fif
 
 TEST_CASE("byte accounting stays exact under eviction pressure from 4 threads",
           "[s3fifo][memory_store]") {
-    const PolicyKind policy = GENERATE(PolicyKind::s3fifo, PolicyKind::lru);
+    const PolicyKind policy = GENERATE(PolicyKind::s3fifo, PolicyKind::lru, PolicyKind::wtinylfu);
     INFO("policy: " << to_string(policy));
     // 400 keys of ~250-650 bytes each against 32 KiB in 4 shards: constant eviction, ghost
     // readmissions, replacements of cached keys and removals, all racing.
@@ -294,7 +294,7 @@ TEST_CASE("byte accounting stays exact under eviction pressure from 4 threads",
 }
 
 TEST_CASE("an explicit charge replaces the object's own", "[memory_store]") {
-    const PolicyKind policy = GENERATE(PolicyKind::s3fifo, PolicyKind::lru);
+    const PolicyKind policy = GENERATE(PolicyKind::s3fifo, PolicyKind::lru, PolicyKind::wtinylfu);
     INFO("policy: " << to_string(policy));
     MemoryStore s(10'000, 1, policy);
     auto o = std::make_shared<CachedObject>();

@@ -61,10 +61,15 @@ struct Tiered {
 };
 using TieredFixture = Tiered<>;
 
+struct WTinyLfuMemoryFixture {
+    MemoryStore store{4 << 20, 4, PolicyKind::wtinylfu};
+};
+using WTinyLfuTieredFixture = Tiered<PolicyKind::wtinylfu>;
+
 }  // namespace
 
 TEMPLATE_TEST_CASE("storage suite: insert, lookup, replace, remove", "[storage]", MemoryFixture,
-                   DiskFixture, TieredFixture) {
+                   DiskFixture, TieredFixture, WTinyLfuMemoryFixture, WTinyLfuTieredFixture) {
     TestType f;
     ObjectStore& s = f.store;
     CHECK_FALSE(s.lookup("http://h/a"));
@@ -98,7 +103,8 @@ TEMPLATE_TEST_CASE("storage suite: insert, lookup, replace, remove", "[storage]"
 }
 
 TEMPLATE_TEST_CASE("storage suite: a URL's variants are stored and dropped together", "[storage]",
-                   MemoryFixture, DiskFixture, TieredFixture) {
+                   MemoryFixture, DiskFixture, TieredFixture, WTinyLfuMemoryFixture,
+                   WTinyLfuTieredFixture) {
     TestType f;
     ObjectStore& s = f.store;
     auto set = std::make_shared<VariantSet>();
@@ -124,7 +130,8 @@ TEMPLATE_TEST_CASE("storage suite: a URL's variants are stored and dropped toget
 }
 
 TEMPLATE_TEST_CASE("storage suite: concurrent readers and writers see whole objects", "[storage]",
-                   MemoryFixture, DiskFixture, TieredFixture) {
+                   MemoryFixture, DiskFixture, TieredFixture, WTinyLfuMemoryFixture,
+                   WTinyLfuTieredFixture) {
     TestType f;
     ObjectStore& s = f.store;
     std::atomic<int> wrong{0};
