@@ -17,21 +17,7 @@
 
 using namespace cdn::edge::storage;
 
-namespace {
-
-// Nodes with stable addresses, hash = index + 1, charge 1 byte unless said otherwise.
-struct Nodes {
-    std::deque<PolicyNode> nodes;
-    PolicyNode& make(std::uint64_t hash, std::uint64_t charge = 1) {
-        PolicyNode& n = nodes.emplace_back();
-        n.hash = hash;
-        n.charge = charge;
-        return n;
-    }
-};
-
-}  // namespace
-
+using cdn::edge::storage::test::Nodes;
 using cdn::edge::storage::test::object;
 
 TEST_CASE("S3-FIFO: new objects enter small, one hit there earns main", "[s3fifo]") {

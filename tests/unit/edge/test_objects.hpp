@@ -1,7 +1,10 @@
 #pragma once
-// Unit-test helper for the storage tests: a small stored object with a body of a given size.
+// Unit-test helpers for the storage tests: a small stored object with a body of a given size, and
+// policy nodes with stable addresses for the eviction-policy tests.
 #include "edge/storage/cached_object.hpp"
+#include "edge/storage/eviction_policy.hpp"
 
+#include <deque>
 #include <memory>
 #include <string>
 
@@ -15,5 +18,16 @@ inline ObjectPtr object(std::string key, std::size_t body_size) {
     o->body = std::make_shared<const std::string>(body_size, 'x');
     return o;
 }
+
+// Nodes with stable addresses, charge 1 byte unless said otherwise.
+struct Nodes {
+    std::deque<PolicyNode> nodes;
+    PolicyNode& make(std::uint64_t hash, std::uint64_t charge = 1) {
+        PolicyNode& n = nodes.emplace_back();
+        n.hash = hash;
+        n.charge = charge;
+        return n;
+    }
+};
 
 }  // namespace cdn::edge::storage::test

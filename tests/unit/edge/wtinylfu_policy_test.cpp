@@ -13,20 +13,7 @@
 
 using namespace cdn::edge::storage;
 
-namespace {
-
-struct Nodes {
-    std::deque<PolicyNode> nodes;
-    PolicyNode& make(std::uint64_t hash, std::uint64_t charge = 1) {
-        PolicyNode& n = nodes.emplace_back();
-        n.hash = hash;
-        n.charge = charge;
-        return n;
-    }
-};
-
-}  // namespace
-
+using cdn::edge::storage::test::Nodes;
 using cdn::edge::storage::test::object;
 
 TEST_CASE("W-TinyLFU sketch: counts, saturates at 15 plus the doorkeeper, halves", "[wtinylfu]") {
