@@ -142,7 +142,10 @@ class DiskStore final : public ObjectStore {
 
     bool open_directory();  // creates the directory and opens the segment files
     void recover();
-    bool load_summary(std::uint32_t segment, std::uint64_t generation);
+    // A segment's summary, read and checked (magic, generation, size, checksum, end); nullopt
+    // when missing or unusable. Touches no member but settings: safe on another thread.
+    std::optional<std::string> read_summary(std::uint32_t segment, std::uint64_t generation) const;
+    void apply_summary(std::uint32_t segment, std::uint64_t generation, const std::string& data);
     std::uint32_t scan_segment(std::uint32_t segment, std::uint64_t generation);
     void writer_loop();
     void write_item(const Item& item);
