@@ -270,6 +270,7 @@ void DiskStore::recover() {
     constexpr std::size_t kReadAhead = 4;
     struct Loaded {
         std::optional<std::string> summary;
+        std::optional<ScannedSegment> scanned;  // no usable summary: its records, read here
         bool ready = false;
     };
     std::vector<Loaded> loaded(found.size());
@@ -285,9 +286,12 @@ void DiskStore::recover() {
                 if (stop_reading) return;
             }
             auto summary = read_summary(found[i].second, found[i].first);
+            std::optional<ScannedSegment> scanned;
+            if (!summary) scanned = scan_segment(found[i].second, found[i].first);
             {
                 std::lock_guard lock(loaded_mu);
                 loaded[i].summary = std::move(summary);
+                loaded[i].scanned = std::move(scanned);
                 loaded[i].ready = true;
             }
             loaded_cv.notify_all();
@@ -310,18 +314,26 @@ void DiskStore::recover() {
     for (std::size_t i = 0; i < found.size(); ++i) {
         const auto [generation, segment] = found[i];
         std::optional<std::string> summary;
+        std::optional<ScannedSegment> scanned;
         {
             std::unique_lock lock(loaded_mu);
             loaded_cv.wait(lock, [&] { return loaded[i].ready; });
             summary = std::move(loaded[i].summary);
+            scanned = std::move(loaded[i].scanned);
             consumed = i + 1;
         }
         loaded_cv.notify_all();
         if (summary) {
             apply_summary(segment, generation, *summary);
             ++recovery_.from_summary;
-        } else {
-            scan_segment(segment, generation);
+        } else if (scanned) {
+            for (const ScannedRecord& r : scanned->records)
+                if (r.object)
+                    log_.restore_object(
+                        r.hash, DiskSlot{segment, r.offset, r.size, 0, r.seq, r.inserted_ms});
+                else
+                    log_.restore_tombstone(segment, DiskTombstone{r.hash, r.seq, r.offset, r.size});
+            log_.restore_segment(segment, generation, scanned->end);
             ++recovery_.scanned;
         }
     }
@@ -389,7 +401,9 @@ void DiskStore::apply_summary(std::uint32_t segment, std::uint64_t generation,
     }
 }
 
-std::uint32_t DiskStore::scan_segment(std::uint32_t segment, std::uint64_t generation) {
+DiskStore::ScannedSegment DiskStore::scan_segment(std::uint32_t segment,
+                                                  std::uint64_t generation) const {
+    ScannedSegment out;
     const int fd = fd_;
     const std::uint64_t at = base(segment);
     const std::uint32_t limit = log_.segment_bytes();
@@ -410,14 +424,12 @@ std::uint32_t DiskStore::scan_segment(std::uint32_t segment, std::uint64_t gener
             h.generation != generation || off + h.record_size() > limit)
             break;
         const auto size = static_cast<std::uint32_t>(h.record_size());
-        if (h.record_kind() == RecordKind::object)
-            log_.restore_object(h.key_hash, DiskSlot{segment, off, size, 0, h.seq, h.inserted_ms});
-        else
-            log_.restore_tombstone(segment, DiskTombstone{h.key_hash, h.seq, off, size});
+        out.records.push_back(ScannedRecord{h.record_kind() == RecordKind::object, h.key_hash,
+                                            h.seq, h.inserted_ms, off, size});
         off += size;
     }
-    log_.restore_segment(segment, generation, off);
-    return off;
+    out.end = off;
+    return out;
 }
 
 void DiskStore::load_state() {
