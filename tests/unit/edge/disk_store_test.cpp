@@ -7,8 +7,8 @@
 #include "tests/support/process.hpp"
 #include "tests/unit/edge/test_objects.hpp"
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include <fcntl.h>
 #include <unistd.h>
