@@ -26,17 +26,14 @@ void S3TinyLfuPolicy::insert(PolicyNode& node, const PolicyNode* replaced) {
         node.freq = replaced->freq;
         node.queue = replaced->queue;
         node.reused = replaced->reused;
-        (node.queue == kMain ? main_ : small_).push_front(node);
+        (node.queue == kMain ? main_ : node.queue == kGated ? gated_ : small_).push_front(node);
     } else if (node.freq = 0; ghost_.take(node.hash)) {
         node.queue = kMain;
         node.reused = 1;  // evicted from small, then asked for again
         main_.push_front(node);
     } else {
-        node.queue = kSmall;
-        if (node.charge > gate_bytes_)
-            small_.push_back(node);  // the size gate: the next victim unless hit first
-        else
-            small_.push_front(node);
+        node.queue = node.charge > gate_bytes_ ? kGated : kSmall;
+        (node.queue == kGated ? gated_ : small_).push_front(node);
     }
     if (size() > sketch_.expected_objects()) sketch_.ensure_capacity(2 * size());
 }
@@ -47,16 +44,19 @@ void S3TinyLfuPolicy::hit(PolicyNode& node) {
 }
 
 void S3TinyLfuPolicy::erase(PolicyNode& node) {
-    if (node.queue == kSmall)
-        small_.unlink(node);
-    else if (node.queue == kMain)
-        main_.unlink(node);
+    switch (node.queue) {
+        case kSmall: small_.unlink(node); break;
+        case kMain: main_.unlink(node); break;
+        case kGated: gated_.unlink(node); break;
+        default: break;
+    }
     node.queue = 0;
 }
 
 PolicyNode* S3TinyLfuPolicy::evict() {
+    if (PolicyNode* victim = evict_from(gated_)) return victim;
     if (small_.empty() || main_.bytes() > capacity_ - small_target_) return evict_main();
-    if (PolicyNode* victim = evict_small()) return victim;
+    if (PolicyNode* victim = evict_from(small_)) return victim;
     return evict_main();  // everything in small moved to main
 }
 
@@ -70,15 +70,15 @@ PolicyNode* S3TinyLfuPolicy::main_candidate() {
     return nullptr;
 }
 
-PolicyNode* S3TinyLfuPolicy::evict_small() {
-    // Terminates: every pass either returns or moves a node from small to main.
-    while (PolicyNode* n = small_.back()) {
+PolicyNode* S3TinyLfuPolicy::evict_from(PolicyList& list) {
+    // Terminates: every pass either returns or moves a node from the list to main.
+    while (PolicyNode* n = list.back()) {
         bool promote = n->freq >= 1;
         if (!promote && settings_.tinylfu_gate) {
             const PolicyNode* v = main_candidate();
             promote = v && sketch_.frequency(n->hash) > sketch_.frequency(v->hash);
         }
-        small_.unlink(*n);
+        list.unlink(*n);
         if (promote) {
             n->freq = 0;
             n->queue = kMain;

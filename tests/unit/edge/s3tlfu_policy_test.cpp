@@ -78,6 +78,21 @@ TEST_CASE("size gate: a large new object is the next victim unless hit or seen i
     }
 }
 
+TEST_CASE(
+    "size gate: gated objects leave oldest first, so a full cache of large objects turns over",
+    "[s3tlfu]") {
+    // Every object is over the gate (small FIFO 5 bytes, gate 1 byte); room for three.
+    S3TinyLfuPolicy p(30, {.small_fraction = 0.5, .size_gate = 0.2});
+    Nodes n;
+    std::vector<std::uint64_t> victims;
+    for (std::uint64_t k = 1; k <= 6; ++k)
+        for (auto v : admit(p, n.make(k, 10), 30))
+            victims.push_back(v);
+    CHECK(victims == std::vector<std::uint64_t>{1, 2, 3});
+    CHECK(p.gated_size() == 3);
+    CHECK(p.bytes() == 30);
+}
+
 TEST_CASE("TinyLFU gate: an unhit object the sketch counts often goes to main, not the ghost",
           "[s3tlfu]") {
     S3TinyLfuPolicy p(100, {.small_fraction = 0.1, .size_gate = 0});
