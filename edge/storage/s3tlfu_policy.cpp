@@ -35,7 +35,8 @@ void S3TinyLfuPolicy::insert(PolicyNode& node, const PolicyNode* replaced) {
         node.queue = node.charge > gate_bytes_ ? kGated : kSmall;
         (node.queue == kGated ? gated_ : small_).push_front(node);
     }
-    if (size() > sketch_.expected_objects()) sketch_.ensure_capacity(2 * size());
+    // Caffeine's sizing: about one 64-bit word of counters per resident object.
+    if (size() > sketch_.expected_objects()) sketch_.ensure_capacity(size());
 }
 
 void S3TinyLfuPolicy::hit(PolicyNode& node) {
