@@ -335,9 +335,10 @@ ResponseInfo respond(const ZoneSet& zones, const Steering& steering,
             w.set_limit(limit);
             info.steered = answerer.steered();
             if (ecs) {
-                ecs->scope_prefix = answerer.steered() && ecs->source_prefix > 0
-                                        ? std::min(answerer.scope(), ecs->source_prefix)
-                                        : 0;
+                // The steering's scope as it is, wider or narrower than the source (RFC 7871
+                // 7.2.1, as gdnsd): a narrower one tells the resolver the source was too short.
+                ecs->scope_prefix =
+                    answerer.steered() && ecs->source_prefix > 0 ? answerer.scope() : 0;
             }
             break;
         }
