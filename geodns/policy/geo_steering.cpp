@@ -348,7 +348,8 @@ void GeoSteering::rank(const NameCandidates& nc, const Location& loc,
 // Returns the region answered from, or SIZE_MAX.
 template <class Address, class Member>
 std::size_t GeoSteering::pick(const NameCandidates& nc, std::span<const std::uint32_t> order,
-                              const Steered& name, Member member, std::vector<Address>& out) const {
+                              const Steered& name, Member member,
+                              AnswerAddresses<Address>& out) const {
     struct Cand {
         std::size_t edge;
         std::uint64_t weight;

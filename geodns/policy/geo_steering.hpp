@@ -107,7 +107,7 @@ class GeoSteering final : public Steering {
     void rank(const NameCandidates& nc, const Location& loc, std::vector<std::uint32_t>& out) const;
     template <class Address, class Member>
     std::size_t pick(const NameCandidates& nc, std::span<const std::uint32_t> order,
-                     const Steered& name, Member member, std::vector<Address>& out) const;
+                     const Steered& name, Member member, AnswerAddresses<Address>& out) const;
     std::uint32_t classify(std::optional<std::size_t> region, std::uint32_t location);
 
     Fleet fleet_;
