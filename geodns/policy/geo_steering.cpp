@@ -408,6 +408,11 @@ std::size_t GeoSteering::pick(const NameCandidates& nc, std::span<const std::uin
 }
 
 SteeringAnswer GeoSteering::steer(const Steered& name, const ClientAddress& client) const {
+    return steer_only(name, client, Families::both);
+}
+
+SteeringAnswer GeoSteering::steer_only(const Steered& name, const ClientAddress& client,
+                                       Families families) const {
     SteeringAnswer ans;
     if (name.index >= names_.size() || !names_[name.index]) {
         assert(false && "steer() called with a Steered the GeoSteering was not built with");
@@ -454,8 +459,11 @@ SteeringAnswer GeoSteering::steer(const Steered& name, const ClientAddress& clie
         if (nc.all_down.load(std::memory_order_relaxed) && nc.all_down.exchange(false)) {
             log_info("geodns: {}: candidate edges up again, fail open over", name.name);
         }
-        const std::size_t r4 = pick(nc, order, name, &EdgeInfo::v4, ans.v4);
-        const std::size_t r6 = pick(nc, order, name, &EdgeInfo::v6, ans.v6);
+        const auto want = static_cast<unsigned>(families);
+        const std::size_t r4 =
+            (want & 1u) ? pick(nc, order, name, &EdgeInfo::v4, ans.v4) : SIZE_MAX;
+        const std::size_t r6 =
+            (want & 2u) ? pick(nc, order, name, &EdgeInfo::v6, ans.v6) : SIZE_MAX;
         first_region = r4 != SIZE_MAX ? r4 : r6;
         // One candidate region: every client gets the same answer, so it holds for all (/0).
         // Otherwise the widest block of the client's class, which may be wider or narrower than

@@ -76,6 +76,8 @@ class GeoSteering final : public Steering {
     ~GeoSteering() override;
 
     SteeringAnswer steer(const Steered& name, const ClientAddress& client) const override;
+    SteeringAnswer steer_only(const Steered& name, const ClientAddress& client,
+                              Families families) const override;
 
     // The per-query path (a database lookup, then distances), kept for the few addresses the
     // table sends back to it and as the reference the table is tested against.

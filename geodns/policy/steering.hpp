@@ -74,6 +74,13 @@ class Steering {
   public:
     virtual ~Steering() = default;
     virtual SteeringAnswer steer(const Steered& name, const ClientAddress& client) const = 0;
+    // The same, when only some families will be used (an A query needs no IPv6 pick): the
+    // other family's list may come back empty. By default, steer().
+    enum class Families : std::uint8_t { v4 = 1, v6 = 2, both = 3 };
+    virtual SteeringAnswer steer_only(const Steered& name, const ClientAddress& client,
+                                      Families) const {
+        return steer(name, client);
+    }
 };
 
 }  // namespace cdn::geodns

@@ -292,7 +292,9 @@ asio::ip::address source_of(const sockaddr_storage& ss) {
 struct UdpBatch {
     static constexpr std::size_t kQueryBytes = 4096;  // a larger query arrives cut: FORMERR
     explicit UdpBatch(std::size_t answer_bytes)
-        : in(kUdpBatch * kQueryBytes), out(kUdpBatch * answer_bytes), answer_size(answer_bytes) {}
+        : in(kUdpBatch * kQueryBytes), out(kUdpBatch * answer_bytes), answer_size(answer_bytes) {
+        arm_receive();
+    }
     std::vector<std::uint8_t> in;
     std::vector<std::uint8_t> out;
     std::size_t answer_size;
@@ -307,6 +309,16 @@ struct UdpBatch {
         if (answer_bytes == answer_size) return;
         out.assign(kUdpBatch * answer_bytes, 0);
         answer_size = answer_bytes;
+    }
+
+    // Before the first recvmmsg; after one, rearm(got) resets only what it changed (re-arming
+    // all 32 slots cost more than the answer itself at low load: issue 19's callgrind counts).
+    void rearm(std::size_t used) {
+        for (std::size_t i = 0; i < used; ++i) {
+            rx[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+            rx[i].msg_hdr.msg_flags = 0;
+            rx[i].msg_len = 0;
+        }
     }
 
     void arm_receive() {
@@ -340,9 +352,13 @@ asio::awaitable<void> udp_loop(std::shared_ptr<detail::DnsShared> shared,
         const int fd = sock->native_handle();
         // A few batches per wake-up, then back to the io_context so timers and TCP get a turn.
         for (int round = 0; round < 4; ++round) {
-            batch.arm_receive();
             const int got = ::recvmmsg(fd, batch.rx.data(), kUdpBatch, MSG_DONTWAIT, nullptr);
             if (got <= 0) break;  // EAGAIN: drained; anything else (an ICMP error): next wait
+            struct Rearm {
+                UdpBatch& b;
+                std::size_t n;
+                ~Rearm() { b.rearm(n); }
+            } rearm{batch, static_cast<std::size_t>(got)};
             const Served& served = view.get();
             const detail::DnsLive& live = live_view.get();
             Rrl* const rrl = live.rrl.get();

@@ -718,3 +718,20 @@ TEST_CASE("GeoSteering: last_resort keeps the ECS scope and spreads by weight") 
     // 4 sigma of a binomial(4000, 0.75) is ~2.7%.
     CHECK(heavy / double(kRounds) == Approx(0.75).margin(0.03));
 }
+
+TEST_CASE("GeoSteering: steer_only picks only the families asked for") {
+    const Fleet fleet = weighted_fleet();
+    const HealthTable health(fleet.edges.size());
+    const std::vector<Steered> names{name(0, 1)};
+    const GeoSteering steering(fleet, health, test_db(), Nets{}, kUsEast, names);
+    const auto berlin = client("127.2.0.1");
+    const auto both = steering.steer(names[0], berlin);
+    const auto v4 = steering.steer_only(names[0], berlin, Steering::Families::v4);
+    const auto v6 = steering.steer_only(names[0], berlin, Steering::Families::v6);
+    CHECK(v4s(v4) == v4s(both));
+    CHECK(v4.v6.empty());
+    CHECK(v6.v4.empty());
+    CHECK(v6s(v6) == v6s(both));  // eu-central has no IPv6: from the next region
+    CHECK(v4.scope_prefix == both.scope_prefix);
+    CHECK(v6.scope_prefix == both.scope_prefix);
+}
