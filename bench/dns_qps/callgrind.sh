@@ -66,7 +66,7 @@ for s in "${servers[@]}"; do
     port=$(free_port)
     out=$work/cg-$s-$m.out
     if [ "$s" = geodns ]; then
-      sed "s|@MMDB@|$MMDB|" "$conf/geodns.toml.in" >"$work/geodns.toml"
+      sed -e "s|@MMDB@|$MMDB|" -e "s|@UDP_THREADS@|${UDP_THREADS:-false}|" "$conf/geodns.toml.in" >"$work/geodns.toml"
       valgrind --tool=callgrind --callgrind-out-file="$out" "$GEODNS" --config "$work/geodns.toml" \
         --dns "127.0.0.1:$port" --threads 1 >"$work/$s-$m.log" 2>&1 &
     else
@@ -97,7 +97,7 @@ for s in "${servers[@]}"; do
     per=-
     if [ "$s" = geodns ]; then
       per=$(callgrind_annotate --inclusive=yes --threshold=100 "$out" 2>/dev/null |
-        awk -v n="$answered" '/cdn::geodns::respond\(/ { gsub(/,/, "", $1); printf "%.0f", $1 / n; exit }')
+        awk -v n="$answered" '!done && /cdn::geodns::respond\(/ { gsub(/,/, "", $1); printf "%.0f", $1 / n; done = 1 }')
     fi
     printf '%-7s %-7s %9s %16s %12.0f %14s\n' "$s" "$m" "$answered" "$ir" \
       "$(awk -v a="$ir" -v n="$answered" 'BEGIN { print a / n }')" "$per"

@@ -121,6 +121,28 @@ TEST_CASE("geodns: the ECS scope is the widest block with the same answer, as gd
     CHECK_THAT(out, Contains("127.10.0.1"));
 }
 
+TEST_CASE("geodns: udp_threads serves UDP from blocking threads and stops cleanly", "[geodns]") {
+    // [server] udp_threads = true: a thread per UDP socket in recvmmsg instead of the reactor.
+    TempDir dir;
+    std::string config = geodns_config();
+    const auto at = config.find("[server]\n");
+    REQUIRE(at != std::string::npos);
+    config.insert(at + 9, "udp_threads = true\n");
+    GeoDns dns(dir, config);
+    for (int i = 0; i < 20; ++i) {
+        CHECK(dig_short(dns.port(), {"-b", "127.3.0.1", "www.cdn.example", "A"}) ==
+              std::vector<std::string>{"127.10.0.3"});
+    }
+    CHECK_THAT(dig(dns.port(), {"+subnet=192.0.2.0/24", "www.cdn.example", "A"}),
+               Contains("CLIENT-SUBNET: 192.0.2.0/24/6"));
+    CHECK_THAT(dig(dns.port(), {"+tcp", "ns1.cdn.example", "A"}), Contains("127.0.0.53"));
+    CHECK(dns.metric(R"(cdn_geodns_queries_total{transport="udp",qtype="A"})") >= 21);
+    // SIGTERM: the UDP threads are woken and joined, and geodns exits 0 promptly.
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(dns.process().terminate() == 0);
+    CHECK(std::chrono::steady_clock::now() - t0 < 3s);
+}
+
 TEST_CASE("geodns: NXDOMAIN, NODATA, REFUSED, CNAME, SOA, NS and TXT", "[geodns]") {
     TempDir dir;
     GeoDns dns(dir, geodns_config());
