@@ -1,6 +1,7 @@
 // trace_replay: replays a request trace through the edge's MemoryStore (no network, no clock in
-// the store) at several cache sizes, under S3-FIFO and LRU in the same run, and prints the
-// object and byte hit ratios of each and the gain (then W-TinyLFU's, as the last columns). With
+// the store) at several cache sizes, under the default policy (S3-FIFO with a TinyLFU and a size
+// gate), S3-FIFO, W-TinyLFU and LRU in the same run, and prints the object and byte hit ratios
+// of each and the default's gain over the best of the others. With
 // a disk size (--disk-fraction or --disk-bytes) it models the memory + disk tiers of TieredStore
 // instead and prints, per memory and disk size, the hit ratios of each tier and the bytes
 // written to disk.
@@ -366,50 +367,77 @@ TierResult replay_tiered(const Trace& t, TierConfig config, std::uint64_t memory
     return r;
 }
 
-// The memory-only table, per cache size: the default policy (S3-FIFO) first, then W-TinyLFU
-// and LRU side by side, for object and then byte hit ratio; each gain is the default's over LRU.
+// The policies of the memory-only table, in its column order: the edge's default first, then
+// S3-FIFO, W-TinyLFU and LRU (each once).
+std::vector<PolicyKind> table_policies() {
+    std::vector<PolicyKind> v = {MemoryStore(1).policy()};
+    for (PolicyKind k : {PolicyKind::s3fifo, PolicyKind::wtinylfu, PolicyKind::lru})
+        if (k != v.front()) v.push_back(k);
+    return v;
+}
+
+// A column name for a policy: "s3fifo-tlfu" -> "s3tlfu", "w-tinylfu" -> "wtlfu".
+std::string column(PolicyKind k) {
+    switch (k) {
+        case PolicyKind::s3fifo_tlfu: return "s3tlfu";
+        case PolicyKind::wtinylfu: return "wtlfu";
+        default: return std::string(cdn::edge::storage::to_string(k));
+    }
+}
+
+// The memory-only table, per cache size: the default policy first, then S3-FIFO, W-TinyLFU and
+// LRU side by side, for object and then byte hit ratio; each gain is the default's over the
+// best of the others.
 void print_memory_table(const Trace& trace, const std::vector<std::uint64_t>& capacities,
                         std::size_t shards, bool metadata) {
     const auto requests = static_cast<std::uint64_t>(trace.requests.size());
-    fmt::print("# default policy: s3fifo ([cache] policy)\n");
-    fmt::print("{:>9} {:>14} {:>10} {:>9} {:>10} {:>9} {:>10} {:>9} {:>10} {:>9}", "fraction",
-               "cache_bytes", "s3fifo_ohr", "wtlfu_ohr", "lru_ohr", "ohr_gain", "s3fifo_bhr",
-               "wtlfu_bhr", "lru_bhr", "bhr_gain");
+    const std::vector<PolicyKind> policies = table_policies();
+    fmt::print("# default policy: {} ([cache] policy)\n",
+               cdn::edge::storage::to_string(policies.front()));
+    fmt::print("{:>9} {:>14}", "fraction", "cache_bytes");
+    for (const char* metric : {"ohr", "bhr"}) {
+        for (PolicyKind k : policies)
+            fmt::print(" {:>11}", column(k) + "_" + metric);
+        fmt::print(" {:>9}", std::string(metric) + "_gain");
+    }
     if (metadata)
-        fmt::print(" {:>13} {:>12} {:>10}", "s3fifo_meta_B", "wtlfu_meta_B", "lru_meta_B");
+        for (PolicyKind k : policies)
+            fmt::print(" {:>13}", column(k) + "_meta_B");
     fmt::print("\n");
 
     const double object_heap = metadata ? object_heap_bytes() : 0.0;
-    double seconds[3] = {0, 0, 0};
+    std::vector<double> seconds(policies.size());
     std::uint64_t replayed = 0;
     for (const std::uint64_t capacity : capacities) {
-        const Result s3 = replay(trace, PolicyKind::s3fifo, capacity, shards, object_heap);
-        const Result lru = replay(trace, PolicyKind::lru, capacity, shards, object_heap);
-        seconds[0] += s3.seconds;
-        const Result tl = replay(trace, PolicyKind::wtinylfu, capacity, shards, object_heap);
-        seconds[1] += lru.seconds;
-        seconds[2] += tl.seconds;
+        std::vector<Result> results;
+        for (std::size_t i = 0; i < policies.size(); ++i) {
+            results.push_back(replay(trace, policies[i], capacity, shards, object_heap));
+            seconds[i] += results.back().seconds;
+        }
         replayed += requests;
-        const double s3_ohr = ratio(s3.hits, requests), lru_ohr = ratio(lru.hits, requests);
-        const double s3_bhr = ratio(s3.hit_bytes, trace.requested_bytes);
-        const double lru_bhr = ratio(lru.hit_bytes, trace.requested_bytes);
-        fmt::print(
-            "{:>9.4f} {:>14} {:>10.4f} {:>9.4f} {:>10.4f} {:>+9.4f} {:>10.4f} {:>9.4f} {:>10.4f} "
-            "{:>+9.4f}",
-            ratio(capacity, trace.footprint), capacity, s3_ohr, ratio(tl.hits, requests), lru_ohr,
-            s3_ohr - lru_ohr, s3_bhr, ratio(tl.hit_bytes, trace.requested_bytes), lru_bhr,
-            s3_bhr - lru_bhr);
+        fmt::print("{:>9.4f} {:>14}", ratio(capacity, trace.footprint), capacity);
+        for (const bool bytes : {false, true}) {
+            const auto value = [&](const Result& r) {
+                return bytes ? ratio(r.hit_bytes, trace.requested_bytes) : ratio(r.hits, requests);
+            };
+            double best_other = 0;
+            for (std::size_t i = 0; i < results.size(); ++i) {
+                fmt::print(" {:>11.4f}", value(results[i]));
+                if (i > 0) best_other = std::max(best_other, value(results[i]));
+            }
+            fmt::print(" {:>+9.4f}", value(results.front()) - best_other);
+        }
         if (metadata)
-            fmt::print(" {:>13.1f} {:>12.1f} {:>10.1f}", s3.store_heap, tl.store_heap,
-                       lru.store_heap);
+            for (const Result& r : results)
+                fmt::print(" {:>13.1f}", r.store_heap);
         fmt::print("\n");
     }
-    fmt::print(
-        "# replay: s3fifo {:.2f} M requests/s, lru {:.2f} M requests/s, w-tinylfu {:.2f} M "
-        "requests/s ({} requests per policy)\n",
-        static_cast<double>(replayed) / seconds[0] / 1e6,
-        static_cast<double>(replayed) / seconds[1] / 1e6,
-        static_cast<double>(replayed) / seconds[2] / 1e6, replayed);
+    fmt::print("# replay (M requests/s):");
+    for (std::size_t i = 0; i < policies.size(); ++i)
+        fmt::print(" {} {:.2f}", cdn::edge::storage::to_string(policies[i]),
+                   static_cast<double>(replayed) / seconds[i] / 1e6);
+    fmt::print(" ({} requests per policy)\n", replayed);
+    fmt::print("# gain: the default's hit ratio minus the best of the others'\n");
     if (metadata)
         fmt::print(
             "# meta_B: heap per resident object held by the store beyond the objects "
@@ -428,7 +456,7 @@ void print_tier_table(const Trace& trace, const std::vector<std::uint64_t>& capa
             fmt::print("# disk {:.4f} of footprint: {} B asked, {} segments of {} B = {} B\n",
                        ratio(d.requested, trace.footprint), d.requested, d.segments,
                        d.segment_bytes, d.capacity());
-    fmt::print("{:>8} {:>9} {:<17} {:>7} {:>8} {:>9} {:>7} {:>8} {:>9} {:>14} {:>7} {:>10} {:>9}\n",
+    fmt::print("{:>8} {:>9} {:<21} {:>7} {:>8} {:>9} {:>7} {:>8} {:>9} {:>14} {:>7} {:>10} {:>9}\n",
                "mem_frac", "disk_frac", "config", "mem_ohr", "disk_ohr", "total_ohr", "mem_bhr",
                "disk_bhr", "total_bhr", "disk_written_B", "wr/req", "dohr/GBwr", "dhitB/wrB");
     double seconds = 0;
@@ -443,7 +471,7 @@ void print_tier_table(const Trace& trace, const std::vector<std::uint64_t>& capa
                 too_large += r.too_large;
                 const double written_gb = static_cast<double>(r.disk_write_bytes) / 1e9;
                 fmt::print(
-                    "{:>8.4f} {:>9.4f} {:<17} {:>7.4f} {:>8.4f} {:>9.4f} {:>7.4f} {:>8.4f} "
+                    "{:>8.4f} {:>9.4f} {:<21} {:>7.4f} {:>8.4f} {:>9.4f} {:>7.4f} {:>8.4f} "
                     "{:>9.4f} {:>14} {:>7.3f} {:>10.4f} {:>9.4f}\n",
                     ratio(capacity, trace.footprint), ratio(disk.requested, trace.footprint),
                     config.name(), ratio(r.memory_hits, requests), ratio(r.disk_hits, requests),
@@ -469,7 +497,8 @@ void print_tier_table(const Trace& trace, const std::vector<std::uint64_t>& capa
 
 int main(int argc, char** argv) {
     CLI::App app{
-        "Replays a cache trace through the edge's memory store under S3-FIFO and LRU and prints "
+        "Replays a cache trace through the edge's memory store under the default policy, S3-FIFO, "
+        "W-TinyLFU and LRU and prints "
         "object (OHR) and byte (BHR) hit ratios; with a disk size, through a model of the memory "
         "+ disk tiers. Trace lines: \"timestamp object_id size_bytes\", plain or gzip."};
     std::string trace_path, zipf_text, sizes_text = "fixed:4096", write_path;
@@ -508,9 +537,8 @@ int main(int argc, char** argv) {
                    "disk segment size, made smaller when needed for a ring of at least 8")
         ->capture_default_str();
     app.add_option("--admission", admission_text,
-                   "disk admission rule(s) for the S3-FIFO rows: reused, all, frequency (the "
-                   "baseline row "
-                   "lru+all is always printed)")
+                   "disk admission rule(s) for the default policy's rows: reused, all, frequency "
+                   "(the baseline row lru+all is always printed)")
         ->delimiter(',')
         ->capture_default_str();
     app.add_option("--doorkeeper", admission.doorkeeper_entries,
@@ -544,7 +572,7 @@ int main(int argc, char** argv) {
             if (!a)
                 throw std::runtime_error(
                     fmt::format("--admission \"{}\": expected reused, all or frequency", text));
-            configs.push_back({PolicyKind::s3fifo, *a});
+            configs.push_back({MemoryStore(1).policy(), *a});
         }
         const auto segment_bytes = cdn::parse_size(segment_text);
         if (!segment_bytes || *segment_bytes < 4096 || *segment_bytes > (1ull << 31))

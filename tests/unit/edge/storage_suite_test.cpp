@@ -52,7 +52,8 @@ struct DiskFixture {
     DiskStore store{disk_settings(dir.path()), clock};
 };
 
-template <PolicyKind Policy = PolicyKind::s3fifo, DiskAdmission Admission = DiskAdmission::reused>
+template <PolicyKind Policy = PolicyKind::s3fifo_tlfu,
+          DiskAdmission Admission = DiskAdmission::reused>
 struct Tiered {
     cdn::test::TempDir dir;
     cdn::test::ManualClock clock;
@@ -61,8 +62,11 @@ struct Tiered {
     TieredStore store{memory, disk, TierSettings{Admission}};
 };
 using TieredFixture = Tiered<>;
-using FrequencyTieredFixture = Tiered<PolicyKind::s3fifo, DiskAdmission::frequency>;
+using FrequencyTieredFixture = Tiered<PolicyKind::s3fifo_tlfu, DiskAdmission::frequency>;
 
+struct S3FifoMemoryFixture {
+    MemoryStore store{4 << 20, 4, PolicyKind::s3fifo};
+};
 struct WTinyLfuMemoryFixture {
     MemoryStore store{4 << 20, 4, PolicyKind::wtinylfu};
 };
@@ -72,7 +76,7 @@ using WTinyLfuTieredFixture = Tiered<PolicyKind::wtinylfu>;
 
 TEMPLATE_TEST_CASE("storage suite: insert, lookup, replace, remove", "[storage]", MemoryFixture,
                    DiskFixture, TieredFixture, WTinyLfuMemoryFixture, WTinyLfuTieredFixture,
-                   FrequencyTieredFixture) {
+                   S3FifoMemoryFixture, FrequencyTieredFixture) {
     TestType f;
     ObjectStore& s = f.store;
     CHECK_FALSE(s.lookup("http://h/a"));
@@ -107,7 +111,7 @@ TEMPLATE_TEST_CASE("storage suite: insert, lookup, replace, remove", "[storage]"
 
 TEMPLATE_TEST_CASE("storage suite: a URL's variants are stored and dropped together", "[storage]",
                    MemoryFixture, DiskFixture, TieredFixture, WTinyLfuMemoryFixture,
-                   WTinyLfuTieredFixture, FrequencyTieredFixture) {
+                   WTinyLfuTieredFixture, S3FifoMemoryFixture, FrequencyTieredFixture) {
     TestType f;
     ObjectStore& s = f.store;
     auto set = std::make_shared<VariantSet>();
@@ -134,7 +138,7 @@ TEMPLATE_TEST_CASE("storage suite: a URL's variants are stored and dropped toget
 
 TEMPLATE_TEST_CASE("storage suite: concurrent readers and writers see whole objects", "[storage]",
                    MemoryFixture, DiskFixture, TieredFixture, WTinyLfuMemoryFixture,
-                   WTinyLfuTieredFixture, FrequencyTieredFixture) {
+                   WTinyLfuTieredFixture, S3FifoMemoryFixture, FrequencyTieredFixture) {
     TestType f;
     ObjectStore& s = f.store;
     std::atomic<int> wrong{0};
