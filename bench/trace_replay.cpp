@@ -14,7 +14,8 @@
 // miss that is not stored.
 //
 // The disk tier is modelled without I/O by SegmentLog (the placement and index DiskStore uses)
-// and AdmissionFilter (TieredStore's admission rule), wired as TieredStore wires them: an
+// and AdmissionFilter (TieredStore's admission rule), wired as TieredStore wires them: every
+// request is counted by the rule (the `frequency` sketch counts every lookup); an
 // object memory evicts goes to disk if the rule admits it and the disk does not already hold
 // it; a memory miss found on disk is a disk hit and is copied back into memory (it stays on
 // disk); an object too large for memory goes to disk through the rule as a first request. A
@@ -53,6 +54,7 @@
 namespace {
 
 using cdn::edge::storage::AdmissionFilter;
+using cdn::edge::storage::AdmissionSettings;
 using cdn::edge::storage::CachedObject;
 using cdn::edge::storage::DiskAdmission;
 using cdn::edge::storage::DiskSlot;
@@ -302,12 +304,15 @@ ObjectPtr trace_object(std::string_view key, std::uint32_t object) {
 // Memory + disk, wired as TieredStore wires MemoryStore and DiskStore (see the file comment).
 TierResult replay_tiered(const Trace& t, TierConfig config, std::uint64_t memory_bytes,
                          const DiskGeometry& disk, std::size_t shards,
-                         std::size_t doorkeeper_entries) {
+                         AdmissionSettings admission_settings) {
     TierResult r;
     MemoryStore memory(memory_bytes, shards, config.policy);
     std::optional<SegmentLog> log;
     if (disk.segments > 0) log.emplace(disk.segments, disk.segment_bytes);
-    AdmissionFilter admission(config.admission, doorkeeper_entries);
+    if (admission_settings.sketch_objects == 0 && disk.segments > 0)  // objects the disk holds
+        admission_settings.sketch_objects = static_cast<std::size_t>(std::max<std::uint64_t>(
+            disk.capacity() / std::max<std::uint64_t>(t.footprint / t.sizes.size(), 1), 64));
+    AdmissionFilter admission(config.admission, admission_settings);
     const auto write = [&](std::uint64_t hash, std::uint64_t seq) {
         const std::uint64_t record = RecordHeader::padded(sizeof(RecordHeader) + t.sizes[seq - 1]);
         const auto p = record <= log->max_record() ? log->place(static_cast<std::uint32_t>(record))
@@ -335,6 +340,8 @@ TierResult replay_tiered(const Trace& t, TierConfig config, std::uint64_t memory
         const auto res = std::to_chars(buf, buf + sizeof buf, object);
         const std::string_view key(buf, static_cast<std::size_t>(res.ptr - buf));
         const std::uint64_t size = t.sizes[object];
+        if (log && config.admission == DiskAdmission::frequency)
+            admission.record(cdn::edge::storage::key_hash(key));  // as TieredStore::lookup does
         if (memory.lookup(key)) {
             ++r.memory_hits;
             r.memory_hit_bytes += size;
@@ -442,40 +449,44 @@ void print_memory_table(const Trace& trace, const std::vector<std::uint64_t>& ca
 void print_tier_table(const Trace& trace, const std::vector<std::uint64_t>& capacities,
                       const std::vector<DiskGeometry>& disks,
                       const std::vector<TierConfig>& configs, std::size_t shards,
-                      std::size_t doorkeeper_entries) {
+                      const AdmissionSettings& admission) {
     const auto requests = static_cast<std::uint64_t>(trace.requests.size());
     for (const DiskGeometry& d : disks)
         if (d.segments > 0)
             fmt::print("# disk {:.4f} of footprint: {} B asked, {} segments of {} B = {} B\n",
                        ratio(d.requested, trace.footprint), d.requested, d.segments,
                        d.segment_bytes, d.capacity());
-    fmt::print("{:>8} {:>9} {:<14} {:>7} {:>8} {:>9} {:>7} {:>8} {:>9} {:>14} {:>7}\n", "mem_frac",
-               "disk_frac", "config", "mem_ohr", "disk_ohr", "total_ohr", "mem_bhr", "disk_bhr",
-               "total_bhr", "disk_written_B", "wr/req");
+    fmt::print("{:>8} {:>9} {:<21} {:>7} {:>8} {:>9} {:>7} {:>8} {:>9} {:>14} {:>7} {:>10} {:>9}\n",
+               "mem_frac", "disk_frac", "config", "mem_ohr", "disk_ohr", "total_ohr", "mem_bhr",
+               "disk_bhr", "total_bhr", "disk_written_B", "wr/req", "dohr/GBwr", "dhitB/wrB");
     double seconds = 0;
     std::uint64_t replayed = 0, too_large = 0;
     for (const std::uint64_t capacity : capacities)
         for (const DiskGeometry& disk : disks)
             for (const TierConfig& config : configs) {
                 const TierResult r =
-                    replay_tiered(trace, config, capacity, disk, shards, doorkeeper_entries);
+                    replay_tiered(trace, config, capacity, disk, shards, admission);
                 seconds += r.seconds;
                 replayed += requests;
                 too_large += r.too_large;
+                const double written_gb = static_cast<double>(r.disk_write_bytes) / 1e9;
                 fmt::print(
-                    "{:>8.4f} {:>9.4f} {:<14} {:>7.4f} {:>8.4f} {:>9.4f} {:>7.4f} {:>8.4f} "
-                    "{:>9.4f} {:>14} {:>7.3f}\n",
+                    "{:>8.4f} {:>9.4f} {:<21} {:>7.4f} {:>8.4f} {:>9.4f} {:>7.4f} {:>8.4f} "
+                    "{:>9.4f} {:>14} {:>7.3f} {:>10.4f} {:>9.4f}\n",
                     ratio(capacity, trace.footprint), ratio(disk.requested, trace.footprint),
                     config.name(), ratio(r.memory_hits, requests), ratio(r.disk_hits, requests),
                     ratio(r.memory_hits + r.disk_hits, requests),
                     ratio(r.memory_hit_bytes, trace.requested_bytes),
                     ratio(r.disk_hit_bytes, trace.requested_bytes),
                     ratio(r.memory_hit_bytes + r.disk_hit_bytes, trace.requested_bytes),
-                    r.disk_write_bytes, ratio(r.disk_write_bytes, trace.requested_bytes));
+                    r.disk_write_bytes, ratio(r.disk_write_bytes, trace.requested_bytes),
+                    written_gb > 0 ? ratio(r.disk_hits, requests) / written_gb : 0.0,
+                    ratio(r.disk_hit_bytes, r.disk_write_bytes));
             }
     fmt::print(
         "# wr/req: bytes written to disk (records: trace size + 80-byte header, padded to 8) "
-        "per requested byte\n");
+        "per requested byte; dohr/GBwr: disk OHR per GB written; dhitB/wrB: bytes served from disk "
+        "per byte written\n");
     if (too_large > 0)
         fmt::print("# {} admitted objects were larger than a segment and not written\n", too_large);
     fmt::print("# replay: {:.2f} M requests/s ({} requests)\n",
@@ -493,10 +504,11 @@ int main(int argc, char** argv) {
     std::string trace_path, zipf_text, sizes_text = "fixed:4096", write_path;
     std::string segment_text = "16MiB";
     std::vector<std::string> cache_bytes_text, disk_bytes_text;
-    std::vector<std::string> admission_text = {"reused", "all"};
+    std::vector<std::string> admission_text = {"reused", "all", "frequency"};
     std::vector<double> fractions, disk_fractions;
     std::size_t shards = 1;
-    std::size_t doorkeeper = 1 << 18;
+    AdmissionSettings admission;
+    admission.sketch_objects = 0;  // sized per disk: the objects it holds at the mean size
     bool metadata = false;
     auto* trace_opt = app.add_option("--trace", trace_path, "trace file (plain or .gz)");
     auto* zipf_opt = app.add_option("--zipf", zipf_text,
@@ -524,16 +536,22 @@ int main(int argc, char** argv) {
     app.add_option("--segment-size", segment_text,
                    "disk segment size, made smaller when needed for a ring of at least 8")
         ->capture_default_str();
-    app.add_option(
-           "--admission", admission_text,
-           "disk admission rule(s) for the default policy's rows: reused, all (the baseline row "
-           "lru+all is always printed)")
+    app.add_option("--admission", admission_text,
+                   "disk admission rule(s) for the default policy's rows: reused, all, frequency "
+                   "(the baseline row lru+all is always printed)")
         ->delimiter(',')
         ->capture_default_str();
-    app.add_option("--doorkeeper", doorkeeper,
+    app.add_option("--doorkeeper", admission.doorkeeper_entries,
                    "key hashes the \"reused\" rule remembers after turning them away")
         ->capture_default_str()
         ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
+    app.add_option("--frequency-threshold", admission.frequency_threshold,
+                   "the \"frequency\" rule writes an object whose estimate reaches this")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 16u));
+    app.add_option("--sketch-objects", admission.sketch_objects,
+                   "objects the \"frequency\" rule's sketch is sized for (default: the disk's "
+                   "capacity / the trace's mean object size)");
     app.add_option("--shards", shards, "memory store shards (1 replays the policy exactly)")
         ->capture_default_str()
         ->check(CLI::Range(1, 4096));
@@ -553,7 +571,7 @@ int main(int argc, char** argv) {
             const auto a = cdn::edge::storage::parse_disk_admission(text);
             if (!a)
                 throw std::runtime_error(
-                    fmt::format("--admission \"{}\": expected reused or all", text));
+                    fmt::format("--admission \"{}\": expected reused, all or frequency", text));
             configs.push_back({MemoryStore(1).policy(), *a});
         }
         const auto segment_bytes = cdn::parse_size(segment_text);
@@ -636,7 +654,7 @@ int main(int argc, char** argv) {
         fmt::print("# infinite cache: OHR {:.4f}  BHR {:.4f}\n", ratio(best_hits, requests),
                    ratio(best_bytes, trace.requested_bytes));
         if (tiered)
-            print_tier_table(trace, capacities, disks, configs, shards, doorkeeper);
+            print_tier_table(trace, capacities, disks, configs, shards, admission);
         else
             print_memory_table(trace, capacities, shards, metadata);
     } catch (const std::exception& e) {

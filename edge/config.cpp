@@ -482,8 +482,8 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
             c.cache_policy = *kind;
         }
         if (auto d = s->section("disk")) {
-            d->allow_only(
-                {"path", "size", "segment_size", "admission", "write_queue", "retry_interval"});
+            d->allow_only({"path", "size", "segment_size", "admission", "admission_threshold",
+                           "write_queue", "retry_interval"});
             storage::DiskSettings ds;
             if (auto v = d->string("path")) {
                 if (v->empty()) d->fail("path", "expected a directory");
@@ -509,8 +509,13 @@ EdgeConfig load_edge_config(const ConfigSection& root) {
             if (auto v = d->string("admission")) {
                 auto a = storage::parse_disk_admission(*v);
                 if (!a)
-                    d->fail("admission", fmt::format("\"{}\" is not \"reused\" or \"all\"", *v));
+                    d->fail("admission",
+                            fmt::format("\"{}\" is not \"reused\", \"all\" or \"frequency\"", *v));
                 c.tiers.admission = *a;
+            }
+            if (auto v = d->integer("admission_threshold")) {
+                if (*v < 1 || *v > 16) d->fail("admission_threshold", "expected 1 to 16");
+                c.tiers.frequency_threshold = static_cast<unsigned>(*v);
             }
             c.disk = std::move(ds);
         }

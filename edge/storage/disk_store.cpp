@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -94,6 +95,26 @@ std::optional<std::string> read_small_file(const std::filesystem::path& path) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return std::nullopt;
     std::string out;
+    // Summaries run to megabytes: one allocation of the file's size, then reads into it.
+    if (struct stat st; ::fstat(fd, &st) == 0 && st.st_size > 0) {
+        out.resize(static_cast<std::size_t>(st.st_size));
+        std::size_t got = 0;
+        while (got < out.size()) {
+            const ssize_t r = ::read(fd, out.data() + got, out.size() - got);
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) {
+                ::close(fd);
+                return std::nullopt;
+            }
+            if (r == 0) break;
+            got += static_cast<std::size_t>(r);
+        }
+        out.resize(got);
+        if (got < static_cast<std::size_t>(st.st_size)) {
+            ::close(fd);
+            return out;  // shrank while read: the checks on its contents reject it
+        }
+    }
     char buf[65536];
     for (;;) {
         const ssize_t r = ::read(fd, buf, sizeof buf);
@@ -230,11 +251,89 @@ void DiskStore::recover() {
         found.emplace_back(h.generation, i);
     }
     std::sort(found.begin(), found.end());
-    for (const auto& [generation, segment] : found) {
-        if (load_summary(segment, generation)) {
+    // The index is sized up front from the summaries' file sizes (no rehash as it grows),
+    // and a second thread reads and checks the summaries a few segments ahead of this one,
+    // which indexes them: the reads and checksums overlap the index inserts.
+    {
+        std::uint64_t listed = 0, with_summary = 0;
+        for (const auto& [generation, segment] : found) {
+            std::error_code ec;
+            const auto size = std::filesystem::file_size(segment_path(segment, "idx"), ec);
+            if (ec || size < sizeof(SummaryHeader) + 8) continue;
+            listed += (size - sizeof(SummaryHeader) - 8) / sizeof(SummaryObject);
+            ++with_summary;
+        }
+        if (with_summary > 0)
+            log_.reserve(static_cast<std::size_t>(listed + listed / with_summary *
+                                                               (found.size() - with_summary)));
+    }
+    constexpr std::size_t kReadAhead = 4;
+    struct Loaded {
+        std::optional<std::string> summary;
+        std::optional<ScannedSegment> scanned;  // no usable summary: its records, read here
+        bool ready = false;
+    };
+    std::vector<Loaded> loaded(found.size());
+    std::mutex loaded_mu;
+    std::condition_variable loaded_cv;
+    std::size_t consumed = 0;
+    bool stop_reading = false;
+    std::thread reader([&] {
+        for (std::size_t i = 0; i < found.size(); ++i) {
+            {
+                std::unique_lock lock(loaded_mu);
+                loaded_cv.wait(lock, [&] { return stop_reading || i < consumed + kReadAhead; });
+                if (stop_reading) return;
+            }
+            auto summary = read_summary(found[i].second, found[i].first);
+            std::optional<ScannedSegment> scanned;
+            if (!summary) scanned = scan_segment(found[i].second, found[i].first);
+            {
+                std::lock_guard lock(loaded_mu);
+                loaded[i].summary = std::move(summary);
+                loaded[i].scanned = std::move(scanned);
+                loaded[i].ready = true;
+            }
+            loaded_cv.notify_all();
+        }
+    });
+    struct JoinReader {
+        std::thread& t;
+        std::mutex& mu;
+        std::condition_variable& cv;
+        bool& stop;
+        ~JoinReader() {
+            {
+                std::lock_guard lock(mu);
+                stop = true;
+            }
+            cv.notify_all();
+            t.join();
+        }
+    } join_reader{reader, loaded_mu, loaded_cv, stop_reading};
+    for (std::size_t i = 0; i < found.size(); ++i) {
+        const auto [generation, segment] = found[i];
+        std::optional<std::string> summary;
+        std::optional<ScannedSegment> scanned;
+        {
+            std::unique_lock lock(loaded_mu);
+            loaded_cv.wait(lock, [&] { return loaded[i].ready; });
+            summary = std::move(loaded[i].summary);
+            scanned = std::move(loaded[i].scanned);
+            consumed = i + 1;
+        }
+        loaded_cv.notify_all();
+        if (summary) {
+            apply_summary(segment, generation, *summary);
             ++recovery_.from_summary;
-        } else {
-            scan_segment(segment, generation);
+        } else if (scanned) {
+            for (const ScannedRecord& r : scanned->records)
+                if (r.object)
+                    log_.restore_object(
+                        r.hash, DiskSlot{segment, r.offset, r.size, 0, r.seq, r.inserted_ms});
+                else
+                    log_.restore_tombstone(segment, DiskTombstone{r.hash, r.seq, r.offset, r.size});
+            log_.restore_segment(segment, generation, scanned->end);
             ++recovery_.scanned;
         }
     }
@@ -264,21 +363,30 @@ void DiskStore::recover() {
     recovery_ms_.store(recovery_.duration.count());
 }
 
-bool DiskStore::load_summary(std::uint32_t segment, std::uint64_t generation) {
-    const auto data = read_small_file(segment_path(segment, "idx"));
-    if (!data || data->size() < sizeof(SummaryHeader) + 8) return false;
+std::optional<std::string> DiskStore::read_summary(std::uint32_t segment,
+                                                   std::uint64_t generation) const {
+    auto data = read_small_file(segment_path(segment, "idx"));
+    if (!data || data->size() < sizeof(SummaryHeader) + 8) return std::nullopt;
     SummaryHeader h;
     std::memcpy(&h, data->data(), sizeof h);
     const std::size_t expect = sizeof h + std::size_t{h.objects} * sizeof(SummaryObject) +
                                std::size_t{h.tombstones} * sizeof(DiskTombstone) + 8;
     if (h.magic != SummaryHeader::kMagic || h.generation != generation || data->size() != expect)
-        return false;
+        return std::nullopt;
     std::uint64_t sum;
     std::memcpy(&sum, data->data() + expect - 8, 8);
-    if (sum != XXH3_64bits(data->data(), expect - 8)) return false;
-    if (h.end < SegmentLog::kSegmentHeader || h.end > log_.segment_bytes()) return false;
-    const char* p = data->data() + sizeof h;
+    if (sum != XXH3_64bits(data->data(), expect - 8)) return std::nullopt;
+    if (h.end < SegmentLog::kSegmentHeader || h.end > log_.segment_bytes()) return std::nullopt;
+    return data;
+}
+
+void DiskStore::apply_summary(std::uint32_t segment, std::uint64_t generation,
+                              const std::string& data) {
+    SummaryHeader h;
+    std::memcpy(&h, data.data(), sizeof h);
+    const char* p = data.data() + sizeof h;
     log_.restore_segment(segment, generation, h.end);
+    log_.reserve_segment(segment, h.objects);
     for (std::uint32_t i = 0; i < h.objects; ++i, p += sizeof(SummaryObject)) {
         SummaryObject o;
         std::memcpy(&o, p, sizeof o);
@@ -291,10 +399,11 @@ bool DiskStore::load_summary(std::uint32_t segment, std::uint64_t generation) {
         std::memcpy(&t, p, sizeof t);
         log_.restore_tombstone(segment, t);
     }
-    return true;
 }
 
-std::uint32_t DiskStore::scan_segment(std::uint32_t segment, std::uint64_t generation) {
+DiskStore::ScannedSegment DiskStore::scan_segment(std::uint32_t segment,
+                                                  std::uint64_t generation) const {
+    ScannedSegment out;
     const int fd = fd_;
     const std::uint64_t at = base(segment);
     const std::uint32_t limit = log_.segment_bytes();
@@ -315,14 +424,12 @@ std::uint32_t DiskStore::scan_segment(std::uint32_t segment, std::uint64_t gener
             h.generation != generation || off + h.record_size() > limit)
             break;
         const auto size = static_cast<std::uint32_t>(h.record_size());
-        if (h.record_kind() == RecordKind::object)
-            log_.restore_object(h.key_hash, DiskSlot{segment, off, size, 0, h.seq, h.inserted_ms});
-        else
-            log_.restore_tombstone(segment, DiskTombstone{h.key_hash, h.seq, off, size});
+        out.records.push_back(ScannedRecord{h.record_kind() == RecordKind::object, h.key_hash,
+                                            h.seq, h.inserted_ms, off, size});
         off += size;
     }
-    log_.restore_segment(segment, generation, off);
-    return off;
+    out.end = off;
+    return out;
 }
 
 void DiskStore::load_state() {

@@ -142,8 +142,25 @@ class DiskStore final : public ObjectStore {
 
     bool open_directory();  // creates the directory and opens the segment files
     void recover();
-    bool load_summary(std::uint32_t segment, std::uint64_t generation);
-    std::uint32_t scan_segment(std::uint32_t segment, std::uint64_t generation);
+    // A segment's summary, read and checked (magic, generation, size, checksum, end); nullopt
+    // when missing or unusable. Touches no member but settings: safe on another thread.
+    std::optional<std::string> read_summary(std::uint32_t segment, std::uint64_t generation) const;
+    void apply_summary(std::uint32_t segment, std::uint64_t generation, const std::string& data);
+    // A segment without a usable summary, read header by header up to its first bad or foreign
+    // record (where it ends). Like read_summary, safe on another thread.
+    struct ScannedRecord {
+        bool object = true;  // else a tombstone
+        std::uint64_t hash = 0;
+        std::uint64_t seq = 0;
+        std::int64_t inserted_ms = 0;
+        std::uint32_t offset = 0;
+        std::uint32_t size = 0;
+    };
+    struct ScannedSegment {
+        std::vector<ScannedRecord> records;
+        std::uint32_t end = 0;
+    };
+    ScannedSegment scan_segment(std::uint32_t segment, std::uint64_t generation) const;
     void writer_loop();
     void write_item(const Item& item);
     bool prepare_segment(std::uint32_t segment, std::uint64_t generation);

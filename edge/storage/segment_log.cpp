@@ -117,8 +117,15 @@ void SegmentLog::restore_segment(std::uint32_t segment, std::uint64_t generation
 }
 
 void SegmentLog::restore_object(std::uint64_t hash, const DiskSlot& slot) {
-    if (auto it = index_.find(hash); it != index_.end() && it->second.seq > slot.seq) return;
-    index_put(hash, slot);
+    // One probe of the index per record (restart inserts millions of them).
+    auto [it, inserted] = index_.try_emplace(hash, slot);
+    if (!inserted) {
+        if (it->second.seq > slot.seq) return;
+        live_bytes_ -= it->second.size;
+        it->second = slot;
+    }
+    live_bytes_ += slot.size;
+    max_seq_ = std::max(max_seq_, slot.seq);
     segs_[slot.segment].hashes.push_back(hash);
 }
 

@@ -89,6 +89,12 @@ class SegmentLog {
     // records, then their records (restore_object / restore_tombstone in write order); finally
     // finish_restore() makes the newest segment the active one.
     void restore_segment(std::uint32_t segment, std::uint64_t generation, std::uint32_t end);
+    // Room for `objects` in the index (and `in_segment` of them in a segment's list) before a
+    // restore, so that it does not rehash as it grows.
+    void reserve(std::size_t objects) { index_.reserve(objects); }
+    void reserve_segment(std::uint32_t segment, std::size_t in_segment) {
+        segs_[segment].hashes.reserve(in_segment);
+    }
     void restore_object(std::uint64_t hash, const DiskSlot& slot);
     void restore_tombstone(std::uint32_t segment, const DiskTombstone& t);
     void finish_restore();

@@ -7,23 +7,72 @@ namespace cdn::edge::storage {
 std::optional<DiskAdmission> parse_disk_admission(std::string_view name) {
     if (name == "reused") return DiskAdmission::reused;
     if (name == "all") return DiskAdmission::all;
+    if (name == "frequency") return DiskAdmission::frequency;
     return std::nullopt;
 }
 
 std::string_view to_string(DiskAdmission a) {
-    return a == DiskAdmission::reused ? "reused" : "all";
+    switch (a) {
+        case DiskAdmission::reused: return "reused";
+        case DiskAdmission::all: return "all";
+        case DiskAdmission::frequency: return "frequency";
+    }
+    return "?";
+}
+
+AdmissionFilter::AdmissionFilter(DiskAdmission rule, AdmissionSettings settings)
+    : rule_(rule), settings_(settings) {
+    if (rule_ != DiskAdmission::frequency) return;
+    sketch_ = std::make_unique<std::array<SketchShard, kSketchShards>>();
+    const std::size_t per_shard =
+        std::max<std::size_t>(settings_.sketch_objects / kSketchShards, 1);
+    for (SketchShard& s : *sketch_)
+        s.sketch.emplace(per_shard);
+}
+
+void AdmissionFilter::record(std::uint64_t hash) {
+    if (!sketch_) return;
+    SketchShard& s = shard_of(hash);
+    std::lock_guard lock(s.mu);
+    s.sketch->increment(hash);
+}
+
+unsigned AdmissionFilter::frequency(std::uint64_t hash) {
+    if (!sketch_) return 0;
+    SketchShard& s = shard_of(hash);
+    std::lock_guard lock(s.mu);
+    return s.sketch->frequency(hash);
 }
 
 bool AdmissionFilter::admit(std::uint64_t hash, bool reused) {
-    if (rule_ == DiskAdmission::all || reused) return true;
+    if (rule_ == DiskAdmission::all) return true;
+    if (rule_ == DiskAdmission::frequency) return frequency(hash) >= settings_.frequency_threshold;
+    if (reused) return true;
     std::lock_guard lock(mu_);
     if (doorkeeper_.take(hash)) return true;  // turned away once already: second request
-    doorkeeper_.remember(hash, limit_);
+    doorkeeper_.remember(hash, settings_.doorkeeper_entries);
     return false;
 }
 
+namespace {
+
+AdmissionSettings admission_settings(const TierSettings& t, const DiskStore& disk) {
+    AdmissionSettings a;
+    a.doorkeeper_entries = t.doorkeeper_entries;
+    a.frequency_threshold = t.frequency_threshold;
+    a.sketch_objects = t.sketch_objects > 0
+                           ? t.sketch_objects
+                           : std::clamp<std::size_t>(disk.capacity() / (32 << 10),
+                                                     std::size_t{1} << 12, std::size_t{1} << 22);
+    return a;
+}
+
+}  // namespace
+
 TieredStore::TieredStore(MemoryStore& memory, DiskStore& disk, TierSettings settings)
-    : memory_(memory), disk_(disk), admission_(settings.admission, settings.doorkeeper_entries) {
+    : memory_(memory),
+      disk_(disk),
+      admission_(settings.admission, admission_settings(settings, disk)) {
     memory_.set_eviction_listener(
         [this](ObjectPtr object, bool reused) { evicted(std::move(object), reused); });
 }
@@ -33,6 +82,7 @@ TieredStore::~TieredStore() {
 }
 
 ObjectPtr TieredStore::lookup(std::string_view key) {
+    if (admission_.rule() == DiskAdmission::frequency) admission_.record(key_hash(key));
     if (ObjectPtr o = memory_.lookup(key)) return o;
     if (!disk_reads()) return nullptr;
     ObjectPtr o = disk_.lookup(key);

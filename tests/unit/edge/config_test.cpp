@@ -123,6 +123,13 @@ TEST_CASE("the disk tier is off by default and its knobs are checked", "[edge_co
                Catch::Contains("t.toml:4") && Catch::Contains("cache.disk.size"));
     CHECK_THAT(fails("[cache.disk]\npath = \"/x\"\nadmission = \"sometimes\"\n"),
                Catch::Contains("t.toml:3") && Catch::Contains("reused"));
+    CHECK_THAT(fails("[cache.disk]\npath = \"/x\"\nadmission_threshold = 0\n"),
+               Catch::Contains("t.toml:3") && Catch::Contains("admission_threshold"));
+    const auto freq = load_edge_config(ConfigSection::parse(
+        "[cache.disk]\npath = \"/x\"\nadmission = \"frequency\"\nadmission_threshold = 3\n",
+        "t.toml"));
+    CHECK(freq.tiers.admission == storage::DiskAdmission::frequency);
+    CHECK(freq.tiers.frequency_threshold == 3);
     CHECK_THAT(fails("[cache.disk]\npath = \"/x\"\nsegmentsize = \"1MiB\"\n"),
                Catch::Contains("segmentsize"));
 }

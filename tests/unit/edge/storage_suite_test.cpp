@@ -3,6 +3,7 @@
 // store's own rules: admission, promotion, and never answering with an outdated disk copy.
 #include "edge/storage/disk_store.hpp"
 #include "edge/storage/memory_store.hpp"
+#include "edge/storage/record_codec.hpp"
 #include "edge/storage/tiered_store.hpp"
 #include "tests/support/manual_clock.hpp"
 #include "tests/support/process.hpp"
@@ -51,15 +52,17 @@ struct DiskFixture {
     DiskStore store{disk_settings(dir.path()), clock};
 };
 
-template <PolicyKind Policy = PolicyKind::s3fifo_tlfu>
+template <PolicyKind Policy = PolicyKind::s3fifo_tlfu,
+          DiskAdmission Admission = DiskAdmission::reused>
 struct Tiered {
     cdn::test::TempDir dir;
     cdn::test::ManualClock clock;
     MemoryStore memory{1 << 20, 4, Policy};
     DiskStore disk{disk_settings(dir.path()), clock};
-    TieredStore store{memory, disk};
+    TieredStore store{memory, disk, TierSettings{Admission}};
 };
 using TieredFixture = Tiered<>;
+using FrequencyTieredFixture = Tiered<PolicyKind::s3fifo_tlfu, DiskAdmission::frequency>;
 
 struct S3FifoMemoryFixture {
     MemoryStore store{4 << 20, 4, PolicyKind::s3fifo};
@@ -73,7 +76,7 @@ using WTinyLfuTieredFixture = Tiered<PolicyKind::wtinylfu>;
 
 TEMPLATE_TEST_CASE("storage suite: insert, lookup, replace, remove", "[storage]", MemoryFixture,
                    DiskFixture, TieredFixture, WTinyLfuMemoryFixture, WTinyLfuTieredFixture,
-                   S3FifoMemoryFixture) {
+                   S3FifoMemoryFixture, FrequencyTieredFixture) {
     TestType f;
     ObjectStore& s = f.store;
     CHECK_FALSE(s.lookup("http://h/a"));
@@ -108,7 +111,7 @@ TEMPLATE_TEST_CASE("storage suite: insert, lookup, replace, remove", "[storage]"
 
 TEMPLATE_TEST_CASE("storage suite: a URL's variants are stored and dropped together", "[storage]",
                    MemoryFixture, DiskFixture, TieredFixture, WTinyLfuMemoryFixture,
-                   WTinyLfuTieredFixture, S3FifoMemoryFixture) {
+                   WTinyLfuTieredFixture, S3FifoMemoryFixture, FrequencyTieredFixture) {
     TestType f;
     ObjectStore& s = f.store;
     auto set = std::make_shared<VariantSet>();
@@ -135,7 +138,7 @@ TEMPLATE_TEST_CASE("storage suite: a URL's variants are stored and dropped toget
 
 TEMPLATE_TEST_CASE("storage suite: concurrent readers and writers see whole objects", "[storage]",
                    MemoryFixture, DiskFixture, TieredFixture, WTinyLfuMemoryFixture,
-                   WTinyLfuTieredFixture, S3FifoMemoryFixture) {
+                   WTinyLfuTieredFixture, S3FifoMemoryFixture, FrequencyTieredFixture) {
     TestType f;
     ObjectStore& s = f.store;
     std::atomic<int> wrong{0};
@@ -185,6 +188,86 @@ TEST_CASE("tiered store: one-hit wonders stay off the disk, reused objects go th
     REQUIRE(got);
     CHECK(got->seq == hot->seq);
     CHECK(f.memory.peek("http://h/hot"));
+    CHECK(f.store.stats().promotions == 1);
+}
+
+TEST_CASE("admission filter: frequency admits at the threshold of counted requests",
+          "[storage][tiered]") {
+    AdmissionSettings settings;
+    settings.sketch_objects = 1 << 12;
+    AdmissionFilter filter(DiskAdmission::frequency, settings);
+    const std::uint64_t a = key_hash("http://h/a"), b = key_hash("http://h/b");
+    CHECK_FALSE(filter.admit(a, false));
+    CHECK_FALSE(filter.admit(a, true));  // only the count matters, not the memory tier's flag
+    filter.record(a);
+    CHECK(filter.frequency(a) == 1);
+    CHECK_FALSE(filter.admit(a, false));
+    filter.record(a);
+    CHECK(filter.frequency(a) == 2);
+    CHECK(filter.admit(a, false));
+    CHECK(filter.frequency(b) == 0);
+    CHECK_FALSE(filter.admit(b, false));
+
+    settings.frequency_threshold = 3;
+    AdmissionFilter three(DiskAdmission::frequency, settings);
+    three.record(a);
+    three.record(a);
+    CHECK_FALSE(three.admit(a, false));
+    three.record(a);
+    CHECK(three.admit(a, false));
+
+    // The other rules count nothing.
+    AdmissionFilter all(DiskAdmission::all);
+    all.record(a);
+    CHECK(all.frequency(a) == 0);
+    CHECK(all.admit(b, false));
+}
+
+TEST_CASE("admission filter: frequency forgets old requests (the sketch halves)",
+          "[storage][tiered]") {
+    AdmissionSettings settings;
+    settings.sketch_objects = 1 << 10;  // 16 shards of 64: each halves every 640 counted requests
+    AdmissionFilter filter(DiskAdmission::frequency, settings);
+    const std::uint64_t hot = key_hash("http://h/hot");
+    filter.record(hot);
+    filter.record(hot);
+    REQUIRE(filter.admit(hot, false));
+    // Many other keys, each twice, pass by: the hot key's count halves, then halves again.
+    for (int i = 0; i < 40'000; ++i)
+        filter.record(key_hash("http://h/other" + std::to_string(i / 2)));
+    CHECK_FALSE(filter.admit(hot, false));
+}
+
+TEST_CASE("tiered store: frequency admission writes what was asked for twice",
+          "[storage][tiered]") {
+    Tiered<PolicyKind::lru, DiskAdmission::frequency> f;
+    // One request each (a miss, then the insert): never written.
+    for (int i = 0; i < 100; ++i) {
+        const std::string key = "http://h/once" + std::to_string(i);
+        CHECK_FALSE(f.store.lookup(key));
+        f.store.insert(make(key, 20'000));
+    }
+    f.store.flush();
+    CHECK(f.store.stats().rejected > 0);
+    CHECK(f.disk.stats().writes == 0);
+
+    // Two requests (a miss and a memory hit): written when memory evicts it.
+    auto hot = make("http://h/hot", 20'000);
+    CHECK_FALSE(f.store.lookup(hot->key));
+    f.store.insert(hot);
+    CHECK(f.store.lookup(hot->key));
+    // Two misses before the insert count too (a fetch that was not stored the first time).
+    auto warm = make("http://h/warm", 20'000);
+    CHECK_FALSE(f.store.lookup(warm->key));
+    CHECK_FALSE(f.store.lookup(warm->key));
+    f.store.insert(warm);
+    for (int i = 0; i < 100; ++i)
+        f.store.insert(make("http://h/more" + std::to_string(i), 20'000));
+    f.store.flush();
+    CHECK(f.disk.holds(*hot));
+    CHECK(f.disk.holds(*warm));
+    CHECK(f.disk.stats().writes == 2);
+    CHECK(f.store.lookup(hot->key));
     CHECK(f.store.stats().promotions == 1);
 }
 
