@@ -201,15 +201,29 @@ struct Result {
     double store_heap = 0;  // heap bytes the store holds beyond its objects, per resident object
 };
 
-// Heap bytes of one replay object (an empty CachedObject with a short key) as make_shared
-// allocates it.
-double object_heap_bytes() {
-    constexpr int n = 4096;
-    std::vector<std::shared_ptr<CachedObject>> v;
+// One replay object: an empty CachedObject with the trace's key, as every replay stores it.
+ObjectPtr trace_object(std::string_view key, std::uint32_t object) {
+    auto o = std::make_shared<CachedObject>();
+    o->key.assign(key);                  // short: no allocation beyond the object's own
+    o->seq = std::uint64_t{object} + 1;  // one identity per (id, size): a version never changes
+    return o;
+}
+
+// Heap bytes of one replay object as it is allocated (trace_object: control block, key and
+// malloc's rounding included), measured with mallinfo2 over `n` objects with keys as long as
+// the trace's longest (its highest object index).
+double object_heap_bytes(std::uint32_t highest_object) {
+    constexpr std::uint32_t n = 4096;
+    std::vector<ObjectPtr> v;
     v.reserve(n);
+    char buf[16];
     const std::size_t before = heap_in_use();
-    for (int i = 0; i < n; ++i)
-        v.push_back(std::make_shared<CachedObject>());
+    for (std::uint32_t i = 0; i < n; ++i) {
+        const std::uint32_t id = highest_object - std::min(i, highest_object);
+        const auto res = std::to_chars(buf, buf + sizeof buf, id);
+        v.push_back(
+            trace_object(std::string_view(buf, static_cast<std::size_t>(res.ptr - buf)), id));
+    }
     return static_cast<double>(heap_in_use() - before) / n;
 }
 
@@ -229,9 +243,7 @@ Result replay(const Trace& t, PolicyKind policy, std::uint64_t capacity, std::si
             r.hit_bytes += size;
             continue;
         }
-        auto o = std::make_shared<CachedObject>();
-        o->key.assign(key);  // short: no allocation beyond the object's own
-        store->insert(std::move(o), size);
+        store->insert(trace_object(key, object), size);
     }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     r.evictions = store->evictions();
@@ -290,13 +302,6 @@ struct TierConfig {
                            cdn::edge::storage::to_string(admission));
     }
 };
-
-ObjectPtr trace_object(std::string_view key, std::uint32_t object) {
-    auto o = std::make_shared<CachedObject>();
-    o->key.assign(key);                  // short: no allocation beyond the object's own
-    o->seq = std::uint64_t{object} + 1;  // one identity per (id, size): a version never changes
-    return o;
-}
 
 // Memory + disk, wired as TieredStore wires MemoryStore and DiskStore (see the file comment).
 TierResult replay_tiered(const Trace& t, TierConfig config, std::uint64_t memory_bytes,
@@ -369,10 +374,14 @@ void print_memory_table(const Trace& trace, const std::vector<std::uint64_t>& ca
                "cache_bytes", "s3fifo_ohr", "wtlfu_ohr", "lru_ohr", "ohr_gain", "s3fifo_bhr",
                "wtlfu_bhr", "lru_bhr", "bhr_gain");
     if (metadata)
-        fmt::print(" {:>13} {:>12} {:>10}", "s3fifo_meta_B", "wtlfu_meta_B", "lru_meta_B");
+        fmt::print(" {:>13} {:>12} {:>10} {:>12} {:>11} {:>9}", "s3fifo_meta_B", "wtlfu_meta_B",
+                   "lru_meta_B", "s3fifo_obj_B", "wtlfu_obj_B", "lru_obj_B");
     fmt::print("\n");
 
-    const double object_heap = metadata ? object_heap_bytes() : 0.0;
+    const double object_heap = metadata ? object_heap_bytes(static_cast<std::uint32_t>(
+                                              trace.sizes.empty() ? 0 : trace.sizes.size() - 1))
+                                        : 0.0;
+    double most[3] = {0, 0, 0};  // bytes per object, the most of any size: s3fifo, w-tinylfu, lru
     double seconds[3] = {0, 0, 0};
     std::uint64_t replayed = 0;
     for (const std::uint64_t capacity : capacities) {
@@ -392,9 +401,15 @@ void print_memory_table(const Trace& trace, const std::vector<std::uint64_t>& ca
             ratio(capacity, trace.footprint), capacity, s3_ohr, ratio(tl.hits, requests), lru_ohr,
             s3_ohr - lru_ohr, s3_bhr, ratio(tl.hit_bytes, trace.requested_bytes), lru_bhr,
             s3_bhr - lru_bhr);
-        if (metadata)
-            fmt::print(" {:>13.1f} {:>12.1f} {:>10.1f}", s3.store_heap, tl.store_heap,
-                       lru.store_heap);
+        if (metadata) {
+            // Per resident object: the object block as allocated plus the store's heap.
+            const double total[3] = {object_heap + s3.store_heap, object_heap + tl.store_heap,
+                                     object_heap + lru.store_heap};
+            for (int i = 0; i < 3; ++i)
+                most[i] = std::max(most[i], total[i]);
+            fmt::print(" {:>13.1f} {:>12.1f} {:>10.1f} {:>12.1f} {:>11.1f} {:>9.1f}", s3.store_heap,
+                       tl.store_heap, lru.store_heap, total[0], total[1], total[2]);
+        }
         fmt::print("\n");
     }
     fmt::print(
@@ -403,11 +418,18 @@ void print_memory_table(const Trace& trace, const std::vector<std::uint64_t>& ca
         static_cast<double>(replayed) / seconds[0] / 1e6,
         static_cast<double>(replayed) / seconds[1] / 1e6,
         static_cast<double>(replayed) / seconds[2] / 1e6, replayed);
-    if (metadata)
+    if (metadata) {
         fmt::print(
             "# meta_B: heap per resident object held by the store beyond the objects "
-            "(each object here: {:.0f} B, an empty CachedObject)\n",
+            "(index, policy, ghost); obj_B: that plus the object block as allocated ({:.1f} B "
+            "here: an empty CachedObject with the trace's key, control block and malloc's "
+            "rounding included, by mallinfo2)\n",
             object_heap);
+        fmt::print(
+            "# bytes per object (obj_B, the most of any size; budget < 150): s3fifo {:.1f}, "
+            "w-tinylfu {:.1f}, lru {:.1f}\n",
+            most[0], most[1], most[2]);
+    }
 }
 
 // The tiered table: every memory size with every disk size, one row per configuration.
