@@ -6,6 +6,7 @@
 // protocol sessions see: a hit hands them this object as it is.
 #include "common/clock.hpp"
 #include "common/response_data.hpp"
+#include "edge/storage/eviction_policy.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -43,6 +44,26 @@ struct ObjectMeta {
 
 struct CachedObject;
 using ObjectPtr = std::shared_ptr<const CachedObject>;
+class MemoryStore;
+
+// The memory tier's bookkeeping, kept inside each object so that a cached object and its place
+// in the store are one heap block (make_shared's: control block + object) instead of an object
+// plus a store entry: the eviction policy's intrusive node (links, key hash, charge, queue and
+// frequency bits) and the store's own reference, which keeps the object alive while a
+// MemoryStore indexes it (the index holds plain pointers to the objects). Only the MemoryStore
+// holding the object touches it, under its shard's lock: mutable state inside an otherwise
+// immutable object. A copy of an object starts outside every store (copying copies none of it).
+class StoreHook : PolicyNode {
+  public:
+    StoreHook() = default;
+    StoreHook(const StoreHook&) noexcept : PolicyNode() {}
+    StoreHook& operator=(const StoreHook&) noexcept { return *this; }
+    ~StoreHook() = default;
+
+  private:
+    friend class MemoryStore;
+    ObjectPtr self_;  // set while a MemoryStore holds the object
+};
 
 // The variants of a response that varies on request fields, kept together under the URL's key
 // so that dropping the URL drops every variant.
@@ -60,7 +81,14 @@ struct VariantSet {
 // status, head ("HTTP/1.1 200 OK\r\n" then the stored fields, Content-Length included; without
 // the blank line and without per-request fields such as Age or X-Cache) and body come from
 // ResponseData. No virtual functions: the derived-to-base conversion is free.
-struct CachedObject : ResponseData {
+//
+// Memory layout (x86-64, libstdc++): ResponseData (56 B), the store's hook (48 B), key (32 B),
+// seq, meta (32 B), variants (16 B): 200 B, in one make_shared block with the 16-byte control
+// block (224 B as malloc rounds it); a key or head longer than 15 bytes has its own buffer.
+// bench/trace_replay --metadata measures it with the store's index and policy.
+struct CachedObject : ResponseData, private StoreHook {
+    friend class MemoryStore;
+
     std::string key;
     // Cache-wide insertion sequence (next_object_sequence()): orders every object this cache
     // ever stored, across restarts. With meta.response_time (when it was fetched, which is when
