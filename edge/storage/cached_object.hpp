@@ -82,10 +82,11 @@ struct VariantSet {
 // the blank line and without per-request fields such as Age or X-Cache) and body come from
 // ResponseData. No virtual functions: the derived-to-base conversion is free.
 //
-// Memory layout (x86-64, libstdc++): ResponseData (56 B), the store's hook (48 B), key (32 B),
-// seq, meta (32 B), variants (16 B): 200 B, in one make_shared block with the 16-byte control
-// block (224 B as malloc rounds it); a key or head longer than 15 bytes has its own buffer.
-// bench/trace_replay --metadata measures it with the store's index and policy.
+// Memory layout (x86-64, libstdc++): ResponseData (56 B), the store's hook (48 B: policy node
+// 32, the store's reference 16), key (32 B), seq (8), meta (32 B), variants (16 B): 192 B, in
+// one make_shared block with the 16-byte control block, 224 B as malloc rounds it; a key or
+// head longer than 15 bytes has its own buffer. bench/trace_replay --metadata measures it with
+// the store's index and policy (bench/README.md, "Memory per object").
 struct CachedObject : ResponseData, private StoreHook {
     friend class MemoryStore;
 
