@@ -8,6 +8,9 @@
 #include "common/response_data.hpp"
 #include "edge/storage/eviction_policy.hpp"
 
+#include <boost/smart_ptr/intrusive_ptr.hpp>
+#include <boost/smart_ptr/intrusive_ref_counter.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -66,8 +69,9 @@ class StoreHook : PolicyNode {
 };
 
 // The variants of a response that varies on request fields, kept together under the URL's key
-// so that dropping the URL drops every variant.
-struct VariantSet {
+// so that dropping the URL drops every variant. Shared by the versions of the URL's entry through
+// VariantSetPtr, one pointer: the (thread-safe) count lives in the set.
+struct VariantSet : boost::intrusive_ref_counter<VariantSet> {
     std::vector<std::string> fields;  // lower-case request field names from Vary
     std::vector<std::pair<std::string, ObjectPtr>> variants;  // variant id -> response
 
@@ -77,14 +81,18 @@ struct VariantSet {
         return nullptr;
     }
 };
+using VariantSetPtr = boost::intrusive_ptr<const VariantSet>;
+inline boost::intrusive_ptr<VariantSet> make_variant_set() {
+    return boost::intrusive_ptr<VariantSet>(new VariantSet());
+}
 
 // status, head ("HTTP/1.1 200 OK\r\n" then the stored fields, Content-Length included; without
 // the blank line and without per-request fields such as Age or X-Cache) and body come from
 // ResponseData. No virtual functions: the derived-to-base conversion is free.
 //
 // Memory layout (x86-64, libstdc++): ResponseData (56 B), the store's hook (48 B: policy node
-// 32, the store's reference 16), key (32 B), seq (8), meta (32 B), variants (16 B): 192 B, in
-// one make_shared block with the 16-byte control block, 224 B as malloc rounds it; a key or
+// 32, the store's reference 16), key (32 B), seq (8), meta (32 B), variants (8 B): 184 B, in
+// one make_shared block with the 16-byte control block, 208 B as malloc rounds it; a key or
 // head longer than 15 bytes has its own buffer. bench/trace_replay --metadata measures it with
 // the store's index and policy (bench/README.md, "Memory per object").
 struct CachedObject : ResponseData, private StoreHook {
@@ -97,7 +105,7 @@ struct CachedObject : ResponseData, private StoreHook {
     std::uint64_t seq = 0;
     ObjectMeta meta;
     // Set on the URL's entry when the response varies: the variants live here instead.
-    std::shared_ptr<const VariantSet> variants;
+    VariantSetPtr variants;
 
     // The value of a stored field (first occurrence, name case-insensitive), read from head:
     // the validators are not kept twice. Empty when absent.

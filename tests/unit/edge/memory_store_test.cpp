@@ -201,3 +201,28 @@ TEST_CASE("an object another store holds is stored as a copy, leaving both store
     REQUIRE(b.insert(copy));
     CHECK(b.lookup("shared") == copy);
 }
+
+TEST_CASE("variants: one set shared by copies of the entry, freed with the last of them",
+          "[memory_store]") {
+    std::weak_ptr<const CachedObject> variant;
+    {
+        MemoryStore s(1 << 20, 1);
+        auto set = make_variant_set();
+        set->fields = {"accept-encoding"};
+        auto v = object("http://h/v", 10);
+        variant = v;
+        set->variants.emplace_back("gzip", std::move(v));
+        auto entry = std::make_shared<CachedObject>();
+        entry->key = "http://h/v";
+        entry->variants = set;
+        const auto copy = std::make_shared<CachedObject>(*entry);
+        CHECK(copy->variants == entry->variants);  // shared, not copied
+        CHECK(set->use_count() == 3);
+        set.reset();
+        REQUIRE(s.insert(std::move(entry)));
+        CHECK(s.lookup("http://h/v")->variants->find("gzip") == variant.lock());
+        CHECK(s.remove("http://h/v"));
+        CHECK_FALSE(variant.expired());  // the copy still holds the set
+    }
+    CHECK(variant.expired());
+}
