@@ -1,6 +1,7 @@
 // trace_replay: replays a request trace through the edge's MemoryStore (no network, no clock in
-// the store) at several cache sizes, under S3-FIFO and LRU in the same run, and prints the
-// object and byte hit ratios of each and the gain (then W-TinyLFU's, as the last columns). With
+// the store) at several cache sizes, under the default policy (S3-FIFO with a TinyLFU and a size
+// gate), S3-FIFO, W-TinyLFU and LRU in the same run, and prints the object and byte hit ratios
+// of each and the default's gain over the best of the others. With
 // a disk size (--disk-fraction or --disk-bytes) it models the memory + disk tiers of TieredStore
 // instead and prints, per memory and disk size, the hit ratios of each tier and the bytes
 // written to disk.
@@ -364,60 +365,90 @@ TierResult replay_tiered(const Trace& t, TierConfig config, std::uint64_t memory
     return r;
 }
 
-// The memory-only table, per cache size: the default policy (S3-FIFO) first, then W-TinyLFU
-// and LRU side by side, for object and then byte hit ratio; each gain is the default's over LRU.
+// The policies of the memory-only table, in its column order: the edge's default first, then
+// S3-FIFO, W-TinyLFU and LRU (each once).
+std::vector<PolicyKind> table_policies() {
+    std::vector<PolicyKind> v = {MemoryStore(1).policy()};
+    for (PolicyKind k : {PolicyKind::s3fifo, PolicyKind::wtinylfu, PolicyKind::lru})
+        if (k != v.front()) v.push_back(k);
+    return v;
+}
+
+// A column name for a policy: "s3fifo-tlfu" -> "s3tlfu", "w-tinylfu" -> "wtlfu".
+std::string column(PolicyKind k) {
+    switch (k) {
+        case PolicyKind::s3fifo_tlfu: return "s3tlfu";
+        case PolicyKind::wtinylfu: return "wtlfu";
+        default: return std::string(cdn::edge::storage::to_string(k));
+    }
+}
+
+// The memory-only table, per cache size: the default policy first, then S3-FIFO, W-TinyLFU and
+// LRU side by side, for object and then byte hit ratio; each gain is the default's over the
+// best of the others.
 void print_memory_table(const Trace& trace, const std::vector<std::uint64_t>& capacities,
                         std::size_t shards, bool metadata) {
     const auto requests = static_cast<std::uint64_t>(trace.requests.size());
-    fmt::print("# default policy: s3fifo ([cache] policy)\n");
-    fmt::print("{:>9} {:>14} {:>10} {:>9} {:>10} {:>9} {:>10} {:>9} {:>10} {:>9}", "fraction",
-               "cache_bytes", "s3fifo_ohr", "wtlfu_ohr", "lru_ohr", "ohr_gain", "s3fifo_bhr",
-               "wtlfu_bhr", "lru_bhr", "bhr_gain");
-    if (metadata)
-        fmt::print(" {:>13} {:>12} {:>10} {:>12} {:>11} {:>9}", "s3fifo_meta_B", "wtlfu_meta_B",
-                   "lru_meta_B", "s3fifo_obj_B", "wtlfu_obj_B", "lru_obj_B");
+    const std::vector<PolicyKind> policies = table_policies();
+    fmt::print("# default policy: {} ([cache] policy)\n",
+               cdn::edge::storage::to_string(policies.front()));
+    fmt::print("{:>9} {:>14}", "fraction", "cache_bytes");
+    for (const char* metric : {"ohr", "bhr"}) {
+        for (PolicyKind k : policies)
+            fmt::print(" {:>11}", column(k) + "_" + metric);
+        fmt::print(" {:>9}", std::string(metric) + "_gain");
+    }
+    if (metadata) {
+        for (PolicyKind k : policies)
+            fmt::print(" {:>13}", column(k) + "_meta_B");
+        for (PolicyKind k : policies)
+            fmt::print(" {:>12}", column(k) + "_obj_B");
+    }
     fmt::print("\n");
 
     const double object_heap = metadata ? object_heap_bytes(static_cast<std::uint32_t>(
                                               trace.sizes.empty() ? 0 : trace.sizes.size() - 1))
                                         : 0.0;
-    double most[3] = {0, 0, 0};  // bytes per object, the most of any size: s3fifo, w-tinylfu, lru
-    double seconds[3] = {0, 0, 0};
+    std::vector<double> seconds(policies.size());
+    std::vector<double> most(policies.size());  // bytes per object, the most of any size
     std::uint64_t replayed = 0;
     for (const std::uint64_t capacity : capacities) {
-        const Result s3 = replay(trace, PolicyKind::s3fifo, capacity, shards, object_heap);
-        const Result lru = replay(trace, PolicyKind::lru, capacity, shards, object_heap);
-        seconds[0] += s3.seconds;
-        const Result tl = replay(trace, PolicyKind::wtinylfu, capacity, shards, object_heap);
-        seconds[1] += lru.seconds;
-        seconds[2] += tl.seconds;
+        std::vector<Result> results;
+        for (std::size_t i = 0; i < policies.size(); ++i) {
+            results.push_back(replay(trace, policies[i], capacity, shards, object_heap));
+            seconds[i] += results.back().seconds;
+        }
         replayed += requests;
-        const double s3_ohr = ratio(s3.hits, requests), lru_ohr = ratio(lru.hits, requests);
-        const double s3_bhr = ratio(s3.hit_bytes, trace.requested_bytes);
-        const double lru_bhr = ratio(lru.hit_bytes, trace.requested_bytes);
-        fmt::print(
-            "{:>9.4f} {:>14} {:>10.4f} {:>9.4f} {:>10.4f} {:>+9.4f} {:>10.4f} {:>9.4f} {:>10.4f} "
-            "{:>+9.4f}",
-            ratio(capacity, trace.footprint), capacity, s3_ohr, ratio(tl.hits, requests), lru_ohr,
-            s3_ohr - lru_ohr, s3_bhr, ratio(tl.hit_bytes, trace.requested_bytes), lru_bhr,
-            s3_bhr - lru_bhr);
+        fmt::print("{:>9.4f} {:>14}", ratio(capacity, trace.footprint), capacity);
+        for (const bool bytes : {false, true}) {
+            const auto value = [&](const Result& r) {
+                return bytes ? ratio(r.hit_bytes, trace.requested_bytes) : ratio(r.hits, requests);
+            };
+            double best_other = 0;
+            for (std::size_t i = 0; i < results.size(); ++i) {
+                fmt::print(" {:>11.4f}", value(results[i]));
+                if (i > 0) best_other = std::max(best_other, value(results[i]));
+            }
+            fmt::print(" {:>+9.4f}", value(results.front()) - best_other);
+        }
         if (metadata) {
+            for (const Result& r : results)
+                fmt::print(" {:>13.1f}", r.store_heap);
             // Per resident object: the object block as allocated plus the store's heap.
-            const double total[3] = {object_heap + s3.store_heap, object_heap + tl.store_heap,
-                                     object_heap + lru.store_heap};
-            for (int i = 0; i < 3; ++i)
-                most[i] = std::max(most[i], total[i]);
-            fmt::print(" {:>13.1f} {:>12.1f} {:>10.1f} {:>12.1f} {:>11.1f} {:>9.1f}", s3.store_heap,
-                       tl.store_heap, lru.store_heap, total[0], total[1], total[2]);
+            for (std::size_t i = 0; i < results.size(); ++i) {
+                const double total = object_heap + results[i].store_heap;
+                most[i] = std::max(most[i], total);
+                fmt::print(" {:>12.1f}", total);
+            }
         }
         fmt::print("\n");
     }
-    fmt::print(
-        "# replay: s3fifo {:.2f} M requests/s, lru {:.2f} M requests/s, w-tinylfu {:.2f} M "
-        "requests/s ({} requests per policy)\n",
-        static_cast<double>(replayed) / seconds[0] / 1e6,
-        static_cast<double>(replayed) / seconds[1] / 1e6,
-        static_cast<double>(replayed) / seconds[2] / 1e6, replayed);
+    fmt::print("# replay (M requests/s):");
+    for (std::size_t i = 0; i < policies.size(); ++i)
+        fmt::print(" {} {:.2f}", cdn::edge::storage::to_string(policies[i]),
+                   static_cast<double>(replayed) / seconds[i] / 1e6);
+    fmt::print(" ({} requests per policy)\n", replayed);
+    fmt::print("# gain: the default's hit ratio minus the best of the others'\n");
     if (metadata) {
         fmt::print(
             "# meta_B: heap per resident object held by the store beyond the objects "
@@ -425,10 +456,10 @@ void print_memory_table(const Trace& trace, const std::vector<std::uint64_t>& ca
             "here: an empty CachedObject with the trace's key, control block and malloc's "
             "rounding included, by mallinfo2)\n",
             object_heap);
-        fmt::print(
-            "# bytes per object (obj_B, the most of any size; budget < 150): s3fifo {:.1f}, "
-            "w-tinylfu {:.1f}, lru {:.1f}\n",
-            most[0], most[1], most[2]);
+        fmt::print("# bytes per object (obj_B, the most of any size; budget < 150):");
+        for (std::size_t i = 0; i < policies.size(); ++i)
+            fmt::print(" {} {:.1f}", cdn::edge::storage::to_string(policies[i]), most[i]);
+        fmt::print("\n");
     }
 }
 
@@ -480,7 +511,8 @@ void print_tier_table(const Trace& trace, const std::vector<std::uint64_t>& capa
 
 int main(int argc, char** argv) {
     CLI::App app{
-        "Replays a cache trace through the edge's memory store under S3-FIFO and LRU and prints "
+        "Replays a cache trace through the edge's memory store under the default policy, S3-FIFO, "
+        "W-TinyLFU and LRU and prints "
         "object (OHR) and byte (BHR) hit ratios; with a disk size, through a model of the memory "
         "+ disk tiers. Trace lines: \"timestamp object_id size_bytes\", plain or gzip."};
     std::string trace_path, zipf_text, sizes_text = "fixed:4096", write_path;
@@ -517,9 +549,10 @@ int main(int argc, char** argv) {
     app.add_option("--segment-size", segment_text,
                    "disk segment size, made smaller when needed for a ring of at least 8")
         ->capture_default_str();
-    app.add_option("--admission", admission_text,
-                   "disk admission rule(s) for the S3-FIFO rows: reused, all (the baseline row "
-                   "lru+all is always printed)")
+    app.add_option(
+           "--admission", admission_text,
+           "disk admission rule(s) for the default policy's rows: reused, all (the baseline row "
+           "lru+all is always printed)")
         ->delimiter(',')
         ->capture_default_str();
     app.add_option("--doorkeeper", doorkeeper,
@@ -546,7 +579,7 @@ int main(int argc, char** argv) {
             if (!a)
                 throw std::runtime_error(
                     fmt::format("--admission \"{}\": expected reused or all", text));
-            configs.push_back({PolicyKind::s3fifo, *a});
+            configs.push_back({MemoryStore(1).policy(), *a});
         }
         const auto segment_bytes = cdn::parse_size(segment_text);
         if (!segment_bytes || *segment_bytes < 4096 || *segment_bytes > (1ull << 31))

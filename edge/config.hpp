@@ -125,7 +125,7 @@ struct EdgeConfig {
     // inflight_body_memory): above it, cacheable responses stream through uncached.
     std::uint64_t inflight_body_bytes = 256ull << 20;
     std::size_t shards = 16;
-    storage::PolicyKind cache_policy = storage::PolicyKind::s3fifo;  // memory tier eviction
+    storage::PolicyKind cache_policy = storage::PolicyKind::s3fifo_tlfu;  // memory tier eviction
     // The disk tier: off unless [cache.disk] path (or --disk-path) is set.
     std::optional<storage::DiskSettings> disk;
     storage::TierSettings tiers;

@@ -73,9 +73,9 @@ std::vector<std::string> values(const ConfigSection& s) {
 }
 
 void load_server(const ConfigSection& s, GeodnsConfig& c) {
-    s.allow_only({"dns", "admin", "threads", "reuse_port", "max_udp_payload", "tcp_idle_timeout",
-                  "tcp_busy_idle_timeout", "tcp_max_queries", "tcp_max_connections",
-                  "tcp_max_connections_per_client"});
+    s.allow_only({"dns", "admin", "threads", "reuse_port", "udp_threads", "max_udp_payload",
+                  "tcp_idle_timeout", "tcp_busy_idle_timeout", "tcp_max_queries",
+                  "tcp_max_connections", "tcp_max_connections_per_client"});
     if (auto v = s.strings("dns")) {
         for (const auto& l : *v) {
             auto ep = parse_endpoint(l);
@@ -90,6 +90,7 @@ void load_server(const ConfigSection& s, GeodnsConfig& c) {
     }
     c.threads = static_cast<std::size_t>(integer_in(s, "threads", 0, 256, 2));
     if (auto v = s.boolean("reuse_port")) c.reuse_port = *v;
+    if (auto v = s.boolean("udp_threads")) c.udp_blocking = *v;
     c.max_udp_payload =
         static_cast<std::uint16_t>(integer_in(s, "max_udp_payload", 512, 65535, 1232));
     if (auto d = s.duration("tcp_idle_timeout")) {
@@ -603,6 +604,9 @@ std::vector<std::string> restart_needed(const GeodnsConfig& running, const Geodn
     if (running.reuse_port != next.reuse_port)
         out.push_back(
             fmt::format("[server] reuse_port: {} -> {}", running.reuse_port, next.reuse_port));
+    if (running.udp_blocking != next.udp_blocking)
+        out.push_back(
+            fmt::format("[server] udp_threads: {} -> {}", running.udp_blocking, next.udp_blocking));
     return out;
 }
 

@@ -82,6 +82,7 @@ struct GeodnsConfig {
     // Share the DNS port with another process on purpose (SO_REUSEPORT across processes, for a
     // zero-downtime replacement). Off: an address another process holds is a start-up error.
     bool reuse_port = false;
+    bool udp_blocking = false;  // [server] udp_threads: a blocking recvmmsg thread per UDP socket
     LogLevel log_level = LogLevel::info;
     std::uint16_t max_udp_payload = 1232;
     std::chrono::milliseconds tcp_idle_timeout{10000};
@@ -105,7 +106,7 @@ GeodnsConfig load_config(const std::string& file);
 GeodnsConfig load_config(const ConfigSection& root);
 
 // What differs between the running config and a reloaded one that only a restart applies
-// (listen addresses, threads, reuse_port), one line per setting, e.g. "[server] dns:
+// (listen addresses, threads, reuse_port, udp_threads), one line per setting, e.g. "[server] dns:
 // 127.0.0.1:53 -> 127.0.0.1:5353". Empty when the reload applies in full.
 std::vector<std::string> restart_needed(const GeodnsConfig& running, const GeodnsConfig& next);
 

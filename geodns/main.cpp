@@ -177,6 +177,7 @@ int main(int argc, char** argv) {
         DnsServerOptions options;
         options.endpoints = config.dns;
         options.reuse_port = config.reuse_port;
+        options.udp_blocking = config.udp_blocking;
         options.limits = limits_of(config);
         log_rrl(config.rrl);
         DnsServer server(pool, options, served, metrics);
@@ -256,6 +257,7 @@ int main(int argc, char** argv) {
                 next.admin = config.admin;
                 next.threads = config.threads;
                 next.reuse_port = config.reuse_port;
+                next.udp_blocking = config.udp_blocking;
                 next.registry = config.registry;
                 ServedBuilder::Geo kept = geo;
                 publish_fleet(next, std::move(geo));

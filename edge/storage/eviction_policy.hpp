@@ -48,6 +48,17 @@ class PolicyList {
         ++size_;
         bytes_ += n.charge;
     }
+    void push_back(PolicyNode& n) {
+        n.next = nullptr;
+        n.prev = tail_;
+        if (tail_)
+            tail_->next = &n;
+        else
+            head_ = &n;
+        tail_ = &n;
+        ++size_;
+        bytes_ += n.charge;
+    }
     void unlink(PolicyNode& n) {
         (n.prev ? n.prev->next : head_) = n.next;
         (n.next ? n.next->prev : tail_) = n.prev;
@@ -72,10 +83,10 @@ class PolicyList {
     std::uint64_t bytes_ = 0;
 };
 
-enum class PolicyKind { s3fifo, lru, wtinylfu };
+enum class PolicyKind { s3fifo, lru, wtinylfu, s3fifo_tlfu };
 
 std::string_view to_string(PolicyKind kind);
-// "s3fifo", "lru" or "w-tinylfu"; nullopt for anything else.
+// "s3fifo-tlfu", "s3fifo", "lru" or "w-tinylfu"; nullopt for anything else.
 std::optional<PolicyKind> parse_policy_kind(std::string_view name);
 
 class EvictionPolicy {

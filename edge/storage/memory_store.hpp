@@ -31,7 +31,7 @@ namespace cdn::edge::storage {
 class MemoryStore final : public ObjectStore {
   public:
     explicit MemoryStore(std::uint64_t capacity_bytes, std::size_t shards = 16,
-                         PolicyKind policy = PolicyKind::s3fifo);
+                         PolicyKind policy = PolicyKind::s3fifo_tlfu);
     ~MemoryStore() override;
     MemoryStore(const MemoryStore&) = delete;
     MemoryStore& operator=(const MemoryStore&) = delete;

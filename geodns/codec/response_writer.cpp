@@ -27,6 +27,7 @@ WriteStatus ResponseWriter::header(std::uint16_t id, std::uint16_t flags) {
     size_ = 0;
     counts_ = {};
     table_size_ = 0;
+    question_text_ = {};
     if (!room(header_size)) return WriteStatus::no_space;
     put16(id);
     put16(flags);
@@ -54,7 +55,7 @@ void ResponseWriter::remember(std::size_t offset) {
 }
 
 WriteStatus ResponseWriter::question(const WireName& qname, std::uint16_t qtype,
-                                     std::uint16_t qclass) {
+                                     std::uint16_t qclass, std::string_view canonical) {
     if (size_ < header_size) return WriteStatus::no_space;
     if (!room(std::size_t{qname.size} + 4)) return WriteStatus::no_space;
     const std::size_t start = size_;
@@ -63,6 +64,8 @@ WriteStatus ResponseWriter::question(const WireName& qname, std::uint16_t qtype,
         remember(start + i);
         i += 1 + std::size_t{qname.bytes[i]};
     }
+    // A pointer reaches the question only at the header's end (the first question written).
+    if (start == header_size && !canonical.empty()) question_text_ = canonical;
     std::memcpy(out_.data() + size_, qname.bytes.data(), qname.size);
     size_ += qname.size;
     put16(qtype);
@@ -101,6 +104,11 @@ std::size_t ResponseWriter::find_suffix(const TextLabels& labels, std::size_t fi
 }
 
 WriteStatus ResponseWriter::name(std::string_view text) {
+    if (!question_text_.empty() && text == question_text_) {
+        if (!room(2)) return WriteStatus::no_space;
+        put16(static_cast<std::uint16_t>(0xC000u | header_size));
+        return WriteStatus::ok;
+    }
     TextLabels labels;
     if (!split_text_name(text, labels)) return WriteStatus::bad_name;
     for (std::size_t i = 0; i < labels.count; ++i) {
@@ -302,6 +310,7 @@ void ResponseWriter::rollback(const Mark& m) {
     size_ = m.size;
     counts_ = m.counts;
     table_size_ = m.table_size;
+    if (size_ <= header_size) question_text_ = {};  // the question is gone
 }
 
 std::size_t ResponseWriter::finish() {

@@ -50,7 +50,11 @@ class ResponseWriter {
     std::uint16_t flags() const;
 
     // The question, with the name's bytes as received (case preserved); counts in QDCOUNT.
-    WriteStatus question(const WireName& name, std::uint16_t qtype, std::uint16_t qclass);
+    // `canonical`, when given, is the name's canonical text (codec::canonical_text; it must
+    // outlive the writer): an owner name equal to it is then written as a pointer to the
+    // question at once, without the suffix search (the usual answer: issue 19).
+    WriteStatus question(const WireName& name, std::uint16_t qtype, std::uint16_t qclass,
+                         std::string_view canonical = {});
 
     // Records written from now on count in `s`. Sections must be visited in order.
     void section(Section s) { section_ = s; }
@@ -113,6 +117,7 @@ class ResponseWriter {
     Section section_ = Section::answer;
     std::array<std::uint16_t, 64> table_{};  // offsets of labels written uncompressed
     std::size_t table_size_ = 0;
+    std::string_view question_text_;  // the question's canonical name; empty: not known
 };
 
 }  // namespace cdn::geodns::codec

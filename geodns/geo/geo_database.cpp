@@ -10,7 +10,9 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <stdexcept>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace cdn::geodns {
@@ -127,6 +129,7 @@ GeoDatabase::GeoDatabase(const std::string& file, FieldPaths paths)
                                      ": set both latitude and longitude paths, or neither");
         }
         validate();
+        networks_ = walk();
     } catch (...) {
         MMDB_close(mmdb_.get());
         throw;
@@ -267,6 +270,117 @@ void GeoDatabase::validate() {
         log_warn("{}: none of the first {} records has a country at \"{}\"", where, records,
                  paths_.country);
     }
+}
+
+namespace {
+
+// One side of a search tree node.
+struct Record {
+    std::uint8_t type = MMDB_RECORD_TYPE_INVALID;
+    std::uint64_t value = 0;
+    MMDB_entry_s entry{};
+};
+
+std::pair<Record, Record> read_node(const MMDB_s* db, std::uint64_t node) {
+    MMDB_search_node_s n{};
+    const int status =
+        MMDB_read_node(const_cast<MMDB_s*>(db), static_cast<std::uint32_t>(node), &n);
+    if (status != MMDB_SUCCESS) {
+        throw std::runtime_error("reading search tree node " + std::to_string(node) + ": " +
+                                 MMDB_strerror(status));
+    }
+    return {Record{n.left_record_type, n.left_record, n.left_record_entry},
+            Record{n.right_record_type, n.right_record, n.right_record_entry}};
+}
+
+// Depth-first, lowest addresses first, from `root` (at depth 0 of a `bits`-bit space): appends
+// each leaf's start and location, merging neighbours with the same location. A search node
+// numbered `alias` is not entered (it is the IPv4 subtree seen from IPv6).
+template <class Key, class Locate>
+void walk_family(const MMDB_s* db, Record root, unsigned bits, std::uint64_t alias, Locate&& locate,
+                 std::vector<Key>& start, std::vector<std::uint32_t>& loc) {
+    struct Item {
+        Record rec;
+        unsigned depth;
+        Key base;
+    };
+    std::vector<Item> stack{Item{root, 0, Key{0}}};
+    auto emit = [&](Key base, std::uint32_t l) {
+        if (!loc.empty() && loc.back() == l) return;
+        start.push_back(base);
+        loc.push_back(l);
+    };
+    while (!stack.empty()) {
+        const Item it = stack.back();
+        stack.pop_back();
+        switch (it.rec.type) {
+            case MMDB_RECORD_TYPE_SEARCH_NODE: {
+                if (it.rec.value == alias) {
+                    emit(it.base, GeoNetworks::kAlias);
+                    break;
+                }
+                if (it.depth >= bits)
+                    throw std::runtime_error("search tree deeper than the address");
+                const auto [left, right] = read_node(db, it.rec.value);
+                stack.push_back(
+                    Item{right, it.depth + 1, it.base | (Key{1} << (bits - 1 - it.depth))});
+                stack.push_back(Item{left, it.depth + 1, it.base});
+                break;
+            }
+            case MMDB_RECORD_TYPE_EMPTY: emit(it.base, GeoNetworks::kNoLocation); break;
+            case MMDB_RECORD_TYPE_DATA: emit(it.base, locate(it.rec.entry)); break;
+            default: throw std::runtime_error("corrupt search tree");
+        }
+    }
+}
+
+}  // namespace
+
+std::unique_ptr<GeoNetworks> GeoDatabase::walk() const {
+    auto out = std::make_unique<GeoNetworks>();
+    try {
+        std::unordered_map<std::uint32_t, std::uint32_t> by_offset;  // record -> location
+        std::map<std::pair<double, double>, std::uint32_t> by_point;
+        auto locate = [&](const MMDB_entry_s& entry) -> std::uint32_t {
+            const auto found = by_offset.find(entry.offset);
+            if (found != by_offset.end()) return found->second;
+            Raw r;
+            r.found = true;
+            r.entry = entry;
+            const GeoPoint p = point(r);
+            std::uint32_t id = GeoNetworks::kNoLocation;
+            if (p.has_location) {
+                const auto [it, fresh] = by_point.try_emplace(
+                    {p.latitude, p.longitude}, static_cast<std::uint32_t>(out->locations.size()));
+                if (fresh) out->locations.push_back(GeoNetworks::Point{p.latitude, p.longitude});
+                id = it->second;
+            }
+            by_offset.emplace(entry.offset, id);
+            return id;
+        };
+        const MMDB_s* db = mmdb_.get();
+        const Record root{MMDB_RECORD_TYPE_SEARCH_NODE, 0, {}};
+        constexpr std::uint64_t kNoAlias = ~std::uint64_t{0};
+        if (db->metadata.ip_version == 6) {
+            // IPv4 lives at ::/96: follow 96 zero bits (a leaf on the way holds all of IPv4).
+            Record v4 = root;
+            for (unsigned i = 0; i < 96 && v4.type == MMDB_RECORD_TYPE_SEARCH_NODE; ++i)
+                v4 = read_node(db, v4.value).first;
+            walk_family<std::uint32_t>(db, v4, 32, kNoAlias, locate, out->v4_start, out->v4_loc);
+            const std::uint64_t alias =
+                v4.type == MMDB_RECORD_TYPE_SEARCH_NODE ? v4.value : kNoAlias;
+            walk_family<U128>(db, root, 128, alias, locate, out->v6_start, out->v6_loc);
+        } else {
+            walk_family<std::uint32_t>(db, root, 32, kNoAlias, locate, out->v4_start, out->v4_loc);
+            out->v6_start.push_back(0);  // IPv6 in an IPv4 database: never found
+            out->v6_loc.push_back(GeoNetworks::kNoLocation);
+        }
+    } catch (const std::exception& e) {
+        log_warn("geo database {}: cannot index it ({}): looking up every query instead", file_,
+                 e.what());
+        return nullptr;
+    }
+    return out;
 }
 
 GeoDatabase::Raw GeoDatabase::raw_lookup(const ip::address& address) const noexcept {

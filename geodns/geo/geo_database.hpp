@@ -49,6 +49,27 @@ struct GeoPoint {
     bool error = false;       // the lookup failed (corrupt tree or data); prefix is 0
 };
 
+// The whole database as address ranges, built once when the database is opened: what the
+// precomputed steering table (policy/class_table.hpp) is made from. Each family's ranges cover
+// its whole address space in order; range i runs from start[i] to start[i + 1] - 1 (the last to
+// the end of the space) and has location loc[i], an index into `locations`. Location 0 is "no
+// coordinates" (not in the database, or a record without them); the others are distinct points.
+// In an IPv6 database the IPv6 ranges that lead to the IPv4 subtree (::/96 and its aliases such
+// as ::ffff:0:0/96 and 2002::/16) get kAlias instead of being listed twice: look such an address
+// up directly (IPv4-mapped addresses are looked up as IPv4 anyway).
+__extension__ typedef unsigned __int128 U128;
+struct GeoNetworks {
+    static constexpr std::uint32_t kNoLocation = 0;
+    static constexpr std::uint32_t kAlias = 0xffffffffu;
+    struct Point {
+        double latitude = 0, longitude = 0;
+    };
+    std::vector<Point> locations{Point{}};  // [0]: no coordinates (unused)
+    std::vector<std::uint32_t> v4_start, v4_loc;
+    std::vector<U128> v6_start;
+    std::vector<std::uint32_t> v6_loc;
+};
+
 class GeoDatabase {
   public:
     // Opens and validates `file` (metadata: ip_version 4 or 6; a sample of records: each
@@ -71,6 +92,9 @@ class GeoDatabase {
     std::string database_type() const;
     unsigned ip_version() const noexcept;
     std::uint64_t build_epoch() const noexcept;
+    // The ranges, walked at open; null when the walk failed (a corrupt tree: then only lookup()
+    // and locate() answer, and the steering falls back on them).
+    const GeoNetworks* networks() const noexcept { return networks_.get(); }
 
   private:
     struct Path {
@@ -81,6 +105,7 @@ class GeoDatabase {
     Raw raw_lookup(const boost::asio::ip::address& address) const noexcept;
     GeoPoint point(const Raw& raw) const noexcept;
     void validate();
+    std::unique_ptr<GeoNetworks> walk() const;
 
     std::string file_;
     FieldPaths paths_;
@@ -89,6 +114,7 @@ class GeoDatabase {
     // The coordinates' common parent ("location"), read once per lookup, and the rest of each
     // path below it: one walk of the record instead of two. Empty head: no common parent.
     Path coord_head_, lat_tail_, lon_tail_;
+    std::unique_ptr<const GeoNetworks> networks_;
 };
 
 }  // namespace cdn::geodns

@@ -1,5 +1,6 @@
 #include "geodns/geo/nets.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <stdexcept>
 
@@ -41,13 +42,20 @@ void Nets::add(std::string_view cidr, std::size_t region) {
         addr = ip::make_address_v4(ip::v4_mapped, addr.to_v6());
         len -= 96;
     }
+    Block block;
+    block.v4 = addr.is_v4();
+    block.length = len;
+    block.region = region;
     if (addr.is_v4()) {
         const auto b = addr.to_v4().to_bytes();
         insert(v4_, b.data(), 32, len, region, cidr);
+        std::copy(b.begin(), b.end(), block.bytes.begin());
     } else {
         const auto b = addr.to_v6().to_bytes();
         insert(v6_, b.data(), 128, len, region, cidr);
+        block.bytes = b;
     }
+    blocks_.push_back(block);
     ++size_;
 }
 

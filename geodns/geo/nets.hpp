@@ -5,6 +5,7 @@
 // number of threads afterwards.
 #include <boost/asio/ip/address.hpp>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -32,6 +33,15 @@ class Nets {
 
     NetsMatch lookup(const boost::asio::ip::address& address) const noexcept;
 
+    // The blocks as added (IPv4-mapped ones as IPv4), for building the steering's class table.
+    struct Block {
+        bool v4 = true;
+        std::array<unsigned char, 16> bytes{};  // network address; the first 4 for IPv4
+        unsigned length = 0;
+        std::size_t region = 0;
+    };
+    const std::vector<Block>& blocks() const noexcept { return blocks_; }
+
     bool empty() const noexcept { return size_ == 0; }
     std::size_t size() const noexcept { return size_; }
 
@@ -50,6 +60,7 @@ class Nets {
     static NetsMatch walk(const Trie& trie, const unsigned char* bytes, unsigned bits) noexcept;
 
     Trie v4_, v6_;
+    std::vector<Block> blocks_;
     std::size_t size_ = 0;
 };
 

@@ -79,6 +79,8 @@ struct GeoSteering::NameCandidates {
     std::size_t edge_count = 0;
     mutable std::atomic<bool> all_down{false};
     std::size_t index = 0;
+    // The slot order of every class: class c is orders[c * regions.size() ...], all slots.
+    std::vector<std::uint32_t> orders;
 };
 
 struct GeoSteering::Ranked {
@@ -146,6 +148,125 @@ GeoSteering::GeoSteering(const Fleet& fleet, const HealthTable& health,
         for (const auto& r : fleet_.regions)
             answers_.push_back(&metrics_->answers(r.id));
     }
+
+    // The precomputed placement: every distinct edge position, the class (order of those
+    // positions) of every address range, and per name the region order of every class.
+    std::vector<std::uint32_t> point_of_edge(fleet_.edges.size());
+    for (std::size_t e = 0; e < fleet_.edges.size(); ++e) {
+        const auto& edge = fleet_.edges[e];
+        const auto it = std::find_if(points_.begin(), points_.end(), [&](const Point& p) {
+            return p.region == edge.region && p.latitude == edge.latitude &&
+                   p.longitude == edge.longitude;
+        });
+        point_of_edge[e] = static_cast<std::uint32_t>(it - points_.begin());
+        if (it == points_.end())
+            points_.push_back(Point{edge.region, edge.latitude, edge.longitude});
+    }
+    if (!db_ || db_->networks()) {
+        table_ = std::make_unique<const ClassTable>(
+            db_ ? db_->networks() : nullptr, nets_,
+            [this](std::optional<std::size_t> region, std::uint32_t location) {
+                return classify(region, location);
+            });
+    }
+    constexpr std::uint32_t kNoSlot = 0xffffffffu;
+    for (auto& nc : names_) {
+        if (!nc) continue;
+        std::vector<std::uint32_t> slot_of_point(points_.size(), kNoSlot);
+        for (std::size_t slot = 0; slot < nc->regions.size(); ++slot) {
+            for (const std::size_t e : nc->regions[slot].edges)
+                slot_of_point[point_of_edge[e]] = static_cast<std::uint32_t>(slot);
+        }
+        const std::size_t n = nc->regions.size();
+        nc->orders.reserve(class_points_.size() * n);
+        std::vector<bool> seen;
+        for (const auto& cp : class_points_) {
+            seen.assign(n, false);
+            for (const std::uint32_t p : cp) {
+                const std::uint32_t slot = slot_of_point[p];
+                if (slot == kNoSlot || seen[slot]) continue;
+                seen[slot] = true;
+                nc->orders.push_back(slot);
+            }
+        }
+        assert(nc->orders.size() == class_points_.size() * n);
+    }
+}
+
+// The class of the clients placed at nets `region`, or else at database `location`: the fleet's
+// edge positions ordered as rank() orders regions (the placed region first, then by distance,
+// ties in config order; without any point, config order).
+std::uint32_t GeoSteering::classify(std::optional<std::size_t> region, std::uint32_t location) {
+    std::optional<std::size_t> first = region;
+    bool has_point = false;
+    double lat = 0, lon = 0;
+    if (region) {
+        has_point = true;
+        lat = fleet_.regions[*region].latitude;
+        lon = fleet_.regions[*region].longitude;
+    } else if (location != GeoNetworks::kNoLocation && db_ && db_->networks()) {
+        has_point = true;
+        lat = db_->networks()->locations[location].latitude;
+        lon = db_->networks()->locations[location].longitude;
+    } else if (default_region_) {
+        first = default_region_;
+        has_point = true;
+        lat = fleet_.regions[*default_region_].latitude;
+        lon = fleet_.regions[*default_region_].longitude;
+    }
+    struct Key {
+        double distance;
+        std::size_t region;
+        std::uint32_t point;
+    };
+    std::vector<Key> keys;
+    keys.reserve(points_.size());
+    for (std::uint32_t p = 0; p < points_.size(); ++p) {
+        const Point& pt = points_[p];
+        const double d = first && *first == pt.region ? -1.0
+                         : has_point ? haversine_km(lat, lon, pt.latitude, pt.longitude)
+                                     : static_cast<double>(pt.region);
+        keys.push_back(Key{d, pt.region, p});
+    }
+    std::sort(keys.begin(), keys.end(), [](const Key& a, const Key& b) {
+        if (a.distance != b.distance) return a.distance < b.distance;
+        return a.region != b.region ? a.region < b.region : a.point < b.point;
+    });
+    std::vector<std::uint32_t> order;
+    order.reserve(keys.size());
+    for (const auto& k : keys)
+        order.push_back(k.point);
+    const auto [it, fresh] =
+        class_ids_.try_emplace(std::move(order), static_cast<std::uint32_t>(class_points_.size()));
+    if (fresh) class_points_.push_back(it->first);
+    return it->second;
+}
+
+std::optional<GeoSteering::Placed> GeoSteering::place(const ip::address& address) const noexcept {
+    if (!table_) return std::nullopt;
+    ClassTable::Hit h;
+    bool mapped = false;
+    if (address.is_v4()) {
+        h = table_->lookup_v4(address.to_v4().to_uint());
+    } else {
+        const auto v6 = address.to_v6();
+        const auto b = v6.to_bytes();
+        if (v6.is_v4_mapped()) {
+            mapped = true;
+            h = table_->lookup_v4(std::uint32_t{b[12]} << 24 | std::uint32_t{b[13]} << 16 |
+                                  std::uint32_t{b[14]} << 8 | b[15]);
+        } else {
+            U128 k = 0;
+            for (const unsigned char c : b)
+                k = k << 8 | c;
+            h = table_->lookup_v6(k);
+        }
+    }
+    if (h.cls == ClassTable::kSlow) return std::nullopt;
+    Placed p{h.cls, h.source, h.scope};
+    if (mapped && (db_ || !nets_.empty()))
+        p.scope = static_cast<std::uint8_t>(std::min(128, p.scope + 96));
+    return p;
 }
 
 GeoSteering::~GeoSteering() = default;
@@ -196,7 +317,8 @@ GeoSteering::Location GeoSteering::locate(const ClientAddress& client) const noe
 }
 
 void GeoSteering::rank(const NameCandidates& nc, const Location& loc,
-                       std::vector<Ranked>& out) const {
+                       std::vector<std::uint32_t>& slots) const {
+    thread_local std::vector<Ranked> out;
     out.clear();
     for (std::size_t i = 0; i < nc.regions.size(); ++i) {
         const auto& rc = nc.regions[i];
@@ -214,6 +336,9 @@ void GeoSteering::rank(const NameCandidates& nc, const Location& loc,
     std::sort(out.begin(), out.end(), [](const Ranked& a, const Ranked& b) {
         return a.distance != b.distance ? a.distance < b.distance : a.slot < b.slot;
     });
+    slots.clear();
+    for (const auto& r : out)
+        slots.push_back(static_cast<std::uint32_t>(r.slot));
 }
 
 // Fills `out` with up to `name.count` addresses (member: &EdgeInfo::v4 or ::v6) from the nearest
@@ -222,8 +347,9 @@ void GeoSteering::rank(const NameCandidates& nc, const Location& loc,
 // address of one healthy edge (drawn by weight) of the next region in `order` that has one.
 // Returns the region answered from, or SIZE_MAX.
 template <class Address, class Member>
-std::size_t GeoSteering::pick(const NameCandidates& nc, const std::vector<Ranked>& order,
-                              const Steered& name, Member member, std::vector<Address>& out) const {
+std::size_t GeoSteering::pick(const NameCandidates& nc, std::span<const std::uint32_t> order,
+                              const Steered& name, Member member,
+                              AnswerAddresses<Address>& out) const {
     struct Cand {
         std::size_t edge;
         std::uint64_t weight;
@@ -231,8 +357,8 @@ std::size_t GeoSteering::pick(const NameCandidates& nc, const std::vector<Ranked
     thread_local std::vector<Cand> cands;
     const unsigned count = name.count;
     std::size_t answered = SIZE_MAX;
-    for (const auto& rk : order) {
-        const auto& rc = nc.regions[rk.slot];
+    for (const std::uint32_t slot : order) {
+        const auto& rc = nc.regions[slot];
         cands.clear();
         std::uint64_t total = 0;
         std::size_t most = 0;
@@ -282,21 +408,41 @@ std::size_t GeoSteering::pick(const NameCandidates& nc, const std::vector<Ranked
 }
 
 SteeringAnswer GeoSteering::steer(const Steered& name, const ClientAddress& client) const {
+    return steer_only(name, client, Families::both);
+}
+
+SteeringAnswer GeoSteering::steer_only(const Steered& name, const ClientAddress& client,
+                                       Families families) const {
     SteeringAnswer ans;
     if (name.index >= names_.size() || !names_[name.index]) {
         assert(false && "steer() called with a Steered the GeoSteering was not built with");
         return ans;
     }
     const NameCandidates& nc = *names_[name.index];
-    const Location loc = locate(client);
+    std::span<const std::uint32_t> order;
+    std::uint8_t scope = 0;
+    Location::Source source = Location::Source::fallback;
+    if (const auto placed = place(client.address)) {
+        const std::size_t n = nc.regions.size();
+        order = std::span<const std::uint32_t>(nc.orders).subspan(placed->cls * n, n);
+        scope = placed->scope;
+        source = placed->source == ClassTable::Source::nets ? Location::Source::nets
+                 : placed->source == ClassTable::Source::db ? Location::Source::db
+                                                            : Location::Source::fallback;
+    } else {
+        thread_local std::vector<std::uint32_t> ranked;
+        const Location loc = locate(client);
+        rank(nc, loc, ranked);
+        order = ranked;
+        scope = loc.scope;
+        source = loc.source;
+    }
     if (metrics_) {
-        (loc.source == Location::Source::nets ? metrics_->lookups_nets
-         : loc.source == Location::Source::db ? metrics_->lookups_db
-                                              : metrics_->lookups_default)
+        (source == Location::Source::nets ? metrics_->lookups_nets
+         : source == Location::Source::db ? metrics_->lookups_db
+                                          : metrics_->lookups_default)
             .inc();
     }
-    thread_local std::vector<Ranked> order;
-    rank(nc, loc, order);
 
     bool any_up = false;
     for (const auto& rc : nc.regions) {
@@ -313,11 +459,16 @@ SteeringAnswer GeoSteering::steer(const Steered& name, const ClientAddress& clie
         if (nc.all_down.load(std::memory_order_relaxed) && nc.all_down.exchange(false)) {
             log_info("geodns: {}: candidate edges up again, fail open over", name.name);
         }
-        const std::size_t r4 = pick(nc, order, name, &EdgeInfo::v4, ans.v4);
-        const std::size_t r6 = pick(nc, order, name, &EdgeInfo::v6, ans.v6);
+        const auto want = static_cast<unsigned>(families);
+        const std::size_t r4 =
+            (want & 1u) ? pick(nc, order, name, &EdgeInfo::v4, ans.v4) : SIZE_MAX;
+        const std::size_t r6 =
+            (want & 2u) ? pick(nc, order, name, &EdgeInfo::v6, ans.v6) : SIZE_MAX;
         first_region = r4 != SIZE_MAX ? r4 : r6;
         // One candidate region: every client gets the same answer, so it holds for all (/0).
-        ans.scope_prefix = nc.regions.size() <= 1 ? 0 : std::min(loc.scope, client.source_prefix);
+        // Otherwise the widest block of the client's class, which may be wider or narrower than
+        // the source prefix (RFC 7871 7.2.1; gdnsd does the same); a /0 source gets /0.
+        ans.scope_prefix = nc.regions.size() <= 1 || client.source_prefix == 0 ? 0 : scope;
     } else {
         if (!nc.all_down.load(std::memory_order_relaxed) && !nc.all_down.exchange(true)) {
             log_warn(
@@ -327,8 +478,8 @@ SteeringAnswer GeoSteering::steer(const Steered& name, const ClientAddress& clie
         }
         ans.fail_open = true;
         ans.scope_prefix = 0;
-        for (const auto& rk : order) {
-            const auto& rc = nc.regions[rk.slot];
+        for (const std::uint32_t slot : order) {
+            const auto& rc = nc.regions[slot];
             for (const std::size_t e : rc.edges) {
                 const auto& edge = fleet_.edges[e];
                 if (first_region == SIZE_MAX && (!edge.v4.empty() || !edge.v6.empty())) {

@@ -6,9 +6,13 @@
 // Immutable after construction except the health it reads and a fail-open flag: steer() is
 // safe from any number of threads. The Fleet is copied; the HealthTable (and the metrics, when
 // given) must outlive the GeoSteering.
+// The placement and the region order are precomputed at construction for every address range
+// (ClassTable: one lookup per query, no geo database lookup or distance maths); health is
+// applied at query time, so health changes leave the table (and the ECS scope) valid.
 #include "common/metrics.hpp"
 #include "geodns/geo/geo_database.hpp"
 #include "geodns/geo/nets.hpp"
+#include "geodns/policy/class_table.hpp"
 #include "geodns/policy/fleet.hpp"
 #include "geodns/policy/steering.hpp"
 
@@ -72,8 +76,23 @@ class GeoSteering final : public Steering {
     ~GeoSteering() override;
 
     SteeringAnswer steer(const Steered& name, const ClientAddress& client) const override;
+    SteeringAnswer steer_only(const Steered& name, const ClientAddress& client,
+                              Families families) const override;
 
+    // The per-query path (a database lookup, then distances), kept for the few addresses the
+    // table sends back to it and as the reference the table is tested against.
     Location locate(const ClientAddress& client) const noexcept;
+
+    // The answer class and ECS scope from the precomputed table (scope before the IPv4-mapped
+    // adjustment). nullopt when the address takes the per-query path.
+    struct Placed {
+        std::uint32_t cls = 0;
+        ClassTable::Source source = ClassTable::Source::fallback;
+        std::uint8_t scope = 0;
+    };
+    std::optional<Placed> place(const boost::asio::ip::address& address) const noexcept;
+    std::size_t classes() const noexcept { return class_points_.size(); }
+    const ClassTable& table() const noexcept { return *table_; }
 
     // Seeds this thread's generator for the weighted order (tests; each thread is otherwise
     // seeded from std::random_device on first use).
@@ -83,10 +102,15 @@ class GeoSteering final : public Steering {
     struct RegionCandidates;
     struct NameCandidates;
     struct Ranked;
-    void rank(const NameCandidates& nc, const Location& loc, std::vector<Ranked>& out) const;
+    struct Point {
+        std::size_t region;
+        double latitude, longitude;
+    };
+    void rank(const NameCandidates& nc, const Location& loc, std::vector<std::uint32_t>& out) const;
     template <class Address, class Member>
-    std::size_t pick(const NameCandidates& nc, const std::vector<Ranked>& order,
-                     const Steered& name, Member member, std::vector<Address>& out) const;
+    std::size_t pick(const NameCandidates& nc, std::span<const std::uint32_t> order,
+                     const Steered& name, Member member, AnswerAddresses<Address>& out) const;
+    std::uint32_t classify(std::optional<std::size_t> region, std::uint32_t location);
 
     Fleet fleet_;
     const HealthTable& health_;
@@ -96,6 +120,11 @@ class GeoSteering final : public Steering {
     std::vector<std::unique_ptr<NameCandidates>> names_;  // by Steered::index; null: unknown
     GeoSteeringMetrics* metrics_;
     std::vector<Counter*> answers_;  // by region index; empty without metrics
+    // Distinct (region, coordinates) of the fleet's edges; a class is an order of them.
+    std::vector<Point> points_;
+    std::vector<std::vector<std::uint32_t>> class_points_;  // by class id
+    std::map<std::vector<std::uint32_t>, std::uint32_t> class_ids_;
+    std::unique_ptr<const ClassTable> table_;
 };
 
 }  // namespace cdn::geodns

@@ -6,8 +6,12 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include <algorithm>
+#include <array>
+#include <cassert>
+#include <cstddef>
 #include <cstdint>
-#include <vector>
+#include <initializer_list>
 
 namespace cdn::geodns {
 
@@ -19,10 +23,43 @@ struct ClientAddress {
     bool from_ecs = false;
 };
 
+// A steered answer's addresses of one family, held inline: the answer is built on every query,
+// and a heap vector cost two allocations per query (issue 19). Room for the largest answer:
+// Steered::count (at most 16) plus the last-resort address, or the fail-open cap (8).
+template <class T>
+class AnswerAddresses {
+  public:
+    static constexpr std::size_t kCapacity = 17;
+    AnswerAddresses() = default;
+    AnswerAddresses(std::initializer_list<T> list) {
+        for (const T& x : list)
+            push_back(x);
+    }
+    void push_back(const T& x) noexcept {
+        assert(size_ < kCapacity);
+        if (size_ < kCapacity) items_[size_++] = x;
+    }
+    void reserve(std::size_t) noexcept {}
+    void clear() noexcept { size_ = 0; }
+    std::size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+    const T* begin() const noexcept { return items_.data(); }
+    const T* end() const noexcept { return items_.data() + size_; }
+    const T& front() const noexcept { return items_[0]; }
+    const T& operator[](std::size_t i) const noexcept { return items_[i]; }
+    friend bool operator==(const AnswerAddresses& a, const AnswerAddresses& b) {
+        return std::equal(a.begin(), a.end(), b.begin(), b.end());
+    }
+
+  private:
+    std::array<T, kCapacity> items_{};
+    std::size_t size_ = 0;
+};
+
 struct SteeringAnswer {
     // Ordered: nearest first, at most Steered::count, plus one with Steered::last_resort.
-    std::vector<boost::asio::ip::address_v4> v4;
-    std::vector<boost::asio::ip::address_v6> v6;
+    AnswerAddresses<boost::asio::ip::address_v4> v4;
+    AnswerAddresses<boost::asio::ip::address_v6> v6;
     // ECS scope prefix to return: the width of the network (database network or configured CIDR
     // block) that decided the answer, never more than the source prefix; 0 when the answer does
     // not depend on the client (fail open, default location).
@@ -37,6 +74,13 @@ class Steering {
   public:
     virtual ~Steering() = default;
     virtual SteeringAnswer steer(const Steered& name, const ClientAddress& client) const = 0;
+    // The same, when only some families will be used (an A query needs no IPv6 pick): the
+    // other family's list may come back empty. By default, steer().
+    enum class Families : std::uint8_t { v4 = 1, v6 = 2, both = 3 };
+    virtual SteeringAnswer steer_only(const Steered& name, const ClientAddress& client,
+                                      Families) const {
+        return steer(name, client);
+    }
 };
 
 }  // namespace cdn::geodns

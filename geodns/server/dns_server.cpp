@@ -176,6 +176,7 @@ struct DnsShared {
     DnsShared(DnsServerOptions o, const ServedState& s, DnsMetrics& m, const Clock& c)
         : endpoints(std::move(o.endpoints)),
           reuse_port(o.reuse_port),
+          udp_blocking(o.udp_blocking),
           served(s),
           metrics(m),
           clock(c),
@@ -184,6 +185,8 @@ struct DnsShared {
           tcp(o.limits.tcp_max_connections, o.limits.tcp_max_connections_per_client) {}
     const std::vector<asio::ip::tcp::endpoint> endpoints;
     const bool reuse_port;
+    const bool udp_blocking;
+    std::atomic<bool> stopping{false};  // tells the blocking UDP threads to return
     const ServedState& served;
     DnsMetrics& metrics;
     const Clock& clock;
@@ -196,6 +199,8 @@ namespace {
 
 asio::awaitable<void> udp_loop(std::shared_ptr<detail::DnsShared> shared,
                                std::shared_ptr<udp::socket> sock);
+void udp_blocking_loop(std::shared_ptr<detail::DnsShared> shared,
+                       std::shared_ptr<udp::socket> sock);
 
 asio::awaitable<void> tcp_session(std::shared_ptr<detail::DnsShared> shared, tcp::socket socket);
 
@@ -239,7 +244,11 @@ std::vector<tcp::endpoint> DnsServer::start() {
             break;
         }
         for (auto& s : socks) {
-            asio::co_spawn(s->get_executor(), udp_loop(shared_, s), asio::detached);
+            if (shared_->udp_blocking) {
+                udp_threads_.emplace_back(udp_blocking_loop, shared_, s);
+            } else {
+                asio::co_spawn(s->get_executor(), udp_loop(shared_, s), asio::detached);
+            }
             udp_.push_back(std::move(s));
         }
         tcp_.push_back(std::move(listener));
@@ -262,6 +271,16 @@ void DnsServer::stop() {
     for (auto& l : tcp_)
         l->close();
     tcp_.clear();
+    if (!udp_threads_.empty()) {
+        // Wake the blocked recvmmsg calls (a shutdown wakes readers even of an unconnected UDP
+        // socket; the receive timeout bounds the wait anyway), then wait for the threads.
+        shared_->stopping.store(true);
+        for (auto& s : udp_)
+            ::shutdown(s->native_handle(), SHUT_RDWR);
+        for (auto& t : udp_threads_)
+            t.join();
+        udp_threads_.clear();
+    }
     for (auto& s : udp_) {
         // Closed on its own worker: the loop may be inside a batch on that thread.
         asio::post(s->get_executor(), [s] {
@@ -292,7 +311,9 @@ asio::ip::address source_of(const sockaddr_storage& ss) {
 struct UdpBatch {
     static constexpr std::size_t kQueryBytes = 4096;  // a larger query arrives cut: FORMERR
     explicit UdpBatch(std::size_t answer_bytes)
-        : in(kUdpBatch * kQueryBytes), out(kUdpBatch * answer_bytes), answer_size(answer_bytes) {}
+        : in(kUdpBatch * kQueryBytes), out(kUdpBatch * answer_bytes), answer_size(answer_bytes) {
+        arm_receive();
+    }
     std::vector<std::uint8_t> in;
     std::vector<std::uint8_t> out;
     std::size_t answer_size;
@@ -309,6 +330,16 @@ struct UdpBatch {
         answer_size = answer_bytes;
     }
 
+    // Before the first recvmmsg; after one, rearm(got) resets only what it changed (re-arming
+    // all 32 slots cost more than the answer itself at low load: issue 19's callgrind counts).
+    void rearm(std::size_t used) {
+        for (std::size_t i = 0; i < used; ++i) {
+            rx[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+            rx[i].msg_hdr.msg_flags = 0;
+            rx[i].msg_len = 0;
+        }
+    }
+
     void arm_receive() {
         for (std::size_t i = 0; i < kUdpBatch; ++i) {
             rx_iov[i] = iovec{in.data() + i * kQueryBytes, kQueryBytes};
@@ -322,6 +353,69 @@ struct UdpBatch {
     }
 };
 
+// Answers the `got` queries recvmmsg put in `batch` and sends the answers with sendmmsg (never
+// blocking: a full send buffer drops the answer, the client retries).
+void answer_batch(detail::DnsShared& shd, UdpBatch& batch, int fd, std::size_t got,
+                  View<Served>& view, View<detail::DnsLive>& live_view) {
+    DnsMetrics& m = shd.metrics;
+    const Served& served = view.get();
+    const detail::DnsLive& live = live_view.get();
+    Rrl* const rrl = live.rrl.get();
+    ResponderOptions options;
+    options.max_udp_payload = live.limits.max_udp_payload;
+    options.name_hash = rrl != nullptr;
+    batch.fit_answers(std::max<std::size_t>(512, options.max_udp_payload));
+    const TimePoint now = rrl != nullptr ? shd.clock.now() : TimePoint{};
+    unsigned answers = 0;
+    for (std::size_t i = 0; i < got; ++i) {
+        const std::size_t n = batch.rx[i].msg_len;
+        std::uint8_t* answer = batch.out.data() + answers * batch.answer_size;
+        const asio::ip::address source = source_of(batch.from[i]);
+        ResponseInfo info = respond(
+            *served.zones, *served.steering,
+            std::span<const std::uint8_t>(batch.in.data() + i * UdpBatch::kQueryBytes, n), source,
+            Transport::udp, options, std::span<std::uint8_t>(answer, batch.answer_size));
+        if (info.size == 0) {
+            m.dropped->inc();
+            continue;
+        }
+        if (rrl != nullptr) {
+            const RrlDecision d = rrl->check(source, info.rcode, info.qtype, info.name_hash, now);
+            if (d.evicted) m.rrl_evictions->inc();
+            if (d.verdict == RrlVerdict::drop) {
+                m.count_query(false, info.qtype, info.ecs);
+                m.rrl_dropped->inc();
+                continue;
+            }
+            if (d.verdict == RrlVerdict::slip) {
+                info.size = make_slip_response(std::span(answer, info.size));
+                info.truncated = false;  // counted as a slip, not as a cut answer
+                m.rrl_slipped->inc();
+            }
+        }
+        m.count(false, info.qtype, info.rcode, info.truncated, info.ecs);
+        batch.tx_iov[answers] = iovec{answer, info.size};
+        batch.tx[answers].msg_hdr = msghdr{};
+        batch.tx[answers].msg_hdr.msg_name = &batch.from[i];
+        batch.tx[answers].msg_hdr.msg_namelen = batch.rx[i].msg_hdr.msg_namelen;
+        batch.tx[answers].msg_hdr.msg_iov = &batch.tx_iov[answers];
+        batch.tx[answers].msg_hdr.msg_iovlen = 1;
+        ++answers;
+    }
+    unsigned sent = 0;
+    while (sent < answers) {
+        const int r = ::sendmmsg(fd, batch.tx.data() + sent, answers - sent, MSG_DONTWAIT);
+        if (r <= 0) {
+            // A full send buffer (or an error for the first message): drop it and go on
+            // with the rest; the client retries.
+            m.dropped->inc();
+            ++sent;
+            continue;
+        }
+        sent += static_cast<unsigned>(r);
+    }
+}
+
 asio::awaitable<void> udp_loop(std::shared_ptr<detail::DnsShared> shared,
                                std::shared_ptr<udp::socket> sock) {
     View<Served> view(shared->served);
@@ -329,7 +423,6 @@ asio::awaitable<void> udp_loop(std::shared_ptr<detail::DnsShared> shared,
     // Answers never exceed max_udp_payload (the responder caps UDP at it); a reload that changes
     // it resizes the answer buffers.
     UdpBatch batch(std::max<std::size_t>(512, live_view.get().limits.max_udp_payload));
-    DnsMetrics& m = shared->metrics;
     for (;;) {
         auto [ec] = co_await sock->async_wait(udp::socket::wait_read, nothrow);
         if (!sock->is_open()) co_return;
@@ -340,69 +433,34 @@ asio::awaitable<void> udp_loop(std::shared_ptr<detail::DnsShared> shared,
         const int fd = sock->native_handle();
         // A few batches per wake-up, then back to the io_context so timers and TCP get a turn.
         for (int round = 0; round < 4; ++round) {
-            batch.arm_receive();
             const int got = ::recvmmsg(fd, batch.rx.data(), kUdpBatch, MSG_DONTWAIT, nullptr);
             if (got <= 0) break;  // EAGAIN: drained; anything else (an ICMP error): next wait
-            const Served& served = view.get();
-            const detail::DnsLive& live = live_view.get();
-            Rrl* const rrl = live.rrl.get();
-            ResponderOptions options;
-            options.max_udp_payload = live.limits.max_udp_payload;
-            options.name_hash = rrl != nullptr;
-            batch.fit_answers(std::max<std::size_t>(512, options.max_udp_payload));
-            const TimePoint now = rrl != nullptr ? shared->clock.now() : TimePoint{};
-            unsigned answers = 0;
-            for (std::size_t i = 0; i < static_cast<std::size_t>(got); ++i) {
-                const std::size_t n = batch.rx[i].msg_len;
-                std::uint8_t* answer = batch.out.data() + answers * batch.answer_size;
-                const asio::ip::address source = source_of(batch.from[i]);
-                ResponseInfo info = respond(
-                    *served.zones, *served.steering,
-                    std::span<const std::uint8_t>(batch.in.data() + i * UdpBatch::kQueryBytes, n),
-                    source, Transport::udp, options,
-                    std::span<std::uint8_t>(answer, batch.answer_size));
-                if (info.size == 0) {
-                    m.dropped->inc();
-                    continue;
-                }
-                if (rrl != nullptr) {
-                    const RrlDecision d =
-                        rrl->check(source, info.rcode, info.qtype, info.name_hash, now);
-                    if (d.evicted) m.rrl_evictions->inc();
-                    if (d.verdict == RrlVerdict::drop) {
-                        m.count_query(false, info.qtype, info.ecs);
-                        m.rrl_dropped->inc();
-                        continue;
-                    }
-                    if (d.verdict == RrlVerdict::slip) {
-                        info.size = make_slip_response(std::span(answer, info.size));
-                        info.truncated = false;  // counted as a slip, not as a cut answer
-                        m.rrl_slipped->inc();
-                    }
-                }
-                m.count(false, info.qtype, info.rcode, info.truncated, info.ecs);
-                batch.tx_iov[answers] = iovec{answer, info.size};
-                batch.tx[answers].msg_hdr = msghdr{};
-                batch.tx[answers].msg_hdr.msg_name = &batch.from[i];
-                batch.tx[answers].msg_hdr.msg_namelen = batch.rx[i].msg_hdr.msg_namelen;
-                batch.tx[answers].msg_hdr.msg_iov = &batch.tx_iov[answers];
-                batch.tx[answers].msg_hdr.msg_iovlen = 1;
-                ++answers;
-            }
-            unsigned sent = 0;
-            while (sent < answers) {
-                const int r = ::sendmmsg(fd, batch.tx.data() + sent, answers - sent, MSG_DONTWAIT);
-                if (r <= 0) {
-                    // A full send buffer (or an error for the first message): drop it and go on
-                    // with the rest; the client retries.
-                    m.dropped->inc();
-                    ++sent;
-                    continue;
-                }
-                sent += static_cast<unsigned>(r);
-            }
+            answer_batch(*shared, batch, fd, static_cast<std::size_t>(got), view, live_view);
+            batch.rearm(static_cast<std::size_t>(got));
             if (static_cast<std::size_t>(got) < kUdpBatch) break;  // the socket is drained
         }
+    }
+}
+
+// The same as udp_loop on a thread of its own, blocking in recvmmsg until at least one query is
+// there (MSG_WAITFORONE takes what else has arrived, up to the batch), as gdnsd's UDP threads
+// do: no reactor, no wake-up of a coroutine per batch. It returns when stop() sets `stopping`.
+void udp_blocking_loop(std::shared_ptr<detail::DnsShared> shared,
+                       std::shared_ptr<udp::socket> sock) {
+    boost::system::error_code ignored;
+    sock->native_non_blocking(false, ignored);
+    sock->non_blocking(false, ignored);
+    const int fd = sock->native_handle();
+    const timeval wake{0, 200'000};  // check `stopping` at least this often
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wake, sizeof wake);
+    View<Served> view(shared->served);
+    View<detail::DnsLive> live_view(shared->live);
+    UdpBatch batch(std::max<std::size_t>(512, live_view.get().limits.max_udp_payload));
+    while (!shared->stopping.load(std::memory_order_relaxed)) {
+        const int got = ::recvmmsg(fd, batch.rx.data(), kUdpBatch, MSG_WAITFORONE, nullptr);
+        if (got <= 0) continue;  // the timeout, a signal, an ICMP error, or shutdown by stop()
+        answer_batch(*shared, batch, fd, static_cast<std::size_t>(got), view, live_view);
+        batch.rearm(static_cast<std::size_t>(got));
     }
 }
 

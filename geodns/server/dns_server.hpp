@@ -28,6 +28,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 namespace cdn::geodns {
@@ -115,6 +116,9 @@ struct DnsServerOptions {
     // Share the ports with other processes on purpose; false: a port another process holds is an
     // error (start() throws).
     bool reuse_port = false;
+    // UDP: a thread per socket blocking in recvmmsg (as gdnsd), instead of the worker's asio
+    // reactor waking a coroutine per batch. TCP stays on asio either way.
+    bool udp_blocking = false;
     DnsLimits limits;
 };
 
@@ -144,6 +148,7 @@ class DnsServer {
     WorkerPool& pool_;
     std::shared_ptr<detail::DnsShared> shared_;
     std::vector<std::shared_ptr<boost::asio::ip::udp::socket>> udp_;
+    std::vector<std::thread> udp_threads_;  // with udp_blocking
     std::vector<std::unique_ptr<Listener>> tcp_;
 };
 

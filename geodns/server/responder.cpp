@@ -187,7 +187,8 @@ class Answerer {
     }
 
     void steer(const Steered& steered, std::uint16_t qtype) {
-        const SteeringAnswer answer = steering_.steer(steered, client_);
+        const SteeringAnswer answer = steering_.steer_only(
+            steered, client_, qtype == type::a ? Steering::Families::v4 : Steering::Families::v6);
         steered_ = true;
         scope_ = std::max(scope_, answer.scope_prefix);
         const std::uint32_t ttl =
@@ -293,8 +294,8 @@ ResponseInfo respond(const ZoneSet& zones, const Steering& steering,
         codec::flag::qr | (q.header.flags & (0x7800 | codec::flag::rd | codec::flag::cd)));
     if (w.header(q.header.id, flags) != WriteStatus::ok) return info;
     bool truncated = false;
-    if (q.has_question &&
-        w.question(q.question.name, q.question.qtype, q.question.qclass) != WriteStatus::ok)
+    if (q.has_question && w.question(q.question.name, q.question.qtype, q.question.qclass,
+                                     q.question.canonical.view()) != WriteStatus::ok)
         truncated = true;  // only with an absurdly small `out`
 
     // The ECS option we echo (RFC 7871 7.2.1): same family, source prefix and address; scope set
@@ -335,9 +336,10 @@ ResponseInfo respond(const ZoneSet& zones, const Steering& steering,
             w.set_limit(limit);
             info.steered = answerer.steered();
             if (ecs) {
-                ecs->scope_prefix = answerer.steered() && ecs->source_prefix > 0
-                                        ? std::min(answerer.scope(), ecs->source_prefix)
-                                        : 0;
+                // The steering's scope as it is, wider or narrower than the source (RFC 7871
+                // 7.2.1, as gdnsd): a narrower one tells the resolver the source was too short.
+                ecs->scope_prefix =
+                    answerer.steered() && ecs->source_prefix > 0 ? answerer.scope() : 0;
             }
             break;
         }

@@ -79,7 +79,7 @@ TEST_CASE("geodns: dig gets the nearest edge by source address and by ECS", "[ge
     CHECK(dig_short(dns.port(), {"-b", "127.3.0.1", "www.cdn.example", "AAAA"}) ==
           std::vector<std::string>{"2001:db8:e::3"});
 
-    // ECS wins over the source address; the scope is echoed, never wider than the source prefix.
+    // ECS wins over the source address; the scope is the merged block of its answer class.
     const std::string out =
         dig(dns.port(), {"-b", "127.1.0.1", "+subnet=198.51.100.0/24", "www.cdn.example", "A"});
     CHECK_THAT(out, Contains("127.10.0.2"));
@@ -93,6 +93,54 @@ TEST_CASE("geodns: dig gets the nearest edge by source address and by ECS", "[ge
     // The answer's TTL is the steered name's.
     CHECK_THAT(dig(dns.port(), {"+noall", "+answer", "www.cdn.example", "A"}), Contains("\t20\t"));
     CHECK(dns.metric(R"(cdn_geodns_ecs_queries_total)") >= 3);
+}
+
+TEST_CASE("geodns: the ECS scope is the widest block with the same answer, as gdnsd's",
+          "[geodns]") {
+    // Issue 19: database networks whose clients get the same region order are merged, so a
+    // resolver caches one answer for the whole block. The values are what gdnsd 3.8.1 answers
+    // for the same database and regions (bench/dns_qps.sh compares the two).
+    TempDir dir;
+    GeoDns dns(dir, geodns_config());
+    auto scope_of = [&](const std::string& subnet) {
+        const std::string out = kdig(dns.port(), {"+subnet=" + subnet, "www.cdn.example", "A"});
+        const auto at = out.find("CLIENT-SUBNET: ");
+        REQUIRE(at != std::string::npos);
+        const auto end = out.find_first_of("\n", at);
+        return out.substr(at + 15, end - at - 15);
+    };
+    CHECK(scope_of("192.0.2.0/24") == "192.0.2.0/24/6");  // the database says /24
+    CHECK(scope_of("2001:db8:2:1::/64") == "2001:db8:2:1::/64/48");
+    CHECK(scope_of("127.1.0.0/8") == "127.0.0.0/8/15");  // narrower than the source: allowed
+    CHECK(scope_of("::ffff:127.1.0.0/120") == "::ffff:127.1.0.0/120/111");
+    CHECK(scope_of("10.1.2.0/24") == "10.1.2.0/24/2");  // not in the database: default's class
+    CHECK(scope_of("0.0.0.0/0") == "0.0.0.0/0/0");
+    // dig agrees, and the answer is still the nearest edge.
+    const std::string out = dig(dns.port(), {"+subnet=192.0.2.0/24", "www.cdn.example", "A"});
+    CHECK_THAT(out, Contains("CLIENT-SUBNET: 192.0.2.0/24/6"));
+    CHECK_THAT(out, Contains("127.10.0.1"));
+}
+
+TEST_CASE("geodns: udp_threads serves UDP from blocking threads and stops cleanly", "[geodns]") {
+    // [server] udp_threads = true: a thread per UDP socket in recvmmsg instead of the reactor.
+    TempDir dir;
+    std::string config = geodns_config();
+    const auto at = config.find("[server]\n");
+    REQUIRE(at != std::string::npos);
+    config.insert(at + 9, "udp_threads = true\n");
+    GeoDns dns(dir, config);
+    for (int i = 0; i < 20; ++i) {
+        CHECK(dig_short(dns.port(), {"-b", "127.3.0.1", "www.cdn.example", "A"}) ==
+              std::vector<std::string>{"127.10.0.3"});
+    }
+    CHECK_THAT(dig(dns.port(), {"+subnet=192.0.2.0/24", "www.cdn.example", "A"}),
+               Contains("CLIENT-SUBNET: 192.0.2.0/24/6"));
+    CHECK_THAT(dig(dns.port(), {"+tcp", "ns1.cdn.example", "A"}), Contains("127.0.0.53"));
+    CHECK(dns.metric(R"(cdn_geodns_queries_total{transport="udp",qtype="A"})") >= 21);
+    // SIGTERM: the UDP threads are woken and joined, and geodns exits 0 promptly.
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(dns.process().terminate() == 0);
+    CHECK(std::chrono::steady_clock::now() - t0 < 3s);
 }
 
 TEST_CASE("geodns: NXDOMAIN, NODATA, REFUSED, CNAME, SOA, NS and TXT", "[geodns]") {

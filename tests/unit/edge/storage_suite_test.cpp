@@ -51,7 +51,7 @@ struct DiskFixture {
     DiskStore store{disk_settings(dir.path()), clock};
 };
 
-template <PolicyKind Policy = PolicyKind::s3fifo>
+template <PolicyKind Policy = PolicyKind::s3fifo_tlfu>
 struct Tiered {
     cdn::test::TempDir dir;
     cdn::test::ManualClock clock;
@@ -61,6 +61,9 @@ struct Tiered {
 };
 using TieredFixture = Tiered<>;
 
+struct S3FifoMemoryFixture {
+    MemoryStore store{4 << 20, 4, PolicyKind::s3fifo};
+};
 struct WTinyLfuMemoryFixture {
     MemoryStore store{4 << 20, 4, PolicyKind::wtinylfu};
 };
@@ -69,7 +72,8 @@ using WTinyLfuTieredFixture = Tiered<PolicyKind::wtinylfu>;
 }  // namespace
 
 TEMPLATE_TEST_CASE("storage suite: insert, lookup, replace, remove", "[storage]", MemoryFixture,
-                   DiskFixture, TieredFixture, WTinyLfuMemoryFixture, WTinyLfuTieredFixture) {
+                   DiskFixture, TieredFixture, WTinyLfuMemoryFixture, WTinyLfuTieredFixture,
+                   S3FifoMemoryFixture) {
     TestType f;
     ObjectStore& s = f.store;
     CHECK_FALSE(s.lookup("http://h/a"));
@@ -104,7 +108,7 @@ TEMPLATE_TEST_CASE("storage suite: insert, lookup, replace, remove", "[storage]"
 
 TEMPLATE_TEST_CASE("storage suite: a URL's variants are stored and dropped together", "[storage]",
                    MemoryFixture, DiskFixture, TieredFixture, WTinyLfuMemoryFixture,
-                   WTinyLfuTieredFixture) {
+                   WTinyLfuTieredFixture, S3FifoMemoryFixture) {
     TestType f;
     ObjectStore& s = f.store;
     auto set = make_variant_set();
@@ -131,7 +135,7 @@ TEMPLATE_TEST_CASE("storage suite: a URL's variants are stored and dropped toget
 
 TEMPLATE_TEST_CASE("storage suite: concurrent readers and writers see whole objects", "[storage]",
                    MemoryFixture, DiskFixture, TieredFixture, WTinyLfuMemoryFixture,
-                   WTinyLfuTieredFixture) {
+                   WTinyLfuTieredFixture, S3FifoMemoryFixture) {
     TestType f;
     ObjectStore& s = f.store;
     std::atomic<int> wrong{0};

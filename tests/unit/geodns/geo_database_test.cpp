@@ -5,6 +5,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -14,7 +15,10 @@
 
 using cdn::geodns::FieldPaths;
 using cdn::geodns::GeoDatabase;
+using cdn::geodns::GeoNetworks;
+using cdn::geodns::GeoPoint;
 using cdn::geodns::GeoRecord;
+using cdn::geodns::U128;
 using cdn::geodns::test::data_path;
 using cdn::geodns::test::read_tsv;
 namespace ip = boost::asio::ip;
@@ -198,4 +202,53 @@ TEST_CASE("GeoDatabase: concurrent lookups") {
     for (auto& t : threads)
         t.join();
     CHECK(bad == 0);
+}
+
+TEST_CASE("GeoDatabase: the whole tree as ranges agrees with lookups") {
+    // networks() is what the steering's class table is built from (issue 19): the ranges must
+    // cover each family in order, and every range's location must be what a lookup of its first
+    // and last address gives.
+    for (const char* file : {"geodns-test.mmdb", "maxmind/GeoIP2-City-Test.mmdb"}) {
+        INFO(file);
+        const auto db = GeoDatabase::open(data_path(file));
+        const GeoNetworks* n = db->networks();
+        REQUIRE(n != nullptr);
+        REQUIRE(!n->v4_start.empty());
+        REQUIRE(!n->v6_start.empty());
+        CHECK(n->v4_start.front() == 0);
+        CHECK(n->v6_start.front() == 0);
+        CHECK(std::is_sorted(n->v4_start.begin(), n->v4_start.end()));
+        CHECK(std::adjacent_find(n->v4_start.begin(), n->v4_start.end()) == n->v4_start.end());
+        CHECK(n->v4_loc.size() == n->v4_start.size());
+        CHECK(n->v6_loc.size() == n->v6_start.size());
+        CHECK(n->locations.size() > 1);
+        auto check = [&](const ip::address& a, std::uint32_t loc) {
+            INFO(a.to_string());
+            const GeoPoint p = db->locate(a);
+            if (loc == GeoNetworks::kAlias) return;
+            CHECK(p.has_location == (loc != GeoNetworks::kNoLocation));
+            if (p.has_location && loc != GeoNetworks::kNoLocation) {
+                CHECK(p.latitude == n->locations[loc].latitude);
+                CHECK(p.longitude == n->locations[loc].longitude);
+            }
+        };
+        for (std::size_t i = 0; i < n->v4_start.size(); ++i) {
+            const std::uint32_t last =
+                i + 1 < n->v4_start.size() ? n->v4_start[i + 1] - 1 : 0xffffffffu;
+            check(ip::address_v4(n->v4_start[i]), n->v4_loc[i]);
+            check(ip::address_v4(last), n->v4_loc[i]);
+        }
+        auto v6 = [](U128 k) {
+            ip::address_v6::bytes_type b;
+            for (unsigned i = 0; i < 16; ++i)
+                b[i] = static_cast<unsigned char>(k >> (8 * (15 - i)));
+            return ip::address_v6(b);
+        };
+        for (std::size_t i = 0; i < n->v6_start.size(); ++i) {
+            const U128 last = i + 1 < n->v6_start.size() ? n->v6_start[i + 1] - 1 : ~U128{0};
+            if (v6(n->v6_start[i]).is_v4_mapped() || v6(last).is_v4_mapped()) continue;
+            check(v6(n->v6_start[i]), n->v6_loc[i]);
+            check(v6(last), n->v6_loc[i]);
+        }
+    }
 }

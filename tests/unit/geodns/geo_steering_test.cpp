@@ -6,7 +6,10 @@
 #include <boost/asio/ip/address.hpp>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <functional>
 #include <map>
+#include <random>
 
 using namespace cdn::geodns;
 using cdn::geodns::test::data_path;
@@ -110,6 +113,77 @@ std::string v6s(const SteeringAnswer& a) {
     return s;
 }
 
+// The oracle for the precomputed table, per address with no table: the region order rank()
+// gives a Location (written again here; every region has one edge at its own coordinates), and
+// the widest block around an address in which every database network (probed at the block's
+// ends and at each range start inside it) gets that same order: the ECS scope gdnsd gives.
+std::vector<std::size_t> oracle_order(const Fleet& f, const GeoSteering::Location& loc) {
+    std::vector<std::pair<double, std::size_t>> d;
+    for (std::size_t r = 0; r < f.regions.size(); ++r) {
+        const double x = loc.region && *loc.region == r ? -1.0
+                         : loc.has_point
+                             ? haversine_km(loc.latitude, loc.longitude, f.regions[r].latitude,
+                                            f.regions[r].longitude)
+                             : static_cast<double>(r);
+        d.emplace_back(x, r);
+    }
+    std::sort(d.begin(), d.end());
+    std::vector<std::size_t> out;
+    for (const auto& [x, r] : d)
+        out.push_back(r);
+    return out;
+}
+
+template <class Key>
+int oracle_block(const std::vector<Key>& start, const std::vector<std::uint32_t>& loc, Key a,
+                 unsigned bits, const std::function<std::vector<std::size_t>(Key)>& order_at) {
+    const auto want = order_at(a);
+    for (unsigned p = 0; p <= bits; ++p) {
+        const Key host = p == bits ? Key{0}
+                         : p == 0  ? static_cast<Key>(~Key{0})
+                                   : static_cast<Key>((Key{1} << (bits - p)) - 1);
+        const Key lo = static_cast<Key>(a & ~host), hi = static_cast<Key>(a | host);
+        auto first = std::upper_bound(start.begin(), start.end(), lo) - 1;
+        const auto end = std::upper_bound(start.begin(), start.end(), hi);
+        bool same = order_at(lo) == want && order_at(hi) == want;
+        for (auto it = first; same && it != end; ++it) {
+            const auto i = static_cast<std::size_t>(it - start.begin());
+            same = loc[i] != GeoNetworks::kAlias && order_at(std::max(*it, lo)) == want;
+        }
+        if (same) return static_cast<int>(p);
+    }
+    return -1;
+}
+
+int oracle_scope(const GeoSteering& s, const Fleet& f, const GeoDatabase& db,
+                 const std::string& text) {
+    ip::address addr = ip::make_address(text);
+    const bool mapped = addr.is_v6() && addr.to_v6().is_v4_mapped();
+    if (mapped) addr = ip::make_address_v4(ip::v4_mapped, addr.to_v6());
+    auto order_of = [&](const ip::address& a) {
+        ClientAddress c;
+        c.address = a;
+        c.source_prefix = a.is_v4() ? 32 : 128;
+        return oracle_order(f, s.locate(c));
+    };
+    const GeoNetworks& n = *db.networks();
+    if (addr.is_v4()) {
+        const int p = oracle_block<std::uint32_t>(
+            n.v4_start, n.v4_loc, addr.to_v4().to_uint(), 32,
+            [&](std::uint32_t k) { return order_of(ip::address_v4(k)); });
+        return mapped ? p + 96 : p;
+    }
+    U128 k = 0;
+    for (const unsigned char c : addr.to_v6().to_bytes())
+        k = k << 8 | c;
+    return oracle_block<U128>(n.v6_start, n.v6_loc, k, 128, [&](U128 x) {
+        ip::address_v6::bytes_type b;
+        for (unsigned i = 0; i < 16; ++i)
+            b[i] = static_cast<unsigned char>(x >> (8 * (15 - i)));
+        return order_of(ip::address_v6(b));
+    });
+}
+
 }  // namespace
 
 TEST_CASE("haversine_km: known distances, across the antimeridian") {
@@ -138,12 +212,16 @@ TEST_CASE("GeoSteering: every expected.tsv line, nearest then next when regions 
         }
         const auto loc = steering.locate(c);
         CHECK(loc.scope == std::stoi(row["prefix"]));
+        // The answer's scope: the merged block of the client's class, at least as wide as the
+        // database network, and the same whatever the health (the class ignores health).
+        const int merged = oracle_scope(steering, fleet, *test_db(flat), row["sample_ip"]);
+        CHECK(merged <= std::stoi(row["prefix"]));
         for (std::size_t down = 0; down < order.size(); ++down) {
             const auto a = steering.steer(names[0], c);
             CHECK_FALSE(a.fail_open);
             CHECK(regions_of(fleet, a) == std::vector<std::string>{order[down].first});
             CHECK(a.v6.size() == 1);
-            CHECK(a.scope_prefix == std::stoi(row["prefix"]));
+            CHECK(int{a.scope_prefix} == merged);
             health.set(region_index[order[down].first], false);  // one edge per region
         }
         const auto a = steering.steer(names[0], c);
@@ -247,18 +325,70 @@ TEST_CASE("GeoSteering: ECS scope rules") {
     auto scope = [&](const char* addr, int prefix) {
         return int{steering.steer(names[0], client(addr, prefix, true)).scope_prefix};
     };
-    CHECK(scope("127.1.0.1", 32) == 16);  // IPv4 in the IPv6 tree: 112 - 96
-    CHECK(scope("127.1.0.0", 24) == 16);
-    CHECK(scope("127.1.0.0", 8) == 8);  // never more than the source
-    CHECK(scope("0.0.0.0", 0) == 0);    // a /0 source gets /0
+    // Networks that get the same answer class are merged (issue 19), as gdnsd 3.8.1 does on
+    // this database and these regions: the values marked "gdnsd" are what it answers.
+    CHECK(scope("127.1.0.1", 32) == 15);  // the DB's /16 (112 - 96) merged with 127.0/16
+    CHECK(scope("127.1.0.0", 24) == 15);  // gdnsd
+    CHECK(scope("127.1.0.0", 8) == 15);   // gdnsd: narrower than the source (RFC 7871 7.2.1)
+    CHECK(scope("0.0.0.0", 0) == 0);      // a /0 source gets /0 (gdnsd)
     CHECK(scope("::", 0) == 0);
-    CHECK(scope("127.10.0.1", 32) == 32);
-    CHECK(scope("127.10.0.0", 24) == 24);    // a miss block of /32, capped by the source /24
-    CHECK(scope("2001:db8:2::", 56) == 56);  // DB says /64, source says /56
-    CHECK(scope("2001:db8:2:1::", 64) == 64);
-    CHECK(scope("2001:db8:1::", 48) == 48);
-    CHECK(scope("::ffff:127.1.0.1", 128) == 112);  // mapped: reported in IPv6 terms
+    CHECK(scope("127.10.0.1", 32) == 31);
+    CHECK(scope("127.10.0.0", 24) == 31);
+    CHECK(scope("2001:db8:2::", 56) == 48);    // DB says /64: its /48 is all one class
+    CHECK(scope("2001:db8:2:1::", 64) == 48);  // gdnsd
+    CHECK(scope("2001:db8:1::", 48) == 47);
+    CHECK(scope("::ffff:127.1.0.1", 128) == 111);  // mapped: in IPv6 terms (gdnsd)
+    CHECK(scope("192.0.2.0", 24) == 6);            // gdnsd
+    CHECK(scope("10.1.2.0", 24) == 2);             // not in the DB: the default's class (gdnsd)
     CHECK(scope("81.2.69.0", 24) == 24);           // widened MaxMind probe: data for the /24
+    for (const char* a : {"127.1.0.1", "127.10.0.1", "2001:db8:2::", "::ffff:127.1.0.1",
+                          "192.0.2.0", "10.1.2.0", "81.2.69.0", "2001:db8:1::"}) {
+        INFO(a);
+        CHECK(scope(a, 24) == oracle_scope(steering, fleet, *test_db(), a));
+    }
+}
+
+TEST_CASE("GeoSteering: the precomputed table against the per-address path") {
+    const bool flat = GENERATE(false, true);
+    const Fleet fleet = simple_fleet();
+    const HealthTable health(fleet.edges.size());
+    const std::vector<Steered> names{name(0, 1)};
+    const auto db = test_db(flat);
+    const std::size_t dflt = GENERATE(kUsEast, kApNortheast);
+    const GeoSteering steering(fleet, health, db, Nets{}, dflt, names);
+    CHECK(steering.classes() >= 3);
+    std::mt19937 gen(7);
+    std::vector<std::string> addrs;
+    for (int i = 0; i < 300; ++i) {
+        const auto r = gen();
+        switch (i % 5) {
+            case 0:
+                addrs.push_back(ip::address_v4(0x7f000000u | (r & 0x0fffffu)).to_string());
+                break;
+            case 1:
+                addrs.push_back(ip::address_v4(static_cast<std::uint32_t>(r)).to_string());
+                break;
+            case 2:
+                addrs.push_back("2001:db8:" + std::to_string(r % 8) + ":" + std::to_string(r % 3) +
+                                "::" + std::to_string(r % 999));
+                break;
+            case 3:
+                addrs.push_back("::ffff:" +
+                                ip::address_v4(0x7f000000u | (r & 0x0fffffu)).to_string());
+                break;
+            default: addrs.push_back("2001:db8:" + std::to_string(r % 7) + "::"); break;
+        }
+    }
+    for (const auto& a : addrs) {
+        INFO((flat ? "flat " : "geoip2 ") << a << " default " << dflt);
+        const auto c = client(a);
+        const auto placed = steering.place(c.address);
+        REQUIRE(placed);
+        const auto ans = steering.steer(names[0], c);
+        const auto want = oracle_order(fleet, steering.locate(c));
+        CHECK(regions_of(fleet, ans) == std::vector<std::string>{fleet.regions[want[0]].id});
+        CHECK(int{ans.scope_prefix} == oracle_scope(steering, fleet, *db, a));
+    }
 }
 
 TEST_CASE("GeoSteering: a region with every edge down fails over to the next region") {
@@ -278,7 +408,7 @@ TEST_CASE("GeoSteering: a region with every edge down fails over to the next reg
     CHECK(v4s(a) == "127.10.0.2");
     // eu-central has no IPv6: IPv6 comes from the nearest region that has it.
     CHECK(v6s(a) == "2001:db8:e::3");
-    CHECK(a.scope_prefix == 16);
+    CHECK(a.scope_prefix == 15);  // merged with 127.0/16 (not in the DB: us-east first too)
 }
 
 TEST_CASE("GeoSteering: every candidate down fails open, nearest first, then recovers") {
@@ -386,7 +516,7 @@ TEST_CASE("GeoSteering: IPv6 answers and per-family nearest regions") {
     CHECK(v4s(a) == "127.10.0.2");
     CHECK(a.v6.size() == 2);
     CHECK(regions_of(fleet, a) == std::vector<std::string>{"eu-central"});
-    CHECK(a.scope_prefix == 56);
+    CHECK(a.scope_prefix == 48);  // narrower than the source is fine (RFC 7871 7.2.1)
     a = steering.steer(names[0], client("2001:db8:3::1"));
     CHECK(v6s(a) == "2001:db8:e::3");
     CHECK(a.scope_prefix == 48);
@@ -400,7 +530,7 @@ TEST_CASE("GeoSteering: a name restricted to some edges") {
     auto a = steering.steer(names[0], client("127.1.0.1"));  // Chicago: us-east not allowed
     CHECK(v4s(a) == "127.10.0.2");
     CHECK(v6s(a) == "2001:db8:e::3");
-    CHECK(a.scope_prefix == 16);
+    CHECK(a.scope_prefix == 15);
     // One region only: every client gets the same answer, scope /0.
     a = steering.steer(names[1], client("127.3.0.1"));
     CHECK(v4s(a) == "127.10.0.11");
@@ -587,4 +717,23 @@ TEST_CASE("GeoSteering: last_resort keeps the ECS scope and spreads by weight") 
     }
     // 4 sigma of a binomial(4000, 0.75) is ~2.7%.
     CHECK(heavy / double(kRounds) == Approx(0.75).margin(0.03));
+}
+
+TEST_CASE("GeoSteering: steer_only picks only the families asked for") {
+    const Fleet fleet = weighted_fleet();
+    const HealthTable health(fleet.edges.size());
+    const std::vector<Steered> names{name(0, 1)};
+    const GeoSteering steering(fleet, health, test_db(), Nets{}, kUsEast, names);
+    const auto berlin = client("127.2.0.1");
+    const auto both = steering.steer(names[0], berlin);
+    const auto v4 = steering.steer_only(names[0], berlin, Steering::Families::v4);
+    const auto v6 = steering.steer_only(names[0], berlin, Steering::Families::v6);
+    CHECK(v4s(v4) == v4s(both));
+    CHECK(v4.v6.empty());
+    CHECK(v6.v4.empty());
+    // eu-central has no IPv6: from us-east, whose two edges are drawn by weight.
+    CHECK(v6.v6.size() == 1);
+    CHECK((v6s(v6) == "2001:db8:e::1" || v6s(v6) == "2001:db8:e::11"));
+    CHECK(v4.scope_prefix == both.scope_prefix);
+    CHECK(v6.scope_prefix == both.scope_prefix);
 }

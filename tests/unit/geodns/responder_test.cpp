@@ -448,7 +448,7 @@ TEST_CASE("responder: steering inputs, TTLs and ECS", "[geodns][responder]") {
         CHECK(steering.last->address == make_address("2001:db8:1::5"));
         CHECK(steering.last->source_prefix == 128);
     }
-    SECTION("ECS v4 /24: steer by it, echo scope min(answer scope, source)") {
+    SECTION("ECS v4 /24: steer by it, echo the answer's scope") {
         steering.scope = 16;
         const auto x = ask(q("www.cdn.example").with_ecs({1, 24, 0, {192, 0, 2}}), steering);
         REQUIRE(steering.last);
@@ -458,11 +458,11 @@ TEST_CASE("responder: steering inputs, TTLs and ECS", "[geodns][responder]") {
         CHECK(x.info.ecs);
         CHECK(x.msg->opt()->data == "ext=0 ver=0 do=0 ecs=1/24/16/192.0.2");
     }
-    SECTION("ECS scope never exceeds the source prefix") {
+    SECTION("ECS scope longer than the source is echoed as it is (RFC 7871 7.2.1, gdnsd)") {
         steering.scope = 24;
         const auto x = ask(q("www.cdn.example").with_ecs({1, 20, 0, {10, 1, 0xF0}}), steering);
         CHECK(steering.last->address == make_address("10.1.240.0"));
-        CHECK(x.msg->opt()->data == "ext=0 ver=0 do=0 ecs=1/20/20/10.1.240");
+        CHECK(x.msg->opt()->data == "ext=0 ver=0 do=0 ecs=1/20/24/10.1.240");
     }
     SECTION("ECS v6 /56") {
         steering.scope = 48;
