@@ -204,15 +204,29 @@ struct Result {
     double store_heap = 0;  // heap bytes the store holds beyond its objects, per resident object
 };
 
-// Heap bytes of one replay object (an empty CachedObject with a short key) as make_shared
-// allocates it.
-double object_heap_bytes() {
-    constexpr int n = 4096;
-    std::vector<std::shared_ptr<CachedObject>> v;
+// One replay object: an empty CachedObject with the trace's key, as every replay stores it.
+ObjectPtr trace_object(std::string_view key, std::uint32_t object) {
+    auto o = std::make_shared<CachedObject>();
+    o->key.assign(key);                  // short: no allocation beyond the object's own
+    o->seq = std::uint64_t{object} + 1;  // one identity per (id, size): a version never changes
+    return o;
+}
+
+// Heap bytes of one replay object as it is allocated (trace_object: control block, key and
+// malloc's rounding included), measured with mallinfo2 over `n` objects with keys as long as
+// the trace's longest (its highest object index).
+double object_heap_bytes(std::uint32_t highest_object) {
+    constexpr std::uint32_t n = 4096;
+    std::vector<ObjectPtr> v;
     v.reserve(n);
+    char buf[16];
     const std::size_t before = heap_in_use();
-    for (int i = 0; i < n; ++i)
-        v.push_back(std::make_shared<CachedObject>());
+    for (std::uint32_t i = 0; i < n; ++i) {
+        const std::uint32_t id = highest_object - std::min(i, highest_object);
+        const auto res = std::to_chars(buf, buf + sizeof buf, id);
+        v.push_back(
+            trace_object(std::string_view(buf, static_cast<std::size_t>(res.ptr - buf)), id));
+    }
     return static_cast<double>(heap_in_use() - before) / n;
 }
 
@@ -232,9 +246,7 @@ Result replay(const Trace& t, PolicyKind policy, std::uint64_t capacity, std::si
             r.hit_bytes += size;
             continue;
         }
-        auto o = std::make_shared<CachedObject>();
-        o->key.assign(key);  // short: no allocation beyond the object's own
-        store->insert(std::move(o), size);
+        store->insert(trace_object(key, object), size);
     }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     r.evictions = store->evictions();
@@ -293,13 +305,6 @@ struct TierConfig {
                            cdn::edge::storage::to_string(admission));
     }
 };
-
-ObjectPtr trace_object(std::string_view key, std::uint32_t object) {
-    auto o = std::make_shared<CachedObject>();
-    o->key.assign(key);                  // short: no allocation beyond the object's own
-    o->seq = std::uint64_t{object} + 1;  // one identity per (id, size): a version never changes
-    return o;
-}
 
 // Memory + disk, wired as TieredStore wires MemoryStore and DiskStore (see the file comment).
 TierResult replay_tiered(const Trace& t, TierConfig config, std::uint64_t memory_bytes,
@@ -400,13 +405,19 @@ void print_memory_table(const Trace& trace, const std::vector<std::uint64_t>& ca
             fmt::print(" {:>11}", column(k) + "_" + metric);
         fmt::print(" {:>9}", std::string(metric) + "_gain");
     }
-    if (metadata)
+    if (metadata) {
         for (PolicyKind k : policies)
             fmt::print(" {:>13}", column(k) + "_meta_B");
+        for (PolicyKind k : policies)
+            fmt::print(" {:>12}", column(k) + "_obj_B");
+    }
     fmt::print("\n");
 
-    const double object_heap = metadata ? object_heap_bytes() : 0.0;
+    const double object_heap = metadata ? object_heap_bytes(static_cast<std::uint32_t>(
+                                              trace.sizes.empty() ? 0 : trace.sizes.size() - 1))
+                                        : 0.0;
     std::vector<double> seconds(policies.size());
+    std::vector<double> most(policies.size());  // bytes per object, the most of any size
     std::uint64_t replayed = 0;
     for (const std::uint64_t capacity : capacities) {
         std::vector<Result> results;
@@ -427,9 +438,16 @@ void print_memory_table(const Trace& trace, const std::vector<std::uint64_t>& ca
             }
             fmt::print(" {:>+9.4f}", value(results.front()) - best_other);
         }
-        if (metadata)
+        if (metadata) {
             for (const Result& r : results)
                 fmt::print(" {:>13.1f}", r.store_heap);
+            // Per resident object: the object block as allocated plus the store's heap.
+            for (std::size_t i = 0; i < results.size(); ++i) {
+                const double total = object_heap + results[i].store_heap;
+                most[i] = std::max(most[i], total);
+                fmt::print(" {:>12.1f}", total);
+            }
+        }
         fmt::print("\n");
     }
     fmt::print("# replay (M requests/s):");
@@ -438,11 +456,18 @@ void print_memory_table(const Trace& trace, const std::vector<std::uint64_t>& ca
                    static_cast<double>(replayed) / seconds[i] / 1e6);
     fmt::print(" ({} requests per policy)\n", replayed);
     fmt::print("# gain: the default's hit ratio minus the best of the others'\n");
-    if (metadata)
+    if (metadata) {
         fmt::print(
             "# meta_B: heap per resident object held by the store beyond the objects "
-            "(each object here: {:.0f} B, an empty CachedObject)\n",
+            "(index, policy, ghost); obj_B: that plus the object block as allocated ({:.1f} B "
+            "here: an empty CachedObject with the trace's key, control block and malloc's "
+            "rounding included, by mallinfo2)\n",
             object_heap);
+        fmt::print("# bytes per object (obj_B, the most of any size; budget < 150):");
+        for (std::size_t i = 0; i < policies.size(); ++i)
+            fmt::print(" {} {:.1f}", cdn::edge::storage::to_string(policies[i]), most[i]);
+        fmt::print("\n");
+    }
 }
 
 // The tiered table: every memory size with every disk size, one row per configuration.

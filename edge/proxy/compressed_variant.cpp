@@ -132,7 +132,7 @@ storage::ObjectPtr with_compression(storage::ObjectStore& store, EdgeMetrics& me
     // The set again with this variant added (or replacing one of its coding).
     const std::string id =
         cache::variant_id(set.fields, request_getter(req), cache::coding_name(coding));
-    auto next = std::make_shared<storage::VariantSet>();
+    auto next = storage::make_variant_set();
     next->fields = set.fields;
     next->variants.emplace_back(id, variant);
     constexpr std::size_t kMaxVariants = 32;  // as EdgeHandler::variant_entry

@@ -1001,7 +1001,7 @@ storage::ObjectPtr EdgeHandler::variant_entry(const std::string& key, const Requ
         !coded           ? std::string_view()
         : coding.empty() ? "identity"
                          : coding);
-    auto set = std::make_shared<storage::VariantSet>();
+    auto set = storage::make_variant_set();
     set->fields = v.names;
     set->variants.emplace_back(id, obj);
     // peek, not lookup: merging variants is not a use of the stored entry.

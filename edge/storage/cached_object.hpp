@@ -6,6 +6,10 @@
 // protocol sessions see: a hit hands them this object as it is.
 #include "common/clock.hpp"
 #include "common/response_data.hpp"
+#include "edge/storage/eviction_policy.hpp"
+
+#include <boost/smart_ptr/intrusive_ptr.hpp>
+#include <boost/smart_ptr/intrusive_ref_counter.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -43,10 +47,31 @@ struct ObjectMeta {
 
 struct CachedObject;
 using ObjectPtr = std::shared_ptr<const CachedObject>;
+class MemoryStore;
+
+// The memory tier's bookkeeping, kept inside each object so that a cached object and its place
+// in the store are one heap block (make_shared's: control block + object) instead of an object
+// plus a store entry: the eviction policy's intrusive node (links, key hash, charge, queue and
+// frequency bits) and the store's own reference, which keeps the object alive while a
+// MemoryStore indexes it (the index holds plain pointers to the objects). Only the MemoryStore
+// holding the object touches it, under its shard's lock: mutable state inside an otherwise
+// immutable object. A copy of an object starts outside every store (copying copies none of it).
+class StoreHook : PolicyNode {
+  public:
+    StoreHook() = default;
+    StoreHook(const StoreHook&) noexcept : PolicyNode() {}
+    StoreHook& operator=(const StoreHook&) noexcept { return *this; }
+    ~StoreHook() = default;
+
+  private:
+    friend class MemoryStore;
+    ObjectPtr self_;  // set while a MemoryStore holds the object
+};
 
 // The variants of a response that varies on request fields, kept together under the URL's key
-// so that dropping the URL drops every variant.
-struct VariantSet {
+// so that dropping the URL drops every variant. Shared by the versions of the URL's entry through
+// VariantSetPtr, one pointer: the (thread-safe) count lives in the set.
+struct VariantSet : boost::intrusive_ref_counter<VariantSet> {
     std::vector<std::string> fields;  // lower-case request field names from Vary
     std::vector<std::pair<std::string, ObjectPtr>> variants;  // variant id -> response
 
@@ -56,11 +81,23 @@ struct VariantSet {
         return nullptr;
     }
 };
+using VariantSetPtr = boost::intrusive_ptr<const VariantSet>;
+inline boost::intrusive_ptr<VariantSet> make_variant_set() {
+    return boost::intrusive_ptr<VariantSet>(new VariantSet());
+}
 
 // status, head ("HTTP/1.1 200 OK\r\n" then the stored fields, Content-Length included; without
 // the blank line and without per-request fields such as Age or X-Cache) and body come from
 // ResponseData. No virtual functions: the derived-to-base conversion is free.
-struct CachedObject : ResponseData {
+//
+// Memory layout (x86-64, libstdc++): ResponseData (56 B), the store's hook (48 B: policy node
+// 32, the store's reference 16), key (32 B), seq (8), meta (32 B), variants (8 B): 184 B, in
+// one make_shared block with the 16-byte control block, 208 B as malloc rounds it; a key or
+// head longer than 15 bytes has its own buffer. bench/trace_replay --metadata measures it with
+// the store's index and policy (bench/README.md, "Memory per object").
+struct CachedObject : ResponseData, private StoreHook {
+    friend class MemoryStore;
+
     std::string key;
     // Cache-wide insertion sequence (next_object_sequence()): orders every object this cache
     // ever stored, across restarts. With meta.response_time (when it was fetched, which is when
@@ -68,7 +105,7 @@ struct CachedObject : ResponseData {
     std::uint64_t seq = 0;
     ObjectMeta meta;
     // Set on the URL's entry when the response varies: the variants live here instead.
-    std::shared_ptr<const VariantSet> variants;
+    VariantSetPtr variants;
 
     // The value of a stored field (first occurrence, name case-insensitive), read from head:
     // the validators are not kept twice. Empty when absent.

@@ -18,8 +18,8 @@ MemoryStore::MemoryStore(std::uint64_t capacity_bytes, std::size_t shards, Polic
 
 MemoryStore::~MemoryStore() {
     for (Shard& s : shards_)
-        for (Entry* e : s.index)
-            delete e;
+        for (const CachedObject* o : s.index)
+            ObjectPtr drop = std::move(hook(o).self_);  // may free o: read nothing after
 }
 
 std::uint64_t MemoryStore::hash_key(std::string_view key) {
@@ -30,13 +30,10 @@ MemoryStore::Shard& MemoryStore::shard_for(std::uint64_t hash) {
     return shards_[hash % shards_.size()];
 }
 
-void MemoryStore::destroy(Entry* chain) {
-    while (chain) {
-        Entry* next = static_cast<Entry*>(chain->next);
-        if (listener_) listener_(std::move(chain->object), chain->reused != 0);
-        delete chain;
-        chain = next;
-    }
+void MemoryStore::destroy(Evicted& evicted) {
+    for (auto& [object, reused] : evicted)
+        if (listener_) listener_(std::move(object), reused);
+    evicted.clear();
 }
 
 ObjectPtr MemoryStore::peek(std::string_view key) {
@@ -44,7 +41,7 @@ ObjectPtr MemoryStore::peek(std::string_view key) {
     Shard& s = shard_for(h);
     std::lock_guard lock(s.mu);
     auto it = s.index.find(KeyRef{key, h});
-    return it == s.index.end() ? nullptr : (*it)->object;
+    return it == s.index.end() ? nullptr : hook(*it).self_;
 }
 
 ObjectPtr MemoryStore::lookup(std::string_view key) {
@@ -53,15 +50,17 @@ ObjectPtr MemoryStore::lookup(std::string_view key) {
     std::lock_guard lock(s.mu);
     auto it = s.index.find(KeyRef{key, h});
     if (it == s.index.end()) return nullptr;
-    s.policy->hit(**it);
-    (*it)->reused = 1;
-    return (*it)->object;
+    PolicyNode& n = node(*it);
+    s.policy->hit(n);
+    n.reused = 1;
+    return hook(*it).self_;
 }
 
-void MemoryStore::detach_locked(Shard& s, Entry* e) {
-    s.index.erase(e);
-    s.bytes -= e->charge;
-    bytes_.fetch_sub(e->charge, std::memory_order_relaxed);
+void MemoryStore::detach_locked(Shard& s, const CachedObject* o) {
+    const std::uint64_t charge = node(o).charge;
+    s.index.erase(o);
+    s.bytes -= charge;
+    bytes_.fetch_sub(charge, std::memory_order_relaxed);
     objects_.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -77,41 +76,41 @@ bool MemoryStore::insert(ObjectPtr object, std::uint64_t charge) {
     Shard& s = shard_for(h);
     // Freed after the lock, so a large free does not stall the shard.
     ObjectPtr displaced;
-    Entry* evicted = nullptr;  // chain through PolicyNode::next
-    auto fresh = std::make_unique<Entry>();
+    Evicted evicted;
     {
         std::lock_guard lock(s.mu);
-        Entry* e = nullptr;
-        PolicyNode previous;  // the replaced version's standing in the policy
-        if (auto it = s.index.find(KeyRef{object->key, h}); it != s.index.end()) {
-            e = *it;
-            previous = *e;
-            s.policy->erase(*e);  // out of the policy while victims are chosen
-            s.bytes -= e->charge;
-            bytes_.fetch_sub(e->charge, std::memory_order_relaxed);
-            displaced = e->object;  // stays in the entry (the index reads its key) until swapped
+        const auto it = s.index.find(KeyRef{object->key, h});
+        const CachedObject* old = it == s.index.end() ? nullptr : *it;
+        // Held by another store: this one keeps a copy (the copy's hook is fresh).
+        if (old != object.get() && hook(object.get()).self_)
+            object = std::make_shared<CachedObject>(*object);
+        // The replaced version's standing in the policy, unlinked, as the new version starts.
+        PolicyNode standing;
+        PolicyNode previous;
+        if (old) {
+            previous = node(old);
+            s.policy->erase(node(old));  // out of the policy while victims are chosen
+            standing = node(old);
+            detach_locked(s, old);
+            displaced = std::move(hook(old).self_);  // may be `object` itself, stored again
         }
         while (s.bytes + charge > shard_capacity_) {
             PolicyNode* victim = s.policy->evict();
             if (!victim) break;  // cannot happen while s.bytes > 0: the policy holds them all
-            Entry* v = static_cast<Entry*>(victim);
+            const CachedObject* v = object_of(victim);
             detach_locked(s, v);
-            v->next = evicted;
-            evicted = v;
+            evicted.emplace_back(std::move(hook(v).self_), victim->reused != 0);
             evictions_.fetch_add(1, std::memory_order_relaxed);
         }
-        if (!e) {
-            e = fresh.get();
-            e->hash = h;
-            e->object = std::move(object);  // the index compares keys through the object
-            s.index.insert(e);
-            fresh.release();
-            objects_.fetch_add(1, std::memory_order_relaxed);
-        } else {
-            e->object = std::move(object);
-        }
-        e->charge = charge;
-        s.policy->insert(*e, displaced ? &previous : nullptr);
+        const CachedObject* o = object.get();
+        PolicyNode& n = node(o);
+        n = standing;
+        n.hash = h;
+        n.charge = charge;
+        hook(o).self_ = std::move(object);
+        s.index.insert(o);
+        objects_.fetch_add(1, std::memory_order_relaxed);
+        s.policy->insert(n, old ? &previous : nullptr);
         s.bytes += charge;
         bytes_.fetch_add(charge, std::memory_order_relaxed);
     }
@@ -123,10 +122,10 @@ std::uint64_t MemoryStore::min_seq() const {
     std::uint64_t m = UINT64_MAX;
     for (const Shard& s : shards_) {
         std::lock_guard lock(s.mu);
-        for (const Entry* e : s.index) {
-            m = std::min(m, e->object->seq);
-            if (e->object->variants)
-                for (const auto& [id, v] : e->object->variants->variants)
+        for (const CachedObject* o : s.index) {
+            m = std::min(m, o->seq);
+            if (o->variants)
+                for (const auto& [id, v] : o->variants->variants)
                     m = std::min(m, v->seq);
         }
     }
@@ -136,14 +135,15 @@ std::uint64_t MemoryStore::min_seq() const {
 bool MemoryStore::remove(std::string_view key) {
     const std::uint64_t h = hash_key(key);
     Shard& s = shard_for(h);
-    std::unique_ptr<Entry> removed;
+    ObjectPtr removed;  // freed after the lock
     {
         std::lock_guard lock(s.mu);
         auto it = s.index.find(KeyRef{key, h});
         if (it == s.index.end()) return false;
-        removed.reset(*it);
-        s.policy->erase(*removed);
-        detach_locked(s, removed.get());
+        const CachedObject* o = *it;
+        s.policy->erase(node(o));
+        detach_locked(s, o);
+        removed = std::move(hook(o).self_);
     }
     return true;
 }

@@ -4,12 +4,17 @@
 // own eviction policy (S3-FIFO by default, LRU on request) that chooses the victims.
 // Thread-safe.
 //
-// Per object a shard keeps one Entry (the ObjectPtr plus the policy's intrusive node, 48 bytes)
-// and one pointer slot in an open-addressing index; S3-FIFO adds a ghost of evicted key hashes.
+// Per object a shard keeps nothing but one pointer slot in an open-addressing index: the policy's
+// intrusive node and the store's reference live in the object itself (StoreHook, in
+// cached_object.hpp), so a cached object is one heap block. S3-FIFO adds a ghost of evicted key
+// hashes. An object is held by at most one MemoryStore: inserting an object another store holds
+// stores a copy of it (the edge has one memory store; inserting the same object into two stores
+// from two threads at once is not supported).
 #include "edge/storage/cached_object.hpp"
 #include "edge/storage/eviction_policy.hpp"
 #include "edge/storage/object_store.hpp"
 
+#include <boost/container/small_vector.hpp>
 #include <boost/unordered/unordered_flat_set.hpp>
 
 #include <atomic>
@@ -18,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace cdn::edge::storage {
@@ -58,38 +64,48 @@ class MemoryStore final : public ObjectStore {
     std::uint64_t evictions() const { return evictions_.load(std::memory_order_relaxed); }
 
   private:
-    struct Entry : PolicyNode {
-        ObjectPtr object;
-    };
-    // The index holds Entry pointers; lookups by key go through KeyRef without building one.
+    // The index holds the objects themselves; lookups by key go through KeyRef without
+    // building one.
     struct KeyRef {
         std::string_view key;
         std::uint64_t hash;
     };
-    struct EntryHash {
+    struct ObjectHash {
         using is_transparent = void;
-        std::size_t operator()(const Entry* e) const { return e->hash; }
+        std::size_t operator()(const CachedObject* o) const { return node(o).hash; }
         std::size_t operator()(const KeyRef& k) const { return k.hash; }
     };
-    struct EntryEq {
+    struct ObjectEq {
         using is_transparent = void;
-        bool operator()(const Entry* a, const Entry* b) const { return a == b; }
-        bool operator()(const KeyRef& k, const Entry* e) const {
-            return k.hash == e->hash && k.key == e->object->key;
+        bool operator()(const CachedObject* a, const CachedObject* b) const { return a == b; }
+        bool operator()(const KeyRef& k, const CachedObject* o) const {
+            return k.hash == node(o).hash && k.key == o->key;
         }
-        bool operator()(const Entry* e, const KeyRef& k) const { return (*this)(k, e); }
+        bool operator()(const CachedObject* o, const KeyRef& k) const { return (*this)(k, o); }
     };
     struct Shard {
         mutable std::mutex mu;
-        boost::unordered_flat_set<Entry*, EntryHash, EntryEq> index;  // owns the entries
+        // Every object here holds its own reference (StoreHook::self_).
+        boost::unordered_flat_set<const CachedObject*, ObjectHash, ObjectEq> index;
         std::unique_ptr<EvictionPolicy> policy;
         std::uint64_t bytes = 0;
     };
+    // The object's hook: mutable state of an immutable object, touched under the shard's lock.
+    static StoreHook& hook(const CachedObject* o) {
+        return const_cast<CachedObject&>(*o);  // objects are made non-const (make_shared)
+    }
+    static PolicyNode& node(const CachedObject* o) { return hook(o); }
+    static const CachedObject* object_of(PolicyNode* n) {
+        return static_cast<const CachedObject*>(static_cast<StoreHook*>(n));
+    }
     static std::uint64_t hash_key(std::string_view key);
     Shard& shard_for(std::uint64_t hash);
-    // Unindexes and unlinks an entry; the caller deletes it after releasing the lock.
-    void detach_locked(Shard& s, Entry* e);
-    void destroy(Entry* chain);  // tells the listener, deletes a chain linked through next
+    // Unindexes an object the policy no longer holds; its reference stays in the hook.
+    void detach_locked(Shard& s, const CachedObject* o);
+    // Objects an insert evicted, with their reused bits, taken out of their hooks under the
+    // lock and handed to the listener (or freed) after it.
+    using Evicted = boost::container::small_vector<std::pair<ObjectPtr, bool>, 4>;
+    void destroy(Evicted& evicted);
 
     PolicyKind policy_;
     std::uint64_t capacity_;

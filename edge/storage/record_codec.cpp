@@ -131,7 +131,7 @@ bool decode_meta(Reader& r, CachedObject& obj, bool& has_body, int depth) {
     has_body = flags & kHasBody;
     if (!(flags & kHasVariants)) return true;
     if (depth > 0) return false;  // variants do not nest
-    auto set = std::make_shared<VariantSet>();
+    auto set = make_variant_set();
     std::uint32_t nfields = 0, nvariants = 0;
     if (!r.num(nfields) || nfields > kMaxVariants) return false;
     for (std::uint32_t i = 0; i < nfields; ++i) {

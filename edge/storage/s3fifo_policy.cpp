@@ -9,8 +9,9 @@ void GhostFifo::remember(std::uint64_t hash, std::size_t limit) {
     if (limit == 0) {
         take(hash);
     } else {
-        live_.insert_or_assign(hash, front_seq_ + ring_.size());
-        ring_.push_back(hash);
+        const std::uint32_t fp = fingerprint(hash);
+        live_.insert_or_assign(fp, static_cast<std::uint32_t>(front_seq_ + ring_.size()));
+        ring_.push_back(fp);
     }
     while (live_.size() > limit)
         pop_front();
@@ -18,7 +19,7 @@ void GhostFifo::remember(std::uint64_t hash, std::size_t limit) {
     // the ring when they are most of it, so it stays within twice the live count.
     while (!ring_.empty()) {
         auto it = live_.find(ring_.front());
-        if (it != live_.end() && it->second == front_seq_) break;
+        if (it != live_.end() && it->second == static_cast<std::uint32_t>(front_seq_)) break;
         ring_.pop_front();
         ++front_seq_;
     }
@@ -27,19 +28,20 @@ void GhostFifo::remember(std::uint64_t hash, std::size_t limit) {
 
 void GhostFifo::pop_front() {
     auto it = live_.find(ring_.front());
-    if (it != live_.end() && it->second == front_seq_) live_.erase(it);
+    if (it != live_.end() && it->second == static_cast<std::uint32_t>(front_seq_)) live_.erase(it);
     ring_.pop_front();
     ++front_seq_;
 }
 
 void GhostFifo::compact() {
-    std::deque<std::uint64_t> kept;
+    std::deque<std::uint32_t> kept;
     std::uint64_t seq = front_seq_;
-    for (const std::uint64_t hash : ring_) {
-        auto it = live_.find(hash);
-        if (it != live_.end() && it->second == seq) {
-            it->second = front_seq_ + kept.size();  // never above seq: slots only move forward
-            kept.push_back(hash);
+    for (const std::uint32_t fp : ring_) {
+        auto it = live_.find(fp);
+        if (it != live_.end() && it->second == static_cast<std::uint32_t>(seq)) {
+            // never above seq: slots only move forward
+            it->second = static_cast<std::uint32_t>(front_seq_ + kept.size());
+            kept.push_back(fp);
         }
         ++seq;
     }

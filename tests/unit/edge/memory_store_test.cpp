@@ -5,7 +5,10 @@
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
+#include <memory>
+#include <string>
 #include <thread>
+#include <vector>
 
 using namespace cdn::edge::storage;
 
@@ -108,4 +111,118 @@ TEST_CASE("peek does not count as a use", "[memory_store]") {
     s.insert(object("c", 1000));
     CHECK(s.peek("a") == nullptr);
     CHECK(s.peek("b"));
+}
+
+// The store keeps its bookkeeping inside the object (StoreHook): these pin down what that must
+// not change.
+TEST_CASE("the store holds the only reference it needs: an object lives while stored",
+          "[memory_store]") {
+    const PolicyKind policy = GENERATE(PolicyKind::s3fifo, PolicyKind::lru, PolicyKind::wtinylfu);
+    INFO("policy: " << to_string(policy));
+    MemoryStore s(1 << 20, 2, policy);
+    std::weak_ptr<const CachedObject> watch;
+    {
+        auto o = object("held", 100);
+        watch = o;
+        REQUIRE(s.insert(std::move(o)));
+    }
+    REQUIRE_FALSE(watch.expired());  // only the store holds it
+    CHECK(s.lookup("held").get() == watch.lock().get());
+    CHECK(s.peek("held").get() == watch.lock().get());
+    CHECK(s.remove("held"));
+    CHECK(watch.expired());  // and the store let it go
+}
+
+TEST_CASE("a store frees what it holds when destroyed, and evicted objects once handed over",
+          "[memory_store]") {
+    const PolicyKind policy = GENERATE(PolicyKind::s3fifo, PolicyKind::lru, PolicyKind::wtinylfu);
+    INFO("policy: " << to_string(policy));
+    const auto one = object("k00", 1000)->charge();  // keys of one length: equal charges
+    std::vector<std::weak_ptr<const CachedObject>> watch;
+    std::size_t handed = 0;
+    {
+        MemoryStore s(one * 4, 1, policy);
+        s.set_eviction_listener([&](ObjectPtr o, bool) {
+            CHECK(o);
+            ++handed;
+        });
+        for (int i = 0; i < 20; ++i) {
+            auto o = object(fmt::format("k{:02}", i), 1000);
+            watch.push_back(o);
+            REQUIRE(s.insert(std::move(o)));
+        }
+        CHECK(s.objects() == 4);
+        CHECK(handed == 16);
+        std::size_t alive = 0;
+        for (const auto& w : watch)
+            alive += w.expired() ? 0 : 1;
+        CHECK(alive == 4);
+    }
+    for (const auto& w : watch)
+        CHECK(w.expired());
+}
+
+TEST_CASE("the same object stored again keeps one entry and its accounting", "[memory_store]") {
+    const PolicyKind policy = GENERATE(PolicyKind::s3fifo, PolicyKind::lru, PolicyKind::wtinylfu);
+    INFO("policy: " << to_string(policy));
+    MemoryStore s(1 << 20, 1, policy);
+    const auto o = object("again", 100);
+    REQUIRE(s.insert(o));
+    REQUIRE(s.insert(o));
+    REQUIRE(s.insert(o, 500));
+    CHECK(s.objects() == 1);
+    CHECK(s.bytes() == 500);
+    CHECK(s.lookup("again") == o);
+    CHECK(s.remove("again"));
+    CHECK(s.objects() == 0);
+    CHECK(s.bytes() == 0);
+    CHECK(o.use_count() == 1);  // the store kept no reference
+    REQUIRE(s.insert(o));       // and can take it again
+    CHECK(s.lookup("again") == o);
+}
+
+TEST_CASE("an object another store holds is stored as a copy, leaving both stores whole",
+          "[memory_store]") {
+    MemoryStore a(1 << 20, 1), b(1 << 20, 1, PolicyKind::lru);
+    const auto o = object("shared", 100);
+    REQUIRE(a.insert(o));
+    REQUIRE(b.insert(o));
+    const auto from_a = a.lookup("shared");
+    const auto from_b = b.lookup("shared");
+    CHECK(from_a == o);
+    REQUIRE(from_b);
+    CHECK(from_b != o);  // b's own copy: one object cannot sit in two stores' lists
+    CHECK(from_b->key == "shared");
+    CHECK(from_b->body == o->body);  // the body is shared, not copied
+    CHECK(b.remove("shared"));
+    CHECK(a.lookup("shared") == o);
+    // A copy of a stored object starts outside every store.
+    const auto copy = std::make_shared<CachedObject>(*o);
+    REQUIRE(b.insert(copy));
+    CHECK(b.lookup("shared") == copy);
+}
+
+TEST_CASE("variants: one set shared by copies of the entry, freed with the last of them",
+          "[memory_store]") {
+    std::weak_ptr<const CachedObject> variant;
+    {
+        MemoryStore s(1 << 20, 1);
+        auto set = make_variant_set();
+        set->fields = {"accept-encoding"};
+        auto v = object("http://h/v", 10);
+        variant = v;
+        set->variants.emplace_back("gzip", std::move(v));
+        auto entry = std::make_shared<CachedObject>();
+        entry->key = "http://h/v";
+        entry->variants = set;
+        const auto copy = std::make_shared<CachedObject>(*entry);
+        CHECK(copy->variants == entry->variants);  // shared, not copied
+        CHECK(set->use_count() == 3);
+        set.reset();
+        REQUIRE(s.insert(std::move(entry)));
+        CHECK(s.lookup("http://h/v")->variants->find("gzip") == variant.lock());
+        CHECK(s.remove("http://h/v"));
+        CHECK_FALSE(variant.expired());  // the copy still holds the set
+    }
+    CHECK(variant.expired());
 }

@@ -114,7 +114,7 @@ TEMPLATE_TEST_CASE("storage suite: a URL's variants are stored and dropped toget
                    WTinyLfuTieredFixture, S3FifoMemoryFixture, FrequencyTieredFixture) {
     TestType f;
     ObjectStore& s = f.store;
-    auto set = std::make_shared<VariantSet>();
+    auto set = make_variant_set();
     set->fields = {"accept-encoding"};
     set->variants.emplace_back("gzip", make("http://h/v", 100, 'g'));
     set->variants.emplace_back("", make("http://h/v", 300, 'i'));
