@@ -14,8 +14,7 @@ S3TinyLfuPolicy::S3TinyLfuPolicy(std::uint64_t capacity_bytes, S3TinyLfuSettings
                       ? static_cast<std::uint64_t>(
                             std::llround(static_cast<double>(small_target_) * settings.size_gate))
                       : UINT64_MAX),
-      sketch_(static_cast<std::size_t>(capacity_bytes /
-                                       std::max<std::uint64_t>(settings.bytes_per_object, 1))) {
+      sketch_(0) {  // the smallest; it grows with the objects held (insert)
     settings_.ghost_factor = std::clamp(settings_.ghost_factor, 0.0, 16.0);
 }
 
@@ -35,7 +34,10 @@ void S3TinyLfuPolicy::insert(PolicyNode& node, const PolicyNode* replaced) {
         node.queue = node.charge > gate_bytes_ ? kGated : kSmall;
         (node.queue == kGated ? gated_ : small_).push_front(node);
     }
-    // Caffeine's sizing: about one 64-bit word of counters per resident object.
+    // Sized by the objects held, not by bytes (a shard of 1 MiB objects would get a sketch
+    // sized for 4 KiB ones, mostly unused: up to 185 bytes per object on cloudphysics): a 64-bit
+    // word of 16 counters per object held (Caffeine's sizing), grown in powers of two keeping
+    // every count.
     if (size() > sketch_.expected_objects()) sketch_.ensure_capacity(size());
 }
 

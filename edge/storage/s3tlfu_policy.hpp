@@ -21,7 +21,7 @@
 //
 // The trade-off, measured: the size gate raises the object hit ratio on every trace and lowers
 // the byte hit ratio where large objects are reused (web_sample); bench/README has the tables.
-// Per object: only the PolicyNode. Per shard: the sketch (about 9 bytes per expected object) and
+// Per object: only the PolicyNode. Per shard: the sketch (10 to 20 bytes per object held) and
 // the ghost. Not thread-safe: one instance per shard under the shard's lock. Pure: no clock,
 // no I/O.
 #include "edge/storage/eviction_policy.hpp"
@@ -37,7 +37,6 @@ struct S3TinyLfuSettings {
     double ghost_factor = 1.25;    // ghost hashes per object in main
     double size_gate = 0.01;   // share of small's bytes above which a new object is gated; 0 off
     bool tinylfu_gate = true;  // small's unhit victims duel main's next victim
-    std::uint64_t bytes_per_object = 4096;  // sizes the sketch: expected objects = bytes / this
 };
 
 class S3TinyLfuPolicy final : public EvictionPolicy {
