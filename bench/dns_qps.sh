@@ -50,6 +50,7 @@ MODES=${MODES:-"noecs ecs mixed"}
 NOECS_SOURCE=${NOECS_SOURCE:-127.2.1.1}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
+PERF_STAT=${PERF_STAT:-}       # 1: perf stat each server during each run (syscalls, wake-ups per query)
 MMDB=$root/tests/data/geodns-test.mmdb
 conf=$root/bench/dns_qps
 
@@ -69,6 +70,11 @@ if ! command -v gdnsd >/dev/null; then
     echo "gdnsd is not installed (Debian package gdnsd)" >&2
     exit 1
   fi
+fi
+perf_events=task-clock,context-switches,raw_syscalls:sys_enter,syscalls:sys_enter_recvmmsg,syscalls:sys_enter_sendmmsg,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_ctl
+if [ -n "$PERF_STAT" ] && ! perf stat -e "$perf_events" -- true >/dev/null 2>&1; then
+  echo "PERF_STAT: perf cannot count $perf_events here (perf_event_paranoid? not root?)" >&2
+  exit 1
 fi
 pin_server=(taskset -c "$SERVER_CPU")
 pin_load=(taskset -c "$LOAD_CPU")
@@ -245,10 +251,15 @@ for m in $MODES; do
     kill -0 "${pid[$s]}" 2>/dev/null || { echo "$s (pid ${pid[$s]}) is gone" >&2; exit 1; }
     out=$work/dnsperf-$s-$m.txt
     t0=$(cpu_ticks "${pid[$s]}")
+    if [ -n "$PERF_STAT" ]; then
+      perf stat -x, -o "$work/perf-$s-$m.txt" -e "$perf_events" -p "${pid[$s]}" -- sleep "$DURATION" &
+      perf_pid=$!
+    fi
     "${pin_load[@]}" dnsperf -B -d "$work/q-$m.bin" -s 127.0.0.1 -p "${port[$s]}" "${src[@]}" \
       -l "$DURATION" -c "$CLIENTS" -q "$OUTSTANDING" -t 2 >"$out" 2>&1 ||
       { echo "dnsperf against $s failed:" >&2; cat "$out" >&2; exit 1; }
     t1=$(cpu_ticks "${pid[$s]}")
+    [ -n "$PERF_STAT" ] && wait "$perf_pid"
     completed=$(awk '/Queries completed:/ { print $3 }' "$out")
     if [ -z "$completed" ] || [ "$completed" -eq 0 ]; then
       echo "no query to $s completed in mode $m:" >&2
@@ -265,6 +276,20 @@ for m in $MODES; do
 done
 
 # --- report ----------------------------------------------------------------------------------
+if [ -n "$PERF_STAT" ]; then
+  # perf stat -x, lines: value,unit,event,...; per query = value / queries completed.
+  echo
+  echo "perf stat per query completed (events over the run; task-clock in microseconds):"
+  for m in $MODES; do
+    for s in "${servers[@]}"; do
+      n=$(awk '/Queries completed:/ { print $3 }' "$work/dnsperf-$s-$m.txt")
+      awk -F, -v s="$s" -v m="$m" -v n="$n" '
+        /^[0-9.]+,/ { e = $3; sub(/^syscalls:sys_enter_|^raw_syscalls:sys_enter/, "", e); if (e == "") e = "syscalls"
+                      v = (e == "task-clock") ? $1 * 1000 : $1; line = line sprintf(" %s=%.3f", e, v / n) }
+        END { printf "  %-7s %-7s%s\n", s, m, line }' "$work/perf-$s-$m.txt"
+    done
+  done
+fi
 echo
 printf '%-7s %-7s %10s %7s %8s %7s %6s %12s\n' server mode QPS lost% avg_ms cpu_s cpu% queries/cpu_s
 for m in $MODES; do
