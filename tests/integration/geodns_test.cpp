@@ -203,6 +203,23 @@ TEST_CASE("geodns: udp_threads serves UDP from blocking threads and stops cleanl
     CHECK(std::chrono::steady_clock::now() - t0 < 3s);
 }
 
+TEST_CASE("geodns: udp_threads = false serves UDP from the workers' reactor", "[geodns]") {
+    // The default is udp_threads = true (every other test here); the reactor stays usable.
+    TempDir dir;
+    std::string config = geodns_config();
+    const auto at = config.find("[server]\n");
+    REQUIRE(at != std::string::npos);
+    config.insert(at + 9, "udp_threads = false\n");
+    GeoDns dns(dir, config);
+    CHECK(udp_queries_one_by_one(dns.port(), 50) == 50);
+    CHECK(dig_short(dns.port(), {"-b", "127.3.0.1", "www.cdn.example", "A"}) ==
+          std::vector<std::string>{"127.10.0.3"});
+    CHECK_THAT(dig(dns.port(), {"+subnet=192.0.2.0/24", "www.cdn.example", "A"}),
+               Contains("CLIENT-SUBNET: 192.0.2.0/24/6"));
+    CHECK(dns.metric(R"(cdn_geodns_queries_total{transport="udp",qtype="A"})") >= 52);
+    CHECK(dns.process().terminate() == 0);
+}
+
 TEST_CASE("geodns: NXDOMAIN, NODATA, REFUSED, CNAME, SOA, NS and TXT", "[geodns]") {
     TempDir dir;
     GeoDns dns(dir, geodns_config());
