@@ -68,10 +68,16 @@ void canonical_text(const WireName& name, NameText& out) {
     while (in < name.size && name.bytes[in] != 0) {
         const std::size_t len = name.bytes[in];
         if (n != 0) out.chars[n++] = '.';
+        // Branch-free: ASCII upper case gets bit 5, '.' (no text spelling) becomes NUL.
+        const std::uint8_t* from = name.bytes.data() + in + 1;
+        char* to = out.chars.data() + n;
         for (std::size_t i = 0; i < len; ++i) {
-            const std::uint8_t c = lower(name.bytes[in + 1 + i]);
-            out.chars[n++] = c == '.' ? '\0' : static_cast<char>(c);
+            const std::uint8_t c = from[i];
+            const std::uint8_t up = static_cast<std::uint8_t>(c - 'A') < 26 ? 0x20 : 0;
+            const std::uint8_t low = static_cast<std::uint8_t>(c | up);
+            to[i] = static_cast<char>(low == '.' ? 0 : low);
         }
+        n += len;
         in += 1 + len;
     }
     out.size = static_cast<std::uint16_t>(n);
