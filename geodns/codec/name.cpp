@@ -62,24 +62,59 @@ NameError read_name(std::span<const std::uint8_t> message, std::size_t& offset, 
     return NameError::none;
 }
 
+namespace {
+
+constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
+
+// Eight bytes at once: ASCII 'A'-'Z' get bit 5, every other byte stays as it is.
+std::uint64_t lower8(std::uint64_t x) {
+    const std::uint64_t heptets = x & ~kHigh;
+    const std::uint64_t ge_a = heptets + (0x80 - 'A') * kOnes;      // high bit: >= 'A'
+    const std::uint64_t gt_z = heptets + (0x80 - 'Z' - 1) * kOnes;  // high bit: > 'Z'
+    const std::uint64_t upper = ge_a & ~gt_z & ~x & kHigh;
+    return x | (upper >> 2);
+}
+
+// Whether any of the eight bytes is `c`.
+bool has_byte(std::uint64_t x, std::uint8_t c) {
+    const std::uint64_t v = x ^ (c * kOnes);
+    return ((v - kOnes) & ~v & kHigh) != 0;
+}
+
+}  // namespace
+
+// The text is the wire form without its first length byte and the root byte, lowered eight
+// bytes at a time, with the other length bytes turned into '.' (issue 19: a byte at a time
+// this cost about 13 instructions per character).
 void canonical_text(const WireName& name, NameText& out) {
-    std::size_t in = 0;
-    std::size_t n = 0;
-    while (in < name.size && name.bytes[in] != 0) {
-        const std::size_t len = name.bytes[in];
-        if (n != 0) out.chars[n++] = '.';
-        // Branch-free: ASCII upper case gets bit 5, '.' (no text spelling) becomes NUL.
-        const std::uint8_t* from = name.bytes.data() + in + 1;
-        char* to = out.chars.data() + n;
-        for (std::size_t i = 0; i < len; ++i) {
-            const std::uint8_t c = from[i];
-            const std::uint8_t up = static_cast<std::uint8_t>(c - 'A') < 26 ? 0x20 : 0;
-            const std::uint8_t low = static_cast<std::uint8_t>(c | up);
-            to[i] = static_cast<char>(low == '.' ? 0 : low);
-        }
-        n += len;
-        in += 1 + len;
+    if (name.size <= 1) {
+        out.size = 0;
+        return;
     }
+    const std::size_t n = name.size - 2u;
+    const std::uint8_t* src = name.bytes.data() + 1;
+    char* dst = out.chars.data();
+    bool dot = false;
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        std::uint64_t x;
+        std::memcpy(&x, src + i, 8);
+        x = lower8(x);
+        dot = dot || has_byte(x, '.');
+        std::memcpy(dst + i, &x, 8);
+    }
+    for (; i < n; ++i) {
+        const std::uint8_t c = lower(src[i]);
+        dot = dot || c == '.';
+        dst[i] = static_cast<char>(c);
+    }
+    if (dot) {  // a '.' inside a label has no text spelling (see NameText); rare
+        for (std::size_t j = 0; j < n; ++j)
+            if (dst[j] == '.') dst[j] = '\0';
+    }
+    for (std::size_t p = name.bytes[0]; p < n; p += 1u + src[p])
+        dst[p] = '.';
     out.size = static_cast<std::uint16_t>(n);
 }
 

@@ -271,6 +271,12 @@ TEST_CASE("canonical text of odd names", "[geodns][codec]") {
         {{8, '@', 'A', 'Z', '[', '`', 'a', 'z', '{', 0}, "@az[`az{"},
         {{3, 0x00, 0x7F, 0xFF, 0}, std::string("\0\x7F\xFF", 3)},
         {wire_name("WwW.CdN.ExAmPlE"), "www.cdn.example"},
+        // Longer than 8 bytes at a time, with a '.' inside a label past the first 8 bytes.
+        {wire_name("ABCDEFGHIJKLMNOPQRSTUVWXYZ.Mixed-Case-LABEL.example"),
+         "abcdefghijklmnopqrstuvwxyz.mixed-case-label.example"},
+        {{12, 'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', '.', 'K', 'L', 3, 'C', 'O', 'M', 0},
+         std::string("abcdefghi\0kl.com", 16)},
+        {wire_name("a.b.c.d.e.f.g.h.i.j"), "a.b.c.d.e.f.g.h.i.j"},
     };
     for (const Case& c : cases) {
         const Bytes packet = cat({header(1), c.wire, u16(1), u16(1)});
