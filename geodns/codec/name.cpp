@@ -12,6 +12,24 @@ constexpr std::uint8_t lower(std::uint8_t c) {
     return (c >= 'A' && c <= 'Z') ? static_cast<std::uint8_t>(c + ('a' - 'A')) : c;
 }
 
+// Copies the labels of the name at `pos`, following its pointers. Precondition: read_name
+// validated it (bounds, pointer targets, length).
+void copy_labels(std::span<const std::uint8_t> message, std::size_t pos, WireName& out) {
+    std::size_t total = 0;
+    for (;;) {
+        const std::uint8_t len = message[pos];
+        if ((len & 0xC0) == 0xC0) {
+            pos = (std::size_t{len & 0x3Fu} << 8) | message[pos + 1];
+            continue;
+        }
+        if (len == 0) break;
+        std::memcpy(out.bytes.data() + total, message.data() + pos, 1 + std::size_t{len});
+        total += 1 + std::size_t{len};
+        pos += 1 + std::size_t{len};
+    }
+    out.bytes[total] = 0;
+}
+
 }  // namespace
 
 NameError read_name(std::span<const std::uint8_t> message, std::size_t& offset, bool allow_pointers,
@@ -45,16 +63,17 @@ NameError read_name(std::span<const std::uint8_t> message, std::size_t& offset, 
         if (len == 0) break;
         if (message.size() - pos - 1 < len) return NameError::truncated;
         if (total + 1 + len + 1 > max_name_wire) return NameError::name_too_long;
-        if (out != nullptr) {
-            out->bytes[total] = len;
-            std::memcpy(out->bytes.data() + total + 1, message.data() + pos + 1, len);
-        }
         total += 1 + std::size_t{len};
         ++labels;
         pos += 1 + std::size_t{len};
     }
     if (out != nullptr) {
-        out->bytes[total] = 0;
+        if (!jumped) {
+            // Contiguous in the message (every QNAME): one copy, root byte included.
+            std::memcpy(out->bytes.data(), message.data() + offset, total + 1);
+        } else {
+            copy_labels(message, offset, *out);
+        }
         out->size = static_cast<std::uint16_t>(total + 1);
         out->labels = labels;
     }
