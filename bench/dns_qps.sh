@@ -17,7 +17,8 @@
 #   noecs   www A, no ECS; the client is dnsperf's source address NOECS_SOURCE (127.2.1.1: GB)
 #   ecs     www A, each query with its own ECS subnet (diverse /24s and /56s, some unknown)
 #   mixed   ECS, 60% www A + AAAA (NODATA), static A, SOA, NS and 10% NXDOMAIN
-# UDP_THREADS=true runs geodns with [server] udp_threads = true (blocking recvmmsg threads).
+# UDP_THREADS=false runs geodns with [server] udp_threads = false (the asio reactor; the default
+# is true: blocking recvmmsg threads).
 # Loopback only; every dnsperf run is bounded (-l DURATION seconds).
 #   bench/dns_qps.sh                   # build Release geodns into build-release, run, print a table
 #   BIN_DIR=build-release DURATION=10 MODES="noecs ecs" bench/dns_qps.sh
@@ -50,6 +51,7 @@ MODES=${MODES:-"noecs ecs mixed"}
 NOECS_SOURCE=${NOECS_SOURCE:-127.2.1.1}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
+PERF_STAT=${PERF_STAT:-}       # 1: perf stat each server during each run (syscalls, wake-ups per query)
 MMDB=$root/tests/data/geodns-test.mmdb
 conf=$root/bench/dns_qps
 
@@ -69,6 +71,11 @@ if ! command -v gdnsd >/dev/null; then
     echo "gdnsd is not installed (Debian package gdnsd)" >&2
     exit 1
   fi
+fi
+perf_events=task-clock,context-switches,raw_syscalls:sys_enter,syscalls:sys_enter_recvmmsg,syscalls:sys_enter_sendmmsg,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_ctl
+if [ -n "$PERF_STAT" ] && ! perf stat -e "$perf_events" -- true >/dev/null 2>&1; then
+  echo "PERF_STAT: perf cannot count $perf_events here (perf_event_paranoid? not root?)" >&2
+  exit 1
 fi
 pin_server=(taskset -c "$SERVER_CPU")
 pin_load=(taskset -c "$LOAD_CPU")
@@ -111,7 +118,7 @@ wait_dns() {  # port pid log: until the server answers SOA over UDP (at most ~10
 
 # --- servers ---------------------------------------------------------------------------------
 geodns_port=$(free_port)
-sed -e "s|@MMDB@|$MMDB|" -e "s|@UDP_THREADS@|${UDP_THREADS:-false}|" "$conf/geodns.toml.in" >"$work/geodns.toml"
+sed -e "s|@MMDB@|$MMDB|" -e "s|@UDP_THREADS@|${UDP_THREADS:-true}|" "$conf/geodns.toml.in" >"$work/geodns.toml"
 "${pin_server[@]}" "$bin/geodns/geodns" --config "$work/geodns.toml" --dns "127.0.0.1:$geodns_port" \
   --threads 1 >"$work/geodns.log" 2>&1 &
 geodns_pid=$!
@@ -245,10 +252,15 @@ for m in $MODES; do
     kill -0 "${pid[$s]}" 2>/dev/null || { echo "$s (pid ${pid[$s]}) is gone" >&2; exit 1; }
     out=$work/dnsperf-$s-$m.txt
     t0=$(cpu_ticks "${pid[$s]}")
+    if [ -n "$PERF_STAT" ]; then
+      perf stat -x, -o "$work/perf-$s-$m.txt" -e "$perf_events" -p "${pid[$s]}" -- sleep "$DURATION" &
+      perf_pid=$!
+    fi
     "${pin_load[@]}" dnsperf -B -d "$work/q-$m.bin" -s 127.0.0.1 -p "${port[$s]}" "${src[@]}" \
       -l "$DURATION" -c "$CLIENTS" -q "$OUTSTANDING" -t 2 >"$out" 2>&1 ||
       { echo "dnsperf against $s failed:" >&2; cat "$out" >&2; exit 1; }
     t1=$(cpu_ticks "${pid[$s]}")
+    [ -n "$PERF_STAT" ] && wait "$perf_pid"
     completed=$(awk '/Queries completed:/ { print $3 }' "$out")
     if [ -z "$completed" ] || [ "$completed" -eq 0 ]; then
       echo "no query to $s completed in mode $m:" >&2
@@ -265,6 +277,20 @@ for m in $MODES; do
 done
 
 # --- report ----------------------------------------------------------------------------------
+if [ -n "$PERF_STAT" ]; then
+  # perf stat -x, lines: value,unit,event,...; per query = value / queries completed.
+  echo
+  echo "perf stat per query completed (events over the run; task-clock in microseconds):"
+  for m in $MODES; do
+    for s in "${servers[@]}"; do
+      n=$(awk '/Queries completed:/ { print $3 }' "$work/dnsperf-$s-$m.txt")
+      awk -F, -v s="$s" -v m="$m" -v n="$n" '
+        /^[0-9.]+,/ { e = $3; sub(/^syscalls:sys_enter_|^raw_syscalls:sys_enter/, "", e); if (e == "") e = "syscalls"
+                      v = (e == "task-clock") ? $1 * 1000 : $1; line = line sprintf(" %s=%.3f", e, v / n) }
+        END { printf "  %-7s %-7s%s\n", s, m, line }' "$work/perf-$s-$m.txt"
+    done
+  done
+fi
 echo
 printf '%-7s %-7s %10s %7s %8s %7s %6s %12s\n' server mode QPS lost% avg_ms cpu_s cpu% queries/cpu_s
 for m in $MODES; do

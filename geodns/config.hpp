@@ -82,7 +82,7 @@ struct GeodnsConfig {
     // Share the DNS port with another process on purpose (SO_REUSEPORT across processes, for a
     // zero-downtime replacement). Off: an address another process holds is a start-up error.
     bool reuse_port = false;
-    bool udp_blocking = false;  // [server] udp_threads: a blocking recvmmsg thread per UDP socket
+    bool udp_blocking = true;  // [server] udp_threads: a blocking recvmmsg thread per UDP socket
     LogLevel log_level = LogLevel::info;
     std::uint16_t max_udp_payload = 1232;
     std::chrono::milliseconds tcp_idle_timeout{10000};

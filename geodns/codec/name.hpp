@@ -15,7 +15,9 @@ namespace cdn::geodns::codec {
 
 // An uncompressed wire-format name, bytes as received (case preserved).
 struct WireName {
-    std::array<std::uint8_t, max_name_wire> bytes{};
+    // Only the first `size` bytes are meaningful; the rest is left uninitialized (zeroing 255
+    // bytes per parsed name cost more than the parse itself: issue 19).
+    std::array<std::uint8_t, max_name_wire> bytes;
     std::uint16_t size = 0;   // bytes used, including the terminating root byte
     std::uint8_t labels = 0;  // not counting the root
     std::span<const std::uint8_t> wire() const { return {bytes.data(), size}; }
@@ -25,7 +27,7 @@ struct WireName {
 // A '.' byte inside a label has no text spelling; it becomes '\0' so such a name can never equal
 // a zone name (config names hold no NUL) yet still matches zones on label boundaries.
 struct NameText {
-    std::array<char, max_name_wire> chars{};
+    std::array<char, max_name_wire> chars;  // the first `size` are meaningful (as WireName)
     std::uint16_t size = 0;
     std::string_view view() const { return {chars.data(), size}; }
 };

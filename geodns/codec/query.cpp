@@ -78,8 +78,15 @@ ParseError parse_options(std::span<const std::uint8_t> rdata, Edns& edns) {
 // One resource record of the answer/authority (additional = false) or additional section.
 ParseError parse_record(std::span<const std::uint8_t> packet, std::size_t& pos, bool additional,
                         Query& out, bool& seen_opt, bool& bad_version) {
-    WireName owner;
-    if (const NameError e = read_name(packet, pos, true, &owner); e != NameError::none) {
+    // Only whether the owner is the root matters (OPT): no copy of the name, unless it starts
+    // with a compression pointer (which may lead to the root).
+    bool root_owner = pos < packet.size() && packet[pos] == 0;
+    if (pos < packet.size() && (packet[pos] & 0xC0) == 0xC0) {
+        WireName owner;
+        if (const NameError e = read_name(packet, pos, true, &owner); e != NameError::none)
+            return from_name_error(e);
+        root_owner = owner.labels == 0;
+    } else if (const NameError e = read_name(packet, pos, true, nullptr); e != NameError::none) {
         return from_name_error(e);
     }
     if (packet.size() - pos < 10) return ParseError::truncated;
@@ -98,7 +105,7 @@ ParseError parse_record(std::span<const std::uint8_t> packet, std::size_t& pos, 
         return ParseError::opt_twice;
     }
     seen_opt = true;
-    if (owner.labels != 0) return ParseError::opt_bad_owner;
+    if (!root_owner) return ParseError::opt_bad_owner;
     Edns edns;
     edns.udp_payload = rclass;
     edns.extended_rcode = static_cast<std::uint8_t>(ttl >> 24);

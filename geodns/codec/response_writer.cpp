@@ -13,14 +13,22 @@ constexpr int max_jumps = 127;
 ResponseWriter::ResponseWriter(std::span<std::uint8_t> out, std::size_t limit)
     : out_(out), max_limit_(std::min({limit, out.size(), tcp_limit})), limit_(max_limit_) {}
 
+// Through a local pointer: stores through out_ (bytes) may alias size_, so put8 twice would
+// reload and store size_ twice.
 void ResponseWriter::put16(std::uint16_t v) {
-    put8(static_cast<std::uint8_t>(v >> 8));
-    put8(static_cast<std::uint8_t>(v));
+    std::uint8_t* p = out_.data() + size_;
+    p[0] = static_cast<std::uint8_t>(v >> 8);
+    p[1] = static_cast<std::uint8_t>(v);
+    size_ += 2;
 }
 
 void ResponseWriter::put32(std::uint32_t v) {
-    put16(static_cast<std::uint16_t>(v >> 16));
-    put16(static_cast<std::uint16_t>(v));
+    std::uint8_t* p = out_.data() + size_;
+    p[0] = static_cast<std::uint8_t>(v >> 24);
+    p[1] = static_cast<std::uint8_t>(v >> 16);
+    p[2] = static_cast<std::uint8_t>(v >> 8);
+    p[3] = static_cast<std::uint8_t>(v);
+    size_ += 4;
 }
 
 WriteStatus ResponseWriter::header(std::uint16_t id, std::uint16_t flags) {
@@ -31,8 +39,8 @@ WriteStatus ResponseWriter::header(std::uint16_t id, std::uint16_t flags) {
     if (!room(header_size)) return WriteStatus::no_space;
     put16(id);
     put16(flags);
-    for (int i = 0; i < 4; ++i)
-        put16(0);
+    std::memset(out_.data() + size_, 0, 8);
+    size_ += 8;
     return WriteStatus::ok;
 }
 
@@ -172,8 +180,8 @@ WriteStatus ResponseWriter::a(std::string_view owner, std::uint32_t ttl,
         if (const WriteStatus s = begin(owner, type::a, qclass::in, ttl, at); s != WriteStatus::ok)
             return s;
         if (!room(ip.size())) return WriteStatus::no_space;
-        for (const std::uint8_t b : ip)
-            put8(b);
+        std::memcpy(out_.data() + size_, ip.data(), ip.size());
+        size_ += ip.size();
         end(at);
         return WriteStatus::ok;
     });
@@ -187,8 +195,8 @@ WriteStatus ResponseWriter::aaaa(std::string_view owner, std::uint32_t ttl,
             s != WriteStatus::ok)
             return s;
         if (!room(ip.size())) return WriteStatus::no_space;
-        for (const std::uint8_t b : ip)
-            put8(b);
+        std::memcpy(out_.data() + size_, ip.data(), ip.size());
+        size_ += ip.size();
         end(at);
         return WriteStatus::ok;
     });
@@ -291,8 +299,8 @@ WriteStatus ResponseWriter::opt(std::uint16_t udp_payload, std::uint8_t extended
         put16(ecs->family);
         put8(ecs->source_prefix);
         put8(ecs->scope_prefix);
-        for (std::size_t i = 0; i < n; ++i)
-            put8(ecs->address[i]);
+        std::memcpy(out_.data() + size_, ecs->address.data(), n);
+        size_ += n;
     }
     ++counts_[static_cast<std::size_t>(Section::additional)];
     return WriteStatus::ok;

@@ -4,6 +4,7 @@
 #include "geodns/server/responder.hpp"
 #include "geodns/server/tcp_admission.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -199,8 +200,7 @@ namespace {
 
 asio::awaitable<void> udp_loop(std::shared_ptr<detail::DnsShared> shared,
                                std::shared_ptr<udp::socket> sock);
-void udp_blocking_loop(std::shared_ptr<detail::DnsShared> shared,
-                       std::shared_ptr<udp::socket> sock);
+void udp_blocking_loop(std::shared_ptr<detail::DnsShared> shared, int fd);
 
 asio::awaitable<void> tcp_session(std::shared_ptr<detail::DnsShared> shared, tcp::socket socket);
 
@@ -245,10 +245,15 @@ std::vector<tcp::endpoint> DnsServer::start() {
         }
         for (auto& s : socks) {
             if (shared_->udp_blocking) {
-                udp_threads_.emplace_back(udp_blocking_loop, shared_, s);
-            } else {
-                asio::co_spawn(s->get_executor(), udp_loop(shared_, s), asio::detached);
+                // Out of the reactor: registered with epoll (edge-triggered), every datagram
+                // woke the idle worker as well as the thread that reads it (issue 19: 0.08-0.22
+                // extra epoll_wait and 0.2 extra context switches per query).
+                const int fd = s->release();
+                udp_fds_.push_back(fd);
+                udp_threads_.emplace_back(udp_blocking_loop, shared_, fd);
+                continue;
             }
+            asio::co_spawn(s->get_executor(), udp_loop(shared_, s), asio::detached);
             udp_.push_back(std::move(s));
         }
         tcp_.push_back(std::move(listener));
@@ -275,11 +280,14 @@ void DnsServer::stop() {
         // Wake the blocked recvmmsg calls (a shutdown wakes readers even of an unconnected UDP
         // socket; the receive timeout bounds the wait anyway), then wait for the threads.
         shared_->stopping.store(true);
-        for (auto& s : udp_)
-            ::shutdown(s->native_handle(), SHUT_RDWR);
+        for (const int fd : udp_fds_)
+            ::shutdown(fd, SHUT_RDWR);
         for (auto& t : udp_threads_)
             t.join();
         udp_threads_.clear();
+        for (const int fd : udp_fds_)
+            ::close(fd);
+        udp_fds_.clear();
     }
     for (auto& s : udp_) {
         // Closed on its own worker: the loop may be inside a batch on that thread.
@@ -445,12 +453,8 @@ asio::awaitable<void> udp_loop(std::shared_ptr<detail::DnsShared> shared,
 // The same as udp_loop on a thread of its own, blocking in recvmmsg until at least one query is
 // there (MSG_WAITFORONE takes what else has arrived, up to the batch), as gdnsd's UDP threads
 // do: no reactor, no wake-up of a coroutine per batch. It returns when stop() sets `stopping`.
-void udp_blocking_loop(std::shared_ptr<detail::DnsShared> shared,
-                       std::shared_ptr<udp::socket> sock) {
-    boost::system::error_code ignored;
-    sock->native_non_blocking(false, ignored);
-    sock->non_blocking(false, ignored);
-    const int fd = sock->native_handle();
+void udp_blocking_loop(std::shared_ptr<detail::DnsShared> shared, int fd) {
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     const timeval wake{0, 200'000};  // check `stopping` at least this often
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wake, sizeof wake);
     View<Served> view(shared->served);

@@ -149,6 +149,7 @@ class DnsServer {
     std::shared_ptr<detail::DnsShared> shared_;
     std::vector<std::shared_ptr<boost::asio::ip::udp::socket>> udp_;
     std::vector<std::thread> udp_threads_;  // with udp_blocking
+    std::vector<int> udp_fds_;              // with udp_blocking: their sockets, out of asio
     std::vector<std::unique_ptr<Listener>> tcp_;
 };
 

@@ -116,13 +116,12 @@ class Answerer {
              const ClientAddress& client)
         : zones_(zones), steering_(steering), w_(w), client_(client) {}
 
-    // Precondition: find_zone(zones, qname) is not null. Returns the RCODE (RFC 6604: that of
-    // the last name in a CNAME chain).
-    std::uint16_t resolve(std::string_view qname, std::uint16_t qtype) {
+    // Precondition: `zone` is find_zone(zones, qname), not null. Returns the RCODE (RFC 6604:
+    // that of the last name in a CNAME chain).
+    std::uint16_t resolve(std::string_view qname, std::uint16_t qtype, const Zone* zone) {
         std::array<std::string_view, max_cname_chain> seen{};
         std::size_t n_seen = 0;
         std::string_view current = qname;
-        const Zone* zone = find_zone(zones_, current);
         while (zone != nullptr && !overflow_) {
             const Node* node = nullptr;
             if (!name_exists(*zone, current, node)) {
@@ -323,7 +322,7 @@ ResponseInfo respond(const ZoneSet& zones, const Steering& steering,
             w.set_limit(w.limit() > opt_reserve ? w.limit() - opt_reserve : 0);
             const ResponseWriter::Mark after_question = w.mark();
             Answerer answerer(zones, steering, w, client);
-            rc = answerer.resolve(q.question.canonical.view(), q.question.qtype);
+            rc = answerer.resolve(q.question.canonical.view(), q.question.qtype, zone);
             if (options.name_hash) {
                 info.name_hash = hash_name(rc == rcode::nxdomain ? std::string_view(zone->origin)
                                                                  : q.question.canonical.view());

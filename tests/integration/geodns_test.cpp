@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 using namespace cdn::test;
@@ -53,6 +54,46 @@ bool wait_closed(int fd, std::chrono::milliseconds timeout) {
         }
     }
     return false;
+}
+
+// Context switches (voluntary + involuntary) of each thread of `pid`, by thread id.
+std::map<std::string, long> thread_switches(pid_t pid) {
+    std::map<std::string, long> out;
+    const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
+    for (const auto& t : std::filesystem::directory_iterator(tasks)) {
+        std::ifstream status(t.path() / "status");
+        std::string line;
+        long n = 0;
+        while (std::getline(status, line)) {
+            if (line.starts_with("voluntary_ctxt_switches:") ||
+                line.starts_with("nonvoluntary_ctxt_switches:"))
+                n += std::stol(line.substr(line.find(':') + 1));
+        }
+        out[t.path().filename().string()] = n;
+    }
+    return out;
+}
+
+// Sends `count` "www.cdn.example A" queries over UDP one at a time, each after the previous
+// answer; returns how many were answered.
+int udp_queries_one_by_one(std::uint16_t port, int count) {
+    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const std::uint8_t query[] = {0x12, 0x34, 0x01, 0x00, 0,   1,   0,   0,   0,   0, 0,
+                                  0,    3,    'w',  'w',  'w', 3,   'c', 'd', 'n', 7, 'e',
+                                  'x',  'a',  'm',  'p',  'l', 'e', 0,   0,   1,   0, 1};
+    int answered = 0;
+    std::uint8_t buf[1500];
+    for (int i = 0; i < count; ++i) {
+        ::sendto(fd, query, sizeof query, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 1000) == 1 && ::recv(fd, buf, sizeof buf, 0) > 12) ++answered;
+    }
+    ::close(fd);
+    return answered;
 }
 
 }  // namespace
@@ -137,10 +178,46 @@ TEST_CASE("geodns: udp_threads serves UDP from blocking threads and stops cleanl
                Contains("CLIENT-SUBNET: 192.0.2.0/24/6"));
     CHECK_THAT(dig(dns.port(), {"+tcp", "ns1.cdn.example", "A"}), Contains("127.0.0.53"));
     CHECK(dns.metric(R"(cdn_geodns_queries_total{transport="udp",qtype="A"})") >= 21);
+    // Only the thread reading a socket wakes for its datagrams: the socket is out of the
+    // workers' epoll set. (Registered there, edge-triggered, every datagram also woke a worker
+    // that had nothing to do: one more wake-up and context switch per query; issue 19.)
+    const int queries = 400;
+    const auto before = thread_switches(dns.process().pid());
+    REQUIRE(udp_queries_one_by_one(dns.port(), queries) >= queries - 5);
+    const auto after = thread_switches(dns.process().pid());
+    std::vector<long> woke;
+    for (const auto& [tid, n] : after)
+        woke.push_back(n - (before.contains(tid) ? before.at(tid) : 0));
+    std::sort(woke.rbegin(), woke.rend());
+    REQUIRE(!woke.empty());
+    CHECK(woke[0] >= queries / 2);  // the UDP thread that read them
+    long others = 0;
+    for (std::size_t i = 1; i < woke.size(); ++i)
+        others += woke[i];
+    INFO("context switches by thread, most first: " << woke[0] << ", then " << others
+                                                    << " in all the others");
+    CHECK(others < queries / 2);  // health checks and the admin port, not a wake per query
     // SIGTERM: the UDP threads are woken and joined, and geodns exits 0 promptly.
     const auto t0 = std::chrono::steady_clock::now();
     CHECK(dns.process().terminate() == 0);
     CHECK(std::chrono::steady_clock::now() - t0 < 3s);
+}
+
+TEST_CASE("geodns: udp_threads = false serves UDP from the workers' reactor", "[geodns]") {
+    // The default is udp_threads = true (every other test here); the reactor stays usable.
+    TempDir dir;
+    std::string config = geodns_config();
+    const auto at = config.find("[server]\n");
+    REQUIRE(at != std::string::npos);
+    config.insert(at + 9, "udp_threads = false\n");
+    GeoDns dns(dir, config);
+    CHECK(udp_queries_one_by_one(dns.port(), 50) == 50);
+    CHECK(dig_short(dns.port(), {"-b", "127.3.0.1", "www.cdn.example", "A"}) ==
+          std::vector<std::string>{"127.10.0.3"});
+    CHECK_THAT(dig(dns.port(), {"+subnet=192.0.2.0/24", "www.cdn.example", "A"}),
+               Contains("CLIENT-SUBNET: 192.0.2.0/24/6"));
+    CHECK(dns.metric(R"(cdn_geodns_queries_total{transport="udp",qtype="A"})") >= 52);
+    CHECK(dns.process().terminate() == 0);
 }
 
 TEST_CASE("geodns: NXDOMAIN, NODATA, REFUSED, CNAME, SOA, NS and TXT", "[geodns]") {

@@ -161,6 +161,13 @@ TEST_CASE("parse_query: good and bad packets", "[geodns][codec]") {
         {"OPT with a non-root owner",
          cat({header(1, 0, 0, 1), question(), opt({}, 1232, 0, {1, 'a', 0})}),
          ParseError::opt_bad_owner},
+        // The OPT owner read without a copy: a pointer to the QNAME's root byte (offset 28)
+        // is the root; a pointer to the QNAME is not.
+        {"OPT owned by a pointer to the root",
+         cat({header(1, 0, 0, 1), question(), opt({}, 1232, 0, {0xC0, 28})}), ParseError::none},
+        {"OPT owned by a pointer to the QNAME",
+         cat({header(1, 0, 0, 1), question(), opt({}, 1232, 0, {0xC0, 12})}),
+         ParseError::opt_bad_owner},
         {"OPT in the answer section", cat({header(1, 1), question(), opt({})}),
          ParseError::opt_wrong_section},
         {"OPT version 1", cat({header(1, 0, 0, 1), question(), opt({}, 1232, 0x00010000)}),
@@ -259,6 +266,17 @@ TEST_CASE("canonical text of odd names", "[geodns][codec]") {
         {{3, 'a', '.', 'b', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0},
          std::string("a\0b.example", 11)},
         {{2, 0xC3, 0x89, 0}, "\xC3\x89"},  // bytes above ASCII are kept as they are
+        // Around the upper-case range: only A-Z change ('@' is 'A' - 1, '[' is 'Z' + 1, and
+        // '`' and '{' are their lower-case neighbours).
+        {{8, '@', 'A', 'Z', '[', '`', 'a', 'z', '{', 0}, "@az[`az{"},
+        {{3, 0x00, 0x7F, 0xFF, 0}, std::string("\0\x7F\xFF", 3)},
+        {wire_name("WwW.CdN.ExAmPlE"), "www.cdn.example"},
+        // Longer than 8 bytes at a time, with a '.' inside a label past the first 8 bytes.
+        {wire_name("ABCDEFGHIJKLMNOPQRSTUVWXYZ.Mixed-Case-LABEL.example"),
+         "abcdefghijklmnopqrstuvwxyz.mixed-case-label.example"},
+        {{12, 'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', '.', 'K', 'L', 3, 'C', 'O', 'M', 0},
+         std::string("abcdefghi\0kl.com", 16)},
+        {wire_name("a.b.c.d.e.f.g.h.i.j"), "a.b.c.d.e.f.g.h.i.j"},
     };
     for (const Case& c : cases) {
         const Bytes packet = cat({header(1), c.wire, u16(1), u16(1)});

@@ -278,13 +278,13 @@ TEST_CASE("[server] reuse_port and [log] level, and what a reload cannot apply",
     CHECK(why[1] == "[server] admin: none -> 127.0.0.1:9");
     CHECK(why[2] == "[server] threads: 2 -> 4");
     CHECK(why[3] == "[server] reuse_port: false -> true");
-    // udp_threads (off by default) also needs a restart.
-    CHECK(!base.udp_blocking);
-    const GeodnsConfig threads = parse(std::string(kBase) + "\n[server]\nudp_threads = true\n");
-    CHECK(threads.udp_blocking);
-    const auto why_threads = restart_needed(base, threads);
+    // udp_threads (on by default since issue 19's second pass) also needs a restart.
+    CHECK(base.udp_blocking);
+    const GeodnsConfig reactor = parse(std::string(kBase) + "\n[server]\nudp_threads = false\n");
+    CHECK(!reactor.udp_blocking);
+    const auto why_threads = restart_needed(base, reactor);
     REQUIRE(why_threads.size() == 1);
-    CHECK(why_threads[0] == "[server] udp_threads: false -> true");
+    CHECK(why_threads[0] == "[server] udp_threads: true -> false");
 }
 
 TEST_CASE("[registry]: the fleet from purge_api, with or without static edges",

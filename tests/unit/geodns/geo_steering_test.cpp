@@ -737,3 +737,29 @@ TEST_CASE("GeoSteering: steer_only picks only the families asked for") {
     CHECK(v4.scope_prefix == both.scope_prefix);
     CHECK(v6.scope_prefix == both.scope_prefix);
 }
+
+TEST_CASE("AnswerAddresses: copies and assignments hold the same addresses", "[geodns][steering]") {
+    // Only the items pushed are constructed (issue 19); copies must carry exactly those.
+    AnswerAddresses<ip::address_v6> a{ip::make_address_v6("2001:db8::1"),
+                                      ip::make_address_v6("2001:db8::2")};
+    const AnswerAddresses<ip::address_v6> b = a;  // copy
+    REQUIRE(b.size() == 2);
+    CHECK(b[0] == ip::make_address_v6("2001:db8::1"));
+    CHECK(b[1] == ip::make_address_v6("2001:db8::2"));
+    CHECK(b == a);
+    AnswerAddresses<ip::address_v6> c{ip::make_address_v6("::1")};
+    c = b;  // assignment replaces
+    CHECK(c == b);
+    const AnswerAddresses<ip::address_v6>& same = c;
+    c = same;  // self-assignment keeps it
+    CHECK(c.size() == 2);
+    a.clear();
+    CHECK(a.empty());
+    CHECK(b.size() == 2);  // the copy is independent
+    SteeringAnswer answer;
+    answer.v4.push_back(ip::make_address_v4("192.0.2.1"));
+    const SteeringAnswer moved = std::move(answer);
+    REQUIRE(moved.v4.size() == 1);
+    CHECK(moved.v4.front() == ip::make_address_v4("192.0.2.1"));
+    CHECK(moved.v6.empty());
+}
