@@ -59,8 +59,26 @@ void FrequencySketch::ensure_capacity(std::size_t expected_objects) {
     sample_size_ = 10 * static_cast<std::uint64_t>(n);
 }
 
+// Blocked (Caffeine 3's layout): a key's four counters all lie in one 64-byte block of eight
+// words, one in each pair of words, so counting a key touches one cache line, not four.
 std::size_t FrequencySketch::counter_index(std::uint64_t hash, unsigned probe) const {
-    return static_cast<std::size_t>(mix(hash + kSeeds[probe]) & (table_.size() * 16 - 1));
+    const std::uint64_t block_hash = mix(hash + kSeeds[0]);
+    const std::size_t block = static_cast<std::size_t>(block_hash & (table_.size() / 8 - 1)) * 8;
+    const std::uint64_t h = mix(block_hash ^ kSeeds[1]) >> (probe * 8);
+    const std::size_t word = block + probe * 2 + (h & 1);
+    return word * 16 + static_cast<std::size_t>((h >> 1) & 15);
+}
+
+// The doorkeeper's bits of a key: three of one 64-bit word (a blocked Bloom filter: one cache
+// line per key).
+std::uint64_t FrequencySketch::door_mask(std::uint64_t hash, std::size_t& word) const {
+    const std::uint64_t h = mix(hash ^ kSeeds[3]);
+    word = static_cast<std::size_t>(h & (door_.size() - 1));
+    const std::uint64_t bits = h >> 40;
+    std::uint64_t mask = 0;
+    for (unsigned p = 0; p < kDoorProbes; ++p)
+        mask |= std::uint64_t{1} << ((bits >> (p * 6)) & 63);
+    return mask;
 }
 
 void FrequencySketch::increment(std::uint64_t hash) {
@@ -68,13 +86,10 @@ void FrequencySketch::increment(std::uint64_t hash) {
     bool absorbed = false;
     if (use_door_) {
         // The first access since the last reset only sets the doorkeeper's bits.
-        const std::uint64_t bits = door_.size() * 64 - 1;
-        for (unsigned p = 0; p < kDoorProbes; ++p) {
-            const std::uint64_t b = mix(hash ^ kSeeds[3 - p]) & bits;
-            const std::uint64_t mask = std::uint64_t{1} << (b & 63);
-            if (!(door_[b >> 6] & mask)) absorbed = true;
-            door_[b >> 6] |= mask;
-        }
+        std::size_t w = 0;
+        const std::uint64_t mask = door_mask(hash, w);
+        absorbed = (door_[w] & mask) != mask;
+        door_[w] |= mask;
     }
     if (!absorbed) {
         for (unsigned p = 0; p < 4; ++p) {
@@ -94,13 +109,9 @@ unsigned FrequencySketch::frequency(std::uint64_t hash) const {
         f = std::min(f, static_cast<unsigned>((table_[c >> 4] >> ((c & 15) * 4)) & 15));
     }
     if (use_door_) {
-        const std::uint64_t bits = door_.size() * 64 - 1;
-        bool in_door = true;
-        for (unsigned p = 0; p < kDoorProbes && in_door; ++p) {
-            const std::uint64_t b = mix(hash ^ kSeeds[3 - p]) & bits;
-            in_door = (door_[b >> 6] >> (b & 63)) & 1;
-        }
-        f += in_door ? 1 : 0;
+        std::size_t w = 0;
+        const std::uint64_t mask = door_mask(hash, w);
+        f += (door_[w] & mask) == mask ? 1 : 0;
     }
     return f;
 }

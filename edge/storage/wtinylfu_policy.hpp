@@ -55,6 +55,7 @@ class FrequencySketch {
   private:
     void reset();
     std::size_t counter_index(std::uint64_t hash, unsigned probe) const;
+    std::uint64_t door_mask(std::uint64_t hash, std::size_t& word) const;
 
     std::size_t expected_ = 0;
     std::vector<std::uint64_t> table_;  // 16 counters of 4 bits per word
