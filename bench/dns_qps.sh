@@ -95,16 +95,6 @@ case $BIN_DIR in /*) bin=$BIN_DIR ;; *) bin=$root/$BIN_DIR ;; esac
 
 scratch_dir dnsqps
 
-free_port() {  # a port free for both UDP and TCP on 127.0.0.1
-  perl -MIO::Socket::INET -e '
-    for (1 .. 50) {
-      my $u = IO::Socket::INET->new(Proto => "udp", LocalAddr => "127.0.0.1", LocalPort => 0) or die;
-      my $p = $u->sockport;
-      my $t = IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1", LocalPort => $p, ReuseAddr => 1);
-      if ($t) { print $p; exit 0 }
-    }
-    die "no free port\n";'
-}
 wait_dns() {  # port pid log: until the server answers SOA over UDP (at most ~10 s)
   for _ in $(seq 1 100); do
     kill -0 "$2" 2>/dev/null || { echo "server on port $1 exited; its log:" >&2; cat "$3" >&2; return 1; }
@@ -117,7 +107,7 @@ wait_dns() {  # port pid log: until the server answers SOA over UDP (at most ~10
 }
 
 # --- servers ---------------------------------------------------------------------------------
-geodns_port=$(free_port)
+geodns_port=$(free_dns_port)
 sed -e "s|@MMDB@|$MMDB|" -e "s|@UDP_THREADS@|${UDP_THREADS:-true}|" "$conf/geodns.toml.in" >"$work/geodns.toml"
 "${pin_server[@]}" "$bin/geodns/geodns" --config "$work/geodns.toml" --dns "127.0.0.1:$geodns_port" \
   --threads 1 >"$work/geodns.log" 2>&1 &
@@ -136,7 +126,7 @@ declare -A port pid
 port[geodns]=$geodns_port
 pid[geodns]=$geodns_pid
 if [ "$have_gdnsd" = 1 ]; then
-  gdnsd_port=$(free_port)
+  gdnsd_port=$(free_dns_port)
   mkdir -p "$work/gdnsd/zones"
   sed -e "s|@WORK@|$work|g" -e "s|@PORT@|$gdnsd_port|g" -e "s|@MMDB@|$MMDB|g" \
     "$conf/gdnsd.config.in" >"$work/gdnsd/config"

@@ -22,6 +22,18 @@ free_port() {
   perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1", LocalPort => 0, ReuseAddr => 1) or die; print $s->sockport'
 }
 
+# free_dns_port: a port free for both UDP and TCP on 127.0.0.1 right now (a DNS server's).
+free_dns_port() {
+  perl -MIO::Socket::INET -e '
+    for (1 .. 50) {
+      my $u = IO::Socket::INET->new(Proto => "udp", LocalAddr => "127.0.0.1", LocalPort => 0) or die;
+      my $p = $u->sockport;
+      my $t = IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1", LocalPort => $p, ReuseAddr => 1);
+      if ($t) { print $p; exit 0 }
+    }
+    die "no free port\n";'
+}
+
 # wait_port PORT [PID [LOG]]: waits (up to ~10 s) until something accepts on 127.0.0.1:PORT;
 # gives up early if PID exits, and then prints LOG.
 wait_port() {

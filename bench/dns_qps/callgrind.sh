@@ -30,16 +30,6 @@ done
 [ -x "$GEODNS" ] || { echo "no geodns binary at $GEODNS" >&2; exit 1; }
 scratch_dir dnscg
 
-free_port() {
-  perl -MIO::Socket::INET -e '
-    for (1 .. 50) {
-      my $u = IO::Socket::INET->new(Proto => "udp", LocalAddr => "127.0.0.1", LocalPort => 0) or die;
-      my $p = $u->sockport;
-      my $t = IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1", LocalPort => $p, ReuseAddr => 1);
-      if ($t) { print $p; exit 0 }
-    }
-    die "no free port\n";'
-}
 wait_dns() {  # port pid: until the server answers (valgrind start-up is slow: up to ~60 s)
   for _ in $(seq 1 600); do
     kill -0 "$2" 2>/dev/null || return 1
@@ -63,7 +53,7 @@ command -v gdnsd >/dev/null && servers+=(gdnsd) || echo "gdnsd is not installed:
 printf '%-7s %-7s %9s %16s %12s %14s\n' server mode answered instructions Ir/query respond/query
 for s in "${servers[@]}"; do
   for m in $MODES; do
-    port=$(free_port)
+    port=$(free_dns_port)
     out=$work/cg-$s-$m.out
     if [ "$s" = geodns ]; then
       sed -e "s|@MMDB@|$MMDB|" -e "s|@UDP_THREADS@|${UDP_THREADS:-true}|" "$conf/geodns.toml.in" >"$work/geodns.toml"

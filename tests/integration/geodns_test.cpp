@@ -98,6 +98,19 @@ int udp_queries_one_by_one(std::uint16_t port, int count) {
 
 }  // namespace
 
+namespace {
+
+// The test config with [server] udp_threads set.
+std::string with_udp_threads(bool on) {
+    std::string config = geodns_config();
+    const auto at = config.find("[server]\n");
+    REQUIRE(at != std::string::npos);
+    config.insert(at + 9, on ? "udp_threads = true\n" : "udp_threads = false\n");
+    return config;
+}
+
+}  // namespace
+
 TEST_CASE("geodns: dig gets the nearest edge by source address and by ECS", "[geodns]") {
     TempDir dir;
     GeoDns dns(dir, geodns_config());
@@ -165,11 +178,7 @@ TEST_CASE("geodns: the ECS scope is the widest block with the same answer, as gd
 TEST_CASE("geodns: udp_threads serves UDP from blocking threads and stops cleanly", "[geodns]") {
     // [server] udp_threads = true: a thread per UDP socket in recvmmsg instead of the reactor.
     TempDir dir;
-    std::string config = geodns_config();
-    const auto at = config.find("[server]\n");
-    REQUIRE(at != std::string::npos);
-    config.insert(at + 9, "udp_threads = true\n");
-    GeoDns dns(dir, config);
+    GeoDns dns(dir, with_udp_threads(true));
     for (int i = 0; i < 20; ++i) {
         CHECK(dig_short(dns.port(), {"-b", "127.3.0.1", "www.cdn.example", "A"}) ==
               std::vector<std::string>{"127.10.0.3"});
@@ -206,11 +215,7 @@ TEST_CASE("geodns: udp_threads serves UDP from blocking threads and stops cleanl
 TEST_CASE("geodns: udp_threads = false serves UDP from the workers' reactor", "[geodns]") {
     // The default is udp_threads = true (every other test here); the reactor stays usable.
     TempDir dir;
-    std::string config = geodns_config();
-    const auto at = config.find("[server]\n");
-    REQUIRE(at != std::string::npos);
-    config.insert(at + 9, "udp_threads = false\n");
-    GeoDns dns(dir, config);
+    GeoDns dns(dir, with_udp_threads(false));
     CHECK(udp_queries_one_by_one(dns.port(), 50) == 50);
     CHECK(dig_short(dns.port(), {"-b", "127.3.0.1", "www.cdn.example", "A"}) ==
           std::vector<std::string>{"127.10.0.3"});
