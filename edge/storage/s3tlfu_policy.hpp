@@ -4,7 +4,7 @@
 // changes, each measured on the shared traces and on synthetic CDN traces (bench/README,
 // "Eviction policies"):
 //
-//   frequency  a count-min sketch with a doorkeeper (FrequencySketch, wtinylfu_policy.hpp)
+//   frequency  a count-min sketch with a doorkeeper (FrequencySketch, frequency_sketch.hpp)
 //              counts every insert and hit, and remembers a key's popularity far longer than
 //              the ghost does (until the sketch's periodic halving ages it).
 //   TinyLFU    small's back object that was not hit (S3-FIFO would evict it) still moves to main
@@ -25,8 +25,8 @@
 // the ghost. Not thread-safe: one instance per shard under the shard's lock. Pure: no clock,
 // no I/O.
 #include "edge/storage/eviction_policy.hpp"
+#include "edge/storage/frequency_sketch.hpp"
 #include "edge/storage/s3fifo_policy.hpp"
-#include "edge/storage/wtinylfu_policy.hpp"
 
 #include <cstdint>
 

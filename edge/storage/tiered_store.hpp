@@ -11,9 +11,9 @@
 // everything memory evicts. A new version of a key drops the older one from disk, so disk never
 // answers with an outdated copy. Thread-safe.
 #include "edge/storage/disk_store.hpp"
+#include "edge/storage/frequency_sketch.hpp"
 #include "edge/storage/memory_store.hpp"
 #include "edge/storage/s3fifo_policy.hpp"
-#include "edge/storage/wtinylfu_policy.hpp"
 
 #include <algorithm>
 #include <array>
