@@ -222,12 +222,7 @@ fi
 
 # --- load ------------------------------------------------------------------------------------
 for m in $MODES; do
-  case $m in
-    noecs) perl "$conf/make-queries.pl" --mix steered --count "$QUERIES" --out "$work/q-$m.bin" ;;
-    ecs) perl "$conf/make-queries.pl" --mix steered --ecs --count "$QUERIES" --out "$work/q-$m.bin" ;;
-    mixed) perl "$conf/make-queries.pl" --mix mixed --ecs --count "$QUERIES" --out "$work/q-$m.bin" ;;
-    *) echo "unknown mode $m (noecs, ecs, mixed)" >&2; exit 2 ;;
-  esac
+  perl "$conf/make-queries.pl" --mode "$m" --count "$QUERIES" --out "$work/q-$m.bin" || exit 2
 done
 
 hz=$(getconf CLK_TCK)

@@ -40,12 +40,7 @@ wait_dns() {  # port pid: until the server answers (valgrind start-up is slow: u
 }
 
 for m in $MODES; do
-  case $m in
-    noecs) perl "$conf/make-queries.pl" --mix steered --count "$QUERIES" --out "$work/q-$m.bin" ;;
-    ecs) perl "$conf/make-queries.pl" --mix steered --ecs --count "$QUERIES" --out "$work/q-$m.bin" ;;
-    mixed) perl "$conf/make-queries.pl" --mix mixed --ecs --count "$QUERIES" --out "$work/q-$m.bin" ;;
-    *) echo "unknown mode $m" >&2; exit 2 ;;
-  esac
+  perl "$conf/make-queries.pl" --mode "$m" --count "$QUERIES" --out "$work/q-$m.bin" || exit 2
 done
 
 servers=(geodns)

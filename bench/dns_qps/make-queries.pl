@@ -5,6 +5,10 @@
 # option on every query of a run.
 #
 #   perl make-queries.pl --mix steered|mixed [--ecs] [--count N] [--seed S] --out FILE
+#   perl make-queries.pl --mode noecs|ecs|mixed [--count N] [--seed S] --out FILE
+#
+# --mode names the benchmark modes of dns_qps.sh: noecs = --mix steered, ecs = --mix steered
+# --ecs, mixed = --mix mixed --ecs.
 #
 # Every query has an OPT record (EDNS(0), UDP size 1232, no DO bit), so the ECS and no-ECS files
 # differ only by the option. Mixes:
@@ -19,8 +23,9 @@ use strict;
 use warnings;
 use Getopt::Long;
 
-my ( $mix, $ecs, $count, $seed, $out ) = ( 'steered', 0, 20000, 42, undef );
+my ( $mix, $ecs, $count, $seed, $out, $mode ) = ( 'steered', 0, 20000, 42, undef, undef );
 GetOptions(
+    'mode=s'  => \$mode,
     'mix=s'   => \$mix,
     'ecs'     => \$ecs,
     'count=i' => \$count,
@@ -28,6 +33,11 @@ GetOptions(
     'out=s'   => \$out
 ) or die "usage: $0 --mix steered|mixed [--ecs] [--count N] [--seed S] --out FILE\n";
 die "--out is required\n" unless defined $out;
+if ( defined $mode ) {
+    my %modes = ( noecs => [ 'steered', 0 ], ecs => [ 'steered', 1 ], mixed => [ 'mixed', 1 ] );
+    die "unknown mode $mode (noecs, ecs, mixed)\n" unless $modes{$mode};
+    ( $mix, $ecs ) = @{ $modes{$mode} };
+}
 die "--mix must be steered or mixed\n" unless $mix =~ /^(steered|mixed)$/;
 srand($seed);
 
