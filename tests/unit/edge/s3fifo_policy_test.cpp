@@ -208,16 +208,19 @@ TEST_CASE("cache.policy picks the memory tier's policy", "[eviction_policy]") {
         Catch::Matchers::Contains("cache.policy"));
 }
 
-TEST_CASE("a hot set survives a long scan under S3-FIFO, not under LRU", "[s3fifo][memory_store]") {
-    const PolicyKind policy =
-        GENERATE(PolicyKind::s3fifo, PolicyKind::s3fifo_tlfu, PolicyKind::lru);
+TEST_CASE("a hot set survives a long scan under S3-FIFO and W-TinyLFU, not under LRU",
+          "[s3fifo][wtinylfu][memory_store]") {
+    const PolicyKind policy = GENERATE(PolicyKind::s3fifo, PolicyKind::s3fifo_tlfu,
+                                       PolicyKind::wtinylfu, PolicyKind::lru);
     INFO("policy: " << to_string(policy));
     const std::uint64_t one = object("hot00", 1000)->charge();
     MemoryStore s(one * 100, 1, policy);
     const auto hot = [](int i) { return "hot" + std::to_string(100 + i); };
     for (int i = 0; i < 50; ++i)
         REQUIRE(s.insert(object(hot(i), 1000)));
-    for (int round = 0; round < 2; ++round)
+    // W-TinyLFU's sketch counts the hot set's accesses only after its doorkeeper: one more look.
+    const int rounds = policy == PolicyKind::wtinylfu ? 3 : 2;
+    for (int round = 0; round < rounds; ++round)
         for (int i = 0; i < 50; ++i)
             REQUIRE(s.lookup(hot(i)));
     // A scan ten times the cache, every object requested once (a miss, then stored).

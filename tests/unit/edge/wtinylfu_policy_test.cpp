@@ -1,5 +1,5 @@
 // W-TinyLFU as an eviction policy: the frequency sketch, admission by frequency, the SLRU, the
-// hill-climbing window, then scan resistance in the memory store.
+// hill-climbing window (its scan resistance in the memory store: s3fifo_policy_test.cpp).
 #include "edge/storage/wtinylfu_policy.hpp"
 
 #include "edge/config.hpp"
@@ -165,33 +165,4 @@ TEST_CASE("W-TinyLFU names and config", "[wtinylfu][eviction_policy]") {
     using cdn::edge::load_edge_config;
     CHECK(load_edge_config(ConfigSection::parse("[cache]\npolicy = \"w-tinylfu\"\n", "t.toml"))
               .cache_policy == PolicyKind::wtinylfu);
-}
-
-TEST_CASE("W-TinyLFU: a frequent object survives a scan of one-hit wonders",
-          "[wtinylfu][memory_store]") {
-    const std::uint64_t one = object("hot00", 1000)->charge();
-    MemoryStore s(one * 100, 1, PolicyKind::wtinylfu);
-    const auto hot = [](int i) { return "hot" + std::to_string(100 + i); };
-    for (int i = 0; i < 50; ++i)
-        REQUIRE(s.insert(object(hot(i), 1000)));
-    for (int round = 0; round < 3; ++round)
-        for (int i = 0; i < 50; ++i)
-            REQUIRE(s.lookup(hot(i)));
-    for (int i = 0; i < 1000; ++i) {
-        const std::string key = "scan" + std::to_string(10000 + i);
-        CHECK_FALSE(s.lookup(key));
-        s.insert(object(key, 1000));
-    }
-    int survivors = 0;
-    for (int i = 0; i < 50; ++i)
-        survivors += s.lookup(hot(i)) ? 1 : 0;
-    CHECK(survivors == 50);
-    CHECK(s.bytes() <= s.capacity());
-    // The same under LRU loses them all: the test can tell.
-    MemoryStore lru(one * 100, 1, PolicyKind::lru);
-    for (int i = 0; i < 50; ++i)
-        lru.insert(object(hot(i), 1000));
-    for (int i = 0; i < 1000; ++i)
-        lru.insert(object("scan" + std::to_string(10000 + i), 1000));
-    CHECK_FALSE(lru.lookup(hot(0)));
 }
