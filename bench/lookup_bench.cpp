@@ -114,14 +114,16 @@ int main(int argc, char** argv) {
         ->check(CLI::PositiveNumber);
     app.add_option("--key-prefix", prefix, "keys are this prefix and the object's number")
         ->capture_default_str();
-    app.add_option("--policy", policy_text, "eviction policy: s3fifo-tlfu (the default), s3fifo, lru or w-tinylfu")
+    app.add_option("--policy", policy_text,
+                   "eviction policy: s3fifo-tlfu (the default), s3fifo, lru or w-tinylfu")
         ->capture_default_str();
     app.add_option("--seed", seed, "seed of the key orders")->capture_default_str();
     CLI11_PARSE(app, argc, argv);
 
     try {
         const auto policy = cdn::edge::storage::parse_policy_kind(policy_text);
-        if (!policy) throw std::runtime_error("--policy: expected s3fifo-tlfu, s3fifo, lru or w-tinylfu");
+        if (!policy)
+            throw std::runtime_error("--policy: expected s3fifo-tlfu, s3fifo, lru or w-tinylfu");
         const Keys keys = make_keys(objects, prefix);
 
         // Charged 1 KiB each in a store twice that large: nothing is evicted.
