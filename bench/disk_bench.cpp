@@ -99,11 +99,10 @@ std::string key_of(std::uint64_t i) {
 
 ObjectPtr make_object(std::uint64_t i, const std::shared_ptr<const std::string>& body,
                       const cdn::Clock& clock) {
-    auto o = std::make_shared<CachedObject>();
-    o->key = key_of(i);
+    auto o = CachedObject::make(
+        key_of(i), fmt::format("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n", body->size()));
     o->status = 200;
     o->seq = cdn::edge::storage::next_object_sequence();
-    o->head = fmt::format("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n", body->size());
     o->body = body;  // every object shares one body: the store writes its bytes anyway
     o->meta.response_time = clock.now();
     o->meta.lifetime = std::chrono::hours(1);

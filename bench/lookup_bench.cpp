@@ -131,8 +131,7 @@ int main(int argc, char** argv) {
         MemoryStore store(objects * kCharge * 2, shards, *policy);
         const auto fill_start = std::chrono::steady_clock::now();
         for (std::uint64_t i = 0; i < objects; ++i) {
-            auto o = std::make_shared<CachedObject>();
-            o->key.assign(keys[i]);
+            auto o = CachedObject::make(keys[i]);
             o->seq = i + 1;
             store.insert(std::move(o), kCharge);
         }

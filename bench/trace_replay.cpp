@@ -206,8 +206,7 @@ struct Result {
 
 // One replay object: an empty CachedObject with the trace's key, as every replay stores it.
 ObjectPtr trace_object(std::string_view key, std::uint32_t object) {
-    auto o = std::make_shared<CachedObject>();
-    o->key.assign(key);                  // short: no allocation beyond the object's own
+    auto o = CachedObject::make(key);    // the key in the object's own block
     o->seq = std::uint64_t{object} + 1;  // one identity per (id, size): a version never changes
     return o;
 }
@@ -334,7 +333,7 @@ TierResult replay_tiered(const Trace& t, TierConfig config, std::uint64_t memory
     };
     if (log)
         memory.set_eviction_listener([&](ObjectPtr o, bool reused) {
-            const std::uint64_t hash = cdn::edge::storage::key_hash(o->key);
+            const std::uint64_t hash = cdn::edge::storage::key_hash(o->key());
             // Promoted from disk and still there: nothing to write.
             if (const DiskSlot* s = log->find(hash); s && s->seq == o->seq) return;
             to_disk(hash, o->seq, reused);

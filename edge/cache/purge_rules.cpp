@@ -181,19 +181,17 @@ PurgeVerdict PurgeRules::check(const storage::CachedObject& obj) const {
                                        .count() < time_floor_ms_)
         return PurgeVerdict::hard;
     judge(everything_, obj.seq, v);
-    if (auto it = keys_.find(obj.key); it != keys_.end()) judge(it->second, obj.seq, v);
-    const KeyParts k = split_key(obj.key);
+    if (auto it = keys_.find(obj.key()); it != keys_.end()) judge(it->second, obj.seq, v);
+    const KeyParts k = split_key(obj.key());
     if (!hosts_.empty())
-        if (auto it = hosts_.find(std::string(k.host)); it != hosts_.end())
-            judge(it->second, obj.seq, v);
+        if (auto it = hosts_.find(k.host); it != hosts_.end()) judge(it->second, obj.seq, v);
     if (!prefixes_.empty())
-        if (auto it = prefixes_.find(std::string(k.host)); it != prefixes_.end())
+        if (auto it = prefixes_.find(k.host); it != prefixes_.end())
             for (const PathRule& p : it->second)
                 if (k.path.starts_with(p.prefix)) judge(p.floors, obj.seq, v);
     if (!tags_.empty() && v != PurgeVerdict::hard)
         for (std::string_view t : object_tags(obj))
-            if (auto it = tags_.find(std::string(t)); it != tags_.end())
-                judge(it->second, obj.seq, v);
+            if (auto it = tags_.find(t); it != tags_.end()) judge(it->second, obj.seq, v);
     return v;
 }
 

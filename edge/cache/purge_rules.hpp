@@ -14,10 +14,12 @@
 #include "edge/cache/cache_key.hpp"
 #include "edge/storage/cached_object.hpp"
 
+#include <boost/container_hash/hash.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -89,14 +91,24 @@ class PurgeRules {
     static void judge(const Floors& f, std::uint64_t seq, PurgeVerdict& v);
     void update_active();
 
+    // Looked up by string_view (an object's key, a key's host) without building a string.
+    struct TextHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept {
+            return boost::hash<std::string_view>()(s);
+        }
+    };
+    template <typename V>
+    using TextMap = boost::unordered_flat_map<std::string, V, TextHash, std::equal_to<>>;
+
     mutable std::shared_mutex mu_;
     std::atomic<bool> active_{false};
     Floors everything_;
     std::int64_t time_floor_ms_ = 0;
-    boost::unordered_flat_map<std::string, Floors> keys_;
-    boost::unordered_flat_map<std::string, Floors> hosts_;
-    boost::unordered_flat_map<std::string, std::vector<PathRule>> prefixes_;  // by host
-    boost::unordered_flat_map<std::string, Floors> tags_;
+    TextMap<Floors> keys_;
+    TextMap<Floors> hosts_;
+    TextMap<std::vector<PathRule>> prefixes_;  // by host
+    TextMap<Floors> tags_;
 };
 
 }  // namespace cdn::edge::cache

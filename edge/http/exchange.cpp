@@ -27,16 +27,14 @@ std::string HeadBuilder::finish(std::size_t content_length, bool with_length) {
 
 Reply make_reply(unsigned status, std::string body, OutcomeLabel outcome,
                  std::string_view content_type) {
-    auto obj = std::make_shared<ResponseData>();
-    obj->status = status;
     HeadBuilder hb(status, {});
     hb.field("Date", format_http_date(SystemClock::instance().now()));
     hb.field("Content-Type", content_type);
     hb.field("Cache-Control", "no-store");
-    obj->head = hb.finish(body.size());
-    obj->body = std::make_shared<const std::string>(std::move(body));
+    std::string head = hb.finish(body.size());
     Reply r;
-    r.object = std::move(obj);
+    r.object = make_response(status, std::move(head),
+                             std::make_shared<const std::string>(std::move(body)));
     r.outcome = outcome;
     return r;
 }

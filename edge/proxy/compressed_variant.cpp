@@ -70,7 +70,7 @@ storage::ObjectPtr make_compressed_variant(const storage::CachedObject& identity
     const std::string vary =
         cache::vary_with_accept_encoding(join_values(h.fields, beast_http::field::vary));
     h.fields.set(beast_http::field::vary, vary);
-    return build_object(identity.key, identity.status, h.reason, h.fields,
+    return build_object(identity.key(), identity.status, h.reason, h.fields,
                         std::make_shared<const std::string>(std::move(*out)), identity.meta,
                         identity.meta.response_time, {.seq = identity.seq});
 }
@@ -105,7 +105,7 @@ storage::ObjectPtr with_compression(storage::ObjectStore& store, EdgeMetrics& me
         // A stale variant the edge made (an origin's own encoding is never in such a set):
         // its identity, as stale as it (a soft purge marked only the copy found).
         if (!identity) return nullptr;
-        auto copy = std::make_shared<storage::CachedObject>(*identity);
+        auto copy = storage::CachedObject::copy(*identity);
         copy->meta = cached->meta;
         return copy;
     }
@@ -139,8 +139,7 @@ storage::ObjectPtr with_compression(storage::ObjectStore& store, EdgeMetrics& me
     for (const auto& [other_id, other] : set.variants)
         if (other_id != id && next->variants.size() < kMaxVariants)
             next->variants.emplace_back(other_id, other);
-    auto stored = std::make_shared<storage::CachedObject>();
-    stored->key = key;
+    auto stored = storage::CachedObject::make(key);
     stored->status = entry->status;
     stored->seq = storage::next_object_sequence();
     stored->meta = entry->meta;

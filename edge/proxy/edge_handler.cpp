@@ -958,7 +958,7 @@ storage::ObjectPtr EdgeHandler::lookup(const std::string& key, const Request& re
             return nullptr;
         case cache::PurgeVerdict::soft: {
             // Stale from now on: the next use revalidates, and stale-if-error may still serve.
-            auto stale = std::make_shared<storage::CachedObject>(*obj);
+            auto stale = storage::CachedObject::copy(*obj);
             stale->meta.lifetime = storage::Secs32(0);
             stale->meta.stale_while_revalidate = storage::Secs32(0);
             stale->meta.initial_age = std::max(stale->meta.initial_age, storage::Secs32(1));
@@ -1013,8 +1013,7 @@ storage::ObjectPtr EdgeHandler::variant_entry(const std::string& key, const Requ
                 !(coded && coding.empty() && !other->field("content-encoding").empty()))
                 set->variants.emplace_back(other_id, other);
     }
-    auto entry = std::make_shared<storage::CachedObject>();
-    entry->key = key;
+    auto entry = storage::CachedObject::make(key);
     entry->status = obj->status;
     entry->seq = storage::next_object_sequence();
     entry->meta = obj->meta;

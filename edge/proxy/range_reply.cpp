@@ -37,7 +37,7 @@ Fields partial_fields(const storage::CachedObject& full, bool keep_content_type)
 
 storage::ObjectPtr with(const storage::CachedObject& full, unsigned status, Fields& fields,
                         std::shared_ptr<const std::string> body, BuildOptions options = {}) {
-    return build_object(full.key, status, "", fields, std::move(body), full.meta,
+    return build_object(full.key(), status, "", fields, std::move(body), full.meta,
                         full.meta.response_time, options);
 }
 
@@ -54,7 +54,7 @@ storage::ObjectPtr multipart_object(const storage::CachedObject& full,
                                     const std::vector<http_range::ByteRange>& ranges) {
     const std::string_view whole = full.body ? std::string_view(*full.body) : std::string_view();
     const std::string boundary =
-        fmt::format("cdn-{:016x}", XXH3_64bits(full.key.data(), full.key.size()));
+        fmt::format("cdn-{:016x}", XXH3_64bits(full.key().data(), full.key().size()));
     std::string content_type;
     {
         const ParsedHead p = parse_head(full.head);

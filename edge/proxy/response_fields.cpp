@@ -110,21 +110,15 @@ storage::ObjectPtr without_cdn_fields(storage::ObjectPtr obj,
         first = false;
         head.append(line);
     }
-    auto copy = std::make_shared<storage::CachedObject>(*obj);
-    copy->head = std::move(head);
+    auto copy = storage::CachedObject::copy(*obj, head);
     copy->variants.reset();
     return copy;
 }
 
-storage::ObjectPtr build_object(std::string key, unsigned status, std::string_view reason,
+storage::ObjectPtr build_object(std::string_view key, unsigned status, std::string_view reason,
                                 const Fields& fields, std::shared_ptr<const std::string> body,
                                 const storage::ObjectMeta& meta, TimePoint response_time,
                                 const BuildOptions& options) {
-    auto obj = std::make_shared<storage::CachedObject>();
-    obj->key = std::move(key);
-    obj->status = status;
-    obj->seq = options.seq != 0 ? options.seq : storage::next_object_sequence();
-    obj->meta = meta;
     const std::string_view connection = fields[beast_http::field::connection];
     http::HeadBuilder hb(status, reason);
     bool has_date = false;
@@ -152,7 +146,11 @@ storage::ObjectPtr build_object(std::string key, unsigned status, std::string_vi
         hb.field("Accept-Ranges", "bytes");
     const bool bodiless = status < 200 || status == 204 || status == 304;
     const std::size_t size = options.content_length.value_or(body ? body->size() : 0);
-    obj->head = hb.finish(size, !bodiless && !options.head_response && !options.no_length);
+    auto obj = storage::CachedObject::make(
+        key, hb.finish(size, !bodiless && !options.head_response && !options.no_length));
+    obj->status = status;
+    obj->seq = options.seq != 0 ? options.seq : storage::next_object_sequence();
+    obj->meta = meta;
     if (!bodiless && !options.head_response) obj->body = std::move(body);
     return obj;
 }
@@ -188,7 +186,7 @@ storage::ObjectPtr not_modified_reply(const storage::CachedObject& obj) {
             iequals(n, "content-location"))
             keep.insert(n, f.value());
     }
-    return build_object(obj.key, 304, "", keep, nullptr, obj.meta, obj.meta.response_time, {});
+    return build_object(obj.key(), 304, "", keep, nullptr, obj.meta, obj.meta.response_time, {});
 }
 
 void merge_not_modified(Fields& stored, const Fields& not_modified) {

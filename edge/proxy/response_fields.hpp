@@ -48,7 +48,7 @@ struct BuildOptions {
 
 // Builds an object whose head holds the end-to-end fields (hop-by-hop, Content-Length and Age
 // removed; Date added when missing) and a Content-Length matching body.
-storage::ObjectPtr build_object(std::string key, unsigned status, std::string_view reason,
+storage::ObjectPtr build_object(std::string_view key, unsigned status, std::string_view reason,
                                 const Fields& fields, std::shared_ptr<const std::string> body,
                                 const storage::ObjectMeta& meta, TimePoint response_time,
                                 const BuildOptions& options);

@@ -38,7 +38,7 @@ std::size_t remove_slices(storage::ObjectStore& store, const storage::CachedObje
     std::size_t n = 0;
     const std::uint64_t count = cache::slice_count(marker->total, marker->slice_size);
     for (std::uint64_t k = 0; k < count; ++k)
-        n += store.remove(cache::slice_key(manifest.key, k)) ? 1 : 0;
+        n += store.remove(cache::slice_key(manifest.key(), k)) ? 1 : 0;
     return n;
 }
 
@@ -63,8 +63,7 @@ Manifest manifest_of(const storage::CachedObject& m) {
 
 // The manifest as clients see it: its head without the marker (Content-Length is the object's).
 storage::ObjectPtr client_view(const storage::CachedObject& manifest) {
-    auto v = std::make_shared<storage::CachedObject>(manifest);
-    std::string& h = v->head;
+    std::string h(manifest.head);
     for (std::size_t at = h.find("\r\n"); at != std::string::npos;) {
         const std::size_t start = at + 2;
         const std::size_t end = h.find("\r\n", start);
@@ -79,7 +78,7 @@ storage::ObjectPtr client_view(const storage::CachedObject& manifest) {
         }
         at = end;
     }
-    return v;
+    return storage::CachedObject::copy(manifest, h);
 }
 
 // The manifest's fields without those a partial response replaces, plus its Content-Range.
@@ -90,7 +89,7 @@ storage::ObjectPtr partial_view(const storage::CachedObject& view, unsigned stat
     p.fields.erase(beast_http::field::content_range);
     if (status == 416) p.fields.erase(beast_http::field::content_type);
     p.fields.set(beast_http::field::content_range, content_range);
-    return build_object(view.key, status, "", p.fields,
+    return build_object(view.key(), status, "", p.fields,
                         status == 416 ? std::make_shared<const std::string>() : nullptr, view.meta,
                         view.meta.response_time,
                         {.content_length = static_cast<std::size_t>(length)});

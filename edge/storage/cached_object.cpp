@@ -2,8 +2,41 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <stdexcept>
 
 namespace cdn::edge::storage {
+
+CachedObject::CachedObject(std::string_view key, std::string_view head_text) noexcept
+    : key_size_(static_cast<std::uint32_t>(key.size())) {
+    char* t = reinterpret_cast<char*>(this + 1);
+    if (!key.empty()) std::memcpy(t, key.data(), key.size());
+    if (!head_text.empty()) std::memcpy(t + key.size(), head_text.data(), head_text.size());
+    head = std::string_view(t + key.size(), head_text.size());
+}
+
+MutableObjectPtr CachedObject::make(std::string_view key, std::string_view head_text) {
+    if (key.size() > std::numeric_limits<std::uint32_t>::max())
+        throw std::length_error("cached object key longer than 4 GiB");
+    void* block = ::operator new(sizeof(CachedObject) + key.size() + head_text.size());
+    return MutableObjectPtr(::new (block) CachedObject(key, head_text));
+}
+
+MutableObjectPtr CachedObject::copy(const CachedObject& o, std::string_view head_text) {
+    MutableObjectPtr c = make(o.key(), head_text);
+    c->status = o.status;
+    c->body = o.body;
+    c->seq = o.seq;
+    c->meta = o.meta;
+    c->variants = o.variants;
+    return c;
+}
+
+MutableObjectPtr CachedObject::copy(const CachedObject& o) {
+    return copy(o, o.head);
+}
 
 std::string_view CachedObject::field(std::string_view name) const noexcept {
     auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };

@@ -1,7 +1,8 @@
 #pragma once
 // What the edge keeps per cached response: the head pre-serialised for HTTP/1.1 (so a hit is
 // little more than a write), the body, and the metadata freshness decisions need. Immutable
-// once built; shared between the store and in-flight responses through shared_ptr<const>.
+// once built; shared between the store and in-flight responses through ObjectPtr (counted in
+// the object).
 // The status, head and body are a ResponseData (common/response_data.hpp), which is all the
 // protocol sessions see: a hit hands them this object as it is.
 #include "common/clock.hpp"
@@ -46,16 +47,16 @@ struct ObjectMeta {
 };
 
 struct CachedObject;
-using ObjectPtr = std::shared_ptr<const CachedObject>;
+// Objects are counted intrusively (ResponseData's count): one heap block per object.
+using ObjectPtr = boost::intrusive_ptr<const CachedObject>;
+using MutableObjectPtr = boost::intrusive_ptr<CachedObject>;
 class MemoryStore;
 
 // The memory tier's bookkeeping, kept inside each object so that a cached object and its place
-// in the store are one heap block (make_shared's: control block + object) instead of an object
-// plus a store entry: the eviction policy's intrusive node (links, key hash, charge, queue and
-// frequency bits) and the store's own reference, which keeps the object alive while a
-// MemoryStore indexes it (the index holds plain pointers to the objects). Only the MemoryStore
-// holding the object touches it, under its shard's lock: mutable state inside an otherwise
-// immutable object. A copy of an object starts outside every store (copying copies none of it).
+// in the store are one heap block instead of an object plus a store entry: the eviction
+// policy's intrusive node (links, key hash, charge, queue and frequency bits). Only the
+// MemoryStore holding the object touches it, under its shard's lock: mutable state inside an
+// otherwise immutable object. A copy of an object starts outside every store.
 class StoreHook : PolicyNode {
   public:
     StoreHook() = default;
@@ -65,7 +66,6 @@ class StoreHook : PolicyNode {
 
   private:
     friend class MemoryStore;
-    ObjectPtr self_;  // set while a MemoryStore holds the object
 };
 
 // The variants of a response that varies on request fields, kept together under the URL's key
@@ -88,24 +88,38 @@ inline boost::intrusive_ptr<VariantSet> make_variant_set() {
 
 // status, head ("HTTP/1.1 200 OK\r\n" then the stored fields, Content-Length included; without
 // the blank line and without per-request fields such as Age or X-Cache) and body come from
-// ResponseData. No virtual functions: the derived-to-base conversion is free.
+// ResponseData: a hit hands the sessions this object as it is.
 //
-// Memory layout (x86-64, libstdc++): ResponseData (56 B), the store's hook (48 B: policy node
-// 32, the store's reference 16), key (32 B), seq (8), meta (32 B), variants (8 B): 184 B, in
-// one make_shared block with the 16-byte control block, 208 B as malloc rounds it; a key or
-// head longer than 15 bytes has its own buffer. bench/trace_replay --metadata measures it with
-// the store's index and policy (bench/README.md, "Memory per object").
-struct CachedObject : ResponseData, private StoreHook {
+// One heap block per object: the fixed part below, then the key and the head (the tail), so a
+// lookup's key comparison reads the block it already has and a stored object costs one
+// allocation besides its body. The key and head are given when the object is made (make, copy)
+// and never change; the other fields are set by its maker before it is shared.
+//
+// Memory layout (x86-64): ResponseData (48 B: vtable pointer, status and count, head view,
+// body), the policy node (32 B), seq, variants, meta (25 B) with the store flag and the key's
+// size in its tail padding: 128 B, then the tail (one malloc block: 136 B + key + head, rounded
+// to 16). bench/trace_replay --metadata measures it with the store's index and
+// policy (bench/README.md, "Memory per object").
+struct CachedObject final : ResponseData, private StoreHook {
     friend class MemoryStore;
 
-    std::string key;
+    // An object with this key and head, outside every store, the other fields at their defaults.
+    static MutableObjectPtr make(std::string_view key, std::string_view head = {});
+    // A copy of `o` (status, body, seq, meta, variants, key), outside every store; with `head`
+    // instead of o's when given.
+    static MutableObjectPtr copy(const CachedObject& o);
+    static MutableObjectPtr copy(const CachedObject& o, std::string_view head);
+
+    std::string_view key() const noexcept { return {tail(), key_size_}; }
+
     // Cache-wide insertion sequence (next_object_sequence()): orders every object this cache
     // ever stored, across restarts. With meta.response_time (when it was fetched, which is when
     // it was inserted) it tells the purge log what a missed purge covers.
     std::uint64_t seq = 0;
-    ObjectMeta meta;
     // Set on the URL's entry when the response varies: the variants live here instead.
     VariantSetPtr variants;
+    // Last of the public fields: the private ones below sit in its tail padding.
+    [[no_unique_address]] ObjectMeta meta;
 
     // The value of a stored field (first occurrence, name case-insensitive), read from head:
     // the validators are not kept twice. Empty when absent.
@@ -114,13 +128,24 @@ struct CachedObject : ResponseData, private StoreHook {
     std::string_view last_modified() const noexcept { return field("last-modified"); }
     // Bytes this object costs the memory budget (its variants included).
     std::size_t charge() const {
-        std::size_t c = sizeof(CachedObject) + key.size() + head.size() + body_size();
+        std::size_t c = sizeof(CachedObject) + key_size_ + head.size() + body_size();
         if (variants)
             for (const auto& [id, v] : variants->variants)
                 c += id.size() + v->charge();
         return c;
     }
+
+    // The block is allocated with its tail (make): freed as it was allocated.
+    static void operator delete(void* p) noexcept { ::operator delete(p); }
+
+  private:
+    CachedObject(std::string_view key, std::string_view head) noexcept;
+    const char* tail() const noexcept { return reinterpret_cast<const char*>(this + 1); }
+
+    bool stored_ = false;  // a MemoryStore holds a reference (its index points here)
+    std::uint32_t key_size_ = 0;
 };
+static_assert(sizeof(CachedObject) == 128, "CachedObject grew: update the layout comment");
 
 // The cache-wide insertion sequence: strictly increasing, thread-safe. A disk store that finds
 // objects up to sequence N after a restart calls advance_object_sequence(N + 1); the edge

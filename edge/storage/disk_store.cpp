@@ -530,7 +530,7 @@ bool DiskStore::insert(ObjectPtr object) {
     if (!object) return false;
     const std::uint64_t bytes = object->charge();
     if (degraded_.load(std::memory_order_relaxed)) {
-        touch(key_hash(object->key));
+        touch(key_hash(object->key()));
         stats_.dropped.fetch_add(1, std::memory_order_relaxed);
         queue_cv_.notify_one();  // the writer retries the disk when its interval is up
         return false;
@@ -539,7 +539,7 @@ bool DiskStore::insert(ObjectPtr object) {
         stats_.dropped.fetch_add(1, std::memory_order_relaxed);
         return false;
     }
-    const std::uint64_t hash = key_hash(object->key);
+    const std::uint64_t hash = key_hash(object->key());
     touch(hash);
     {
         std::lock_guard lock(queue_mu_);
@@ -565,7 +565,7 @@ bool DiskStore::remove(std::string_view key) {
     }
     std::lock_guard lock(queue_mu_);
     if (auto it = pending_.find(hash); it != pending_.end() && it->second.object)
-        had = had || it->second.object->key == key;
+        had = had || it->second.object->key() == key;
     if (!had) return false;
     const std::uint64_t seq = next_object_sequence();
     pending_[hash] = Pending{nullptr, seq};
@@ -584,7 +584,7 @@ void DiskStore::flush() {
 }
 
 bool DiskStore::holds(const CachedObject& obj) const {
-    const std::uint64_t hash = key_hash(obj.key);
+    const std::uint64_t hash = key_hash(obj.key());
     {
         std::lock_guard lock(queue_mu_);
         if (auto it = pending_.find(hash); it != pending_.end())
@@ -616,7 +616,7 @@ ObjectPtr DiskStore::lookup(std::string_view key) {
     {
         std::lock_guard lock(queue_mu_);
         if (auto it = pending_.find(hash); it != pending_.end()) {
-            if (it->second.object && it->second.object->key == key) {
+            if (it->second.object && it->second.object->key() == key) {
                 stats_.hits.fetch_add(1, std::memory_order_relaxed);
                 return it->second.object;
             }

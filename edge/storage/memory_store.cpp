@@ -19,7 +19,12 @@ MemoryStore::MemoryStore(std::uint64_t capacity_bytes, std::size_t shards, Polic
 MemoryStore::~MemoryStore() {
     for (Shard& s : shards_)
         for (const CachedObject* o : s.index)
-            ObjectPtr drop = std::move(hook(o).self_);  // may free o: read nothing after
+            release(o);  // may free o: read nothing after
+}
+
+ObjectPtr MemoryStore::release(const CachedObject* o) {
+    const_cast<CachedObject*>(o)->stored_ = false;
+    return ObjectPtr(o, false);  // adopts the reference insert() detached
 }
 
 std::uint64_t MemoryStore::hash_key(std::string_view key) {
@@ -41,7 +46,7 @@ ObjectPtr MemoryStore::peek(std::string_view key) {
     Shard& s = shard_for(h);
     std::lock_guard lock(s.mu);
     auto it = s.index.find(KeyRef{key, h});
-    return it == s.index.end() ? nullptr : hook(*it).self_;
+    return it == s.index.end() ? nullptr : ObjectPtr(*it);
 }
 
 ObjectPtr MemoryStore::lookup(std::string_view key) {
@@ -53,7 +58,7 @@ ObjectPtr MemoryStore::lookup(std::string_view key) {
     PolicyNode& n = node(*it);
     s.policy->hit(n);
     n.reused = 1;
-    return hook(*it).self_;
+    return ObjectPtr(*it);
 }
 
 void MemoryStore::detach_locked(Shard& s, const CachedObject* o) {
@@ -72,18 +77,17 @@ bool MemoryStore::insert(ObjectPtr object) {
 
 bool MemoryStore::insert(ObjectPtr object, std::uint64_t charge) {
     if (!object || charge > shard_capacity_ || charge > PolicyNode::kMaxCharge) return false;
-    const std::uint64_t h = hash_key(object->key);
+    const std::uint64_t h = hash_key(object->key());
     Shard& s = shard_for(h);
     // Freed after the lock, so a large free does not stall the shard.
     ObjectPtr displaced;
     Evicted evicted;
     {
         std::lock_guard lock(s.mu);
-        const auto it = s.index.find(KeyRef{object->key, h});
+        const auto it = s.index.find(KeyRef{object->key(), h});
         const CachedObject* old = it == s.index.end() ? nullptr : *it;
         // Held by another store: this one keeps a copy (the copy's hook is fresh).
-        if (old != object.get() && hook(object.get()).self_)
-            object = std::make_shared<CachedObject>(*object);
+        if (old != object.get() && object->stored_) object = CachedObject::copy(*object);
         // The replaced version's standing in the policy, unlinked, as the new version starts.
         PolicyNode standing;
         PolicyNode previous;
@@ -92,14 +96,14 @@ bool MemoryStore::insert(ObjectPtr object, std::uint64_t charge) {
             s.policy->erase(node(old));  // out of the policy while victims are chosen
             standing = node(old);
             detach_locked(s, old);
-            displaced = std::move(hook(old).self_);  // may be `object` itself, stored again
+            displaced = release(old);  // may be `object` itself, stored again
         }
         while (s.bytes + charge > shard_capacity_) {
             PolicyNode* victim = s.policy->evict();
             if (!victim) break;  // cannot happen while s.bytes > 0: the policy holds them all
             const CachedObject* v = object_of(victim);
             detach_locked(s, v);
-            evicted.emplace_back(std::move(hook(v).self_), victim->reused != 0);
+            evicted.emplace_back(release(v), victim->reused != 0);
             evictions_.fetch_add(1, std::memory_order_relaxed);
         }
         const CachedObject* o = object.get();
@@ -107,7 +111,8 @@ bool MemoryStore::insert(ObjectPtr object, std::uint64_t charge) {
         n = standing;
         n.hash = h;
         n.charge = charge;
-        hook(o).self_ = std::move(object);
+        const_cast<CachedObject*>(o)->stored_ = true;
+        object.detach();  // the store's reference, given back by release()
         s.index.insert(o);
         objects_.fetch_add(1, std::memory_order_relaxed);
         s.policy->insert(n, old ? &previous : nullptr);
@@ -143,7 +148,7 @@ bool MemoryStore::remove(std::string_view key) {
         const CachedObject* o = *it;
         s.policy->erase(node(o));
         detach_locked(s, o);
-        removed = std::move(hook(o).self_);
+        removed = release(o);
     }
     return true;
 }

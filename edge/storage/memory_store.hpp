@@ -5,8 +5,9 @@
 // Thread-safe.
 //
 // Per object a shard keeps nothing but one pointer slot in an open-addressing index: the policy's
-// intrusive node and the store's reference live in the object itself (StoreHook, in
-// cached_object.hpp), so a cached object is one heap block. S3-FIFO adds a ghost of evicted key
+// intrusive node lives in the object itself (StoreHook, in cached_object.hpp) and the store's
+// reference is one count in the object's own (CachedObject::stored_ says it holds one), so a
+// cached object with its key and head is one heap block. S3-FIFO adds a ghost of evicted key
 // hashes. An object is held by at most one MemoryStore: inserting an object another store holds
 // stores a copy of it (the edge has one memory store; inserting the same object into two stores
 // from two threads at once is not supported).
@@ -79,20 +80,21 @@ class MemoryStore final : public ObjectStore {
         using is_transparent = void;
         bool operator()(const CachedObject* a, const CachedObject* b) const { return a == b; }
         bool operator()(const KeyRef& k, const CachedObject* o) const {
-            return k.hash == node(o).hash && k.key == o->key;
+            return k.hash == node(o).hash && k.key == o->key();
         }
         bool operator()(const CachedObject* o, const KeyRef& k) const { return (*this)(k, o); }
     };
     struct Shard {
         mutable std::mutex mu;
-        // Every object here holds its own reference (StoreHook::self_).
+        // The store holds one reference to every object here (insert() takes it, release()
+        // gives it back); CachedObject::stored_ says so.
         boost::unordered_flat_set<const CachedObject*, ObjectHash, ObjectEq> index;
         std::unique_ptr<EvictionPolicy> policy;
         std::uint64_t bytes = 0;
     };
     // The object's hook: mutable state of an immutable object, touched under the shard's lock.
     static StoreHook& hook(const CachedObject* o) {
-        return const_cast<CachedObject&>(*o);  // objects are made non-const (make_shared)
+        return const_cast<CachedObject&>(*o);  // objects are made non-const (CachedObject::make)
     }
     static PolicyNode& node(const CachedObject* o) { return hook(o); }
     static const CachedObject* object_of(PolicyNode* n) {
@@ -100,10 +102,12 @@ class MemoryStore final : public ObjectStore {
     }
     static std::uint64_t hash_key(std::string_view key);
     Shard& shard_for(std::uint64_t hash);
-    // Unindexes an object the policy no longer holds; its reference stays in the hook.
+    // The store's reference to an object it no longer indexes (the caller unindexed it).
+    static ObjectPtr release(const CachedObject* o);
+    // Unindexes an object the policy no longer holds; the store's reference stays.
     void detach_locked(Shard& s, const CachedObject* o);
-    // Objects an insert evicted, with their reused bits, taken out of their hooks under the
-    // lock and handed to the listener (or freed) after it.
+    // Objects an insert evicted, with their reused bits, released under the lock and handed to the
+    // listener (or freed) after it.
     using Evicted = boost::container::small_vector<std::pair<ObjectPtr, bool>, 4>;
     void destroy(Evicted& evicted);
 

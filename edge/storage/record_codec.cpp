@@ -100,7 +100,7 @@ void encode_meta(Writer& w, const CachedObject& obj) {
         Writer nw(nested);
         encode_meta(nw, *v);
         w.str(id);
-        w.str(v->key);
+        w.str(v->key());
         w.num(v->seq);
         w.str(nested);
         w.str(v->head);
@@ -142,15 +142,15 @@ bool decode_meta(Reader& r, CachedObject& obj, bool& has_body, int depth) {
     if (!r.num(nvariants) || nvariants > kMaxVariants) return false;
     for (std::uint32_t i = 0; i < nvariants; ++i) {
         std::string_view id, key, nested, head, body;
-        auto v = std::make_shared<CachedObject>();
-        if (!r.str(id) || !r.str(key) || !r.num(v->seq) || !r.str(nested) || !r.str(head) ||
+        std::uint64_t seq = 0;
+        if (!r.str(id) || !r.str(key) || !r.num(seq) || !r.str(nested) || !r.str(head) ||
             !r.str(body))
             return false;
+        auto v = CachedObject::make(key, head);
+        v->seq = seq;
         Reader nr(nested);
         bool nested_body = false;
         if (!decode_meta(nr, *v, nested_body, depth + 1) || !nr.done()) return false;
-        v->key = std::string(key);
-        v->head = std::string(head);
         if (nested_body) v->body = std::make_shared<const std::string>(body);
         set->variants.emplace_back(std::string(id), std::move(v));
     }
@@ -202,20 +202,20 @@ EncodedRecord encode_object(const CachedObject& obj, std::uint64_t generation) {
     rec.body = obj.body ? std::string_view(*obj.body) : std::string_view{};
     RecordHeader& h = rec.header;
     h.kind = static_cast<std::uint8_t>(RecordKind::object);
-    h.key_len = static_cast<std::uint32_t>(obj.key.size());
+    h.key_len = static_cast<std::uint32_t>(obj.key().size());
     h.meta_len = static_cast<std::uint32_t>(meta.size());
     h.head_len = static_cast<std::uint32_t>(obj.head.size());
     h.body_len = rec.body.size();
     h.generation = generation;
-    h.key_hash = key_hash(obj.key);
+    h.key_hash = key_hash(obj.key());
     h.seq = obj.seq;
     h.inserted_ms = inserted_ms_of(obj);
-    const std::string_view parts[] = {obj.key, meta, rec.head, rec.body};
+    const std::string_view parts[] = {obj.key(), meta, rec.head, rec.body};
     h.data_sum = checksum(parts);
     seal(h);
-    rec.prefix.reserve(sizeof(RecordHeader) + obj.key.size() + meta.size());
+    rec.prefix.reserve(sizeof(RecordHeader) + obj.key().size() + meta.size());
     rec.prefix.append(reinterpret_cast<const char*>(&h), sizeof(RecordHeader));
-    rec.prefix += obj.key;
+    rec.prefix += obj.key();
     rec.prefix += meta;
     rec.padding = h.record_size() - sizeof(RecordHeader) - h.data_size();
     return rec;
@@ -241,13 +241,11 @@ std::string encode_tombstone(std::string_view key, std::uint64_t hash, std::uint
 
 ObjectPtr decode_object(const RecordHeader& h, std::string_view key, std::string_view meta,
                         std::string_view head, std::string body) {
-    auto obj = std::make_shared<CachedObject>();
+    auto obj = CachedObject::make(key, head);
     Reader r(meta);
     bool has_body = false;
     if (!decode_meta(r, *obj, has_body, 0) || !r.done()) return nullptr;
-    obj->key = std::string(key);
     obj->seq = h.seq;
-    obj->head = std::string(head);
     if (has_body) obj->body = std::make_shared<const std::string>(std::move(body));
     return obj;
 }

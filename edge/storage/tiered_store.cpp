@@ -98,10 +98,11 @@ ObjectPtr TieredStore::peek(std::string_view key) {
 bool TieredStore::insert(ObjectPtr object) {
     if (!object) return false;
     // A new version makes the copy on disk outdated.
-    if (auto seq = disk_.seq_of(object->key); seq && *seq != object->seq) disk_.remove(object->key);
+    if (auto seq = disk_.seq_of(object->key()); seq && *seq != object->seq)
+        disk_.remove(object->key());
     if (memory_.insert(object)) return true;
     // Too large for memory: disk only, on the second request.
-    if (!admission_.admit(key_hash(object->key), false)) {
+    if (!admission_.admit(key_hash(object->key()), false)) {
         stats_.rejected.fetch_add(1, std::memory_order_relaxed);
         return false;
     }
@@ -117,7 +118,7 @@ bool TieredStore::remove(std::string_view key) {
 
 void TieredStore::evicted(ObjectPtr object, bool reused) {
     if (disk_.holds(*object)) return;  // promoted from disk and unchanged: still there
-    if (!admission_.admit(key_hash(object->key), reused)) {
+    if (!admission_.admit(key_hash(object->key()), reused)) {
         stats_.rejected.fetch_add(1, std::memory_order_relaxed);
         return;
     }

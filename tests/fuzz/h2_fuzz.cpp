@@ -125,12 +125,10 @@ class FuzzHandler final : public RequestHandler {
         if (t.starts_with("/x")) throw std::runtime_error("handler failed");
         if (t.starts_with("/n")) co_return Reply{};
         if (t.starts_with("/p/") || t.starts_with("/f/")) {
-            auto obj = std::make_shared<cdn::ResponseData>();
-            obj->status = 200;
-            obj->head =
-                "HTTP/1.1 200 OK\r\nConnection: x-a\r\nX-A: 1\r\nTransfer-Encoding: chunked\r\n";
             Reply r;
-            r.object = std::move(obj);
+            r.object = cdn::make_response(
+                200,
+                "HTTP/1.1 200 OK\r\nConnection: x-a\r\nX-A: 1\r\nTransfer-Encoding: chunked\r\n");
             r.stream = std::make_unique<PieceSource>(n, t.starts_with("/f/"));
             r.chunked = true;
             r.head_only = req.msg.method() == beast_http::verb::head;

@@ -112,12 +112,10 @@ class FakeHandler final : public RequestHandler {
             r = make_reply(200, pattern_body(number_after(target, "/size/")), OutcomeLabel::none,
                            "application/octet-stream");
         } else if (target.starts_with("/stream/")) {
-            auto obj = std::make_shared<cdn::ResponseData>();
-            obj->status = 200;
-            obj->head =
+            r.object = cdn::make_response(
+                200,
                 "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: "
-                "keep-alive, x-private\r\nX-Private: 1\r\nTransfer-Encoding: chunked\r\n";
-            r.object = std::move(obj);
+                "keep-alive, x-private\r\nX-Private: 1\r\nTransfer-Encoding: chunked\r\n");
             r.outcome = OutcomeLabel::none;
             r.stream = std::make_unique<PieceSource>(pattern_body(number_after(target, "/stream/")),
                                                      sources_alive);

@@ -36,21 +36,21 @@ DiskSettings settings(const fs::path& dir, std::uint64_t capacity = 4 << 20,
 }
 
 ObjectPtr numbered(int i, std::size_t size = 1000) {
-    auto o = std::make_shared<CachedObject>(
-        *cdn::edge::storage::test::object("http://h/o" + std::to_string(i), 0));
+    const auto base = cdn::edge::storage::test::object("http://h/o" + std::to_string(i), 0);
+    auto o = CachedObject::copy(
+        *base, std::string(base->head) + "ETag: \"e" + std::to_string(i) + "\"\r\n");
     std::string body(size, '\0');
     for (std::size_t k = 0; k < size; ++k)
         body[k] = static_cast<char>('a' + (i + k) % 26);
     o->body = std::make_shared<const std::string>(std::move(body));
     o->seq = next_object_sequence();
-    o->head += "ETag: \"e" + std::to_string(i) + "\"\r\n";
     o->meta.lifetime = Seconds(60 + i);
     o->meta.cdn_fields = i % 2 == 1;  // the flag that strips CDN-Cache-Control for clients
     return o;
 }
 
 bool same(const ObjectPtr& a, const ObjectPtr& b) {
-    return a && b && a->key == b->key && a->head == b->head && a->status == b->status &&
+    return a && b && a->key() == b->key() && a->head == b->head && a->status == b->status &&
            a->seq == b->seq && *a->body == *b->body && a->etag() == b->etag() &&
            a->meta.lifetime == b->meta.lifetime && a->meta.cdn_fields == b->meta.cdn_fields;
 }
@@ -101,7 +101,7 @@ TEST_CASE("disk store: objects survive a clean restart", "[disk]") {
     CHECK(d.recovery().objects == 50);
     CHECK(d.recovery().scanned == 0);  // the active segment's summary was written at close
     for (const auto& o : objs)
-        CHECK(same(d.lookup(o->key), o));
+        CHECK(same(d.lookup(o->key()), o));
     // New objects sort after everything recovered.
     CHECK(next_object_sequence() > objs.back()->seq);
 }
@@ -116,16 +116,16 @@ TEST_CASE("disk store: a crash image is recovered by scanning the active segment
         REQUIRE(d.insert(objs.back()));
         if (i % 100 == 0) d.flush();
     }
-    REQUIRE(d.remove(objs[599]->key));
+    REQUIRE(d.remove(objs[599]->key()));
     d.flush();
     crash_image(dir.path(), dir.path() / "crash");
     DiskStore r(settings(dir.path() / "crash"), clock);
     CHECK(r.recovery().scanned == 1);
     CHECK(r.recovery().from_summary >= 1);
     CHECK(r.objects() == d.objects());
-    CHECK(same(r.lookup(objs[0]->key), objs[0]));
-    CHECK(same(r.lookup(objs[598]->key), objs[598]));
-    CHECK_FALSE(r.lookup(objs[599]->key));  // its tombstone was recovered too
+    CHECK(same(r.lookup(objs[0]->key()), objs[0]));
+    CHECK(same(r.lookup(objs[598]->key()), objs[598]));
+    CHECK_FALSE(r.lookup(objs[599]->key()));  // its tombstone was recovered too
 }
 
 TEST_CASE("disk store: restart reads summaries ahead, in order, and scans what has none",
@@ -159,14 +159,14 @@ TEST_CASE("disk store: restart reads summaries ahead, in order, and scans what h
     CHECK(r.recovery().segments >= 10);
     CHECK(r.objects() == 300);
     for (const auto& o : newest)
-        CHECK(same(r.lookup(o->key), o));
+        CHECK(same(r.lookup(o->key()), o));
 }
 
 TEST_CASE("disk store: removals and replacements survive a restart", "[disk]") {
     cdn::test::TempDir dir;
     cdn::test::ManualClock clock;
     auto a1 = numbered(1), b = numbered(2), c = numbered(3);
-    auto a2 = std::make_shared<CachedObject>(*numbered(1, 5000));
+    auto a2 = CachedObject::copy(*numbered(1, 5000));
     a2->seq = next_object_sequence();
     {
         DiskStore d(settings(dir.path()), clock);
@@ -175,14 +175,14 @@ TEST_CASE("disk store: removals and replacements survive a restart", "[disk]") {
         REQUIRE(d.insert(c));
         d.flush();
         REQUIRE(d.insert(a2));
-        REQUIRE(d.remove(b->key));
-        CHECK_FALSE(d.lookup(b->key));
+        REQUIRE(d.remove(b->key()));
+        CHECK_FALSE(d.lookup(b->key()));
         CHECK_FALSE(d.remove("http://h/never"));
     }
     DiskStore d(settings(dir.path()), clock);
-    CHECK(same(d.lookup(a2->key), a2));
-    CHECK_FALSE(d.lookup(b->key));
-    CHECK(same(d.lookup(c->key), c));
+    CHECK(same(d.lookup(a2->key()), a2));
+    CHECK_FALSE(d.lookup(b->key()));
+    CHECK(same(d.lookup(c->key()), c));
     CHECK(d.objects() == 2);
 }
 
@@ -198,8 +198,8 @@ TEST_CASE("disk store: the oldest segment is reclaimed when the ring is full", "
     }
     CHECK(d.live_bytes() <= d.capacity());
     CHECK(d.reclaimed() > 0);
-    CHECK_FALSE(d.lookup(objs[0]->key));
-    CHECK(same(d.lookup(objs[199]->key), objs[199]));
+    CHECK_FALSE(d.lookup(objs[0]->key()));
+    CHECK(same(d.lookup(objs[199]->key()), objs[199]));
     // An object larger than a segment is refused, not written.
     CHECK_FALSE(d.insert(numbered(1000, 300 << 10)));
 }
@@ -224,12 +224,12 @@ TEST_CASE("disk store: a flipped byte is detected, dropped and counted, never se
         flip(dir.path(), first + 20);
     }
     DiskStore d(settings(dir.path()), clock);
-    CHECK_FALSE(d.lookup(objs[0]->key));
+    CHECK_FALSE(d.lookup(objs[0]->key()));
     CHECK(d.stats().corrupt == 1);
-    CHECK_FALSE(d.lookup(objs[0]->key));  // dropped: not read (nor counted) again
+    CHECK_FALSE(d.lookup(objs[0]->key()));  // dropped: not read (nor counted) again
     CHECK(d.stats().corrupt == 1);
-    CHECK(same(d.lookup(objs[1]->key), objs[1]));
-    CHECK(same(d.lookup(objs[2]->key), objs[2]));
+    CHECK(same(d.lookup(objs[1]->key()), objs[1]));
+    CHECK(same(d.lookup(objs[2]->key()), objs[2]));
 }
 
 TEST_CASE("disk store: a torn last record after a crash is dropped", "[disk]") {
@@ -250,8 +250,8 @@ TEST_CASE("disk store: a torn last record after a crash is dropped", "[disk]") {
         ::close(fd);
     }
     DiskStore r(settings(dir.path() / "crash"), clock);
-    CHECK(same(r.lookup(a->key), a));
-    CHECK_FALSE(r.lookup(b->key));
+    CHECK(same(r.lookup(a->key()), a));
+    CHECK_FALSE(r.lookup(b->key()));
     CHECK(r.stats().corrupt == 1);
 }
 
@@ -264,7 +264,7 @@ TEST_CASE("disk store: an unusable directory degrades to refusing writes, then r
     DiskStore d(settings(path), clock);
     CHECK(d.degraded());
     CHECK_FALSE(d.insert(numbered(1)));
-    CHECK_FALSE(d.lookup(numbered(1)->key));
+    CHECK_FALSE(d.lookup(numbered(1)->key()));
     CHECK(d.stats().dropped == 1);
 
     fs::remove(path);
@@ -278,7 +278,7 @@ TEST_CASE("disk store: an unusable directory degrades to refusing writes, then r
     // (refused). Once recovered, an insert is taken.
     CHECK(d.insert(o));
     d.flush();
-    CHECK(same(d.lookup(o->key), o));
+    CHECK(same(d.lookup(o->key()), o));
 }
 
 TEST_CASE("disk store: the cache-wide metadata record persists", "[disk]") {
@@ -311,7 +311,7 @@ TEST_CASE("disk store: objects inserted before a floor are dropped, also after a
     cdn::test::TempDir dir;
     cdn::test::ManualClock clock;
     auto at = [](int i, int seconds) {
-        auto o = std::make_shared<CachedObject>(*numbered(i));
+        auto o = CachedObject::copy(*numbered(i));
         o->meta.response_time = TimePoint(std::chrono::seconds(1'800'000'000 + seconds));
         return ObjectPtr(o);
     };
@@ -325,12 +325,12 @@ TEST_CASE("disk store: objects inserted before a floor are dropped, also after a
         const std::int64_t floor = (1'800'000'000LL + 10) * 1000;
         CHECK(d.drop_inserted_before(floor) == 2);
         CHECK(d.drop_inserted_before(floor - 1) == 0);  // never moves back
-        CHECK_FALSE(d.lookup(old1->key));
-        CHECK(same(d.lookup(young->key), young));
+        CHECK_FALSE(d.lookup(old1->key()));
+        CHECK(same(d.lookup(young->key()), young));
     }
     DiskStore d(settings(dir.path()), clock);
     CHECK(d.inserted_floor() == (1'800'000'000LL + 10) * 1000);
-    CHECK_FALSE(d.lookup(old2->key));
-    CHECK(same(d.lookup(young->key), young));
+    CHECK_FALSE(d.lookup(old2->key()));
+    CHECK(same(d.lookup(young->key()), young));
     CHECK(d.objects() == 1);
 }

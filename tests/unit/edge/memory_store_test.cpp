@@ -114,21 +114,24 @@ TEST_CASE("peek does not count as a use", "[memory_store]") {
 }
 
 // The store keeps its bookkeeping inside the object (StoreHook): these pin down what that must
-// not change.
+// not change. An object's body (its only reference here) tells whether the object was freed.
 TEST_CASE("the store holds the only reference it needs: an object lives while stored",
           "[memory_store]") {
     const PolicyKind policy = GENERATE(PolicyKind::s3fifo, PolicyKind::lru, PolicyKind::wtinylfu);
     INFO("policy: " << to_string(policy));
     MemoryStore s(1 << 20, 2, policy);
-    std::weak_ptr<const CachedObject> watch;
+    std::weak_ptr<const std::string> watch;
+    const CachedObject* raw = nullptr;
     {
         auto o = object("held", 100);
-        watch = o;
+        watch = o->body;
+        raw = o.get();
         REQUIRE(s.insert(std::move(o)));
     }
     REQUIRE_FALSE(watch.expired());  // only the store holds it
-    CHECK(s.lookup("held").get() == watch.lock().get());
-    CHECK(s.peek("held").get() == watch.lock().get());
+    CHECK(s.lookup("held").get() == raw);
+    CHECK(s.peek("held").get() == raw);
+    CHECK(raw->use_count() == 1);  // the lookups' references are gone
     CHECK(s.remove("held"));
     CHECK(watch.expired());  // and the store let it go
 }
@@ -138,7 +141,7 @@ TEST_CASE("a store frees what it holds when destroyed, and evicted objects once 
     const PolicyKind policy = GENERATE(PolicyKind::s3fifo, PolicyKind::lru, PolicyKind::wtinylfu);
     INFO("policy: " << to_string(policy));
     const auto one = object("k00", 1000)->charge();  // keys of one length: equal charges
-    std::vector<std::weak_ptr<const CachedObject>> watch;
+    std::vector<std::weak_ptr<const std::string>> watch;
     std::size_t handed = 0;
     {
         MemoryStore s(one * 4, 1, policy);
@@ -148,7 +151,7 @@ TEST_CASE("a store frees what it holds when destroyed, and evicted objects once 
         });
         for (int i = 0; i < 20; ++i) {
             auto o = object(fmt::format("k{:02}", i), 1000);
-            watch.push_back(o);
+            watch.push_back(o->body);
             REQUIRE(s.insert(std::move(o)));
         }
         CHECK(s.objects() == 4);
@@ -176,8 +179,8 @@ TEST_CASE("the same object stored again keeps one entry and its accounting", "[m
     CHECK(s.remove("again"));
     CHECK(s.objects() == 0);
     CHECK(s.bytes() == 0);
-    CHECK(o.use_count() == 1);  // the store kept no reference
-    REQUIRE(s.insert(o));       // and can take it again
+    CHECK(o->use_count() == 1);  // the store kept no reference
+    REQUIRE(s.insert(o));        // and can take it again
     CHECK(s.lookup("again") == o);
 }
 
@@ -192,37 +195,73 @@ TEST_CASE("an object another store holds is stored as a copy, leaving both store
     CHECK(from_a == o);
     REQUIRE(from_b);
     CHECK(from_b != o);  // b's own copy: one object cannot sit in two stores' lists
-    CHECK(from_b->key == "shared");
+    CHECK(from_b->key() == "shared");
     CHECK(from_b->body == o->body);  // the body is shared, not copied
     CHECK(b.remove("shared"));
     CHECK(a.lookup("shared") == o);
     // A copy of a stored object starts outside every store.
-    const auto copy = std::make_shared<CachedObject>(*o);
+    const ObjectPtr copy = CachedObject::copy(*o);
     REQUIRE(b.insert(copy));
     CHECK(b.lookup("shared") == copy);
 }
 
 TEST_CASE("variants: one set shared by copies of the entry, freed with the last of them",
           "[memory_store]") {
-    std::weak_ptr<const CachedObject> variant;
+    std::weak_ptr<const std::string> variant;
+    const CachedObject* raw = nullptr;
     {
         MemoryStore s(1 << 20, 1);
         auto set = make_variant_set();
         set->fields = {"accept-encoding"};
         auto v = object("http://h/v", 10);
-        variant = v;
+        variant = v->body;
+        raw = v.get();
         set->variants.emplace_back("gzip", std::move(v));
-        auto entry = std::make_shared<CachedObject>();
-        entry->key = "http://h/v";
+        auto entry = CachedObject::make("http://h/v");
         entry->variants = set;
-        const auto copy = std::make_shared<CachedObject>(*entry);
+        const ObjectPtr copy = CachedObject::copy(*entry);
         CHECK(copy->variants == entry->variants);  // shared, not copied
         CHECK(set->use_count() == 3);
         set.reset();
         REQUIRE(s.insert(std::move(entry)));
-        CHECK(s.lookup("http://h/v")->variants->find("gzip") == variant.lock());
+        CHECK(s.lookup("http://h/v")->variants->find("gzip").get() == raw);
         CHECK(s.remove("http://h/v"));
         CHECK_FALSE(variant.expired());  // the copy still holds the set
     }
     CHECK(variant.expired());
+}
+
+TEST_CASE("an object is one block: key and head in its tail, untouched by later field writes",
+          "[memory_store]") {
+    const std::string key(100, 'k');  // longer than any small-string buffer
+    const std::string head = "HTTP/1.1 200 OK\r\nETag: \"e\"\r\n";
+    auto o = CachedObject::make(key, head);
+    const char* block = reinterpret_cast<const char*>(o.get());
+    CHECK(o->key() == key);
+    CHECK(o->key().data() == block + sizeof(CachedObject));
+    CHECK(o->head == head);
+    CHECK(o->head.data() == o->key().data() + key.size());
+    // meta's tail padding holds the key's size and the store flag: writing meta keeps both.
+    MemoryStore s(1 << 20, 1);
+    REQUIRE(s.insert(o));
+    ObjectMeta m;
+    m.lifetime = Secs32(7);
+    m.cdn_fields = true;
+    o->meta = m;
+    o->seq = 9;
+    CHECK(o->key() == key);
+    CHECK(o->etag() == "\"e\"");
+    CHECK(o->charge() == sizeof(CachedObject) + key.size() + head.size());
+    const ObjectPtr again = CachedObject::copy(*o);
+    CHECK(s.insert(again));  // a copy starts outside every store: stored as it is
+    CHECK(s.lookup(key) == again);
+    // The first one was displaced and let go by the store; a copy keeps every field.
+    CHECK(o->use_count() == 1);
+    CHECK(again->key() == key);
+    CHECK(again->head == head);
+    CHECK(again->meta.lifetime == Secs32(7));
+    CHECK(again->meta.cdn_fields);
+    CHECK(again->seq == 9);
+    CHECK(CachedObject::copy(*o, "HTTP/1.1 204 No Content\r\n")->head ==
+          "HTTP/1.1 204 No Content\r\n");
 }

@@ -24,9 +24,8 @@ TEST_CASE("every cache outcome survives the reply's label", "[outcome]") {
 }
 
 TEST_CASE("a hit hands the cached object itself to the session", "[outcome]") {
-    auto obj = std::make_shared<storage::CachedObject>();
+    auto obj = storage::CachedObject::make("k", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n");
     obj->status = 200;
-    obj->head = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n";
     obj->body = std::make_shared<const std::string>("ok");
     const storage::ObjectPtr stored = obj;
     http::Reply r;
@@ -35,5 +34,5 @@ TEST_CASE("a hit hands the cached object itself to the session", "[outcome]") {
     CHECK(r.object.get() == static_cast<const cdn::ResponseData*>(stored.get()));
     CHECK(r.object->body == stored->body);
     CHECK(r.status() == 200);
-    CHECK(stored.use_count() == 3);  // obj, stored, r.object
+    CHECK(stored->use_count() == 3);  // obj, stored, r.object
 }

@@ -17,10 +17,9 @@ using cache::PurgeVerdict;
 namespace {
 
 storage::ObjectPtr obj(const std::string& key, const std::string& extra_fields = "") {
-    auto o = std::make_shared<storage::CachedObject>();
-    o->key = key;
+    auto o = storage::CachedObject::make(
+        key, "HTTP/1.1 200 OK\r\n" + extra_fields + "Content-Length: 1\r\n");
     o->status = 200;
-    o->head = "HTTP/1.1 200 OK\r\n" + extra_fields + "Content-Length: 1\r\n";
     o->body = std::make_shared<const std::string>("x");
     o->seq = storage::next_object_sequence();
     o->meta.response_time = TimePoint(std::chrono::seconds(1'800'000'000));
@@ -113,7 +112,7 @@ TEST_CASE("a purge covers what was stored before it, never what comes after", "[
         }
     }
     SECTION("by insertion time, after the purge log was compacted") {
-        auto old = std::make_shared<storage::CachedObject>(*a);
+        auto old = storage::CachedObject::copy(*a);
         old->meta.response_time = TimePoint(std::chrono::seconds(100));
         rules.add_time_floor(100'001);
         CHECK(rules.check(*old) == PurgeVerdict::hard);

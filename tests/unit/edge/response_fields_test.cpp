@@ -114,9 +114,9 @@ TEST_CASE("the stored head drops hop-by-hop fields and recomputes length", "[res
     auto body = std::make_shared<const std::string>("hello");
     auto o = build_object("k", 200, "OK", f, body, {}, t0, {.strip_set_cookie = true});
     CHECK(o->head.starts_with("HTTP/1.1 200 OK\r\n"));
-    CHECK_THAT(o->head, Contains("Cache-Control: public, max-age=60\r\n"));
-    CHECK_THAT(o->head, Contains("Content-Length: 5\r\n"));
-    CHECK_THAT(o->head, Contains("Date: "));  // added when the origin sent none
+    CHECK_THAT(std::string(o->head), Contains("Cache-Control: public, max-age=60\r\n"));
+    CHECK_THAT(std::string(o->head), Contains("Content-Length: 5\r\n"));
+    CHECK_THAT(std::string(o->head), Contains("Date: "));  // added when the origin sent none
     CHECK(o->head.find("X-Hop") == std::string::npos);
     CHECK(o->head.find("Keep-Alive") == std::string::npos);
     CHECK(o->head.find("Transfer-Encoding") == std::string::npos);
@@ -159,15 +159,14 @@ TEST_CASE("a stored head parses back and merges a 304", "[response_fields]") {
 }
 
 TEST_CASE("a stored field is read from the head, not kept twice", "[response_fields]") {
-    storage::CachedObject o;
-    o.head =
+    const auto o = storage::CachedObject::make(
+        "k",
         "HTTP/1.1 200 OK\r\nETag-Extra: no\r\netag:  \"v1\" \r\nLast-Modified: Sun, 06 Nov 1994 "
-        "08:49:37 GMT\r\nETag: \"second\"\r\n";
-    CHECK(o.etag() == "\"v1\"");
-    CHECK(o.last_modified() == "Sun, 06 Nov 1994 08:49:37 GMT");
-    CHECK(o.field("ETAG-EXTRA") == "no");
-    CHECK(o.field("content-type").empty());
-    CHECK(o.field("HTTP/1.1 200 OK").empty());
-    o.head = "HTTP/1.1 200 OK\r\n";
-    CHECK(o.etag().empty());
+        "08:49:37 GMT\r\nETag: \"second\"\r\n");
+    CHECK(o->etag() == "\"v1\"");
+    CHECK(o->last_modified() == "Sun, 06 Nov 1994 08:49:37 GMT");
+    CHECK(o->field("ETAG-EXTRA") == "no");
+    CHECK(o->field("content-type").empty());
+    CHECK(o->field("HTTP/1.1 200 OK").empty());
+    CHECK(storage::CachedObject::copy(*o, "HTTP/1.1 200 OK\r\n")->etag().empty());
 }

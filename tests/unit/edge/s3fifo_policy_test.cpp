@@ -287,8 +287,7 @@ TEST_CASE("an explicit charge replaces the object's own", "[memory_store]") {
                                        PolicyKind::s3fifo_tlfu);
     INFO("policy: " << to_string(policy));
     MemoryStore s(10'000, 1, policy);
-    auto o = std::make_shared<CachedObject>();
-    o->key = "synthetic";
+    auto o = CachedObject::make("synthetic");
     CHECK(s.insert(o, 4000));
     CHECK(s.bytes() == 4000);
     CHECK_FALSE(s.insert(o, 10'001));  // larger than the shard: refused, the old one stays

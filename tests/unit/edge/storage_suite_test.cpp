@@ -22,11 +22,9 @@ using namespace std::chrono_literals;
 namespace {
 
 ObjectPtr make(const std::string& key, std::size_t size, char fill = 'x') {
-    auto o = std::make_shared<CachedObject>();
-    o->key = key;
+    auto o = CachedObject::make(key, "HTTP/1.1 200 OK\r\nETag: \"" + key +
+                                         "\"\r\nContent-Length: " + std::to_string(size) + "\r\n");
     o->status = 200;
-    o->head = "HTTP/1.1 200 OK\r\nETag: \"" + key +
-              "\"\r\nContent-Length: " + std::to_string(size) + "\r\n";
     o->body = std::make_shared<const std::string>(size, fill);
     o->seq = next_object_sequence();
     o->meta.lifetime = Seconds(300);
@@ -85,7 +83,7 @@ TEMPLATE_TEST_CASE("storage suite: insert, lookup, replace, remove", "[storage]"
     s.flush();
     auto got = s.lookup("http://h/a");
     REQUIRE(got);
-    CHECK(got->key == a->key);
+    CHECK(got->key() == a->key());
     CHECK(got->head == a->head);
     CHECK(*got->body == *a->body);
     CHECK(got->seq == a->seq);
@@ -118,8 +116,7 @@ TEMPLATE_TEST_CASE("storage suite: a URL's variants are stored and dropped toget
     set->fields = {"accept-encoding"};
     set->variants.emplace_back("gzip", make("http://h/v", 100, 'g'));
     set->variants.emplace_back("", make("http://h/v", 300, 'i'));
-    auto entry = std::make_shared<CachedObject>();
-    entry->key = "http://h/v";
+    auto entry = CachedObject::make("http://h/v");
     entry->status = 200;
     entry->seq = next_object_sequence();
     entry->variants = set;
@@ -152,7 +149,7 @@ TEMPLATE_TEST_CASE("storage suite: concurrent readers and writers see whole obje
                     s.insert(make(key, 500 + (i % 40) * 10, static_cast<char>('a' + i % 40 % 26)));
                 } else if (auto o = s.lookup(key)) {
                     const std::size_t n = 500 + (i % 40) * 10;
-                    if (o->key != key || *o->body != std::string(n, 'a' + i % 40 % 26)) ++wrong;
+                    if (o->key() != key || *o->body != std::string(n, 'a' + i % 40 % 26)) ++wrong;
                 }
             }
         });
@@ -253,13 +250,13 @@ TEST_CASE("tiered store: frequency admission writes what was asked for twice",
 
     // Two requests (a miss and a memory hit): written when memory evicts it.
     auto hot = make("http://h/hot", 20'000);
-    CHECK_FALSE(f.store.lookup(hot->key));
+    CHECK_FALSE(f.store.lookup(hot->key()));
     f.store.insert(hot);
-    CHECK(f.store.lookup(hot->key));
+    CHECK(f.store.lookup(hot->key()));
     // Two misses before the insert count too (a fetch that was not stored the first time).
     auto warm = make("http://h/warm", 20'000);
-    CHECK_FALSE(f.store.lookup(warm->key));
-    CHECK_FALSE(f.store.lookup(warm->key));
+    CHECK_FALSE(f.store.lookup(warm->key()));
+    CHECK_FALSE(f.store.lookup(warm->key()));
     f.store.insert(warm);
     for (int i = 0; i < 100; ++i)
         f.store.insert(make("http://h/more" + std::to_string(i), 20'000));
@@ -267,7 +264,7 @@ TEST_CASE("tiered store: frequency admission writes what was asked for twice",
     CHECK(f.disk.holds(*hot));
     CHECK(f.disk.holds(*warm));
     CHECK(f.disk.stats().writes == 2);
-    CHECK(f.store.lookup(hot->key));
+    CHECK(f.store.lookup(hot->key()));
     CHECK(f.store.stats().promotions == 1);
 }
 

@@ -11,10 +11,8 @@
 namespace cdn::edge::storage::test {
 
 inline ObjectPtr object(std::string key, std::size_t body_size) {
-    auto o = std::make_shared<CachedObject>();
-    o->key = std::move(key);
+    auto o = CachedObject::make(key, "HTTP/1.1 200 OK\r\n");
     o->status = 200;
-    o->head = "HTTP/1.1 200 OK\r\n";
     o->body = std::make_shared<const std::string>(body_size, 'x');
     return o;
 }
