@@ -98,6 +98,10 @@ class EvictionPolicy {
     virtual void insert(PolicyNode& node, const PolicyNode* replaced) = 0;
     // A lookup found the node.
     virtual void hit(PolicyNode& node) = 0;
+    // A lookup of `hash` is about to search the index: start loading what hit() will read
+    // beyond the node (a sketch's counters), so that the misses overlap instead of following
+    // one another. A hint only: it changes no state.
+    virtual void prefetch(std::uint64_t /*hash*/) const {}
     // The store drops the node for its own reasons (remove, replace); not an eviction.
     virtual void erase(PolicyNode& node) = 0;
     // Chooses the next victim and detaches it (the store then drops it); nullptr when empty.

@@ -97,6 +97,15 @@ void FrequencySketch::increment(std::uint64_t hash) {
     if (additions_ >= sample_size_) reset();
 }
 
+void FrequencySketch::prefetch(std::uint64_t hash) const {
+    __builtin_prefetch(&table_[counter_index(hash, 0) >> 4]);  // every probe is in that block
+    if (use_door_) {
+        std::size_t w = 0;
+        door_mask(hash, w);
+        __builtin_prefetch(&door_[w]);
+    }
+}
+
 unsigned FrequencySketch::frequency(std::uint64_t hash) const {
     unsigned f = kMaxCount;
     for (unsigned p = 0; p < 4; ++p) {

@@ -17,6 +17,8 @@ class FrequencySketch {
 
     // Counts an access to `hash`.
     void increment(std::uint64_t hash);
+    // Starts loading the cache lines increment(hash) and frequency(hash) touch.
+    void prefetch(std::uint64_t hash) const;
     // The estimated number of accesses to `hash` (0..16) since about the last reset.
     unsigned frequency(std::uint64_t hash) const;
     // Grows to `expected_objects` if it was sized for fewer, keeping every estimate.

@@ -1,5 +1,8 @@
 #include "edge/storage/memory_store.hpp"
 
+// Inlined (xxhash.h's header-only mode): a lookup hashes its key once, and the library call
+// cost more than the hash of a short key.
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include <algorithm>
@@ -53,6 +56,7 @@ ObjectPtr MemoryStore::lookup(std::string_view key) {
     const std::uint64_t h = hash_key(key);
     Shard& s = shard_for(h);
     std::lock_guard lock(s.mu);
+    s.policy->prefetch(h);  // the sketch's lines load while the index is searched
     auto it = s.index.find(KeyRef{key, h});
     if (it == s.index.end()) return nullptr;
     PolicyNode& n = node(*it);

@@ -50,6 +50,7 @@ class S3TinyLfuPolicy final : public EvictionPolicy {
 
     void insert(PolicyNode& node, const PolicyNode* replaced) override;
     void hit(PolicyNode& node) override;
+    void prefetch(std::uint64_t hash) const override { sketch_.prefetch(hash); }
     void erase(PolicyNode& node) override;
     PolicyNode* evict() override;
 
