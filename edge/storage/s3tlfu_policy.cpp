@@ -19,6 +19,7 @@ S3TinyLfuPolicy::S3TinyLfuPolicy(std::uint64_t capacity_bytes, S3TinyLfuSettings
 }
 
 void S3TinyLfuPolicy::insert(PolicyNode& node, const PolicyNode* replaced) {
+    count_hits();
     sketch_.increment(node.hash);
     if (replaced && (replaced->queue == kSmall || replaced->queue == kMain)) {
         // A new version of a cached key keeps its queue and its hits.
@@ -42,8 +43,17 @@ void S3TinyLfuPolicy::insert(PolicyNode& node, const PolicyNode* replaced) {
 }
 
 void S3TinyLfuPolicy::hit(PolicyNode& node) {
-    sketch_.increment(node.hash);
+    hit_batch_[batched_hits_++] = node.hash;
+    if (batched_hits_ == kHitBatch) count_hits();
     if (node.freq < kMaxFreq) node.freq = node.freq + 1;
+}
+
+void S3TinyLfuPolicy::count_hits() {
+    for (std::size_t i = 0; i < batched_hits_; ++i)
+        sketch_.prefetch(hit_batch_[i]);
+    for (std::size_t i = 0; i < batched_hits_; ++i)
+        sketch_.increment(hit_batch_[i]);
+    batched_hits_ = 0;
 }
 
 void S3TinyLfuPolicy::erase(PolicyNode& node) {
@@ -57,6 +67,7 @@ void S3TinyLfuPolicy::erase(PolicyNode& node) {
 }
 
 PolicyNode* S3TinyLfuPolicy::evict() {
+    count_hits();
     if (PolicyNode* victim = evict_from(gated_)) return victim;
     if (small_.empty() || main_.bytes() > capacity_ - small_target_) return evict_main();
     if (PolicyNode* victim = evict_from(small_)) return victim;

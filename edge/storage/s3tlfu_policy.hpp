@@ -28,6 +28,8 @@
 #include "edge/storage/frequency_sketch.hpp"
 #include "edge/storage/s3fifo_policy.hpp"
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 
 namespace cdn::edge::storage {
@@ -50,7 +52,6 @@ class S3TinyLfuPolicy final : public EvictionPolicy {
 
     void insert(PolicyNode& node, const PolicyNode* replaced) override;
     void hit(PolicyNode& node) override;
-    void prefetch(std::uint64_t hash) const override { sketch_.prefetch(hash); }
     void erase(PolicyNode& node) override;
     PolicyNode* evict() override;
 
@@ -67,7 +68,10 @@ class S3TinyLfuPolicy final : public EvictionPolicy {
     std::size_t main_size() const { return main_.size(); }
     std::size_t ghost_size() const { return ghost_.size(); }
     bool in_ghost(std::uint64_t hash) const { return ghost_.contains(hash); }
-    unsigned frequency(std::uint64_t hash) const { return sketch_.frequency(hash); }
+    unsigned frequency(std::uint64_t hash) {
+        count_hits();
+        return sketch_.frequency(hash);
+    }
 
   private:
     // Takes small's (or gated's) back objects: those hit, or counted more often than main's next
@@ -78,6 +82,9 @@ class S3TinyLfuPolicy final : public EvictionPolicy {
     // evict_main would) and returns its back object, or nullptr when main is empty.
     PolicyNode* main_candidate();
     std::size_t ghost_limit() const;
+    // Adds the batched hits to the sketch: every counter line prefetched first, then each hit
+    // counted in the order it came.
+    void count_hits();
 
     std::uint64_t capacity_;
     S3TinyLfuSettings settings_;
@@ -88,6 +95,14 @@ class S3TinyLfuPolicy final : public EvictionPolicy {
     PolicyList main_;
     GhostFifo ghost_;
     FrequencySketch sketch_;
+    // Hits not yet counted in the sketch. A hit only records its key's hash here; the batch is
+    // counted when full and before anything else reads or counts in the sketch (insert, evict,
+    // frequency), so the sketch sees the same increments in the same order as if each hit were
+    // counted at once, and makes the same decisions. With millions of objects a hit's counters
+    // are a cache miss; counted in batches, those misses overlap instead of adding up.
+    static constexpr std::size_t kHitBatch = 16;
+    std::array<std::uint64_t, kHitBatch> hit_batch_{};
+    std::size_t batched_hits_ = 0;
 };
 
 }  // namespace cdn::edge::storage

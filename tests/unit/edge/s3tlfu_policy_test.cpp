@@ -159,3 +159,30 @@ TEST_CASE("the ghost remembers 1.25x what S3-FIFO's does", "[s3tlfu]") {
     CHECK(tlfu.ghost_size() * 4 <= s3.ghost_size() * 5 + 8);
     CHECK(tlfu.bytes() <= 1000);
 }
+
+TEST_CASE("hits are counted in the sketch in batches, before anything reads it", "[s3tlfu]") {
+    S3TinyLfuPolicy p(1000, {.small_fraction = 0.1, .size_gate = 0});
+    Nodes n;
+    PolicyNode& a = n.make(1, 10);
+    PolicyNode& b = n.make(2, 10);
+    p.insert(a, nullptr);  // the first access only sets the doorkeeper's bits
+    p.insert(b, nullptr);
+    CHECK(p.frequency(1) == 1);
+    // Fewer hits than a batch: still counted once the sketch is read.
+    for (int i = 0; i < 3; ++i)
+        p.hit(a);
+    CHECK(p.frequency(1) == 4);
+    // More than a batch, interleaved with another key's hits: each counted once, in order.
+    for (int i = 0; i < 40; ++i) {
+        p.hit(a);
+        if (i % 4 == 0) p.hit(b);
+    }
+    CHECK(p.frequency(1) == 16);  // saturated: 15 in the counters + the doorkeeper
+    CHECK(p.frequency(2) == 11);
+    // An insert counts after the hits before it, as if each had been counted at once.
+    PolicyNode& c = n.make(3, 10);
+    p.hit(b);
+    p.insert(c, nullptr);
+    CHECK(p.frequency(2) == 12);
+    CHECK(p.frequency(3) == 1);
+}
