@@ -18,7 +18,8 @@
 #   ecs     www A, each query with its own ECS subnet (diverse /24s and /56s, some unknown)
 #   mixed   ECS, 60% www A + AAAA (NODATA), static A, SOA, NS and 10% NXDOMAIN
 # UDP_THREADS=false runs geodns with [server] udp_threads = false (the asio reactor; the default
-# is true: blocking recvmmsg threads).
+# is true: blocking recvmmsg threads). UDP_COALESCE_US sets [server] udp_coalesce_us (default
+# 0, geodns' default: the threads never wait for a fuller batch).
 # Loopback only; every dnsperf run is bounded (-l DURATION seconds).
 #   bench/dns_qps.sh                   # build Release geodns into build-release, run, print a table
 #   BIN_DIR=build-release DURATION=10 MODES="noecs ecs" bench/dns_qps.sh
@@ -108,7 +109,8 @@ wait_dns() {  # port pid log: until the server answers SOA over UDP (at most ~10
 
 # --- servers ---------------------------------------------------------------------------------
 geodns_port=$(free_dns_port)
-sed -e "s|@MMDB@|$MMDB|" -e "s|@UDP_THREADS@|${UDP_THREADS:-true}|" "$conf/geodns.toml.in" >"$work/geodns.toml"
+sed -e "s|@MMDB@|$MMDB|" -e "s|@UDP_THREADS@|${UDP_THREADS:-true}|" \
+    -e "s|@UDP_COALESCE_US@|${UDP_COALESCE_US:-0}|" "$conf/geodns.toml.in" >"$work/geodns.toml"
 "${pin_server[@]}" "$bin/geodns/geodns" --config "$work/geodns.toml" --dns "127.0.0.1:$geodns_port" \
   --threads 1 >"$work/geodns.log" 2>&1 &
 geodns_pid=$!

@@ -211,7 +211,7 @@ ObjectPtr trace_object(std::string_view key, std::uint32_t object) {
     return o;
 }
 
-// Heap bytes of one replay object as it is allocated (trace_object: control block, key and
+// Heap bytes of one replay object as it is allocated (trace_object: the key in its tail and
 // malloc's rounding included), measured with mallinfo2 over `n` objects with keys as long as
 // the trace's longest (its highest object index).
 double object_heap_bytes(std::uint32_t highest_object) {
@@ -459,7 +459,7 @@ void print_memory_table(const Trace& trace, const std::vector<std::uint64_t>& ca
         fmt::print(
             "# meta_B: heap per resident object held by the store beyond the objects "
             "(index, policy, ghost); obj_B: that plus the object block as allocated ({:.1f} B "
-            "here: an empty CachedObject with the trace's key, control block and malloc's "
+            "here: an empty CachedObject with the trace's key in its tail, malloc's "
             "rounding included, by mallinfo2)\n",
             object_heap);
         fmt::print("# bytes per object (obj_B, the most of any size; budget < 150):");

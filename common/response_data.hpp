@@ -61,10 +61,6 @@ struct OwnedResponse final : ResponseData {
         head = head_storage_;
         body = std::move(body_data);
     }
-    void set_head(std::string h) {
-        head_storage_ = std::move(h);
-        head = head_storage_;
-    }
 
   private:
     std::string head_storage_;

@@ -73,8 +73,8 @@ std::vector<std::string> values(const ConfigSection& s) {
 }
 
 void load_server(const ConfigSection& s, GeodnsConfig& c) {
-    s.allow_only({"dns", "admin", "threads", "reuse_port", "udp_threads", "max_udp_payload",
-                  "tcp_idle_timeout", "tcp_busy_idle_timeout", "tcp_max_queries",
+    s.allow_only({"dns", "admin", "threads", "reuse_port", "udp_threads", "udp_coalesce_us",
+                  "max_udp_payload", "tcp_idle_timeout", "tcp_busy_idle_timeout", "tcp_max_queries",
                   "tcp_max_connections", "tcp_max_connections_per_client"});
     if (auto v = s.strings("dns")) {
         for (const auto& l : *v) {
@@ -91,6 +91,7 @@ void load_server(const ConfigSection& s, GeodnsConfig& c) {
     c.threads = static_cast<std::size_t>(integer_in(s, "threads", 0, 256, 2));
     if (auto v = s.boolean("reuse_port")) c.reuse_port = *v;
     if (auto v = s.boolean("udp_threads")) c.udp_blocking = *v;
+    c.udp_coalesce = std::chrono::microseconds(integer_in(s, "udp_coalesce_us", 0, 5000, 0));
     c.max_udp_payload =
         static_cast<std::uint16_t>(integer_in(s, "max_udp_payload", 512, 65535, 1232));
     if (auto d = s.duration("tcp_idle_timeout")) {

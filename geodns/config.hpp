@@ -83,6 +83,9 @@ struct GeodnsConfig {
     // zero-downtime replacement). Off: an address another process holds is a start-up error.
     bool reuse_port = false;
     bool udp_blocking = true;  // [server] udp_threads: a blocking recvmmsg thread per UDP socket
+    // [server] udp_coalesce_us: with udp_threads, how long a thread waits after a partial batch of
+    // more than one query before it reads again (0: never).
+    std::chrono::microseconds udp_coalesce{0};
     LogLevel log_level = LogLevel::info;
     std::uint16_t max_udp_payload = 1232;
     std::chrono::milliseconds tcp_idle_timeout{10000};

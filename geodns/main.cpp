@@ -67,6 +67,7 @@ GeodnsConfig build(const Flags& f) {
 DnsLimits limits_of(const GeodnsConfig& c) {
     DnsLimits l;
     l.max_udp_payload = c.max_udp_payload;
+    l.udp_coalesce = c.udp_coalesce;
     l.tcp_idle_timeout = c.tcp_idle_timeout;
     l.tcp_busy_idle_timeout = c.tcp_busy_idle_timeout;
     l.tcp_max_queries = c.tcp_max_queries;

@@ -51,7 +51,8 @@ for s in "${servers[@]}"; do
     port=$(free_dns_port)
     out=$work/cg-$s-$m.out
     if [ "$s" = geodns ]; then
-      sed -e "s|@MMDB@|$MMDB|" -e "s|@UDP_THREADS@|${UDP_THREADS:-true}|" "$conf/geodns.toml.in" >"$work/geodns.toml"
+      sed -e "s|@MMDB@|$MMDB|" -e "s|@UDP_THREADS@|${UDP_THREADS:-true}|" \
+        -e "s|@UDP_COALESCE_US@|${UDP_COALESCE_US:-0}|" "$conf/geodns.toml.in" >"$work/geodns.toml"
       valgrind --tool=callgrind --callgrind-out-file="$out" "$GEODNS" --config "$work/geodns.toml" \
         --dns "127.0.0.1:$port" --threads 1 >"$work/$s-$m.log" 2>&1 &
     else

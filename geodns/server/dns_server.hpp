@@ -91,6 +91,7 @@ struct DnsMetrics {
     Counter* tcp_busy_closed = nullptr;     // idle connections closed early: slots ran short
     Counter* tcp_closed_bad = nullptr;      // connections closed for a bad frame or a slow client
     Gauge* tcp_connections = nullptr;
+    Counter* udp_coalesce_waits = nullptr;  // UDP threads' waits for a fuller batch
 
     // A query and the response sent for it.
     void count(bool tcp, std::uint16_t qtype, std::uint16_t rcode, bool truncated, bool ecs);
@@ -101,6 +102,9 @@ struct DnsMetrics {
 // What a reload may change in how the sockets behave.
 struct DnsLimits {
     std::uint16_t max_udp_payload = 1232;
+    // With UDP threads: after a batch of more than one query but less than a full one, wait this
+    // long before reading again, so that the next read takes a fuller batch (0: never wait).
+    std::chrono::microseconds udp_coalesce{0};
     std::chrono::milliseconds tcp_idle_timeout{10000};
     // The idle timeout while more than 3/4 of tcp_max_connections are open.
     std::chrono::milliseconds tcp_busy_idle_timeout{1000};

@@ -225,6 +225,54 @@ TEST_CASE("geodns: udp_threads = false serves UDP from the workers' reactor", "[
     CHECK(dns.process().terminate() == 0);
 }
 
+TEST_CASE("geodns: udp_coalesce_us waits after a partial batch and still answers every query",
+          "[geodns]") {
+    TempDir dir;
+    std::string config = with_udp_threads(true);
+    config.insert(config.find("[server]\n") + 9, "udp_coalesce_us = 300\n");
+    GeoDns dns(dir, config);
+    // Stopped, geodns reads nothing: 100 queries queue up (well within the socket's default
+    // receive buffer), and once it runs again its UDP thread reads them as 3 full batches of 32
+    // (no wait) and a partial one of 4 (a wait).
+    const pid_t pid = dns.process().pid();
+    REQUIRE(::kill(pid, SIGSTOP) == 0);
+    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int rcvbuf = 1 << 20;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(dns.port());
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    constexpr int kQueries = 100;
+    for (int i = 0; i < kQueries; ++i) {
+        const std::string q = make_query(static_cast<std::uint16_t>(i), "www.cdn.example", 1);
+        ::sendto(fd, q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    }
+    REQUIRE(::kill(pid, SIGCONT) == 0);
+    std::vector<int> seen(kQueries, 0);
+    int answers = 0;
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (answers < kQueries && std::chrono::steady_clock::now() < deadline) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 100) != 1) continue;
+        unsigned char buf[2048];
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n < 12) continue;
+        const int id = (buf[0] << 8) | buf[1];
+        REQUIRE(id < kQueries);
+        ++seen[static_cast<std::size_t>(id)];
+        ++answers;
+    }
+    ::close(fd);
+    CHECK(answers == kQueries);
+    CHECK(std::count(seen.begin(), seen.end(), 1) == kQueries);
+    CHECK(dns.metric("cdn_geodns_udp_coalesce_waits_total") >= 1);
+    // A lone query is never held: one at a time, no more waits.
+    const double waits = dns.metric("cdn_geodns_udp_coalesce_waits_total");
+    CHECK(udp_queries_one_by_one(dns.port(), 20) == 20);
+    CHECK(dns.metric("cdn_geodns_udp_coalesce_waits_total") == waits);
+}
+
 TEST_CASE("geodns: NXDOMAIN, NODATA, REFUSED, CNAME, SOA, NS and TXT", "[geodns]") {
     TempDir dir;
     GeoDns dns(dir, geodns_config());

@@ -94,9 +94,11 @@ TEST_CASE("[rrl] and the TCP limits: defaults, values and errors", "[geodns][con
     CHECK(d.rrl.table_size == 65536);
     CHECK(d.tcp_max_connections_per_client == 16);
     CHECK(d.tcp_busy_idle_timeout == std::chrono::seconds(1));
+    CHECK(d.udp_coalesce == std::chrono::microseconds(0));
 
     const GeodnsConfig c = parse(std::string(kBase) + R"(
 [server]
+udp_coalesce_us = 200
 tcp_max_connections_per_client = 4
 tcp_busy_idle_timeout = "250ms"
 [rrl]
@@ -109,6 +111,9 @@ table_size = 1024
 )");
     CHECK(c.tcp_max_connections_per_client == 4);
     CHECK(c.tcp_busy_idle_timeout == std::chrono::milliseconds(250));
+    CHECK(c.udp_coalesce == std::chrono::microseconds(200));
+    CHECK_THAT(error_of(std::string(kBase) + "[server]\nudp_coalesce_us = 6000\n"),
+               Contains("server.udp_coalesce_us: expected an integer from 0 to 5000"));
     CHECK(c.rrl.responses_per_second == 50);
     CHECK(c.rrl.burst == 50);  // follows the rate unless given
     CHECK(c.rrl.slip == 0);
