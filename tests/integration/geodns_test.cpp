@@ -101,6 +101,54 @@ int udp_queries_one_by_one(std::uint16_t port, int count) {
 namespace {
 
 // The test config with [server] udp_threads set.
+// A burst of UDP queries from one socket: ids 0..count-1, sent back to back by send_all();
+// collect() reads the answers for up to 5 s, each id counted once in `seen`, and hands each
+// answer's first bytes to `check`.
+struct UdpBurst {
+    int fd;
+    sockaddr_in to{};
+    int count;
+    std::vector<int> seen;
+    int answers = 0;
+
+    UdpBurst(std::uint16_t port, int n)
+        : fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)), count(n), seen(n, 0) {
+        int rcvbuf = 1 << 20;
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+        to.sin_family = AF_INET;
+        to.sin_port = htons(port);
+        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    }
+    ~UdpBurst() { ::close(fd); }
+    UdpBurst(const UdpBurst&) = delete;
+    UdpBurst& operator=(const UdpBurst&) = delete;
+
+    template <typename MakeQuery>
+    void send_all(MakeQuery make) {
+        for (int i = 0; i < count; ++i) {
+            const std::string q = make(i);
+            ::sendto(fd, q.data(), q.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
+        }
+    }
+    template <typename Check>
+    void collect(Check check) {
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        while (answers < count && std::chrono::steady_clock::now() < deadline) {
+            pollfd p{fd, POLLIN, 0};
+            if (::poll(&p, 1, 100) != 1) continue;
+            unsigned char buf[2048];
+            const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            if (n < 12) continue;
+            const int id = (buf[0] << 8) | buf[1];
+            REQUIRE(id < count);
+            ++seen[static_cast<std::size_t>(id)];
+            check(id, buf);
+            ++answers;
+        }
+    }
+    bool each_once() const { return std::count(seen.begin(), seen.end(), 1) == count; }
+};
+
 std::string with_udp_threads(bool on) {
     std::string config = geodns_config();
     const auto at = config.find("[server]\n");
@@ -236,36 +284,13 @@ TEST_CASE("geodns: udp_coalesce_us waits after a partial batch and still answers
     // (no wait) and a partial one of 4 (a wait).
     const pid_t pid = dns.process().pid();
     REQUIRE(::kill(pid, SIGSTOP) == 0);
-    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    int rcvbuf = 1 << 20;
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(dns.port());
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    constexpr int kQueries = 100;
-    for (int i = 0; i < kQueries; ++i) {
-        const std::string q = make_query(static_cast<std::uint16_t>(i), "www.cdn.example", 1);
-        ::sendto(fd, q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-    }
+    UdpBurst burst(dns.port(), 100);
+    burst.send_all(
+        [](int i) { return make_query(static_cast<std::uint16_t>(i), "www.cdn.example", 1); });
     REQUIRE(::kill(pid, SIGCONT) == 0);
-    std::vector<int> seen(kQueries, 0);
-    int answers = 0;
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (answers < kQueries && std::chrono::steady_clock::now() < deadline) {
-        pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, 100) != 1) continue;
-        unsigned char buf[2048];
-        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n < 12) continue;
-        const int id = (buf[0] << 8) | buf[1];
-        REQUIRE(id < kQueries);
-        ++seen[static_cast<std::size_t>(id)];
-        ++answers;
-    }
-    ::close(fd);
-    CHECK(answers == kQueries);
-    CHECK(std::count(seen.begin(), seen.end(), 1) == kQueries);
+    burst.collect([](int, const unsigned char*) {});
+    CHECK(burst.answers == burst.count);
+    CHECK(burst.each_once());
     CHECK(dns.metric("cdn_geodns_udp_coalesce_waits_total") >= 1);
     // A lone query is never held: one at a time, no more waits.
     const double waits = dns.metric("cdn_geodns_udp_coalesce_waits_total");
@@ -514,37 +539,15 @@ TEST_CASE("geodns: a burst of UDP queries is answered in full, each to its own i
     GeoDns dns(dir, geodns_config());
     // 300 queries sent back to back from one socket land in the server's receive queue together
     // and are read and answered in batches (recvmmsg/sendmmsg); every id must come back once.
-    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    int rcvbuf = 1 << 20;
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(dns.port());
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    constexpr int kQueries = 300;
-    for (int i = 0; i < kQueries; ++i) {
-        const std::string q =
-            make_query(static_cast<std::uint16_t>(i),
-                       i % 2 ? "www.cdn.example" : "nope.cdn.example", 1, i % 3 == 0);
-        ::sendto(fd, q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-    }
-    std::vector<int> seen(kQueries, 0);
-    int answers = 0;
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (answers < kQueries && std::chrono::steady_clock::now() < deadline) {
-        pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, 100) != 1) continue;
-        unsigned char buf[2048];
-        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n < 12) continue;
-        const int id = (buf[0] << 8) | buf[1];
-        REQUIRE(id < kQueries);
-        ++seen[static_cast<std::size_t>(id)];
+    UdpBurst burst(dns.port(), 300);
+    burst.send_all([](int i) {
+        return make_query(static_cast<std::uint16_t>(i),
+                          i % 2 ? "www.cdn.example" : "nope.cdn.example", 1, i % 3 == 0);
+    });
+    burst.collect([](int id, const unsigned char* answer) {
         // Odd ids asked for www (NOERROR), even ones for a name that does not exist.
-        CHECK((buf[3] & 0x0f) == (id % 2 ? 0 : 3));
-        ++answers;
-    }
-    ::close(fd);
-    CHECK(answers == kQueries);
-    CHECK(std::count(seen.begin(), seen.end(), 1) == kQueries);
+        CHECK((answer[3] & 0x0f) == (id % 2 ? 0 : 3));
+    });
+    CHECK(burst.answers == burst.count);
+    CHECK(burst.each_once());
 }
