@@ -251,9 +251,12 @@ TEST_CASE("hostile_dns: when TCP slots run short, idle connections are closed so
     INFO("newcomer answered after " << std::chrono::duration<double>(Clock::now() - t0).count()
                                     << " s");
     CHECK(answered);
-    // Enough idle holders were closed to bring the server back under 3/4 (16 - 12).
-    CHECK(idle.count_closed() >= 4);
-    CHECK(dns.metric("cdn_geodns_tcp_busy_closed_total") >= 4);
+    // Enough idle holders are closed to bring the server back under 3/4 (16 - 12). The newcomer
+    // can get in on the first closes, before the rest (a slot it takes counts as open again, so
+    // another busy check may be needed): a clean-clone CI run saw 3 of 4 here. Wait for them.
+    CHECK(eventually([&] { return idle.count_closed() >= 4; }, 10s));
+    INFO("idle connections closed by the server: " << idle.count_closed());
+    CHECK(eventually([&] { return dns.metric("cdn_geodns_tcp_busy_closed_total") >= 4; }, 10s));
 }
 
 // Before response rate limiting every query of the flood got the full ~1 KB answer: 25x the
