@@ -1,20 +1,13 @@
 #include "edge/http/address_budget.hpp"
 
+#include "common/mix64.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <random>
 
 namespace cdn::edge::http {
 namespace {
-
-std::uint64_t mix(std::uint64_t x) {  // splitmix64's finaliser
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
 
 std::uint64_t random_seed() {
     std::random_device rd;
@@ -48,7 +41,7 @@ AddressResetBudget::Key AddressResetBudget::key_of(const boost::asio::ip::addres
 }
 
 std::size_t AddressResetBudget::set_of(const Key& key) const {
-    return static_cast<std::size_t>(mix(mix(key.hi ^ seed_) ^ key.lo) % sets_);
+    return static_cast<std::size_t>(mix64(mix64(key.hi ^ seed_) ^ key.lo) % sets_);
 }
 
 void AddressResetBudget::refill(Slot& s, TimePoint now) const {

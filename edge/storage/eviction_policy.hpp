@@ -48,17 +48,6 @@ class PolicyList {
         ++size_;
         bytes_ += n.charge;
     }
-    void push_back(PolicyNode& n) {
-        n.next = nullptr;
-        n.prev = tail_;
-        if (tail_)
-            tail_->next = &n;
-        else
-            head_ = &n;
-        tail_ = &n;
-        ++size_;
-        bytes_ += n.charge;
-    }
     void unlink(PolicyNode& n) {
         (n.prev ? n.prev->next : head_) = n.next;
         (n.next ? n.next->prev : tail_) = n.prev;

@@ -1,5 +1,7 @@
 #include "edge/storage/frequency_sketch.hpp"
 
+#include "common/mix64.hpp"
+
 #include <algorithm>
 #include <bit>
 
@@ -11,15 +13,6 @@ constexpr std::size_t kMinObjects = 64;
 constexpr std::size_t kMaxObjects = std::size_t{1} << 22;
 constexpr unsigned kMaxCount = 15;
 constexpr unsigned kDoorProbes = 3;
-
-std::uint64_t mix(std::uint64_t x) {  // splitmix64's finalizer
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
 
 constexpr std::uint64_t kSeeds[4] = {0x97cb3127c4ce8a65ull, 0xb3c1a1d1e4e5f6a7ull,
                                      0xc2b2ae3d27d4eb4full, 0x165667b19e3779f9ull};
@@ -57,9 +50,9 @@ void FrequencySketch::ensure_capacity(std::size_t expected_objects) {
 // Blocked (Caffeine 3's layout): a key's four counters all lie in one 64-byte block of eight
 // words, one in each pair of words, so counting a key touches one cache line, not four.
 std::size_t FrequencySketch::counter_index(std::uint64_t hash, unsigned probe) const {
-    const std::uint64_t block_hash = mix(hash + kSeeds[0]);
+    const std::uint64_t block_hash = mix64(hash + kSeeds[0]);
     const std::size_t block = static_cast<std::size_t>(block_hash & (table_.size() / 8 - 1)) * 8;
-    const std::uint64_t h = mix(block_hash ^ kSeeds[1]) >> (probe * 8);
+    const std::uint64_t h = mix64(block_hash ^ kSeeds[1]) >> (probe * 8);
     const std::size_t word = block + probe * 2 + (h & 1);
     return word * 16 + static_cast<std::size_t>((h >> 1) & 15);
 }
@@ -67,7 +60,7 @@ std::size_t FrequencySketch::counter_index(std::uint64_t hash, unsigned probe) c
 // The doorkeeper's bits of a key: three of one 64-bit word (a blocked Bloom filter: one cache
 // line per key).
 std::uint64_t FrequencySketch::door_mask(std::uint64_t hash, std::size_t& word) const {
-    const std::uint64_t h = mix(hash ^ kSeeds[3]);
+    const std::uint64_t h = mix64(hash ^ kSeeds[3]);
     word = static_cast<std::size_t>(h & (door_.size() - 1));
     const std::uint64_t bits = h >> 40;
     std::uint64_t mask = 0;

@@ -5,12 +5,13 @@
 // "Eviction policies"):
 //
 //   frequency  a count-min sketch with a doorkeeper (FrequencySketch, frequency_sketch.hpp)
-//              counts every insert and hit, and remembers a key's popularity far longer than
-//              the ghost does (until the sketch's periodic halving ages it).
+//              counts every insert and hit (hits in batches, in order, before the sketch is
+//              read: see count_hits), and remembers a key's popularity far longer than the
+//              ghost does (until the sketch's periodic halving ages it).
 //   TinyLFU    small's back object that was not hit (S3-FIFO would evict it) still moves to main
-//              when the sketch says it is asked for more often than main's next victim. This
+//   gate       when the sketch says it is asked for more often than main's next victim. This
 //              gives the mid-popular objects of a Zipf workload, whose requests come further
-//   gate       apart than the ghost remembers, the place in main W-TinyLFU's admission gives them.
+//              apart than the ghost remembers, the place in main W-TinyLFU's admission gives them.
 //   size gate  a new object larger than `size_gate` of the small queue's bytes enters a FIFO of
 //              its own that is evicted before anything else (oldest first): it stays only if hit
 //              before its turn comes, or when asked for again while its hash is in the ghost (then

@@ -4,6 +4,8 @@
 // rest in score order are the failover order. Every edge computes the same order from the same
 // key and members, whatever order they were configured in; when a member leaves, only the keys it
 // owned move (about 1/N of them), each to its own next member. Pure functions.
+#include "common/mix64.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <string_view>
@@ -20,11 +22,8 @@ std::uint64_t hrw_key_hash(std::string_view key) noexcept;
 inline double hrw_score(std::uint64_t key_hash, std::uint64_t member_hash, double weight) noexcept {
     if (!(weight > 0)) return -HUGE_VAL;
     // splitmix64 finaliser of the combination: a good 64-bit mix of both inputs.
-    std::uint64_t z =
-        key_hash ^ (member_hash + 0x9e3779b97f4a7c15ull + (key_hash << 6) + (key_hash >> 2));
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
+    const std::uint64_t z =
+        mix64(key_hash ^ (member_hash + 0x9e3779b97f4a7c15ull + (key_hash << 6) + (key_hash >> 2)));
     const double u = (static_cast<double>(z >> 11) + 0.5) * 0x1.0p-53;  // (0, 1)
     return -weight / std::log(u);
 }

@@ -1,6 +1,7 @@
 #include "geodns/policy/geo_steering.hpp"
 
 #include "common/log.hpp"
+#include "common/mix64.hpp"
 
 #include <algorithm>
 #include <cassert>
@@ -25,10 +26,7 @@ struct Rng {
             state = (std::uint64_t{rd()} << 32) ^ rd();
             seeded = true;
         }
-        std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        return z ^ (z >> 31);
+        return mix64(state += 0x9e3779b97f4a7c15ull);
     }
 };
 thread_local Rng rng;

@@ -1,5 +1,7 @@
 #include "geodns/server/rrl.hpp"
 
+#include "common/mix64.hpp"
+
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -35,14 +37,6 @@ std::int64_t signed_ticks(std::uint64_t diff) noexcept {
     return diff >= (std::uint64_t{1} << (kTatBits - 1))
                ? static_cast<std::int64_t>(diff) - (std::int64_t{1} << kTatBits)
                : static_cast<std::int64_t>(diff);
-}
-
-constexpr std::uint64_t mix(std::uint64_t x) noexcept {  // splitmix64's finalizer
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
 }
 
 std::uint64_t load_be64(const unsigned char* p) noexcept {
@@ -109,9 +103,9 @@ std::uint64_t Rrl::key_hash(const boost::asio::ip::address& source, std::uint16_
     const std::uint64_t meta = (family << 40) | (static_cast<std::uint64_t>(kind) << 32) |
                                (kind == Kind::answer ? qtype : 0);
     const std::uint64_t name = kind == Kind::error ? 0 : name_hash;
-    std::uint64_t h = mix(seed_ ^ hi);
-    h = mix(h ^ lo ^ (meta << 16));
-    return mix(h ^ name);
+    std::uint64_t h = mix64(seed_ ^ hi);
+    h = mix64(h ^ lo ^ (meta << 16));
+    return mix64(h ^ name);
 }
 
 bool Rrl::exempt(const boost::asio::ip::address& source) const noexcept {
