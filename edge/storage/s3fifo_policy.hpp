@@ -17,51 +17,22 @@
 // Moving to main resets freq to 0, as in libCacheSim, so an object must be hit again in main to
 // survive its first pass there.
 //
-// The ghost is a FIFO of 64-bit key hashes (no keys, no objects) holding as many hashes as main
-// holds objects, the paper's sizing; while main is still filling (cold start) it may hold up to
-// 90% of the shard's resident objects, an estimate of main's eventual count. Hash collisions
-// only make an object start in main; they never affect correctness.
+// The ghost (GhostFifo, ghost_fifo.hpp) is a FIFO of key-hash fingerprints (no keys, no
+// objects) holding as many as main holds objects, the paper's sizing; while main is still filling
+// (cold start) it may hold up to 90% of the shard's resident objects, an estimate of main's
+// eventual count. Hash collisions only make an object start in main; they never affect correctness.
 //
 // Not thread-safe: one instance per shard under the shard's lock. Pure: no clock, no I/O.
 #include "edge/storage/eviction_policy.hpp"
-
-#include <boost/unordered/unordered_flat_map.hpp>
+#include "edge/storage/ghost_fifo.hpp"
 
 #include <cstdint>
-#include <deque>
 
 namespace cdn::edge::storage {
 
 struct S3FifoSettings {
     double small_fraction = 0.1;     // share of the shard's bytes for the small FIFO
     unsigned promote_threshold = 1;  // freq an object needs to move from small to main (1..3)
-};
-
-// The ghost FIFO: recently evicted key hashes, oldest first, bounded by count. Exact up to its
-// 32-bit fingerprints of the hashes (two hashes sharing one are one entry; at a million entries
-// a lookup matches a stranger with odds of 1 in 4000, which only starts that object in main): a
-// fingerprint taken back out (readmitted) or remembered again is not dropped early by its older
-// slot. About 4-8 bytes of ring and 10-20 of map per entry (a 64-bit map and ring took twice).
-class GhostFifo {
-  public:
-    bool contains(std::uint64_t hash) const { return live_.contains(fingerprint(hash)); }
-    // Forgets `hash`; true if it was remembered.
-    bool take(std::uint64_t hash) { return live_.erase(fingerprint(hash)) > 0; }
-    // Remembers `hash` as the newest entry, then forgets the oldest until at most `limit` remain.
-    void remember(std::uint64_t hash, std::size_t limit);
-    std::size_t size() const { return live_.size(); }
-
-  private:
-    static std::uint32_t fingerprint(std::uint64_t hash) {
-        return static_cast<std::uint32_t>(hash ^ (hash >> 32));
-    }
-    void pop_front();
-    void compact();
-
-    std::deque<std::uint32_t> ring_;  // fingerprints in arrival order; some slots are stale
-    std::uint64_t front_seq_ = 0;     // sequence number of ring_.front()
-    // fingerprint -> its live slot's sequence number, modulo 2^32 (the ring spans far less)
-    boost::unordered_flat_map<std::uint32_t, std::uint32_t> live_;
 };
 
 class S3FifoPolicy final : public EvictionPolicy {

@@ -27,7 +27,7 @@
 // no I/O.
 #include "edge/storage/eviction_policy.hpp"
 #include "edge/storage/frequency_sketch.hpp"
-#include "edge/storage/s3fifo_policy.hpp"
+#include "edge/storage/ghost_fifo.hpp"
 
 #include <array>
 #include <cstddef>

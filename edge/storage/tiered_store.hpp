@@ -13,7 +13,7 @@
 #include "edge/storage/disk_store.hpp"
 #include "edge/storage/frequency_sketch.hpp"
 #include "edge/storage/memory_store.hpp"
-#include "edge/storage/s3fifo_policy.hpp"
+#include "edge/storage/ghost_fifo.hpp"
 
 #include <algorithm>
 #include <array>

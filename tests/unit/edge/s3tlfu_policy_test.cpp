@@ -5,6 +5,7 @@
 
 #include "edge/config.hpp"
 #include "edge/storage/memory_store.hpp"
+#include "edge/storage/s3fifo_policy.hpp"
 #include "tests/unit/edge/test_objects.hpp"
 
 #include <catch2/catch.hpp>
