@@ -92,7 +92,6 @@ class GeoSteering final : public Steering {
     };
     std::optional<Placed> place(const boost::asio::ip::address& address) const noexcept;
     std::size_t classes() const noexcept { return class_points_.size(); }
-    const ClassTable& table() const noexcept { return *table_; }
 
     // Seeds this thread's generator for the weighted order (tests; each thread is otherwise
     // seeded from std::random_device on first use).
