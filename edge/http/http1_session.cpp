@@ -348,7 +348,7 @@ asio::awaitable<void> run_exchanges(Stream& stream, const tcp::endpoint& client,
         else if (req.msg.version() == 10)
             tail.append("Connection: keep-alive\r\n");
         tail.append("\r\n");
-        const std::string_view head = reply.object->head;
+        const std::string_view head = reply.object->head();
         std::uint64_t written = 0;
         boost::system::error_code wec;
         tcp_layer.expires_after(limits.send_timeout);

@@ -831,7 +831,7 @@ void Http2Connection::submit_reply(StreamState& st) {
     if (st.closed || st.submitted) return;
     const Reply& r = st.reply;
     const std::string status_text = std::to_string(r.status());
-    const H2Fields fields = h2_fields(r.object->head, r.extra, /*strict=*/false);
+    const H2Fields fields = h2_fields(r.object->head(), r.extra, /*strict=*/false);
     std::vector<nghttp2_nv> nv;
     nv.reserve(fields.list.size() + 1);
     nv.push_back({bytes(status_name), bytes(status_text), status_name.size(), status_text.size(),

@@ -63,7 +63,7 @@ storage::ObjectPtr make_compressed_variant(const storage::CachedObject& identity
     if (!identity.body) return nullptr;
     auto out = compress_body(coding, *identity.body, p.gzip_level, p.brotli_quality);
     if (!out) return nullptr;
-    ParsedHead h = parse_head(identity.head);
+    ParsedHead h = parse_head(identity.head());
     h.fields.set(beast_http::field::content_encoding, cache::coding_name(coding));
     if (auto etag = h.fields[beast_http::field::etag]; !etag.empty())
         h.fields.set(beast_http::field::etag, cache::suffixed_etag(etag, coding));

@@ -373,7 +373,7 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request&
     }
     if (stale && status == 304) {
         // revalidated: refresh the stored fields and freshness, keep the stored body.
-        ParsedHead stored = parse_head(stale->head);
+        ParsedHead stored = parse_head(stale->head());
         merge_not_modified(stored.fields, head);
         // A 304 without Date was made now (RFC 9110 section 6.6.1): the stored Date would
         // otherwise age the refreshed response from the first fetch.

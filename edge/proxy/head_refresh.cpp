@@ -88,7 +88,7 @@ asio::awaitable<Reply> EdgeHandler::refresh_by_head(const Gen& g, const Request&
 
     if (matches) {
         // Refreshed: the stored fields updated from the HEAD response, the stored body kept.
-        ParsedHead stored = parse_head(stale->head);
+        ParsedHead stored = parse_head(stale->head());
         merge_not_modified(stored.fields, head);
         if (head.find(beast_http::field::date) == head.end())
             stored.fields.set(beast_http::field::date, format_http_date(response_time));

@@ -28,7 +28,7 @@ namespace {
 
 // The stored fields without those a partial response replaces.
 Fields partial_fields(const storage::CachedObject& full, bool keep_content_type) {
-    ParsedHead p = parse_head(full.head);
+    ParsedHead p = parse_head(full.head());
     p.fields.erase("Content-Length");
     p.fields.erase("Content-Range");
     if (!keep_content_type) p.fields.erase("Content-Type");
@@ -57,7 +57,7 @@ storage::ObjectPtr multipart_object(const storage::CachedObject& full,
         fmt::format("cdn-{:016x}", XXH3_64bits(full.key().data(), full.key().size()));
     std::string content_type;
     {
-        const ParsedHead p = parse_head(full.head);
+        const ParsedHead p = parse_head(full.head());
         content_type = std::string(p.fields["Content-Type"]);
     }
     std::string body;

@@ -94,8 +94,8 @@ storage::ObjectPtr without_cdn_fields(storage::ObjectPtr obj,
     if (!obj->meta.cdn_fields) return obj;
     // The head is "status line\r\n" then "Name: value\r\n" lines: drop the CDN's own.
     std::string head;
-    head.reserve(obj->head.size());
-    std::string_view rest = obj->head;
+    head.reserve(obj->head().size());
+    std::string_view rest = obj->head();
     bool first = true;
     while (!rest.empty()) {
         const auto eol = rest.find("\r\n");
@@ -177,7 +177,7 @@ ParsedHead parse_head(std::string_view head) {
 }
 
 storage::ObjectPtr not_modified_reply(const storage::CachedObject& obj) {
-    const ParsedHead stored = parse_head(obj.head);
+    const ParsedHead stored = parse_head(obj.head());
     Fields keep;
     for (const auto& f : stored.fields) {
         const std::string_view n = f.name_string();

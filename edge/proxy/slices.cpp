@@ -63,7 +63,7 @@ Manifest manifest_of(const storage::CachedObject& m) {
 
 // The manifest as clients see it: its head without the marker (Content-Length is the object's).
 storage::ObjectPtr client_view(const storage::CachedObject& manifest) {
-    std::string h(manifest.head);
+    std::string h(manifest.head());
     for (std::size_t at = h.find("\r\n"); at != std::string::npos;) {
         const std::size_t start = at + 2;
         const std::size_t end = h.find("\r\n", start);
@@ -84,7 +84,7 @@ storage::ObjectPtr client_view(const storage::CachedObject& manifest) {
 // The manifest's fields without those a partial response replaces, plus its Content-Range.
 storage::ObjectPtr partial_view(const storage::CachedObject& view, unsigned status,
                                 std::string content_range, std::uint64_t length) {
-    ParsedHead p = parse_head(view.head);
+    ParsedHead p = parse_head(view.head());
     p.fields.erase(beast_http::field::content_length);
     p.fields.erase(beast_http::field::content_range);
     if (status == 416) p.fields.erase(beast_http::field::content_type);

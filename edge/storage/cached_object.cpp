@@ -9,19 +9,30 @@
 
 namespace cdn::edge::storage {
 
-CachedObject::CachedObject(std::string_view key, std::string_view head_text) noexcept
-    : key_size_(static_cast<std::uint32_t>(key.size())) {
+CachedObject::CachedObject(std::uint8_t kind, std::string_view key,
+                           std::string_view head_text) noexcept
+    : ResponseData(kind, static_cast<std::uint32_t>(sizeof(CachedObject) + key.size()),
+                   static_cast<std::uint32_t>(head_text.size())),
+      key_size_(static_cast<std::uint32_t>(key.size())) {
     char* t = reinterpret_cast<char*>(this + 1);
     if (!key.empty()) std::memcpy(t, key.data(), key.size());
     if (!head_text.empty()) std::memcpy(t + key.size(), head_text.data(), head_text.size());
-    head = std::string_view(t + key.size(), head_text.size());
+}
+
+void CachedObject::destroy(const ResponseData* r) noexcept {
+    auto* o = const_cast<CachedObject*>(static_cast<const CachedObject*>(r));
+    o->~CachedObject();
+    ::operator delete(o);
 }
 
 MutableObjectPtr CachedObject::make(std::string_view key, std::string_view head_text) {
-    if (key.size() > std::numeric_limits<std::uint32_t>::max())
-        throw std::length_error("cached object key longer than 4 GiB");
+    static const std::uint8_t kind = register_response_kind(&CachedObject::destroy);
+    // The head's offset (past the fixed part and the key) and size are 32-bit.
+    if (key.size() + head_text.size() >
+        std::numeric_limits<std::uint32_t>::max() - sizeof(CachedObject))
+        throw std::length_error("cached object key and head longer than 4 GiB");
     void* block = ::operator new(sizeof(CachedObject) + key.size() + head_text.size());
-    return MutableObjectPtr(::new (block) CachedObject(key, head_text));
+    return MutableObjectPtr(::new (block) CachedObject(kind, key, head_text));
 }
 
 MutableObjectPtr CachedObject::copy(const CachedObject& o, std::string_view head_text) {
@@ -35,12 +46,12 @@ MutableObjectPtr CachedObject::copy(const CachedObject& o, std::string_view head
 }
 
 MutableObjectPtr CachedObject::copy(const CachedObject& o) {
-    return copy(o, o.head);
+    return copy(o, o.head());
 }
 
 std::string_view CachedObject::field(std::string_view name) const noexcept {
     auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-    std::string_view h = head;
+    const std::string_view h = head();
     std::size_t pos = h.find("\r\n");
     while (pos != std::string_view::npos) {
         const std::size_t start = pos + 2;

@@ -95,11 +95,11 @@ inline boost::intrusive_ptr<VariantSet> make_variant_set() {
 // allocation besides its body. The key and head are given when the object is made (make, copy)
 // and never change; the other fields are set by its maker before it is shared.
 //
-// Memory layout (x86-64): ResponseData (48 B: vtable pointer, status and count, head view,
-// body), the policy node (32 B), seq, variants, meta (25 B) with the store flag and the key's
-// size in its tail padding: 128 B, then the tail (one malloc block: 136 B + key + head, rounded
-// to 16). bench/trace_replay --metadata measures it with the store's index and
-// policy (bench/README.md, "Memory per object").
+// Memory layout (x86-64): ResponseData (32 B: status, kind, the store flag, count, the head's
+// offset and size, body), the policy node (32 B), seq, variants, meta (25 B) with the key's size
+// in its tail padding: 112 B, then the tail (one malloc block: 120 B + key + head, rounded to
+// 16). bench/trace_replay --metadata measures it with the store's index and policy
+// (bench/README.md, "Memory per object").
 struct CachedObject final : ResponseData, private StoreHook {
     friend class MemoryStore;
 
@@ -128,24 +128,27 @@ struct CachedObject final : ResponseData, private StoreHook {
     std::string_view last_modified() const noexcept { return field("last-modified"); }
     // Bytes this object costs the memory budget (its variants included).
     std::size_t charge() const {
-        std::size_t c = sizeof(CachedObject) + key_size_ + head.size() + body_size();
+        std::size_t c = sizeof(CachedObject) + key_size_ + head().size() + body_size();
         if (variants)
             for (const auto& [id, v] : variants->variants)
                 c += id.size() + v->charge();
         return c;
     }
 
-    // The block is allocated with its tail (make): freed as it was allocated.
-    static void operator delete(void* p) noexcept { ::operator delete(p); }
-
   private:
-    CachedObject(std::string_view key, std::string_view head) noexcept;
+    CachedObject(std::uint8_t kind, std::string_view key, std::string_view head) noexcept;
+    ~CachedObject() = default;
+    // Destroys the object and frees its block as make allocated it (ResponseData's deleter).
+    static void destroy(const ResponseData* r) noexcept;
     const char* tail() const noexcept { return reinterpret_cast<const char*>(this + 1); }
 
-    bool stored_ = false;  // a MemoryStore holds a reference (its index points here)
+    // A MemoryStore holds a reference (its index points here): ResponseData's spare byte.
+    bool stored() const noexcept { return spare_flags_ != 0; }
+    void set_stored(bool on) noexcept { spare_flags_ = on ? 1 : 0; }
+
     std::uint32_t key_size_ = 0;
 };
-static_assert(sizeof(CachedObject) == 128, "CachedObject grew: update the layout comment");
+static_assert(sizeof(CachedObject) == 112, "CachedObject grew: update the layout comment");
 
 // The cache-wide insertion sequence: strictly increasing, thread-safe. A disk store that finds
 // objects up to sequence N after a restart calls advance_object_sequence(N + 1); the edge

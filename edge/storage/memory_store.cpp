@@ -26,7 +26,7 @@ MemoryStore::~MemoryStore() {
 }
 
 ObjectPtr MemoryStore::release(const CachedObject* o) {
-    const_cast<CachedObject*>(o)->stored_ = false;
+    const_cast<CachedObject*>(o)->set_stored(false);
     return ObjectPtr(o, false);  // adopts the reference insert() detached
 }
 
@@ -91,7 +91,7 @@ bool MemoryStore::insert(ObjectPtr object, std::uint64_t charge) {
         const auto it = s.index.find(KeyRef{object->key(), h});
         const CachedObject* old = it == s.index.end() ? nullptr : *it;
         // Held by another store: this one keeps a copy (the copy's hook is fresh).
-        if (old != object.get() && object->stored_) object = CachedObject::copy(*object);
+        if (old != object.get() && object->stored()) object = CachedObject::copy(*object);
         // The replaced version's standing in the policy, unlinked, as the new version starts.
         PolicyNode standing;
         PolicyNode previous;
@@ -115,7 +115,7 @@ bool MemoryStore::insert(ObjectPtr object, std::uint64_t charge) {
         n = standing;
         n.hash = h;
         n.charge = charge;
-        const_cast<CachedObject*>(o)->stored_ = true;
+        const_cast<CachedObject*>(o)->set_stored(true);
         object.detach();  // the store's reference, given back by release()
         s.index.insert(o);
         objects_.fetch_add(1, std::memory_order_relaxed);

@@ -6,7 +6,7 @@
 //
 // Per object a shard keeps nothing but one pointer slot in an open-addressing index: the policy's
 // intrusive node lives in the object itself (StoreHook, in cached_object.hpp) and the store's
-// reference is one count in the object's own (CachedObject::stored_ says it holds one), so a
+// reference is one count in the object's own (CachedObject::stored() says it holds one), so a
 // cached object with its key and head is one heap block. S3-FIFO adds a ghost of evicted key
 // hashes. An object is held by at most one MemoryStore: inserting an object another store holds
 // stores a copy of it (the edge has one memory store; inserting the same object into two stores
@@ -87,7 +87,7 @@ class MemoryStore final : public ObjectStore {
     struct Shard {
         mutable std::mutex mu;
         // The store holds one reference to every object here (insert() takes it, release()
-        // gives it back); CachedObject::stored_ says so.
+        // gives it back); CachedObject::stored() says so.
         boost::unordered_flat_set<const CachedObject*, ObjectHash, ObjectEq> index;
         std::unique_ptr<EvictionPolicy> policy;
         std::uint64_t bytes = 0;

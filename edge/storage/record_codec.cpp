@@ -103,7 +103,7 @@ void encode_meta(Writer& w, const CachedObject& obj) {
         w.str(v->key());
         w.num(v->seq);
         w.str(nested);
-        w.str(v->head);
+        w.str(v->head());
         w.str(v->body ? std::string_view(*v->body) : std::string_view{});
     }
 }
@@ -198,13 +198,13 @@ EncodedRecord encode_object(const CachedObject& obj, std::uint64_t generation) {
     std::string meta;
     Writer w(meta);
     encode_meta(w, obj);
-    rec.head = obj.head;
+    rec.head = obj.head();
     rec.body = obj.body ? std::string_view(*obj.body) : std::string_view{};
     RecordHeader& h = rec.header;
     h.kind = static_cast<std::uint8_t>(RecordKind::object);
     h.key_len = static_cast<std::uint32_t>(obj.key().size());
     h.meta_len = static_cast<std::uint32_t>(meta.size());
-    h.head_len = static_cast<std::uint32_t>(obj.head.size());
+    h.head_len = static_cast<std::uint32_t>(obj.head().size());
     h.body_len = rec.body.size();
     h.generation = generation;
     h.key_hash = key_hash(obj.key());

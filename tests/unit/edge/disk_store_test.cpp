@@ -38,7 +38,7 @@ DiskSettings settings(const fs::path& dir, std::uint64_t capacity = 4 << 20,
 ObjectPtr numbered(int i, std::size_t size = 1000) {
     const auto base = cdn::edge::storage::test::object("http://h/o" + std::to_string(i), 0);
     auto o = CachedObject::copy(
-        *base, std::string(base->head) + "ETag: \"e" + std::to_string(i) + "\"\r\n");
+        *base, std::string(base->head()) + "ETag: \"e" + std::to_string(i) + "\"\r\n");
     std::string body(size, '\0');
     for (std::size_t k = 0; k < size; ++k)
         body[k] = static_cast<char>('a' + (i + k) % 26);
@@ -50,7 +50,7 @@ ObjectPtr numbered(int i, std::size_t size = 1000) {
 }
 
 bool same(const ObjectPtr& a, const ObjectPtr& b) {
-    return a && b && a->key() == b->key() && a->head == b->head && a->status == b->status &&
+    return a && b && a->key() == b->key() && a->head() == b->head() && a->status == b->status &&
            a->seq == b->seq && *a->body == *b->body && a->etag() == b->etag() &&
            a->meta.lifetime == b->meta.lifetime && a->meta.cdn_fields == b->meta.cdn_fields;
 }

@@ -239,9 +239,10 @@ TEST_CASE("an object is one block: key and head in its tail, untouched by later 
     const char* block = reinterpret_cast<const char*>(o.get());
     CHECK(o->key() == key);
     CHECK(o->key().data() == block + sizeof(CachedObject));
-    CHECK(o->head == head);
-    CHECK(o->head.data() == o->key().data() + key.size());
-    // meta's tail padding holds the key's size and the store flag: writing meta keeps both.
+    CHECK(o->head() == head);
+    CHECK(o->head().data() == o->key().data() + key.size());
+    // meta's tail padding holds the key's size, ResponseData's spare byte the store flag:
+    // writing meta (and status) keeps both.
     MemoryStore s(1 << 20, 1);
     REQUIRE(s.insert(o));
     ObjectMeta m;
@@ -249,7 +250,9 @@ TEST_CASE("an object is one block: key and head in its tail, untouched by later 
     m.cdn_fields = true;
     o->meta = m;
     o->seq = 9;
+    o->status = 299;
     CHECK(o->key() == key);
+    CHECK(o->head() == head);
     CHECK(o->etag() == "\"e\"");
     CHECK(o->charge() == sizeof(CachedObject) + key.size() + head.size());
     const ObjectPtr again = CachedObject::copy(*o);
@@ -258,10 +261,11 @@ TEST_CASE("an object is one block: key and head in its tail, untouched by later 
     // The first one was displaced and let go by the store; a copy keeps every field.
     CHECK(o->use_count() == 1);
     CHECK(again->key() == key);
-    CHECK(again->head == head);
+    CHECK(again->head() == head);
+    CHECK(again->status == 299);
     CHECK(again->meta.lifetime == Secs32(7));
     CHECK(again->meta.cdn_fields);
     CHECK(again->seq == 9);
-    CHECK(CachedObject::copy(*o, "HTTP/1.1 204 No Content\r\n")->head ==
+    CHECK(CachedObject::copy(*o, "HTTP/1.1 204 No Content\r\n")->head() ==
           "HTTP/1.1 204 No Content\r\n");
 }

@@ -77,7 +77,7 @@ struct Pipeline {
         Answer a;
         a.status = r.status();
         a.outcome = proxy::outcome_of(r.outcome);
-        a.head = std::string(r.object ? r.object->head : std::string_view()) + r.extra;
+        a.head = std::string(r.object ? r.object->head() : std::string_view()) + r.extra;
         if (r.stream) {
             for (;;) {
                 auto piece = co_await r.stream->next();

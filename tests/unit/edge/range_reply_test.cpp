@@ -36,12 +36,12 @@ TEST_CASE("If-Range: strong ETag or the exact Last-Modified", "[range_reply]") {
 
 TEST_CASE("one range shares the stored body", "[range_reply]") {
     const auto full = stored("0123456789");
-    CHECK_THAT(std::string(full->head), Contains("Accept-Ranges: bytes\r\n"));
+    CHECK_THAT(std::string(full->head()), Contains("Accept-Ranges: bytes\r\n"));
     const auto part = partial_object(*full, {2, 5});
     CHECK(part->status == 206);
-    CHECK_THAT(std::string(part->head), Contains("Content-Range: bytes 2-5/10\r\n"));
-    CHECK_THAT(std::string(part->head), Contains("Content-Length: 4\r\n"));
-    CHECK_THAT(std::string(part->head), Contains("Content-Type: text/plain\r\n"));
+    CHECK_THAT(std::string(part->head()), Contains("Content-Range: bytes 2-5/10\r\n"));
+    CHECK_THAT(std::string(part->head()), Contains("Content-Length: 4\r\n"));
+    CHECK_THAT(std::string(part->head()), Contains("Content-Type: text/plain\r\n"));
     CHECK(part->body == full->body);  // the same bytes, not a copy
 }
 
@@ -49,11 +49,11 @@ TEST_CASE("several ranges make a multipart/byteranges body", "[range_reply]") {
     const auto full = stored("0123456789");
     const auto mp = multipart_object(*full, {{0, 1}, {8, 9}});
     CHECK(mp->status == 206);
-    CHECK_THAT(std::string(mp->head), Contains("Content-Type: multipart/byteranges; boundary="));
+    CHECK_THAT(std::string(mp->head()), Contains("Content-Type: multipart/byteranges; boundary="));
     CHECK_THAT(*mp->body, Contains("Content-Range: bytes 0-1/10\r\n\r\n01\r\n"));
     CHECK_THAT(*mp->body, Contains("Content-Range: bytes 8-9/10\r\n\r\n89\r\n"));
     CHECK_THAT(*mp->body, Contains("Content-Type: text/plain\r\n"));
-    CHECK_THAT(std::string(mp->head),
+    CHECK_THAT(std::string(mp->head()),
                Contains("Content-Length: " + std::to_string(mp->body->size())));
 }
 
@@ -61,6 +61,6 @@ TEST_CASE("no satisfiable range: 416 with the size", "[range_reply]") {
     const auto full = stored("0123456789");
     const auto bad = unsatisfiable_object(*full);
     CHECK(bad->status == 416);
-    CHECK_THAT(std::string(bad->head), Contains("Content-Range: bytes */10\r\n"));
-    CHECK_THAT(std::string(bad->head), Contains("Content-Length: 0\r\n"));
+    CHECK_THAT(std::string(bad->head()), Contains("Content-Range: bytes */10\r\n"));
+    CHECK_THAT(std::string(bad->head()), Contains("Content-Length: 0\r\n"));
 }

@@ -86,12 +86,12 @@ TEST_CASE("end clients get no CDN fields, other fields stay in order", "[respons
     auto client = without_cdn_fields(obj, sources);
     CHECK(client != obj);
     CHECK(client->body == obj->body);
-    CHECK(client->head.find("CDN-Cache-Control") == std::string::npos);
-    CHECK(client->head.find("Surrogate-Control") == std::string::npos);
-    CHECK(client->head.find("Acme-Cache-Control") == std::string::npos);
-    CHECK(client->head.find("Cache-Control: max-age=5\r\nX-A: 1\r\n") != std::string::npos);
-    CHECK(client->head.starts_with("HTTP/1.1 200 OK\r\n"));
-    CHECK(client->head.ends_with("\r\n"));
+    CHECK(client->head().find("CDN-Cache-Control") == std::string::npos);
+    CHECK(client->head().find("Surrogate-Control") == std::string::npos);
+    CHECK(client->head().find("Acme-Cache-Control") == std::string::npos);
+    CHECK(client->head().find("Cache-Control: max-age=5\r\nX-A: 1\r\n") != std::string::npos);
+    CHECK(client->head().starts_with("HTTP/1.1 200 OK\r\n"));
+    CHECK(client->head().ends_with("\r\n"));
     // An object without them is handed out as it is.
     Fields plain;
     plain.insert("Cache-Control", "max-age=5");
@@ -113,16 +113,16 @@ TEST_CASE("the stored head drops hop-by-hop fields and recomputes length", "[res
     f.insert("ETag", "\"v1\"");
     auto body = std::make_shared<const std::string>("hello");
     auto o = build_object("k", 200, "OK", f, body, {}, t0, {.strip_set_cookie = true});
-    CHECK(o->head.starts_with("HTTP/1.1 200 OK\r\n"));
-    CHECK_THAT(std::string(o->head), Contains("Cache-Control: public, max-age=60\r\n"));
-    CHECK_THAT(std::string(o->head), Contains("Content-Length: 5\r\n"));
-    CHECK_THAT(std::string(o->head), Contains("Date: "));  // added when the origin sent none
-    CHECK(o->head.find("X-Hop") == std::string::npos);
-    CHECK(o->head.find("Keep-Alive") == std::string::npos);
-    CHECK(o->head.find("Transfer-Encoding") == std::string::npos);
-    CHECK(o->head.find("999") == std::string::npos);
-    CHECK(o->head.find("Age") == std::string::npos);
-    CHECK(o->head.find("Set-Cookie") == std::string::npos);
+    CHECK(o->head().starts_with("HTTP/1.1 200 OK\r\n"));
+    CHECK_THAT(std::string(o->head()), Contains("Cache-Control: public, max-age=60\r\n"));
+    CHECK_THAT(std::string(o->head()), Contains("Content-Length: 5\r\n"));
+    CHECK_THAT(std::string(o->head()), Contains("Date: "));  // added when the origin sent none
+    CHECK(o->head().find("X-Hop") == std::string::npos);
+    CHECK(o->head().find("Keep-Alive") == std::string::npos);
+    CHECK(o->head().find("Transfer-Encoding") == std::string::npos);
+    CHECK(o->head().find("999") == std::string::npos);
+    CHECK(o->head().find("Age") == std::string::npos);
+    CHECK(o->head().find("Set-Cookie") == std::string::npos);
     CHECK(o->etag() == "\"v1\"");
     CHECK(*o->body == "hello");
 }
@@ -130,8 +130,8 @@ TEST_CASE("the stored head drops hop-by-hop fields and recomputes length", "[res
 TEST_CASE("304 and 204 carry no body and no length", "[response_fields]") {
     Fields f;
     auto o = build_object("k", 304, "", f, std::make_shared<const std::string>(), {}, t0, {});
-    CHECK(o->head.starts_with("HTTP/1.1 304 Not Modified\r\n"));
-    CHECK(o->head.find("Content-Length") == std::string::npos);
+    CHECK(o->head().starts_with("HTTP/1.1 304 Not Modified\r\n"));
+    CHECK(o->head().find("Content-Length") == std::string::npos);
     CHECK(o->body == nullptr);
 }
 
@@ -142,7 +142,7 @@ TEST_CASE("a stored head parses back and merges a 304", "[response_fields]") {
     f.insert("X-Other", "kept");
     auto o =
         build_object("k", 200, "OK", f, std::make_shared<const std::string>("abc"), {}, t0, {});
-    ParsedHead p = parse_head(o->head);
+    ParsedHead p = parse_head(o->head());
     CHECK(p.status == 200);
     CHECK(p.reason == "OK");
     CHECK(p.fields["X-Other"] == "kept");

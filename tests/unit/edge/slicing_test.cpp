@@ -156,7 +156,7 @@ TEST_CASE("a manifest is recognised, and removing it removes every slice", "[sli
     auto manifest =
         proxy::build_object(key, 200, "OK", f, nullptr, meta, {}, {.content_length = 3 * MiB + 10});
     CHECK(proxy::is_slice_manifest(*manifest));
-    CHECK(manifest->head.find("Content-Length: 3145738\r\n") != std::string::npos);
+    CHECK(manifest->head().find("Content-Length: 3145738\r\n") != std::string::npos);
     // An ordinary 200 (with a body, even empty) is not one.
     proxy::Fields plain;
     plain.set("ETag", "\"v1\"");

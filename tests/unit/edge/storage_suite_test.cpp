@@ -84,7 +84,7 @@ TEMPLATE_TEST_CASE("storage suite: insert, lookup, replace, remove", "[storage]"
     auto got = s.lookup("http://h/a");
     REQUIRE(got);
     CHECK(got->key() == a->key());
-    CHECK(got->head == a->head);
+    CHECK(got->head() == a->head());
     CHECK(*got->body == *a->body);
     CHECK(got->seq == a->seq);
     CHECK(got->etag() == "\"http://h/a\"");
