@@ -23,6 +23,10 @@ void GhostFifo::remember(std::uint64_t hash, std::size_t limit) {
         ++front_seq_;
     }
     if (ring_.size() > 2 * live_.size() + 64) compact();
+    // The map keeps the size of the most hashes it ever held (the limit follows the objects
+    // held, which a burst of small ones raises): rebuilt for what it holds once less than a
+    // quarter full.
+    if (live_.bucket_count() > 64 && live_.size() * 4 < live_.bucket_count()) live_.rehash(0);
 }
 
 void GhostFifo::pop_front() {

@@ -23,6 +23,8 @@ class GhostFifo {
     // Remembers `hash` as the newest entry, then forgets the oldest until at most `limit` remain.
     void remember(std::uint64_t hash, std::size_t limit);
     std::size_t size() const { return live_.size(); }
+    // Slots of the map from fingerprints to places (for tests and measurements).
+    std::size_t map_slots() const { return live_.bucket_count(); }
 
   private:
     static std::uint32_t fingerprint(std::uint64_t hash) {

@@ -63,6 +63,8 @@ class MemoryStore final : public ObjectStore {
     std::uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
     std::uint64_t objects() const override { return objects_.load(std::memory_order_relaxed); }
     std::uint64_t evictions() const { return evictions_.load(std::memory_order_relaxed); }
+    // Slots of the shards' indexes (for tests and measurements).
+    std::size_t index_slots() const;
 
   private:
     // The index holds the objects themselves; lookups by key go through KeyRef without
@@ -106,6 +108,8 @@ class MemoryStore final : public ObjectStore {
     static ObjectPtr release(const CachedObject* o);
     // Unindexes an object the policy no longer holds; the store's reference stays.
     void detach_locked(Shard& s, const CachedObject* o);
+    // Rebuilds the index smaller once it is far larger than the objects it holds.
+    static void shrink_index_locked(Shard& s);
     // Objects an insert evicted, with their reused bits, released under the lock and handed to the
     // listener (or freed) after it.
     using Evicted = boost::container::small_vector<std::pair<ObjectPtr, bool>, 4>;

@@ -269,3 +269,47 @@ TEST_CASE("an object is one block: key and head in its tail, untouched by later 
     CHECK(CachedObject::copy(*o, "HTTP/1.1 204 No Content\r\n")->head() ==
           "HTTP/1.1 204 No Content\r\n");
 }
+
+TEST_CASE("the index shrinks once a burst of small objects has left, and still finds every object",
+          "[memory_store]") {
+    const PolicyKind policy = GENERATE(PolicyKind::s3fifo_tlfu, PolicyKind::s3fifo,
+                                       PolicyKind::wtinylfu, PolicyKind::lru);
+    INFO("policy: " << to_string(policy));
+    MemoryStore s(1 << 24, 1, policy);
+    // A burst of 4000 small objects grows the index to thousands of slots...
+    for (int i = 0; i < 4000; ++i)
+        REQUIRE(s.insert(object(fmt::format("small{}", i), 1)));
+    const std::size_t grown = s.index_slots();
+    CHECK(grown >= 4000);
+    // ...which it does not keep once they are gone (removed here; evicted in the next test).
+    for (int i = 0; i < 4000; i += 100)
+        for (int j = i + 1; j < i + 100; ++j)
+            REQUIRE(s.remove(fmt::format("small{}", j)));
+    REQUIRE(s.objects() == 40);
+    CHECK(s.index_slots() < grown / 8);
+    CHECK(s.index_slots() <= 4 * s.objects() + 64);
+    // The rebuilt index finds every object still there, and nothing else.
+    for (int i = 0; i < 4000; ++i)
+        CHECK((s.peek(fmt::format("small{}", i)) != nullptr) == (i % 100 == 0));
+    for (int i = 0; i < 4000; i += 100)
+        REQUIRE(s.remove(fmt::format("small{}", i)));
+    CHECK(s.index_slots() <= 64);
+}
+
+TEST_CASE("the index shrinks when larger objects evict a burst of small ones", "[memory_store]") {
+    const auto big = object("big", 20000)->charge();
+    MemoryStore s(big * 30, 1, PolicyKind::lru);
+    for (int i = 0; i < 4000; ++i)
+        s.insert(object(fmt::format("small{}", i), 1));
+    const std::size_t grown = s.index_slots();
+    REQUIRE(s.objects() == 4000);
+    for (int i = 0; i < 40; ++i)
+        s.insert(object(fmt::format("big{}", i), 20000));
+    REQUIRE(s.objects() <= 30);
+    CHECK(s.index_slots() < grown / 8);
+    std::size_t found = 0;
+    for (int i = 0; i < 40; ++i)
+        found += s.peek(fmt::format("big{}", i)) ? 1 : 0;
+    CHECK(found == s.objects());
+    CHECK_FALSE(s.peek("small3999"));
+}

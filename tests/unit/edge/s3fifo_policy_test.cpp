@@ -298,3 +298,21 @@ TEST_CASE("an explicit charge replaces the object's own", "[memory_store]") {
     CHECK(s.remove("synthetic"));
     CHECK(s.bytes() == 0);
 }
+
+TEST_CASE("ghost: its map shrinks when its limit falls, and keeps the newest entries", "[s3fifo]") {
+    GhostFifo g;
+    for (std::uint64_t h = 1; h <= 5000; ++h)
+        g.remember(h * 0x9e3779b97f4a7c15ull, 5000);
+    CHECK(g.size() == 5000);
+    const std::size_t grown = g.map_slots();
+    CHECK(grown >= 5000);
+    // The shard now holds few objects (a burst of small ones has left): the limit falls.
+    for (std::uint64_t h = 5001; h <= 5100; ++h)
+        g.remember(h * 0x9e3779b97f4a7c15ull, 20);
+    CHECK(g.size() == 20);
+    CHECK(g.map_slots() < grown / 8);
+    for (std::uint64_t h = 5081; h <= 5100; ++h)
+        CHECK(g.contains(h * 0x9e3779b97f4a7c15ull));
+    CHECK_FALSE(g.contains(5080 * 0x9e3779b97f4a7c15ull));
+    CHECK_FALSE(g.contains(1 * 0x9e3779b97f4a7c15ull));
+}
