@@ -202,6 +202,9 @@ struct Result {
     std::uint64_t resident = 0;
     double seconds = 0;
     double store_heap = 0;  // heap bytes the store holds beyond its objects, per resident object
+    // The same when the store held the most objects of the replay (its index, ghost and sketch
+    // are then sized for what they hold; at the end they may be sized for more).
+    double peak_store_heap = 0;  // NaN: never more than 256 objects
 };
 
 // One replay object: an empty CachedObject with the trace's key, as every replay stores it.
@@ -234,6 +237,14 @@ Result replay(const Trace& t, PolicyKind policy, std::uint64_t capacity, std::si
     Result r;
     const std::size_t heap_before = heap_in_use();
     auto store = std::make_unique<MemoryStore>(capacity, shards, policy);
+    // Per object beyond the objects, `n` objects resident, from the heap in use now.
+    const auto store_heap = [&](std::uint64_t n) {
+        return (static_cast<double>(heap_in_use() - heap_before) -
+                object_heap * static_cast<double>(n)) /
+               static_cast<double>(n);
+    };
+    std::uint64_t peak = 0;
+    r.peak_store_heap = std::numeric_limits<double>::quiet_NaN();
     char buf[16];
     const auto start = std::chrono::steady_clock::now();
     for (const std::uint32_t object : t.requests) {
@@ -246,14 +257,17 @@ Result replay(const Trace& t, PolicyKind policy, std::uint64_t capacity, std::si
             continue;
         }
         store->insert(trace_object(key, object), size);
+        // Sampled at each new most-objects count past the first 256 (--metadata only: it
+        // costs a mallinfo2 per sample).
+        if (object_heap > 0 && store->objects() > std::max<std::uint64_t>(peak, 256)) {
+            peak = store->objects();
+            r.peak_store_heap = store_heap(peak);
+        }
     }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     r.evictions = store->evictions();
     r.resident = store->objects();
-    if (r.resident > 0 && heap_before > 0)
-        r.store_heap = (static_cast<double>(heap_in_use() - heap_before) -
-                        object_heap * static_cast<double>(r.resident)) /
-                       static_cast<double>(r.resident);
+    if (r.resident > 0 && heap_before > 0) r.store_heap = store_heap(r.resident);
     return r;
 }
 
@@ -409,6 +423,8 @@ void print_memory_table(const Trace& trace, const std::vector<std::uint64_t>& ca
             fmt::print(" {:>13}", column(k) + "_meta_B");
         for (PolicyKind k : policies)
             fmt::print(" {:>12}", column(k) + "_obj_B");
+        for (PolicyKind k : policies)
+            fmt::print(" {:>13}", column(k) + "_peak_B");
     }
     fmt::print("\n");
 
@@ -417,6 +433,7 @@ void print_memory_table(const Trace& trace, const std::vector<std::uint64_t>& ca
                                         : 0.0;
     std::vector<double> seconds(policies.size());
     std::vector<double> most(policies.size());  // bytes per object, the most of any size
+    std::vector<double> most_at_peak(policies.size());
     std::uint64_t replayed = 0;
     for (const std::uint64_t capacity : capacities) {
         std::vector<Result> results;
@@ -446,6 +463,11 @@ void print_memory_table(const Trace& trace, const std::vector<std::uint64_t>& ca
                 most[i] = std::max(most[i], total);
                 fmt::print(" {:>12.1f}", total);
             }
+            for (std::size_t i = 0; i < results.size(); ++i) {
+                const double total = object_heap + results[i].peak_store_heap;
+                if (!std::isnan(total)) most_at_peak[i] = std::max(most_at_peak[i], total);
+                fmt::print(" {:>13.1f}", total);
+            }
         }
         fmt::print("\n");
     }
@@ -460,11 +482,15 @@ void print_memory_table(const Trace& trace, const std::vector<std::uint64_t>& ca
             "# meta_B: heap per resident object held by the store beyond the objects "
             "(index, policy, ghost); obj_B: that plus the object block as allocated ({:.1f} B "
             "here: an empty CachedObject with the trace's key in its tail, malloc's "
-            "rounding included, by mallinfo2)\n",
+            "rounding included, by mallinfo2), at the end of the replay; peak_B: obj_B when the "
+            "store held the most objects (nan: never more than 256)\n",
             object_heap);
         fmt::print("# bytes per object (obj_B, the most of any size; budget < 150):");
         for (std::size_t i = 0; i < policies.size(); ++i)
             fmt::print(" {} {:.1f}", cdn::edge::storage::to_string(policies[i]), most[i]);
+        fmt::print("\n# at the most objects held (peak_B, the most of any size):");
+        for (std::size_t i = 0; i < policies.size(); ++i)
+            fmt::print(" {} {:.1f}", cdn::edge::storage::to_string(policies[i]), most_at_peak[i]);
         fmt::print("\n");
     }
 }
