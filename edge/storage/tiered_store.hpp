@@ -12,8 +12,8 @@
 // answers with an outdated copy. Thread-safe.
 #include "edge/storage/disk_store.hpp"
 #include "edge/storage/frequency_sketch.hpp"
-#include "edge/storage/memory_store.hpp"
 #include "edge/storage/ghost_fifo.hpp"
+#include "edge/storage/memory_store.hpp"
 
 #include <algorithm>
 #include <array>
