@@ -97,8 +97,7 @@ std::string key_of(std::uint64_t i) {
     return fmt::format("http://bench/obj/{}", i);
 }
 
-ObjectPtr make_object(std::uint64_t i, const std::shared_ptr<const std::string>& body,
-                      const cdn::Clock& clock) {
+ObjectPtr make_object(std::uint64_t i, const cdn::BodyPtr& body, const cdn::Clock& clock) {
     auto o = CachedObject::make(
         key_of(i), fmt::format("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n", body->size()));
     o->status = 200;
@@ -116,7 +115,7 @@ struct FillResult {
 
 // Inserts objects 0..n-1 and waits until they are written. When the write queue is full the
 // filler waits for it to drain (DiskStore refuses rather than blocks).
-FillResult fill(DiskStore& store, const Workload& w, const std::shared_ptr<const std::string>& body,
+FillResult fill(DiskStore& store, const Workload& w, const cdn::BodyPtr& body,
                 const cdn::Clock& clock, double timeout) {
     const auto start = Steady::now();
     const std::uint64_t written_before = store.stats().write_bytes.load();
@@ -208,7 +207,7 @@ Row run(const Workload& w, const Options& opt, const fs::path& root, const cdn::
     Row row;
     row.name = w.name;
     row.objects = w.objects;
-    const auto body = std::make_shared<const std::string>(w.body_bytes, 'x');
+    const auto body = cdn::new_body(w.body_bytes, 'x');
     {
         const auto sample = make_object(w.objects, body, clock);  // the longest key
         row.record_bytes = cdn::edge::storage::encode_object(*sample, 0).header.record_size();

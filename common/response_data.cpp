@@ -31,6 +31,30 @@ void ResponseData::destroy(const ResponseData* r) noexcept {
     g_deleters[r->kind_](r);
 }
 
+MutableBodyPtr Body::make_for_overwrite(std::size_t size) {
+    if (size > std::numeric_limits<std::size_t>::max() - sizeof(Body))
+        throw std::length_error("response body too long");
+    return MutableBodyPtr(::new (::operator new(sizeof(Body) + size)) Body(size));
+}
+
+void Body::destroy(const Body* b) noexcept {
+    auto* p = const_cast<Body*>(b);
+    p->~Body();
+    ::operator delete(p);
+}
+
+MutableBodyPtr new_body(std::string_view bytes) {
+    auto b = Body::make_for_overwrite(bytes.size());
+    if (!bytes.empty()) std::memcpy(b->data(), bytes.data(), bytes.size());
+    return b;
+}
+
+MutableBodyPtr new_body(std::size_t size, char fill) {
+    auto b = Body::make_for_overwrite(size);
+    if (size > 0) std::memset(b->data(), fill, size);
+    return b;
+}
+
 OwnedResponse::OwnedResponse(std::uint8_t kind, std::string_view head_text) noexcept
     : ResponseData(kind, sizeof(OwnedResponse), static_cast<std::uint32_t>(head_text.size())) {
     if (!head_text.empty())
@@ -44,7 +68,7 @@ void OwnedResponse::destroy(const ResponseData* r) noexcept {
 }
 
 boost::intrusive_ptr<OwnedResponse> OwnedResponse::make(unsigned status, std::string_view head,
-                                                        std::shared_ptr<const std::string> body) {
+                                                        BodyPtr body) {
     static const std::uint8_t kind = register_response_kind(&OwnedResponse::destroy);
     if (head.size() > std::numeric_limits<std::uint32_t>::max() - sizeof(OwnedResponse))
         throw std::length_error("response head longer than 4 GiB");

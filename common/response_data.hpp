@@ -23,6 +23,55 @@
 
 namespace cdn {
 
+// A response body: a count of its holders, its size and its bytes, in one heap block, so a
+// response, a cached object or a stream slice holds it through one 8-byte intrusive pointer (a
+// shared_ptr took 16 in every cached object) and a body costs one allocation with a 16-byte
+// header (a shared_ptr'd std::string took two: a 48-byte holder, then the bytes). Mutable only
+// before it is shared as a BodyPtr (a buffer being filled in place); immutable after.
+class Body {
+  public:
+    Body(const Body&) = delete;
+    Body& operator=(const Body&) = delete;
+
+    // A body of `size` bytes left uninitialised, for its maker to fill before sharing it.
+    static boost::intrusive_ptr<Body> make_for_overwrite(std::size_t size);
+
+    const char* data() const noexcept { return reinterpret_cast<const char*>(this + 1); }
+    char* data() noexcept { return reinterpret_cast<char*>(this + 1); }
+    std::size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+    std::string_view view() const noexcept { return {data(), size_}; }
+    operator std::string_view() const noexcept { return view(); }
+    friend bool operator==(const Body& b, std::string_view bytes) noexcept {
+        return b.view() == bytes;
+    }
+
+    // Holders (BodyPtr and friends): for tests and assertions.
+    std::uint32_t use_count() const noexcept { return refs_.load(std::memory_order_relaxed); }
+
+  private:
+    explicit Body(std::size_t size) noexcept : size_(size) {}
+    ~Body() = default;
+    friend void intrusive_ptr_add_ref(const Body* b) noexcept {
+        b->refs_.fetch_add(1, std::memory_order_relaxed);
+    }
+    friend void intrusive_ptr_release(const Body* b) noexcept {
+        if (b->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy(b);
+    }
+    static void destroy(const Body* b) noexcept;
+
+    mutable std::atomic<std::uint32_t> refs_{0};
+    std::size_t size_;
+};
+static_assert(sizeof(Body) == 16, "Body's header grew: the bytes follow it");
+using BodyPtr = boost::intrusive_ptr<const Body>;
+using MutableBodyPtr = boost::intrusive_ptr<Body>;
+
+// A new body holding a copy of `bytes` (empty: an empty body, not a null one).
+MutableBodyPtr new_body(std::string_view bytes = {});
+// A new body of `size` copies of `fill`.
+MutableBodyPtr new_body(std::size_t size, char fill);
+
 struct ResponseData;
 // Destroys a response of one concrete type and frees its block (register_response_kind).
 using ResponseDeleter = void (*)(const ResponseData*) noexcept;
@@ -74,15 +123,15 @@ struct ResponseData {
     std::uint32_t head_size_;
 
   public:
-    std::shared_ptr<const std::string> body;  // null: no body
+    BodyPtr body;  // null: no body
 };
 using ResponsePtr = boost::intrusive_ptr<const ResponseData>;
 
 // A response that is not a cached object (generated replies, tests), made by make_response: one
 // block, the head in its tail.
 struct OwnedResponse final : ResponseData {
-    static boost::intrusive_ptr<OwnedResponse> make(
-        unsigned status, std::string_view head, std::shared_ptr<const std::string> body = nullptr);
+    static boost::intrusive_ptr<OwnedResponse> make(unsigned status, std::string_view head,
+                                                    BodyPtr body = nullptr);
 
   private:
     OwnedResponse(std::uint8_t kind, std::string_view head) noexcept;
@@ -90,8 +139,8 @@ struct OwnedResponse final : ResponseData {
     static void destroy(const ResponseData* r) noexcept;
 };
 
-inline boost::intrusive_ptr<OwnedResponse> make_response(
-    unsigned status, std::string_view head, std::shared_ptr<const std::string> body = nullptr) {
+inline boost::intrusive_ptr<OwnedResponse> make_response(unsigned status, std::string_view head,
+                                                         BodyPtr body = nullptr) {
     return OwnedResponse::make(status, head, std::move(body));
 }
 

@@ -33,8 +33,7 @@ Reply make_reply(unsigned status, std::string body, OutcomeLabel outcome,
     hb.field("Cache-Control", "no-store");
     std::string head = hb.finish(body.size());
     Reply r;
-    r.object = make_response(status, std::move(head),
-                             std::make_shared<const std::string>(std::move(body)));
+    r.object = make_response(status, std::move(head), new_body(body));
     r.outcome = outcome;
     return r;
 }

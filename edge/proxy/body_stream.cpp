@@ -15,7 +15,7 @@ namespace asio = boost::asio;
 BodyStream::BodyStream(std::optional<std::uint64_t> length, InflightBudget::Reservation reservation)
     : reservation_(std::move(reservation)) {
     if (length) {
-        buffer_ = std::make_shared<std::string>(static_cast<std::size_t>(*length), '\0');
+        buffer_ = Body::make_for_overwrite(static_cast<std::size_t>(*length));
         data_ = buffer_->data();
         capacity_ = *length;
     }
@@ -55,7 +55,7 @@ bool BodyStream::append(std::string_view bytes) {
         std::memcpy(data_ + size_, bytes.data(), bytes.size());
     } else {
         starts_.push_back(size_);
-        pieces_.push_back(std::make_shared<const std::string>(bytes));
+        pieces_.push_back(new_body(bytes));
         reservation_.resize(size_ + bytes.size());
     }
     size_ += bytes.size();
@@ -75,10 +75,12 @@ void BodyStream::finish(bool complete) {
         const std::uint64_t size = size_;
         lock.unlock();
         reservation_.resize(2 * size);  // both copies, for a moment
-        auto joined = std::make_shared<std::string>();
-        joined->reserve(static_cast<std::size_t>(size));
-        for (const auto& p : pieces)
-            joined->append(*p);
+        auto joined = Body::make_for_overwrite(static_cast<std::size_t>(size));
+        std::size_t at = 0;
+        for (const auto& p : pieces) {
+            std::memcpy(joined->data() + at, p->data(), p->size());
+            at += p->size();
+        }
         lock.lock();
         buffer_ = std::move(joined);
         data_ = buffer_->data();
@@ -148,7 +150,7 @@ std::uint64_t BodyStream::size() const {
     return size_;
 }
 
-std::shared_ptr<const std::string> BodyStream::whole() const {
+BodyPtr BodyStream::whole() const {
     std::lock_guard lock(mu_);
     if (!finished_ || !complete_) return nullptr;
     return buffer_;

@@ -31,7 +31,7 @@ class BodyStream {
     // A piece of the body for a reader: the bytes, and what keeps them alive.
     struct Slice {
         std::string_view bytes;  // empty: the end of a complete body
-        std::shared_ptr<const void> keep;
+        BodyPtr keep;
     };
     // Readers get at most this much at a time (one write under the send timeout).
     static constexpr std::size_t kMaxSlice = 256 * 1024;
@@ -64,7 +64,7 @@ class BodyStream {
     // A known length all in (only the end of the origin's body is still to be seen).
     bool full() const;
     // The whole body once complete (the same buffer readers read), else null.
-    std::shared_ptr<const std::string> whole() const;
+    BodyPtr whole() const;
 
   private:
     void wake();
@@ -73,11 +73,11 @@ class BodyStream {
     mutable std::mutex mu_;
     // Known length (and, once complete, every body): the whole buffer; `data_` is its bytes,
     // written only by the producer past size_ (readers read below size_).
-    std::shared_ptr<std::string> buffer_;
+    MutableBodyPtr buffer_;
     char* data_ = nullptr;
     std::uint64_t capacity_ = 0;
     // Unknown length, until complete: the pieces and where each starts.
-    std::vector<std::shared_ptr<const std::string>> pieces_;
+    std::vector<BodyPtr> pieces_;
     std::vector<std::uint64_t> starts_;
     std::uint64_t size_ = 0;
     bool finished_ = false;
@@ -96,7 +96,7 @@ class BodyStreamReader final : public http::BodySource {
     std::shared_ptr<BodyStream> stream_;
     std::chrono::milliseconds timeout_;
     std::uint64_t offset_ = 0;
-    std::shared_ptr<const void> current_;
+    BodyPtr current_;
 };
 
 class OriginBodySource final : public http::BodySource {

@@ -70,9 +70,8 @@ storage::ObjectPtr make_compressed_variant(const storage::CachedObject& identity
     const std::string vary =
         cache::vary_with_accept_encoding(join_values(h.fields, beast_http::field::vary));
     h.fields.set(beast_http::field::vary, vary);
-    return build_object(identity.key(), identity.status, h.reason, h.fields,
-                        std::make_shared<const std::string>(std::move(*out)), identity.meta,
-                        identity.meta.response_time, {.seq = identity.seq});
+    return build_object(identity.key(), identity.status, h.reason, h.fields, new_body(*out),
+                        identity.meta, identity.meta.response_time, {.seq = identity.seq});
 }
 
 storage::ObjectPtr with_compression(storage::ObjectStore& store, EdgeMetrics& metrics,

@@ -452,7 +452,7 @@ asio::awaitable<Reply> EdgeHandler::fetch_and_store(const Gen& g, const Request&
         // so a slow origin's first bytes reach the client at once. Collapsed waiters wait for
         // the guard, as they wait for a fill.
         res->body->set_deadline(std::chrono::steady_clock::now() + g.config.origin_fill_timeout);
-        auto buffer = std::make_shared<std::string>(static_cast<std::size_t>(*length), '\0');
+        auto buffer = Body::make_for_overwrite(static_cast<std::size_t>(*length));
         std::size_t got = 0;
         Errc failed{};
         for (;;) {
@@ -592,10 +592,12 @@ asio::awaitable<void> EdgeHandler::fill(FillJob job) {
                  job.response_time, job.seq, job.vary, job.guard.get());
 }
 
-storage::ObjectPtr EdgeHandler::store_filled(
-    const std::string& key, const Request& req, unsigned status, std::string_view reason,
-    const Fields& fields, std::shared_ptr<const std::string> body, const storage::ObjectMeta& meta,
-    TimePoint response_time, std::uint64_t seq, std::string_view vary, cache::FillGuard* guard) {
+storage::ObjectPtr EdgeHandler::store_filled(const std::string& key, const Request& req,
+                                             unsigned status, std::string_view reason,
+                                             const Fields& fields, BodyPtr body,
+                                             const storage::ObjectMeta& meta,
+                                             TimePoint response_time, std::uint64_t seq,
+                                             std::string_view vary, cache::FillGuard* guard) {
     auto obj = build_object(key, status, reason, fields, std::move(body), meta, response_time,
                             {.strip_set_cookie = true,
                              .accept_ranges = status == 200,

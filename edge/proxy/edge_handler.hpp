@@ -138,10 +138,9 @@ class EdgeHandler final : public http::RequestHandler {
     // collapsed waiters through guard (may be null). Returns that object.
     storage::ObjectPtr store_filled(const std::string& key, const http::Request& req,
                                     unsigned status, std::string_view reason, const Fields& fields,
-                                    std::shared_ptr<const std::string> body,
-                                    const storage::ObjectMeta& meta, TimePoint response_time,
-                                    std::uint64_t seq, std::string_view vary,
-                                    cache::FillGuard* guard);
+                                    BodyPtr body, const storage::ObjectMeta& meta,
+                                    TimePoint response_time, std::uint64_t seq,
+                                    std::string_view vary, cache::FillGuard* guard);
     // Attaches a body source to a reply whose object is `head`, with the framing the client
     // needs (chunked when the length is unknown; close-delimited for HTTP/1.0).
     void stream_body(http::Reply& r, const storage::ObjectPtr& head,

@@ -36,7 +36,7 @@ Fields partial_fields(const storage::CachedObject& full, bool keep_content_type)
 }
 
 storage::ObjectPtr with(const storage::CachedObject& full, unsigned status, Fields& fields,
-                        std::shared_ptr<const std::string> body, BuildOptions options = {}) {
+                        BodyPtr body, BuildOptions options = {}) {
     return build_object(full.key(), status, "", fields, std::move(body), full.meta,
                         full.meta.response_time, options);
 }
@@ -71,13 +71,13 @@ storage::ObjectPtr multipart_object(const storage::CachedObject& full,
     body += fmt::format("\r\n--{}--\r\n", boundary);
     Fields f = partial_fields(full, false);
     f.set("Content-Type", "multipart/byteranges; boundary=" + boundary);
-    return with(full, 206, f, std::make_shared<const std::string>(std::move(body)));
+    return with(full, 206, f, new_body(body));
 }
 
 storage::ObjectPtr unsatisfiable_object(const storage::CachedObject& full) {
     Fields f = partial_fields(full, false);
     f.set("Content-Range", http_range::format_unsatisfied_range(full.body_size()));
-    return with(full, 416, f, std::make_shared<const std::string>());
+    return with(full, 416, f, new_body());
 }
 
 }  // namespace cdn::edge::proxy

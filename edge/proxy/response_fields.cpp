@@ -116,9 +116,8 @@ storage::ObjectPtr without_cdn_fields(storage::ObjectPtr obj,
 }
 
 storage::ObjectPtr build_object(std::string_view key, unsigned status, std::string_view reason,
-                                const Fields& fields, std::shared_ptr<const std::string> body,
-                                const storage::ObjectMeta& meta, TimePoint response_time,
-                                const BuildOptions& options) {
+                                const Fields& fields, BodyPtr body, const storage::ObjectMeta& meta,
+                                TimePoint response_time, const BuildOptions& options) {
     const std::string_view connection = fields[beast_http::field::connection];
     http::HeadBuilder hb(status, reason);
     bool has_date = false;

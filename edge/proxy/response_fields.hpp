@@ -49,9 +49,8 @@ struct BuildOptions {
 // Builds an object whose head holds the end-to-end fields (hop-by-hop, Content-Length and Age
 // removed; Date added when missing) and a Content-Length matching body.
 storage::ObjectPtr build_object(std::string_view key, unsigned status, std::string_view reason,
-                                const Fields& fields, std::shared_ptr<const std::string> body,
-                                const storage::ObjectMeta& meta, TimePoint response_time,
-                                const BuildOptions& options);
+                                const Fields& fields, BodyPtr body, const storage::ObjectMeta& meta,
+                                TimePoint response_time, const BuildOptions& options);
 
 // The 304 for a client whose conditional request matches obj: the fields RFC 9110 section
 // 15.4.5 asks for (Date, ETag, Last-Modified, Cache-Control, Expires, Vary, Content-Location).

@@ -89,18 +89,17 @@ storage::ObjectPtr partial_view(const storage::CachedObject& view, unsigned stat
     p.fields.erase(beast_http::field::content_range);
     if (status == 416) p.fields.erase(beast_http::field::content_type);
     p.fields.set(beast_http::field::content_range, content_range);
-    return build_object(view.key(), status, "", p.fields,
-                        status == 416 ? std::make_shared<const std::string>() : nullptr, view.meta,
-                        view.meta.response_time,
+    return build_object(view.key(), status, "", p.fields, status == 416 ? new_body() : nullptr,
+                        view.meta, view.meta.response_time,
                         {.content_length = static_cast<std::size_t>(length)});
 }
 
 // Reads a body of known length whole (a slice: at most 64 MiB).
-asio::awaitable<Result<std::shared_ptr<std::string>>> read_whole(upstream::ResponseBody& body,
-                                                                 std::uint64_t length,
-                                                                 std::chrono::milliseconds limit) {
+asio::awaitable<Result<MutableBodyPtr>> read_whole(upstream::ResponseBody& body,
+                                                   std::uint64_t length,
+                                                   std::chrono::milliseconds limit) {
     body.set_deadline(std::chrono::steady_clock::now() + limit);
-    auto buffer = std::make_shared<std::string>(static_cast<std::size_t>(length), '\0');
+    auto buffer = Body::make_for_overwrite(static_cast<std::size_t>(length));
     std::size_t got = 0;
     for (;;) {
         char end[1];

@@ -54,7 +54,7 @@ class MemoryStore;
 
 // The memory tier's bookkeeping, kept inside each object so that a cached object and its place
 // in the store are one heap block instead of an object plus a store entry: the eviction
-// policy's intrusive node (links, key hash, charge, queue and frequency bits). Only the
+// policy's intrusive node (links, charge, queue and frequency bits). Only the
 // MemoryStore holding the object touches it, under its shard's lock: mutable state inside an
 // otherwise immutable object. A copy of an object starts outside every store.
 class StoreHook : PolicyNode {
@@ -95,10 +95,11 @@ inline boost::intrusive_ptr<VariantSet> make_variant_set() {
 // allocation besides its body. The key and head are given when the object is made (make, copy)
 // and never change; the other fields are set by its maker before it is shared.
 //
-// Memory layout (x86-64): ResponseData (32 B: status, kind, the store flag, count, the head's
-// offset and size, body), the policy node (32 B), seq, variants, meta (25 B) with the key's size
-// in its tail padding: 112 B, then the tail (one malloc block: 120 B + key + head, rounded to
-// 16). bench/trace_replay --metadata measures it with the store's index and policy
+// Memory layout (x86-64): ResponseData (24 B: status, kind, the store flag, count, the head's
+// offset and size, the body's intrusive pointer), the policy node (24 B: links, charge and bits;
+// no key hash, the store hashes the key again when it needs one), seq, variants, meta (25 B)
+// with the key's size in its tail padding: 96 B, then the tail (one malloc block: 104 B + key +
+// head, rounded to 16). bench/trace_replay --metadata measures it with the store's index and policy
 // (bench/README.md, "Memory per object").
 struct CachedObject final : ResponseData, private StoreHook {
     friend class MemoryStore;
@@ -126,9 +127,10 @@ struct CachedObject final : ResponseData, private StoreHook {
     std::string_view field(std::string_view name) const noexcept;
     std::string_view etag() const noexcept { return field("etag"); }
     std::string_view last_modified() const noexcept { return field("last-modified"); }
-    // Bytes this object costs the memory budget (its variants included).
+    // Bytes this object costs the memory budget (its body's header and its variants included).
     std::size_t charge() const {
-        std::size_t c = sizeof(CachedObject) + key_size_ + head().size() + body_size();
+        std::size_t c = sizeof(CachedObject) + key_size_ + head().size();
+        if (body) c += sizeof(Body) + body->size();
         if (variants)
             for (const auto& [id, v] : variants->variants)
                 c += id.size() + v->charge();
@@ -148,7 +150,7 @@ struct CachedObject final : ResponseData, private StoreHook {
 
     std::uint32_t key_size_ = 0;
 };
-static_assert(sizeof(CachedObject) == 112, "CachedObject grew: update the layout comment");
+static_assert(sizeof(CachedObject) == 96, "CachedObject grew: update the layout comment");
 
 // The cache-wide insertion sequence: strictly increasing, thread-safe. A disk store that finds
 // objects up to sequence N after a restart calls advance_object_sequence(N + 1); the edge

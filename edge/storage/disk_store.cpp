@@ -686,16 +686,16 @@ ObjectPtr DiskStore::read_record(std::string_view key, std::uint64_t hash, const
     const std::string_view all(buf);
     const std::string_view k = all.substr(sizeof(RecordHeader), h.key_len);
     if (k != key) return nullptr;  // another key with the same 64-bit hash
-    std::string body(h.body_len, '\0');
+    auto body = Body::make_for_overwrite(h.body_len);
     const std::size_t in_buf = std::min<std::size_t>(h.body_len, buf.size() - prefix);
-    std::memcpy(body.data(), buf.data() + prefix, in_buf);
+    std::memcpy(body->data(), buf.data() + prefix, in_buf);
     if (in_buf < h.body_len &&
-        !pread_full(fd, body.data() + in_buf, h.body_len - in_buf, at + prefix + in_buf))
+        !pread_full(fd, body->data() + in_buf, h.body_len - in_buf, at + prefix + in_buf))
         return bad(true);
     const std::string_view meta = all.substr(sizeof(RecordHeader) + h.key_len, h.meta_len);
     const std::string_view head =
         all.substr(sizeof(RecordHeader) + h.key_len + h.meta_len, h.head_len);
-    const std::string_view parts[] = {k, meta, head, body};
+    const std::string_view parts[] = {k, meta, head, body->view()};
     if (checksum(parts) != h.data_sum) return bad(false);
     ObjectPtr obj = decode_object(h, k, meta, head, std::move(body));
     if (!obj) return bad(false);

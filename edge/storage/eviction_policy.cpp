@@ -25,12 +25,14 @@ std::optional<PolicyKind> parse_policy_kind(std::string_view name) {
     return std::nullopt;
 }
 
-std::unique_ptr<EvictionPolicy> make_eviction_policy(PolicyKind kind,
-                                                     std::uint64_t capacity_bytes) {
-    if (kind == PolicyKind::lru) return std::make_unique<LruPolicy>();
-    if (kind == PolicyKind::wtinylfu) return std::make_unique<WTinyLfuPolicy>(capacity_bytes);
-    if (kind == PolicyKind::s3fifo_tlfu) return std::make_unique<S3TinyLfuPolicy>(capacity_bytes);
-    return std::make_unique<S3FifoPolicy>(capacity_bytes);
+std::unique_ptr<EvictionPolicy> make_eviction_policy(PolicyKind kind, std::uint64_t capacity_bytes,
+                                                     NodeHash hasher) {
+    if (kind == PolicyKind::lru) return std::make_unique<LruPolicy>(hasher);
+    if (kind == PolicyKind::wtinylfu)
+        return std::make_unique<WTinyLfuPolicy>(hasher, capacity_bytes);
+    if (kind == PolicyKind::s3fifo_tlfu)
+        return std::make_unique<S3TinyLfuPolicy>(hasher, capacity_bytes);
+    return std::make_unique<S3FifoPolicy>(hasher, capacity_bytes);
 }
 
 }  // namespace cdn::edge::storage

@@ -12,15 +12,16 @@
 
 namespace cdn::edge::storage {
 
-// Embedded in the store's entry (the store derives its entry from it). The policy owns prev,
-// next, queue and freq; the store sets hash and charge before handing the node over and never
-// changes them while the node is linked.
+// Embedded in the stored object (CachedObject's StoreHook). The policy owns prev, next, queue and
+// freq; the store sets charge before handing the node over and never changes it while the node
+// is linked. The key's hash is not kept here (8 bytes per object): the store passes it to
+// insert() and hit(), which have it, and the policy asks NodeHash for a node it chooses between
+// or forgets (evict()).
 struct PolicyNode {
     static constexpr std::uint64_t kMaxCharge = (std::uint64_t{1} << 57) - 1;
 
     PolicyNode* prev = nullptr;
     PolicyNode* next = nullptr;
-    std::uint64_t hash = 0;         // 64-bit hash of the key (a ghost remembers it)
     std::uint64_t charge : 57 = 0;  // bytes the object costs the shard's budget
     std::uint64_t queue : 2 = 0;    // which of the policy's queues holds it; 0 = none
     std::uint64_t freq : 2 = 0;     // saturating access count (S3-FIFO)
@@ -78,15 +79,25 @@ std::string_view to_string(PolicyKind kind);
 // "s3fifo-tlfu", "s3fifo", "lru" or "w-tinylfu"; nullopt for anything else.
 std::optional<PolicyKind> parse_policy_kind(std::string_view name);
 
+// The 64-bit hash of a linked node's key (the store's: it hashes the object's key again).
+using NodeHash = std::uint64_t (*)(const PolicyNode& node) noexcept;
+
 class EvictionPolicy {
   public:
+    explicit EvictionPolicy(NodeHash hasher) noexcept : hash_of_(hasher) {}
     virtual ~EvictionPolicy() = default;
 
-    // Admits a node the store has just indexed. With `replaced`, the node is a new version of a
-    // key whose previous node (a copy of it, already erase()d) keeps its standing in the policy.
-    virtual void insert(PolicyNode& node, const PolicyNode* replaced) = 0;
-    // A lookup found the node.
-    virtual void hit(PolicyNode& node) = 0;
+    // Admits a node the store has just indexed, whose key hashes to `hash`. With `replaced`, the
+    // node is a new version of a key whose previous node (a copy of it, already erase()d) keeps
+    // its standing in the policy.
+    virtual void insert(PolicyNode& node, std::uint64_t hash, const PolicyNode* replaced) = 0;
+    // A lookup of `hash` found the node.
+    virtual void hit(PolicyNode& node, std::uint64_t hash) = 0;
+    // The same, the hash from NodeHash (tests, and callers without it).
+    void insert(PolicyNode& node, const PolicyNode* replaced) {
+        insert(node, hash_of_(node), replaced);
+    }
+    void hit(PolicyNode& node) { hit(node, hash_of_(node)); }
     // A lookup of `hash` is about to search the index: start loading what hit() will read
     // beyond the node (a sketch's counters), so that the misses overlap instead of following
     // one another. A hint only: it changes no state.
@@ -99,9 +110,16 @@ class EvictionPolicy {
     virtual PolicyKind kind() const = 0;
     virtual std::size_t size() const = 0;     // nodes linked
     virtual std::uint64_t bytes() const = 0;  // sum of their charges
+
+  protected:
+    std::uint64_t hash_of(const PolicyNode& node) const noexcept { return hash_of_(node); }
+
+  private:
+    NodeHash hash_of_;
 };
 
-// A policy for one shard of `capacity_bytes`.
-std::unique_ptr<EvictionPolicy> make_eviction_policy(PolicyKind kind, std::uint64_t capacity_bytes);
+// A policy for one shard of `capacity_bytes`, the hashes of its nodes' keys from `hasher`.
+std::unique_ptr<EvictionPolicy> make_eviction_policy(PolicyKind kind, std::uint64_t capacity_bytes,
+                                                     NodeHash hasher);
 
 }  // namespace cdn::edge::storage

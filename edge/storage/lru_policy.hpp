@@ -10,12 +10,16 @@ class LruPolicy final : public EvictionPolicy {
   public:
     static constexpr std::uint64_t kQueue = 1;
 
-    void insert(PolicyNode& node, const PolicyNode* /*replaced*/) override {
+    explicit LruPolicy(NodeHash hasher) noexcept : EvictionPolicy(hasher) {}
+
+    using EvictionPolicy::hit;
+    using EvictionPolicy::insert;
+    void insert(PolicyNode& node, std::uint64_t /*hash*/, const PolicyNode* /*replaced*/) override {
         node.queue = kQueue;
         node.freq = 0;
         order_.push_front(node);
     }
-    void hit(PolicyNode& node) override { order_.move_to_front(node); }
+    void hit(PolicyNode& node, std::uint64_t /*hash*/) override { order_.move_to_front(node); }
     void erase(PolicyNode& node) override {
         order_.unlink(node);
         node.queue = 0;

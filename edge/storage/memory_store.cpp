@@ -16,7 +16,7 @@ MemoryStore::MemoryStore(std::uint64_t capacity_bytes, std::size_t shards, Polic
       shard_capacity_(capacity_bytes / (shards == 0 ? 1 : shards)),
       shards_(shards == 0 ? 1 : shards) {
     for (Shard& s : shards_)
-        s.policy = make_eviction_policy(policy, shard_capacity_);
+        s.policy = make_eviction_policy(policy, shard_capacity_, &MemoryStore::node_hash);
 }
 
 MemoryStore::~MemoryStore() {
@@ -30,7 +30,7 @@ ObjectPtr MemoryStore::release(const CachedObject* o) {
     return ObjectPtr(o, false);  // adopts the reference insert() detached
 }
 
-std::uint64_t MemoryStore::hash_key(std::string_view key) {
+std::uint64_t MemoryStore::hash_key(std::string_view key) noexcept {
     return XXH3_64bits(key.data(), key.size());
 }
 
@@ -60,7 +60,7 @@ ObjectPtr MemoryStore::lookup(std::string_view key) {
     auto it = s.index.find(KeyRef{key, h});
     if (it == s.index.end()) return nullptr;
     PolicyNode& n = node(*it);
-    s.policy->hit(n);
+    s.policy->hit(n, h);
     n.reused = 1;
     return ObjectPtr(*it);
 }
@@ -113,14 +113,13 @@ bool MemoryStore::insert(ObjectPtr object, std::uint64_t charge) {
         const CachedObject* o = object.get();
         PolicyNode& n = node(o);
         n = standing;
-        n.hash = h;
         n.charge = charge;
         const_cast<CachedObject*>(o)->set_stored(true);
         object.detach();  // the store's reference, given back by release()
         s.index.insert(o);
         if (!evicted.empty()) shrink_index_locked(s);
         objects_.fetch_add(1, std::memory_order_relaxed);
-        s.policy->insert(n, old ? &previous : nullptr);
+        s.policy->insert(n, h, old ? &previous : nullptr);
         s.bytes += charge;
         bytes_.fetch_add(charge, std::memory_order_relaxed);
     }

@@ -75,15 +75,14 @@ class MemoryStore final : public ObjectStore {
     };
     struct ObjectHash {
         using is_transparent = void;
-        std::size_t operator()(const CachedObject* o) const { return node(o).hash; }
+        // The object's key hashed again (rehash, insert, erase): the object keeps no hash.
+        std::size_t operator()(const CachedObject* o) const { return hash_key(o->key()); }
         std::size_t operator()(const KeyRef& k) const { return k.hash; }
     };
     struct ObjectEq {
         using is_transparent = void;
         bool operator()(const CachedObject* a, const CachedObject* b) const { return a == b; }
-        bool operator()(const KeyRef& k, const CachedObject* o) const {
-            return k.hash == node(o).hash && k.key == o->key();
-        }
+        bool operator()(const KeyRef& k, const CachedObject* o) const { return k.key == o->key(); }
         bool operator()(const CachedObject* o, const KeyRef& k) const { return (*this)(k, o); }
     };
     struct Shard {
@@ -99,10 +98,14 @@ class MemoryStore final : public ObjectStore {
         return const_cast<CachedObject&>(*o);  // objects are made non-const (CachedObject::make)
     }
     static PolicyNode& node(const CachedObject* o) { return hook(o); }
-    static const CachedObject* object_of(PolicyNode* n) {
-        return static_cast<const CachedObject*>(static_cast<StoreHook*>(n));
+    static const CachedObject* object_of(const PolicyNode* n) {
+        return static_cast<const CachedObject*>(static_cast<const StoreHook*>(n));
     }
-    static std::uint64_t hash_key(std::string_view key);
+    static std::uint64_t hash_key(std::string_view key) noexcept;
+    // The policies' NodeHash: the key of the node's object, hashed.
+    static std::uint64_t node_hash(const PolicyNode& n) noexcept {
+        return hash_key(object_of(&n)->key());
+    }
     Shard& shard_for(std::uint64_t hash);
     // The store's reference to an object it no longer indexes (the caller unindexed it).
     static ObjectPtr release(const CachedObject* o);

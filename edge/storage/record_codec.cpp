@@ -151,7 +151,7 @@ bool decode_meta(Reader& r, CachedObject& obj, bool& has_body, int depth) {
         Reader nr(nested);
         bool nested_body = false;
         if (!decode_meta(nr, *v, nested_body, depth + 1) || !nr.done()) return false;
-        if (nested_body) v->body = std::make_shared<const std::string>(body);
+        if (nested_body) v->body = new_body(body);
         set->variants.emplace_back(std::string(id), std::move(v));
     }
     obj.variants = std::move(set);
@@ -240,13 +240,13 @@ std::string encode_tombstone(std::string_view key, std::uint64_t hash, std::uint
 }
 
 ObjectPtr decode_object(const RecordHeader& h, std::string_view key, std::string_view meta,
-                        std::string_view head, std::string body) {
+                        std::string_view head, BodyPtr body) {
     auto obj = CachedObject::make(key, head);
     Reader r(meta);
     bool has_body = false;
     if (!decode_meta(r, *obj, has_body, 0) || !r.done()) return nullptr;
     obj->seq = h.seq;
-    if (has_body) obj->body = std::make_shared<const std::string>(std::move(body));
+    if (has_body) obj->body = std::move(body);
     return obj;
 }
 

@@ -83,8 +83,9 @@ std::string encode_tombstone(std::string_view key, std::uint64_t hash, std::uint
                              std::int64_t now_ms, std::uint64_t generation);
 
 // Rebuilds an object from a record's parts (after header and data_sum were checked); nullopt
-// when the meta area does not parse. `body` is moved into the object, not copied.
+// when the meta area does not parse. `body` (read from the record) becomes the object's, not
+// copied; it is dropped when the meta says the object has none.
 ObjectPtr decode_object(const RecordHeader& h, std::string_view key, std::string_view meta,
-                        std::string_view head, std::string body);
+                        std::string_view head, BodyPtr body);
 
 }  // namespace cdn::edge::storage

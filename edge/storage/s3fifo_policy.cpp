@@ -5,13 +5,14 @@
 
 namespace cdn::edge::storage {
 
-S3FifoPolicy::S3FifoPolicy(std::uint64_t capacity_bytes, S3FifoSettings settings)
-    : capacity_(capacity_bytes),
+S3FifoPolicy::S3FifoPolicy(NodeHash hasher, std::uint64_t capacity_bytes, S3FifoSettings settings)
+    : EvictionPolicy(hasher),
+      capacity_(capacity_bytes),
       small_target_(static_cast<std::uint64_t>(std::llround(
           static_cast<double>(capacity_bytes) * std::clamp(settings.small_fraction, 0.0, 1.0)))),
       promote_threshold_(std::clamp(settings.promote_threshold, 1u, kMaxFreq)) {}
 
-void S3FifoPolicy::insert(PolicyNode& node, const PolicyNode* replaced) {
+void S3FifoPolicy::insert(PolicyNode& node, std::uint64_t hash, const PolicyNode* replaced) {
     if (replaced && (replaced->queue == kSmall || replaced->queue == kMain)) {
         // A new version of a cached key keeps its queue and its hits.
         node.freq = replaced->freq;
@@ -20,7 +21,7 @@ void S3FifoPolicy::insert(PolicyNode& node, const PolicyNode* replaced) {
     } else {
         node.freq = 0;
         node.queue = kSmall;
-        if (ghost_.take(node.hash)) {
+        if (ghost_.take(hash)) {
             node.queue = kMain;
             node.reused = 1;  // evicted from small, then asked for again
         }
@@ -28,7 +29,7 @@ void S3FifoPolicy::insert(PolicyNode& node, const PolicyNode* replaced) {
     (node.queue == kMain ? main_ : small_).push_front(node);
 }
 
-void S3FifoPolicy::hit(PolicyNode& node) {
+void S3FifoPolicy::hit(PolicyNode& node, std::uint64_t /*hash*/) {
     if (node.freq < kMaxFreq) node.freq = node.freq + 1;
 }
 
@@ -55,7 +56,7 @@ PolicyNode* S3FifoPolicy::evict_small() {
             main_.push_front(*n);
             continue;
         }
-        ghost_.remember(n->hash, ghost_limit());
+        ghost_.remember(hash_of(*n), ghost_limit());
         small_.unlink(*n);
         n->queue = 0;
         return n;

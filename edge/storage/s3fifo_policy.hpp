@@ -41,10 +41,12 @@ class S3FifoPolicy final : public EvictionPolicy {
     static constexpr std::uint64_t kMain = 2;
     static constexpr unsigned kMaxFreq = 3;
 
-    explicit S3FifoPolicy(std::uint64_t capacity_bytes, S3FifoSettings settings = {});
+    S3FifoPolicy(NodeHash hasher, std::uint64_t capacity_bytes, S3FifoSettings settings = {});
 
-    void insert(PolicyNode& node, const PolicyNode* replaced) override;
-    void hit(PolicyNode& node) override;
+    using EvictionPolicy::hit;
+    using EvictionPolicy::insert;
+    void insert(PolicyNode& node, std::uint64_t hash, const PolicyNode* replaced) override;
+    void hit(PolicyNode& node, std::uint64_t hash) override;
     void erase(PolicyNode& node) override;
     PolicyNode* evict() override;
 

@@ -5,8 +5,10 @@
 
 namespace cdn::edge::storage {
 
-S3TinyLfuPolicy::S3TinyLfuPolicy(std::uint64_t capacity_bytes, S3TinyLfuSettings settings)
-    : capacity_(capacity_bytes),
+S3TinyLfuPolicy::S3TinyLfuPolicy(NodeHash hasher, std::uint64_t capacity_bytes,
+                                 S3TinyLfuSettings settings)
+    : EvictionPolicy(hasher),
+      capacity_(capacity_bytes),
       settings_(settings),
       small_target_(static_cast<std::uint64_t>(std::llround(
           static_cast<double>(capacity_bytes) * std::clamp(settings.small_fraction, 0.0, 1.0)))),
@@ -18,16 +20,16 @@ S3TinyLfuPolicy::S3TinyLfuPolicy(std::uint64_t capacity_bytes, S3TinyLfuSettings
     settings_.ghost_factor = std::clamp(settings_.ghost_factor, 0.0, 16.0);
 }
 
-void S3TinyLfuPolicy::insert(PolicyNode& node, const PolicyNode* replaced) {
+void S3TinyLfuPolicy::insert(PolicyNode& node, std::uint64_t hash, const PolicyNode* replaced) {
     count_hits();
-    sketch_.increment(node.hash);
+    sketch_.increment(hash);
     if (replaced && (replaced->queue == kSmall || replaced->queue == kMain)) {
         // A new version of a cached key keeps its queue and its hits.
         node.freq = replaced->freq;
         node.queue = replaced->queue;
         node.reused = replaced->reused;
         (node.queue == kMain ? main_ : node.queue == kGated ? gated_ : small_).push_front(node);
-    } else if (node.freq = 0; ghost_.take(node.hash)) {
+    } else if (node.freq = 0; ghost_.take(hash)) {
         node.queue = kMain;
         node.reused = 1;  // evicted from small, then asked for again
         main_.push_front(node);
@@ -42,8 +44,8 @@ void S3TinyLfuPolicy::insert(PolicyNode& node, const PolicyNode* replaced) {
     if (size() > sketch_.expected_objects()) sketch_.ensure_capacity(size());
 }
 
-void S3TinyLfuPolicy::hit(PolicyNode& node) {
-    hit_batch_[batched_hits_++] = node.hash;
+void S3TinyLfuPolicy::hit(PolicyNode& node, std::uint64_t hash) {
+    hit_batch_[batched_hits_++] = hash;
     if (batched_hits_ == kHitBatch) count_hits();
     if (node.freq < kMaxFreq) node.freq = node.freq + 1;
 }
@@ -90,7 +92,7 @@ PolicyNode* S3TinyLfuPolicy::evict_from(PolicyList& list) {
         bool promote = n->freq >= 1;
         if (!promote && settings_.tinylfu_gate) {
             const PolicyNode* v = main_candidate();
-            promote = v && sketch_.frequency(n->hash) > sketch_.frequency(v->hash);
+            promote = v && sketch_.frequency(hash_of(*n)) > sketch_.frequency(hash_of(*v));
         }
         list.unlink(*n);
         if (promote) {
@@ -99,7 +101,7 @@ PolicyNode* S3TinyLfuPolicy::evict_from(PolicyList& list) {
             main_.push_front(*n);
             continue;
         }
-        ghost_.remember(n->hash, ghost_limit());
+        ghost_.remember(hash_of(*n), ghost_limit());
         n->queue = 0;
         return n;
     }

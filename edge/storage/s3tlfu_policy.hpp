@@ -49,10 +49,12 @@ class S3TinyLfuPolicy final : public EvictionPolicy {
     static constexpr std::uint64_t kGated = 3;
     static constexpr unsigned kMaxFreq = 3;
 
-    explicit S3TinyLfuPolicy(std::uint64_t capacity_bytes, S3TinyLfuSettings settings = {});
+    S3TinyLfuPolicy(NodeHash hasher, std::uint64_t capacity_bytes, S3TinyLfuSettings settings = {});
 
-    void insert(PolicyNode& node, const PolicyNode* replaced) override;
-    void hit(PolicyNode& node) override;
+    using EvictionPolicy::hit;
+    using EvictionPolicy::insert;
+    void insert(PolicyNode& node, std::uint64_t hash, const PolicyNode* replaced) override;
+    void hit(PolicyNode& node, std::uint64_t hash) override;
     void erase(PolicyNode& node) override;
     PolicyNode* evict() override;
 

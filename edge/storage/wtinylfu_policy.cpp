@@ -15,8 +15,10 @@ constexpr double kRestartThreshold = 0.05;  // HILL_CLIMBER_RESTART_THRESHOLD
 
 }  // namespace
 
-WTinyLfuPolicy::WTinyLfuPolicy(std::uint64_t capacity_bytes, WTinyLfuSettings settings)
-    : capacity_(capacity_bytes),
+WTinyLfuPolicy::WTinyLfuPolicy(NodeHash hasher, std::uint64_t capacity_bytes,
+                               WTinyLfuSettings settings)
+    : EvictionPolicy(hasher),
+      capacity_(capacity_bytes),
       settings_(settings),
       sketch_(static_cast<std::size_t>(capacity_bytes /
                                        std::max<std::uint64_t>(settings.bytes_per_object, 1)),
@@ -35,8 +37,8 @@ void WTinyLfuPolicy::set_window_target(double bytes) {
         static_cast<double>(capacity_ - window_target_) * settings_.protected_fraction));
 }
 
-void WTinyLfuPolicy::insert(PolicyNode& node, const PolicyNode* replaced) {
-    sketch_.increment(node.hash);
+void WTinyLfuPolicy::insert(PolicyNode& node, std::uint64_t hash, const PolicyNode* replaced) {
+    sketch_.increment(hash);
     node.freq = 0;
     if (replaced && replaced->queue != 0) {
         // A new version of a cached key keeps its queue and its standing; neither hit nor miss.
@@ -69,8 +71,8 @@ void WTinyLfuPolicy::spill_window() {
     }
 }
 
-void WTinyLfuPolicy::hit(PolicyNode& node) {
-    sketch_.increment(node.hash);
+void WTinyLfuPolicy::hit(PolicyNode& node, std::uint64_t hash) {
+    sketch_.increment(hash);
     node.reused = 1;
     ++sample_hits_;
     switch (node.queue) {
@@ -117,8 +119,8 @@ PolicyNode* WTinyLfuPolicy::main_victim() const {
 }
 
 bool WTinyLfuPolicy::admit(const PolicyNode& candidate, const PolicyNode& victim) {
-    const unsigned c = sketch_.frequency(candidate.hash);
-    if (c > sketch_.frequency(victim.hash)) return true;
+    const unsigned c = sketch_.frequency(hash_of(candidate));
+    if (c > sketch_.frequency(hash_of(victim))) return true;
     if (c < kWarmCandidate) return false;
     random_ ^= random_ << 13;
     random_ ^= random_ >> 7;

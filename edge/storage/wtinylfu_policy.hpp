@@ -52,10 +52,12 @@ class WTinyLfuPolicy final : public EvictionPolicy {
     static constexpr std::uint64_t kProbation = 2;
     static constexpr std::uint64_t kProtected = 3;
 
-    explicit WTinyLfuPolicy(std::uint64_t capacity_bytes, WTinyLfuSettings settings = {});
+    WTinyLfuPolicy(NodeHash hasher, std::uint64_t capacity_bytes, WTinyLfuSettings settings = {});
 
-    void insert(PolicyNode& node, const PolicyNode* replaced) override;
-    void hit(PolicyNode& node) override;
+    using EvictionPolicy::hit;
+    using EvictionPolicy::insert;
+    void insert(PolicyNode& node, std::uint64_t hash, const PolicyNode* replaced) override;
+    void hit(PolicyNode& node, std::uint64_t hash) override;
     void prefetch(std::uint64_t hash) const override { sketch_.prefetch(hash); }
     void erase(PolicyNode& node) override;
     PolicyNode* evict() override;

@@ -42,7 +42,7 @@ ObjectPtr numbered(int i, std::size_t size = 1000) {
     std::string body(size, '\0');
     for (std::size_t k = 0; k < size; ++k)
         body[k] = static_cast<char>('a' + (i + k) % 26);
-    o->body = std::make_shared<const std::string>(std::move(body));
+    o->body = cdn::new_body(std::move(body));
     o->seq = next_object_sequence();
     o->meta.lifetime = Seconds(60 + i);
     o->meta.cdn_fields = i % 2 == 1;  // the flag that strips CDN-Cache-Control for clients

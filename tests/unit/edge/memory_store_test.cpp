@@ -14,6 +14,16 @@ using namespace cdn::edge::storage;
 
 using cdn::edge::storage::test::object;
 
+namespace {
+
+// A body watched by the test: gone from everything else once the watcher holds the only
+// reference.
+bool expired(const cdn::BodyPtr& watched) {
+    return watched->use_count() == 1;
+}
+
+}  // namespace
+
 TEST_CASE("insert, lookup, replace, remove", "[memory_store]") {
     const PolicyKind policy = GENERATE(PolicyKind::s3fifo, PolicyKind::lru);  // each policy
     INFO("policy: " << to_string(policy));
@@ -120,7 +130,7 @@ TEST_CASE("the store holds the only reference it needs: an object lives while st
     const PolicyKind policy = GENERATE(PolicyKind::s3fifo, PolicyKind::lru, PolicyKind::wtinylfu);
     INFO("policy: " << to_string(policy));
     MemoryStore s(1 << 20, 2, policy);
-    std::weak_ptr<const std::string> watch;
+    cdn::BodyPtr watch;
     const CachedObject* raw = nullptr;
     {
         auto o = object("held", 100);
@@ -128,12 +138,12 @@ TEST_CASE("the store holds the only reference it needs: an object lives while st
         raw = o.get();
         REQUIRE(s.insert(std::move(o)));
     }
-    REQUIRE_FALSE(watch.expired());  // only the store holds it
+    REQUIRE_FALSE(expired(watch));  // only the store holds it
     CHECK(s.lookup("held").get() == raw);
     CHECK(s.peek("held").get() == raw);
     CHECK(raw->use_count() == 1);  // the lookups' references are gone
     CHECK(s.remove("held"));
-    CHECK(watch.expired());  // and the store let it go
+    CHECK(expired(watch));  // and the store let it go
 }
 
 TEST_CASE("a store frees what it holds when destroyed, and evicted objects once handed over",
@@ -141,7 +151,7 @@ TEST_CASE("a store frees what it holds when destroyed, and evicted objects once 
     const PolicyKind policy = GENERATE(PolicyKind::s3fifo, PolicyKind::lru, PolicyKind::wtinylfu);
     INFO("policy: " << to_string(policy));
     const auto one = object("k00", 1000)->charge();  // keys of one length: equal charges
-    std::vector<std::weak_ptr<const std::string>> watch;
+    std::vector<cdn::BodyPtr> watch;
     std::size_t handed = 0;
     {
         MemoryStore s(one * 4, 1, policy);
@@ -158,11 +168,11 @@ TEST_CASE("a store frees what it holds when destroyed, and evicted objects once 
         CHECK(handed == 16);
         std::size_t alive = 0;
         for (const auto& w : watch)
-            alive += w.expired() ? 0 : 1;
+            alive += expired(w) ? 0 : 1;
         CHECK(alive == 4);
     }
     for (const auto& w : watch)
-        CHECK(w.expired());
+        CHECK(expired(w));
 }
 
 TEST_CASE("the same object stored again keeps one entry and its accounting", "[memory_store]") {
@@ -207,7 +217,7 @@ TEST_CASE("an object another store holds is stored as a copy, leaving both store
 
 TEST_CASE("variants: one set shared by copies of the entry, freed with the last of them",
           "[memory_store]") {
-    std::weak_ptr<const std::string> variant;
+    cdn::BodyPtr variant;
     const CachedObject* raw = nullptr;
     {
         MemoryStore s(1 << 20, 1);
@@ -226,9 +236,9 @@ TEST_CASE("variants: one set shared by copies of the entry, freed with the last 
         REQUIRE(s.insert(std::move(entry)));
         CHECK(s.lookup("http://h/v")->variants->find("gzip").get() == raw);
         CHECK(s.remove("http://h/v"));
-        CHECK_FALSE(variant.expired());  // the copy still holds the set
+        CHECK_FALSE(expired(variant));  // the copy still holds the set
     }
-    CHECK(variant.expired());
+    CHECK(expired(variant));
 }
 
 TEST_CASE("an object is one block: key and head in its tail, untouched by later field writes",
@@ -312,4 +322,38 @@ TEST_CASE("the index shrinks when larger objects evict a burst of small ones", "
         found += s.peek(fmt::format("big{}", i)) ? 1 : 0;
     CHECK(found == s.objects());
     CHECK_FALSE(s.peek("small3999"));
+}
+
+TEST_CASE("the policy's ghost knows an evicted key by the hash the store gives it",
+          "[memory_store]") {
+    // Objects keep no hash: a victim's key is hashed again for the ghost (NodeHash), and a new
+    // object's is the lookup's. If the two differed, a key asked for again after its eviction
+    // would start over in small (or the size gate's queue) instead of going to main.
+    const PolicyKind policy = GENERATE(PolicyKind::s3fifo, PolicyKind::s3fifo_tlfu);
+    INFO("policy: " << to_string(policy));
+    const auto one = object("f000", 100)->charge();  // keys of one length: equal charges
+    MemoryStore s(one * 10, 1, policy);
+    REQUIRE(s.insert(object("back", 100)));  // "back" and the fillers have keys of 4 bytes
+    for (int i = 0; i < 10; ++i)
+        REQUIRE(s.insert(object(fmt::format("f{:03}", i), 100)));
+    REQUIRE_FALSE(s.peek("back"));           // the oldest, never hit: evicted into the ghost
+    REQUIRE(s.insert(object("back", 100)));  // asked for again: from the ghost into main
+    for (int i = 10; i < 60; ++i)
+        REQUIRE(s.insert(object(fmt::format("f{:03}", i), 100)));  // one-hit wonders
+    CHECK(s.peek("back"));                                         // main keeps it through the scan
+    CHECK_FALSE(s.peek("f010"));
+}
+
+TEST_CASE("an object's charge counts its block, its body's header and bytes, and its variants",
+          "[memory_store]") {
+    auto o = CachedObject::make("http://h/a", "HTTP/1.1 200 OK\r\n");
+    const std::size_t block = sizeof(CachedObject) + o->key().size() + o->head().size();
+    CHECK(o->charge() == block);  // no body
+    o->body = cdn::new_body("abcd");
+    CHECK(o->charge() == block + sizeof(cdn::Body) + 4);
+    auto set = make_variant_set();
+    set->variants.emplace_back("gzip", object("http://h/a", 10));
+    const std::size_t variant = set->variants.back().second->charge();
+    o->variants = set;
+    CHECK(o->charge() == block + sizeof(cdn::Body) + 4 + 4 + variant);
 }

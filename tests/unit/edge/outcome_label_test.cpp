@@ -26,7 +26,7 @@ TEST_CASE("every cache outcome survives the reply's label", "[outcome]") {
 TEST_CASE("a hit hands the cached object itself to the session", "[outcome]") {
     auto obj = storage::CachedObject::make("k", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n");
     obj->status = 200;
-    obj->body = std::make_shared<const std::string>("ok");
+    obj->body = cdn::new_body("ok");
     const storage::ObjectPtr stored = obj;
     http::Reply r;
     r.object = stored;  // no copy: the same object, one more reference

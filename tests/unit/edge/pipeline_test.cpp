@@ -85,7 +85,7 @@ struct Pipeline {
                 a.body.append(*piece);
             }
         } else if (r.object && r.object->body && !r.head_only) {
-            a.body = r.object->body->substr(r.body_offset, r.body_length);
+            a.body = r.object->body->view().substr(r.body_offset, r.body_length);
         }
         co_return a;
     }

@@ -20,7 +20,7 @@ storage::ObjectPtr obj(const std::string& key, const std::string& extra_fields =
     auto o = storage::CachedObject::make(
         key, "HTTP/1.1 200 OK\r\n" + extra_fields + "Content-Length: 1\r\n");
     o->status = 200;
-    o->body = std::make_shared<const std::string>("x");
+    o->body = cdn::new_body("x");
     o->seq = storage::next_object_sequence();
     o->meta.response_time = TimePoint(std::chrono::seconds(1'800'000'000));
     return o;

@@ -81,7 +81,7 @@ TEST_CASE("end clients get no CDN fields, other fields stay in order", "[respons
     const auto facts = facts_of(200, f, sources);
     auto meta = cache::make_meta(facts, t0, t0, {});
     CHECK(meta.cdn_fields);
-    auto body = std::make_shared<const std::string>("hello");
+    auto body = cdn::new_body("hello");
     auto obj = build_object("k", 200, "OK", f, body, meta, t0, {});
     auto client = without_cdn_fields(obj, sources);
     CHECK(client != obj);
@@ -111,7 +111,7 @@ TEST_CASE("the stored head drops hop-by-hop fields and recomputes length", "[res
     f.insert("Set-Cookie", "s=1");
     f.insert("Cache-Control", "public, max-age=60");
     f.insert("ETag", "\"v1\"");
-    auto body = std::make_shared<const std::string>("hello");
+    auto body = cdn::new_body("hello");
     auto o = build_object("k", 200, "OK", f, body, {}, t0, {.strip_set_cookie = true});
     CHECK(o->head().starts_with("HTTP/1.1 200 OK\r\n"));
     CHECK_THAT(std::string(o->head()), Contains("Cache-Control: public, max-age=60\r\n"));
@@ -129,7 +129,7 @@ TEST_CASE("the stored head drops hop-by-hop fields and recomputes length", "[res
 
 TEST_CASE("304 and 204 carry no body and no length", "[response_fields]") {
     Fields f;
-    auto o = build_object("k", 304, "", f, std::make_shared<const std::string>(), {}, t0, {});
+    auto o = build_object("k", 304, "", f, cdn::new_body(), {}, t0, {});
     CHECK(o->head().starts_with("HTTP/1.1 304 Not Modified\r\n"));
     CHECK(o->head().find("Content-Length") == std::string::npos);
     CHECK(o->body == nullptr);
@@ -140,8 +140,7 @@ TEST_CASE("a stored head parses back and merges a 304", "[response_fields]") {
     f.insert("Cache-Control", "max-age=1");
     f.insert("ETag", "\"v1\"");
     f.insert("X-Other", "kept");
-    auto o =
-        build_object("k", 200, "OK", f, std::make_shared<const std::string>("abc"), {}, t0, {});
+    auto o = build_object("k", 200, "OK", f, cdn::new_body("abc"), {}, t0, {});
     ParsedHead p = parse_head(o->head());
     CHECK(p.status == 200);
     CHECK(p.reason == "OK");

@@ -17,12 +17,14 @@
 
 using namespace cdn::edge::storage;
 
+using cdn::edge::storage::test::hash_of;
+using cdn::edge::storage::test::node_hash;
 using cdn::edge::storage::test::Nodes;
 using cdn::edge::storage::test::object;
 
 TEST_CASE("S3-FIFO: new objects enter small, one hit there earns main", "[s3fifo]") {
     Nodes ns;
-    S3FifoPolicy p(10);  // small target: 1 byte
+    S3FifoPolicy p(node_hash, 10);  // small target: 1 byte
     PolicyNode& a = ns.make(1);
     PolicyNode& b = ns.make(2);
     p.insert(a, nullptr);
@@ -41,12 +43,12 @@ TEST_CASE("S3-FIFO: new objects enter small, one hit there earns main", "[s3fifo
 
 TEST_CASE("S3-FIFO: a key in the ghost is readmitted straight into main", "[s3fifo]") {
     Nodes ns;
-    S3FifoPolicy p(10);
+    S3FifoPolicy p(node_hash, 10);
     for (std::uint64_t h = 1; h <= 10; ++h)
         p.insert(ns.make(h), nullptr);
     PolicyNode* victim = p.evict();
     REQUIRE(victim);
-    CHECK(victim->hash == 1);  // FIFO: the oldest, never hit
+    CHECK(hash_of(victim) == 1);  // FIFO: the oldest, never hit
     CHECK(victim->queue == 0);
     CHECK(p.in_ghost(1));
     CHECK(p.ghost_size() == 1);
@@ -63,7 +65,7 @@ TEST_CASE("S3-FIFO: a key in the ghost is readmitted straight into main", "[s3fi
 TEST_CASE("S3-FIFO: frequency saturates at 3, main gives a hit object freq more passes",
           "[s3fifo]") {
     Nodes ns;
-    S3FifoPolicy p(100);
+    S3FifoPolicy p(node_hash, 100);
     // Put a, b, c in main through the ghost: insert, evict from small, insert again.
     std::vector<PolicyNode*> in_main;
     for (std::uint64_t h : {1, 2, 3}) {
@@ -91,7 +93,7 @@ TEST_CASE("S3-FIFO: frequency saturates at 3, main gives a hit object freq more 
 
 TEST_CASE("S3-FIFO: small is bounded at 10% of the bytes, not of the count", "[s3fifo]") {
     Nodes ns;
-    S3FifoPolicy p(1000);
+    S3FifoPolicy p(node_hash, 1000);
     CHECK(p.small_target() == 100);
     PolicyNode& hot = ns.make(1, 500);
     PolicyNode& cold = ns.make(2, 50);
@@ -108,7 +110,7 @@ TEST_CASE("S3-FIFO: small is bounded at 10% of the bytes, not of the count", "[s
     for (int i = 0; i < 7; ++i) {
         PolicyNode* v = p.evict();
         REQUIRE(v);
-        CHECK(v->hash == 10 + static_cast<std::uint64_t>(i));
+        CHECK(hash_of(v) == 10 + static_cast<std::uint64_t>(i));
     }
     CHECK(p.small_bytes() == 100);
     CHECK(hot.queue == S3FifoPolicy::kMain);
@@ -117,7 +119,7 @@ TEST_CASE("S3-FIFO: small is bounded at 10% of the bytes, not of the count", "[s
 
 TEST_CASE("S3-FIFO: the freq > 1 variant needs two hits in small", "[s3fifo]") {
     Nodes ns;
-    S3FifoPolicy p(10, S3FifoSettings{0.1, 2});
+    S3FifoPolicy p(node_hash, 10, S3FifoSettings{0.1, 2});
     PolicyNode& once = ns.make(1);
     PolicyNode& twice = ns.make(2);
     p.insert(once, nullptr);
@@ -128,13 +130,13 @@ TEST_CASE("S3-FIFO: the freq > 1 variant needs two hits in small", "[s3fifo]") {
     CHECK(p.evict() == &once);
     CHECK(twice.queue == S3FifoPolicy::kSmall);
     p.insert(ns.make(3), nullptr);
-    CHECK(p.evict()->hash == 3);  // twice moved to main on the way
+    CHECK(hash_of(p.evict()) == 3);  // twice moved to main on the way
     CHECK(twice.queue == S3FifoPolicy::kMain);
 }
 
 TEST_CASE("S3-FIFO: erase is not an eviction, a replaced version keeps its standing", "[s3fifo]") {
     Nodes ns;
-    S3FifoPolicy p(100);
+    S3FifoPolicy p(node_hash, 100);
     PolicyNode& a = ns.make(1);
     p.insert(a, nullptr);
     p.erase(a);
@@ -159,7 +161,7 @@ TEST_CASE("S3-FIFO: erase is not an eviction, a replaced version keeps its stand
 
 TEST_CASE("S3-FIFO: the ghost is bounded by the objects in the shard", "[s3fifo]") {
     Nodes ns;
-    S3FifoPolicy p(100);
+    S3FifoPolicy p(node_hash, 100);
     for (std::uint64_t h = 1; h <= 20; ++h)
         p.insert(ns.make(h), nullptr);
     for (std::uint64_t h = 1000; h < 1100; ++h) {  // a stream of one-hit wonders
@@ -175,7 +177,7 @@ TEST_CASE("S3-FIFO: the ghost is bounded by the objects in the shard", "[s3fifo]
 
 TEST_CASE("LRU: a hit moves to the front, the back is the victim", "[lru]") {
     Nodes ns;
-    LruPolicy p;
+    LruPolicy p(node_hash);
     PolicyNode& a = ns.make(1);
     PolicyNode& b = ns.make(2);
     PolicyNode& c = ns.make(3);
@@ -194,8 +196,8 @@ TEST_CASE("policy names", "[eviction_policy]") {
     CHECK(parse_policy_kind("lru") == PolicyKind::lru);
     CHECK_FALSE(parse_policy_kind("LRU"));
     CHECK(to_string(PolicyKind::s3fifo) == "s3fifo");
-    CHECK(make_eviction_policy(PolicyKind::lru, 100)->kind() == PolicyKind::lru);
-    CHECK(make_eviction_policy(PolicyKind::s3fifo, 100)->kind() == PolicyKind::s3fifo);
+    CHECK(make_eviction_policy(PolicyKind::lru, 100, node_hash)->kind() == PolicyKind::lru);
+    CHECK(make_eviction_policy(PolicyKind::s3fifo, 100, node_hash)->kind() == PolicyKind::s3fifo);
 }
 
 TEST_CASE("cache.policy picks the memory tier's policy", "[eviction_policy]") {

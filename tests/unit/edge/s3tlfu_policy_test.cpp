@@ -12,6 +12,8 @@
 
 using namespace cdn::edge::storage;
 
+using cdn::edge::storage::test::hash_of;
+using cdn::edge::storage::test::node_hash;
 using cdn::edge::storage::test::Nodes;
 
 namespace {
@@ -21,7 +23,7 @@ namespace {
 std::vector<std::uint64_t> admit(EvictionPolicy& p, PolicyNode& n, std::uint64_t capacity) {
     std::vector<std::uint64_t> victims;
     while (p.bytes() + n.charge > capacity)
-        victims.push_back(p.evict()->hash);
+        victims.push_back(hash_of(p.evict()));
     p.insert(n, nullptr);
     return victims;
 }
@@ -31,7 +33,8 @@ std::vector<std::uint64_t> admit(EvictionPolicy& p, PolicyNode& n, std::uint64_t
 TEST_CASE("s3fifo-tlfu is the default and has a name", "[s3tlfu][eviction_policy]") {
     CHECK(parse_policy_kind("s3fifo-tlfu") == PolicyKind::s3fifo_tlfu);
     CHECK(to_string(PolicyKind::s3fifo_tlfu) == "s3fifo-tlfu");
-    CHECK(make_eviction_policy(PolicyKind::s3fifo_tlfu, 100)->kind() == PolicyKind::s3fifo_tlfu);
+    CHECK(make_eviction_policy(PolicyKind::s3fifo_tlfu, 100, node_hash)->kind() ==
+          PolicyKind::s3fifo_tlfu);
     CHECK(MemoryStore(1 << 20).policy() == PolicyKind::s3fifo_tlfu);
     using cdn::ConfigSection;
     using cdn::edge::load_edge_config;
@@ -44,7 +47,7 @@ TEST_CASE("s3fifo-tlfu is the default and has a name", "[s3tlfu][eviction_policy
 TEST_CASE("size gate: a large new object is the next victim unless hit or seen in the ghost",
           "[s3tlfu]") {
     // Small FIFO 50 bytes, gate at 20% of it: objects above 10 bytes are gated.
-    S3TinyLfuPolicy p(100, {.small_fraction = 0.5, .size_gate = 0.2});
+    S3TinyLfuPolicy p(node_hash, 100, {.small_fraction = 0.5, .size_gate = 0.2});
     Nodes n;
     PolicyNode& a = n.make(1, 5);
     PolicyNode& b = n.make(2, 10);  // at the gate, not above it
@@ -69,7 +72,7 @@ TEST_CASE("size gate: a large new object is the next victim unless hit or seen i
     CHECK(p.main_bytes() == 40);
 
     SECTION("the gate off: the same object enters at the front") {
-        S3TinyLfuPolicy off(100, {.small_fraction = 0.5, .size_gate = 0});
+        S3TinyLfuPolicy off(node_hash, 100, {.small_fraction = 0.5, .size_gate = 0});
         Nodes m;
         PolicyNode& x = m.make(1, 5);
         PolicyNode& y = m.make(3, 20);
@@ -83,7 +86,7 @@ TEST_CASE(
     "size gate: gated objects leave oldest first, so a full cache of large objects turns over",
     "[s3tlfu]") {
     // Every object is over the gate (small FIFO 5 bytes, gate 1 byte); room for three.
-    S3TinyLfuPolicy p(30, {.small_fraction = 0.5, .size_gate = 0.2});
+    S3TinyLfuPolicy p(node_hash, 30, {.small_fraction = 0.5, .size_gate = 0.2});
     Nodes n;
     std::vector<std::uint64_t> victims;
     for (std::uint64_t k = 1; k <= 6; ++k)
@@ -96,7 +99,7 @@ TEST_CASE(
 
 TEST_CASE("TinyLFU gate: an unhit object the sketch counts often goes to main, not the ghost",
           "[s3tlfu]") {
-    S3TinyLfuPolicy p(100, {.small_fraction = 0.1, .size_gate = 0});
+    S3TinyLfuPolicy p(node_hash, 100, {.small_fraction = 0.1, .size_gate = 0});
     Nodes n;
     // m reaches main (hit while small); x, never hit and with no history, goes to the ghost.
     PolicyNode& m = n.make(10);
@@ -130,7 +133,8 @@ TEST_CASE("TinyLFU gate: an unhit object the sketch counts often goes to main, n
     CHECK(p.in_ghost(12));
 
     SECTION("the gate off: S3-FIFO's rule, the unhit object is evicted") {
-        S3TinyLfuPolicy off(100, {.small_fraction = 0.1, .size_gate = 0, .tinylfu_gate = false});
+        S3TinyLfuPolicy off(node_hash, 100,
+                            {.small_fraction = 0.1, .size_gate = 0, .tinylfu_gate = false});
         Nodes k;
         for (int i = 0; i < 5; ++i) {
             PolicyNode& earlier = k.make(7);
@@ -147,8 +151,8 @@ TEST_CASE("TinyLFU gate: an unhit object the sketch counts often goes to main, n
 }
 
 TEST_CASE("the ghost remembers 1.25x what S3-FIFO's does", "[s3tlfu]") {
-    S3TinyLfuPolicy tlfu(1000, {.size_gate = 0});
-    S3FifoPolicy s3(1000);
+    S3TinyLfuPolicy tlfu(node_hash, 1000, {.size_gate = 0});
+    S3FifoPolicy s3(node_hash, 1000);
     Nodes a, b;
     for (std::uint64_t k = 0; k < 5000; ++k) {
         admit(tlfu, a.make(k * 7919 + 1), 1000);
@@ -162,7 +166,7 @@ TEST_CASE("the ghost remembers 1.25x what S3-FIFO's does", "[s3tlfu]") {
 }
 
 TEST_CASE("hits are counted in the sketch in batches, before anything reads it", "[s3tlfu]") {
-    S3TinyLfuPolicy p(1000, {.small_fraction = 0.1, .size_gate = 0});
+    S3TinyLfuPolicy p(node_hash, 1000, {.small_fraction = 0.1, .size_gate = 0});
     Nodes n;
     PolicyNode& a = n.make(1, 10);
     PolicyNode& b = n.make(2, 10);

@@ -160,16 +160,15 @@ TEST_CASE("a manifest is recognised, and removing it removes every slice", "[sli
     // An ordinary 200 (with a body, even empty) is not one.
     proxy::Fields plain;
     plain.set("ETag", "\"v1\"");
-    CHECK_FALSE(proxy::is_slice_manifest(*proxy::build_object(
-        key, 200, "OK", plain, std::make_shared<const std::string>(), meta, {}, {})));
+    CHECK_FALSE(proxy::is_slice_manifest(
+        *proxy::build_object(key, 200, "OK", plain, cdn::new_body(), meta, {}, {})));
     REQUIRE(store.insert(manifest));
     for (std::uint64_t k = 0; k < 4; ++k)
         REQUIRE(store.insert(proxy::build_object(slice_key(key, k), 206, "", plain,
-                                                 std::make_shared<const std::string>("x"), meta, {},
-                                                 {})));
+                                                 cdn::new_body("x"), meta, {}, {})));
     // Another URL whose key starts the same is not touched.
-    REQUIRE(store.insert(proxy::build_object(
-        key + "2", 200, "OK", plain, std::make_shared<const std::string>("y"), meta, {}, {})));
+    REQUIRE(store.insert(
+        proxy::build_object(key + "2", 200, "OK", plain, cdn::new_body("y"), meta, {}, {})));
     CHECK(store.objects() == 6);
     CHECK(proxy::remove_with_slices(store, key));
     CHECK(store.objects() == 1);

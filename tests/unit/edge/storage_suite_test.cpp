@@ -25,7 +25,7 @@ ObjectPtr make(const std::string& key, std::size_t size, char fill = 'x') {
     auto o = CachedObject::make(key, "HTTP/1.1 200 OK\r\nETag: \"" + key +
                                          "\"\r\nContent-Length: " + std::to_string(size) + "\r\n");
     o->status = 200;
-    o->body = std::make_shared<const std::string>(size, fill);
+    o->body = cdn::new_body(size, fill);
     o->seq = next_object_sequence();
     o->meta.lifetime = Seconds(300);
     o->meta.stale_if_error = Seconds(60);
@@ -295,7 +295,7 @@ TEST_CASE("tiered store: a new version drops the outdated disk copy", "[storage]
         f.store.insert(make("http://h/x" + std::to_string(i), 20'000));
     f.store.flush();
     auto got = f.store.lookup("http://h/doc");
-    CHECK((!got || (*got->body)[0] == '2'));
+    CHECK((!got || got->body->data()[0] == '2'));
 }
 
 TEST_CASE("tiered store: objects too large for memory go to disk on their second request",

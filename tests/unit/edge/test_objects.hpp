@@ -13,15 +13,28 @@ namespace cdn::edge::storage::test {
 inline ObjectPtr object(std::string key, std::size_t body_size) {
     auto o = CachedObject::make(key, "HTTP/1.1 200 OK\r\n");
     o->status = 200;
-    o->body = std::make_shared<const std::string>(body_size, 'x');
+    o->body = cdn::new_body(body_size, 'x');
     return o;
+}
+
+// A policy node that knows its key's hash, as the store's objects do through their keys.
+struct TestNode : PolicyNode {
+    std::uint64_t hash = 0;
+};
+
+// The NodeHash for TestNodes (every node a policy under test holds is one).
+inline std::uint64_t node_hash(const PolicyNode& n) noexcept {
+    return static_cast<const TestNode&>(n).hash;
+}
+inline std::uint64_t hash_of(const PolicyNode* n) {
+    return node_hash(*n);
 }
 
 // Nodes with stable addresses, charge 1 byte unless said otherwise.
 struct Nodes {
-    std::deque<PolicyNode> nodes;
-    PolicyNode& make(std::uint64_t hash, std::uint64_t charge = 1) {
-        PolicyNode& n = nodes.emplace_back();
+    std::deque<TestNode> nodes;
+    TestNode& make(std::uint64_t hash, std::uint64_t charge = 1) {
+        TestNode& n = nodes.emplace_back();
         n.hash = hash;
         n.charge = charge;
         return n;

@@ -13,6 +13,8 @@
 
 using namespace cdn::edge::storage;
 
+using cdn::edge::storage::test::hash_of;
+using cdn::edge::storage::test::node_hash;
 using cdn::edge::storage::test::Nodes;
 using cdn::edge::storage::test::object;
 
@@ -43,7 +45,7 @@ TEST_CASE("W-TinyLFU: new objects enter the window, a frequent one wins admissio
     WTinyLfuSettings settings;
     settings.window_fraction = 0.1;
     settings.climb = false;
-    WTinyLfuPolicy p(10, settings);  // window: 1 byte, main: 9
+    WTinyLfuPolicy p(node_hash, 10, settings);  // window: 1 byte, main: 9
     CHECK(p.window_target() == 1);
     for (std::uint64_t h = 1; h <= 10; ++h)
         p.insert(ns.make(h), nullptr);
@@ -62,7 +64,7 @@ TEST_CASE("W-TinyLFU: new objects enter the window, a frequent one wins admissio
     p.hit(hot);
     PolicyNode& next = ns.make(300);
     p.insert(next, nullptr);  // hot is now the window's LRU, over its share
-    CHECK(p.frequency(hot.hash) > p.frequency(1));
+    CHECK(p.frequency(hash_of(&hot)) > p.frequency(1));
     CHECK(p.evict() == &ns.nodes[0]);
     CHECK(hot.queue == WTinyLfuPolicy::kProbation);
     CHECK(hot.reused == 1);
@@ -83,7 +85,7 @@ TEST_CASE("W-TinyLFU: protected is bounded at 80% of main's bytes", "[wtinylfu]"
     WTinyLfuSettings settings;
     settings.window_fraction = 0;
     settings.climb = false;
-    WTinyLfuPolicy p(100, settings);
+    WTinyLfuPolicy p(node_hash, 100, settings);
     CHECK(p.protected_target() == 80);
     for (std::uint64_t h = 1; h <= 10; ++h) {
         PolicyNode& n = ns.make(h, 10);
@@ -99,7 +101,7 @@ TEST_CASE("W-TinyLFU: protected is bounded at 80% of main's bytes", "[wtinylfu]"
 
 TEST_CASE("W-TinyLFU: erase is not an eviction, a replaced version keeps its queue", "[wtinylfu]") {
     Nodes ns;
-    WTinyLfuPolicy p(100);
+    WTinyLfuPolicy p(node_hash, 100);
     PolicyNode& a = ns.make(1, 10);
     p.insert(a, nullptr);  // spills into probation: main has room
     p.hit(a);
@@ -121,7 +123,7 @@ TEST_CASE("W-TinyLFU: the climber steps the window, reverses when hits fall, sta
           "[wtinylfu]") {
     WTinyLfuSettings settings;
     settings.climb_sample = 100;
-    WTinyLfuPolicy p(1000, settings);
+    WTinyLfuPolicy p(node_hash, 1000, settings);
     CHECK(p.window_target() == 10);
     Nodes ns;
     // A sample of 100 misses: the first step shrinks the window (Caffeine starts downwards),
@@ -160,7 +162,8 @@ TEST_CASE("W-TinyLFU: the climber steps the window, reverses when hits fall, sta
 TEST_CASE("W-TinyLFU names and config", "[wtinylfu][eviction_policy]") {
     CHECK(parse_policy_kind("w-tinylfu") == PolicyKind::wtinylfu);
     CHECK(to_string(PolicyKind::wtinylfu) == "w-tinylfu");
-    CHECK(make_eviction_policy(PolicyKind::wtinylfu, 100)->kind() == PolicyKind::wtinylfu);
+    CHECK(make_eviction_policy(PolicyKind::wtinylfu, 100, node_hash)->kind() ==
+          PolicyKind::wtinylfu);
     using cdn::ConfigSection;
     using cdn::edge::load_edge_config;
     CHECK(load_edge_config(ConfigSection::parse("[cache]\npolicy = \"w-tinylfu\"\n", "t.toml"))
