@@ -1,5 +1,7 @@
 #include "edge/storage/ghost_fifo.hpp"
 
+#include "edge/storage/flat_table.hpp"
+
 #include <utility>
 
 namespace cdn::edge::storage {
@@ -23,10 +25,8 @@ void GhostFifo::remember(std::uint64_t hash, std::size_t limit) {
         ++front_seq_;
     }
     if (ring_.size() > 2 * live_.size() + 64) compact();
-    // The map keeps the size of the most hashes it ever held (the limit follows the objects
-    // held, which a burst of small ones raises): rebuilt for what it holds once less than a
-    // quarter full.
-    if (live_.bucket_count() > 64 && live_.size() * 4 < live_.bucket_count()) live_.rehash(0);
+    // The limit follows the objects held, which a burst of small ones raises.
+    shrink_when_sparse(live_);
 }
 
 void GhostFifo::pop_front() {

@@ -1,5 +1,7 @@
 #include "edge/storage/memory_store.hpp"
 
+#include "edge/storage/flat_table.hpp"
+
 // Inlined (xxhash.h's header-only mode): a lookup hashes its key once, and the library call
 // cost more than the hash of a short key.
 #define XXH_INLINE_ALL
@@ -117,7 +119,7 @@ bool MemoryStore::insert(ObjectPtr object, std::uint64_t charge) {
         const_cast<CachedObject*>(o)->set_stored(true);
         object.detach();  // the store's reference, given back by release()
         s.index.insert(o);
-        if (!evicted.empty()) shrink_index_locked(s);
+        if (!evicted.empty()) shrink_when_sparse(s.index);
         objects_.fetch_add(1, std::memory_order_relaxed);
         s.policy->insert(n, h, old ? &previous : nullptr);
         s.bytes += charge;
@@ -153,7 +155,7 @@ bool MemoryStore::remove(std::string_view key) {
         s.policy->erase(node(o));
         detach_locked(s, o);
         removed = release(o);
-        shrink_index_locked(s);
+        shrink_when_sparse(s.index);
     }
     return true;
 }
@@ -165,16 +167,6 @@ std::size_t MemoryStore::index_slots() const {
         n += s.index.bucket_count();
     }
     return n;
-}
-
-void MemoryStore::shrink_index_locked(Shard& s) {
-    // The index grows to the most objects the shard ever held (a burst of small objects) and
-    // would keep that size: when it is less than a quarter full it is rebuilt for what it holds
-    // (at most 7/8 full), so its slots per object stay within 1.1 and 4.6 (9 bytes each). The
-    // rebuild costs as much as the growth that preceded it.
-    constexpr std::size_t kMinSlots = 64;
-    if (s.index.bucket_count() > kMinSlots && s.index.size() * 4 < s.index.bucket_count())
-        s.index.rehash(0);
 }
 
 }  // namespace cdn::edge::storage

@@ -111,8 +111,6 @@ class MemoryStore final : public ObjectStore {
     static ObjectPtr release(const CachedObject* o);
     // Unindexes an object the policy no longer holds; the store's reference stays.
     void detach_locked(Shard& s, const CachedObject* o);
-    // Rebuilds the index smaller once it is far larger than the objects it holds.
-    static void shrink_index_locked(Shard& s);
     // Objects an insert evicted, with their reused bits, released under the lock and handed to the
     // listener (or freed) after it.
     using Evicted = boost::container::small_vector<std::pair<ObjectPtr, bool>, 4>;
